@@ -1,0 +1,41 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "swift-cni",
+    products: [
+        .executable(name: "macvlan", targets: ["macvlan"]),
+        .executable(name: "static", targets: ["static"]),
+        .executable(name: "cni-bench", targets: ["cni-bench"]),
+    ],
+    targets: [
+        // libmnl from Debian's libmnl-dev, plus a header of inline helpers for the
+        // netlink macros Swift cannot import.
+        .systemLibrary(
+            name: "CMnl",
+            pkgConfig: "libmnl",
+            providers: [.apt(["libmnl-dev"])]
+        ),
+        .target(name: "JSON"),
+        .target(name: "Addressing"),
+        .target(name: "CSystem"),
+        .target(name: "Namespaces", dependencies: ["CSystem"]),
+        .target(name: "Netlink", dependencies: ["CMnl", "Namespaces", "Addressing"]),
+        .target(name: "ProcessRunner", dependencies: ["CSystem"]),
+        .target(name: "CNI", dependencies: ["JSON", "Addressing", "ProcessRunner"]),
+        .target(name: "IPAM", dependencies: ["CNI", "JSON", "Addressing"]),
+        .target(name: "Plugins", dependencies: ["CNI", "IPAM", "JSON", "Netlink", "Namespaces", "Addressing"]),
+        .executableTarget(name: "macvlan", dependencies: ["Plugins", "CNI"]),
+        .executableTarget(name: "static", dependencies: ["IPAM", "CNI"]),
+        .executableTarget(name: "cni-bench", dependencies: ["Namespaces"]),
+        .testTarget(
+            name: "UnitTests",
+            dependencies: ["JSON", "CNI", "IPAM", "Netlink", "Namespaces", "Plugins", "CMnl"]
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["JSON", "CNI", "Netlink", "Namespaces"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

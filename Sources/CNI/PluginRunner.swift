@@ -1,0 +1,154 @@
+import JSON
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One invocation as the plugin sees it: the validated environment and the decoded config.
+public struct CNIRequest: Sendable {
+    public var environment: CNIEnvironment
+    public var config: NetworkConfig
+
+    public init(environment: CNIEnvironment, config: NetworkConfig) {
+        self.environment = environment
+        self.config = config
+    }
+
+    public var command: CNICommand { environment.command }
+
+    /// CNI_ARGS parsed with the keys this plugin understands (IP, MAC, GATEWAY ...).
+    public func cniArgs(knownKeys: Set<String>) throws(CNIError) -> CNIArgs {
+        try CNIArgs(parsing: environment.args, knownKeys: knownKeys)
+    }
+}
+
+/// What each plugin implements; `PluginRunner` does the protocol around it.
+public protocol CNIPlugin {
+    /// One line saying what the plugin is, printed when it is run without CNI_COMMAND.
+    var about: String { get }
+    func add(_ request: CNIRequest) throws -> CNIResult
+    func delete(_ request: CNIRequest) throws
+    func check(_ request: CNIRequest) throws
+    func garbageCollect(_ request: CNIRequest) throws
+    func status(_ request: CNIRequest) throws
+}
+
+/// The skeleton every executable runs: environment and stdin in, the verb dispatched with the
+/// spec's version checks, the result or the error out on stdout, and the exit status.
+public enum PluginRunner {
+    /// Runs `plugin` with the process's environment and stdin and exits.
+    public static func main(_ plugin: some CNIPlugin) -> Never {
+        let (output, status, about) = run(plugin, environment: processEnvironment(), readInput: readStandardInput)
+        if let about { writeAll(2, about) }
+        if !output.isEmpty { writeAll(1, output) }
+        exit(status)
+    }
+
+    /// The whole protocol without touching the process: returns what to print on stdout, the
+    /// exit status, and the description for stderr when there was no CNI_COMMAND.
+    public static func run(_ plugin: some CNIPlugin, environment: [String: String],
+                           readInput: () throws(CNIError) -> [UInt8]) -> (output: String, status: Int32, about: String?) {
+        var cniVersion: String?
+        do {
+            guard let env = try CNIEnvironment.load(from: environment) else {
+                let about = "\(plugin.about)\nCNI protocol versions supported: \(CNIVersion.supported.joined(separator: ", "))\n"
+                return ("", 0, about)
+            }
+            let input = try readInput()
+            if env.command == .version { return (versionReply(input) + "\n", 0, nil) }
+            let config = try NetworkConfig(bytes: input)
+            cniVersion = config.cniVersion.isEmpty ? "0.1.0" : config.cniVersion
+            try checkVersion(config.cniVersion, for: env.command)
+            let request = CNIRequest(environment: env, config: config)
+            switch env.command {
+            case .add:
+                let result = try plugin.add(request)
+                return (try result.json(as: cniVersion ?? CNIVersion.current).serialized(indent: 4) + "\n", 0, nil)
+            case .delete: try plugin.delete(request)
+            case .check: try plugin.check(request)
+            case .garbageCollect: try plugin.garbageCollect(request)
+            case .status: try plugin.status(request)
+            case .version: break
+            }
+            return ("", 0, nil)
+        } catch {
+            let cniError = classify(error)
+            return (cniError.json(cniVersion: cniVersion).serialized(indent: 4) + "\n", 1, nil)
+        }
+    }
+
+    /// Any error as a CNI error: typed errors say their own code; anything else is 999.
+    public static func classify(_ error: any Error) -> CNIError {
+        if let convertible = error as? any CNIErrorConvertible { return convertible.cniError }
+        return CNIError(code: .internalError, msg: String(describing: error))
+    }
+
+    /// E1: echo the input's cniVersion (1.1.0 when there is none) with every supported version.
+    static func versionReply(_ input: [UInt8]) -> String {
+        let requested = (try? JSONValue.parse(input))?["cniVersion"]?.stringValue ?? ""
+        let reply: JSONValue = [
+            "cniVersion": .string(requested.isEmpty ? CNIVersion.current : requested),
+            "supportedVersions": .array(CNIVersion.supported.map(JSONValue.string)),
+        ]
+        return reply.serialized()
+    }
+
+    /// E2-E4: the config version must be one we support, by exact string ("" is 0.1.0), and
+    /// CHECK needs 0.4.0, GC and STATUS 1.1.0.
+    static func checkVersion(_ text: String, for command: CNICommand) throws(CNIError) {
+        let minimum: (String, CNIVersion)? = switch command {
+        case .check: ("CHECK", CNIVersion(0, 4, 0))
+        case .garbageCollect: ("GC", CNIVersion(1, 1, 0))
+        case .status: ("STATUS", CNIVersion(1, 1, 0))
+        default: nil
+        }
+        if let (verb, least) = minimum {
+            guard let version = CNIVersion(parsing: text) else {
+                throw CNIError(code: .decodingFailure, msg: "failed to parse the config version \"\(text)\"")
+            }
+            if version < least { throw CNIError(code: .incompatibleVersion, msg: "config version does not allow \(verb)") }
+        }
+        let normalized = text.isEmpty ? "0.1.0" : text
+        guard CNIVersion.supported.contains(normalized) else {
+            let list = CNIVersion.supported.map { "\"\($0)\"" }.joined(separator: " ")
+            throw CNIError(code: .incompatibleVersion, msg: "incompatible CNI versions",
+                           details: "config is \"\(text)\", plugin supports [\(list)]")
+        }
+    }
+
+    static func processEnvironment() -> [String: String] {
+        var result: [String: String] = [:]
+        var pointer = environ
+        while let entry = pointer.pointee {
+            let text = String(cString: entry)
+            if let equals = text.firstIndex(of: "=") {
+                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
+            }
+            pointer += 1
+        }
+        return result
+    }
+
+    /// Reads stdin to the end; a read error is code 5 (A7).
+    static func readStandardInput() throws(CNIError) -> [UInt8] {
+        var data: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
+            if count == 0 { return data }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw CNIError(code: .ioFailure, msg: "error reading from stdin", details: String(cString: strerror(errno)))
+            }
+            data += chunk[0..<count]
+        }
+    }
+
+    static func writeAll(_ fd: Int32, _ text: String) {
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let count = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if count < 0 { if errno == EINTR { continue } else { return } }
+            bytes = bytes.dropFirst(count)
+        }
+    }
+}

@@ -1,0 +1,28 @@
+// Linux system calls Glibc's Swift overlay does not show without _GNU_SOURCE.
+#ifndef SWIFT_CNI_CSYSTEM_H
+#define SWIFT_CNI_CSYSTEM_H
+
+#include <sys/types.h>
+#include <sys/vfs.h>
+#include <sys/stat.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <spawn.h>
+#include <stdint.h>
+
+/// setns(2) for a network namespace (CLONE_NEWNET). Returns 0 or -1 with errno set.
+int csystem_setns_net(int fd);
+
+/// unshare(CLONE_NEWNET) for the calling thread. Returns 0 or -1 with errno set.
+int csystem_unshare_net(void);
+
+/// The f_type of fstatfs(2), or -1 with errno set.
+long csystem_fs_type(int fd);
+
+/// pipe2(2) with O_CLOEXEC. Returns 0 or -1 with errno set.
+int csystem_pipe_cloexec(int fds[2]);
+
+/// CLOCK_MONOTONIC in nanoseconds.
+uint64_t csystem_monotonic_ns(void);
+
+#endif

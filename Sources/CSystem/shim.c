@@ -1,0 +1,24 @@
+#define _GNU_SOURCE
+#include <sched.h>
+#include <time.h>
+#include "CSystem.h"
+
+int csystem_setns_net(int fd) { return setns(fd, CLONE_NEWNET); }
+
+int csystem_unshare_net(void) { return unshare(CLONE_NEWNET); }
+
+long csystem_fs_type(int fd) {
+    struct statfs s;
+    if (fstatfs(fd, &s) != 0) return -1;
+    return (long)s.f_type;
+}
+
+uint64_t csystem_monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+#include <fcntl.h>
+#include <unistd.h>
+int csystem_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }

@@ -1,0 +1,99 @@
+import CSystem
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Why a network namespace could not be opened or entered.
+public enum NamespaceError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The path does not exist (ENOENT): the container is gone. DEL treats this as success.
+    case notFound(path: String)
+    /// The path exists but is not a network namespace (its filesystem is neither nsfs nor proc).
+    case notANamespace(path: String)
+    /// open(2), fstatfs(2) or setns(2) failed with this errno.
+    case system(operation: String, path: String, errno: Int32)
+
+    public var description: String {
+        switch self {
+        case .notFound(let path): "network namespace \(path) does not exist"
+        case .notANamespace(let path): "\(path) is not a network namespace"
+        case .system(let operation, let path, let errno):
+            "\(operation) \(path): \(String(cString: strerror(errno)))"
+        }
+    }
+}
+
+/// An open network namespace: a file descriptor that keeps it alive and can be entered with
+/// setns(2) or handed to the kernel as IFLA_NET_NS_FD.
+///
+/// Entering is per thread: `run(_:)` switches the calling thread only, and back again, so
+/// plugin code that uses it must stay synchronous.
+public final class NetworkNamespace: @unchecked Sendable {
+    /// NSFS_MAGIC: the filesystem of /proc/PID/ns/net and of bind mounts of it (/run/netns/NAME).
+    private static let nsfsMagic: Int = 0x6e73_6673
+    /// PROC_SUPER_MAGIC: kernels before 3.19 showed namespace files on procfs.
+    private static let procMagic: Int = 0x9fa0
+
+    public let path: String
+    public let fileDescriptor: Int32
+
+    /// Opens the namespace at `path` read-only with O_CLOEXEC and checks with fstatfs(2) that it
+    /// is one. Throws `.notFound` for ENOENT (a deleted netns), `.notANamespace` for any other file.
+    public init(path: String) throws(NamespaceError) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            let error = errno
+            if error == ENOENT { throw .notFound(path: path) }
+            throw .system(operation: "open", path: path, errno: error)
+        }
+        let magic = csystem_fs_type(fd)
+        guard magic != -1 else {
+            let error = errno
+            close(fd)
+            throw .system(operation: "fstatfs", path: path, errno: error)
+        }
+        guard magic == Self.nsfsMagic || magic == Self.procMagic else {
+            close(fd)
+            throw .notANamespace(path: path)
+        }
+        self.path = path
+        self.fileDescriptor = fd
+    }
+
+    deinit { close(fileDescriptor) }
+
+    /// The namespace the calling thread is in now (/proc/thread-self/ns/net).
+    public static func current() throws(NamespaceError) -> NetworkNamespace {
+        try NetworkNamespace(path: "/proc/thread-self/ns/net")
+    }
+
+    /// The inode of the namespace: two handles name the same namespace when these are equal.
+    public var identity: (device: UInt64, inode: UInt64) {
+        var info = stat()
+        guard fstat(fileDescriptor, &info) == 0 else { return (0, 0) }
+        return (UInt64(info.st_dev), UInt64(info.st_ino))
+    }
+
+    public func isSame(as other: NetworkNamespace) -> Bool {
+        identity == other.identity
+    }
+
+    /// Runs `body` on the calling thread inside this namespace and switches back afterwards,
+    /// also when `body` throws. setns(2) with CLONE_NEWNET; EPERM without CAP_SYS_ADMIN.
+    /// If switching back fails the thread would be left in the wrong namespace, so the process
+    /// stops rather than carrying on there.
+    public func run<Result, Failure: Error>(_ body: () throws(Failure) -> Result) throws -> Result {
+        let origin = try NetworkNamespace.current()
+        if isSame(as: origin) { return try body() }
+        guard csystem_setns_net(fileDescriptor) == 0 else {
+            throw NamespaceError.system(operation: "setns", path: path, errno: errno)
+        }
+        defer {
+            if csystem_setns_net(origin.fileDescriptor) != 0 {
+                fatalError("cannot return to the original network namespace: errno \(errno)")
+            }
+        }
+        return try body()
+    }
+}

@@ -1,0 +1,53 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Why a sysctl under /proc/sys could not be read or written.
+public struct SysctlError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var key: String
+    public var operation: String
+    public var errno: Int32
+    public var description: String { "sysctl \(key): \(operation) failed: \(String(cString: strerror(errno)))" }
+}
+
+/// Kernel parameters under /proc/sys, named by their path below it ("net/ipv4/ip_forward"):
+/// slashes, not dots, because interface names may hold dots ("net/ipv4/conf/eth0.10/arp_notify").
+///
+/// Entries under /proc/sys/net belong to the network namespace of the thread that opens them,
+/// so call these inside `NetworkNamespace.run` for a container's settings.
+public enum Sysctl {
+    static func path(for key: String) -> String {
+        "/proc/sys/" + key
+    }
+
+    /// Reads a value, without its trailing newline. ENOENT: no such key (or the feature is absent).
+    public static func read(_ key: String) throws(SysctlError) -> String {
+        let fd = open(path(for: key), O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SysctlError(key: key, operation: "open", errno: errno) }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        guard count >= 0 else { throw SysctlError(key: key, operation: "read", errno: errno) }
+        var text = String(decoding: buffer[0..<count], as: UTF8.self)
+        while text.last == "\n" { text.removeLast() }
+        return text
+    }
+
+    /// Writes a value. ENOENT: no such key; EINVAL: the kernel refused the value.
+    public static func write(_ key: String, _ value: String) throws(SysctlError) {
+        let fd = open(path(for: key), O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SysctlError(key: key, operation: "open", errno: errno) }
+        defer { close(fd) }
+        let bytes = Array(value.utf8)
+        let count = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        guard count == bytes.count else { throw SysctlError(key: key, operation: "write", errno: count < 0 ? errno : EIO) }
+    }
+
+    /// The key of a per-interface setting: `net/<family>/conf/<interface>/<name>`,
+    /// family "ipv4" or "ipv6".
+    public static func interfaceKey(family: String, interface: String, _ name: String) -> String {
+        "net/\(family)/conf/\(interface)/\(name)"
+    }
+}

@@ -1,0 +1,75 @@
+import CMnl
+import Namespaces
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where netlink requests go: the kernel through an `MnlSocket`, or a recorder in tests.
+public protocol NetlinkTransport: AnyObject {
+    /// The port id the kernel addresses replies to.
+    var portID: UInt32 { get }
+    /// Sends one request message.
+    func send(_ message: [UInt8]) throws(NetlinkError)
+    /// Receives one datagram (one or more netlink messages) into a new array.
+    func receive() throws(NetlinkError) -> [UInt8]
+}
+
+/// A NETLINK_ROUTE socket owned through libmnl (`mnl_socket`), with NETLINK_EXT_ACK (the
+/// kernel explains errors), NETLINK_CAP_ACK (acks do not echo the request) and
+/// NETLINK_GET_STRICT_CHK (dump filters are honoured) set.
+///
+/// A socket belongs to the network namespace it was opened in, for its whole life:
+/// `init(in:)` opens one inside another namespace, usable from any thread.
+public final class MnlSocket: NetlinkTransport {
+    private let socket: OpaquePointer
+    public let portID: UInt32
+    private var buffer: [UInt8]
+
+    /// Opens and binds the socket in the calling thread's network namespace.
+    public init() throws(NetlinkError) {
+        guard let socket = mnl_socket_open2(NETLINK_ROUTE, Int32(SOCK_CLOEXEC.rawValue)) else {
+            throw NetlinkError(operation: "open netlink socket", errno: errno)
+        }
+        var on: Int32 = 1
+        for option in [cmnl_netlink_ext_ack(), cmnl_netlink_cap_ack(), cmnl_netlink_get_strict_chk()] {
+            // Older kernels lack some of these; they only improve errors, so failure is not fatal.
+            _ = mnl_socket_setsockopt(socket, option, &on, socklen_t(MemoryLayout<Int32>.size))
+        }
+        guard mnl_socket_bind(socket, 0, pid_t(cmnl_socket_autopid())) == 0 else {
+            let error = errno
+            mnl_socket_close(socket)
+            throw NetlinkError(operation: "bind netlink socket", errno: error)
+        }
+        self.socket = socket
+        self.portID = mnl_socket_get_portid(socket)
+        // Dumps of a namespace with many links need room: 32 KiB per datagram is what the
+        // kernel uses at most for a dump skb here.
+        self.buffer = [UInt8](repeating: 0, count: max(cmnl_socket_buffer_size(), 32768))
+    }
+
+    /// Opens a socket inside `namespace` (setns there and back on the calling thread); the
+    /// socket keeps working in that namespace from wherever it is used.
+    public static func open(in namespace: NetworkNamespace) throws -> MnlSocket {
+        try namespace.run { () throws(NetlinkError) in try MnlSocket() }
+    }
+
+    deinit { mnl_socket_close(socket) }
+
+    public func send(_ message: [UInt8]) throws(NetlinkError) {
+        let sent = message.withUnsafeBytes { mnl_socket_sendto(socket, $0.baseAddress, $0.count) }
+        guard sent == message.count else {
+            throw NetlinkError(operation: "send netlink request", errno: sent < 0 ? errno : EIO)
+        }
+    }
+
+    public func receive() throws(NetlinkError) -> [UInt8] {
+        while true {
+            let count = buffer.withUnsafeMutableBytes { mnl_socket_recvfrom(socket, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw NetlinkError(operation: "receive netlink reply", errno: errno)
+            }
+            return Array(buffer[0..<count])
+        }
+    }
+}

@@ -1,0 +1,32 @@
+import CNI
+import Namespaces
+import Netlink
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension NetlinkError: CNIErrorConvertible {
+    /// Code 100 with the operation and errno text; EAGAIN/EBUSY-style transient errnos are
+    /// code 11, since retrying may help.
+    public var cniError: CNIError {
+        let transient: Set<Int32> = [EAGAIN, EINTR, ENOBUFS]
+        return CNIError(code: transient.contains(errno) ? .tryAgainLater : .kernelOperationFailed,
+                        msg: operation, details: description)
+    }
+}
+
+extension NamespaceError: CNIErrorConvertible {
+    /// A CNI_NETNS that is missing or not a namespace is a bad environment (code 4).
+    public var cniError: CNIError {
+        switch self {
+        case .notFound, .notANamespace:
+            CNIError(code: .invalidEnvironment, msg: "CNI_NETNS: \(description)")
+        case .system:
+            CNIError(code: .kernelOperationFailed, msg: description)
+        }
+    }
+}
+
+extension SysctlError: CNIErrorConvertible {
+    public var cniError: CNIError { CNIError(code: .kernelOperationFailed, msg: description) }
+}

@@ -1,0 +1,119 @@
+import CSystem
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Why a child process could not be run.
+public struct SpawnError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var executable: String
+    public var operation: String
+    public var errno: Int32
+    public var description: String { "\(operation) \(executable): \(String(cString: strerror(errno)))" }
+}
+
+/// Runs a program directly (posix_spawn, no shell), feeds it stdin, collects its stdout and
+/// lets its stderr go to ours. Used to exec delegated plugins and firewall tools.
+public enum ChildProcess {
+    public struct Outcome: Sendable {
+        /// The exit status, or 128 + the signal number when it was killed.
+        public var status: Int32
+        public var standardOutput: [UInt8]
+        /// Only filled when `captureStandardError` is set; otherwise it went to our stderr.
+        public var standardError: [UInt8]
+    }
+
+    /// Spawns `executable` with `arguments` (argv[0] is the executable path) and exactly
+    /// `environment` ("K=V" entries), writes `input` to its stdin and closes it, and reads
+    /// stdout (and, if asked, stderr) to the end, polling both ways so a large input or output
+    /// cannot deadlock.
+    public static func run(_ executable: String, arguments: [String] = [], environment: [String],
+                           input: [UInt8] = [], captureStandardError: Bool = false) throws(SpawnError) -> Outcome {
+        var stdinPipe: [Int32] = [-1, -1], stdoutPipe: [Int32] = [-1, -1], stderrPipe: [Int32] = [-1, -1]
+        guard csystem_pipe_cloexec(&stdinPipe) == 0 else { throw SpawnError(executable: executable, operation: "pipe for", errno: errno) }
+        guard csystem_pipe_cloexec(&stdoutPipe) == 0 else {
+            let error = errno
+            close(stdinPipe[0]); close(stdinPipe[1])
+            throw SpawnError(executable: executable, operation: "pipe for", errno: error)
+        }
+        if captureStandardError, csystem_pipe_cloexec(&stderrPipe) != 0 {
+            let error = errno
+            for fd in stdinPipe + stdoutPipe { close(fd) }
+            throw SpawnError(executable: executable, operation: "pipe for", errno: error)
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, stdinPipe[0], 0)
+        posix_spawn_file_actions_adddup2(&actions, stdoutPipe[1], 1)
+        if captureStandardError { posix_spawn_file_actions_adddup2(&actions, stderrPipe[1], 2) }
+
+        let argv = [executable] + arguments
+        var pid: pid_t = 0
+        let spawnResult = withCStrings(argv) { argvPointers in
+            withCStrings(environment) { envPointers in
+                posix_spawn(&pid, executable, &actions, nil, argvPointers, envPointers)
+            }
+        }
+        close(stdinPipe[0]); close(stdoutPipe[1])
+        if captureStandardError { close(stderrPipe[1]) }
+        guard spawnResult == 0 else {
+            close(stdinPipe[1]); close(stdoutPipe[0])
+            if captureStandardError { close(stderrPipe[0]) }
+            throw SpawnError(executable: executable, operation: "exec", errno: spawnResult)
+        }
+        // A child that exits without reading stdin must not kill us with SIGPIPE.
+        signal(SIGPIPE, SIG_IGN)
+        var output: [UInt8] = [], errorOutput: [UInt8] = []
+        pump(input: input, inputFD: stdinPipe[1], outputFD: stdoutPipe[0], output: &output,
+             errorFD: captureStandardError ? stderrPipe[0] : -1, errorOutput: &errorOutput)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 {
+            if errno != EINTR { throw SpawnError(executable: executable, operation: "wait for", errno: errno) }
+        }
+        let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return Outcome(status: exitStatus, standardOutput: output, standardError: errorOutput)
+    }
+
+    private static func pump(input: [UInt8], inputFD: Int32, outputFD: Int32, output: inout [UInt8],
+                             errorFD: Int32, errorOutput: inout [UInt8]) {
+        var written = 0
+        var inputOpen = true
+        if input.isEmpty { close(inputFD); inputOpen = false }
+        var outputOpen = true, errorOpen = errorFD >= 0
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while inputOpen || outputOpen || errorOpen {
+            var fds: [pollfd] = []
+            if inputOpen { fds.append(pollfd(fd: inputFD, events: Int16(POLLOUT), revents: 0)) }
+            if outputOpen { fds.append(pollfd(fd: outputFD, events: Int16(POLLIN), revents: 0)) }
+            if errorOpen { fds.append(pollfd(fd: errorFD, events: Int16(POLLIN), revents: 0)) }
+            if poll(&fds, nfds_t(fds.count), -1) < 0 {
+                if errno == EINTR { continue }
+                break
+            }
+            for entry in fds where entry.revents != 0 {
+                if entry.fd == inputFD {
+                    let count = input.withUnsafeBytes { write(inputFD, $0.baseAddress! + written, $0.count - written) }
+                    if count > 0 { written += count }
+                    if count < 0 && errno != EINTR && errno != EAGAIN || written == input.count {
+                        close(inputFD); inputOpen = false
+                    }
+                } else {
+                    let count = chunk.withUnsafeMutableBytes { read(entry.fd, $0.baseAddress, $0.count) }
+                    if count > 0 {
+                        if entry.fd == outputFD { output += chunk[0..<count] } else { errorOutput += chunk[0..<count] }
+                    } else if count == 0 || (errno != EINTR && errno != EAGAIN) {
+                        close(entry.fd)
+                        if entry.fd == outputFD { outputOpen = false } else { errorOpen = false }
+                    }
+                }
+            }
+        }
+    }
+
+    private static func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
+        var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
+        pointers.append(nil)
+        defer { for pointer in pointers { free(pointer) } }
+        return body(pointers)
+    }
+}
