@@ -34,7 +34,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["JSON", "CNI", "Netlink", "Namespaces"]
+            dependencies: ["JSON", "CNI", "Netlink", "Namespaces", "ProcessRunner", "Addressing", "CSystem"]
         ),
     ],
     swiftLanguageModes: [.v6]

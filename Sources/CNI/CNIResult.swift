@@ -110,6 +110,7 @@ public struct CNIResult: Sendable, Equatable {
 /// Why a result could not be read or written at a version.
 public struct ResultConversionError: Error, Sendable, Equatable, CustomStringConvertible, CNIErrorConvertible {
     public var description: String
+    public init(description: String) { self.description = description }
     public var cniError: CNIError { CNIError(code: .incompatibleVersion, msg: description) }
 }
 

@@ -55,7 +55,8 @@ public final class MessageBuilder {
         checkRoom(ok, type)
     }
 
-    /// A nested attribute (NLA_F_NESTED is not set, as iproute2 does not set it for IFLA_LINKINFO).
+    /// A nested attribute: mnl_attr_nest_start, which sets NLA_F_NESTED on the type, as the
+    /// kernel's strict validation expects for new attributes.
     public func nest(_ type: Int, _ body: () -> Void) {
         guard let start = mnl_attr_nest_start_check(header, Self.capacity, UInt16(type)) else {
             checkRoom(false, type)

@@ -1,0 +1,140 @@
+import CSystem
+import JSON
+import Namespaces
+import ProcessRunner
+import Synchronization
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a plugin printed and how it exited.
+struct PluginOutcome {
+    var status: Int32
+    var output: String
+    var json: JSONValue? { try? JSONValue.parse(output) }
+    var errorCode: Int? { json?["code"]?.intValue }
+}
+
+/// Failures of the test bed itself (a setup command that did not work).
+struct TestbedError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// Network namespaces that one test creates and always deletes, named with a prefix unique to
+/// this process and test ("scni-<pid>-<n>-"), and a way to exec the built plugins in them
+/// exactly as a runtime does: `ip netns exec <host> <plugin>` with CNI_* and the config on stdin.
+final class Testbed {
+    private static let counter = Atomic<Int>(0)
+
+    /// Where `swift build` put the plugins: beside the test bundle, or $SWIFT_CNI_BIN.
+    static let binDirectory: String = {
+        if let override = getenv("SWIFT_CNI_BIN") { return String(cString: override) }
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        let path = count > 0 ? String(cString: buffer) : ""
+        return String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)])
+    }()
+
+    let prefix: String
+    private(set) var namespaces: [String] = []
+
+    init() throws {
+        try #require(getuid() == 0, "the end-to-end tests create network namespaces and need root")
+        let number = Testbed.counter.wrappingAdd(1, ordering: .relaxed).newValue
+        prefix = "scni-\(getpid())-\(number)-"
+    }
+
+    deinit { tearDown() }
+
+    /// Deletes every namespace this test bed made (links inside go with them).
+    func tearDown() {
+        for name in namespaces.reversed() { _ = try? Testbed.run(["/usr/sbin/ip", "netns", "delete", name]) }
+        namespaces.removeAll()
+    }
+
+    /// `ip netns add <prefix><suffix>`; returns the full name.
+    @discardableResult
+    func namespace(_ suffix: String) throws -> String {
+        let name = prefix + suffix
+        try Testbed.run(["/usr/sbin/ip", "netns", "add", name])
+        namespaces.append(name)
+        try ip(name, "link", "set", "lo", "up")
+        return name
+    }
+
+    func path(_ namespace: String) -> String { "/run/netns/\(namespace)" }
+
+    /// Deletes one namespace now (to test DEL after the container is gone).
+    func deleteNamespace(_ name: String) throws {
+        try Testbed.run(["/usr/sbin/ip", "netns", "delete", name])
+        namespaces.removeAll { $0 == name }
+    }
+
+    /// A host namespace with an uplink veth `up0` (peer `up0p`, both up) and, if asked, a
+    /// default route out of it, as a node's uplink would be.
+    func hostWithUplink(_ suffix: String = "host", defaultRoute: Bool = false) throws -> String {
+        let host = try namespace(suffix)
+        try ip(host, "link", "add", "up0", "type", "veth", "peer", "name", "up0p")
+        try ip(host, "link", "set", "up0", "up")
+        try ip(host, "link", "set", "up0p", "up")
+        if defaultRoute {
+            try ip(host, "addr", "add", "192.0.2.2/24", "dev", "up0")
+            try ip(host, "route", "add", "default", "via", "192.0.2.1")
+        }
+        return host
+    }
+
+    /// Runs `ip -n <namespace> args...`, throwing with its stderr when it fails.
+    @discardableResult
+    func ip(_ namespace: String, _ arguments: String...) throws -> String {
+        try Testbed.run(["/usr/sbin/ip", "-n", namespace] + arguments)
+    }
+
+    /// `ip -j -n <ns> ...` parsed.
+    func ipJSON(_ namespace: String, _ arguments: String...) throws -> JSONValue {
+        try JSONValue.parse(try Testbed.run(["/usr/sbin/ip", "-j", "-d", "-n", namespace] + arguments))
+    }
+
+    /// Names of the links in a namespace.
+    func linkNames(_ namespace: String) throws -> [String] {
+        (try ipJSON(namespace, "link", "show").arrayValue ?? []).compactMap { $0["ifname"]?.stringValue }
+    }
+
+    /// Runs a command in a namespace (`ip netns exec`), returning its status.
+    func exec(_ namespace: String, _ arguments: String...) throws -> Int32 {
+        try ChildProcess.run("/usr/sbin/ip", arguments: ["netns", "exec", namespace] + arguments,
+                             environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], captureStandardError: true).status
+    }
+
+    /// One ping with a one-second wait; true when a reply came back.
+    func ping(from namespace: String, _ address: String) throws -> Bool {
+        try exec(namespace, "ping", "-c", "1", "-W", "1", "-q", address) == 0
+    }
+
+    /// Execs plugin `name` from the build directory inside `host`, as a runtime does.
+    func plugin(_ name: String, _ command: String, config: String, host: String, containerID: String = "ctr1",
+                netns: String? = nil, ifName: String = "eth0", environment extra: [String: String] = [:]) throws -> PluginOutcome {
+        var env = ["CNI_COMMAND": command, "CNI_CONTAINERID": containerID, "CNI_NETNS": netns ?? "",
+                   "CNI_IFNAME": ifName, "CNI_PATH": Testbed.binDirectory, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
+        for (key, value) in extra { env[key] = value }
+        let outcome = try ChildProcess.run("/usr/sbin/ip", arguments: ["netns", "exec", host, Testbed.binDirectory + "/" + name],
+                                           environment: env.map { "\($0.key)=\($0.value)" }, input: Array(config.utf8))
+        return PluginOutcome(status: outcome.status, output: String(decoding: outcome.standardOutput, as: UTF8.self))
+    }
+
+    /// Runs a setup command; throws with its stderr when it fails.
+    @discardableResult
+    static func run(_ arguments: [String]) throws -> String {
+        let outcome = try ChildProcess.run(arguments[0], arguments: Array(arguments.dropFirst()),
+                                           environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], captureStandardError: true)
+        guard outcome.status == 0 else {
+            throw TestbedError(description: "\(arguments.joined(separator: " ")) exited \(outcome.status): "
+                               + String(decoding: outcome.standardError, as: UTF8.self))
+        }
+        return String(decoding: outcome.standardOutput, as: UTF8.self)
+    }
+
+    /// True inside the VM runner (integration/vm-run.sh sets it for the kernel suite).
+    static var insideVM: Bool { getenv("SWIFT_CNI_IN_VM").map { String(cString: $0) == "1" } ?? false }
+}
