@@ -1,0 +1,91 @@
+import Namespaces
+import Netlink
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Link kinds the host kernel lacks (ipvlan, 802.1Q vlan), created and deleted through our own
+/// netlink layer. These run inside the VM runner (see `VMSuiteTests`); on the host they are
+/// not run here, and `hostKernelLacksIpvlanAndVlan` checks the error we give instead.
+@Suite(.enabled(if: Testbed.insideVM, "runs inside integration/vm-run.sh; started by VMSuiteTests"))
+struct KernelLinkTests {
+    /// A namespace with a veth pair to hang sub-interfaces on, and a netlink socket in it.
+    func setUp(_ bed: Testbed) throws -> (RouteNetlink, Link) {
+        let ns = try bed.namespace("k")
+        try bed.ip(ns, "link", "add", "low0", "type", "veth", "peer", "name", "low0p")
+        let netlink = try RouteNetlink(in: try NetworkNamespace(path: bed.path(ns)))
+        let lower = try #require(try netlink.link(named: "low0"))
+        return (netlink, lower)
+    }
+
+    @Test(arguments: IpvlanMode.allCases)
+    func createsAndDeletesIpvlan(_ mode: IpvlanMode) throws {
+        let bed = try Testbed()
+        defer { bed.tearDown() }
+        let (netlink, lower) = try setUp(bed)
+        for flags in [IpvlanFlags(), .private, .vepa] {
+            try netlink.createLink(LinkRequest(name: "iv0", kind: .ipvlan(mode: mode, flags: flags), parentIndex: lower.index))
+            let link = try #require(try netlink.link(named: "iv0"))
+            #expect(link.kind == "ipvlan")
+            #expect(link.ipvlanMode == mode)
+            #expect(link.ipvlanFlags == flags)
+            #expect(link.parentIndex == lower.index)
+            try netlink.deleteLink(index: link.index)
+            #expect(try netlink.link(named: "iv0") == nil)
+        }
+    }
+
+    @Test func createsAndDeletesVlan() throws {
+        let bed = try Testbed()
+        defer { bed.tearDown() }
+        let (netlink, lower) = try setUp(bed)
+        try netlink.createLink(LinkRequest(name: "low0.42", kind: .vlan(id: 42), parentIndex: lower.index, mtu: 1400))
+        let link = try #require(try netlink.link(named: "low0.42"))
+        #expect(link.kind == "vlan" && link.vlanID == 42 && link.mtu == 1400 && link.parentIndex == lower.index)
+        // And as iproute2 sees it.
+        let shown = try bed.ipJSON(bed.namespaces[0], "link", "show", "low0.42").arrayValue?.first
+        #expect(shown?["linkinfo"]?["info_data"]?["id"] == 42)
+        #expect(shown?["linkinfo"]?["info_data"]?["protocol"] == "802.1Q")
+        try netlink.deleteLink(index: link.index)
+        #expect(try netlink.link(named: "low0.42") == nil)
+        #expect(throws: NetlinkError.self) { try netlink.deleteLink(index: link.index) }
+    }
+}
+
+@Suite struct HostKernelTests {
+    /// On this host's kernel (no ipvlan, no 8021q) creation fails with EOPNOTSUPP and the
+    /// kernel's own words, not a bare errno.
+    @Test(.enabled(if: !Testbed.insideVM))
+    func hostKernelLacksIpvlanAndVlan() throws {
+        let bed = try Testbed()
+        defer { bed.tearDown() }
+        let ns = try bed.namespace("k")
+        try bed.ip(ns, "link", "add", "low0", "type", "veth", "peer", "name", "low0p")
+        let netlink = try RouteNetlink(in: try NetworkNamespace(path: bed.path(ns)))
+        let lower = try #require(try netlink.link(named: "low0"))
+        guard (try? String(contentsOfProcFile: "/proc/modules"))?.contains("ipvlan") != true else { return }
+        for kind in [LinkKind.ipvlan(mode: .l2), .vlan(id: 5)] {
+            do {
+                try netlink.createLink(LinkRequest(name: "x0", kind: kind, parentIndex: lower.index))
+                Issue.record("the host kernel created a \(kind.name) link; the VM suite is then not needed for it")
+                try? netlink.deleteLink(index: try #require(try netlink.link(named: "x0")).index)
+            } catch {
+                #expect(error.errno == EOPNOTSUPP)
+                #expect(error.description.contains("create link \"x0\" (\(kind.name))"))
+                #expect(error.extendedAck == "Unknown device type")
+            }
+        }
+    }
+}
+
+extension String {
+    init(contentsOfProcFile path: String) throws {
+        guard let file = fopen(path, "r") else { throw TestbedError(description: "cannot open \(path)") }
+        defer { fclose(file) }
+        var text = ""
+        var buffer = [CChar](repeating: 0, count: 4096)
+        while fgets(&buffer, Int32(buffer.count), file) != nil { text += String(cString: buffer) }
+        self = text
+    }
+}
