@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "Plugins", dependencies: ["CNI", "IPAM", "JSON", "Netlink", "Namespaces", "Addressing"]),
         .executableTarget(name: "macvlan", dependencies: ["Plugins", "CNI"]),
         .executableTarget(name: "static", dependencies: ["IPAM", "CNI"]),
-        .executableTarget(name: "cni-bench", dependencies: ["Namespaces"]),
+        .executableTarget(name: "cni-bench", dependencies: ["Namespaces", "ProcessRunner", "CSystem"]),
         .testTarget(
             name: "UnitTests",
             dependencies: ["JSON", "CNI", "IPAM", "Netlink", "Namespaces", "Plugins", "CMnl"]

@@ -20,6 +20,8 @@ public enum ChildProcess {
         public var standardOutput: [UInt8]
         /// Only filled when `captureStandardError` is set; otherwise it went to our stderr.
         public var standardError: [UInt8]
+        /// The child's peak resident set (ru_maxrss from wait4), in KiB.
+        public var peakMemoryKiB: Int
     }
 
     /// Spawns `executable` with `arguments` (argv[0] is the executable path) and exactly
@@ -67,11 +69,12 @@ public enum ChildProcess {
         pump(input: input, inputFD: stdinPipe[1], outputFD: stdoutPipe[0], output: &output,
              errorFD: captureStandardError ? stderrPipe[0] : -1, errorOutput: &errorOutput)
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
+        var usage = rusage()
+        while wait4(pid, &status, 0, &usage) < 0 {
             if errno != EINTR { throw SpawnError(executable: executable, operation: "wait for", errno: errno) }
         }
         let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return Outcome(status: exitStatus, standardOutput: output, standardError: errorOutput)
+        return Outcome(status: exitStatus, standardOutput: output, standardError: errorOutput, peakMemoryKiB: usage.ru_maxrss)
     }
 
     private static func pump(input: [UInt8], inputFD: Int32, outputFD: Int32, output: inout [UInt8],

@@ -1,1 +1,193 @@
-print("todo")
+// cni-bench: times our plugins against the reference Go plugins in one run, interleaved,
+// and prints medians and ratios. Plugins are exec'd from inside a host namespace the
+// benchmark makes (the child inherits the thread's namespace), the way a runtime execs them,
+// without the cost of `ip netns exec` in the figures.
+//
+//   cni-bench --ours DIR [--reference /usr/lib/cni] [--cycles 50]
+
+import CSystem
+import Namespaces
+import ProcessRunner
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Options {
+    var ours = ""
+    var reference = "/usr/lib/cni"
+    var cycles = 50
+
+    init(_ arguments: [String]) {
+        var iterator = arguments.dropFirst().makeIterator()
+        while let argument = iterator.next() {
+            switch argument {
+            case "--ours": ours = iterator.next() ?? ""
+            case "--reference": reference = iterator.next() ?? reference
+            case "--cycles": cycles = Int(iterator.next() ?? "") ?? cycles
+            default:
+                printError("usage: cni-bench --ours DIR [--reference DIR] [--cycles N]")
+                exit(2)
+            }
+        }
+        if ours.isEmpty { printError("cni-bench: --ours DIR is required"); exit(2) }
+    }
+}
+
+func printError(_ text: String) {
+    let bytes = Array((text + "\n").utf8)
+    _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+}
+
+struct BenchError: Error, CustomStringConvertible { var description: String }
+
+/// One timed exec: wall time and the child's peak memory.
+struct Sample { var nanoseconds: UInt64; var peakKiB: Int }
+
+/// Namespaces for the run, deleted at the end whatever happens.
+final class Namespaces {
+    let prefix = "scni-bench-\(getpid())-"
+    var names: [String] = []
+
+    func add(_ suffix: String) throws -> String {
+        let name = prefix + suffix
+        try shell(["/usr/sbin/ip", "netns", "add", name])
+        names.append(name)
+        return name
+    }
+
+    deinit {
+        for name in names.reversed() { _ = try? shell(["/usr/sbin/ip", "netns", "delete", name]) }
+    }
+}
+
+@discardableResult
+func shell(_ arguments: [String]) throws -> String {
+    let outcome = try ChildProcess.run(arguments[0], arguments: Array(arguments.dropFirst()),
+                                       environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], captureStandardError: true)
+    guard outcome.status == 0 else {
+        throw BenchError(description: "\(arguments.joined(separator: " ")): " + String(decoding: outcome.standardError, as: UTF8.self))
+    }
+    return String(decoding: outcome.standardOutput, as: UTF8.self)
+}
+
+/// Execs `plugin` inside `host` with the CNI environment and config; fails on a non-zero exit.
+func invoke(_ plugin: String, in host: NetworkNamespace, command: String, config: String,
+            containerID: String, netns: String, path: String) throws -> Sample {
+    let environment = ["CNI_COMMAND=\(command)", "CNI_CONTAINERID=\(containerID)", "CNI_NETNS=\(netns)",
+                       "CNI_IFNAME=eth0", "CNI_PATH=\(path)", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"]
+    return try host.run { () throws -> Sample in
+        let start = csystem_monotonic_ns()
+        let outcome = try ChildProcess.run(plugin, environment: environment, input: Array(config.utf8))
+        let elapsed = csystem_monotonic_ns() - start
+        guard outcome.status == 0 else {
+            throw BenchError(description: "\(plugin) \(command) exited \(outcome.status): " + String(decoding: outcome.standardOutput, as: UTF8.self))
+        }
+        return Sample(nanoseconds: elapsed, peakKiB: outcome.peakMemoryKiB)
+    }
+}
+
+func median(_ values: [UInt64]) -> Double {
+    let sorted = values.sorted()
+    guard !sorted.isEmpty else { return 0 }
+    let middle = sorted.count / 2
+    return sorted.count % 2 == 1 ? Double(sorted[middle]) : Double(sorted[middle - 1] + sorted[middle]) / 2
+}
+
+func percentile(_ values: [UInt64], _ fraction: Double) -> Double {
+    let sorted = values.sorted()
+    guard !sorted.isEmpty else { return 0 }
+    return Double(sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * fraction))])
+}
+
+func format(_ nanoseconds: Double) -> String {
+    let milliseconds = nanoseconds / 1_000_000
+    let hundredths = Int((milliseconds * 100).rounded())
+    let fraction = hundredths % 100
+    return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction) ms"
+}
+
+func pad(_ text: String, _ width: Int, right: Bool = false) -> String {
+    let padding = String(repeating: " ", count: max(0, width - text.count))
+    return right ? padding + text : text + padding
+}
+
+struct Row {
+    var name: String
+    var ours: [Sample] = []
+    var reference: [Sample] = []
+}
+
+func printTable(_ rows: [Row], cycles: Int) {
+    print("")
+    print("swift-cni vs reference (containernetworking-plugins in the reference dir), \(cycles) interleaved cycles")
+    let header = [pad("operation", 26), pad("ours median", 12, right: true), pad("ref median", 12, right: true),
+                  pad("ratio", 7, right: true), pad("ours p90", 11, right: true), pad("ref p90", 11, right: true),
+                  pad("ours maxRSS", 12, right: true), pad("ref maxRSS", 11, right: true)]
+    print(header.joined(separator: " "))
+    print(String(repeating: "-", count: 108))
+    for row in rows {
+        let ours = row.ours.map(\.nanoseconds), reference = row.reference.map(\.nanoseconds)
+        let ratio = median(reference) > 0 ? median(ours) / median(reference) : 0
+        let oursPeak = row.ours.map(\.peakKiB).max() ?? 0, referencePeak = row.reference.map(\.peakKiB).max() ?? 0
+        print([pad(row.name, 26), pad(format(median(ours)), 12, right: true), pad(format(median(reference)), 12, right: true),
+               pad(formatRatio(ratio), 7, right: true),
+               pad(format(percentile(ours, 0.9)), 11, right: true), pad(format(percentile(reference, 0.9)), 11, right: true),
+               pad("\(oursPeak) KiB", 12, right: true), pad("\(referencePeak) KiB", 11, right: true)].joined(separator: " "))
+    }
+    print("ratio = ours median / reference median (below 1.00x: ours is faster). maxRSS = the largest peak RSS of any run.")
+}
+
+/// "0.45x", "1.20x".
+func formatRatio(_ ratio: Double) -> String {
+    let hundredths = Int((ratio * 100).rounded())
+    let fraction = hundredths % 100
+    return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)x"
+}
+
+func main() throws {
+    let options = Options(CommandLine.arguments)
+    for (label, directory) in [("ours", options.ours), ("reference", options.reference)] {
+        for plugin in ["macvlan", "static"] where access(directory + "/" + plugin, X_OK) != 0 {
+            throw BenchError(description: "\(label): \(directory)/\(plugin) is missing (reference: apt-get install containernetworking-plugins)")
+        }
+    }
+    let spaces = Namespaces()
+    let hostName = try spaces.add("host")
+    let containerName = try spaces.add("ctr")
+    try shell(["/usr/sbin/ip", "-n", hostName, "link", "add", "up0", "type", "veth", "peer", "name", "up0p"])
+    try shell(["/usr/sbin/ip", "-n", hostName, "link", "set", "up0", "up"])
+    try shell(["/usr/sbin/ip", "-n", hostName, "link", "set", "up0p", "up"])
+    let host = try NetworkNamespace(path: "/run/netns/" + hostName)
+    let netns = "/run/netns/" + containerName
+
+    let macvlanStatic = #"{"cniVersion":"1.0.0","name":"benchnet","type":"macvlan","master":"up0","mode":"bridge","ipam":{"type":"static","addresses":[{"address":"10.88.0.10/24","gateway":"10.88.0.1"}],"routes":[{"dst":"0.0.0.0/0"}]}}"#
+    var version = Row(name: "VERSION (start-up)")
+    var add = Row(name: "macvlan+static ADD")
+    var del = Row(name: "macvlan+static DEL")
+    let implementations = [(options.ours, true), (options.reference, false)]
+    for cycle in 0..<options.cycles {
+        // Alternate which goes first so neither always runs on a warmer cache.
+        for (directory, isOurs) in cycle % 2 == 0 ? implementations : implementations.reversed() {
+            let id = "bench\(cycle)\(isOurs ? "o" : "r")"
+            let v = try invoke(directory + "/macvlan", in: host, command: "VERSION", config: #"{"cniVersion":"1.0.0"}"#,
+                               containerID: id, netns: netns, path: directory)
+            let a = try invoke(directory + "/macvlan", in: host, command: "ADD", config: macvlanStatic,
+                               containerID: id, netns: netns, path: directory)
+            let d = try invoke(directory + "/macvlan", in: host, command: "DEL", config: macvlanStatic,
+                               containerID: id, netns: netns, path: directory)
+            if isOurs {
+                version.ours.append(v); add.ours.append(a); del.ours.append(d)
+            } else {
+                version.reference.append(v); add.reference.append(a); del.reference.append(d)
+            }
+        }
+    }
+    printTable([version, add, del], cycles: options.cycles)
+}
+
+do {
+    try main()
+} catch {
+    printError("cni-bench: \(error)")
+    exit(1)
+}

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Benchmarks swift-cni against the reference Go plugins (Debian's containernetworking-plugins,
+# /usr/lib/cni) in one run, interleaved, and prints a table of medians and ratios.
+# Usage (as root): bench/run.sh [CYCLES]        (default 50)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x /usr/lib/cni/macvlan ] || { echo "bench: install the reference plugins: apt-get install containernetworking-plugins" >&2; exit 1; }
+swift build -c release --static-swift-stdlib >/dev/null
+BIN=$(swift build -c release --static-swift-stdlib --show-bin-path)
+exec "$BIN/cni-bench" --ours "$BIN" --reference /usr/lib/cni --cycles "${1:-50}"

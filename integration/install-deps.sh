@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what swift-cni needs to build, test and benchmark on Debian 12 / Ubuntu, as root.
+# The Swift toolchain itself (6.x) is expected on PATH or at /opt/swift/usr/bin.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+packages=(
+  libmnl-dev pkg-config            # build: netlink through libmnl
+  iproute2 iputils-ping            # tests: namespaces, veth, ping
+  nftables iptables                # firewall backends (bridge ipMasq)
+  qemu-system-x86 linux-image-amd64 busybox-static cpio xz-utils kmod   # the VM runner
+  containernetworking-plugins      # the reference Go plugins, for benchmarks and interop tests
+  dnsmasq-base                     # a DHCP server for the dhcp tests
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+echo "install-deps: all packages present"
