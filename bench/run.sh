@@ -5,6 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x /usr/lib/cni/macvlan ] || { echo "bench: install the reference plugins: apt-get install containernetworking-plugins" >&2; exit 1; }
-swift build -c release --static-swift-stdlib >/dev/null
-BIN=$(swift build -c release --static-swift-stdlib --show-bin-path)
+bash integration/build-release.sh >/dev/null
+BIN=$(swift build -c release --show-bin-path)
 exec "$BIN/cni-bench" --ours "$BIN" --reference /usr/lib/cni --cycles "${1:-50}"

@@ -5,7 +5,7 @@
 # Usage (as root, after a build): integration/demo.sh [BIN_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=${1:-$(swift build -c release --show-bin-path)}
+BIN=${1:-$PWD/.build/release}
 P=swiftcni-demo-$$
 cleanup() { for n in c1 c2 host; do ip netns delete "$P-$n" 2>/dev/null || true; done; }
 trap cleanup EXIT

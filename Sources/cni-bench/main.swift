@@ -122,19 +122,19 @@ func printTable(_ rows: [Row], cycles: Int) {
     print("swift-cni vs reference (containernetworking-plugins in the reference dir), \(cycles) interleaved cycles")
     let header = [pad("operation", 26), pad("ours median", 12, right: true), pad("ref median", 12, right: true),
                   pad("ratio", 7, right: true), pad("ours p90", 11, right: true), pad("ref p90", 11, right: true),
-                  pad("ours maxRSS", 12, right: true), pad("ref maxRSS", 11, right: true)]
+                  pad("ours peakRSS", 12, right: true), pad("ref peakRSS", 11, right: true)]
     print(header.joined(separator: " "))
     print(String(repeating: "-", count: 108))
     for row in rows {
         let ours = row.ours.map(\.nanoseconds), reference = row.reference.map(\.nanoseconds)
         let ratio = median(reference) > 0 ? median(ours) / median(reference) : 0
-        let oursPeak = row.ours.map(\.peakKiB).max() ?? 0, referencePeak = row.reference.map(\.peakKiB).max() ?? 0
+        let oursPeak = Int(median(row.ours.map { UInt64($0.peakKiB) })), referencePeak = Int(median(row.reference.map { UInt64($0.peakKiB) }))
         print([pad(row.name, 26), pad(format(median(ours)), 12, right: true), pad(format(median(reference)), 12, right: true),
                pad(formatRatio(ratio), 7, right: true),
                pad(format(percentile(ours, 0.9)), 11, right: true), pad(format(percentile(reference, 0.9)), 11, right: true),
                pad("\(oursPeak) KiB", 12, right: true), pad("\(referencePeak) KiB", 11, right: true)].joined(separator: " "))
     }
-    print("ratio = ours median / reference median (below 1.00x: ours is faster). maxRSS = the largest peak RSS of any run.")
+    print("ratio = ours median / reference median (below 1.00x: ours is faster). peakRSS = median of each run's peak resident memory (ru_maxrss).")
 }
 
 /// "0.45x", "1.20x".
