@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .executable(name: "macvlan", targets: ["macvlan"]),
         .executable(name: "static", targets: ["static"]),
+        .executable(name: "host-local", targets: ["host-local"]),
         .executable(name: "cni-bench", targets: ["cni-bench"]),
     ],
     targets: [
@@ -23,14 +24,15 @@ let package = Package(
         .target(name: "Netlink", dependencies: ["CMnl", "Namespaces", "Addressing"]),
         .target(name: "ProcessRunner", dependencies: ["CSystem"]),
         .target(name: "CNI", dependencies: ["JSON", "Addressing", "ProcessRunner"]),
-        .target(name: "IPAM", dependencies: ["CNI", "JSON", "Addressing"]),
+        .target(name: "IPAM", dependencies: ["CNI", "JSON", "Addressing", "CSystem"]),
         .target(name: "Plugins", dependencies: ["CNI", "IPAM", "JSON", "Netlink", "Namespaces", "Addressing"]),
         .executableTarget(name: "macvlan", dependencies: ["Plugins", "CNI"]),
         .executableTarget(name: "static", dependencies: ["IPAM", "CNI"]),
+        .executableTarget(name: "host-local", dependencies: ["IPAM", "CNI"]),
         .executableTarget(name: "cni-bench", dependencies: ["Namespaces", "ProcessRunner", "CSystem"]),
         .testTarget(
             name: "UnitTests",
-            dependencies: ["JSON", "CNI", "IPAM", "Netlink", "Namespaces", "Plugins", "CMnl"]
+            dependencies: ["JSON", "CNI", "IPAM", "Netlink", "Namespaces", "Plugins", "CMnl", "Addressing"]
         ),
         .testTarget(
             name: "EndToEndTests",

@@ -22,3 +22,16 @@ uint64_t csystem_monotonic_ns(void) {
 #include <fcntl.h>
 #include <unistd.h>
 int csystem_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+#include <sys/stat.h>
+int csystem_open_tmpfile(int dirfd, unsigned int mode) {
+    return openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
+}
+
+int csystem_file_size(int dirfd, const char *name, long long *size, int *is_regular) {
+    struct stat st;
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) return -1;
+    *size = (long long)st.st_size;
+    *is_regular = S_ISREG(st.st_mode) ? 1 : 0;
+    return 0;
+}

@@ -22,6 +22,14 @@ long csystem_fs_type(int fd);
 /// pipe2(2) with O_CLOEXEC. Returns 0 or -1 with errno set.
 int csystem_pipe_cloexec(int fds[2]);
 
+/// open(dirfd, ".", O_TMPFILE|O_WRONLY|O_CLOEXEC, mode): an unnamed file in that directory,
+/// to be given a name with linkat once written. -1 with errno (EOPNOTSUPP/EISDIR: unsupported).
+int csystem_open_tmpfile(int dirfd, unsigned int mode);
+
+/// The size of a file by name relative to dirfd (fstatat without following links), and
+/// whether it is a regular file. Returns 0 or -1 with errno set.
+int csystem_file_size(int dirfd, const char *name, long long *size, int *is_regular);
+
 /// CLOCK_MONOTONIC in nanoseconds.
 uint64_t csystem_monotonic_ns(void);
 

@@ -1,0 +1,182 @@
+import Addressing
+import CNI
+
+/// Hands out and takes back host-local addresses, with the reference's rules: round robin
+/// from the address after `last_reserved_ip.<n>`, the gateway never handed out, one address
+/// per range set, a requested address taken only from its own range set.
+public struct HostLocalAllocator {
+    public let config: HostLocalConfig
+    public let store: ReservationStore
+
+    public init(config: HostLocalConfig) throws(StoreError) {
+        self.config = config
+        self.store = try ReservationStore(dataDirectory: config.dataDirectory, network: config.networkName)
+    }
+
+    /// Reserves one address from each range set for the attachment, all under one lock. A
+    /// failure releases what this call reserved. Errors: code 7 for a requested address in no
+    /// range set or equal to a gateway, 102 when a range set is exhausted or a requested address
+    /// is taken, 7 for a second allocation to the same container and interface.
+    public func allocate(containerID: String, ifName: String) throws -> [CNIResult.IPConfig] {
+        let owner = ReservationOwner(containerID: containerID, ifName: ifName)
+        return try store.withLock { () throws -> [CNIResult.IPConfig] in
+            var requested = config.requestedAddresses
+            let held = try store.reservations().filter { $0.owner?.matches(containerID: containerID, ifName: ifName) == true }
+            var reserved: [IPAddress] = []
+            var configs: [CNIResult.IPConfig] = []
+            do {
+                for (index, set) in config.rangeSets.enumerated() {
+                    if let existing = held.first(where: { set.range(containing: $0.address) != nil }) {
+                        throw CNIError.invalidConfig(
+                            "failed to allocate for range \(index): \(existing.address) has been allocated to \(containerID), duplicate allocation is not allowed")
+                    }
+                    let wanted = requested.firstIndex { set.range(containing: $0) != nil }.map { requested.remove(at: $0) }
+                    let (address, range) = try take(from: set, index: index, requested: wanted, owner: owner)
+                    reserved.append(address)
+                    try store.setLastReserved(address, rangeSetIndex: index)
+                    configs.append(CNIResult.IPConfig(
+                        address: IPPrefix(address: address, prefixLength: range.subnet.prefixLength) ?? range.subnet,
+                        gateway: range.gateway))
+                }
+                if !requested.isEmpty {
+                    throw CNIError.invalidConfig("failed to allocate all requested IPs: "
+                                                 + requested.map(\.description).joined(separator: " "))
+                }
+            } catch {
+                for address in reserved { try? store.remove(address) }
+                throw error
+            }
+            store.index(reserved, containerID: containerID, ifName: ifName)
+            return configs
+        }
+    }
+
+    private func take(from set: RangeSet, index: Int, requested: IPAddress?, owner: ReservationOwner) throws -> (IPAddress, AddressRange) {
+        if let requested {
+            guard let range = set.range(containing: requested) else {
+                throw CNIError.invalidConfig("requested IP address \(requested) is not in range set \(set)")
+            }
+            if requested == range.gateway {
+                throw CNIError.invalidConfig("failed to allocate for range \(index): requested ip \(requested) is subnet's gateway")
+            }
+            guard try store.reserve(requested, for: owner) else {
+                throw CNIError(code: .addressesExhausted,
+                               msg: "failed to allocate for range \(index): requested IP address \(requested) is not available in range set \(set)")
+            }
+            return (requested, range)
+        }
+        var cursor = RangeCursor(set: set, lastReserved: store.lastReserved(rangeSetIndex: index))
+        while let (candidate, range) = cursor.next() {
+            if try store.reserve(candidate, for: owner) { return (candidate, range) }
+        }
+        throw CNIError(code: .addressesExhausted,
+                       msg: "failed to allocate for range \(index): no IP addresses available in range set \(set) of network \"\(config.networkName)\"")
+    }
+
+    /// Releases every address of the attachment (DEL). The index names them when this
+    /// suite made the reservation; otherwise (or when the index is stale) every file is read,
+    /// so reservations made by the reference are released too. Idempotent. Returns what was
+    /// released.
+    @discardableResult
+    public func release(containerID: String, ifName: String) throws -> [IPAddress] {
+        try store.withLock { () throws -> [IPAddress] in
+            let released = try findOwned(containerID: containerID, ifName: ifName)
+            for address in released { try store.remove(address) }
+            store.removeIndex(containerID: containerID, ifName: ifName)
+            return released
+        }
+    }
+
+    /// The addresses the attachment holds (CHECK), by the index when it is right, else by
+    /// reading every file.
+    public func addresses(containerID: String, ifName: String) throws -> [IPAddress] {
+        try store.withLock { try findOwned(containerID: containerID, ifName: ifName) }
+    }
+
+    private func findOwned(containerID: String, ifName: String) throws -> [IPAddress] {
+        if let listed = store.indexedAddresses(containerID: containerID, ifName: ifName), !listed.isEmpty,
+           listed.allSatisfy({ store.owner(of: $0)?.matches(containerID: containerID, ifName: ifName) == true }) {
+            return listed
+        }
+        let all = try store.reservations()
+        let exact = all.filter { $0.owner == ReservationOwner(containerID: containerID, ifName: ifName) }
+        // As the reference: legacy files naming only the container count when no exact one exists.
+        let chosen = exact.isEmpty ? all.filter { $0.owner == ReservationOwner(containerID: containerID, ifName: nil) } : exact
+        return chosen.map(\.address)
+    }
+
+    /// GC: releases every reservation whose attachment is not in `valid` (legacy files are
+    /// valid when their container is), and every address file with no owner (empty or
+    /// unreadable: under the lock, no writer is filling it). `lock` and `last_reserved_ip.*`
+    /// are never touched. Returns what was released.
+    @discardableResult
+    public func collectGarbage(valid: Set<Attachment>) throws -> [IPAddress] {
+        let validContainers = Set(valid.map(\.containerID))
+        return try store.withLock { () throws -> [IPAddress] in
+            var released: [IPAddress] = []
+            for reservation in try store.reservations() {
+                let keep: Bool
+                if let owner = reservation.owner {
+                    if let ifName = owner.ifName {
+                        keep = valid.contains(Attachment(containerID: owner.containerID, ifName: ifName))
+                    } else {
+                        keep = validContainers.contains(owner.containerID)
+                    }
+                } else {
+                    keep = false
+                }
+                if !keep {
+                    try store.remove(reservation.address)
+                    released.append(reservation.address)
+                }
+            }
+            store.pruneIndex(keeping: Set(valid.map { "\($0.containerID):\($0.ifName)" }))
+            return released
+        }
+    }
+}
+
+/// Walks a range set the reference's way: from the address after `lastReserved` (when it is
+/// in the set) or from the first range's start, through each range's start...end, wrapping
+/// to the next range and round to the beginning, skipping gateways, until back where it began.
+struct RangeCursor {
+    let set: RangeSet
+    private var rangeIndex = 0
+    private var current: IPAddress?
+    private var start: IPAddress?
+
+    init(set: RangeSet, lastReserved: IPAddress?) {
+        self.set = set
+        if let lastReserved, let index = set.ranges.firstIndex(where: { $0.contains(lastReserved) }) {
+            rangeIndex = index
+            current = lastReserved
+        }
+    }
+
+    mutating func next() -> (IPAddress, AddressRange)? {
+        while true {
+            var range = set.ranges[rangeIndex]
+            if let position = current {
+                if position == range.rangeEnd {
+                    rangeIndex = (rangeIndex + 1) % set.ranges.count
+                    range = set.ranges[rangeIndex]
+                    current = range.rangeStart
+                } else {
+                    current = position.advanced(by: 1)
+                }
+                guard let position = current else { return nil }
+                if let start {
+                    if position == start { return nil }
+                } else {
+                    start = position
+                }
+            } else {
+                current = range.rangeStart
+                start = range.rangeStart
+            }
+            guard let candidate = current else { return nil }
+            if candidate == range.gateway { continue }
+            return (candidate, range)
+        }
+    }
+}

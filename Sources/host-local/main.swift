@@ -1,0 +1,4 @@
+import CNI
+import IPAM
+
+PluginRunner.main(HostLocalPlugin())
