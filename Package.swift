@@ -30,13 +30,14 @@ let package = Package(
         .executableTarget(name: "static", dependencies: ["IPAM", "CNI"]),
         .executableTarget(name: "host-local", dependencies: ["IPAM", "CNI"]),
         .executableTarget(name: "cni-bench", dependencies: ["Namespaces", "ProcessRunner", "CSystem"]),
+        .target(name: "TestSupport", dependencies: ["ProcessRunner"], path: "Tests/TestSupport"),
         .testTarget(
             name: "UnitTests",
-            dependencies: ["JSON", "CNI", "IPAM", "Netlink", "Namespaces", "Plugins", "CMnl", "Addressing"]
+            dependencies: ["JSON", "CNI", "IPAM", "Netlink", "Namespaces", "Plugins", "CMnl", "Addressing", "TestSupport"]
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["JSON", "CNI", "Netlink", "Namespaces", "ProcessRunner", "Addressing", "CSystem"]
+            dependencies: ["JSON", "CNI", "Netlink", "Namespaces", "ProcessRunner", "Addressing", "CSystem", "TestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -120,16 +120,16 @@ struct Row {
 func printTable(_ rows: [Row], cycles: Int) {
     print("")
     print("swift-cni vs reference (containernetworking-plugins in the reference dir), \(cycles) interleaved cycles")
-    let header = [pad("operation", 26), pad("ours median", 12, right: true), pad("ref median", 12, right: true),
+    let header = [pad("operation", 30), pad("ours median", 12, right: true), pad("ref median", 12, right: true),
                   pad("ratio", 7, right: true), pad("ours p90", 11, right: true), pad("ref p90", 11, right: true),
                   pad("ours peakRSS", 12, right: true), pad("ref peakRSS", 11, right: true)]
     print(header.joined(separator: " "))
-    print(String(repeating: "-", count: 108))
+    print(String(repeating: "-", count: 112))
     for row in rows {
         let ours = row.ours.map(\.nanoseconds), reference = row.reference.map(\.nanoseconds)
         let ratio = median(reference) > 0 ? median(ours) / median(reference) : 0
         let oursPeak = Int(median(row.ours.map { UInt64($0.peakKiB) })), referencePeak = Int(median(row.reference.map { UInt64($0.peakKiB) }))
-        print([pad(row.name, 26), pad(format(median(ours)), 12, right: true), pad(format(median(reference)), 12, right: true),
+        print([pad(row.name, 30), pad(format(median(ours)), 12, right: true), pad(format(median(reference)), 12, right: true),
                pad(formatRatio(ratio), 7, right: true),
                pad(format(percentile(ours, 0.9)), 11, right: true), pad(format(percentile(reference, 0.9)), 11, right: true),
                pad("\(oursPeak) KiB", 12, right: true), pad("\(referencePeak) KiB", 11, right: true)].joined(separator: " "))
@@ -144,10 +144,24 @@ func formatRatio(_ ratio: Double) -> String {
     return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)x"
 }
 
+/// Fills a host-local network directory with `count` reservations written directly, as if
+/// that many containers held addresses (10.90.0.0/16 from .1.0 up).
+func fillStore(_ directory: String, count: Int) throws {
+    try shell(["/bin/mkdir", "-p", directory])
+    for n in 0..<count {
+        let path = directory + "/10.90.\(1 + n / 250).\(1 + n % 250)"
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw BenchError(description: "cannot write \(path)") }
+        let content = Array("filler\(n)\r\neth0".utf8)
+        _ = content.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+    }
+}
+
 func main() throws {
     let options = Options(CommandLine.arguments)
     for (label, directory) in [("ours", options.ours), ("reference", options.reference)] {
-        for plugin in ["macvlan", "static"] where access(directory + "/" + plugin, X_OK) != 0 {
+        for plugin in ["macvlan", "static", "host-local"] where access(directory + "/" + plugin, X_OK) != 0 {
             throw BenchError(description: "\(label): \(directory)/\(plugin) is missing (reference: apt-get install containernetworking-plugins)")
         }
     }
@@ -159,30 +173,55 @@ func main() throws {
     try shell(["/usr/sbin/ip", "-n", hostName, "link", "set", "up0p", "up"])
     let host = try NetworkNamespace(path: "/run/netns/" + hostName)
     let netns = "/run/netns/" + containerName
+    let dataDir = "/tmp/scni-bench-\(getpid())"
+    defer { _ = try? shell(["/bin/rm", "-rf", dataDir]) }
 
+    func hostLocalConfig(_ network: String, type: String = "host-local") -> String {
+        #"{"cniVersion":"1.0.0","name":"\#(network)","type":"\#(type)","master":"up0","ipam":{"type":"host-local","dataDir":"\#(dataDir)","ranges":[[{"subnet":"10.90.0.0/16"}]],"routes":[{"dst":"0.0.0.0/0"}]}}"#
+    }
     let macvlanStatic = #"{"cniVersion":"1.0.0","name":"benchnet","type":"macvlan","master":"up0","mode":"bridge","ipam":{"type":"static","addresses":[{"address":"10.88.0.10/24","gateway":"10.88.0.1"}],"routes":[{"dst":"0.0.0.0/0"}]}}"#
-    var version = Row(name: "VERSION (start-up)")
-    var add = Row(name: "macvlan+static ADD")
-    var del = Row(name: "macvlan+static DEL")
+
+    // Separate networks per implementation so each continues its own store.
+    for (label, count) in [("small", 10), ("large", 1000)] {
+        for side in ["o", "r"] { try fillStore("\(dataDir)/hl-\(label)-\(side)", count: count) }
+    }
+
+    var rows: [String: Row] = [:]
+    let names = ["VERSION (start-up)", "macvlan+static ADD", "macvlan+static DEL", "macvlan+host-local ADD", "macvlan+host-local DEL",
+                 "host-local ADD (10 held)", "host-local DEL (10 held)", "host-local ADD (1000 held)", "host-local DEL (1000 held)"]
+    for name in names { rows[name] = Row(name: name) }
+    func record(_ name: String, _ isOurs: Bool, _ sample: Sample) {
+        if isOurs { rows[name]?.ours.append(sample) } else { rows[name]?.reference.append(sample) }
+    }
+
     let implementations = [(options.ours, true), (options.reference, false)]
     for cycle in 0..<options.cycles {
         // Alternate which goes first so neither always runs on a warmer cache.
         for (directory, isOurs) in cycle % 2 == 0 ? implementations : implementations.reversed() {
             let id = "bench\(cycle)\(isOurs ? "o" : "r")"
-            let v = try invoke(directory + "/macvlan", in: host, command: "VERSION", config: #"{"cniVersion":"1.0.0"}"#,
-                               containerID: id, netns: netns, path: directory)
-            let a = try invoke(directory + "/macvlan", in: host, command: "ADD", config: macvlanStatic,
-                               containerID: id, netns: netns, path: directory)
-            let d = try invoke(directory + "/macvlan", in: host, command: "DEL", config: macvlanStatic,
-                               containerID: id, netns: netns, path: directory)
-            if isOurs {
-                version.ours.append(v); add.ours.append(a); del.ours.append(d)
-            } else {
-                version.reference.append(v); add.reference.append(a); del.reference.append(d)
+            let side = isOurs ? "o" : "r"
+            func run(_ plugin: String, _ command: String, _ config: String) throws -> Sample {
+                try invoke(directory + "/" + plugin, in: host, command: command, config: config, containerID: id, netns: netns, path: directory)
+            }
+            record("VERSION (start-up)", isOurs, try run("macvlan", "VERSION", #"{"cniVersion":"1.0.0"}"#))
+            record("macvlan+static ADD", isOurs, try run("macvlan", "ADD", macvlanStatic))
+            record("macvlan+static DEL", isOurs, try run("macvlan", "DEL", macvlanStatic))
+            let macvlanHostLocal = hostLocalConfig("mv-\(side)", type: "macvlan")
+            record("macvlan+host-local ADD", isOurs, try run("macvlan", "ADD", macvlanHostLocal))
+            record("macvlan+host-local DEL", isOurs, try run("macvlan", "DEL", macvlanHostLocal))
+            for (label, held) in [("small", "10"), ("large", "1000")] {
+                let config = hostLocalConfig("hl-\(label)-\(side)")
+                record("host-local ADD (\(held) held)", isOurs, try run("host-local", "ADD", config))
+                record("host-local DEL (\(held) held)", isOurs, try run("host-local", "DEL", config))
             }
         }
     }
-    printTable([version, add, del], cycles: options.cycles)
+    printTable(names.compactMap { rows[$0] }, cycles: options.cycles)
+    if let small = rows["host-local DEL (10 held)"], let large = rows["host-local DEL (1000 held)"] {
+        let ours = median(large.ours.map(\.nanoseconds)) / max(1, median(small.ours.map(\.nanoseconds)))
+        let reference = median(large.reference.map(\.nanoseconds)) / max(1, median(small.reference.map(\.nanoseconds)))
+        print("host-local DEL with 1000 reservations held / with 10 held: ours \(formatRatio(ours)), reference \(formatRatio(reference))")
+    }
 }
 
 do {

@@ -3,57 +3,10 @@ import CNI
 import IPAM
 import JSON
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// A fresh directory under /tmp, removed by `remove()`.
-struct TemporaryDirectory {
-    let path: String
-    init() throws {
-        var template = Array("/tmp/swift-cni-test-XXXXXX".utf8CString)
-        let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        try #require(created != nil)
-        path = String(cString: template)
-    }
-    func remove() {
-        _ = try? ChildProcessHelper.run(["/bin/rm", "-rf", path])
-    }
-    func files(_ sub: String) -> [String] {
-        guard let dir = opendir(path + "/" + sub) else { return [] }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names.sorted()
-    }
-    func write(_ sub: String, _ content: String) {
-        let fd = open(path + "/" + sub, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        _ = Array(content.utf8).withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-        close(fd)
-    }
-    func read(_ sub: String) -> String? {
-        let fd = open(path + "/" + sub, O_RDONLY)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-        return String(decoding: buffer[0..<max(0, count)], as: UTF8.self)
-    }
-}
-
-enum ChildProcessHelper {
-    static func run(_ arguments: [String]) throws {
-        var pid: pid_t = 0
-        let argv = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        guard posix_spawn(&pid, arguments[0], nil, nil, argv, nil) == 0 else { return }
-        var status: Int32 = 0
-        waitpid(pid, &status, 0)
-    }
-}
 
 func request(_ config: String, command: String = "ADD", containerID: String = "c1", ifName: String = "eth0",
              args: String = "") throws -> CNIRequest {

@@ -1,0 +1,146 @@
+import JSON
+import ProcessRunner
+import Testing
+import TestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// host-local exec'd as a runtime (or a main plugin) execs it, against the reference binary
+/// from Debian's containernetworking-plugins on the same store.
+@Suite struct HostLocalEndToEndTests {
+    static let reference = "/usr/lib/cni"
+
+    /// Runs an IPAM plugin directly (IPAM needs no namespace); `directory` picks ours or the reference.
+    static func ipam(_ directory: String, _ command: String, config: String, containerID: String,
+                     ifName: String = "eth0", args: String = "") throws -> PluginOutcome {
+        let env = ["CNI_COMMAND=\(command)", "CNI_CONTAINERID=\(containerID)", "CNI_NETNS=/run/netns/none",
+                   "CNI_IFNAME=\(ifName)", "CNI_PATH=\(directory)", "CNI_ARGS=\(args)"]
+        let outcome = try ChildProcess.run(directory + "/host-local", environment: env, input: Array(config.utf8))
+        return PluginOutcome(status: outcome.status, output: String(decoding: outcome.standardOutput, as: UTF8.self))
+    }
+
+    static func config(_ dataDir: String, version: String = "0.4.0", ranges: String = #"[[{"subnet":"10.40.0.0/24"}]]"#, extra: String = "") -> String {
+        #"{"cniVersion":"\#(version)","name":"e2enet","type":"macvlan","ipam":{"type":"host-local","dataDir":"\#(dataDir)","ranges":\#(ranges)\#(extra)}}"#
+    }
+
+    func addresses(_ outcome: PluginOutcome) -> [String] {
+        outcome.json?["ips"]?.arrayValue?.compactMap { $0["address"]?.stringValue } ?? []
+    }
+
+    @Test func referenceStoreIsContinuedByOursAndBack() throws {
+        try #require(access(Self.reference + "/host-local", X_OK) == 0, "apt-get install containernetworking-plugins")
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let config = Self.config(dir.path, ranges: #"[[{"subnet":"10.40.0.0/24"}],[{"subnet":"fd40::/64"}]]"#)
+        let ours = Testbed.binDirectory
+        var seen = Set<String>()
+        // Alternate: reference, ours, reference, ours ... on one store; every address distinct.
+        for n in 0..<8 {
+            let add = try Self.ipam(n % 2 == 0 ? Self.reference : ours, "ADD", config: config, containerID: "ctr\(n)")
+            #expect(add.status == 0, "\(add.output)")
+            for address in addresses(add) {
+                #expect(!seen.contains(address), "\(address) handed out twice")
+                seen.insert(address)
+            }
+        }
+        #expect(seen.count == 16)
+        // Each releases what the other reserved.
+        for n in 0..<8 {
+            let del = try Self.ipam(n % 2 == 0 ? ours : Self.reference, "DEL", config: config, containerID: "ctr\(n)")
+            #expect(del.status == 0, "\(del.output)")
+        }
+        #expect(dir.files("e2enet") == ["last_reserved_ip.0", "last_reserved_ip.1", "lock"])
+        // CHECK by ours of a reservation the reference made.
+        #expect(try Self.ipam(Self.reference, "ADD", config: config, containerID: "late").status == 0)
+        #expect(try Self.ipam(ours, "CHECK", config: config, containerID: "late").status == 0)
+        #expect(try Self.ipam(ours, "CHECK", config: config, containerID: "never").errorCode == 103)
+    }
+
+    @Test func sixtyFourParallelAllocationsAndReleases() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let config = Self.config(dir.path, version: "1.1.0")
+        let count = 64
+        var outcomes = [PluginOutcome?](repeating: nil, count: count)
+        try parallel(count) { n in try Self.ipam(Testbed.binDirectory, "ADD", config: config, containerID: "par\(n)") } store: { outcomes[$0] = $1 }
+        let addresses = outcomes.compactMap { $0 }.flatMap(addresses)
+        #expect(outcomes.allSatisfy { $0?.status == 0 })
+        #expect(addresses.count == count)
+        #expect(Set(addresses).count == count, "an address was handed out twice")
+        let files = dir.files("e2enet").filter { $0.hasPrefix("10.40.0.") }
+        #expect(files.count == count)
+        for file in files {
+            let content = try #require(dir.read("e2enet/" + file))
+            #expect(content.hasPrefix("par") && content.hasSuffix("\r\neth0"), "\(file) holds \(content)")
+        }
+        try parallel(count) { n in try Self.ipam(Testbed.binDirectory, "DEL", config: config, containerID: "par\(n)") } store: { outcomes[$0] = $1 }
+        #expect(outcomes.allSatisfy { $0?.status == 0 })
+        #expect(dir.files("e2enet") == ["last_reserved_ip.0", "lock"])
+    }
+
+    /// Runs `body` for 0..<count in separate threads at once (each execs a process).
+    func parallel(_ count: Int, _ body: @escaping @Sendable (Int) throws -> PluginOutcome,
+                  store: (Int, PluginOutcome) -> Void) throws {
+        final class Box: @unchecked Sendable { var results: [PluginOutcome?]; init(_ n: Int) { results = .init(repeating: nil, count: n) } }
+        let box = Box(count)
+        var threads: [pthread_t] = []
+        final class Job: @unchecked Sendable {
+            let run: () -> Void
+            init(_ run: @escaping () -> Void) { self.run = run }
+        }
+        for n in 0..<count {
+            let job = Job { box.results[n] = try? body(n) }
+            var thread = pthread_t()
+            let created = pthread_create(&thread, nil, { argument in
+                Unmanaged<Job>.fromOpaque(argument!).takeRetainedValue().run()
+                return nil
+            }, Unmanaged.passRetained(job).toOpaque())
+            try #require(created == 0)
+            threads.append(thread)
+        }
+        for thread in threads { pthread_join(thread, nil) }
+        for n in 0..<count { if let result = box.results[n] { store(n, result) } }
+    }
+
+    @Test func dualStackRoutesAndResolvConf() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        dir.write("resolv.conf", "nameserver 10.40.0.53\nsearch corp.example\noptions ndots:3\n")
+        let config = Self.config(dir.path, version: "1.1.0", ranges: #"[[{"subnet":"10.40.0.0/24","gateway":"10.40.0.254"}],[{"subnet":"fd40::/64"}]]"#,
+                                 extra: #","routes":[{"dst":"0.0.0.0/0"},{"dst":"::/0","gw":"fd40::1"}],"resolvConf":"\#(dir.path)/resolv.conf""#)
+        let add = try Self.ipam(Testbed.binDirectory, "ADD", config: config, containerID: "ds")
+        #expect(add.status == 0, "\(add.output)")
+        #expect(add.json?["ips"] == [["address": "10.40.0.1/24", "gateway": "10.40.0.254"], ["address": "fd40::2/64", "gateway": "fd40::1"]])
+        #expect(add.json?["routes"] == [["dst": "0.0.0.0/0"], ["dst": "::/0", "gw": "fd40::1"]])
+        #expect(add.json?["dns"] == ["nameservers": ["10.40.0.53"], "search": ["corp.example"], "options": ["ndots:3"]])
+        // A 0.2.0 config prints ip4/ip6, with the routes of each family and the DNS.
+        let legacy = try Self.ipam(Testbed.binDirectory, "ADD", config: config.replacingFirst("1.1.0", with: "0.2.0"), containerID: "old")
+        #expect(legacy.status == 0, "\(legacy.output)")
+        #expect(legacy.json?["ip4"] == ["ip": "10.40.0.2/24", "gateway": "10.40.0.254", "routes": [["dst": "0.0.0.0/0"]]])
+        #expect(legacy.json?["ip6"] == ["ip": "fd40::3/64", "gateway": "fd40::1", "routes": [["dst": "::/0", "gw": "fd40::1"]]])
+        // Two IPv4 range sets cannot be expressed below 0.3.0.
+        let twoV4 = Self.config(dir.path, version: "0.2.0", ranges: #"[[{"subnet":"10.40.0.0/24"}],[{"subnet":"10.41.0.0/24"}]]"#)
+        let refused = try Self.ipam(Testbed.binDirectory, "ADD", config: twoV4, containerID: "old2")
+        #expect(refused.errorCode == 7, "\(refused.output)")
+    }
+
+    @Test func statusAndGCAt110() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let config = Self.config(dir.path, version: "1.1.0")
+        #expect(try Self.ipam(Testbed.binDirectory, "STATUS", config: config, containerID: "").status == 0)
+        dir.write("not-a-dir", "x")
+        let broken = Self.config(dir.path + "/not-a-dir", version: "1.1.0")
+        let status = try Self.ipam(Testbed.binDirectory, "STATUS", config: broken, containerID: "")
+        #expect(status.errorCode == 50, "\(status.output)")
+        #expect(status.json?["details"]?.stringValue?.contains("not-a-dir") == true)
+
+        for id in ["a", "b", "c"] { #expect(try Self.ipam(Testbed.binDirectory, "ADD", config: config, containerID: id).status == 0) }
+        let gcConfig = config.replacingFirst(#""type":"macvlan","#, with: #""type":"macvlan","cni.dev/valid-attachments":[{"containerID":"b","ifname":"eth0"}],"#)
+        let gc = try Self.ipam(Testbed.binDirectory, "GC", config: gcConfig, containerID: "")
+        #expect(gc.status == 0, "\(gc.output)")
+        #expect(dir.files("e2enet") == ["10.40.0.3", "last_reserved_ip.0", "lock"])
+        #expect(try Self.ipam(Testbed.binDirectory, "GC", config: config.replacingFirst("1.1.0", with: "1.0.0"), containerID: "").errorCode == 1)
+    }
+}

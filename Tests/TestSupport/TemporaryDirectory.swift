@@ -1,0 +1,44 @@
+import ProcessRunner
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct TemporaryDirectoryError: Error {}
+
+/// A fresh directory under /tmp, removed by `remove()`.
+public struct TemporaryDirectory {
+    public let path: String
+    public init() throws {
+        var template = Array("/tmp/swift-cni-test-XXXXXX".utf8CString)
+        let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        guard created != nil else { throw TemporaryDirectoryError() }
+        path = String(cString: template)
+    }
+    public func remove() {
+        _ = try? ChildProcess.run("/bin/rm", arguments: ["-rf", path], environment: [])
+    }
+    public func files(_ sub: String) -> [String] {
+        guard let dir = opendir(path + "/" + sub) else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+    public func write(_ sub: String, _ content: String) {
+        let fd = open(path + "/" + sub, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        _ = Array(content.utf8).withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+    }
+    public func read(_ sub: String) -> String? {
+        let fd = open(path + "/" + sub, O_RDONLY)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        return String(decoding: buffer[0..<max(0, count)], as: UTF8.self)
+    }
+}
+
