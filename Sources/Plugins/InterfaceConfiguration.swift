@@ -27,7 +27,7 @@ struct InterfaceConfiguration {
     /// Adds the result's addresses for `interfaceIndexInResult`, brings the link up and adds
     /// the routes (a route without a gateway uses the first gateway of its family, as the
     /// reference does; without either it is on-link). IPv6 is enabled on the link first.
-    func apply(_ result: CNIResult, interfaceIndexInResult: Int, link: Link) throws {
+    func apply(_ result: CNIResult, interfaceIndexInResult: Int, link: Link, request: CNIRequest) throws {
         let ips = result.ips.filter { $0.interface == nil || $0.interface == interfaceIndexInResult }
         if ips.contains(where: { $0.address.family == .v6 }) {
             try namespace.run { () throws(SysctlError) in
@@ -42,7 +42,9 @@ struct InterfaceConfiguration {
             try netlink.addAddress(InterfaceAddress(interfaceIndex: link.index, prefix: ip.address,
                                                     flags: ip.address.family == .v6 ? InterfaceAddress.noDuplicateAddressDetection : 0))
         }
+        try FaultInjection.after("address", request)
         try netlink.setLink(index: link.index, up: true)
+        try FaultInjection.after("up", request)
         for route in result.routes {
             let gateway = route.gateway ?? ips.first(where: { $0.address.family == route.destination.family })?.gateway
             try netlink.addRoute(Route(
@@ -51,6 +53,7 @@ struct InterfaceConfiguration {
                 priority: route.priority.map { UInt32($0) }, mtu: route.mtu.map { UInt32($0) },
                 advertisedMSS: route.advertisedMSS.map { UInt32($0) }))
         }
+        try FaultInjection.after("route", request)
     }
 
     /// CHECK: every address and route of `result` for this interface is present.

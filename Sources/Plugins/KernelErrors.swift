@@ -11,7 +11,7 @@ extension NetlinkError: CNIErrorConvertible {
     public var cniError: CNIError {
         let transient: Set<Int32> = [EAGAIN, EINTR, ENOBUFS]
         return CNIError(code: transient.contains(errno) ? .tryAgainLater : .kernelOperationFailed,
-                        msg: operation, details: description)
+                        msg: description, details: "errno \(errno)")
     }
 }
 

@@ -1,0 +1,63 @@
+import CNI
+import IPAM
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs a main plugin's IPAM: delegated through CNI_PATH as the spec says, or, when the
+/// `host-local` or `static` found first on CNI_PATH is this suite's own (it sits in the same
+/// directory as the running executable, so it was installed with it), the same code run in
+/// this process, which saves an exec per ADD and DEL with the same effect.
+enum IPAMInvoker {
+    /// The directory of the running executable (/proc/self/exe).
+    private static let ownDirectory: String? = {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard count > 0 else { return nil }
+        let path = String(cString: buffer)
+        return path.lastIndex(of: "/").map { String(path[..<$0]) }
+    }()
+
+    /// The in-process implementation for `type`, when the delegate on CNI_PATH is ours.
+    static func inProcessPlugin(type: String, request: CNIRequest) -> (any CNIPlugin)? {
+        guard request.environment.all["SWIFT_CNI_IPAM_EXEC"] != "1" else { return nil }
+        let plugin: any CNIPlugin
+        switch type {
+        case "host-local": plugin = HostLocalPlugin()
+        case "static": plugin = StaticPlugin()
+        default: return nil
+        }
+        guard let ownDirectory, let found = try? Delegation.find(type: type, in: request.environment.path),
+              found == ownDirectory + "/" + type else { return nil }
+        return plugin
+    }
+
+    /// Runs `command` on the IPAM of the config; nil when there is none. ADD returns the result.
+    @discardableResult
+    static func run(_ command: CNICommand, _ request: CNIRequest) throws -> CNIResult? {
+        guard let type = request.config.ipamType else { return nil }
+        guard let plugin = inProcessPlugin(type: type, request: request) else {
+            return try Delegation.run(type: type, command: command, request: request)
+        }
+        switch command {
+        case .add: return try plugin.add(request)
+        case .delete: try plugin.delete(request)
+        case .check: try plugin.check(request)
+        case .garbageCollect: try plugin.garbageCollect(request)
+        case .status: try plugin.status(request)
+        case .version: break
+        }
+        return nil
+    }
+}
+
+/// Test-only fault injection: when the environment names a step in SWIFT_CNI_INJECT_FAILURE,
+/// the plugin fails right after that step, so tests can prove that every step is undone.
+/// It can only make an ADD fail, never change what a successful one does.
+enum FaultInjection {
+    static func after(_ step: String, _ request: CNIRequest) throws {
+        if request.environment.all["SWIFT_CNI_INJECT_FAILURE"] == step {
+            throw CNIError(code: .internalError, msg: "injected failure after step \"\(step)\"")
+        }
+    }
+}

@@ -1,0 +1,222 @@
+import Addressing
+import CNI
+import Namespaces
+import Netlink
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The settings every sub-interface plugin (macvlan, ipvlan, vlan) shares, read from its config.
+struct SubInterfaceSettings {
+    /// nil: the interface of the host's default route (or what the flavor says).
+    var master: String?
+    /// 0: the kernel's default (the master's MTU).
+    var mtu: UInt32
+    /// The master lives in the container netns; the link is created there.
+    var linkInContainer: Bool
+    var mac: MACAddress?
+    var dns: DNS?
+}
+
+/// What makes macvlan, ipvlan and vlan differ; `SubInterfacePlugin` does the rest.
+protocol SubInterfaceFlavor: Sendable {
+    associatedtype Config
+    /// IFLA_INFO_KIND of the links this plugin makes.
+    static var kind: String { get }
+    /// Prefix of the temporary name the link has before it is renamed to CNI_IFNAME.
+    static var temporaryPrefix: String { get }
+    static var about: String { get }
+
+    func readConfig(_ request: CNIRequest) throws -> Config
+    func settings(_ config: Config) -> SubInterfaceSettings
+    /// The master to use when the config names none (nil: the default-route interface).
+    func defaultMaster(_ config: Config, _ request: CNIRequest) -> String?
+    func linkKind(_ config: Config) -> LinkKind
+    /// CHECK of the kind-specific attributes (mode, flags, VLAN id ...), code 103 on a mismatch.
+    func verify(_ link: Link, _ config: Config, ifName: String) throws
+    /// Turns RTM_NEWLINK's failure into a message that says what it means for this kind.
+    func explainCreateFailure(_ error: NetlinkError, master: Link, config: Config) -> any Error
+}
+
+extension SubInterfaceFlavor {
+    func defaultMaster(_ config: Config, _ request: CNIRequest) -> String? { nil }
+
+    func explainCreateFailure(_ error: NetlinkError, master: Link, config: Config) -> any Error {
+        switch error.errno {
+        case EOPNOTSUPP:
+            CNIError(code: .kernelOperationFailed, msg: "the kernel does not support \(Self.kind) links", details: error.description)
+        default:
+            error
+        }
+    }
+}
+
+/// A plugin that puts a sub-interface of a master into the container: macvlan, ipvlan, vlan.
+struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
+    let flavor: Flavor
+    var about: String { Flavor.about }
+
+    private func masterPlace(_ settings: SubInterfaceSettings, _ env: CNIEnvironment) -> String {
+        settings.linkInContainer ? "netns \(env.netns)" : "the host netns"
+    }
+
+    /// ADD, every step undone if a later one fails: create the link under a temporary name
+    /// directly in the container (IFLA_NET_NS_FD), rename it to CNI_IFNAME, IPAM ADD,
+    /// arp_notify/ndisc_notify, addresses, up, routes.
+    func add(_ request: CNIRequest) throws -> CNIResult {
+        let config = try flavor.readConfig(request)
+        let settings = flavor.settings(config)
+        let env = request.environment
+        let container = try NetworkNamespace(path: env.netns)
+        let containerNetlink = try RouteNetlink(in: container)
+        let hostNetlink = settings.linkInContainer ? containerNetlink : try RouteNetlink()
+
+        if try containerNetlink.link(named: env.ifName) != nil {
+            throw CNIError(code: .invalidEnvironment, msg: "interface \"\(env.ifName)\" already exists in netns \(env.netns)")
+        }
+        let master = try MasterResolution.resolve(settings.master ?? flavor.defaultMaster(config, request), hostNetlink,
+                                                  namespaceDescription: masterPlace(settings, env))
+        if settings.mtu > master.mtu {
+            throw CNIError.invalidConfig("invalid MTU \(settings.mtu): it must not exceed the master's (\"\(master.name)\", MTU \(master.mtu))")
+        }
+
+        var rollback = Rollback()
+        do {
+            let temporaryName = TemporaryName.make(prefix: Flavor.temporaryPrefix)
+            do {
+                try hostNetlink.createLink(LinkRequest(
+                    name: temporaryName, kind: flavor.linkKind(config), parentIndex: master.index,
+                    mtu: settings.mtu == 0 ? nil : settings.mtu, address: settings.mac,
+                    namespaceFD: settings.linkInContainer ? nil : container.fileDescriptor))
+            } catch {
+                throw flavor.explainCreateFailure(error, master: master, config: config)
+            }
+            guard let created = try containerNetlink.link(named: temporaryName) else {
+                throw CNIError(code: .kernelOperationFailed, msg: "\(Flavor.kind) \"\(temporaryName)\" vanished from netns \(env.netns) after creation")
+            }
+            rollback.add { try? containerNetlink.deleteLink(index: created.index) }
+            try FaultInjection.after("create", request)
+            try containerNetlink.renameLink(index: created.index, to: env.ifName)
+            try FaultInjection.after("rename", request)
+
+            var result = CNIResult(cniVersion: request.config.cniVersion)
+            if let ipamType = request.config.ipamType {
+                guard let ipamResult = try IPAMInvoker.run(.add, request) else {
+                    throw CNIError(code: .delegateFailed, msg: "IPAM plugin \"\(ipamType)\" returned no result")
+                }
+                rollback.add { _ = try? IPAMInvoker.run(.delete, request) }
+                try FaultInjection.after("ipam", request)
+                guard !ipamResult.ips.isEmpty else {
+                    throw CNIError(code: .delegateFailed, msg: "IPAM plugin \"\(ipamType)\" returned no IP configuration")
+                }
+                result.ips = ipamResult.ips.map { CNIResult.IPConfig(address: $0.address, gateway: $0.gateway, interface: 0) }
+                result.routes = ipamResult.routes
+                result.dns = ipamResult.dns
+            }
+            guard let link = try containerNetlink.link(index: created.index) else {
+                throw CNIError(code: .kernelOperationFailed, msg: "link \"\(env.ifName)\" vanished from netns \(env.netns)")
+            }
+            let configuration = InterfaceConfiguration(netlink: containerNetlink, namespace: container)
+            if result.ips.isEmpty {
+                try containerNetlink.setLink(index: link.index, up: true)
+                try FaultInjection.after("up", request)
+            } else {
+                try configuration.enableNeighbourNotifications(interfaceName: env.ifName)
+                try FaultInjection.after("sysctl", request)
+                try configuration.apply(result, interfaceIndexInResult: 0, link: link, request: request)
+            }
+            if let dns = settings.dns, !dns.isEmpty { result.dns = dns }
+            result.interfaces = [CNIResult.Interface(name: env.ifName, mac: link.address?.description,
+                                                     mtu: Int(link.mtu), sandbox: env.netns)]
+            // A result the config's version cannot express (no address below 0.3.0) fails
+            // the ADD here, while it can still be undone, not later in the printing.
+            _ = try result.json(as: request.config.cniVersion.isEmpty ? "0.1.0" : request.config.cniVersion)
+            rollback.disarm()
+            return result
+        } catch {
+            rollback.run()
+            throw error
+        }
+    }
+
+    /// DEL: IPAM DEL first, then the link. Succeeds when CNI_NETNS is empty, the namespace or
+    /// the link is gone, the master is gone (the kernel removed the link with it), or DEL
+    /// runs twice. Only a link of this plugin's kind is deleted.
+    func delete(_ request: CNIRequest) throws {
+        try IPAMInvoker.run(.delete, request)
+        let env = request.environment
+        guard !env.netns.isEmpty else { return }
+        let container: NetworkNamespace
+        do {
+            container = try NetworkNamespace(path: env.netns)
+        } catch .notFound {
+            return
+        }
+        let netlink = try RouteNetlink(in: container)
+        guard let link = try netlink.link(named: env.ifName), link.kind == Flavor.kind else { return }
+        do {
+            try netlink.deleteLink(index: link.index)
+        } catch where error.isNotFound {}
+    }
+
+    /// CHECK: the interface of prevResult is in CNI_NETNS, of this kind with the configured
+    /// mode, with prevResult's MAC, on the master, with its addresses and routes; then IPAM CHECK.
+    func check(_ request: CNIRequest) throws {
+        let config = try flavor.readConfig(request)
+        let settings = flavor.settings(config)
+        guard let previous = request.config.prevResult else {
+            throw CNIError.invalidConfig("required prevResult missing")
+        }
+        let env = request.environment
+        guard let interfaceIndex = previous.interfaces.firstIndex(where: { $0.name == env.ifName && $0.sandbox != nil }) else {
+            throw CNIError(code: .checkFailed, msg: "prevResult has no interface \"\(env.ifName)\" in a sandbox")
+        }
+        let recorded = previous.interfaces[interfaceIndex]
+        guard recorded.sandbox == env.netns else {
+            throw CNIError(code: .checkFailed, msg: "interface \"\(env.ifName)\" was recorded in \(recorded.sandbox ?? ""), not in \(env.netns)")
+        }
+        try IPAMInvoker.run(.check, request)
+        let container = try NetworkNamespace(path: env.netns)
+        let netlink = try RouteNetlink(in: container)
+        let masterNetlink = settings.linkInContainer ? netlink : try RouteNetlink()
+        let master = try MasterResolution.resolve(settings.master ?? flavor.defaultMaster(config, request), masterNetlink,
+                                                  namespaceDescription: masterPlace(settings, env))
+        guard let link = try netlink.link(named: env.ifName) else {
+            throw CNIError(code: .checkFailed, msg: "interface \"\(env.ifName)\" not found in netns \(env.netns)")
+        }
+        guard link.kind == Flavor.kind else {
+            throw CNIError(code: .checkFailed, msg: "interface \"\(env.ifName)\" is a \(link.kind ?? "device without a kind"), not a \(Flavor.kind)")
+        }
+        try flavor.verify(link, config, ifName: env.ifName)
+        if link.parentIndex != master.index {
+            throw CNIError(code: .checkFailed, msg: "interface \"\(env.ifName)\" is not on master \"\(master.name)\"")
+        }
+        if let mac = recorded.mac, !mac.isEmpty, MACAddress(mac) != link.address {
+            throw CNIError(code: .checkFailed,
+                           msg: "interface \"\(env.ifName)\" has MAC \(link.address?.description ?? "none"), prevResult says \(mac)")
+        }
+        try InterfaceConfiguration(netlink: netlink, namespace: container)
+            .verify(previous, interfaceIndexInResult: interfaceIndex, link: link)
+    }
+
+    /// GC: the link keeps no state of its own; forwarded to IPAM.
+    func garbageCollect(_ request: CNIRequest) throws {
+        try IPAMInvoker.run(.garbageCollect, request)
+    }
+
+    /// STATUS: code 50 when the master (or, without one, a default route) is missing in the
+    /// host netns; then forwarded to IPAM.
+    func status(_ request: CNIRequest) throws {
+        let config = try flavor.readConfig(request)
+        let settings = flavor.settings(config)
+        if !settings.linkInContainer {
+            do {
+                _ = try MasterResolution.resolve(settings.master ?? flavor.defaultMaster(config, request), try RouteNetlink(),
+                                                 namespaceDescription: "the host netns")
+            } catch let error as CNIError {
+                throw CNIError(code: .pluginNotAvailable, msg: error.msg, details: error.details)
+            }
+        }
+        try IPAMInvoker.run(.status, request)
+    }
+}
