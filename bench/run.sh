@@ -7,4 +7,6 @@ cd "$(dirname "$0")/.."
 [ -x /usr/lib/cni/macvlan ] || { echo "bench: install the reference plugins: apt-get install containernetworking-plugins" >&2; exit 1; }
 bash integration/build-release.sh >/dev/null
 BIN=$(swift build -c release --show-bin-path)
-exec "$BIN/cni-bench" --ours "$BIN" --reference /usr/lib/cni --cycles "${1:-50}"
+"$BIN/cni-bench" --ours "$BIN" --reference /usr/lib/cni --cycles "${1:-50}"
+echo
+bash bench/memory.sh "$BIN" /usr/lib/cni

@@ -9,6 +9,7 @@ packages=(
   nftables iptables                # firewall backends (bridge ipMasq)
   qemu-system-x86 linux-image-amd64 busybox-static cpio xz-utils kmod   # the VM runner
   containernetworking-plugins      # the reference Go plugins, for benchmarks and interop tests
+  hyperfine strace                 # benchmarks (bench/memory.sh holds processes at exit with strace)
   dnsmasq-base                     # a DHCP server for the dhcp tests
 )
 missing=()

@@ -16,6 +16,10 @@ struct Options {
     var ours = ""
     var reference = "/usr/lib/cni"
     var cycles = 50
+    /// Pause between an ADD and its DEL, in milliseconds: deleting a link within a few
+    /// milliseconds of bringing it up costs the kernel more (pending link events), which no
+    /// real container lifetime hits; both implementations get the same pause.
+    var settleMilliseconds = 100
 
     init(_ arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -24,8 +28,9 @@ struct Options {
             case "--ours": ours = iterator.next() ?? ""
             case "--reference": reference = iterator.next() ?? reference
             case "--cycles": cycles = Int(iterator.next() ?? "") ?? cycles
+            case "--settle-ms": settleMilliseconds = Int(iterator.next() ?? "") ?? settleMilliseconds
             default:
-                printError("usage: cni-bench --ours DIR [--reference DIR] [--cycles N]")
+                printError("usage: cni-bench --ours DIR [--reference DIR] [--cycles N] [--settle-ms MS]")
                 exit(2)
             }
         }
@@ -117,9 +122,9 @@ struct Row {
     var reference: [Sample] = []
 }
 
-func printTable(_ rows: [Row], cycles: Int) {
+func printTable(_ rows: [Row], cycles: Int, settle: Int) {
     print("")
-    print("swift-cni vs reference (containernetworking-plugins in the reference dir), \(cycles) interleaved cycles")
+    print("swift-cni vs reference (containernetworking-plugins in the reference dir), \(cycles) interleaved cycles, \(settle) ms between a link's ADD and DEL")
     let header = [pad("operation", 30), pad("ours median", 12, right: true), pad("ref median", 12, right: true),
                   pad("ratio", 7, right: true), pad("ours p90", 11, right: true), pad("ref p90", 11, right: true),
                   pad("ours peakRSS", 12, right: true), pad("ref peakRSS", 11, right: true)]
@@ -194,6 +199,7 @@ func main() throws {
         if isOurs { rows[name]?.ours.append(sample) } else { rows[name]?.reference.append(sample) }
     }
 
+    func settle() { usleep(useconds_t(options.settleMilliseconds * 1000)) }
     let implementations = [(options.ours, true), (options.reference, false)]
     for cycle in 0..<options.cycles {
         // Alternate which goes first so neither always runs on a warmer cache.
@@ -205,9 +211,11 @@ func main() throws {
             }
             record("VERSION (start-up)", isOurs, try run("macvlan", "VERSION", #"{"cniVersion":"1.0.0"}"#))
             record("macvlan+static ADD", isOurs, try run("macvlan", "ADD", macvlanStatic))
+            settle()
             record("macvlan+static DEL", isOurs, try run("macvlan", "DEL", macvlanStatic))
             let macvlanHostLocal = hostLocalConfig("mv-\(side)", type: "macvlan")
             record("macvlan+host-local ADD", isOurs, try run("macvlan", "ADD", macvlanHostLocal))
+            settle()
             record("macvlan+host-local DEL", isOurs, try run("macvlan", "DEL", macvlanHostLocal))
             for (label, held) in [("small", "10"), ("large", "1000")] {
                 let config = hostLocalConfig("hl-\(label)-\(side)")
@@ -216,7 +224,7 @@ func main() throws {
             }
         }
     }
-    printTable(names.compactMap { rows[$0] }, cycles: options.cycles)
+    printTable(names.compactMap { rows[$0] }, cycles: options.cycles, settle: options.settleMilliseconds)
     if let small = rows["host-local DEL (10 held)"], let large = rows["host-local DEL (1000 held)"] {
         let ours = median(large.ours.map(\.nanoseconds)) / max(1, median(small.ours.map(\.nanoseconds)))
         let reference = median(large.reference.map(\.nanoseconds)) / max(1, median(small.reference.map(\.nanoseconds)))
