@@ -7,6 +7,8 @@ let package = Package(
         .executable(name: "macvlan", targets: ["macvlan"]),
         .executable(name: "static", targets: ["static"]),
         .executable(name: "host-local", targets: ["host-local"]),
+        .executable(name: "ipvlan", targets: ["ipvlan"]),
+        .executable(name: "vlan", targets: ["vlan"]),
         .executable(name: "cni-bench", targets: ["cni-bench"]),
     ],
     targets: [
@@ -29,6 +31,8 @@ let package = Package(
         .executableTarget(name: "macvlan", dependencies: ["Plugins", "CNI"]),
         .executableTarget(name: "static", dependencies: ["IPAM", "CNI"]),
         .executableTarget(name: "host-local", dependencies: ["IPAM", "CNI"]),
+        .executableTarget(name: "ipvlan", dependencies: ["Plugins", "CNI"]),
+        .executableTarget(name: "vlan", dependencies: ["Plugins", "CNI"]),
         .executableTarget(name: "cni-bench", dependencies: ["Namespaces", "ProcessRunner", "CSystem"]),
         .target(name: "TestSupport", dependencies: ["ProcessRunner"], path: "Tests/TestSupport"),
         .testTarget(

@@ -89,3 +89,22 @@ extension String {
         self = text
     }
 }
+
+/// On this host's kernel, the ipvlan and vlan plugins fail ADD with the kernel's lack named
+/// (code 100), and leave nothing behind.
+@Suite struct HostKernelPluginTests {
+    @Test(.enabled(if: !Testbed.insideVM), arguments: [("ipvlan", "ipvlan"), ("vlan", "vlan (802.1Q)")])
+    func addSaysTheKernelLacksTheLinkType(_ plugin: String, _ kind: String) throws {
+        let bed = try Testbed()
+        defer { bed.tearDown() }
+        guard (try? String(contentsOfProcFile: "/proc/modules"))?.contains("ipvlan") != true else { return }
+        let host = try bed.hostWithUplink()
+        let container = try bed.namespace("c")
+        let config = #"{"cniVersion":"1.1.0","name":"n","type":"\#(plugin)","master":"up0","vlanId":7,"ipam":{"type":"static","addresses":[{"address":"10.9.9.9/24"}]}}"#
+        let add = try bed.plugin(plugin, "ADD", config: config, host: host, netns: bed.path(container))
+        #expect(add.status == 1 && add.errorCode == 100)
+        #expect(add.json?["msg"]?.stringValue == "the kernel does not support \(kind) links")
+        #expect(add.json?["details"]?.stringValue?.contains("Unknown device type") == true)
+        #expect(try bed.linkNames(container) == ["lo"])
+    }
+}

@@ -36,10 +36,13 @@ protocol SubInterfaceFlavor: Sendable {
     func verify(_ link: Link, _ config: Config, ifName: String) throws
     /// Turns RTM_NEWLINK's failure into a message that says what it means for this kind.
     func explainCreateFailure(_ error: NetlinkError, master: Link, config: Config) -> any Error
+    /// Chained without IPAM, the link takes prevResult's addresses and routes (ipvlan).
+    var addressesFromPreviousResult: Bool { get }
 }
 
 extension SubInterfaceFlavor {
     func defaultMaster(_ config: Config, _ request: CNIRequest) -> String? { nil }
+    var addressesFromPreviousResult: Bool { false }
 
     func explainCreateFailure(_ error: NetlinkError, master: Link, config: Config) -> any Error {
         switch error.errno {
@@ -112,6 +115,10 @@ struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
                 result.ips = ipamResult.ips.map { CNIResult.IPConfig(address: $0.address, gateway: $0.gateway, interface: 0) }
                 result.routes = ipamResult.routes
                 result.dns = ipamResult.dns
+            } else if flavor.addressesFromPreviousResult, let previous = request.config.prevResult, !previous.ips.isEmpty {
+                result.ips = previous.ips.map { CNIResult.IPConfig(address: $0.address, gateway: $0.gateway, interface: 0) }
+                result.routes = previous.routes
+                result.dns = previous.dns
             }
             guard let link = try containerNetlink.link(index: created.index) else {
                 throw CNIError(code: .kernelOperationFailed, msg: "link \"\(env.ifName)\" vanished from netns \(env.netns)")
