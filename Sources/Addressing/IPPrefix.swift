@@ -66,5 +66,13 @@ public struct MACAddress: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var isMulticast: Bool { bytes[0] & 1 == 1 }
+
+    /// A random locally administered unicast address (the first byte's low bits are 10).
+    public static func randomLocal() -> MACAddress {
+        var generator = SystemRandomNumberGenerator()
+        var bytes = (0..<6).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        bytes[0] = (bytes[0] & 0xfc) | 0x02
+        return MACAddress(bytes: bytes) ?? MACAddress(bytes: [2, 0, 0, 0, 0, 1])!
+    }
     public var isZero: Bool { bytes.allSatisfy { $0 == 0 } }
 }

@@ -11,6 +11,9 @@ import Glibc
 struct InterfaceConfiguration {
     let netlink: RouteNetlink
     let namespace: NetworkNamespace
+    /// IPv6 addresses go through duplicate address detection (tentative at first) only when
+    /// asked: otherwise they are added with IFA_F_NODAD and usable at once.
+    var duplicateAddressDetection = false
 
     /// Sets `arp_notify` and `ndisc_notify` so neighbours learn a new address at once (gratuitous
     /// ARP / unsolicited NA when the link comes up). The IPv6 key is absent when IPv6 is
@@ -40,7 +43,7 @@ struct InterfaceConfiguration {
         }
         for ip in ips {
             try netlink.addAddress(InterfaceAddress(interfaceIndex: link.index, prefix: ip.address,
-                                                    flags: ip.address.family == .v6 ? InterfaceAddress.noDuplicateAddressDetection : 0))
+                                                    flags: ip.address.family == .v6 && !duplicateAddressDetection ? InterfaceAddress.noDuplicateAddressDetection : 0))
         }
         try FaultInjection.after("address", request)
         try netlink.setLink(index: link.index, up: true)

@@ -62,10 +62,11 @@ import Glibc
         defer { dir.remove() }
         let config = Self.config(dir.path, version: "1.1.0")
         let count = 64
-        var outcomes = [PluginOutcome?](repeating: nil, count: count)
-        try parallel(count) { n in try Self.ipam(Testbed.binDirectory, "ADD", config: config, containerID: "par\(n)") } store: { outcomes[$0] = $1 }
-        let addresses = outcomes.compactMap { $0 }.flatMap(addresses)
-        #expect(outcomes.allSatisfy { $0?.status == 0 })
+        final class Outcomes: @unchecked Sendable { var items = [PluginOutcome?](repeating: nil, count: 64) }
+        let outcomes = Outcomes()
+        ParallelThreads.run(count) { n in outcomes.items[n] = try? Self.ipam(Testbed.binDirectory, "ADD", config: config, containerID: "par\(n)") }
+        let addresses = outcomes.items.compactMap { $0 }.flatMap(addresses)
+        #expect(outcomes.items.allSatisfy { $0?.status == 0 })
         #expect(addresses.count == count)
         #expect(Set(addresses).count == count, "an address was handed out twice")
         let files = dir.files("e2enet").filter { $0.hasPrefix("10.40.0.") }
@@ -74,33 +75,9 @@ import Glibc
             let content = try #require(dir.read("e2enet/" + file))
             #expect(content.hasPrefix("par") && content.hasSuffix("\r\neth0"), "\(file) holds \(content)")
         }
-        try parallel(count) { n in try Self.ipam(Testbed.binDirectory, "DEL", config: config, containerID: "par\(n)") } store: { outcomes[$0] = $1 }
-        #expect(outcomes.allSatisfy { $0?.status == 0 })
+        ParallelThreads.run(count) { n in outcomes.items[n] = try? Self.ipam(Testbed.binDirectory, "DEL", config: config, containerID: "par\(n)") }
+        #expect(outcomes.items.allSatisfy { $0?.status == 0 })
         #expect(dir.files("e2enet") == ["last_reserved_ip.0", "lock"])
-    }
-
-    /// Runs `body` for 0..<count in separate threads at once (each execs a process).
-    func parallel(_ count: Int, _ body: @escaping @Sendable (Int) throws -> PluginOutcome,
-                  store: (Int, PluginOutcome) -> Void) throws {
-        final class Box: @unchecked Sendable { var results: [PluginOutcome?]; init(_ n: Int) { results = .init(repeating: nil, count: n) } }
-        let box = Box(count)
-        var threads: [pthread_t] = []
-        final class Job: @unchecked Sendable {
-            let run: () -> Void
-            init(_ run: @escaping () -> Void) { self.run = run }
-        }
-        for n in 0..<count {
-            let job = Job { box.results[n] = try? body(n) }
-            var thread = pthread_t()
-            let created = pthread_create(&thread, nil, { argument in
-                Unmanaged<Job>.fromOpaque(argument!).takeRetainedValue().run()
-                return nil
-            }, Unmanaged.passRetained(job).toOpaque())
-            try #require(created == 0)
-            threads.append(thread)
-        }
-        for thread in threads { pthread_join(thread, nil) }
-        for n in 0..<count { if let result = box.results[n] { store(n, result) } }
     }
 
     @Test func dualStackRoutesAndResolvConf() throws {

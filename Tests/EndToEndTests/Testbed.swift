@@ -24,7 +24,7 @@ struct TestbedError: Error, CustomStringConvertible {
 /// Network namespaces that one test creates and always deletes, named with a prefix unique to
 /// this process and test ("scni-<pid>-<n>-"), and a way to exec the built plugins in them
 /// exactly as a runtime does: `ip netns exec <host> <plugin>` with CNI_* and the config on stdin.
-final class Testbed {
+final class Testbed: @unchecked Sendable {
     private static let counter = Atomic<Int>(0)
 
     /// Where `swift build` put the plugins: beside the test bundle, or $SWIFT_CNI_BIN.
@@ -137,4 +137,26 @@ final class Testbed {
 
     /// True inside the VM runner (integration/vm-run.sh sets it for the kernel suite).
     static var insideVM: Bool { getenv("SWIFT_CNI_IN_VM").map { String(cString: $0) == "1" } ?? false }
+}
+
+/// Runs a body on N threads at once and waits for all.
+enum ParallelThreads {
+    static func run(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
+        final class Job: @unchecked Sendable {
+            let work: () -> Void
+            init(_ work: @escaping () -> Void) { self.work = work }
+        }
+        var threads: [pthread_t] = []
+        for n in 0..<count {
+            var thread = pthread_t()
+            let job = Job { body(n) }
+            if pthread_create(&thread, nil, { argument in
+                Unmanaged<Job>.fromOpaque(argument!).takeRetainedValue().work()
+                return nil
+            }, Unmanaged.passRetained(job).toOpaque()) == 0 {
+                threads.append(thread)
+            }
+        }
+        for thread in threads { pthread_join(thread, nil) }
+    }
 }

@@ -1,0 +1,290 @@
+import Addressing
+import CNI
+import Firewall
+import Namespaces
+import Netlink
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The bridge plugin: a Linux bridge on the host, a veth pair per container with the host end
+/// a port of the bridge, the host as gateway, masquerade and MAC spoof check.
+public struct BridgePlugin: CNIPlugin {
+    public init() {}
+    public var about: String { "swift-cni bridge: a veth pair per container on a Linux bridge, with gateway, NAT, VLANs and spoof check" }
+
+    /// ADD, each step undone if a later one fails: bridge (made if missing; kept), veth pair
+    /// with the container end created in the container as CNI_IFNAME, port settings and VLANs,
+    /// IPAM, gateway address on the bridge and forwarding, container addresses and routes,
+    /// masquerade, spoof check.
+    public func add(_ request: CNIRequest) throws -> CNIResult {
+        let config = try BridgeConfig(request)
+        let env = request.environment
+        let container = try NetworkNamespace(path: env.netns)
+        let containerNetlink = try RouteNetlink(in: container)
+        let host = try RouteNetlink()
+        if try containerNetlink.link(named: env.ifName) != nil {
+            throw CNIError(code: .invalidEnvironment, msg: "interface \"\(env.ifName)\" already exists in netns \(env.netns)")
+        }
+        let bridge = try ensureBridge(config, host)
+
+        var rollback = Rollback()
+        do {
+            let hostVethName = TemporaryName.make(prefix: "veth")
+            try host.createLink(LinkRequest(
+                name: hostVethName,
+                kind: .veth(peerName: env.ifName, peerNamespaceFD: container.fileDescriptor, peerAddress: config.mac),
+                mtu: config.mtu == 0 ? nil : config.mtu))
+            guard let hostVeth = try host.link(named: hostVethName) else {
+                throw CNIError(code: .kernelOperationFailed, msg: "veth \"\(hostVethName)\" vanished after creation")
+            }
+            rollback.add { try? host.deleteLink(index: hostVeth.index) }
+            try FaultInjection.after("veth", request)
+            guard let containerLink = try containerNetlink.link(named: env.ifName) else {
+                throw CNIError(code: .kernelOperationFailed, msg: "veth end \"\(env.ifName)\" is missing in netns \(env.netns)")
+            }
+
+            try attachPort(hostVeth, to: bridge, config, host)
+            try FaultInjection.after("port", request)
+
+            var result = CNIResult(cniVersion: request.config.cniVersion)
+            if let ipamType = request.config.ipamType {
+                guard let ipamResult = try IPAMInvoker.run(.add, request) else {
+                    throw CNIError(code: .delegateFailed, msg: "IPAM plugin \"\(ipamType)\" returned no result")
+                }
+                rollback.add { _ = try? IPAMInvoker.run(.delete, request) }
+                try FaultInjection.after("ipam", request)
+                result.ips = ipamResult.ips.map { CNIResult.IPConfig(address: $0.address, gateway: $0.gateway, interface: 2) }
+                result.routes = ipamResult.routes
+                result.dns = ipamResult.dns
+            }
+
+            if config.isGateway {
+                try configureGateway(&result, bridge: bridge, config, host)
+                try FaultInjection.after("gateway", request)
+            }
+
+            let configuration = InterfaceConfiguration(netlink: containerNetlink, namespace: container, duplicateAddressDetection: config.enableDAD)
+            if result.ips.isEmpty {
+                if !config.disableContainerInterface { try containerNetlink.setLink(index: containerLink.index, up: true) }
+            } else {
+                try configuration.apply(result, interfaceIndexInResult: 2, link: containerLink, request: request)
+                if config.disableContainerInterface { try containerNetlink.setLink(index: containerLink.index, up: false) }
+            }
+
+            let tag = AttachmentTag(network: request.config.name, containerID: env.containerID, ifName: env.ifName)
+            let comment = "swift-cni \(request.config.name) \(env.containerID)"
+            if config.ipMasq, !result.ips.isEmpty {
+                let firewall = config.firewall()
+                try firewall.addMasquerade(tag, addresses: result.ips.map(\.address), comment: String(comment.prefix(120)))
+                rollback.add { try? firewall.removeMasquerade(tag) }
+                try FaultInjection.after("masquerade", request)
+            }
+            guard let finalContainer = try containerNetlink.link(index: containerLink.index) else {
+                throw CNIError(code: .kernelOperationFailed, msg: "veth end \"\(env.ifName)\" vanished from netns \(env.netns)")
+            }
+            if config.macSpoofCheck, let mac = finalContainer.address {
+                let nft = NftablesFirewall()
+                try nft.addSpoofCheck(tag, hostInterface: hostVethName, mac: mac, comment: String(comment.prefix(120)))
+                rollback.add { try? nft.removeSpoofCheck(tag) }
+                try FaultInjection.after("spoofcheck", request)
+            }
+
+            if let dns = config.dns, !dns.isEmpty { result.dns = dns }
+            let hostVethNow = try host.link(index: hostVeth.index) ?? hostVeth
+            let bridgeNow = try host.link(index: bridge.index) ?? bridge
+            result.interfaces = [
+                CNIResult.Interface(name: bridgeNow.name, mac: bridgeNow.address?.description),
+                CNIResult.Interface(name: hostVethNow.name, mac: hostVethNow.address?.description),
+                CNIResult.Interface(name: env.ifName, mac: finalContainer.address?.description, mtu: Int(finalContainer.mtu), sandbox: env.netns),
+            ]
+            _ = try result.json(as: request.config.cniVersion.isEmpty ? "0.1.0" : request.config.cniVersion)
+            rollback.disarm()
+            return result
+        } catch {
+            rollback.run()
+            throw error
+        }
+    }
+
+    /// The bridge, made if missing (EEXIST from a concurrent ADD is fine: it is looked up again)
+    /// and brought up; an existing link of that name that is not a bridge is an error (code 7).
+    func ensureBridge(_ config: BridgeConfig, _ host: RouteNetlink) throws -> Link {
+        var bridge = try host.link(named: config.bridge)
+        if bridge == nil {
+            do {
+                // A fixed MAC: otherwise the bridge takes its lowest port's, and changes under CHECK.
+                try host.createBridge(name: config.bridge, mtu: config.mtu == 0 ? nil : config.mtu,
+                                      address: .randomLocal(), vlanFiltering: config.usesVLANs)
+            } catch {
+                // EEXIST: a concurrent ADD made it first; it is looked up below.
+                if error.errno != EEXIST { throw Self.explainBridgeFailure(error, config) }
+            }
+            bridge = try host.link(named: config.bridge)
+        }
+        guard let found = bridge else {
+            throw CNIError(code: .tryAgainLater, msg: "bridge \"\(config.bridge)\" vanished while being set up")
+        }
+        guard found.kind == "bridge" else {
+            throw CNIError.invalidConfig("\"\(config.bridge)\" already exists but is not a bridge (it is a \(found.kind ?? "device without a kind"))")
+        }
+        if config.usesVLANs {
+            do {
+                try host.setBridge(index: found.index, vlanFiltering: true)
+            } catch {
+                throw Self.explainBridgeFailure(error, config)
+            }
+        }
+        if config.promiscMode, !found.isPromiscuous { try host.setLink(index: found.index, promiscuous: true) }
+        if !found.isUp { try host.setLink(index: found.index, up: true) }
+        return found
+    }
+
+    /// EOPNOTSUPP when VLAN filtering is asked for: the kernel lacks CONFIG_BRIDGE_VLAN_FILTERING.
+    static func explainBridgeFailure(_ error: NetlinkError, _ config: BridgeConfig) -> any Error {
+        if error.errno == EOPNOTSUPP && config.usesVLANs {
+            return CNIError(code: .kernelOperationFailed,
+                            msg: "the kernel does not support bridge VLAN filtering, which \"vlan\"/\"vlanTrunk\" need", details: error.description)
+        }
+        return error
+    }
+
+    /// Enslaves the host veth, sets hairpin/isolation, programs the VLANs, brings it up.
+    func attachPort(_ port: Link, to bridge: Link, _ config: BridgeConfig, _ host: RouteNetlink) throws {
+        try host.setLink(index: port.index, masterIndex: bridge.index)
+        if config.hairpinMode || config.portIsolation {
+            try host.setBridgePort(index: port.index, BridgePortSettings(hairpin: config.hairpinMode ? true : nil,
+                                                                          isolated: config.portIsolation ? true : nil))
+        }
+        if config.usesVLANs {
+            if !config.preserveDefaultVlan { try host.deleteBridgeVLANs(index: port.index, [BridgeVLAN(1)]) }
+            var vlans: [BridgeVLAN] = []
+            if config.vlan != 0 { vlans.append(BridgeVLAN(config.vlan, pvid: true, untagged: true)) }
+            vlans += config.vlanTrunk.map { BridgeVLAN(first: $0.first, last: $0.last) }
+            try host.addBridgeVLANs(index: port.index, vlans)
+        }
+        try host.setLink(index: port.index, up: true)
+    }
+
+    /// isGateway: each family's gateway (IPAM's, or the subnet's first address) on the bridge,
+    /// forwarding on; isDefaultGateway: a default route via it unless IPAM gave one. An address
+    /// of another subnet of the family already on the bridge is an error unless forceAddress.
+    func configureGateway(_ result: inout CNIResult, bridge: Link, _ config: BridgeConfig, _ host: RouteNetlink) throws {
+        let existing = try host.addresses(interfaceIndex: bridge.index)
+        var families: Set<IPAddress.Family> = []
+        for index in result.ips.indices {
+            let ip = result.ips[index]
+            let gateway = ip.gateway ?? ip.address.network.advanced(by: 1) ?? ip.address.network
+            result.ips[index].gateway = gateway
+            guard let gatewayPrefix = IPPrefix(address: gateway, prefixLength: ip.address.prefixLength) else { continue }
+            families.insert(ip.address.family)
+            if existing.contains(where: { $0.prefix == gatewayPrefix }) { continue }
+            for other in existing where other.prefix.family == gatewayPrefix.family && other.scope == 0
+                && other.prefix.subnet != gatewayPrefix.subnet && other.prefix.family == .v4 {
+                guard config.forceAddress else {
+                    throw CNIError.invalidConfig("bridge \"\(config.bridge)\" already has address \(other.prefix), not in the subnet of gateway \(gatewayPrefix); set forceAddress to replace it")
+                }
+                try host.deleteAddress(other)
+            }
+            do {
+                try host.addAddress(InterfaceAddress(interfaceIndex: bridge.index, prefix: gatewayPrefix,
+                                                     flags: gateway.family == .v6 ? InterfaceAddress.noDuplicateAddressDetection : 0))
+            } catch {
+                if error.errno != EEXIST { throw error }
+            }
+            if config.isDefaultGateway, !result.routes.contains(where: { $0.destination.prefixLength == 0 && $0.destination.family == ip.address.family }) {
+                let zero = ip.address.family == .v4 ? IPAddress(v4: 0) : IPAddress(v6High: 0, low: 0)
+                if let any = IPPrefix(address: zero, prefixLength: 0) {
+                    result.routes.append(CNIResult.Route(destination: any, gateway: gateway))
+                }
+            }
+        }
+        if families.contains(.v4) { try Sysctl.write("net/ipv4/ip_forward", "1") }
+        if families.contains(.v6) { try Sysctl.write("net/ipv6/conf/all/forwarding", "1") }
+    }
+
+    /// DEL: IPAM DEL, the masquerade and spoof-check rules (also when the netns is gone or
+    /// CNI_NETNS is empty: the reference leaks them there), then the container's veth.
+    public func delete(_ request: CNIRequest) throws {
+        let config = try BridgeConfig(request)
+        let env = request.environment
+        try IPAMInvoker.run(.delete, request)
+        let tag = AttachmentTag(network: request.config.name, containerID: env.containerID, ifName: env.ifName)
+        if config.ipMasq { try config.firewall().removeMasquerade(tag) }
+        if config.macSpoofCheck { try NftablesFirewall().removeSpoofCheck(tag) }
+        guard !env.netns.isEmpty else { return }
+        let container: NetworkNamespace
+        do {
+            container = try NetworkNamespace(path: env.netns)
+        } catch .notFound {
+            return
+        }
+        let netlink = try RouteNetlink(in: container)
+        guard let link = try netlink.link(named: env.ifName), link.kind == "veth" else { return }
+        do {
+            try netlink.deleteLink(index: link.index)
+        } catch where error.isNotFound {}
+    }
+
+    /// CHECK: the bridge exists with prevResult's MAC, the container veth's peer is one of its
+    /// ports, addresses and routes are in place; IPAM CHECK.
+    public func check(_ request: CNIRequest) throws {
+        let config = try BridgeConfig(request)
+        guard let previous = request.config.prevResult else { throw CNIError.invalidConfig("required prevResult missing") }
+        let env = request.environment
+        try IPAMInvoker.run(.check, request)
+        let host = try RouteNetlink()
+        guard let bridge = try host.link(named: config.bridge), bridge.kind == "bridge" else {
+            throw CNIError(code: .checkFailed, msg: "bridge \"\(config.bridge)\" is missing")
+        }
+        if let recorded = previous.interfaces.first(where: { $0.name == config.bridge && $0.sandbox == nil }),
+           let mac = recorded.mac, MACAddress(mac) != bridge.address {
+            throw CNIError(code: .checkFailed, msg: "bridge \"\(config.bridge)\" has MAC \(bridge.address?.description ?? "none"), prevResult says \(mac)")
+        }
+        guard let interfaceIndex = previous.interfaces.firstIndex(where: { $0.name == env.ifName && $0.sandbox == env.netns }) else {
+            throw CNIError(code: .checkFailed, msg: "prevResult has no interface \"\(env.ifName)\" in \(env.netns)")
+        }
+        let container = try NetworkNamespace(path: env.netns)
+        let netlink = try RouteNetlink(in: container)
+        guard let link = try netlink.link(named: env.ifName), link.kind == "veth" else {
+            throw CNIError(code: .checkFailed, msg: "veth \"\(env.ifName)\" not found in netns \(env.netns)")
+        }
+        guard let peerIndex = link.parentIndex, let peer = try host.link(index: peerIndex), peer.kind == "veth",
+              peer.masterIndex == bridge.index else {
+            throw CNIError(code: .checkFailed, msg: "the peer of \"\(env.ifName)\" is not a port of bridge \"\(config.bridge)\"")
+        }
+        try InterfaceConfiguration(netlink: netlink, namespace: container).verify(previous, interfaceIndexInResult: interfaceIndex, link: link)
+    }
+
+    /// GC: removes the masquerade and spoof-check objects of this network's attachments that
+    /// are not valid, then forwards to IPAM.
+    public func garbageCollect(_ request: CNIRequest) throws {
+        let config = try BridgeConfig(request)
+        let valid = Set(try request.config.validAttachments().map {
+            AttachmentTag(network: request.config.name, containerID: $0.containerID, ifName: $0.ifName)
+        })
+        if NftablesFirewall.isInstalled { try NftablesFirewall().collectGarbage(network: request.config.name, valid: valid) }
+        if config.ipMasqBackend == "iptables" || (config.ipMasq && !NftablesFirewall.isInstalled) {
+            try IptablesFirewall().collectGarbage(network: request.config.name, valid: valid)
+        }
+        try IPAMInvoker.run(.garbageCollect, request)
+    }
+
+    /// STATUS: code 50 when the firewall the config needs cannot be used; then IPAM's.
+    public func status(_ request: CNIRequest) throws {
+        let config = try BridgeConfig(request)
+        var needed: [any FirewallBackend] = []
+        if config.ipMasq { needed.append(config.firewall()) }
+        if config.macSpoofCheck { needed.append(NftablesFirewall()) }
+        for firewall in needed {
+            if let reason = firewall.unusableReason() {
+                throw CNIError(code: .pluginNotAvailable, msg: "the \(firewall.name) firewall backend is not usable", details: reason)
+            }
+        }
+        try IPAMInvoker.run(.status, request)
+    }
+}
+
+extension FirewallError: CNIErrorConvertible {
+    public var cniError: CNIError { CNIError(code: .kernelOperationFailed, msg: description) }
+}

@@ -1,0 +1,273 @@
+import JSON
+import ProcessRunner
+import Testing
+import TestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The bridge plugin exec'd as a runtime does, in a 'host' namespace the test makes, whose
+/// uplink `up0` leads to a 'lan' namespace (192.0.2.1) standing in for the outside world.
+@Suite struct BridgeEndToEndTests {
+    struct Layout {
+        let bed: Testbed
+        let host: String
+        let lan: String
+        let store: TemporaryDirectory
+    }
+
+    func layout(_ bed: Testbed) throws -> Layout {
+        let host = try bed.namespace("h")
+        let lan = try bed.namespace("lan")
+        try bed.ip(host, "link", "add", "up0", "type", "veth", "peer", "name", "up0p", "netns", lan)
+        try bed.ip(host, "addr", "add", "192.0.2.2/24", "dev", "up0")
+        try bed.ip(host, "link", "set", "up0", "up")
+        try bed.ip(lan, "addr", "add", "192.0.2.1/24", "dev", "up0p")
+        try bed.ip(lan, "link", "set", "up0p", "up")
+        try bed.ip(host, "route", "add", "default", "via", "192.0.2.1")
+        return Layout(bed: bed, host: host, lan: lan, store: try TemporaryDirectory())
+    }
+
+    static func config(_ l: Layout, version: String = "1.1.0", extra: String = "",
+                       ranges: String = #"[[{"subnet":"10.33.0.0/24"}]]"#) -> String {
+        #"{"cniVersion":"\#(version)","name":"brnet","type":"bridge","bridge":"cni0"\#(extra),"ipam":{"type":"host-local","dataDir":"\#(l.store.path)","ranges":\#(ranges)}}"#
+    }
+
+    func add(_ l: Layout, _ suffix: String, _ config: String, env: [String: String] = [:]) throws -> (String, PluginOutcome) {
+        let ns = try l.bed.namespace(suffix)
+        return (ns, try l.bed.plugin("bridge", "ADD", config: config, host: l.host, containerID: suffix, netns: l.bed.path(ns), environment: env))
+    }
+
+    func del(_ l: Layout, _ suffix: String, _ config: String, netns: String?) throws -> PluginOutcome {
+        try l.bed.plugin("bridge", "DEL", config: config, host: l.host, containerID: suffix, netns: netns)
+    }
+
+    func sysctl(_ bed: Testbed, _ ns: String, _ key: String) throws -> String {
+        try Testbed.run(["/usr/sbin/ip", "netns", "exec", ns, "/bin/cat", "/proc/sys/" + key]).trimmingNewline
+    }
+
+    func ruleset(_ ns: String) throws -> String {
+        try Testbed.run(["/usr/sbin/ip", "netns", "exec", ns, "/usr/sbin/nft", "list", "ruleset"])
+    }
+
+    @Test func containersReachEachOtherTheGatewayAndTheOutside() throws {
+        let bed = try Testbed()
+        defer { bed.tearDown() }
+        let l = try layout(bed)
+        defer { l.store.remove() }
+        let config = Self.config(l, extra: #","isDefaultGateway":true,"ipMasq":true"#)
+        let (c1, a1) = try add(l, "c1", config)
+        let (c2, a2) = try add(l, "c2", config)
+        #expect(a1.status == 0 && a2.status == 0, "\(a1.output) \(a2.output)")
+        let interfaces = try #require(a1.json?["interfaces"]?.arrayValue)
+        #expect(interfaces.count == 3)
+        #expect(interfaces[0]["name"] == "cni0" && interfaces[0]["sandbox"] == nil)
+        #expect(interfaces[1]["name"]?.stringValue?.hasPrefix("veth") == true)
+        #expect(interfaces[2]["name"] == "eth0" && interfaces[2]["sandbox"]?.stringValue == bed.path(c1))
+        #expect(a1.json?["ips"] == [["interface": 2, "address": "10.33.0.2/24", "gateway": "10.33.0.1"]])
+        #expect(a1.json?["routes"] == [["dst": "0.0.0.0/0", "gw": "10.33.0.1"]])
+        // The gateway address is on the bridge, forwarding is on, the host veth is a port.
+        let bridge = try #require(try bed.ipJSON(l.host, "addr", "show", "cni0").arrayValue?.first)
+        #expect(bridge["addr_info"]?.arrayValue?.contains { $0["local"] == "10.33.0.1" && $0["prefixlen"] == 24 } == true)
+        #expect(try sysctl(bed, l.host, "net/ipv4/ip_forward") == "1")
+        let hostVeth = try #require(interfaces[1]["name"]?.stringValue)
+        #expect(try bed.ipJSON(l.host, "link", "show", hostVeth).arrayValue?.first?["master"] == "cni0")
+        #expect(try bed.ping(from: c1, "10.33.0.3"))
+        #expect(try bed.ping(from: c2, "10.33.0.1"))
+        // Out through the masquerade: the lan has no route back to 10.33.0.0/24.
+        #expect(try bed.ping(from: c1, "192.0.2.1"))
+        let rules = try ruleset(l.host)
+        #expect(rules.contains("ip saddr 10.33.0.2 ip daddr != 10.33.0.0/24 ip daddr != 224.0.0.0/4 masquerade"))
+        // The bridge keeps its own MAC as ports come and go.
+        #expect(try bed.ipJSON(l.host, "link", "show", "cni0").arrayValue?.first?["address"] == interfaces[0]["mac"])
+
+        #expect(try del(l, "c1", config, netns: bed.path(c1)).status == 0)
+        #expect(!(try ruleset(l.host)).contains("10.33.0.2"))
+        #expect(try bed.linkNames(c1) == ["lo"])
+        // DEL after the netns is gone still removes the masquerade (the reference leaks it).
+        try bed.deleteNamespace(c2)
+        #expect(try del(l, "c2", config, netns: "/run/netns/\(c2)").status == 0)
+        #expect(!(try ruleset(l.host)).contains("10.33.0.3"))
+        #expect(try del(l, "c2", config, netns: nil).status == 0)
+        #expect(l.store.files("brnet") == ["last_reserved_ip.0", "lock"])
+    }
+
+    @Test func iptablesBackendAndDelWithoutNetns() throws {
+        let bed = try Testbed()
+        defer { bed.tearDown() }
+        let l = try layout(bed)
+        defer { l.store.remove() }
+        let config = Self.config(l, extra: #","isGateway":true,"ipMasq":true,"ipMasqBackend":"iptables""#)
+        let (c1, a1) = try add(l, "c1", config)
+        #expect(a1.status == 0, "\(a1.output)")
+        try bed.ip(c1, "route", "add", "default", "via", "10.33.0.1")
+        #expect(try bed.ping(from: c1, "192.0.2.1"))
+        let saved = try Testbed.run(["/usr/sbin/ip", "netns", "exec", l.host, "/usr/sbin/iptables-save", "-t", "nat"])
+        #expect(saved.contains("-A POSTROUTING -s 10.33.0.2/32 -m comment --comment \"swift-cni brnet c1\" -j SCNI-"))
+        #expect(saved.contains("! -d 224.0.0.0/4 -j MASQUERADE"))
+        #expect(try del(l, "c1", config, netns: nil).status == 0)
+        let after = try Testbed.run(["/usr/sbin/ip", "netns", "exec", l.host, "/usr/sbin/iptables-save", "-t", "nat"])
+        #expect(!after.contains("SCNI-"), "\(after)")
+    }
+
+    @Test func hairpinIsolationAndPromiscuousFlags() throws {
+        let bed = try Testbed()
+        defer { bed.tearDown() }
+        let l = try layout(bed)
+        defer { l.store.remove() }
+        let (_, a1) = try add(l, "c1", Self.config(l, extra: #","hairpinMode":true,"portIsolation":true"#))
+        #expect(a1.status == 0, "\(a1.output)")
+        let port = try #require(a1.json?["interfaces"]?.arrayValue?[1]["name"]?.stringValue)
+        let info = try bed.ipJSON(l.host, "link", "show", port).arrayValue?.first?["linkinfo"]?["info_slave_data"]
+        #expect(info?["hairpin"] == true)
+        #expect(info?["isolated"] == true)
+        let (_, both) = try add(l, "c2", Self.config(l, extra: #","hairpinMode":true,"promiscMode":true"#))
+        #expect(both.json?["msg"] == "cannot set hairpin mode and promiscuous mode at the same time")
+        let (_, promisc) = try add(l, "c3", Self.config(l, extra: #","promiscMode":true"#))
+        #expect(promisc.status == 0)
+        #expect(try bed.ipJSON(l.host, "link", "show", "cni0").arrayValue?.first?["flags"]?.arrayValue?.contains("PROMISC") == true)
+    }
+
+    @Test func spoofedSourceMACsAreDropped() throws {
+        let bed = try Testbed()
+        defer { bed.tearDown() }
+        let l = try layout(bed)
+        defer { l.store.remove() }
+        let config = Self.config(l, extra: #","isGateway":true,"macspoofchk":true"#)
+        let (c1, a1) = try add(l, "c1", config)
+        #expect(a1.status == 0, "\(a1.output)")
+        #expect(try bed.ping(from: c1, "10.33.0.1"))
+        let real = try #require(a1.json?["interfaces"]?.arrayValue?[2]["mac"]?.stringValue)
+        #expect(try ruleset(l.host).contains("ether saddr != \(real) drop"))
+        try bed.ip(c1, "neigh", "flush", "all")
+        try bed.ip(c1, "link", "set", "eth0", "address", "02:66:66:66:66:66")
+        #expect(try !bed.ping(from: c1, "10.33.0.1"))
+        try bed.ip(c1, "link", "set", "eth0", "address", real)
+        #expect(try bed.ping(from: c1, "10.33.0.1"))
+        #expect(try del(l, "c1", config, netns: bed.path(c1)).status == 0)
+        #expect(!(try ruleset(l.host)).contains("scni_spoof"))
+    }
+
+    @Test func dualStackWithGateways() throws {
+        let bed = try Testbed()
+        defer { bed.tearDown() }
+        let l = try layout(bed)
+        defer { l.store.remove() }
+        let config = Self.config(l, extra: #","isDefaultGateway":true"#, ranges: #"[[{"subnet":"10.34.0.0/24"}],[{"subnet":"fd34::/64"}]]"#)
+        let (c1, a1) = try add(l, "c1", config)
+        let (_, a2) = try add(l, "c2", config)
+        #expect(a1.status == 0 && a2.status == 0, "\(a1.output) \(a2.output)")
+        #expect(a1.json?["ips"]?.arrayValue?.count == 2)
+        #expect(try bed.exec(c1, "ping", "-6", "-c", "1", "-W", "2", "fd34::3") == 0)
+        #expect(try bed.exec(c1, "ping", "-6", "-c", "1", "-W", "2", "fd34::1") == 0)
+        #expect(try sysctl(bed, l.host, "net/ipv6/conf/all/forwarding") == "1")
+        #expect(try bed.ipJSON(c1, "-6", "route", "show", "default").arrayValue?.first?["gateway"] == "fd34::1")
+    }
+
+    @Test(arguments: ["0.4.0", "1.1.0"])
+    func configVersionsAndCheck(_ version: String) throws {
+        let bed = try Testbed()
+        defer { bed.tearDown() }
+        let l = try layout(bed)
+        defer { l.store.remove() }
+        let config = Self.config(l, version: version, extra: #","isGateway":true"#)
+        let (c1, a1) = try add(l, "c1", config)
+        #expect(a1.status == 0, "\(a1.output)")
+        #expect(a1.json?["ips"]?.arrayValue?.first?["version"] == (version == "0.4.0" ? "4" : nil))
+        var object = try #require(try JSONValue.parse(config).objectValue)
+        object["prevResult"] = a1.json
+        let withPrevious = JSONValue.object(object).serialized()
+        let check = try bed.plugin("bridge", "CHECK", config: withPrevious, host: l.host, containerID: "c1", netns: bed.path(c1))
+        #expect(check.status == 0, "\(check.output)")
+        // A port moved off the bridge is caught.
+        let port = try #require(a1.json?["interfaces"]?.arrayValue?[1]["name"]?.stringValue)
+        try bed.ip(l.host, "link", "set", port, "nomaster")
+        let drifted = try bed.plugin("bridge", "CHECK", config: withPrevious, host: l.host, containerID: "c1", netns: bed.path(c1))
+        #expect(drifted.errorCode == 103, "\(drifted.output)")
+    }
+
+    @Test(arguments: ["veth", "port", "ipam", "gateway", "address", "up", "route", "masquerade", "spoofcheck"])
+    func failureAfterEachStepLeavesNothing(_ step: String) throws {
+        let bed = try Testbed()
+        defer { bed.tearDown() }
+        let l = try layout(bed)
+        defer { l.store.remove() }
+        let config = Self.config(l, extra: #","isDefaultGateway":true,"ipMasq":true,"macspoofchk":true"#)
+        let (c1, outcome) = try add(l, "c1", config, env: ["SWIFT_CNI_INJECT_FAILURE": step])
+        #expect(outcome.json?["msg"]?.stringValue == "injected failure after step \"\(step)\"", "\(outcome.output)")
+        #expect(try bed.linkNames(c1) == ["lo"])
+        #expect(try bed.linkNames(l.host).sorted() == ["cni0", "lo", "up0"], "a veth is left after a failure at \(step)")
+        #expect(l.store.files("brnet").filter { $0.hasPrefix("10.") }.isEmpty)
+        #expect(!(try ruleset(l.host)).contains("scni_"), "firewall objects left after a failure at \(step)")
+    }
+
+    @Test func parallelAddsShareOneBridge() throws {
+        let bed = try Testbed()
+        defer { bed.tearDown() }
+        let l = try layout(bed)
+        defer { l.store.remove() }
+        let config = Self.config(l, extra: #","isGateway":true"#)
+        let count = 8
+        var names: [String] = []
+        for n in 0..<count { names.append(try bed.namespace("p\(n)")) }
+        final class Results: @unchecked Sendable { var statuses = [Int32](repeating: -1, count: 8) }
+        let results = Results()
+        let host = l.host
+        let paths = names.map { bed.path($0) }
+        ParallelThreads.run(count) { n in
+            results.statuses[n] = (try? bed.plugin("bridge", "ADD", config: config, host: host, containerID: "p\(n)", netns: paths[n]).status) ?? -2
+        }
+        #expect(results.statuses == [Int32](repeating: 0, count: count))
+        let bridges = try bed.ipJSON(l.host, "link", "show", "type", "bridge").arrayValue ?? []
+        #expect(bridges.count == 1)
+        let ports = try bed.ipJSON(l.host, "link", "show", "master", "cni0").arrayValue ?? []
+        #expect(ports.count == count)
+    }
+
+    @Test func vlanConfigOnThisKernelFailsClearly() throws {
+        guard !Testbed.insideVM else { return }
+        let bed = try Testbed()
+        defer { bed.tearDown() }
+        let l = try layout(bed)
+        defer { l.store.remove() }
+        let (c1, outcome) = try add(l, "c1", Self.config(l, extra: #","vlan":100"#))
+        #expect(outcome.errorCode == 100, "\(outcome.output)")
+        #expect(outcome.json?["msg"] == #"the kernel does not support bridge VLAN filtering, which "vlan"/"vlanTrunk" need"#)
+        #expect(try bed.linkNames(c1) == ["lo"])
+        let (_, badTrunk) = try add(l, "c2", Self.config(l, extra: #","vlanTrunk":[{"minID":10,"maxID":5}]"#))
+        #expect(badTrunk.errorCode == 7)
+    }
+
+    @Test func gcRemovesStaleRulesAndStatusChecksTheBackend() throws {
+        let bed = try Testbed()
+        defer { bed.tearDown() }
+        let l = try layout(bed)
+        defer { l.store.remove() }
+        let config = Self.config(l, extra: #","isGateway":true,"ipMasq":true,"macspoofchk":true"#)
+        for c in ["keep", "gone"] { #expect(try add(l, c, config).1.status == 0) }
+        let gc = config.replacingFirst(#""type":"bridge","#, with: #""type":"bridge","cni.dev/valid-attachments":[{"containerID":"keep","ifname":"eth0"}],"#)
+        let outcome = try bed.plugin("bridge", "GC", config: gc, host: l.host, containerID: "", netns: nil, ifName: "")
+        #expect(outcome.status == 0, "\(outcome.output)")
+        let rules = try ruleset(l.host)
+        #expect(rules.contains("10.33.0.2") && !rules.contains("10.33.0.3"), "\(rules)")
+        #expect(l.store.files("brnet").filter { $0.hasPrefix("10.") } == ["10.33.0.2"])
+
+        #expect(try bed.plugin("bridge", "STATUS", config: config, host: l.host, containerID: "", netns: nil, ifName: "").status == 0)
+        // Hide nft (a private mount namespace with /bin/false over it): STATUS says 50.
+        let status = try ChildProcess.run("/usr/bin/unshare", arguments: ["--mount", "/bin/sh", "-c",
+            "mount --bind /bin/false /usr/sbin/nft && exec /usr/sbin/ip netns exec \(l.host) \(Testbed.binDirectory)/bridge"],
+            environment: ["CNI_COMMAND=STATUS", "CNI_PATH=\(Testbed.binDirectory)", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
+            input: Array(config.replacingFirst(#""ipMasq":true"#, with: #""ipMasq":true,"ipMasqBackend":"nftables""#).utf8))
+        let reply = try JSONValue.parse(status.standardOutput)
+        #expect(reply["code"] == 50, "\(reply.serialized())")
+        #expect(reply["msg"] == "the nftables firewall backend is not usable")
+    }
+}
+
+extension String {
+    var trimmingNewline: String {
+        var text = self
+        while text.last == "\n" { text.removeLast() }
+        return text
+    }
+}
