@@ -89,10 +89,12 @@ extension RouteNetlink {
         try perform(request, operation: "set bridge port options on link #\(index)")
     }
 
-    private static func vlanMessage(type: Int, index: Int32, _ vlans: [BridgeVLAN]) -> MessageBuilder {
+    private static func vlanMessage(type: Int, index: Int32, _ vlans: [BridgeVLAN], bridgeSelf: Bool = false) -> MessageBuilder {
         let request = MessageBuilder(type: type, flags: 0)
         request.putFamilyHeader(ifinfomsg(ifi_family: UInt8(AF_BRIDGE), __ifi_pad: 0, ifi_type: 0, ifi_index: index, ifi_flags: 0, ifi_change: 0))
         request.nest(IFLA_AF_SPEC) {
+            // IFLA_BRIDGE_FLAGS = BRIDGE_FLAGS_SELF: the VLANs are the bridge device's own.
+            if bridgeSelf { request.put(Int(IFLA_BRIDGE_FLAGS), u16: UInt16(BRIDGE_FLAGS_SELF)) }
             for vlan in vlans {
                 var flags: UInt16 = 0
                 if vlan.pvid { flags |= UInt16(BRIDGE_VLAN_INFO_PVID) }
@@ -114,14 +116,16 @@ extension RouteNetlink {
     }
 
     /// Builds the RTM_SETLINK that adds VLANs to a port (exposed for golden-bytes tests).
-    public static func addBridgeVLANsMessage(index: Int32, _ vlans: [BridgeVLAN]) -> MessageBuilder {
-        vlanMessage(type: Int(RTM_SETLINK), index: index, vlans)
+    public static func addBridgeVLANsMessage(index: Int32, _ vlans: [BridgeVLAN], bridgeSelf: Bool = false) -> MessageBuilder {
+        vlanMessage(type: Int(RTM_SETLINK), index: index, vlans, bridgeSelf: bridgeSelf)
     }
 
     /// RTM_SETLINK, AF_BRIDGE, IFLA_AF_SPEC {IFLA_BRIDGE_VLAN_INFO...}: adds VLANs to a bridge
-    /// port. EOPNOTSUPP or EINVAL when the bridge does not filter VLANs.
-    public func addBridgeVLANs(index: Int32, _ vlans: [BridgeVLAN]) throws(NetlinkError) {
-        try perform(Self.addBridgeVLANsMessage(index: index, vlans), operation: "add VLANs to bridge port #\(index)")
+    /// port, or with `bridgeSelf` (IFLA_BRIDGE_FLAGS = BRIDGE_FLAGS_SELF, `index` the bridge) to
+    /// the bridge device itself. EOPNOTSUPP or EINVAL when the bridge does not filter VLANs.
+    public func addBridgeVLANs(index: Int32, _ vlans: [BridgeVLAN], bridgeSelf: Bool = false) throws(NetlinkError) {
+        try perform(Self.addBridgeVLANsMessage(index: index, vlans, bridgeSelf: bridgeSelf),
+                    operation: "add VLANs to \(bridgeSelf ? "bridge" : "bridge port") #\(index)")
     }
 
     /// RTM_DELLINK, AF_BRIDGE, IFLA_AF_SPEC: removes VLANs from a bridge port (the link stays).

@@ -107,9 +107,11 @@ final class Testbed: @unchecked Sendable {
                              environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], captureStandardError: true).status
     }
 
-    /// One ping with a one-second wait; true when a reply came back.
+    /// Pings every 0.2 s until one reply comes back, for at most 3 s (the first packet of a
+    /// fresh link may wait for neighbour resolution, slow under the VM's emulation); true when
+    /// a reply came back.
     func ping(from namespace: String, _ address: String) throws -> Bool {
-        try exec(namespace, "ping", "-c", "1", "-W", "1", "-q", address) == 0
+        try exec(namespace, "ping", "-c", "1", "-i", "0.2", "-w", "3", "-q", address) == 0
     }
 
     /// Execs plugin `name` from the build directory inside `host`, as a runtime does.

@@ -170,7 +170,8 @@ public struct BridgePlugin: CNIPlugin {
     /// forwarding on; isDefaultGateway: a default route via it unless IPAM gave one. An address
     /// of another subnet of the family already on the bridge is an error unless forceAddress.
     func configureGateway(_ result: inout CNIResult, bridge: Link, _ config: BridgeConfig, _ host: RouteNetlink) throws {
-        let existing = try host.addresses(interfaceIndex: bridge.index)
+        let gatewayLink = config.vlan == 0 ? bridge : try vlanGatewayLink(bridge: bridge, config, host)
+        let existing = try host.addresses(interfaceIndex: gatewayLink.index)
         var families: Set<IPAddress.Family> = []
         for index in result.ips.indices {
             let ip = result.ips[index]
@@ -187,7 +188,7 @@ public struct BridgePlugin: CNIPlugin {
                 try host.deleteAddress(other)
             }
             do {
-                try host.addAddress(InterfaceAddress(interfaceIndex: bridge.index, prefix: gatewayPrefix,
+                try host.addAddress(InterfaceAddress(interfaceIndex: gatewayLink.index, prefix: gatewayPrefix,
                                                      flags: gateway.family == .v6 ? InterfaceAddress.noDuplicateAddressDetection : 0))
             } catch {
                 if error.errno != EEXIST { throw error }
@@ -201,6 +202,33 @@ public struct BridgePlugin: CNIPlugin {
         }
         if families.contains(.v4) { try Sysctl.write("net/ipv4/ip_forward", "1") }
         if families.contains(.v6) { try Sysctl.write("net/ipv6/conf/all/forwarding", "1") }
+    }
+
+    /// With an access VLAN, the gateway lives on `<bridge>.<vlan>`, a VLAN link on the bridge,
+    /// with that VLAN added (tagged) to the bridge device itself, as the reference does. Made
+    /// once per VLAN and shared by its containers; an existing one is reused.
+    func vlanGatewayLink(bridge: Link, _ config: BridgeConfig, _ host: RouteNetlink) throws -> Link {
+        let name = "\(bridge.name).\(config.vlan)"
+        guard name.utf8.count <= 15 else {
+            throw CNIError.invalidConfig("the gateway link \"\(name)\" for VLAN \(config.vlan) would be longer than 15 bytes: use a shorter bridge name")
+        }
+        try host.addBridgeVLANs(index: bridge.index, [BridgeVLAN(config.vlan)], bridgeSelf: true)
+        if try host.link(named: name) == nil {
+            do {
+                try host.createLink(LinkRequest(name: name, kind: .vlan(id: config.vlan), parentIndex: bridge.index))
+            } catch {
+                if error.errno == EOPNOTSUPP {
+                    throw CNIError(code: .kernelOperationFailed, msg: "the kernel does not support vlan (802.1Q) links, which a gateway on VLAN \(config.vlan) needs",
+                                   details: error.description)
+                }
+                if error.errno != EEXIST { throw error }
+            }
+        }
+        guard let link = try host.link(named: name) else {
+            throw CNIError(code: .tryAgainLater, msg: "gateway link \"\(name)\" vanished while being set up")
+        }
+        if !link.isUp { try host.setLink(index: link.index, up: true) }
+        return link
     }
 
     /// DEL: IPAM DEL, the masquerade and spoof-check rules (also when the netns is gone or
