@@ -10,6 +10,9 @@ cd "$(dirname "$0")/.."
 OURS=${1:-$PWD/.build/release}
 REF=${2:-/usr/lib/cni}
 command -v strace >/dev/null || { echo "memory: apt-get install strace" >&2; exit 1; }
+# A binary written moments ago still has dirty page-cache pages, which smaps counts as the
+# process's Private_Dirty: write them back first.
+sync
 P=scni-mem-$$
 cleanup() { ip netns delete "$P-host" 2>/dev/null || true; ip netns delete "$P-ctr" 2>/dev/null || true; }
 trap cleanup EXIT

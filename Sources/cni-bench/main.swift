@@ -166,7 +166,7 @@ func fillStore(_ directory: String, count: Int) throws {
 func main() throws {
     let options = Options(CommandLine.arguments)
     for (label, directory) in [("ours", options.ours), ("reference", options.reference)] {
-        for plugin in ["macvlan", "static", "host-local"] where access(directory + "/" + plugin, X_OK) != 0 {
+        for plugin in ["macvlan", "static", "host-local", "bridge"] where access(directory + "/" + plugin, X_OK) != 0 {
             throw BenchError(description: "\(label): \(directory)/\(plugin) is missing (reference: apt-get install containernetworking-plugins)")
         }
     }
@@ -193,6 +193,7 @@ func main() throws {
 
     var rows: [String: Row] = [:]
     let names = ["VERSION (start-up)", "macvlan+static ADD", "macvlan+static DEL", "macvlan+host-local ADD", "macvlan+host-local DEL",
+                 "bridge+host-local ADD", "bridge+host-local DEL", "bridge+host-local+ipMasq ADD", "bridge+host-local+ipMasq DEL",
                  "host-local ADD (10 held)", "host-local DEL (10 held)", "host-local ADD (1000 held)", "host-local DEL (1000 held)"]
     for name in names { rows[name] = Row(name: name) }
     func record(_ name: String, _ isOurs: Bool, _ sample: Sample) {
@@ -217,6 +218,13 @@ func main() throws {
             record("macvlan+host-local ADD", isOurs, try run("macvlan", "ADD", macvlanHostLocal))
             settle()
             record("macvlan+host-local DEL", isOurs, try run("macvlan", "DEL", macvlanHostLocal))
+            for (label, masq) in [("bridge+host-local", ""), ("bridge+host-local+ipMasq", #","ipMasq":true"#)] {
+                // Each implementation its own bridge and store, so neither sees the other's.
+                let config = #"{"cniVersion":"1.0.0","name":"br-\#(side)","type":"bridge","bridge":"br-\#(side)","isGateway":true\#(masq),"ipam":{"type":"host-local","dataDir":"\#(dataDir)","ranges":[[{"subnet":"10.\#(isOurs ? 91 : 92).0.0/16"}]]}}"#
+                record("\(label) ADD", isOurs, try run("bridge", "ADD", config))
+                settle()
+                record("\(label) DEL", isOurs, try run("bridge", "DEL", config))
+            }
             for (label, held) in [("small", "10"), ("large", "1000")] {
                 let config = hostLocalConfig("hl-\(label)-\(side)")
                 record("host-local ADD (\(held) held)", isOurs, try run("host-local", "ADD", config))
