@@ -10,7 +10,8 @@
 #                             relocation of ~450 KB of pointers at every start (about 0.4 ms
 #                             and 1 MB of dirty memory); PIE=1 builds a position-independent one
 #  --strip-debug              no DWARF in the installed files (symbols stay, for backtraces)
-# The result needs only libc, libm, libgcc_s and libmnl.so.0. Extra arguments go to swift build.
+#  libgcc_eh before libgcc_s  the unwinder linked in (--as-needed then drops libgcc_s.so)
+# The result needs only glibc (libc, libm, ld-linux) and libmnl.so.0. Extra arguments go to swift build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LINK_DIR=$PWD/.build/static-link
@@ -18,6 +19,7 @@ mkdir -p "$LINK_DIR"
 archive=$(gcc -print-file-name=libstdc++.a 2>/dev/null || true)
 flags=(-c release --static-swift-stdlib --disable-local-rpath -Xlinker --no-export-dynamic -Xlinker --strip-debug)
 [ "${PIE:-0}" = 1 ] || flags+=(-Xswiftc -Xclang-linker -Xswiftc -no-pie)
+flags+=(-Xlinker --push-state -Xlinker --as-needed -Xlinker -Bstatic -Xlinker -lgcc_eh -Xlinker --pop-state)
 if [ -n "$archive" ] && [ -f "$archive" ]; then
   echo "INPUT($archive)" > "$LINK_DIR/libstdc++.so"
   flags+=(-Xlinker -L"$LINK_DIR")

@@ -71,7 +71,11 @@ import Glibc
         #expect(bridge["addr_info"]?.arrayValue?.contains { $0["local"] == "10.33.0.1" && $0["prefixlen"] == 24 } == true)
         #expect(try sysctl(bed, l.host, "net/ipv4/ip_forward") == "1")
         let hostVeth = try #require(interfaces[1]["name"]?.stringValue)
-        #expect(try bed.ipJSON(l.host, "link", "show", hostVeth).arrayValue?.first?["master"] == "cni0")
+        let port = try bed.ipJSON(l.host, "link", "show", hostVeth).arrayValue?.first
+        #expect(port?["master"] == "cni0")
+        // Both ends are up when ADD returns: the port forwards at once (no STP), nothing to wait for.
+        #expect(port?["operstate"] == "UP")
+        #expect(try bed.ipJSON(c1, "link", "show", "eth0").arrayValue?.first?["operstate"] == "UP")
         #expect(try bed.ping(from: c1, "10.33.0.3"))
         #expect(try bed.ping(from: c2, "10.33.0.1"))
         // Out through the masquerade: the lan has no route back to 10.33.0.0/24.
