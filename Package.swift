@@ -27,6 +27,7 @@ let package = Package(
         .target(name: "Netlink", dependencies: ["CMnl", "Namespaces", "Addressing"]),
         .target(name: "ProcessRunner", dependencies: ["CSystem"]),
         .target(name: "CNI", dependencies: ["JSON", "Addressing", "ProcessRunner"]),
+        .target(name: "DHCP", dependencies: ["Addressing"]),
         .target(name: "Firewall", dependencies: ["ProcessRunner", "JSON", "Addressing"]),
         .target(name: "IPAM", dependencies: ["CNI", "JSON", "Addressing", "CSystem"]),
         .target(name: "Plugins", dependencies: ["CNI", "IPAM", "JSON", "Netlink", "Namespaces", "Addressing", "Firewall"]),
@@ -40,7 +41,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["ProcessRunner"], path: "Tests/TestSupport"),
         .testTarget(
             name: "UnitTests",
-            dependencies: ["JSON", "CNI", "IPAM", "Netlink", "Namespaces", "Plugins", "CMnl", "Addressing", "TestSupport"]
+            dependencies: ["JSON", "CNI", "IPAM", "Netlink", "Namespaces", "Plugins", "CMnl", "Addressing", "TestSupport", "DHCP"]
         ),
         .testTarget(
             name: "EndToEndTests",

@@ -1,0 +1,253 @@
+import Addressing
+
+/// Where a client message goes.
+public enum DHCPDestination: Sendable, Equatable {
+    /// 255.255.255.255:67 from 0.0.0.0 or the current address.
+    case broadcast
+    /// The server's address, from our leased address (renewal, release).
+    case unicast(IPAddress)
+}
+
+/// What the client asks its caller to do.
+public enum DHCPAction: Sendable, Equatable {
+    case send(DHCPMessage, DHCPDestination)
+    /// A lease was granted or renewed (the address may have changed).
+    case bound(DHCPLease)
+    /// The lease ended (expired or refused with NAK): the address must go.
+    case lost(reason: String)
+}
+
+/// Identity and wishes of one client: what goes into every message.
+public struct DHCPClientIdentity: Sendable, Equatable {
+    public var hardwareAddress: [UInt8]
+    /// Option 61: type 0 followed by "<containerID>/<network>/<ifname>", distinct per
+    /// attachment even when containers share a MAC (ipvlan).
+    public var clientIdentifier: [UInt8]
+    public var hostName: String?
+    /// Option 55.
+    public var parameterRequestList: [UInt8]
+    /// Options the caller wants sent as they are (the reference's `provide`).
+    public var extraOptions: [(code: UInt8, data: [UInt8])]
+    /// Ask for broadcast replies: needed until the address is configured, since this client
+    /// listens on a UDP socket without it (and on ipvlan, which shares the master's MAC).
+    public var broadcast: Bool
+
+    public static let defaultParameters: [UInt8] = [
+        DHCPOptionCode.subnetMask, DHCPOptionCode.router, DHCPOptionCode.domainNameServer, DHCPOptionCode.domainName,
+        DHCPOptionCode.domainSearch, DHCPOptionCode.classlessStaticRoutes, DHCPOptionCode.staticRoutes,
+        DHCPOptionCode.interfaceMTU, DHCPOptionCode.leaseTime, DHCPOptionCode.renewalTime, DHCPOptionCode.rebindingTime,
+    ]
+
+    public init(hardwareAddress: [UInt8], containerID: String, network: String, ifName: String, hostName: String? = nil,
+                parameterRequestList: [UInt8] = DHCPClientIdentity.defaultParameters,
+                extraOptions: [(code: UInt8, data: [UInt8])] = [], broadcast: Bool = true) {
+        self.hardwareAddress = hardwareAddress
+        self.clientIdentifier = [0] + Array("\(containerID)/\(network)/\(ifName)".utf8)
+        self.hostName = hostName
+        self.parameterRequestList = parameterRequestList
+        self.extraOptions = extraOptions
+        self.broadcast = broadcast
+    }
+
+    public static func == (lhs: DHCPClientIdentity, rhs: DHCPClientIdentity) -> Bool {
+        lhs.hardwareAddress == rhs.hardwareAddress && lhs.clientIdentifier == rhs.clientIdentifier
+            && lhs.hostName == rhs.hostName && lhs.parameterRequestList == rhs.parameterRequestList
+            && lhs.broadcast == rhs.broadcast && lhs.extraOptions.count == rhs.extraOptions.count
+    }
+}
+
+/// The client side of RFC 2131 as a state machine with no I/O and no clock of its own: the
+/// caller passes the time (seconds, monotonic) into every call and performs the returned
+/// actions, so tests drive it through renew, rebind, expiry and NAK without waiting.
+public struct DHCPClient: Sendable {
+    public enum State: Sendable, Equatable {
+        case idle
+        case selecting
+        case requesting(offer: DHCPLease)
+        case bound
+        case renewing
+        case rebinding
+    }
+
+    public let identity: DHCPClientIdentity
+    public private(set) var state: State = .idle
+    public private(set) var lease: DHCPLease?
+    /// When the current lease was granted (the time of the REQUEST that got it).
+    public private(set) var boundAt: Double = 0
+    public private(set) var transactionID: UInt32
+    /// When the caller must call `tick` next (retransmission or a lease timer); nil: never.
+    public private(set) var nextDeadline: Double?
+
+    private var attempt = 0
+    private var exchangeStart: Double = 0
+    private var requestSentAt: Double = 0
+    private let randomSource: @Sendable () -> UInt32
+
+    /// First retransmission after this many seconds, doubling to `maximumRetransmit`
+    /// (RFC 2131 4.1 uses 4 s for 10 Mb/s Ethernet; a local segment answers in milliseconds,
+    /// so we start lower and back off the same way).
+    public var initialRetransmit: Double = 1
+    public var maximumRetransmit: Double = 64
+
+    public init(identity: DHCPClientIdentity, random: @escaping @Sendable () -> UInt32 = { UInt32.random(in: .min ... .max) }) {
+        self.identity = identity
+        self.randomSource = random
+        self.transactionID = random()
+    }
+
+    /// Resumes a lease kept across a daemon restart: BOUND (or later) at the right place.
+    public init(identity: DHCPClientIdentity, resuming lease: DHCPLease, boundAt: Double, now: Double,
+                random: @escaping @Sendable () -> UInt32 = { UInt32.random(in: .min ... .max) }) {
+        self.init(identity: identity, random: random)
+        self.lease = lease
+        self.boundAt = boundAt
+        self.state = .bound
+        self.nextDeadline = boundAt + Double(lease.renewalSeconds)
+    }
+
+    // MARK: Messages
+
+    private func baseMessage(_ type: DHCPMessageType, now: Double) -> DHCPMessage {
+        var message = DHCPMessage()
+        message.transactionID = transactionID
+        message.seconds = UInt16(clamping: Int(max(0, now - exchangeStart)))
+        message.clientHardwareAddress = identity.hardwareAddress
+        message.hardwareLength = UInt8(min(16, identity.hardwareAddress.count))
+        if identity.broadcast { message.flags = DHCPMessage.broadcastFlag }
+        message.setOption(DHCPOptionCode.messageType, [type.rawValue])
+        message.setOption(DHCPOptionCode.clientIdentifier, identity.clientIdentifier)
+        return message
+    }
+
+    private func withRequestOptions(_ message: DHCPMessage) -> DHCPMessage {
+        var message = message
+        message.setOption(DHCPOptionCode.maximumMessageSize, DHCPMessage.be16(1500))
+        if let hostName = identity.hostName, !hostName.isEmpty {
+            message.setOption(DHCPOptionCode.hostName, Array(hostName.utf8.prefix(255)))
+        }
+        message.setOption(DHCPOptionCode.parameterRequestList, identity.parameterRequestList)
+        for (code, data) in identity.extraOptions { message.setOption(code, data) }
+        return message
+    }
+
+    private func discover(now: Double) -> DHCPMessage { withRequestOptions(baseMessage(.discover, now: now)) }
+
+    private func request(for offer: DHCPLease, now: Double) -> DHCPMessage {
+        var message = withRequestOptions(baseMessage(.request, now: now))
+        message.setOption(DHCPOptionCode.requestedAddress, offer.address.address.bytes)
+        message.setOption(DHCPOptionCode.serverIdentifier, offer.serverIdentifier.bytes)
+        return message
+    }
+
+    /// RENEWING/REBINDING REQUEST: ciaddr is our address; no server id or requested address.
+    private func extension_(now: Double) -> DHCPMessage {
+        var message = withRequestOptions(baseMessage(.request, now: now))
+        if let lease { message.clientAddress = lease.address.address }
+        message.flags = 0
+        return message
+    }
+
+    /// RELEASE, unicast to the server from the leased address (ciaddr set, server id option),
+    /// as servers such as dnsmasq require to act on it.
+    public func release() -> (DHCPMessage, DHCPDestination)? {
+        guard let lease else { return nil }
+        var message = baseMessage(.release, now: exchangeStart)
+        message.flags = 0
+        message.transactionID = transactionID &+ 1
+        message.clientAddress = lease.address.address
+        message.setOption(DHCPOptionCode.serverIdentifier, lease.serverIdentifier.bytes)
+        return (message, .unicast(lease.serverIdentifier))
+    }
+
+    // MARK: Transitions
+
+    private func retransmitDelay() -> Double {
+        let base = min(maximumRetransmit, initialRetransmit * Double(1 << min(attempt, 10)))
+        // RFC 2131 4.1: randomized by +/- 1 s; scaled down with the shorter first delay.
+        let jitter = (Double(randomSource() % 1000) / 1000 - 0.5) * min(1, base / 2)
+        return max(0.1, base + jitter)
+    }
+
+    /// INIT -> SELECTING: a DISCOVER now.
+    public mutating func start(now: Double) -> [DHCPAction] {
+        transactionID = randomSource()
+        exchangeStart = now
+        attempt = 0
+        state = .selecting
+        nextDeadline = now + retransmitDelay()
+        return [.send(discover(now: now), .broadcast)]
+    }
+
+    /// Handles one received message; messages for other transactions or clients are ignored.
+    public mutating func receive(_ message: DHCPMessage, now: Double) -> [DHCPAction] {
+        guard message.op == 2, message.transactionID == transactionID,
+              Array(message.clientHardwareAddress.prefix(identity.hardwareAddress.count)) == identity.hardwareAddress else { return [] }
+        if let clientID = message.option(DHCPOptionCode.clientIdentifier), clientID != identity.clientIdentifier { return [] }
+        switch (state, message.messageType) {
+        case (.selecting, .offer):
+            guard let offer = DHCPLease(ack: message) else { return [] }
+            state = .requesting(offer: offer)
+            attempt = 0
+            requestSentAt = now
+            nextDeadline = now + retransmitDelay()
+            return [.send(request(for: offer, now: now), .broadcast)]
+        case (.requesting, .ack), (.renewing, .ack), (.rebinding, .ack):
+            guard let granted = DHCPLease(ack: message) else { return [] }
+            lease = granted
+            boundAt = requestSentAt
+            state = .bound
+            nextDeadline = boundAt + Double(granted.renewalSeconds)
+            return [.bound(granted)]
+        case (.requesting, .nak), (.renewing, .nak), (.rebinding, .nak):
+            let hadLease = lease != nil
+            lease = nil
+            var actions: [DHCPAction] = hadLease ? [.lost(reason: "the server refused the lease (DHCPNAK)")] : []
+            actions += start(now: now)
+            return actions
+        default:
+            return []
+        }
+    }
+
+    /// Timers: retransmissions while selecting or requesting, T1 (renew, unicast), T2
+    /// (rebind, broadcast) and expiry (the lease is lost and the client starts over).
+    public mutating func tick(now: Double) -> [DHCPAction] {
+        guard let deadline = nextDeadline, now >= deadline else { return [] }
+        switch state {
+        case .idle:
+            nextDeadline = nil
+            return []
+        case .selecting:
+            attempt += 1
+            nextDeadline = now + retransmitDelay()
+            return [.send(discover(now: now), .broadcast)]
+        case .requesting(let offer):
+            attempt += 1
+            if attempt > 4 { return start(now: now) }
+            nextDeadline = now + retransmitDelay()
+            return [.send(request(for: offer, now: now), .broadcast)]
+        case .bound, .renewing, .rebinding:
+            guard let lease else { return start(now: now) }
+            let t2 = boundAt + Double(lease.rebindingSeconds)
+            let expiry = boundAt + Double(lease.leaseSeconds)
+            if now >= expiry {
+                self.lease = nil
+                return [.lost(reason: "the lease of \(lease.address) expired")] + start(now: now)
+            }
+            if now >= t2 {
+                if state != .rebinding { exchangeStart = now; transactionID = randomSource() }
+                state = .rebinding
+                requestSentAt = now
+                // RFC 2131 4.4.5: retransmit after half the remaining time, at least 60 s,
+                // and never past the next timer.
+                nextDeadline = min(expiry, now + max(60, (expiry - now) / 2))
+                return [.send(extension_(now: now), .broadcast)]
+            }
+            if state == .bound { exchangeStart = now; transactionID = randomSource() }
+            state = .renewing
+            requestSentAt = now
+            nextDeadline = min(t2, now + max(60, (t2 - now) / 2))
+            return [.send(extension_(now: now), .unicast(lease.serverIdentifier))]
+        }
+    }
+}

@@ -1,0 +1,231 @@
+import Addressing
+import DHCP
+import Testing
+
+/// A server's reply, built field by field the way RFC 2131 lays it out (not with our encoder).
+func serverReply(type: UInt8, xid: UInt32, yiaddr: [UInt8], mac: [UInt8], options: [UInt8], sname: [UInt8] = [], file: [UInt8] = []) -> [UInt8] {
+    var bytes: [UInt8] = [2, 1, 6, 0]
+    bytes += (0..<4).map { UInt8((xid >> (24 - 8 * UInt32($0))) & 0xff) }
+    bytes += [0, 0, 0x80, 0]                         // secs, flags (broadcast)
+    bytes += [0, 0, 0, 0] + yiaddr + [10, 77, 0, 1] + [0, 0, 0, 0]   // ciaddr yiaddr siaddr giaddr
+    bytes += mac + [UInt8](repeating: 0, count: 16 - mac.count)
+    bytes += sname + [UInt8](repeating: 0, count: 64 - sname.count)
+    bytes += file + [UInt8](repeating: 0, count: 128 - file.count)
+    bytes += [99, 130, 83, 99, 53, 1, type] + options + [255]
+    return bytes
+}
+
+@Suite struct DHCPCodecTests {
+    let mac: [UInt8] = [0x02, 0x42, 0xac, 0x11, 0x00, 0x02]
+
+    @Test func discoverOnTheWire() throws {
+        var client = DHCPClient(identity: DHCPClientIdentity(hardwareAddress: mac, containerID: "c1", network: "n", ifName: "eth0",
+                                                            hostName: "web", parameterRequestList: [1, 3, 6]),
+                                random: { 0x0102_0304 })
+        let actions = client.start(now: 100)
+        guard case .send(let message, .broadcast) = try #require(actions.first) else { Issue.record("no broadcast DISCOVER"); return }
+        let bytes = message.encoded()
+        #expect(bytes.count == 300)
+        #expect(Array(bytes[0..<12]) == [1, 1, 6, 0, 1, 2, 3, 4, 0, 0, 0x80, 0])
+        #expect(Array(bytes[12..<28]) == [UInt8](repeating: 0, count: 16))
+        #expect(Array(bytes[28..<34]) == mac)
+        #expect(Array(bytes[236..<240]) == [99, 130, 83, 99])
+        let clientID: [UInt8] = [61, 10, 0] + Array("c1/n/eth0".utf8)
+        let expectedOptions: [UInt8] = [53, 1, 1] + clientID + [57, 2, 0x05, 0xdc] + [12, 3] + Array("web".utf8) + [55, 3, 1, 3, 6] + [255]
+        #expect(Array(bytes[240..<(240 + expectedOptions.count)]) == expectedOptions)
+        #expect(bytes[(240 + expectedOptions.count)...].allSatisfy { $0 == 0 })
+    }
+
+    @Test func ackWithClasslessRoutesDNSAndSearch() throws {
+        // 121: 10.0.0.0/8 via 10.77.0.254, 0.0.0.0/0 via 10.77.0.1, 192.168.1.0/24 on-link.
+        let routes: [UInt8] = [8, 10, 10, 77, 0, 254] + [0, 10, 77, 0, 1] + [24, 192, 168, 1, 0, 0, 0, 0]
+        // 119: "eng.example.com", then "example.com" as a pointer to offset 4.
+        let search: [UInt8] = [3] + Array("eng".utf8) + [7] + Array("example".utf8) + [3] + Array("com".utf8) + [0] + [0xC0, 4]
+        let options: [UInt8] = [54, 4, 10, 77, 0, 1] + [51, 4, 0, 0, 0x0e, 0x10] + [1, 4, 255, 255, 255, 0]
+            + [3, 4, 10, 77, 0, 99] + [6, 8, 10, 77, 0, 53, 1, 1, 1, 1] + [15, 7] + Array("example".utf8)
+            + [121, UInt8(routes.count)] + routes + [119, UInt8(search.count)] + search + [26, 2, 0x05, 0x78]
+        let message = try DHCPMessage(decoding: serverReply(type: 5, xid: 7, yiaddr: [10, 77, 0, 150], mac: mac, options: options))
+        #expect(message.messageType == .ack)
+        let lease = try #require(DHCPLease(ack: message))
+        #expect(lease.address.description == "10.77.0.150/24")
+        #expect(lease.serverIdentifier.description == "10.77.0.1")
+        #expect(lease.leaseSeconds == 3600 && lease.renewalSeconds == 1800 && lease.rebindingSeconds == 3150)
+        #expect(lease.dnsServers.map(\.description) == ["10.77.0.53", "1.1.1.1"])
+        #expect(lease.domainName == "example")
+        #expect(lease.searchDomains == ["eng.example.com", "example.com"])
+        #expect(lease.mtu == 1400)
+        // Option 121 wins over option 3: the router 10.77.0.99 gives no default route.
+        #expect(lease.routes.map { "\($0.destination) via \($0.router)" } == ["10.0.0.0/8 via 10.77.0.254", "0.0.0.0/0 via 10.77.0.1", "192.168.1.0/24 via 0.0.0.0"])
+    }
+
+    @Test func routerAndStaticRoutesWithout121() throws {
+        let options: [UInt8] = [54, 4, 10, 77, 0, 1] + [1, 4, 255, 255, 0, 0] + [3, 4, 10, 77, 0, 1] + [33, 8, 172, 16, 0, 0, 10, 77, 0, 9]
+        let lease = try #require(DHCPLease(ack: try DHCPMessage(decoding: serverReply(type: 5, xid: 1, yiaddr: [10, 77, 3, 4], mac: mac, options: options))))
+        #expect(lease.address.description == "10.77.3.4/16")
+        #expect(lease.routes.map { "\($0.destination) via \($0.router)" } == ["172.16.0.0/16 via 10.77.0.9", "0.0.0.0/0 via 10.77.0.1"])
+    }
+
+    @Test func overloadedFileAndSnameAndSplitOptions() throws {
+        // Option 52 = 3: more options in `file`, then `sname`; the DNS option is split in two
+        // instances (RFC 3396) and concatenated.
+        let options: [UInt8] = [52, 1, 3] + [54, 4, 10, 77, 0, 1] + [6, 4, 10, 0, 0, 1]
+        let file: [UInt8] = [6, 4, 10, 0, 0, 2] + [1, 4, 255, 255, 255, 0] + [255]
+        let sname: [UInt8] = [15, 3] + Array("lab".utf8) + [255]
+        let message = try DHCPMessage(decoding: serverReply(type: 5, xid: 1, yiaddr: [10, 77, 0, 7], mac: mac, options: options, sname: sname, file: file))
+        let lease = try #require(DHCPLease(ack: message))
+        #expect(lease.dnsServers.map(\.description) == ["10.0.0.1", "10.0.0.2"])
+        #expect(lease.address.prefixLength == 24)
+        #expect(lease.domainName == "lab")
+    }
+
+    @Test func encodeDecodeRoundTripAndLongOptions() throws {
+        var message = DHCPMessage()
+        message.transactionID = 0xdeadbeef
+        message.clientHardwareAddress = mac
+        message.setOption(53, [3])
+        message.setOption(77, [UInt8](repeating: 7, count: 600))   // split into 255 + 255 + 90
+        let decoded = try DHCPMessage(decoding: message.encoded())
+        #expect(decoded.transactionID == 0xdeadbeef)
+        #expect(decoded.option(77)?.count == 600)
+        #expect(decoded.messageType == .request)
+    }
+
+    @Test func malformedPacketsAreRejectedNotFatal() {
+        #expect(throws: DHCPMessage.DecodingError.self) { try DHCPMessage(decoding: []) }
+        #expect(throws: DHCPMessage.DecodingError.self) { try DHCPMessage(decoding: [UInt8](repeating: 0, count: 300)) }
+        var truncated = serverReply(type: 5, xid: 1, yiaddr: [10, 0, 0, 1], mac: mac, options: [])
+        truncated.removeLast()
+        truncated += [6, 200, 1, 2]   // length 200, 2 bytes present
+        #expect(throws: DHCPMessage.DecodingError.truncatedOption(code: 6)) { try DHCPMessage(decoding: truncated) }
+        // Bad routes and names are dropped, not trusted.
+        #expect(DHCPLease.decodeClasslessRoutes([33, 10]) == nil)
+        #expect(DHCPLease.decodeDomainSearch([0xC0, 0]) == [])          // a pointer to itself
+        #expect(DHCPLease.decodeDomainSearch([63, 1, 2]) == [])         // a label past the end
+    }
+
+    /// Thousands of random and truncated datagrams: the parser never crashes or hangs.
+    @Test func fuzzedPacketsNeverCrash() {
+        var generator = SystemRandomNumberGenerator()
+        let seed = serverReply(type: 5, xid: 9, yiaddr: [10, 77, 0, 9], mac: mac,
+                               options: [54, 4, 10, 77, 0, 1, 52, 1, 3, 121, 5, 0, 10, 0, 0, 1, 119, 4, 0xC0, 0, 0xC0, 2])
+        var parsed = 0
+        for round in 0..<5000 {
+            var bytes: [UInt8]
+            switch round % 3 {
+            case 0: bytes = (0..<Int.random(in: 0...600, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            case 1: bytes = Array(seed.prefix(Int.random(in: 0...seed.count, using: &generator)))
+            default:
+                bytes = seed
+                for _ in 0..<Int.random(in: 1...20, using: &generator) {
+                    bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
+                }
+            }
+            if round % 3 != 1, bytes.count >= 240, round % 2 == 0 { bytes.replaceSubrange(236..<240, with: [99, 130, 83, 99]) }
+            if let message = try? DHCPMessage(decoding: bytes) {
+                parsed += 1
+                _ = DHCPLease(ack: message)
+                _ = message.encoded()
+            }
+        }
+        #expect(parsed > 0)
+    }
+}
+
+@Suite struct DHCPClientTests {
+    let mac: [UInt8] = [0x02, 0, 0, 0, 0, 1]
+
+    func reply(_ type: UInt8, to client: DHCPClient, yiaddr: [UInt8] = [10, 77, 0, 150], lease: UInt32 = 120) throws -> DHCPMessage {
+        let options: [UInt8] = [54, 4, 10, 77, 0, 1, 1, 4, 255, 255, 255, 0, 3, 4, 10, 77, 0, 1]
+            + [51, 4] + (0..<4).map { UInt8((lease >> (24 - 8 * UInt32($0))) & 0xff) }
+        return try DHCPMessage(decoding: serverReply(type: type, xid: client.transactionID, yiaddr: yiaddr, mac: mac, options: options))
+    }
+
+    func sent(_ actions: [DHCPAction]) -> (DHCPMessage, DHCPDestination)? {
+        for action in actions { if case .send(let message, let destination) = action { return (message, destination) } }
+        return nil
+    }
+
+    func bound(_ actions: [DHCPAction]) -> DHCPLease? {
+        for action in actions { if case .bound(let lease) = action { return lease } }
+        return nil
+    }
+
+    @Test func fullLifeDrivenByTheClock() throws {
+        var client = DHCPClient(identity: DHCPClientIdentity(hardwareAddress: mac, containerID: "c", network: "n", ifName: "eth0"))
+        var now = 1000.0
+        #expect(sent(client.start(now: now))?.0.messageType == .discover)
+        // No answer: the DISCOVER is sent again after the backoff, not before.
+        #expect(client.tick(now: now + 0.1).isEmpty)
+        now = try #require(client.nextDeadline)
+        #expect(sent(client.tick(now: now))?.0.messageType == .discover)
+        let secondDelay = try #require(client.nextDeadline) - now
+        #expect(secondDelay > 1.4 && secondDelay < 2.6, "backoff doubles: \(secondDelay)")
+
+        let request = try #require(sent(client.receive(try reply(2, to: client), now: now + 0.01)))
+        #expect(request.0.messageType == .request)
+        #expect(request.0.option(50) == [10, 77, 0, 150] && request.0.option(54) == [10, 77, 0, 1])
+        let lease = try #require(bound(client.receive(try reply(5, to: client), now: now + 0.02)))
+        #expect(lease.address.description == "10.77.0.150/24" && client.state == .bound)
+
+        // T1 (60 s of 120): a unicast REQUEST to the server from our address.
+        let boundAt = client.boundAt
+        #expect(client.nextDeadline == boundAt + 60)
+        let renew = try #require(sent(client.tick(now: boundAt + 60)))
+        #expect(renew.1 == .unicast(IPAddress("10.77.0.1")!))
+        #expect(renew.0.clientAddress.description == "10.77.0.150" && renew.0.option(54) == nil && renew.0.option(50) == nil)
+        #expect(client.state == .renewing)
+        #expect(bound(client.receive(try reply(5, to: client), now: boundAt + 60.01)) != nil)
+        #expect(client.state == .bound)
+
+        // No answer to renewals: T2 rebinds by broadcast, expiry loses the lease and starts over.
+        let second = client.boundAt
+        _ = client.tick(now: second + 60)
+        let rebind = try #require(sent(client.tick(now: second + 105)))
+        #expect(rebind.1 == .broadcast && client.state == .rebinding)
+        let expired = client.tick(now: second + 120)
+        #expect(expired.contains { if case .lost = $0 { return true }; return false })
+        #expect(sent(expired)?.0.messageType == .discover)
+        #expect(client.lease == nil && client.state == .selecting)
+    }
+
+    @Test func nakDropsTheLeaseAndStartsOver() throws {
+        var client = DHCPClient(identity: DHCPClientIdentity(hardwareAddress: mac, containerID: "c", network: "n", ifName: "eth0"))
+        _ = client.start(now: 0)
+        _ = client.receive(try reply(2, to: client), now: 0.1)
+        _ = client.receive(try reply(5, to: client), now: 0.2)
+        _ = client.tick(now: client.boundAt + 60)
+        let actions = client.receive(try reply(6, to: client), now: 61)
+        #expect(actions.contains { if case .lost(let reason) = $0 { return reason.contains("DHCPNAK") }; return false })
+        #expect(sent(actions)?.0.messageType == .discover)
+    }
+
+    @Test func repliesForOthersAreIgnored() throws {
+        var client = DHCPClient(identity: DHCPClientIdentity(hardwareAddress: mac, containerID: "c", network: "n", ifName: "eth0"))
+        _ = client.start(now: 0)
+        var other = try reply(2, to: client)
+        other.transactionID &+= 1
+        #expect(client.receive(other, now: 0.1).isEmpty)
+        var otherID = try reply(2, to: client)
+        otherID.setOption(61, [0] + Array("x/n/eth0".utf8))
+        #expect(client.receive(otherID, now: 0.1).isEmpty)
+    }
+
+    @Test func releaseIsUnicastFromTheLeasedAddress() throws {
+        var client = DHCPClient(identity: DHCPClientIdentity(hardwareAddress: mac, containerID: "c", network: "n", ifName: "eth0"))
+        _ = client.start(now: 0)
+        _ = client.receive(try reply(2, to: client), now: 0.1)
+        _ = client.receive(try reply(5, to: client), now: 0.2)
+        let (message, destination) = try #require(client.release())
+        #expect(message.messageType == .release)
+        #expect(message.clientAddress.description == "10.77.0.150")
+        #expect(message.option(54) == [10, 77, 0, 1])
+        #expect(destination == .unicast(IPAddress("10.77.0.1")!))
+    }
+
+    @Test func distinctClientIdentifiersOnASharedMAC() {
+        let a = DHCPClientIdentity(hardwareAddress: mac, containerID: "c1", network: "n", ifName: "eth0")
+        let b = DHCPClientIdentity(hardwareAddress: mac, containerID: "c2", network: "n", ifName: "eth0")
+        #expect(a.clientIdentifier != b.clientIdentifier)
+        #expect(a.clientIdentifier.first == 0)
+    }
+}
