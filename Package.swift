@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "ipvlan", targets: ["ipvlan"]),
         .executable(name: "vlan", targets: ["vlan"]),
         .executable(name: "bridge", targets: ["bridge"]),
+        .executable(name: "dhcp", targets: ["dhcp"]),
         .executable(name: "cni-bench", targets: ["cni-bench"]),
     ],
     targets: [
@@ -28,6 +29,7 @@ let package = Package(
         .target(name: "ProcessRunner", dependencies: ["CSystem"]),
         .target(name: "CNI", dependencies: ["JSON", "Addressing", "ProcessRunner"]),
         .target(name: "DHCP", dependencies: ["Addressing"]),
+        .target(name: "DHCPService", dependencies: ["DHCP", "CNI", "JSON", "Namespaces", "Netlink", "Addressing", "CSystem"]),
         .target(name: "Firewall", dependencies: ["ProcessRunner", "JSON", "Addressing"]),
         .target(name: "IPAM", dependencies: ["CNI", "JSON", "Addressing", "CSystem"]),
         .target(name: "Plugins", dependencies: ["CNI", "IPAM", "JSON", "Netlink", "Namespaces", "Addressing", "Firewall"]),
@@ -37,6 +39,7 @@ let package = Package(
         .executableTarget(name: "ipvlan", dependencies: ["Plugins", "CNI"]),
         .executableTarget(name: "vlan", dependencies: ["Plugins", "CNI"]),
         .executableTarget(name: "bridge", dependencies: ["Plugins", "CNI"]),
+        .executableTarget(name: "dhcp", dependencies: ["DHCPService", "CNI"]),
         .executableTarget(name: "cni-bench", dependencies: ["Namespaces", "ProcessRunner", "CSystem"]),
         .target(name: "TestSupport", dependencies: ["ProcessRunner"], path: "Tests/TestSupport"),
         .testTarget(

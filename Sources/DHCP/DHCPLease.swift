@@ -28,6 +28,22 @@ public struct DHCPLease: Sendable, Equatable {
     public var searchDomains: [String]
     public var mtu: UInt16?
 
+    public init(address: IPPrefix, serverIdentifier: IPAddress, leaseSeconds: UInt32, renewalSeconds: UInt32,
+                rebindingSeconds: UInt32, routers: [IPAddress] = [], routes: [DHCPRoute] = [], dnsServers: [IPAddress] = [],
+                domainName: String? = nil, searchDomains: [String] = [], mtu: UInt16? = nil) {
+        self.address = address
+        self.serverIdentifier = serverIdentifier
+        self.leaseSeconds = leaseSeconds
+        self.renewalSeconds = renewalSeconds
+        self.rebindingSeconds = rebindingSeconds
+        self.routers = routers
+        self.routes = routes
+        self.dnsServers = dnsServers
+        self.domainName = domainName
+        self.searchDomains = searchDomains
+        self.mtu = mtu
+    }
+
     /// Reads an ACK. nil when it lacks an address or a server identifier (RFC 2131 requires both).
     public init?(ack message: DHCPMessage) {
         guard message.messageType == .ack || message.messageType == .offer else { return nil }

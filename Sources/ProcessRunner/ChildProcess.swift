@@ -14,6 +14,24 @@ public struct SpawnError: Error, Sendable, Equatable, CustomStringConvertible {
 /// Runs a program directly (posix_spawn, no shell), feeds it stdin, collects its stdout and
 /// lets its stderr go to ours. Used to exec delegated plugins and firewall tools.
 public enum ChildProcess {
+    /// Spawn attributes that give the child an empty signal mask and default dispositions
+    /// for the signals a parent commonly blocks or ignores: the calling thread's mask and
+    /// ignored signals would otherwise be inherited (a test runner's thread blocks SIGTERM).
+    private static func withCleanSignals<R>(_ body: (inout posix_spawnattr_t) -> R) -> R {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGCHLD] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        return body(&attributes)
+    }
+
     public struct Outcome: Sendable {
         /// The exit status, or 128 + the signal number when it was killed.
         public var status: Int32
@@ -53,7 +71,7 @@ public enum ChildProcess {
         var pid: pid_t = 0
         let spawnResult = withCStrings(argv) { argvPointers in
             withCStrings(environment) { envPointers in
-                posix_spawn(&pid, executable, &actions, nil, argvPointers, envPointers)
+                withCleanSignals { attributes in posix_spawn(&pid, executable, &actions, &attributes, argvPointers, envPointers) }
             }
         }
         close(stdinPipe[0]); close(stdoutPipe[1])
@@ -75,6 +93,39 @@ public enum ChildProcess {
         }
         let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         return Outcome(status: exitStatus, standardOutput: output, standardError: errorOutput, peakMemoryKiB: usage.ru_maxrss)
+    }
+
+    /// Starts a long-running program (a test's DHCP server, a daemon) without waiting for it,
+    /// stdin from /dev/null and stdout/stderr appended to `logFile`. Returns its pid.
+    public static func spawn(_ executable: String, arguments: [String] = [], environment: [String], logFile: String) throws(SpawnError) -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, logFile, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        var pid: pid_t = 0
+        let result = withCStrings([executable] + arguments) { argv in
+            withCStrings(environment) { env in
+                withCleanSignals { attributes in posix_spawn(&pid, executable, &actions, &attributes, argv, env) }
+            }
+        }
+        guard result == 0 else { throw SpawnError(executable: executable, operation: "spawn", errno: result) }
+        return pid
+    }
+
+    /// Sends `signal` to a spawned process and reaps it; one still running after `grace`
+    /// seconds is killed (SIGKILL), so stopping never hangs.
+    public static func stop(_ pid: pid_t, signal: Int32 = SIGTERM, grace: Double = 5) {
+        kill(pid, signal)
+        var status: Int32 = 0
+        for _ in 0..<Int(grace * 20) {
+            let reaped = waitpid(pid, &status, WNOHANG)
+            if reaped == pid || (reaped < 0 && errno != EINTR) { return }
+            usleep(50_000)
+        }
+        kill(pid, SIGKILL)
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
     }
 
     private static func pump(input: [UInt8], inputFD: Int32, outputFD: Int32, output: inout [UInt8],

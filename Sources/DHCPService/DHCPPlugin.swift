@@ -1,0 +1,155 @@
+import CNI
+import DHCP
+import JSON
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `dhcp` IPAM plugin: asks the lease daemon (`dhcp daemon`) over its unix socket.
+///
+/// `ipam`: `daemonSocketPath` (default /run/cni/dhcp.sock), `timeout` (seconds the ADD may
+/// wait for a lease; default and maximum the daemon's -timeout), and the reference's
+/// `request` ([{option}]: option names or codes to ask for) and `provide`
+/// ([{option, value | fromArg}]: options to send, e.g. a host name from K8S_POD_NAME).
+public struct DHCPPlugin: CNIPlugin {
+    public init() {}
+    public var about: String { "swift-cni dhcp IPAM: leases from the network's DHCP server, kept and renewed by 'dhcp daemon'" }
+
+    static let defaultSocketPath = "/run/cni/dhcp.sock"
+
+    /// Option names of the reference's `request`/`provide` lists, by code.
+    static let optionNames: [String: UInt8] = [
+        "subnet-mask": 1, "router": 3, "routers": 3, "domain-name-server": 6, "dns-server": 6, "host-name": 12,
+        "hostname": 12, "domain-name": 15, "interface-mtu": 26, "static-routes": 33, "ntp-servers": 42,
+        "vendor-class-identifier": 60, "domain-search": 119, "classless-static-routes": 121,
+    ]
+
+    struct Settings {
+        var socketPath = DHCPPlugin.defaultSocketPath
+        var timeout: Double?
+        var requestOptions: [UInt8] = []
+        var provideOptions: [(UInt8, [UInt8])] = []
+        var hostName: String?
+    }
+
+    static func optionCode(_ text: String, path: String) throws(CNIError) -> UInt8 {
+        if let code = optionNames[text.lowercased()] { return code }
+        if let number = Int(text), (1...254).contains(number) { return UInt8(number) }
+        throw CNIError.invalidConfig("\(path): unknown DHCP option \"\(text)\" (a name such as classless-static-routes, or a code 1-254)")
+    }
+
+    static func settings(_ request: CNIRequest) throws(CNIError) -> Settings {
+        var settings = Settings()
+        let ipam = ConfigReader(request.config.ipam ?? JSONObject(), path: "ipam")
+        if let path = try ipam.string("daemonSocketPath"), !path.isEmpty { settings.socketPath = path }
+        if let value = ipam.value("timeout") {
+            guard let seconds = value.doubleValue, seconds > 0 else {
+                throw CNIError.invalidConfig("\"ipam.timeout\": expected a positive number of seconds, found \(value.serialized())")
+            }
+            settings.timeout = seconds
+        }
+        let args = try request.cniArgs(knownKeys: ["IP", "MAC", "GATEWAY"])
+        for entry in try ipam.objects("request") ?? [] {
+            guard let option = try entry.string("option") else { continue }
+            settings.requestOptions.append(try optionCode(option, path: entry.path))
+        }
+        for entry in try ipam.objects("provide") ?? [] {
+            guard let option = try entry.string("option") else { continue }
+            let code = try optionCode(option, path: entry.path)
+            var value = try entry.string("value")
+            if let argument = try entry.string("fromArg"), let fromArgs = args[argument], !fromArgs.isEmpty { value = fromArgs }
+            guard let value, !value.isEmpty else { continue }
+            if code == DHCPOptionCode.hostName { settings.hostName = value } else { settings.provideOptions.append((code, Array(value.utf8))) }
+        }
+        if settings.hostName == nil {
+            let podName = args["K8S_POD_NAME"] ?? ""
+            let name = podName.isEmpty ? request.environment.containerID : podName
+            settings.hostName = name.isEmpty ? nil : String(name.prefix(63))
+        }
+        return settings
+    }
+
+    func daemonRequest(_ command: DaemonRequest.Command, _ request: CNIRequest, _ settings: Settings) -> DaemonRequest {
+        var daemon = DaemonRequest(command: command)
+        daemon.containerID = request.environment.containerID
+        daemon.network = request.config.name
+        daemon.ifName = request.environment.ifName
+        daemon.netns = request.environment.netns
+        daemon.hostName = settings.hostName
+        daemon.timeout = settings.timeout
+        daemon.requestOptions = settings.requestOptions
+        daemon.provideOptions = settings.provideOptions
+        return daemon
+    }
+
+    /// Sends one request and waits for the reply; a daemon that cannot be reached is an
+    /// error that says how to start it (code 11: it may help to retry once it runs).
+    func call(_ daemon: DaemonRequest, _ settings: Settings, wait: Double) throws -> JSONValue {
+        let fd: Int32
+        do {
+            fd = try UnixSocket.connect(settings.socketPath, timeout: 2)
+        } catch {
+            throw CNIError(code: .tryAgainLater, msg: "cannot reach the dhcp daemon at \(settings.socketPath): \(String(cString: strerror(error.errno)))",
+                           details: "start it with \"dhcp daemon -socketpath \(settings.socketPath)\" (or enable swift-cni-dhcp.socket with systemd)")
+        }
+        defer { close(fd) }
+        UnixSocket.writeAll(fd, daemon.json.serialized() + "\n")
+        guard let line = UnixSocket.readLine(fd, timeout: wait), let reply = try? JSONValue.parse(line) else {
+            throw CNIError(code: .tryAgainLater, msg: "the dhcp daemon at \(settings.socketPath) did not answer within \(formatSeconds(wait))")
+        }
+        guard reply["ok"]?.boolValue == true else {
+            throw CNIError(rawCode: reply["code"]?.intValue ?? CNIError.Code.internalError.rawValue,
+                           msg: reply["msg"]?.stringValue ?? "the dhcp daemon refused the request",
+                           details: reply["details"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 })
+        }
+        return reply
+    }
+
+    public func add(_ request: CNIRequest) throws -> CNIResult {
+        let settings = try Self.settings(request)
+        let reply = try call(daemonRequest(.add, request, settings), settings, wait: (settings.timeout ?? 60) + 5)
+        guard let leaseValue = reply["lease"] else { throw CNIError(code: .decodingFailure, msg: "the dhcp daemon sent no lease") }
+        return LeaseCoding.result(try LeaseCoding.lease(leaseValue), cniVersion: request.config.cniVersion)
+    }
+
+    /// Releases the lease. Succeeds when the daemon no longer knows it, when the netns is gone,
+    /// and when the daemon cannot be reached (a lease it no longer renews expires on its own,
+    /// and a restarted daemon drops leases whose netns is gone): a DEL must not block a pod.
+    public func delete(_ request: CNIRequest) throws {
+        let settings = try Self.settings(request)
+        do {
+            _ = try call(daemonRequest(.del, request, settings), settings, wait: 10)
+        } catch let error as CNIError where error.code == CNIError.Code.tryAgainLater.rawValue {
+            let line = Array("dhcp: DEL of \(request.environment.containerID)/\(request.environment.ifName): \(error.msg); the lease will expire on its own\n".utf8)
+            _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        }
+    }
+
+    /// The daemon holds a lease for the attachment, and its address is the one in prevResult.
+    public func check(_ request: CNIRequest) throws {
+        let settings = try Self.settings(request)
+        let reply = try call(daemonRequest(.check, request, settings), settings, wait: 10)
+        guard let leaseValue = reply["lease"] else { throw CNIError(code: .checkFailed, msg: "the dhcp daemon holds no lease") }
+        let lease = try LeaseCoding.lease(leaseValue)
+        if let previous = request.config.prevResult, !previous.ips.contains(where: { $0.address == lease.address }) {
+            throw CNIError(code: .checkFailed, msg: "the lease is for \(lease.address), which is not in prevResult")
+        }
+    }
+
+    public func garbageCollect(_ request: CNIRequest) throws {
+        let settings = try Self.settings(request)
+        var daemon = daemonRequest(.gc, request, settings)
+        daemon.validAttachments = try request.config.validAttachments()
+        _ = try call(daemon, settings, wait: 30)
+    }
+
+    /// Code 50 when the daemon cannot be reached.
+    public func status(_ request: CNIRequest) throws {
+        let settings = try Self.settings(request)
+        do {
+            _ = try call(daemonRequest(.status, request, settings), settings, wait: 5)
+        } catch let error as CNIError {
+            throw CNIError(code: .pluginNotAvailable, msg: error.msg, details: error.details)
+        }
+    }
+}

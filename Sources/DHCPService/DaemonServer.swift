@@ -1,0 +1,187 @@
+import CNI
+import JSON
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Set by SIGTERM/SIGINT; the accept loop checks it.
+nonisolated(unsafe) private var stopRequested: sig_atomic_t = 0
+
+/// `dhcp daemon`: listens on a unix socket (0600; or the socket systemd passes with
+/// LISTEN_FDS), serves each plugin request on its own thread, renews leases on another, and
+/// keeps leases on disk so that a restart resumes them. SIGTERM/SIGINT stop it cleanly
+/// (the leases stay on disk and are not released).
+public enum DHCPDaemon {
+    public static func main(arguments: [String]) -> Never {
+        let settings: DaemonSettings
+        do {
+            settings = try parse(arguments)
+        } catch {
+            log("\(error)")
+            exit(2)
+        }
+        let manager = LeaseManager(settings: settings)
+        let listener: Int32
+        do {
+            listener = try listen(settings)
+        } catch {
+            log("\(error)")
+            exit(1)
+        }
+        if let pidFile = settings.pidFile {
+            let text = Array("\(getpid())\n".utf8)
+            let fd = open(pidFile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            if fd >= 0 { _ = text.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }; close(fd) }
+        }
+        signal(SIGPIPE, SIG_IGN)
+        // Whatever mask the daemon was started with, it must hear SIGTERM and SIGINT.
+        var stopSignals = sigset_t()
+        sigemptyset(&stopSignals)
+        sigaddset(&stopSignals, SIGTERM)
+        sigaddset(&stopSignals, SIGINT)
+        pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
+        signal(SIGTERM) { _ in stopRequested = 1 }
+        signal(SIGINT) { _ in stopRequested = 1 }
+        manager.resume()
+        Thread.start { manager.renewalLoop() }
+        log("listening on \(settings.socketPath), leases kept in \(settings.stateDirectory)")
+        while stopRequested == 0 {
+            var descriptor = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
+            guard poll(&descriptor, 1, 500) > 0 else { continue }
+            let connection = accept(listener, nil, nil)
+            guard connection >= 0 else { continue }
+            _ = fcntl(connection, F_SETFD, FD_CLOEXEC)
+            Thread.start { serve(connection, manager) }
+        }
+        log("stopping; leases stay in \(settings.stateDirectory)")
+        if getenv("LISTEN_FDS") == nil { unlink(settings.socketPath) }
+        if let pidFile = settings.pidFile { unlink(pidFile) }
+        exit(0)
+    }
+
+    /// The reference's flags (`-socketpath`, `-pidfile`, `-timeout`, `-resendmax`,
+    /// `-broadcast`, `-hostprefix`) with one or two dashes, `-flag value` or `-flag=value`;
+    /// and ours, `-statedir`.
+    static func parse(_ arguments: [String]) throws -> DaemonSettings {
+        var settings = DaemonSettings()
+        var index = 0
+        while index < arguments.count {
+            var flag = arguments[index]
+            while flag.hasPrefix("-") { flag.removeFirst() }
+            var value: String?
+            if let equals = flag.firstIndex(of: "=") {
+                value = String(flag[flag.index(after: equals)...])
+                flag = String(flag[..<equals])
+            }
+            func next() throws -> String {
+                if let value { return value }
+                index += 1
+                guard index < arguments.count else { throw CNIError.invalidConfig("-\(flag) needs a value") }
+                return arguments[index]
+            }
+            switch flag {
+            case "socketpath": settings.socketPath = try next()
+            case "pidfile": settings.pidFile = try next()
+            case "timeout": settings.acquireTimeout = try duration(try next())
+            case "resendmax": settings.resendMaximum = try duration(try next())
+            case "resendtimeout": _ = try next()
+            case "hostprefix": settings.hostPrefix = try next()
+            case "statedir": settings.stateDirectory = try next()
+            case "broadcast": if let value, value == "false" { log("-broadcast=false: replies are still asked for by broadcast") }
+            default: throw CNIError.invalidConfig("unknown flag -\(flag) (flags: -socketpath -pidfile -timeout -resendmax -broadcast -hostprefix -statedir)")
+            }
+            index += 1
+        }
+        return settings
+    }
+
+    /// Go-style durations: "10s", "500ms", "2m", "1h", or a plain number of seconds.
+    static func duration(_ text: String) throws -> Double {
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        for (suffix, scale) in units where text.hasSuffix(suffix) {
+            if let number = Double(text.dropLast(suffix.count)), number > 0 { return number * scale }
+        }
+        if let number = Double(text), number > 0 { return number }
+        throw CNIError.invalidConfig("invalid duration \"\(text)\" (examples: 10s, 500ms, 2m)")
+    }
+
+    /// The listening socket: fd 3 from systemd (LISTEN_FDS=1 for this pid), or a new unix
+    /// socket at the path, mode 0600. A live daemon already there is an error; a stale
+    /// socket file is replaced.
+    static func listen(_ settings: DaemonSettings) throws -> Int32 {
+        if let fds = getenv("LISTEN_FDS").map({ String(cString: $0) }), fds == "1",
+           let pid = getenv("LISTEN_PID").map({ String(cString: $0) }), pid == String(getpid()) {
+            return 3
+        }
+        if let existing = try? UnixSocket.connect(settings.socketPath, timeout: 0.5) {
+            close(existing)
+            throw CNIError(code: .invalidEnvironment, msg: "another dhcp daemon is listening on \(settings.socketPath)")
+        }
+        let directory = String(settings.socketPath[..<(settings.socketPath.lastIndex(of: "/") ?? settings.socketPath.startIndex)])
+        if !directory.isEmpty { _ = mkdir(directory, 0o755) }
+        unlink(settings.socketPath)
+        let fd = try UnixSocket.listen(settings.socketPath)
+        chmod(settings.socketPath, 0o600)
+        return fd
+    }
+
+    /// One connection: a request line in, a reply line out.
+    static func serve(_ connection: Int32, _ manager: LeaseManager) {
+        defer { close(connection) }
+        guard let line = UnixSocket.readLine(connection, timeout: 10) else { return }
+        let reply: JSONValue
+        do {
+            let request = try DaemonRequest(json: try JSONValue.parse(line))
+            reply = try handle(request, manager)
+        } catch {
+            let cniError = (error as? any CNIErrorConvertible)?.cniError ?? CNIError(code: .internalError, msg: String(describing: error))
+            reply = ["ok": false, "code": .integer(cniError.code), "msg": .string(cniError.msg),
+                     "details": .string(cniError.details ?? "")]
+        }
+        UnixSocket.writeAll(connection, reply.serialized() + "\n")
+    }
+
+    static func handle(_ request: DaemonRequest, _ manager: LeaseManager) throws -> JSONValue {
+        switch request.command {
+        case .add:
+            let lease = try manager.acquire(request)
+            return ["ok": true, "lease": LeaseCoding.json(lease)]
+        case .del:
+            manager.release(request.key)
+            return ["ok": true]
+        case .check:
+            guard let lease = manager.lease(request.key) else {
+                throw CNIError(code: .checkFailed, msg: "the dhcp daemon holds no lease for \(request.ifName) of container \(request.containerID)")
+            }
+            return ["ok": true, "lease": LeaseCoding.json(lease)]
+        case .gc:
+            manager.collectGarbage(network: request.network, valid: Set(request.validAttachments))
+            return ["ok": true]
+        case .status:
+            return ["ok": true]
+        }
+    }
+}
+
+/// Starting detached pthreads for blocking work.
+enum Thread {
+    final class Box: @unchecked Sendable {
+        let body: () -> Void
+        init(_ body: @escaping () -> Void) { self.body = body }
+    }
+
+    static func start(_ body: @escaping () -> Void) {
+        var thread = pthread_t()
+        var attributes = pthread_attr_t()
+        pthread_attr_init(&attributes)
+        pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+        let box = Unmanaged.passRetained(Box(body)).toOpaque()
+        if pthread_create(&thread, &attributes, { argument in
+            Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue().body()
+            return nil
+        }, box) != 0 {
+            Unmanaged<Box>.fromOpaque(box).release()
+        }
+        pthread_attr_destroy(&attributes)
+    }
+}

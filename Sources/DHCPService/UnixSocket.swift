@@ -1,0 +1,88 @@
+import CNI
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Stream unix sockets for the plugin-daemon protocol: one JSON object a line each way.
+enum UnixSocket {
+    struct Failure: Error, CustomStringConvertible {
+        var operation: String
+        var path: String
+        var errno: Int32
+        var description: String { "\(operation) \(path): \(String(cString: strerror(errno)))" }
+    }
+
+    private static func address(_ path: String) throws(Failure) -> sockaddr_un {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw Failure(operation: "use", path: path, errno: ENAMETOOLONG) }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in bytes.enumerated() { raw[index] = byte }
+        }
+        return address
+    }
+
+    static func listen(_ path: String) throws(Failure) -> Int32 {
+        var address = try address(path)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw Failure(operation: "socket for", path: path, errno: errno) }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0, Glibc.listen(fd, 128) == 0 else {
+            let error = errno
+            close(fd)
+            throw Failure(operation: "listen on", path: path, errno: error)
+        }
+        return fd
+    }
+
+    /// Connects (non-blocking connect bounded by `timeout`); ENOENT/ECONNREFUSED: no daemon.
+    static func connect(_ path: String, timeout: Double) throws(Failure) -> Int32 {
+        var address = try address(path)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw Failure(operation: "socket for", path: path, errno: errno) }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard result == 0 else {
+            let error = errno
+            close(fd)
+            throw Failure(operation: "connect to", path: path, errno: error)
+        }
+        return fd
+    }
+
+    /// Reads up to a newline, at most 1 MiB, within `timeout` seconds; nil on timeout or EOF first.
+    static func readLine(_ fd: Int32, timeout: Double) -> String? {
+        var data: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        var clock = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &clock)
+        let deadline = Double(clock.tv_sec) + Double(clock.tv_nsec) / 1e9 + timeout
+        while data.count < 1 << 20 {
+            clock_gettime(CLOCK_MONOTONIC, &clock)
+            let remaining = deadline - (Double(clock.tv_sec) + Double(clock.tv_nsec) / 1e9)
+            if remaining <= 0 { return nil }
+            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&descriptor, 1, Int32(max(1, remaining * 1000)))
+            if ready < 0 && errno == EINTR { continue }
+            if ready <= 0 { continue }
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count <= 0 { return data.isEmpty ? nil : String(decoding: data, as: UTF8.self) }
+            data += chunk[0..<count]
+            if let newline = data.firstIndex(of: 10) { return String(decoding: data[..<newline], as: UTF8.self) }
+        }
+        return nil
+    }
+
+    static func writeAll(_ fd: Int32, _ text: String) {
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let count = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if count < 0 { if errno == EINTR { continue } else { return } }
+            bytes = bytes.dropFirst(count)
+        }
+    }
+}

@@ -1,0 +1,198 @@
+import JSON
+import ProcessRunner
+import Testing
+import TestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A DHCP setup of a test's own: a 'host' namespace with uplink `up0`, a 'lan' namespace on
+/// its peer running dnsmasq (10.77.0.1, leases 10.77.0.150-199), our `dhcp daemon` in the host
+/// namespace on a socket in a temporary directory. Everything is stopped and removed after.
+final class DHCPLab {
+    let bed: Testbed
+    let host: String
+    let lan: String
+    let dir: TemporaryDirectory
+    private(set) var dnsmasq: pid_t?
+    private(set) var daemon: pid_t?
+    var socketPath: String { dir.path + "/dhcp.sock" }
+    var leaseFile: String { dir.path + "/dnsmasq.leases" }
+
+    init(_ bed: Testbed, server: Bool = true, dnsmasqOptions: [String] = []) throws {
+        self.bed = bed
+        dir = try TemporaryDirectory()
+        host = try bed.namespace("h")
+        lan = try bed.namespace("lan")
+        try bed.ip(host, "link", "add", "up0", "type", "veth", "peer", "name", "up0p", "netns", lan)
+        try bed.ip(host, "link", "set", "up0", "up")
+        try bed.ip(lan, "addr", "add", "10.77.0.1/24", "dev", "up0p")
+        try bed.ip(lan, "link", "set", "up0p", "up")
+        if server { try startDnsmasq(dnsmasqOptions) }
+        try startDaemon()
+    }
+
+    func startDnsmasq(_ options: [String]) throws {
+        dnsmasq = try ChildProcess.spawn("/usr/sbin/ip", arguments: ["netns", "exec", lan, "/usr/sbin/dnsmasq", "--keep-in-foreground",
+            "--conf-file=/dev/null", "--port=0", "--interface=up0p", "--bind-interfaces", "--except-interface=lo",
+            "--dhcp-range=10.77.0.150,10.77.0.199,255.255.255.0,2m", "--dhcp-option=option:router,10.77.0.1",
+            "--dhcp-option=option:dns-server,10.77.0.53", "--dhcp-option=option:domain-search,corp.example",
+            "--dhcp-leasefile=\(leaseFile)", "--pid-file=", "--user=root", "--no-ping", "--dhcp-authoritative",
+            "--log-dhcp", "--log-facility=\(dir.path)/dnsmasq.log"] + options,
+            environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], logFile: dir.path + "/dnsmasq.out")
+        try waitFor("dnsmasq to listen") { (try? String(contentsOfProcFile: self.dir.path + "/dnsmasq.log"))?.contains("DHCP, IP range") == true }
+    }
+
+    func startDaemon() throws {
+        daemon = try ChildProcess.spawn("/usr/sbin/ip", arguments: ["netns", "exec", host, Testbed.binDirectory + "/dhcp", "daemon",
+            "-socketpath", socketPath, "-statedir", dir.path + "/state", "-timeout", "3s"],
+            environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], logFile: dir.path + "/daemon.log")
+        try waitFor("the daemon's socket") { access(self.socketPath, F_OK) == 0 }
+    }
+
+    func stopDaemon() {
+        if let daemon { ChildProcess.stop(daemon) }
+        daemon = nil
+    }
+
+    func tearDown() {
+        stopDaemon()
+        if let dnsmasq { ChildProcess.stop(dnsmasq) }
+        dnsmasq = nil
+        bed.tearDown()
+        dir.remove()
+    }
+
+    /// Polls `condition` every 50 ms for up to `seconds`; throws when it never holds.
+    func waitFor(_ what: String, seconds: Double = 10, _ condition: () -> Bool) throws {
+        for _ in 0..<Int(seconds * 20) {
+            if condition() { return }
+            usleep(50_000)
+        }
+        throw TestbedError(description: "timed out waiting for \(what)")
+    }
+
+    func log(_ name: String) -> String { (try? String(contentsOfProcFile: dir.path + "/" + name)) ?? "" }
+
+    func config(type: String = "macvlan", extra: String = "") -> String {
+        #"{"cniVersion":"1.1.0","name":"dhnet","type":"\#(type)","master":"up0","ipam":{"type":"dhcp","daemonSocketPath":"\#(socketPath)"\#(extra)}}"#
+    }
+}
+
+@Suite struct DHCPEndToEndTests {
+    @Test func leaseWithRouterDNSAndReleaseOnDel() throws {
+        let bed = try Testbed()
+        let lab = try DHCPLab(bed)
+        defer { lab.tearDown() }
+        let c1 = try bed.namespace("c1")
+        let add = try bed.plugin("macvlan", "ADD", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1),
+                                 environment: ["CNI_ARGS": "IgnoreUnknown=1;K8S_POD_NAME=web-0"])
+        #expect(add.status == 0, "\(add.output)\n\(lab.log("daemon.log"))")
+        let ip = try #require(add.json?["ips"]?.arrayValue?.first)
+        let address = try #require(ip["address"]?.stringValue)
+        #expect(address.hasPrefix("10.77.0.") && address.hasSuffix("/24"))
+        #expect(ip["gateway"] == "10.77.0.1")
+        #expect(add.json?["routes"] == [["dst": "0.0.0.0/0", "gw": "10.77.0.1"]])
+        #expect(add.json?["dns"] == ["nameservers": ["10.77.0.53"], "search": ["corp.example"]])
+        let onLink = try bed.ipJSON(c1, "addr", "show", "eth0").arrayValue?.first?["addr_info"]?.arrayValue ?? []
+        #expect(onLink.contains { "\($0["local"]?.stringValue ?? "")/\($0["prefixlen"]?.intValue ?? 0)" == address })
+        #expect(try bed.ping(from: c1, "10.77.0.1"))
+        // dnsmasq knows the lease, with our host name and client identifier.
+        let leases = lab.log("dnsmasq.leases")
+        #expect(leases.contains(String(address.split(separator: "/")[0])) && leases.contains(" web-0 "), "\(leases)")
+
+        var object = try #require(try JSONValue.parse(lab.config()).objectValue)
+        object["prevResult"] = add.json
+        let check = try bed.plugin("macvlan", "CHECK", config: JSONValue.object(object).serialized(), host: lab.host, containerID: "c1", netns: bed.path(c1))
+        #expect(check.status == 0, "\(check.output)")
+
+        let del = try bed.plugin("macvlan", "DEL", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1))
+        #expect(del.status == 0, "\(del.output)")
+        // RELEASE went out from the leased address, and dnsmasq dropped the lease.
+        try lab.waitFor("dnsmasq to drop the lease") { !lab.log("dnsmasq.leases").contains(String(address.split(separator: "/")[0])) }
+        #expect(lab.log("dnsmasq.log").contains("DHCPRELEASE"))
+        #expect(try bed.plugin("macvlan", "DEL", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1)).status == 0)
+    }
+
+    /// dnsmasq grants 2-minute leases with T1 at 4 s: the daemon is restarted right after ADD,
+    /// resumes the lease from disk and renews it at T1.
+    @Test func restartedDaemonKeepsRenewing() throws {
+        let bed = try Testbed()
+        let lab = try DHCPLab(bed, dnsmasqOptions: ["--dhcp-option=option:T1,4", "--dhcp-option=option:T2,100"])
+        defer { lab.tearDown() }
+        let c1 = try bed.namespace("c1")
+        let add = try bed.plugin("macvlan", "ADD", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1))
+        #expect(add.status == 0, "\(add.output)\n\(lab.log("daemon.log"))")
+        let address = try #require(add.json?["ips"]?.arrayValue?.first?["address"]?.stringValue?.split(separator: "/").first)
+        lab.stopDaemon()
+        let requestsBefore = lab.log("dnsmasq.log").occurrences(of: "DHCPREQUEST")
+        try lab.startDaemon()
+        try lab.waitFor("the daemon to resume the lease") { lab.log("daemon.log").contains("resumed lease \(address)/24") }
+        // The renewal: a unicast REQUEST for the same address, acknowledged.
+        try lab.waitFor("a renewal after the restart", seconds: 15) {
+            lab.log("dnsmasq.log").occurrences(of: "DHCPREQUEST") > requestsBefore
+                && lab.log("daemon.log").contains("lease \(address)/24 of c1/dhnet/eth0 renewed")
+        }
+        #expect(try bed.plugin("macvlan", "DEL", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1)).status == 0)
+    }
+
+    @Test func noServerIsAClearErrorAndNothingIsLeft() throws {
+        let bed = try Testbed()
+        let lab = try DHCPLab(bed, server: false)
+        defer { lab.tearDown() }
+        let c1 = try bed.namespace("c1")
+        let add = try bed.plugin("macvlan", "ADD", config: lab.config(extra: #","timeout":2"#), host: lab.host, containerID: "c1", netns: bed.path(c1))
+        #expect(add.status == 1 && add.errorCode == 11, "\(add.output)")
+        let message = try #require(add.json?["msg"]?.stringValue)
+        #expect(message.hasPrefix("no DHCP lease for eth0 in netns \(bed.path(c1)) within 2 s: sent "), "\(message)")
+        #expect(message.hasSuffix("heard nothing"))
+        #expect(try bed.linkNames(c1) == ["lo"])
+    }
+
+    @Test func noDaemonSaysHowToStartIt() throws {
+        let bed = try Testbed()
+        let lab = try DHCPLab(bed, server: false)
+        defer { lab.tearDown() }
+        lab.stopDaemon()
+        let c1 = try bed.namespace("c1")
+        let add = try bed.plugin("macvlan", "ADD", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1))
+        #expect(add.errorCode == 11)
+        #expect(add.json?["msg"]?.stringValue?.hasPrefix("cannot reach the dhcp daemon at \(lab.socketPath)") == true)
+        #expect(add.json?["details"]?.stringValue?.contains("dhcp daemon -socketpath") == true)
+        #expect(try bed.linkNames(c1) == ["lo"])
+        let status = try bed.plugin("dhcp", "STATUS", config: lab.config(), host: lab.host, containerID: "", netns: nil, ifName: "")
+        #expect(status.errorCode == 50)
+        #expect(try bed.plugin("macvlan", "DEL", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1)).status == 0)
+    }
+
+    @Test func gcReleasesLeasesOfStaleAttachments() throws {
+        let bed = try Testbed()
+        let lab = try DHCPLab(bed)
+        defer { lab.tearDown() }
+        var addresses: [String: String] = [:]
+        for name in ["keep", "drop"] {
+            let ns = try bed.namespace(name)
+            let add = try bed.plugin("macvlan", "ADD", config: lab.config(), host: lab.host, containerID: name, netns: bed.path(ns))
+            #expect(add.status == 0, "\(add.output)")
+            addresses[name] = add.json?["ips"]?.arrayValue?.first?["address"]?.stringValue.map { String($0.split(separator: "/")[0]) }
+        }
+        let gc = lab.config().replacingFirst(#""type":"macvlan","#, with: #""type":"macvlan","cni.dev/valid-attachments":[{"containerID":"keep","ifname":"eth0"}],"#)
+        let outcome = try bed.plugin("macvlan", "GC", config: gc, host: lab.host, containerID: "", netns: nil, ifName: "")
+        #expect(outcome.status == 0, "\(outcome.output)")
+        let dropped = try #require(addresses["drop"]), kept = try #require(addresses["keep"])
+        try lab.waitFor("dnsmasq to drop the stale lease") { !lab.log("dnsmasq.leases").contains(dropped) }
+        #expect(lab.log("dnsmasq.leases").contains(kept))
+    }
+}
+
+extension String {
+    func occurrences(of needle: String) -> Int {
+        var count = 0
+        var rest = self[...]
+        while let range = rest.firstRange(of: needle) {
+            count += 1
+            rest = rest[range.upperBound...]
+        }
+        return count
+    }
+}
