@@ -196,3 +196,24 @@ extension String {
         return count
     }
 }
+
+/// ipvlan containers share their master's MAC: distinct client identifiers still get them
+/// distinct leases. Runs in the VM (the host kernel has no ipvlan).
+@Suite(.enabled(if: Testbed.insideVM, "runs inside integration/vm-run.sh; started by VMSuiteTests"))
+struct DHCPVMTests {
+    @Test func ipvlanContainersGetDistinctLeases() throws {
+        let bed = try Testbed()
+        let lab = try DHCPLab(bed)
+        defer { lab.tearDown() }
+        var addresses: [String] = []
+        for name in ["c1", "c2"] {
+            let ns = try bed.namespace(name)
+            let add = try bed.plugin("ipvlan", "ADD", config: lab.config(type: "ipvlan"), host: lab.host, containerID: name, netns: bed.path(ns))
+            #expect(add.status == 0, "\(add.output)\n\(lab.log("daemon.log"))")
+            if let address = add.json?["ips"]?.arrayValue?.first?["address"]?.stringValue { addresses.append(address) }
+        }
+        #expect(addresses.count == 2 && Set(addresses).count == 2, "\(addresses)")
+        let leases = lab.log("dnsmasq.leases")
+        #expect(leases.contains(" c1 ") && leases.contains(" c2 "), "\(leases)")
+    }
+}

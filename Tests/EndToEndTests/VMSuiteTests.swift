@@ -9,7 +9,7 @@ import Glibc
 /// cannot boot fails this test: the VM suite is never skipped silently.
 @Suite struct VMSuiteTests {
     /// The suites that run inside the VM.
-    static let suites = ["KernelLinkTests", "IpvlanVlanVMTests", "ConfExamplesTests", "BridgeVLANVMTests"]
+    static let suites = ["KernelLinkTests", "IpvlanVlanVMTests", "ConfExamplesTests", "BridgeVLANVMTests", "DHCPVMTests"]
 
     static var repositoryRoot: String {
         // #filePath is Tests/EndToEndTests/VMSuiteTests.swift inside the package.
