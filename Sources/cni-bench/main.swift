@@ -20,6 +20,8 @@ struct Options {
     /// milliseconds of bringing it up costs the kernel more (pending link events), which no
     /// real container lifetime hits; both implementations get the same pause.
     var settleMilliseconds = 100
+    /// ADD/DEL cycles through each DHCP daemon (the reference's take seconds each).
+    var dhcpCycles = 5
 
     init(_ arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -29,8 +31,9 @@ struct Options {
             case "--reference": reference = iterator.next() ?? reference
             case "--cycles": cycles = Int(iterator.next() ?? "") ?? cycles
             case "--settle-ms": settleMilliseconds = Int(iterator.next() ?? "") ?? settleMilliseconds
+            case "--dhcp-cycles": dhcpCycles = Int(iterator.next() ?? "") ?? dhcpCycles
             default:
-                printError("usage: cni-bench --ours DIR [--reference DIR] [--cycles N] [--settle-ms MS]")
+                printError("usage: cni-bench --ours DIR [--reference DIR] [--cycles N] [--settle-ms MS] [--dhcp-cycles N]")
                 exit(2)
             }
         }
@@ -144,6 +147,10 @@ func printTable(_ rows: [Row], cycles: Int, settle: Int) {
 
 /// "0.45x", "1.20x".
 func formatRatio(_ ratio: Double) -> String {
+    if ratio > 0 && ratio < 0.1 {
+        let thousandths = Int((ratio * 1000).rounded())
+        return "0.\(thousandths < 10 ? "00" : (thousandths < 100 ? "0" : ""))\(thousandths)x"
+    }
     let hundredths = Int((ratio * 100).rounded())
     let fraction = hundredths % 100
     return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)x"
@@ -240,8 +247,80 @@ func main() throws {
     }
 }
 
+/// Time to lease: macvlan + dhcp ADD against a local dnsmasq (started with --no-ping), through
+/// our daemon and through the reference's, interleaved; then how long ADD takes to fail with
+/// no server (our bound from the config; the reference is stopped after `noServerCap` s).
+func benchmarkDHCP(options: Options) throws {
+    let spaces = Namespaces()
+    let host = try spaces.add("dhcp-host")
+    let lan = try spaces.add("dhcp-lan")
+    let container = try spaces.add("dhcp-ctr")
+    try shell(["/usr/sbin/ip", "-n", host, "link", "add", "up0", "type", "veth", "peer", "name", "up0p", "netns", lan])
+    try shell(["/usr/sbin/ip", "-n", host, "link", "set", "up0", "up"])
+    try shell(["/usr/sbin/ip", "-n", lan, "addr", "add", "10.77.0.1/24", "dev", "up0p"])
+    try shell(["/usr/sbin/ip", "-n", lan, "link", "set", "up0p", "up"])
+    let dir = "/tmp/scni-bench-dhcp-\(getpid())"
+    try shell(["/bin/mkdir", "-p", dir])
+    defer { _ = try? shell(["/bin/rm", "-rf", dir]) }
+    let environment = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]
+    let dnsmasq = try ChildProcess.spawn("/usr/sbin/ip", arguments: ["netns", "exec", lan, "/usr/sbin/dnsmasq", "--keep-in-foreground",
+        "--conf-file=/dev/null", "--port=0", "--interface=up0p", "--bind-interfaces", "--except-interface=lo",
+        "--dhcp-range=10.77.0.150,10.77.0.199,255.255.255.0,1h", "--dhcp-option=option:router,10.77.0.1",
+        "--dhcp-leasefile=\(dir)/leases", "--pid-file=", "--user=root", "--no-ping", "--dhcp-authoritative"],
+        environment: environment, logFile: dir + "/dnsmasq.log")
+    defer { ChildProcess.stop(dnsmasq) }
+    let ours = try ChildProcess.spawn("/usr/sbin/ip", arguments: ["netns", "exec", host, options.ours + "/dhcp", "daemon",
+        "-socketpath", dir + "/ours.sock", "-statedir", dir + "/state", "-timeout", "3s"], environment: environment, logFile: dir + "/ours.log")
+    defer { ChildProcess.stop(ours) }
+    let reference = try ChildProcess.spawn("/usr/sbin/ip", arguments: ["netns", "exec", host, options.reference + "/dhcp", "daemon",
+        "-socketpath", dir + "/ref.sock"], environment: environment, logFile: dir + "/ref.log")
+    defer { ChildProcess.stop(reference) }
+    usleep(500_000)
+    let hostNamespace = try NetworkNamespace(path: "/run/netns/" + host)
+    var row = Row(name: "macvlan+dhcp ADD (time to lease)")
+    for cycle in 0..<options.dhcpCycles {
+        for (directory, socket, isOurs) in [(options.ours, "ours.sock", true), (options.reference, "ref.sock", false)] {
+            let config = #"{"cniVersion":"1.0.0","name":"dhnet","type":"macvlan","master":"up0","ipam":{"type":"dhcp","daemonSocketPath":"\#(dir)/\#(socket)"}}"#
+            let id = "dh\(cycle)\(isOurs ? "o" : "r")"
+            let sample = try invoke(directory + "/macvlan", in: hostNamespace, command: "ADD", config: config,
+                                    containerID: id, netns: "/run/netns/" + container, path: directory)
+            if isOurs { row.ours.append(sample) } else { row.reference.append(sample) }
+            _ = try invoke(directory + "/macvlan", in: hostNamespace, command: "DEL", config: config,
+                           containerID: id, netns: "/run/netns/" + container, path: directory)
+        }
+    }
+    printTable([row], cycles: options.dhcpCycles, settle: 0)
+
+    // No server: stop dnsmasq and time until the ADD fails.
+    ChildProcess.stop(dnsmasq)
+    let noServerCap = 15.0
+    var lines: [String] = []
+    for (directory, socket, label) in [(options.ours, "ours.sock", "ours"), (options.reference, "ref.sock", "reference")] {
+        let config = #"{"cniVersion":"1.0.0","name":"dhnet","type":"macvlan","master":"up0","ipam":{"type":"dhcp","daemonSocketPath":"\#(dir)/\#(socket)","timeout":3}}"#
+        let start = csystem_monotonic_ns()
+        let outcome = try hostNamespace.run { () throws -> ChildProcess.Outcome in
+            try ChildProcess.run("/usr/bin/timeout", arguments: [String(Int(noServerCap)), directory + "/macvlan"],
+                                 environment: ["CNI_COMMAND=ADD", "CNI_CONTAINERID=noserver", "CNI_NETNS=/run/netns/\(container)",
+                                               "CNI_IFNAME=eth0", "CNI_PATH=\(directory)"] + environment, input: Array(config.utf8))
+        }
+        let seconds = Double(csystem_monotonic_ns() - start) / 1e9
+        let verdict = outcome.status == 124 ? "still waiting after \(Int(noServerCap)) s (stopped)" : "failed after \(format(seconds * 1e9))"
+        lines.append("no DHCP server, \(label): \(verdict)")
+        _ = try? invoke(directory + "/macvlan", in: hostNamespace, command: "DEL", config: config, containerID: "noserver",
+                        netns: "/run/netns/" + container, path: directory)
+    }
+    for line in lines { print(line) }
+}
+
 do {
     try main()
+    let options = Options(CommandLine.arguments)
+    if options.dhcpCycles > 0 {
+        guard access("/usr/sbin/dnsmasq", X_OK) == 0, access(options.reference + "/dhcp", X_OK) == 0 else {
+            throw BenchError(description: "the DHCP benchmark needs dnsmasq (apt-get install dnsmasq-base) and the reference dhcp; --dhcp-cycles 0 skips it")
+        }
+        try benchmarkDHCP(options: options)
+    }
 } catch {
     printError("cni-bench: \(error)")
     exit(1)
