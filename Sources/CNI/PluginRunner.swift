@@ -1,4 +1,5 @@
 import JSON
+import ProcessRunner
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -38,8 +39,8 @@ public enum PluginRunner {
     /// Runs `plugin` with the process's environment and stdin and exits.
     public static func main(_ plugin: some CNIPlugin) -> Never {
         let (output, status, about) = run(plugin, environment: processEnvironment(), readInput: readStandardInput)
-        if let about { writeAll(2, about) }
-        if !output.isEmpty { writeAll(1, output) }
+        if let about { FileIO.writeAll(2, about) }
+        if !output.isEmpty { FileIO.writeAll(1, output) }
         exit(status)
     }
 
@@ -140,15 +141,6 @@ public enum PluginRunner {
                 throw CNIError(code: .ioFailure, msg: "error reading from stdin", details: String(cString: strerror(errno)))
             }
             data += chunk[0..<count]
-        }
-    }
-
-    static func writeAll(_ fd: Int32, _ text: String) {
-        var bytes = Array(text.utf8)[...]
-        while !bytes.isEmpty {
-            let count = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            if count < 0 { if errno == EINTR { continue } else { return } }
-            bytes = bytes.dropFirst(count)
         }
     }
 }

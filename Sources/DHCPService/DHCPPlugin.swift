@@ -1,6 +1,7 @@
 import CNI
 import DHCP
 import JSON
+import ProcessRunner
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -93,7 +94,7 @@ public struct DHCPPlugin: CNIPlugin {
                            details: "start it with \"dhcp daemon -socketpath \(settings.socketPath)\" (or enable swift-cni-dhcp.socket with systemd)")
         }
         defer { close(fd) }
-        UnixSocket.writeAll(fd, daemon.json.serialized() + "\n")
+        FileIO.writeAll(fd, daemon.json.serialized() + "\n")
         guard let line = UnixSocket.readLine(fd, timeout: wait), let reply = try? JSONValue.parse(line) else {
             throw CNIError(code: .tryAgainLater, msg: "the dhcp daemon at \(settings.socketPath) did not answer within \(formatSeconds(wait))")
         }
@@ -120,8 +121,7 @@ public struct DHCPPlugin: CNIPlugin {
         do {
             _ = try call(daemonRequest(.del, request, settings), settings, wait: 10)
         } catch let error as CNIError where error.code == CNIError.Code.tryAgainLater.rawValue {
-            let line = Array("dhcp: DEL of \(request.environment.containerID)/\(request.environment.ifName): \(error.msg); the lease will expire on its own\n".utf8)
-            _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+            FileIO.writeAll(2, "dhcp: DEL of \(request.environment.containerID)/\(request.environment.ifName): \(error.msg); the lease will expire on its own\n")
         }
     }
 

@@ -1,5 +1,6 @@
 import CNI
 import JSON
+import ProcessRunner
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -31,7 +32,7 @@ public enum DHCPDaemon {
         if let pidFile = settings.pidFile {
             let text = Array("\(getpid())\n".utf8)
             let fd = open(pidFile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-            if fd >= 0 { _ = text.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }; close(fd) }
+            if fd >= 0 { FileIO.writeAll(fd, text); close(fd) }
         }
         signal(SIGPIPE, SIG_IGN)
         // Whatever mask the daemon was started with, it must hear SIGTERM and SIGINT.
@@ -138,7 +139,7 @@ public enum DHCPDaemon {
             reply = ["ok": false, "code": .integer(cniError.code), "msg": .string(cniError.msg),
                      "details": .string(cniError.details ?? "")]
         }
-        UnixSocket.writeAll(connection, reply.serialized() + "\n")
+        FileIO.writeAll(connection, reply.serialized() + "\n")
     }
 
     static func handle(_ request: DaemonRequest, _ manager: LeaseManager) throws -> JSONValue {

@@ -3,6 +3,7 @@ import CNI
 import CSystem
 import DHCP
 import JSON
+import ProcessRunner
 import Namespaces
 import Netlink
 #if canImport(Glibc)
@@ -274,11 +275,10 @@ final class LeaseManager: @unchecked Sendable {
         let temporary = path + ".tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { log("cannot write \(temporary): \(String(cString: strerror(errno)))"); return }
-        let bytes = Array(JSONValue.object(object).serialized(indent: 2).utf8)
-        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let written = FileIO.writeAll(fd, JSONValue.object(object).serialized(indent: 2))
         fsync(fd)
         close(fd)
-        if written == bytes.count { rename(temporary, path) } else { unlink(temporary) }
+        if written { rename(temporary, path) } else { unlink(temporary) }
     }
 
     /// Loads the leases kept on disk and resumes them (expired ones are dropped; one whose
@@ -334,6 +334,5 @@ func formatSeconds(_ seconds: Double) -> String {
 
 /// Daemon log lines on stderr.
 func log(_ text: String) {
-    let line = Array("dhcp daemon: \(text)\n".utf8)
-    _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+    FileIO.writeAll(2, "dhcp daemon: \(text)\n")
 }

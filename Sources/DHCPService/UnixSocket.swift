@@ -76,13 +76,4 @@ enum UnixSocket {
         }
         return nil
     }
-
-    static func writeAll(_ fd: Int32, _ text: String) {
-        var bytes = Array(text.utf8)[...]
-        while !bytes.isEmpty {
-            let count = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            if count < 0 { if errno == EINTR { continue } else { return } }
-            bytes = bytes.dropFirst(count)
-        }
-    }
 }

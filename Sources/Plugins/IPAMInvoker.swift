@@ -51,6 +51,28 @@ enum IPAMInvoker {
     }
 }
 
+extension IPAMInvoker {
+    /// A main plugin's IPAM ADD: runs it, registers its DEL as the undo step, and returns its
+    /// addresses pointed at `interfaceIndex` of the main plugin's result, with its routes and
+    /// DNS; nil when the config has no IPAM. An IPAM that returns no address is an error.
+    static func add(_ request: CNIRequest, interfaceIndex: Int, rollback: inout Rollback) throws -> CNIResult? {
+        guard let ipamType = request.config.ipamType else { return nil }
+        guard let ipamResult = try run(.add, request) else {
+            throw CNIError(code: .delegateFailed, msg: "IPAM plugin \"\(ipamType)\" returned no result")
+        }
+        rollback.add { _ = try? run(.delete, request) }
+        try FaultInjection.after("ipam", request)
+        guard !ipamResult.ips.isEmpty else {
+            throw CNIError(code: .delegateFailed, msg: "IPAM plugin \"\(ipamType)\" returned no IP configuration")
+        }
+        var result = CNIResult(cniVersion: request.config.cniVersion)
+        result.ips = ipamResult.ips.map { CNIResult.IPConfig(address: $0.address, gateway: $0.gateway, interface: interfaceIndex) }
+        result.routes = ipamResult.routes
+        result.dns = ipamResult.dns
+        return result
+    }
+}
+
 /// Test-only fault injection: when the environment names a step in SWIFT_CNI_INJECT_FAILURE,
 /// the plugin fails right after that step, so tests can prove that every step is undone.
 /// It can only make an ADD fail, never change what a successful one does.

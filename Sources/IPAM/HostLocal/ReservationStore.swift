@@ -1,6 +1,7 @@
 import Addressing
 import CNI
 import CSystem
+import ProcessRunner
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -130,7 +131,7 @@ public final class ReservationStore {
         let temporary = csystem_open_tmpfile(directoryFD, 0o644)
         if temporary >= 0 {
             defer { close(temporary) }
-            guard writeAll(temporary, content) else {
+            guard FileIO.writeAll(temporary, content) else {
                 throw StoreError(operation: "write reservation for", path: directory + "/" + name, errno: errno)
             }
             if linkat(AT_FDCWD, "/proc/self/fd/\(temporary)", directoryFD, name, AT_SYMLINK_FOLLOW) == 0 { return true }
@@ -146,7 +147,7 @@ public final class ReservationStore {
             throw StoreError(operation: "create", path: directory + "/" + name, errno: errno)
         }
         defer { close(fd) }
-        guard writeAll(fd, content) else {
+        guard FileIO.writeAll(fd, content) else {
             let error = errno
             unlinkat(directoryFD, name, 0)
             throw StoreError(operation: "write", path: directory + "/" + name, errno: error)
@@ -212,7 +213,7 @@ public final class ReservationStore {
         let fd = openat(directoryFD, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw StoreError(operation: "open", path: directory + "/" + name, errno: errno) }
         defer { close(fd) }
-        guard writeAll(fd, Array(address.description.utf8)) else {
+        guard FileIO.writeAll(fd, Array(address.description.utf8)) else {
             throw StoreError(operation: "write", path: directory + "/" + name, errno: errno)
         }
     }
@@ -243,7 +244,7 @@ public final class ReservationStore {
         let temporary = path + ".tmp\(getpid())"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { return }
-        let written = writeAll(fd, Array(addresses.map(\.description).joined(separator: "\n").utf8))
+        let written = FileIO.writeAll(fd, Array(addresses.map(\.description).joined(separator: "\n").utf8))
         close(fd)
         if !written || rename(temporary, path) != 0 { unlink(temporary) }
     }
@@ -266,18 +267,6 @@ public final class ReservationStore {
     }
 }
 
-private func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
-    var offset = 0
-    while offset < bytes.count {
-        let count = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
-        if count < 0 {
-            if errno == EINTR { continue }
-            return false
-        }
-        offset += count
-    }
-    return true
-}
 
 extension String {
     var trimmingWhitespace: String {

@@ -45,9 +45,7 @@ struct BridgeConfig {
         if let backend = ipMasqBackend, backend != "nftables", backend != "iptables" {
             throw CNIError.invalidConfig("unknown ipMasqBackend \"\(backend)\" (valid: nftables, iptables)")
         }
-        let mtuValue = try reader.int("mtu") ?? 0
-        guard (0...65535).contains(mtuValue) else { throw CNIError.invalidConfig("invalid MTU \(mtuValue)") }
-        mtu = UInt32(mtuValue)
+        mtu = try readMTU(reader, maximum: 65535)
         hairpinMode = try reader.bool("hairpinMode") ?? false
         promiscMode = try reader.bool("promiscMode") ?? false
         if hairpinMode && promiscMode {
@@ -86,24 +84,7 @@ struct BridgeConfig {
         portIsolation = try reader.bool("portIsolation") ?? false
         dns = request.config.dns
 
-        var chosen = try reader.macAddress("mac")
-        if request.command == .add || request.command == .check {
-            let args = try request.cniArgs(knownKeys: ["MAC", "IP", "GATEWAY"])
-            if let text = args["MAC"], !text.isEmpty {
-                guard let parsed = MACAddress(text) else { throw CNIError.invalidConfig("CNI_ARGS MAC: invalid MAC address \"\(text)\"") }
-                chosen = parsed
-            }
-        }
-        if let cni = try ConfigReader(request.config.args, path: "args").object("cni"), let parsed = try cni.macAddress("mac") {
-            chosen = parsed
-        }
-        if let parsed = try ConfigReader(request.config.runtimeConfig, path: "runtimeConfig").macAddress("mac") {
-            chosen = parsed
-        }
-        if let chosen, chosen.isMulticast || chosen.isZero {
-            throw CNIError.invalidConfig("MAC address \(chosen) is not a unicast address")
-        }
-        mac = chosen
+        mac = try readMAC(request, includeArgsCNI: true)
     }
 
     /// The firewall the config asks for: the named backend, or nftables where `nft` works.

@@ -47,17 +47,8 @@ public struct BridgePlugin: CNIPlugin {
             try attachPort(hostVeth, to: bridge, config, host)
             try FaultInjection.after("port", request)
 
-            var result = CNIResult(cniVersion: request.config.cniVersion)
-            if let ipamType = request.config.ipamType {
-                guard let ipamResult = try IPAMInvoker.run(.add, request) else {
-                    throw CNIError(code: .delegateFailed, msg: "IPAM plugin \"\(ipamType)\" returned no result")
-                }
-                rollback.add { _ = try? IPAMInvoker.run(.delete, request) }
-                try FaultInjection.after("ipam", request)
-                result.ips = ipamResult.ips.map { CNIResult.IPConfig(address: $0.address, gateway: $0.gateway, interface: 2) }
-                result.routes = ipamResult.routes
-                result.dns = ipamResult.dns
-            }
+            var result = try IPAMInvoker.add(request, interfaceIndex: 2, rollback: &rollback)
+                ?? CNIResult(cniVersion: request.config.cniVersion)
 
             if config.isGateway {
                 try configureGateway(&result, bridge: bridge, config, host)

@@ -5,34 +5,23 @@ import Glibc
 #endif
 
 /// The macvlan plugin: a macvlan link on a master, in any of the kernel's modes.
-public struct MacvlanPlugin: CNIPlugin {
-    private let plugin = SubInterfacePlugin(flavor: MacvlanFlavor())
+public typealias MacvlanPlugin = SubInterfacePlugin<MacvlanFlavor>
+
+public struct MacvlanFlavor: SubInterfaceFlavor {
     public init() {}
-    public var about: String { plugin.about }
-    public func add(_ request: CNIRequest) throws -> CNIResult { try plugin.add(request) }
-    public func delete(_ request: CNIRequest) throws { try plugin.delete(request) }
-    public func check(_ request: CNIRequest) throws { try plugin.check(request) }
-    public func garbageCollect(_ request: CNIRequest) throws { try plugin.garbageCollect(request) }
-    public func status(_ request: CNIRequest) throws { try plugin.status(request) }
-}
+    public static let kind = "macvlan"
+    public static let temporaryPrefix = "mv"
+    public static let about = "swift-cni macvlan: a macvlan sub-interface of a master placed in the container"
 
-struct MacvlanFlavor: SubInterfaceFlavor {
-    static let kind = "macvlan"
-    static let temporaryPrefix = "mv"
-    static let about = "swift-cni macvlan: a macvlan sub-interface of a master placed in the container"
+    public func readConfig(_ request: CNIRequest) throws -> MacvlanConfig { try MacvlanConfig(request) }
 
-    func readConfig(_ request: CNIRequest) throws -> MacvlanConfig { try MacvlanConfig(request) }
+    public func settings(_ config: MacvlanConfig) -> SubInterfaceSettings { config.settings }
 
-    func settings(_ config: MacvlanConfig) -> SubInterfaceSettings {
-        SubInterfaceSettings(master: config.master, mtu: config.mtu, linkInContainer: config.linkInContainer,
-                             mac: config.mac, dns: config.dns)
-    }
-
-    func linkKind(_ config: MacvlanConfig) -> LinkKind {
+    public func linkKind(_ config: MacvlanConfig) -> LinkKind {
         .macvlan(mode: config.mode, broadcastQueueLength: config.broadcastQueueLength)
     }
 
-    func verify(_ link: Link, _ config: MacvlanConfig, ifName: String) throws {
+    public func verify(_ link: Link, _ config: MacvlanConfig, ifName: String) throws {
         guard link.macvlanMode == config.mode else {
             throw CNIError(code: .checkFailed,
                            msg: "interface \"\(ifName)\" is in macvlan mode \(link.macvlanMode?.name ?? "unknown"), not \(config.mode.name)")
@@ -42,7 +31,7 @@ struct MacvlanFlavor: SubInterfaceFlavor {
     /// What RTM_NEWLINK's errno means here: EOPNOTSUPP, no macvlan in the kernel; EBUSY, the
     /// master carries an ipvlan; EINVAL on a master that has macvlans, a passthru one among them
     /// or passthru asked for (passthru takes the whole device).
-    func explainCreateFailure(_ error: NetlinkError, master: Link, config: MacvlanConfig) -> any Error {
+    public func explainCreateFailure(_ error: NetlinkError, master: Link, config: MacvlanConfig) -> any Error {
         switch error.errno {
         case EOPNOTSUPP:
             return CNIError(code: .kernelOperationFailed, msg: "the kernel does not support macvlan links", details: error.description)

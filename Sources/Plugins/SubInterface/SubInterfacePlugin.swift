@@ -7,7 +7,7 @@ import Glibc
 #endif
 
 /// The settings every sub-interface plugin (macvlan, ipvlan, vlan) shares, read from its config.
-struct SubInterfaceSettings {
+public struct SubInterfaceSettings {
     /// nil: the interface of the host's default route (or what the flavor says).
     var master: String?
     /// 0: the kernel's default (the master's MTU).
@@ -19,8 +19,9 @@ struct SubInterfaceSettings {
 }
 
 /// What makes macvlan, ipvlan and vlan differ; `SubInterfacePlugin` does the rest.
-protocol SubInterfaceFlavor: Sendable {
+public protocol SubInterfaceFlavor: Sendable {
     associatedtype Config
+    init()
     /// IFLA_INFO_KIND of the links this plugin makes.
     static var kind: String { get }
     /// Prefix of the temporary name the link has before it is renamed to CNI_IFNAME.
@@ -41,10 +42,10 @@ protocol SubInterfaceFlavor: Sendable {
 }
 
 extension SubInterfaceFlavor {
-    func defaultMaster(_ config: Config, _ request: CNIRequest) -> String? { nil }
-    var addressesFromPreviousResult: Bool { false }
+    public func defaultMaster(_ config: Config, _ request: CNIRequest) -> String? { nil }
+    public var addressesFromPreviousResult: Bool { false }
 
-    func explainCreateFailure(_ error: NetlinkError, master: Link, config: Config) -> any Error {
+    public func explainCreateFailure(_ error: NetlinkError, master: Link, config: Config) -> any Error {
         switch error.errno {
         case EOPNOTSUPP:
             CNIError(code: .kernelOperationFailed, msg: "the kernel does not support \(Self.kind) links", details: error.description)
@@ -55,9 +56,10 @@ extension SubInterfaceFlavor {
 }
 
 /// A plugin that puts a sub-interface of a master into the container: macvlan, ipvlan, vlan.
-struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
-    let flavor: Flavor
-    var about: String { Flavor.about }
+public struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
+    let flavor = Flavor()
+    public init() {}
+    public var about: String { Flavor.about }
 
     private func masterPlace(_ settings: SubInterfaceSettings, _ env: CNIEnvironment) -> String {
         settings.linkInContainer ? "netns \(env.netns)" : "the host netns"
@@ -66,7 +68,7 @@ struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
     /// ADD, every step undone if a later one fails: create the link under a temporary name
     /// directly in the container (IFLA_NET_NS_FD), rename it to CNI_IFNAME, IPAM ADD,
     /// arp_notify/ndisc_notify, addresses, up, routes.
-    func add(_ request: CNIRequest) throws -> CNIResult {
+    public func add(_ request: CNIRequest) throws -> CNIResult {
         let config = try flavor.readConfig(request)
         let settings = flavor.settings(config)
         let env = request.environment
@@ -103,18 +105,8 @@ struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
             try FaultInjection.after("rename", request)
 
             var result = CNIResult(cniVersion: request.config.cniVersion)
-            if let ipamType = request.config.ipamType {
-                guard let ipamResult = try IPAMInvoker.run(.add, request) else {
-                    throw CNIError(code: .delegateFailed, msg: "IPAM plugin \"\(ipamType)\" returned no result")
-                }
-                rollback.add { _ = try? IPAMInvoker.run(.delete, request) }
-                try FaultInjection.after("ipam", request)
-                guard !ipamResult.ips.isEmpty else {
-                    throw CNIError(code: .delegateFailed, msg: "IPAM plugin \"\(ipamType)\" returned no IP configuration")
-                }
-                result.ips = ipamResult.ips.map { CNIResult.IPConfig(address: $0.address, gateway: $0.gateway, interface: 0) }
-                result.routes = ipamResult.routes
-                result.dns = ipamResult.dns
+            if let ipamResult = try IPAMInvoker.add(request, interfaceIndex: 0, rollback: &rollback) {
+                result = ipamResult
             } else if flavor.addressesFromPreviousResult, let previous = request.config.prevResult, !previous.ips.isEmpty {
                 result.ips = previous.ips.map { CNIResult.IPConfig(address: $0.address, gateway: $0.gateway, interface: 0) }
                 result.routes = previous.routes
@@ -149,7 +141,7 @@ struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
     /// DEL: IPAM DEL first, then the link. Succeeds when CNI_NETNS is empty, the namespace or
     /// the link is gone, the master is gone (the kernel removed the link with it), or DEL
     /// runs twice. Only a link of this plugin's kind is deleted.
-    func delete(_ request: CNIRequest) throws {
+    public func delete(_ request: CNIRequest) throws {
         try IPAMInvoker.run(.delete, request)
         let env = request.environment
         guard !env.netns.isEmpty else { return }
@@ -168,7 +160,7 @@ struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
 
     /// CHECK: the interface of prevResult is in CNI_NETNS, of this kind with the configured
     /// mode, with prevResult's MAC, on the master, with its addresses and routes; then IPAM CHECK.
-    func check(_ request: CNIRequest) throws {
+    public func check(_ request: CNIRequest) throws {
         let config = try flavor.readConfig(request)
         let settings = flavor.settings(config)
         guard let previous = request.config.prevResult else {
@@ -207,13 +199,13 @@ struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
     }
 
     /// GC: the link keeps no state of its own; forwarded to IPAM.
-    func garbageCollect(_ request: CNIRequest) throws {
+    public func garbageCollect(_ request: CNIRequest) throws {
         try IPAMInvoker.run(.garbageCollect, request)
     }
 
     /// STATUS: code 50 when the master (or, without one, a default route) is missing in the
     /// host netns; then forwarded to IPAM.
-    func status(_ request: CNIRequest) throws {
+    public func status(_ request: CNIRequest) throws {
         let config = try flavor.readConfig(request)
         let settings = flavor.settings(config)
         if !settings.linkInContainer {

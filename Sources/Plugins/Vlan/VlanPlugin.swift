@@ -5,61 +5,47 @@ import Netlink
 import Glibc
 #endif
 
-/// The vlan plugin's config (reference keys): `master` (required), `vlanId` 0-4094, `mtu`,
-/// `linkInContainer`, `ipam` (optional: without it the link is L2 only), `dns`.
-struct VlanConfig {
-    var master: String
+/// The vlan plugin's config (reference keys): the shared ones with `master` required,
+/// `vlanId` 0-4094; `ipam` is optional (without it the link is L2 only).
+public struct VlanConfig {
+    var settings: SubInterfaceSettings
     var vlanID: UInt16
-    var mtu: UInt32
-    var linkInContainer: Bool
-    var dns: DNS?
 
     init(_ request: CNIRequest) throws(CNIError) {
-        let reader = request.config.reader
-        guard let master = try reader.string("master"), !master.isEmpty else {
-            throw CNIError.invalidConfig("\"master\" field is required. It specifies the host interface name to create the VLAN for")
-        }
-        self.master = master
-        let id = try reader.int("vlanId") ?? 0
+        settings = try SubInterfaceSettings.read(
+            request, masterRequirement: "\"master\" field is required. It specifies the host interface name to create the VLAN for")
+        let id = try request.config.reader.int("vlanId") ?? 0
         guard (0...4094).contains(id) else {
             throw CNIError.invalidConfig("invalid VLAN ID \(id) (must be between 0 and 4094 inclusive)")
         }
         vlanID = UInt16(id)
-        let mtuValue = try reader.int("mtu") ?? 0
-        guard mtuValue >= 0, mtuValue <= Int(UInt32.max) else {
-            throw CNIError.invalidConfig("invalid MTU \(mtuValue): it must be 0 (the master's) or positive")
-        }
-        mtu = UInt32(mtuValue)
-        linkInContainer = try reader.bool("linkInContainer") ?? false
-        dns = request.config.dns
     }
 }
 
-struct VlanFlavor: SubInterfaceFlavor {
-    static let kind = "vlan"
-    static let temporaryPrefix = "vl"
-    static let about = "swift-cni vlan: an 802.1Q VLAN sub-interface of a master placed in the container"
+public struct VlanFlavor: SubInterfaceFlavor {
+    public init() {}
+    public static let kind = "vlan"
+    public static let temporaryPrefix = "vl"
+    public static let about = "swift-cni vlan: an 802.1Q VLAN sub-interface of a master placed in the container"
 
-    func readConfig(_ request: CNIRequest) throws -> VlanConfig { try VlanConfig(request) }
+    public func readConfig(_ request: CNIRequest) throws -> VlanConfig { try VlanConfig(request) }
 
-    func settings(_ config: VlanConfig) -> SubInterfaceSettings {
-        SubInterfaceSettings(master: config.master, mtu: config.mtu, linkInContainer: config.linkInContainer, mac: nil, dns: config.dns)
-    }
+    public func settings(_ config: VlanConfig) -> SubInterfaceSettings { config.settings }
 
-    func linkKind(_ config: VlanConfig) -> LinkKind { .vlan(id: config.vlanID) }
+    public func linkKind(_ config: VlanConfig) -> LinkKind { .vlan(id: config.vlanID) }
 
-    func verify(_ link: Link, _ config: VlanConfig, ifName: String) throws {
+    public func verify(_ link: Link, _ config: VlanConfig, ifName: String) throws {
         guard link.vlanID == config.vlanID else {
             throw CNIError(code: .checkFailed, msg: "interface \"\(ifName)\" has VLAN ID \(link.vlanID.map(String.init) ?? "none"), not \(config.vlanID)")
         }
-        if config.mtu != 0, link.mtu != config.mtu {
-            throw CNIError(code: .checkFailed, msg: "interface \"\(ifName)\" has MTU \(link.mtu), not \(config.mtu)")
+        if config.settings.mtu != 0, link.mtu != config.settings.mtu {
+            throw CNIError(code: .checkFailed, msg: "interface \"\(ifName)\" has MTU \(link.mtu), not \(config.settings.mtu)")
         }
     }
 
     /// EEXIST from RTM_NEWLINK for a vlan: the master has a VLAN with this id already
     /// (the kernel allows one per id and lower device).
-    func explainCreateFailure(_ error: NetlinkError, master: Link, config: VlanConfig) -> any Error {
+    public func explainCreateFailure(_ error: NetlinkError, master: Link, config: VlanConfig) -> any Error {
         switch error.errno {
         case EOPNOTSUPP:
             CNIError(code: .kernelOperationFailed, msg: "the kernel does not support vlan (802.1Q) links", details: error.description)
@@ -73,13 +59,4 @@ struct VlanFlavor: SubInterfaceFlavor {
 }
 
 /// The vlan plugin.
-public struct VlanPlugin: CNIPlugin {
-    private let plugin = SubInterfacePlugin(flavor: VlanFlavor())
-    public init() {}
-    public var about: String { plugin.about }
-    public func add(_ request: CNIRequest) throws -> CNIResult { try plugin.add(request) }
-    public func delete(_ request: CNIRequest) throws { try plugin.delete(request) }
-    public func check(_ request: CNIRequest) throws { try plugin.check(request) }
-    public func garbageCollect(_ request: CNIRequest) throws { try plugin.garbageCollect(request) }
-    public func status(_ request: CNIRequest) throws { try plugin.status(request) }
-}
+public typealias VlanPlugin = SubInterfacePlugin<VlanFlavor>
