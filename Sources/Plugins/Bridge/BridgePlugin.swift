@@ -231,18 +231,7 @@ public struct BridgePlugin: CNIPlugin {
         let tag = AttachmentTag(network: request.config.name, containerID: env.containerID, ifName: env.ifName)
         if config.ipMasq { try config.firewall().removeMasquerade(tag) }
         if config.macSpoofCheck { try NftablesFirewall().removeSpoofCheck(tag) }
-        guard !env.netns.isEmpty else { return }
-        let container: NetworkNamespace
-        do {
-            container = try NetworkNamespace(path: env.netns)
-        } catch .notFound {
-            return
-        }
-        let netlink = try RouteNetlink(in: container)
-        guard let link = try netlink.link(named: env.ifName), link.kind == "veth" else { return }
-        do {
-            try netlink.deleteLink(index: link.index)
-        } catch where error.isNotFound {}
+        try ContainerInterface.delete(env, kind: "veth")
     }
 
     /// CHECK: the bridge exists with prevResult's MAC, the container veth's peer is one of its

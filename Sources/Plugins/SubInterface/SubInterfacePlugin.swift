@@ -144,18 +144,7 @@ public struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
     public func delete(_ request: CNIRequest) throws {
         try IPAMInvoker.run(.delete, request)
         let env = request.environment
-        guard !env.netns.isEmpty else { return }
-        let container: NetworkNamespace
-        do {
-            container = try NetworkNamespace(path: env.netns)
-        } catch .notFound {
-            return
-        }
-        let netlink = try RouteNetlink(in: container)
-        guard let link = try netlink.link(named: env.ifName), link.kind == Flavor.kind else { return }
-        do {
-            try netlink.deleteLink(index: link.index)
-        } catch where error.isNotFound {}
+        try ContainerInterface.delete(env, kind: Flavor.kind)
     }
 
     /// CHECK: the interface of prevResult is in CNI_NETNS, of this kind with the configured
