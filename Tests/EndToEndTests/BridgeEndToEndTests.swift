@@ -132,6 +132,42 @@ import Glibc
         #expect(try bed.ipJSON(l.host, "link", "show", "cni0").arrayValue?.first?["flags"]?.arrayValue?.contains("PROMISC") == true)
     }
 
+    @Test func forceAddressDisableContainerInterfaceAndDAD() throws {
+        let bed = try Testbed()
+        defer { bed.tearDown() }
+        let l = try layout(bed)
+        defer { l.store.remove() }
+        // The bridge already carries an address of another subnet: refused unless forceAddress.
+        try bed.ip(l.host, "link", "add", "cni0", "type", "bridge")
+        try bed.ip(l.host, "addr", "add", "10.99.0.1/24", "dev", "cni0")
+        let (c1, refused) = try add(l, "c1", Self.config(l, extra: #","isGateway":true"#))
+        #expect(refused.errorCode == 7, "\(refused.output)")
+        #expect(refused.json?["msg"]?.stringValue?.contains("already has address 10.99.0.1/24") == true)
+        #expect(try bed.linkNames(c1) == ["lo"])
+        let (_, forced) = try add(l, "c2", Self.config(l, extra: #","isGateway":true,"forceAddress":true"#))
+        #expect(forced.status == 0, "\(forced.output)")
+        let bridgeAddresses = try bed.ipJSON(l.host, "addr", "show", "cni0").arrayValue?.first?["addr_info"]?.arrayValue?.compactMap { $0["local"]?.stringValue } ?? []
+        #expect(bridgeAddresses.contains("10.33.0.1") && !bridgeAddresses.contains("10.99.0.1"))
+        // disableContainerInterface: configured but left down.
+        let (c3, down) = try add(l, "c3", Self.config(l, extra: #","disableContainerInterface":true"#))
+        #expect(down.status == 0, "\(down.output)")
+        let link = try bed.ipJSON(c3, "addr", "show", "eth0").arrayValue?.first
+        #expect(link?["flags"]?.arrayValue?.contains("UP") == false)
+        #expect(link?["addr_info"]?.arrayValue?.contains { $0["local"] == "10.33.0.4" } == true)
+        // enabledad: IPv6 addresses go through duplicate address detection (tentative at first);
+        // without it they are usable at once.
+        let v6 = #"[[{"subnet":"fd35::/64"}]]"#
+        let (c4, dad) = try add(l, "c4", Self.config(l, extra: #","enabledad":true"#, ranges: v6).replacingFirst(#""name":"brnet""#, with: #""name":"brnet6""#))
+        let (c5, nodad) = try add(l, "c5", Self.config(l, ranges: v6).replacingFirst(#""name":"brnet""#, with: #""name":"brnet6""#))
+        #expect(dad.status == 0 && nodad.status == 0, "\(dad.output) \(nodad.output)")
+        func flags(_ ns: String) throws -> [String] {
+            let info = try bed.ipJSON(ns, "-6", "addr", "show", "eth0", "scope", "global").arrayValue?.first?["addr_info"]?.arrayValue?.first
+            return ["tentative", "nodad"].filter { info?[$0] == true }
+        }
+        #expect(try flags(c4) == ["tentative"])
+        #expect(try flags(c5) == ["nodad"])
+    }
+
     @Test func spoofedSourceMACsAreDropped() throws {
         let bed = try Testbed()
         defer { bed.tearDown() }

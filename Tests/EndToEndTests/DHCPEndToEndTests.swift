@@ -32,10 +32,17 @@ final class DHCPLab {
         try startDaemon()
     }
 
-    func startDnsmasq(_ options: [String]) throws {
+    func restartDnsmasq(_ options: [String], range: String) throws {
+        if let dnsmasq { ChildProcess.stop(dnsmasq) }
+        dnsmasq = nil
+        unlink(dir.path + "/dnsmasq.log")
+        try startDnsmasq(options, range: range)
+    }
+
+    func startDnsmasq(_ options: [String], range: String = "10.77.0.150,10.77.0.199") throws {
         dnsmasq = try ChildProcess.spawn("/usr/sbin/ip", arguments: ["netns", "exec", lan, "/usr/sbin/dnsmasq", "--keep-in-foreground",
             "--conf-file=/dev/null", "--port=0", "--interface=up0p", "--bind-interfaces", "--except-interface=lo",
-            "--dhcp-range=10.77.0.150,10.77.0.199,255.255.255.0,2m", "--dhcp-option=option:router,10.77.0.1",
+            "--dhcp-range=\(range),255.255.255.0,2m", "--dhcp-option=option:router,10.77.0.1",
             "--dhcp-option=option:dns-server,10.77.0.53", "--dhcp-option=option:domain-search,corp.example",
             "--dhcp-leasefile=\(leaseFile)", "--pid-file=", "--user=root", "--no-ping", "--dhcp-authoritative",
             "--log-dhcp", "--log-facility=\(dir.path)/dnsmasq.log"] + options,
@@ -134,6 +141,34 @@ final class DHCPLab {
                 && lab.log("daemon.log").contains("lease \(address)/24 of c1/dhnet/eth0 renewed")
         }
         #expect(try bed.plugin("macvlan", "DEL", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1)).status == 0)
+    }
+
+    /// The server changes its mind: at renewal it refuses the address (NAK) and hands out
+    /// another; the daemon swaps it on the container's interface.
+    @Test func changedLeaseIsAppliedInsideTheContainer() throws {
+        let bed = try Testbed()
+        let lab = try DHCPLab(bed, dnsmasqOptions: ["--dhcp-option=option:T1,4", "--dhcp-option=option:T2,8"])
+        defer { lab.tearDown() }
+        let c1 = try bed.namespace("c1")
+        let add = try bed.plugin("macvlan", "ADD", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1))
+        #expect(add.status == 0, "\(add.output)")
+        let first = try #require(add.json?["ips"]?.arrayValue?.first?["address"]?.stringValue?.split(separator: "/").first.map(String.init))
+        try lab.restartDnsmasq(["--dhcp-option=option:T1,100", "--dhcp-option=option:T2,110"], range: "10.77.0.200,10.77.0.220")
+        func addresses() -> [String] {
+            ((try? bed.ipJSON(c1, "addr", "show", "eth0"))?.arrayValue?.first?["addr_info"]?.arrayValue ?? []).compactMap { entry in
+                entry["family"] == "inet" ? entry["local"]?.stringValue : nil
+            }
+        }
+        do {
+            try lab.waitFor("the new lease on eth0", seconds: 20) {
+                let now = addresses()
+                return now.count == 1 && now[0].hasPrefix("10.77.0.2") && now[0] != first
+            }
+        } catch {
+            Issue.record("\(error): eth0 has \(addresses())\n\(lab.log("daemon.log"))\n\(lab.log("dnsmasq.log"))")
+        }
+        #expect(lab.log("dnsmasq.log").contains("DHCPNAK"))
+        #expect(try bed.ipJSON(c1, "route", "show", "default").arrayValue?.first?["gateway"] == "10.77.0.1")
     }
 
     @Test func noServerIsAClearErrorAndNothingIsLeft() throws {
