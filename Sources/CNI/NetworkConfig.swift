@@ -21,7 +21,9 @@ public struct NetworkConfig: Sendable {
 
     /// Decodes the config: not JSON is code 6 (A7); a missing or malformed `name` code 7.
     /// `requireName` is false for VERSION only.
-    public init(bytes: [UInt8], requireName: Bool = true) throws(CNIError) {
+    /// A prevResult that cannot be read is an error (code 6), except with `lenientPrevResult`
+    /// (DEL): libcni drops a cached result it cannot convert and carries on, and so do we.
+    public init(bytes: [UInt8], requireName: Bool = true, lenientPrevResult: Bool = false) throws(CNIError) {
         let value: JSONValue
         do {
             value = try JSONValue.parse(bytes)
@@ -52,7 +54,9 @@ public struct NetworkConfig: Sendable {
             do {
                 prevResult = try CNIResult(json: previous, defaultVersion: cniVersion)
             } catch {
-                throw CNIError(code: .decodingFailure, msg: "failed to parse prevResult", details: error.description)
+                if !lenientPrevResult {
+                    throw CNIError(code: .decodingFailure, msg: "failed to parse prevResult", details: error.description)
+                }
             }
         }
     }

@@ -56,7 +56,7 @@ public enum PluginRunner {
             }
             let input = try readInput()
             if env.command == .version { return (versionReply(input) + "\n", 0, nil) }
-            let config = try NetworkConfig(bytes: input)
+            let config = try NetworkConfig(bytes: input, lenientPrevResult: env.command == .delete)
             cniVersion = config.cniVersion.isEmpty ? "0.1.0" : config.cniVersion
             try checkVersion(config.cniVersion, for: env.command)
             let request = CNIRequest(environment: env, config: config)

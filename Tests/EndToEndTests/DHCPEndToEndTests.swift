@@ -200,6 +200,28 @@ final class DHCPLab {
         #expect(try bed.plugin("macvlan", "DEL", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1)).status == 0)
     }
 
+    /// Started the way systemd's swift-cni-dhcp.socket starts it: the socket is passed as fd 3
+    /// (LISTEN_FDS=1), and the daemon serves on it.
+    @Test(.enabled(if: access("/usr/bin/systemd-socket-activate", X_OK) == 0, "needs systemd-socket-activate (package systemd)"))
+    func socketActivation() throws {
+        let bed = try Testbed()
+        let lab = try DHCPLab(bed)
+        defer { lab.tearDown() }
+        lab.stopDaemon()
+        let socket = lab.dir.path + "/activated.sock"
+        let activator = try ChildProcess.spawn("/usr/sbin/ip", arguments: ["netns", "exec", lab.host, "/usr/bin/systemd-socket-activate",
+            "-l", socket, Testbed.binDirectory + "/dhcp", "daemon", "-socketpath", socket, "-statedir", lab.dir.path + "/state"],
+            environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], logFile: lab.dir.path + "/activated.log")
+        defer { ChildProcess.stop(activator) }
+        try lab.waitFor("the activation socket") { access(socket, F_OK) == 0 }
+        let c1 = try bed.namespace("c1")
+        let config = lab.config().replacingFirst(lab.socketPath, with: socket)
+        let add = try bed.plugin("macvlan", "ADD", config: config, host: lab.host, containerID: "c1", netns: bed.path(c1))
+        #expect(add.status == 0, "\(add.output)\n\(lab.log("activated.log"))")
+        #expect(lab.log("activated.log").contains("listening on \(socket)"))
+        #expect(try bed.plugin("macvlan", "DEL", config: config, host: lab.host, containerID: "c1", netns: bed.path(c1)).status == 0)
+    }
+
     @Test func gcReleasesLeasesOfStaleAttachments() throws {
         let bed = try Testbed()
         let lab = try DHCPLab(bed)

@@ -82,6 +82,14 @@ final class RecordingPlugin: CNIPlugin, @unchecked Sendable {
         #expect(reply == ["cniVersion": "1.0.0", "code": 11, "msg": "busy", "details": "try later"])
     }
 
+    @Test func unreadablePrevResultFailsCheckButNotDel() {
+        let config = #"{"cniVersion":"1.0.0","name":"n","prevResult":{"cniVersion":"1.2.0","ips":"nope"}}"#
+        let plugin = RecordingPlugin()
+        #expect(run("CHECK", config, plugin: plugin).0?["code"] == 6)
+        #expect(run("DEL", config, plugin: plugin).1 == 0)
+        #expect(plugin.calls == [.delete])
+    }
+
     @Test func noCommandPrintsAbout() {
         let (output, status, about) = PluginRunner.run(RecordingPlugin(), environment: [:], readInput: { [] })
         #expect(output.isEmpty && status == 0)
