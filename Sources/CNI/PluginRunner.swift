@@ -116,13 +116,18 @@ public enum PluginRunner {
         }
     }
 
+    /// The process environment, split on the first '=' byte (no Character processing: a
+    /// plugin's start-up should not page in the runtime's grapheme tables).
     static func processEnvironment() -> [String: String] {
         var result: [String: String] = [:]
         var pointer = environ
         while let entry = pointer.pointee {
-            let text = String(cString: entry)
-            if let equals = text.firstIndex(of: "=") {
-                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
+            let length = strlen(entry)
+            entry.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
+                let buffer = UnsafeBufferPointer(start: bytes, count: length)
+                if let equals = buffer.firstIndex(of: UInt8(ascii: "=")) {
+                    result[String(decoding: buffer[..<equals], as: UTF8.self)] = String(decoding: buffer[(equals + 1)...], as: UTF8.self)
+                }
             }
             pointer += 1
         }
