@@ -10,6 +10,7 @@ packages=(
   qemu-system-x86 linux-image-amd64 busybox-static cpio xz-utils kmod   # the VM runner
   containernetworking-plugins      # the reference Go plugins, for benchmarks and interop tests
   hyperfine strace                 # benchmarks (bench/memory.sh holds processes at exit with strace)
+  golang-go golang-github-appc-cni-dev   # libcni (Podman/containerd/CRI-O's library) drives the binaries in a test
   dnsmasq-base                     # a DHCP server for the dhcp tests
 )
 missing=()
