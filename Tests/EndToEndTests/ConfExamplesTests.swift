@@ -1,4 +1,5 @@
 import JSON
+import ProcessRunner
 import Testing
 import TestSupport
 
@@ -25,7 +26,7 @@ import TestSupport
         let config = try JSONValue.parse(original)
         let needsVM = Self.vmOnlyTypes.contains(config["type"]?.stringValue ?? "")
         guard needsVM == Testbed.insideVM else {
-            if needsVM { print("ConfExamplesTests: \(file) runs in the VM suite (the host kernel lacks its link type)") }
+            if needsVM { FileIO.writeAll(2, "ConfExamplesTests: \(file) runs in the VM suite (the host kernel lacks its link type)\n") }
             return
         }
         let bed = try Testbed()
