@@ -72,7 +72,9 @@ public struct MACAddress: Hashable, Sendable, CustomStringConvertible {
         var generator = SystemRandomNumberGenerator()
         var bytes = (0..<6).map { _ in UInt8.random(in: 0...255, using: &generator) }
         bytes[0] = (bytes[0] & 0xfc) | 0x02
-        return MACAddress(bytes: bytes) ?? MACAddress(bytes: [2, 0, 0, 0, 0, 1])!
+        return MACAddress(sixBytes: bytes)
     }
+
+    private init(sixBytes: [UInt8]) { bytes = sixBytes }
     public var isZero: Bool { bytes.allSatisfy { $0 == 0 } }
 }

@@ -175,7 +175,7 @@ final class LeaseManager: @unchecked Sendable {
         while true {
             let due: [LeaseRecord] = monitor.locked {
                 let deadline = records.values.compactMap(\.client.nextDeadline).min()
-                if deadline == nil || deadline! > Monotonic.now { monitor.wait(until: deadline) }
+                if deadline.map({ $0 > Monotonic.now }) ?? true { monitor.wait(until: deadline) }
                 let now = Monotonic.now
                 return records.values.filter { ($0.client.nextDeadline ?? .infinity) <= now }
             }

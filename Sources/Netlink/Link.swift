@@ -29,7 +29,6 @@ public struct Link: Sendable, Equatable {
     public var ipvlanMode: IpvlanMode?
     public var ipvlanFlags: IpvlanFlags?
     public var vlanID: UInt16?
-    /// IFLA_BRPORT_HAIRPIN / IFLA_BRPORT_ISOLATED for a bridge port (from IFLA_PROTINFO).
     public var isUp: Bool { flags & UInt32(IFF_UP) != 0 }
     public var isPromiscuous: Bool { flags & UInt32(IFF_PROMISC) != 0 }
 
