@@ -28,8 +28,7 @@ public struct BridgePlugin: CNIPlugin {
         }
         let bridge = try ensureBridge(config, host)
 
-        var rollback = Rollback()
-        do {
+        return try Rollback.guarding { rollback in
             let hostVethName = TemporaryName.make(prefix: "veth")
             try host.createLink(LinkRequest(
                 name: hostVethName,
@@ -89,12 +88,8 @@ public struct BridgePlugin: CNIPlugin {
                 CNIResult.Interface(name: hostVethNow.name, mac: hostVethNow.address?.description),
                 CNIResult.Interface(name: env.ifName, mac: finalContainer.address?.description, mtu: Int(finalContainer.mtu), sandbox: env.netns),
             ]
-            _ = try result.json(as: request.config.cniVersion.isEmpty ? "0.1.0" : request.config.cniVersion)
-            rollback.disarm()
+            try result.ensurePrintable(for: request)
             return result
-        } catch {
-            rollback.run()
-            throw error
         }
     }
 

@@ -85,10 +85,9 @@ public struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
             throw CNIError.invalidConfig("invalid MTU \(settings.mtu): it must not exceed the master's (\"\(master.name)\", MTU \(master.mtu))")
         }
 
-        var rollback = Rollback()
-        do {
+        return try Rollback.guarding { rollback in
             let temporaryName = TemporaryName.make(prefix: Flavor.temporaryPrefix)
-            do {
+            do throws(NetlinkError) {
                 try hostNetlink.createLink(LinkRequest(
                     name: temporaryName, kind: flavor.linkKind(config), parentIndex: master.index,
                     mtu: settings.mtu == 0 ? nil : settings.mtu, address: settings.mac,
@@ -127,14 +126,8 @@ public struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
             if let dns = settings.dns, !dns.isEmpty { result.dns = dns }
             result.interfaces = [CNIResult.Interface(name: env.ifName, mac: link.address?.description,
                                                      mtu: Int(link.mtu), sandbox: env.netns)]
-            // A result the config's version cannot express (no address below 0.3.0) fails
-            // the ADD here, while it can still be undone, not later in the printing.
-            _ = try result.json(as: request.config.cniVersion.isEmpty ? "0.1.0" : request.config.cniVersion)
-            rollback.disarm()
+            try result.ensurePrintable(for: request)
             return result
-        } catch {
-            rollback.run()
-            throw error
         }
     }
 
