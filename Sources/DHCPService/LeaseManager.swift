@@ -114,6 +114,15 @@ final class LeaseManager: @unchecked Sendable {
                     try transport.send(message, to: destination)
                     sent += 1
                 case .bound(let lease):
+                    // Option 26: the server's MTU for this segment goes on the interface now (the
+                    // CNI result has no place for it); one the kernel refuses is reported.
+                    if let mtu = lease.mtu, UInt32(mtu) != link.mtu {
+                        do {
+                            try netlink.setLink(index: link.index, mtu: UInt32(mtu))
+                        } catch {
+                            log("\(request.key): cannot apply the server's MTU \(mtu): \(error)")
+                        }
+                    }
                     let record = LeaseRecord(request: request, hardwareAddress: mac.bytes, client: client,
                                              boundAtWall: Monotonic.wall - (Monotonic.now - client.boundAt))
                     monitor.locked { records[request.key] = record; monitor.signal() }

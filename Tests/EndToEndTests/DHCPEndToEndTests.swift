@@ -143,6 +143,16 @@ final class DHCPLab {
         #expect(try bed.plugin("macvlan", "DEL", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1)).status == 0)
     }
 
+    @Test func serverMTUIsApplied() throws {
+        let bed = try Testbed()
+        let lab = try DHCPLab(bed, dnsmasqOptions: ["--dhcp-option=option:mtu,1400"])
+        defer { lab.tearDown() }
+        let c1 = try bed.namespace("c1")
+        let add = try bed.plugin("macvlan", "ADD", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1))
+        #expect(add.status == 0, "\(add.output)")
+        #expect(try bed.ipJSON(c1, "link", "show", "eth0").arrayValue?.first?["mtu"] == 1400)
+    }
+
     /// The server changes its mind: at renewal it refuses the address (NAK) and hands out
     /// another; the daemon swaps it on the container's interface.
     @Test func changedLeaseIsAppliedInsideTheContainer() throws {
