@@ -57,6 +57,38 @@ import Glibc
         #expect(try Self.ipam(ours, "CHECK", config: config, containerID: "never").errorCode == 103)
     }
 
+    /// IPAM across suites: the reference macvlan delegates to our host-local and static, and
+    /// our macvlan to the reference's host-local (found on CNI_PATH, exec'd).
+    @Test func delegationAcrossSuites() throws {
+        try #require(access(Self.reference + "/macvlan", X_OK) == 0, "apt-get install containernetworking-plugins")
+        let bed = try Testbed()
+        defer { bed.tearDown() }
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let host = try bed.hostWithUplink()
+        let cases: [(main: String, ipamPath: String, ipam: String)] = [
+            (Self.reference, Testbed.binDirectory, #"{"type":"host-local","dataDir":"\#(dir.path)","ranges":[[{"subnet":"10.47.0.0/24"}]]}"#),
+            (Self.reference, Testbed.binDirectory, #"{"type":"static","addresses":[{"address":"10.47.1.5/24"}]}"#),
+            (Testbed.binDirectory, Self.reference, #"{"type":"host-local","dataDir":"\#(dir.path)","ranges":[[{"subnet":"10.47.0.0/24"}]]}"#),
+        ]
+        for (n, entry) in cases.enumerated() {
+            let container = try bed.namespace("x\(n)")
+            let config = #"{"cniVersion":"1.0.0","name":"xnet","type":"macvlan","master":"up0","ipam":\#(entry.ipam)}"#
+            let add = try bed.plugin("macvlan", "ADD", config: config, host: host, containerID: "x\(n)", netns: bed.path(container),
+                                     binDirectory: entry.main.hasPrefix("/usr") ? entry.main : Testbed.binDirectory,
+                                     cniPath: entry.ipamPath)
+            #expect(add.status == 0, "case \(n): \(add.output)")
+            let address = try #require(add.json?["ips"]?.arrayValue?.first?["address"]?.stringValue)
+            let onLink = try bed.ipJSON(container, "addr", "show", "eth0").arrayValue?.first?["addr_info"]?.arrayValue ?? []
+            #expect(onLink.contains { "\($0["local"]?.stringValue ?? "")/\($0["prefixlen"]?.intValue ?? 0)" == address }, "case \(n)")
+            let del = try bed.plugin("macvlan", "DEL", config: config, host: host, containerID: "x\(n)", netns: bed.path(container),
+                                     binDirectory: entry.main.hasPrefix("/usr") ? entry.main : Testbed.binDirectory,
+                                     cniPath: entry.ipamPath)
+            #expect(del.status == 0, "case \(n): \(del.output)")
+        }
+        #expect(dir.files("xnet").filter { $0.hasPrefix("10.") }.isEmpty)
+    }
+
     @Test func sixtyFourParallelAllocationsAndReleases() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }

@@ -117,9 +117,9 @@ final class Testbed: @unchecked Sendable {
     /// Execs plugin `name` from the build directory inside `host`, as a runtime does.
     func plugin(_ name: String, _ command: String, config: String, host: String, containerID: String = "ctr1",
                 netns: String? = nil, ifName: String = "eth0", environment extra: [String: String] = [:],
-                binDirectory: String = Testbed.binDirectory) throws -> PluginOutcome {
+                binDirectory: String = Testbed.binDirectory, cniPath: String? = nil) throws -> PluginOutcome {
         var env = ["CNI_COMMAND": command, "CNI_CONTAINERID": containerID, "CNI_NETNS": netns ?? "",
-                   "CNI_IFNAME": ifName, "CNI_PATH": binDirectory, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
+                   "CNI_IFNAME": ifName, "CNI_PATH": cniPath ?? binDirectory, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
         for (key, value) in extra { env[key] = value }
         let outcome = try ChildProcess.run("/usr/sbin/ip", arguments: ["netns", "exec", host, binDirectory + "/" + name],
                                            environment: env.map { "\($0.key)=\($0.value)" }, input: Array(config.utf8))
