@@ -51,8 +51,8 @@ struct BenchError: Error, CustomStringConvertible { var description: String }
 /// One timed exec: wall time and the child's peak memory.
 struct Sample { var nanoseconds: UInt64; var peakKiB: Int }
 
-/// Namespaces for the run, deleted at the end whatever happens.
-final class Namespaces {
+/// The network namespaces of one benchmark run, deleted at the end whatever happens.
+final class BenchNamespaces {
     let prefix = "scni-bench-\(getpid())-"
     var names: [String] = []
 
@@ -177,7 +177,7 @@ func main() throws {
             throw BenchError(description: "\(label): \(directory)/\(plugin) is missing (reference: apt-get install containernetworking-plugins)")
         }
     }
-    let spaces = Namespaces()
+    let spaces = BenchNamespaces()
     let hostName = try spaces.add("host")
     let containerName = try spaces.add("ctr")
     try shell(["/usr/sbin/ip", "-n", hostName, "link", "add", "up0", "type", "veth", "peer", "name", "up0p"])
@@ -251,7 +251,7 @@ func main() throws {
 /// our daemon and through the reference's, interleaved; then how long ADD takes to fail with
 /// no server (our bound from the config; the reference is stopped after `noServerCap` s).
 func benchmarkDHCP(options: Options) throws {
-    let spaces = Namespaces()
+    let spaces = BenchNamespaces()
     let host = try spaces.add("dhcp-host")
     let lan = try spaces.add("dhcp-lan")
     let container = try spaces.add("dhcp-ctr")
