@@ -193,7 +193,7 @@ import Glibc
         defer { bed.tearDown() }
         let l = try layout(bed)
         defer { l.store.remove() }
-        let config = Self.config(l, extra: #","isDefaultGateway":true"#, ranges: #"[[{"subnet":"10.34.0.0/24"}],[{"subnet":"fd34::/64"}]]"#)
+        let config = Self.config(l, extra: #","isDefaultGateway":true,"ipMasq":true"#, ranges: #"[[{"subnet":"10.34.0.0/24"}],[{"subnet":"fd34::/64"}]]"#)
         let (c1, a1) = try add(l, "c1", config)
         let (_, a2) = try add(l, "c2", config)
         #expect(a1.status == 0 && a2.status == 0, "\(a1.output) \(a2.output)")
@@ -202,6 +202,10 @@ import Glibc
         #expect(try bed.exec(c1, "ping", "-6", "-c", "1", "-W", "2", "fd34::1") == 0)
         #expect(try sysctl(bed, l.host, "net/ipv6/conf/all/forwarding") == "1")
         #expect(try bed.ipJSON(c1, "-6", "route", "show", "default").arrayValue?.first?["gateway"] == "fd34::1")
+        // Both families are masqueraded, each outside its own subnet and multicast range.
+        let rules = try ruleset(l.host)
+        #expect(rules.contains("ip saddr 10.34.0.2 ip daddr != 10.34.0.0/24 ip daddr != 224.0.0.0/4 masquerade"), "\(rules)")
+        #expect(rules.contains("ip6 saddr fd34::2 ip6 daddr != fd34::/64 ip6 daddr != ff00::/8 masquerade"), "\(rules)")
     }
 
     @Test(arguments: ["0.4.0", "1.1.0"])

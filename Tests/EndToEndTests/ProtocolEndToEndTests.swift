@@ -46,6 +46,15 @@ import Testing
         let unknownCommand = try bed.plugin(plugin, "FROB", config: good, host: host, netns: bed.path(container))
         #expect(unknownCommand.status == 1 && unknownCommand.errorCode == 4)
 
+        // A main plugin checks CNI_NETNS (an IPAM plugin never enters it).
+        if plugin == "macvlan" {
+            let notANamespace = try bed.plugin(plugin, "ADD", config: good, host: host, netns: "/etc/hostname")
+            #expect(notANamespace.status == 1 && notANamespace.errorCode == 4, "\(notANamespace.output)")
+            #expect(notANamespace.json?["msg"] == "CNI_NETNS: /etc/hostname is not a network namespace")
+            let missing = try bed.plugin(plugin, "ADD", config: good, host: host, netns: "/run/netns/no-such-namespace")
+            #expect(missing.json?["msg"] == "CNI_NETNS: network namespace /run/netns/no-such-namespace does not exist")
+        }
+
         // Nothing was made in the container by any of these.
         #expect(try bed.linkNames(container) == ["lo"])
     }
