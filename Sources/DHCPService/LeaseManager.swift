@@ -274,7 +274,8 @@ final class LeaseManager: @unchecked Sendable {
 
     /// Writes the record to `<stateDirectory>/<hash of key>.json` (temporary file + rename).
     func persist(_ record: LeaseRecord) {
-        guard let lease = record.client.lease else { return }
+        // A renewal that finishes after a DEL released the lease must not bring its file back.
+        guard let lease = record.client.lease, monitor.locked({ records[record.request.key] === record }) else { return }
         var object = record.request.json.objectValue ?? JSONObject()
         object["command"] = nil
         object["mac"] = .string(record.hardwareAddress.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":"))
