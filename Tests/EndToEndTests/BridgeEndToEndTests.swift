@@ -114,6 +114,23 @@ import Glibc
         #expect(!after.contains("SCNI-"), "\(after)")
     }
 
+    @Test func iptablesBackendDualStack() throws {
+        let bed = try Testbed()
+        defer { bed.tearDown() }
+        let l = try layout(bed)
+        defer { l.store.remove() }
+        let config = Self.config(l, extra: #","isGateway":true,"ipMasq":true,"ipMasqBackend":"iptables""#,
+                                 ranges: #"[[{"subnet":"10.36.0.0/24"}],[{"subnet":"fd36::/64"}]]"#)
+        let (c1, a1) = try add(l, "c1", config)
+        #expect(a1.status == 0, "\(a1.output)")
+        let v6 = try Testbed.run(["/usr/sbin/ip", "netns", "exec", l.host, "/usr/sbin/ip6tables-save", "-t", "nat"])
+        #expect(v6.contains("-A POSTROUTING -s fd36::2/128 -m comment --comment \"swift-cni brnet c1\" -j SCNI-"), "\(v6)")
+        #expect(v6.contains("! -d ff00::/8 -j MASQUERADE"))
+        #expect(try del(l, "c1", config, netns: bed.path(c1)).status == 0)
+        let after = try Testbed.run(["/usr/sbin/ip", "netns", "exec", l.host, "/usr/sbin/ip6tables-save", "-t", "nat"])
+        #expect(!after.contains("SCNI-"), "\(after)")
+    }
+
     @Test func hairpinIsolationAndPromiscuousFlags() throws {
         let bed = try Testbed()
         defer { bed.tearDown() }

@@ -106,6 +106,17 @@ import TestSupport
         #expect(try bed.ipJSON(c1, "link", "show", "eth0").arrayValue?.first?["linkinfo"]?["info_data"]?["mode"] == "source")
     }
 
+    @Test func broadcastQueueLength() throws {
+        let bed = try Testbed()
+        defer { bed.tearDown() }
+        let l = try layout(bed)
+        let (c1, a1) = try add(l, "c1", Self.config(nil, extra: #","bcqueuelen":123"#))
+        #expect(a1.status == 0, "\(a1.output)")
+        #expect(try bed.ipJSON(c1, "link", "show", "eth0").arrayValue?.first?["linkinfo"]?["info_data"]?["bcqueuelen"] == 123)
+        let (_, negative) = try add(l, "c2", Self.config(nil, extra: #","bcqueuelen":-5"#))
+        #expect(negative.json?["msg"] == "invalid bcqueuelen -5")
+    }
+
     @Test func badModeListsTheValidOnes() throws {
         let bed = try Testbed()
         defer { bed.tearDown() }
