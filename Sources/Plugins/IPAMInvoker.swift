@@ -1,5 +1,6 @@
 import CNI
 import IPAM
+import ProcessRunner
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,14 +10,8 @@ import Glibc
 /// directory as the running executable, so it was installed with it), the same code run in
 /// this process, which saves an exec per ADD and DEL with the same effect.
 enum IPAMInvoker {
-    /// The directory of the running executable (/proc/self/exe).
-    private static let ownDirectory: String? = {
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        guard count > 0 else { return nil }
-        let path = String(cString: buffer)
-        return path.lastIndex(of: "/").map { String(path[..<$0]) }
-    }()
+    /// The directory of the running executable.
+    private static let ownDirectory = CurrentExecutable.directory
 
     /// The in-process implementation for `type`, when the delegate on CNI_PATH is ours.
     static func inProcessPlugin(type: String, request: CNIRequest) -> (any CNIPlugin)? {

@@ -80,13 +80,20 @@ struct KernelLinkTests {
 }
 
 extension String {
+    /// A small text file (a /proc file, a log, a config), read whole.
     init(contentsOfProcFile path: String) throws {
-        guard let file = fopen(path, "r") else { throw TestbedError(description: "cannot open \(path)") }
-        defer { fclose(file) }
-        var text = ""
-        var buffer = [CChar](repeating: 0, count: 4096)
-        while fgets(&buffer, Int32(buffer.count), file) != nil { text += String(cString: buffer) }
-        self = text
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw TestbedError(description: "cannot open \(path)") }
+        defer { close(fd) }
+        var data: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { break }
+            data += chunk[0..<count]
+        }
+        self = String(decoding: data, as: UTF8.self)
     }
 }
 

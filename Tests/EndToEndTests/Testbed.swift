@@ -30,10 +30,7 @@ final class Testbed: @unchecked Sendable {
     /// Where `swift build` put the plugins: beside the test bundle, or $SWIFT_CNI_BIN.
     static let binDirectory: String = {
         if let override = getenv("SWIFT_CNI_BIN") { return String(cString: override) }
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        let path = count > 0 ? String(cString: buffer) : ""
-        return String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)])
+        return CurrentExecutable.directory ?? ".build/debug"
     }()
 
     let prefix: String

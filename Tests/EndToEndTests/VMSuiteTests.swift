@@ -20,10 +20,7 @@ import Glibc
 
     @Test(.enabled(if: !Testbed.insideVM), .timeLimit(.minutes(20)))
     func kernelSuitesPassInsideTheVM() throws {
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        try #require(count > 0)
-        let bundle = String(cString: buffer)
+        let bundle = try #require(CurrentExecutable.path)
         let filter = VMSuiteTests.suites.map { "--filter '\($0)'" }.joined(separator: " ")
         let command = "SWIFT_CNI_IN_VM=1 SWIFT_CNI_BIN='\(Testbed.binDirectory)' '\(bundle)' --testing-library swift-testing \(filter)"
         let runner = VMSuiteTests.repositoryRoot + "/integration/vm-run.sh"

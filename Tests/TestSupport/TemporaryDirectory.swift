@@ -12,7 +12,7 @@ public struct TemporaryDirectory {
         var template = Array("/tmp/swift-cni-test-XXXXXX".utf8CString)
         let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         guard created != nil else { throw TemporaryDirectoryError() }
-        path = String(cString: template)
+        path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
     public func remove() {
         _ = try? ChildProcess.run("/bin/rm", arguments: ["-rf", path], environment: [])
