@@ -98,6 +98,10 @@ struct IpvlanVlanVMTests {
         #expect(chained.json?["ips"] == [["interface": 0, "address": "10.63.0.5/24"]])
         let addresses = try bed.ipJSON(c2, "addr", "show", "eth0").arrayValue?.first?["addr_info"]?.arrayValue ?? []
         #expect(addresses.contains { $0["local"] == "10.63.0.5" })
+        // CHECK of the chained link (the reference fails here with the master omitted).
+        object["prevResult"] = chained.json
+        let check = try bed.plugin("ipvlan", "CHECK", config: JSONValue.object(object).serialized(), host: host, containerID: "c2", netns: bed.path(c2))
+        #expect(check.status == 0, "\(check.output)")
     }
 
     @Test func vlanCarriesTheIdAndIsolatesSegments() throws {

@@ -160,8 +160,12 @@ public struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
         let container = try NetworkNamespace(path: env.netns)
         let netlink = try RouteNetlink(in: container)
         let masterNetlink = settings.linkInContainer ? netlink : try RouteNetlink()
-        let master = try MasterResolution.resolve(settings.master ?? flavor.defaultMaster(config, request), masterNetlink,
-                                                  namespaceDescription: masterPlace(settings, env))
+        // Chained without a master, ADD took prevResult's interface as the master; at CHECK
+        // prevResult lists our own link instead, so the master cannot be named again: only a
+        // configured (or default-route) master is compared.
+        let chainedMaster = settings.master == nil && flavor.defaultMaster(config, request) != nil
+        let master = chainedMaster ? nil : try MasterResolution.resolve(settings.master, masterNetlink,
+                                                                        namespaceDescription: masterPlace(settings, env))
         guard let link = try netlink.link(named: env.ifName) else {
             throw CNIError(code: .checkFailed, msg: "interface \"\(env.ifName)\" not found in netns \(env.netns)")
         }
@@ -169,7 +173,7 @@ public struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
             throw CNIError(code: .checkFailed, msg: "interface \"\(env.ifName)\" is a \(link.kind ?? "device without a kind"), not a \(Flavor.kind)")
         }
         try flavor.verify(link, config, ifName: env.ifName)
-        if link.parentIndex != master.index {
+        if let master, link.parentIndex != master.index {
             throw CNIError(code: .checkFailed, msg: "interface \"\(env.ifName)\" is not on master \"\(master.name)\"")
         }
         if let mac = recorded.mac, !mac.isEmpty, MACAddress(mac) != link.address {
