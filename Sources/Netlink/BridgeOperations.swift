@@ -128,8 +128,38 @@ extension RouteNetlink {
                     operation: "add VLANs to \(bridgeSelf ? "bridge" : "bridge port") #\(index)")
     }
 
-    /// RTM_DELLINK, AF_BRIDGE, IFLA_AF_SPEC: removes VLANs from a bridge port (the link stays).
-    public func deleteBridgeVLANs(index: Int32, _ vlans: [BridgeVLAN]) throws(NetlinkError) {
-        try perform(Self.vlanMessage(type: Int(RTM_DELLINK), index: index, vlans), operation: "remove VLANs from bridge port #\(index)")
+    /// RTM_DELLINK, AF_BRIDGE, IFLA_AF_SPEC: removes VLANs from a bridge port, or with
+    /// `bridgeSelf` from the bridge device itself (the link stays).
+    public func deleteBridgeVLANs(index: Int32, _ vlans: [BridgeVLAN], bridgeSelf: Bool = false) throws(NetlinkError) {
+        try perform(Self.vlanMessage(type: Int(RTM_DELLINK), index: index, vlans, bridgeSelf: bridgeSelf),
+                    operation: "remove VLANs from \(bridgeSelf ? "bridge" : "bridge port") #\(index)")
+    }
+
+    /// RTM_GETLINK dump, family AF_BRIDGE, IFLA_EXT_MASK = RTEXT_FILTER_BRVLAN: the VLANs of
+    /// every port of every bridge (and of the bridges themselves), by link index. Each VLAN is
+    /// listed on its own (uncompressed); range flags are expanded anyway.
+    public func bridgeVLANs() throws(NetlinkError) -> [(index: Int32, masterIndex: Int32?, vlans: [UInt16])] {
+        let request = MessageBuilder(type: Int(RTM_GETLINK), flags: 0)
+        request.putFamilyHeader(ifinfomsg(ifi_family: UInt8(AF_BRIDGE), __ifi_pad: 0, ifi_type: 0, ifi_index: 0, ifi_flags: 0, ifi_change: 0))
+        request.put(IFLA_EXT_MASK, u32: UInt32(RTEXT_FILTER_BRVLAN))
+        let headerSize = cmnl_align(cmnl_sizeof_ifinfomsg())
+        return try dump(request, operation: "list bridge VLANs").compactMap { message in
+            guard message.type == UInt16(RTM_NEWLINK), message.payload.count >= headerSize else { return nil }
+            let attributes = NetlinkAttributes(message.payload, from: headerSize)
+            var vlans: [UInt16] = []
+            var rangeStart: UInt16?
+            for (type, value) in attributes.nested(IFLA_AF_SPEC)?.all ?? [] where Int(type) == Int(IFLA_BRIDGE_VLAN_INFO) && value.count >= 4 {
+                let flags = value.loadUInt16(at: 0), vid = value.loadUInt16(at: 2)
+                if flags & UInt16(BRIDGE_VLAN_INFO_RANGE_BEGIN) != 0 {
+                    rangeStart = vid
+                } else if flags & UInt16(BRIDGE_VLAN_INFO_RANGE_END) != 0, let first = rangeStart, first <= vid {
+                    vlans += Array(first...vid)
+                    rangeStart = nil
+                } else {
+                    vlans.append(vid)
+                }
+            }
+            return (message.payload.loadInt32(at: 4), attributes.i32(IFLA_MASTER), vlans)
+        }
     }
 }

@@ -66,5 +66,21 @@ struct BridgeVLANVMTests {
         #expect(gateway["addr_info"]?.arrayValue?.contains { $0["local"] == "10.35.0.1" } == true)
         #expect(try vlans(bed, host, "br0").contains { $0.0 == 100 })
         #expect(try bed.ping(from: c1, "10.35.0.1"))
+
+        // A second container on VLAN 100 shares the gateway link; it stays until the last DEL
+        // (the reference never removes it), also when that container's netns is already gone.
+        let c2 = try bed.namespace("c2")
+        let add2 = try bed.plugin("bridge", "ADD", config: config, host: host, containerID: "c2", netns: bed.path(c2))
+        #expect(add2.status == 0)
+        #expect(try bed.plugin("bridge", "DEL", config: config, host: host, containerID: "c1", netns: bed.path(c1)).status == 0)
+        #expect(try bed.linkNames(host).contains("br0.100"))
+        #expect(try bed.ping(from: c2, "10.35.0.1"))
+        try bed.deleteNamespace(c2)
+        // As a runtime sends it from 0.4.0: the DEL carries the ADD's result.
+        var withPrevious = try #require(try JSONValue.parse(config).objectValue)
+        withPrevious["prevResult"] = add2.json
+        #expect(try bed.plugin("bridge", "DEL", config: JSONValue.object(withPrevious).serialized(), host: host, containerID: "c2", netns: bed.path(c2)).status == 0)
+        #expect(!(try bed.linkNames(host)).contains("br0.100"))
+        #expect(!(try vlans(bed, host, "br0")).contains { $0.0 == 100 })
     }
 }

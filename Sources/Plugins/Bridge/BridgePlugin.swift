@@ -194,6 +194,10 @@ public struct BridgePlugin: CNIPlugin {
     /// with that VLAN added (tagged) to the bridge device itself, as the reference does. Made
     /// once per VLAN and shared by its containers; an existing one is reused.
     func vlanGatewayLink(bridge: Link, _ config: BridgeConfig, _ host: RouteNetlink) throws -> Link {
+        try BridgeLock.holding(config.bridge) { () throws -> Link in try makeVLANGatewayLink(bridge: bridge, config, host) }
+    }
+
+    private func makeVLANGatewayLink(bridge: Link, _ config: BridgeConfig, _ host: RouteNetlink) throws -> Link {
         let name = "\(bridge.name).\(config.vlan)"
         guard name.utf8.count <= 15 else {
             throw CNIError.invalidConfig("the gateway link \"\(name)\" for VLAN \(config.vlan) would be longer than 15 bytes: use a shorter bridge name")
@@ -217,6 +221,33 @@ public struct BridgePlugin: CNIPlugin {
         return link
     }
 
+    /// The `<bridge>.<vlan>` gateway link is shared by the containers of its VLAN: the last DEL
+    /// of that VLAN (no bridge port carries it any more) removes it and the VLAN from the bridge
+    /// itself (the reference never does, #1175). Serialized with ADD's creation of it by a lock
+    /// per bridge under /run/swift-cni.
+    func removeUnusedVLANGateway(_ config: BridgeConfig, ignoringPort ignored: String?) throws {
+        let host = try RouteNetlink()
+        guard let bridge = try host.link(named: config.bridge), bridge.kind == "bridge" else { return }
+        let ignoredIndex = try ignored.flatMap { name throws(NetlinkError) in try host.link(named: name)?.index }
+        try BridgeLock.holding(config.bridge) {
+            let ports = try host.bridgeVLANs().filter { $0.masterIndex == bridge.index && $0.index != bridge.index && $0.index != ignoredIndex }
+            guard !ports.contains(where: { $0.vlans.contains(config.vlan) }) else { return }
+            if let gateway = try host.link(named: "\(config.bridge).\(config.vlan)"), gateway.kind == "vlan" {
+                do {
+                    try host.deleteLink(index: gateway.index)
+                } catch {
+                    if (error as? NetlinkError)?.isNotFound != true { throw error }
+                }
+            }
+            do {
+                try host.deleteBridgeVLANs(index: bridge.index, [BridgeVLAN(config.vlan)], bridgeSelf: true)
+            } catch {
+                let errno = (error as? NetlinkError)?.errno
+                if errno != ENOENT && errno != EINVAL { throw error }
+            }
+        }
+    }
+
     /// DEL: IPAM DEL, the masquerade and spoof-check rules (also when the netns is gone or
     /// CNI_NETNS is empty: the reference leaks them there), then the container's veth.
     public func delete(_ request: CNIRequest) throws {
@@ -227,6 +258,12 @@ public struct BridgePlugin: CNIPlugin {
         if config.ipMasq { try config.firewall().removeMasquerade(tag) }
         if config.macSpoofCheck { try NftablesFirewall().removeSpoofCheck(tag) }
         try ContainerInterface.delete(env, kind: "veth")
+        if config.isGateway && config.vlan != 0 {
+            // The host end named in prevResult (runtimes send it from 0.4.0) may outlive a deleted
+            // netns for a moment (the kernel tears namespaces down asynchronously): not a user.
+            let hostEnd = request.config.prevResult?.interfaces.first { $0.sandbox == nil && $0.name != config.bridge }?.name
+            try removeUnusedVLANGateway(config, ignoringPort: hostEnd)
+        }
     }
 
     /// CHECK: the bridge exists with prevResult's MAC, the container veth's peer is one of its
