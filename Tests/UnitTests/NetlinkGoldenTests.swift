@@ -105,6 +105,21 @@ func errorReply(_ error: Int32, sequence: UInt32, port: UInt32, message: String?
         #expect(transport.sent == [expected])
     }
 
+    @Test func bridgeVLANsWithRangeOnTheBridgeItself() throws {
+        let transport = RecordingTransport()
+        transport.replies = [{ errorReply(0, sequence: $0, port: 4242) }]
+        try RouteNetlink(transport: transport).addBridgeVLANs(index: 3, [BridgeVLAN(100, pvid: true, untagged: true), BridgeVLAN(first: 10, last: 12)],
+                                                             bridgeSelf: true)
+        // RTM_SETLINK (19), NLM_F_REQUEST|NLM_F_ACK; ifinfomsg {AF_BRIDGE = 7, index 3};
+        // IFLA_AF_SPEC (26) { IFLA_BRIDGE_FLAGS (0) = BRIDGE_FLAGS_SELF (2),
+        //   IFLA_BRIDGE_VLAN_INFO (2) {PVID|UNTAGGED = 6, 100}, {RANGE_BEGIN = 8, 10}, {RANGE_END = 16, 12} }
+        let expected = nlmsg(type: 19, flags: 5, sequence: 1, port: 0,
+            [7, 0, 0, 0] + le32(3) + le32(0) + le32(0)
+            + nested(26, attribute(0, le16(2)) + attribute(2, le16(6) + le16(100))
+                + attribute(2, le16(8) + le16(10)) + attribute(2, le16(16) + le16(12))))
+        #expect(transport.sent == [expected])
+    }
+
     @Test func kernelErrorCarriesErrnoAndExtendedAck() {
         let transport = RecordingTransport()
         transport.replies = [{ errorReply(-95, sequence: $0, port: 4242, message: "Unknown device type") }]
