@@ -81,11 +81,12 @@ public struct BridgePlugin: CNIPlugin {
             }
 
             if let dns = config.dns, !dns.isEmpty { result.dns = dns }
-            let hostVethNow = try host.link(index: hostVeth.index) ?? hostVeth
+            // Re-read: a bridge made by someone else, without a MAC of its own, may have taken
+            // the new port's; the host veth's name and MAC do not change.
             let bridgeNow = try host.link(index: bridge.index) ?? bridge
             result.interfaces = [
                 CNIResult.Interface(name: bridgeNow.name, mac: bridgeNow.address?.description),
-                CNIResult.Interface(name: hostVethNow.name, mac: hostVethNow.address?.description),
+                CNIResult.Interface(name: hostVeth.name, mac: hostVeth.address?.description),
                 CNIResult.Interface(name: env.ifName, mac: finalContainer.address?.description, mtu: Int(finalContainer.mtu), sandbox: env.netns),
             ]
             try result.ensurePrintable(for: request)
