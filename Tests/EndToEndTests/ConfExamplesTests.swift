@@ -31,14 +31,19 @@ import TestSupport
         }
         let bed = try Testbed()
         defer { bed.tearDown() }
-        let host = try bed.hostWithUplink()
+        // A dhcp example gets a dnsmasq and a daemon of its own; the others a host with up0.
+        let usesDHCP = config["ipam"]?["type"] == "dhcp"
+        let lab = usesDHCP ? try DHCPLab(bed) : nil
+        defer { lab?.tearDown() }
+        let host = try lab?.host ?? bed.hostWithUplink()
         let container = try bed.namespace("c")
         let type = try #require(config["type"]?.stringValue)
 
         // Each example's host-local store is private to the test.
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let text = original.replacingFirst("/run/swift-cni-examples", with: dir.path)
+        var text = original.replacingFirst("/run/swift-cni-examples", with: dir.path)
+        if let lab { text = text.replacingFirst("/run/cni/dhcp.sock", with: lab.socketPath) }
         let add = try bed.plugin(type, "ADD", config: text, host: host, netns: bed.path(container))
         #expect(add.status == 0, "\(file): \(add.output)")
         let addresses = try bed.ipJSON(container, "addr", "show", "eth0").arrayValue?.first?["addr_info"]?.arrayValue ?? []
