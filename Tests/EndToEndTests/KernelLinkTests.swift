@@ -53,10 +53,13 @@ struct KernelLinkTests {
     }
 }
 
+/// Whether this kernel has ipvlan (built in or loaded): /sys/module/ipvlan exists then.
+let kernelHasIpvlan = access("/sys/module/ipvlan", F_OK) == 0
+
 @Suite struct HostKernelTests {
     /// On this host's kernel (no ipvlan, no 8021q) creation fails with EOPNOTSUPP and the
     /// kernel's own words, not a bare errno.
-    @Test(.enabled(if: !Testbed.insideVM))
+    @Test(.enabled(if: !Testbed.insideVM && !kernelHasIpvlan, "this kernel has ipvlan: the missing-kernel error cannot be shown here"))
     func hostKernelLacksIpvlanAndVlan() throws {
         let bed = try Testbed()
         defer { bed.tearDown() }
@@ -64,7 +67,6 @@ struct KernelLinkTests {
         try bed.ip(ns, "link", "add", "low0", "type", "veth", "peer", "name", "low0p")
         let netlink = try RouteNetlink(in: try NetworkNamespace(path: bed.path(ns)))
         let lower = try #require(try netlink.link(named: "low0"))
-        guard (try? String(contentsOfProcFile: "/proc/modules"))?.contains("ipvlan") != true else { return }
         for kind in [LinkKind.ipvlan(mode: .l2), .vlan(id: 5)] {
             do {
                 try netlink.createLink(LinkRequest(name: "x0", kind: kind, parentIndex: lower.index))
@@ -100,11 +102,11 @@ extension String {
 /// On this host's kernel, the ipvlan and vlan plugins fail ADD with the kernel's lack named
 /// (code 100), and leave nothing behind.
 @Suite struct HostKernelPluginTests {
-    @Test(.enabled(if: !Testbed.insideVM), arguments: [("ipvlan", "ipvlan"), ("vlan", "vlan (802.1Q)")])
+    @Test(.enabled(if: !Testbed.insideVM && !kernelHasIpvlan, "this kernel has ipvlan: the missing-kernel error cannot be shown here"),
+           arguments: [("ipvlan", "ipvlan"), ("vlan", "vlan (802.1Q)")])
     func addSaysTheKernelLacksTheLinkType(_ plugin: String, _ kind: String) throws {
         let bed = try Testbed()
         defer { bed.tearDown() }
-        guard (try? String(contentsOfProcFile: "/proc/modules"))?.contains("ipvlan") != true else { return }
         let host = try bed.hostWithUplink()
         let container = try bed.namespace("c")
         let config = #"{"cniVersion":"1.1.0","name":"n","type":"\#(plugin)","master":"up0","vlanId":7,"ipam":{"type":"static","addresses":[{"address":"10.9.9.9/24"}]}}"#
