@@ -136,16 +136,10 @@ public enum PluginRunner {
 
     /// Reads stdin to the end; a read error is code 5 (A7).
     static func readStandardInput() throws(CNIError) -> [UInt8] {
-        var data: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
-            if count == 0 { return data }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw CNIError(code: .ioFailure, msg: "error reading from stdin", details: String(cString: strerror(errno)))
-            }
-            data += chunk[0..<count]
+        do {
+            return try FileIO.readAll(0, limit: 64 << 20)
+        } catch {
+            throw CNIError(code: .ioFailure, msg: "error reading from stdin", details: error.description)
         }
     }
 }

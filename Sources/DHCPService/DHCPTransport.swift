@@ -1,4 +1,5 @@
 import Addressing
+import CSystem
 import DHCP
 import Namespaces
 #if canImport(Glibc)
@@ -91,11 +92,7 @@ final class DHCPTransport {
 
 /// CLOCK_MONOTONIC and CLOCK_REALTIME in seconds.
 enum Monotonic {
-    static var now: Double {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
-    }
+    static var now: Double { Double(csystem_monotonic_ns()) / 1e9 }
 
     static var wall: Double {
         var time = timespec()

@@ -301,7 +301,7 @@ final class LeaseManager: @unchecked Sendable {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             guard name.hasSuffix(".json") else { continue }
             let path = settings.stateDirectory + "/" + name
-            guard let text = readSmallFile(path), let value = try? JSONValue.parse(text), var object = value.objectValue,
+            guard let bytes = try? FileIO.readFile(path), let value = try? JSONValue.parse(bytes), var object = value.objectValue,
                   let leaseValue = object["lease"], let lease = try? LeaseCoding.lease(leaseValue),
                   let boundAt = object["boundAt"]?.doubleValue, let macText = object["mac"]?.stringValue,
                   let mac = MACAddress(macText) else {
@@ -327,15 +327,6 @@ final class LeaseManager: @unchecked Sendable {
         }
         monitor.locked { monitor.signal() }
     }
-}
-
-func readSmallFile(_ path: String) -> String? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var buffer = [UInt8](repeating: 0, count: 65536)
-    let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-    return count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self) : nil
 }
 
 func formatSeconds(_ seconds: Double) -> String {

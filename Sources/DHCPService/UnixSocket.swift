@@ -58,12 +58,9 @@ enum UnixSocket {
     static func readLine(_ fd: Int32, timeout: Double) -> String? {
         var data: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
-        var clock = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &clock)
-        let deadline = Double(clock.tv_sec) + Double(clock.tv_nsec) / 1e9 + timeout
+        let deadline = Monotonic.now + timeout
         while data.count < 1 << 20 {
-            clock_gettime(CLOCK_MONOTONIC, &clock)
-            let remaining = deadline - (Double(clock.tv_sec) + Double(clock.tv_nsec) / 1e9)
+            let remaining = deadline - Monotonic.now
             if remaining <= 0 { return nil }
             var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let ready = poll(&descriptor, 1, Int32(max(1, remaining * 1000)))

@@ -1,5 +1,6 @@
 import Namespaces
 import Netlink
+import ProcessRunner
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -84,18 +85,11 @@ let kernelHasIpvlan = access("/sys/module/ipvlan", F_OK) == 0
 extension String {
     /// A small text file (a /proc file, a log, a config), read whole.
     init(contentsOfProcFile path: String) throws {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw TestbedError(description: "cannot open \(path)") }
-        defer { close(fd) }
-        var data: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
-            if count <= 0 { break }
-            data += chunk[0..<count]
+        do {
+            self = String(decoding: try FileIO.readFile(path), as: UTF8.self)
+        } catch {
+            throw TestbedError(description: "cannot read \(path): \(error)")
         }
-        self = String(decoding: data, as: UTF8.self)
     }
 }
 

@@ -1,4 +1,5 @@
 import CNI
+import ProcessRunner
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,20 +27,10 @@ public enum ResolvConf {
 
     /// Reads and parses the file; code 7 naming the path when it cannot be read.
     public static func load(_ path: String) throws(CNIError) -> DNS {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            throw CNIError.invalidConfig("resolvConf \(path): \(String(cString: strerror(errno)))")
+        do {
+            return parse(String(decoding: try FileIO.readFile(path), as: UTF8.self))
+        } catch {
+            throw CNIError.invalidConfig("resolvConf \(path): \(error.description)")
         }
-        defer { close(fd) }
-        var data: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 8192)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
-            if count < 0 { throw CNIError.invalidConfig("resolvConf \(path): \(String(cString: strerror(errno)))") }
-            if count == 0 || data.count > 1 << 20 { break }
-            data += chunk[0..<count]
-        }
-        return parse(String(decoding: data, as: UTF8.self))
     }
 }
