@@ -24,15 +24,18 @@ let package = Package(
         .target(name: "JSON"),
         .target(name: "Addressing"),
         .target(name: "CSystem"),
+        // POSIX plumbing every other module uses: SystemError, whole-file reads of our own
+        // files (no symlinks, no FIFOs), FileLock, AtomicFile, directories, the monotonic clock.
+        .target(name: "System", dependencies: ["CSystem"]),
         .target(name: "Namespaces", dependencies: ["CSystem"]),
         .target(name: "Netlink", dependencies: ["CMnl", "Namespaces", "Addressing"]),
-        .target(name: "ProcessRunner", dependencies: ["CSystem"]),
-        .target(name: "CNI", dependencies: ["JSON", "Addressing", "ProcessRunner"]),
+        .target(name: "ProcessRunner", dependencies: ["CSystem", "System"]),
+        .target(name: "CNI", dependencies: ["JSON", "Addressing", "ProcessRunner", "System"]),
         .target(name: "DHCP", dependencies: ["Addressing"]),
-        .target(name: "DHCPService", dependencies: ["DHCP", "CNI", "JSON", "Namespaces", "Netlink", "Addressing", "CSystem", "ProcessRunner"]),
-        .target(name: "Firewall", dependencies: ["ProcessRunner", "JSON", "Addressing"]),
-        .target(name: "IPAM", dependencies: ["CNI", "JSON", "Addressing", "CSystem", "ProcessRunner"]),
-        .target(name: "Plugins", dependencies: ["CNI", "IPAM", "JSON", "Netlink", "Namespaces", "Addressing", "Firewall"]),
+        .target(name: "DHCPService", dependencies: ["DHCP", "CNI", "JSON", "Namespaces", "Netlink", "Addressing", "CSystem", "ProcessRunner", "System"]),
+        .target(name: "Firewall", dependencies: ["ProcessRunner", "JSON", "Addressing", "System"]),
+        .target(name: "IPAM", dependencies: ["CNI", "JSON", "Addressing", "CSystem", "System"]),
+        .target(name: "Plugins", dependencies: ["CNI", "IPAM", "JSON", "Netlink", "Namespaces", "Addressing", "Firewall", "ProcessRunner", "System"]),
         .executableTarget(name: "macvlan", dependencies: ["Plugins", "CNI"]),
         .executableTarget(name: "static", dependencies: ["IPAM", "CNI"]),
         .executableTarget(name: "host-local", dependencies: ["IPAM", "CNI"]),
@@ -40,15 +43,15 @@ let package = Package(
         .executableTarget(name: "vlan", dependencies: ["Plugins", "CNI"]),
         .executableTarget(name: "bridge", dependencies: ["Plugins", "CNI"]),
         .executableTarget(name: "dhcp", dependencies: ["DHCPService", "CNI"]),
-        .executableTarget(name: "cni-bench", dependencies: ["Namespaces", "ProcessRunner", "CSystem"]),
-        .target(name: "TestSupport", dependencies: ["ProcessRunner"], path: "Tests/TestSupport"),
+        .executableTarget(name: "cni-bench", dependencies: ["Namespaces", "ProcessRunner", "System"]),
+        .target(name: "TestSupport", dependencies: ["ProcessRunner", "System"], path: "Tests/TestSupport"),
         .testTarget(
             name: "UnitTests",
             dependencies: ["JSON", "CNI", "IPAM", "Netlink", "Namespaces", "Plugins", "CMnl", "Addressing", "TestSupport", "DHCP"]
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["JSON", "CNI", "Netlink", "Namespaces", "ProcessRunner", "Addressing", "CSystem", "TestSupport"]
+            dependencies: ["JSON", "CNI", "Netlink", "Namespaces", "ProcessRunner", "System", "Addressing", "CSystem", "TestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

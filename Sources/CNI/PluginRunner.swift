@@ -1,5 +1,5 @@
 import JSON
-import ProcessRunner
+import System
 #if canImport(Glibc)
 import Glibc
 #endif

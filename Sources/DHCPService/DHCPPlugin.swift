@@ -1,7 +1,7 @@
 import CNI
 import DHCP
 import JSON
-import ProcessRunner
+import System
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,4 +1,5 @@
 import Addressing
+import System
 import CSystem
 import DHCP
 import Namespaces
@@ -74,10 +75,10 @@ final class DHCPTransport {
     /// Waits up to `timeout` seconds for one datagram that parses as DHCP; nil on timeout.
     /// Datagrams that do not parse are dropped.
     func receive(timeout: Double) -> DHCPMessage? {
-        let deadline = Monotonic.now + max(0, timeout)
+        let deadline = MonotonicClock.seconds + max(0, timeout)
         var buffer = [UInt8](repeating: 0, count: 1500)
         while true {
-            let remaining = deadline - Monotonic.now
+            let remaining = deadline - MonotonicClock.seconds
             if remaining <= 0 { return nil }
             var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let ready = poll(&descriptor, 1, Int32(max(1, min(remaining * 1000, 60_000))))
@@ -87,16 +88,5 @@ final class DHCPTransport {
             guard count > 0 else { continue }
             if let message = try? DHCPMessage(decoding: Array(buffer[0..<count])) { return message }
         }
-    }
-}
-
-/// CLOCK_MONOTONIC and CLOCK_REALTIME in seconds.
-enum Monotonic {
-    static var now: Double { Double(csystem_monotonic_ns()) / 1e9 }
-
-    static var wall: Double {
-        var time = timespec()
-        clock_gettime(CLOCK_REALTIME, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
     }
 }

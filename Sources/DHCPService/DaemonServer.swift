@@ -1,6 +1,6 @@
 import CNI
 import JSON
-import ProcessRunner
+import System
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -3,41 +3,12 @@ import CNI
 import CSystem
 import DHCP
 import JSON
-import ProcessRunner
+import System
 import Namespaces
 import Netlink
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// A pthread mutex with a condition variable (plugin binaries use no Foundation).
-final class Monitor: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    private var condition = pthread_cond_t()
-
-    init() {
-        pthread_mutex_init(&mutex, nil)
-        var attributes = pthread_condattr_t()
-        pthread_condattr_init(&attributes)
-        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-        pthread_cond_init(&condition, &attributes)
-    }
-
-    func locked<T>(_ body: () throws -> T) rethrows -> T {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return try body()
-    }
-
-    /// Waits (the lock held by the caller) until signalled or until `deadline` (monotonic s).
-    func wait(until deadline: Double?) {
-        guard let deadline else { pthread_cond_wait(&condition, &mutex); return }
-        var time = timespec(tv_sec: Int(deadline), tv_nsec: Int((deadline - Double(Int(deadline))) * 1e9))
-        pthread_cond_timedwait(&condition, &mutex, &time)
-    }
-
-    func signal() { pthread_cond_broadcast(&condition) }
-}
 
 /// One attachment's lease as the daemon keeps it.
 final class LeaseRecord: @unchecked Sendable {
@@ -86,7 +57,7 @@ final class LeaseManager: @unchecked Sendable {
     /// `timeout` seconds, and keeps the lease. The link is brought up first. Errors name the
     /// interface and what was heard.
     func acquire(_ request: DaemonRequest) throws -> DHCPLease {
-        if let existing = monitor.locked({ records[request.key] }), let lease = existing.client.lease {
+        if let lease = monitor.locked({ records[request.key]?.client.lease }) {
             return lease
         }
         let namespace = try NetworkNamespace(path: netnsPath(request))
@@ -104,9 +75,9 @@ final class LeaseManager: @unchecked Sendable {
         client.maximumRetransmit = settings.resendMaximum
         let transport = try DHCPTransport(interface: request.ifName, in: namespace)
         let timeout = min(request.timeout ?? settings.acquireTimeout, settings.acquireTimeout)
-        let deadline = Monotonic.now + timeout
+        let deadline = MonotonicClock.seconds + timeout
         var sent = 0, heard: [String: Int] = [:]
-        var actions = client.start(now: Monotonic.now)
+        var actions = client.start(now: MonotonicClock.seconds)
         while true {
             for action in actions {
                 switch action {
@@ -124,7 +95,7 @@ final class LeaseManager: @unchecked Sendable {
                         }
                     }
                     let record = LeaseRecord(request: request, hardwareAddress: mac.bytes, client: client,
-                                             boundAtWall: Monotonic.wall - (Monotonic.now - client.boundAt))
+                                             boundAtWall: WallClock.seconds - (MonotonicClock.seconds - client.boundAt))
                     monitor.locked { records[request.key] = record; monitor.signal() }
                     persist(record)
                     return lease
@@ -132,14 +103,14 @@ final class LeaseManager: @unchecked Sendable {
                     break
                 }
             }
-            let now = Monotonic.now
+            let now = MonotonicClock.seconds
             if now >= deadline { break }
             let wait = min(deadline, client.nextDeadline ?? deadline) - now
             if let message = transport.receive(timeout: wait) {
                 heard[message.messageType.map { "\($0)".uppercased() } ?? "other", default: 0] += 1
-                actions = client.receive(message, now: Monotonic.now)
+                actions = client.receive(message, now: MonotonicClock.seconds)
             } else {
-                actions = client.tick(now: Monotonic.now)
+                actions = client.tick(now: MonotonicClock.seconds)
             }
         }
         let heardText = heard.isEmpty ? "heard nothing" : "heard " + heard.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
@@ -158,7 +129,7 @@ final class LeaseManager: @unchecked Sendable {
     }
 
     private func sendRelease(_ record: LeaseRecord) {
-        guard let (message, destination) = record.client.release(),
+        guard let (message, destination) = monitor.locked({ record.client }).release(),
               let namespace = try? NetworkNamespace(path: netnsPath(record.request)),
               let transport = try? DHCPTransport(interface: record.request.ifName, in: namespace) else { return }
         try? transport.send(message, to: destination)
@@ -184,8 +155,8 @@ final class LeaseManager: @unchecked Sendable {
         while true {
             let due: [LeaseRecord] = monitor.locked {
                 let deadline = records.values.compactMap(\.client.nextDeadline).min()
-                if deadline.map({ $0 > Monotonic.now }) ?? true { monitor.wait(until: deadline) }
-                let now = Monotonic.now
+                if deadline.map({ $0 > MonotonicClock.seconds }) ?? true { monitor.wait(until: deadline) }
+                let now = MonotonicClock.seconds
                 return records.values.filter { ($0.client.nextDeadline ?? .infinity) <= now }
             }
             for record in due { service(record) }
@@ -207,17 +178,21 @@ final class LeaseManager: @unchecked Sendable {
         }
         var client = monitor.locked { record.client }
         var removed: DHCPLease?
-        var actions = client.tick(now: Monotonic.now)
-        let giveUp = Monotonic.now + 5
+        var actions = client.tick(now: MonotonicClock.seconds)
+        let giveUp = MonotonicClock.seconds + 5
         while true {
             for action in actions {
                 switch action {
                 case .send(let message, let destination):
                     try? transport.send(message, to: destination)
                 case .bound(let lease):
-                    let previous = record.client.lease
-                    record.boundAtWall = Monotonic.wall - (Monotonic.now - client.boundAt)
-                    monitor.locked { record.client = client }
+                    let boundAtWall = WallClock.seconds - (MonotonicClock.seconds - client.boundAt)
+                    let previous = monitor.locked { () -> DHCPLease? in
+                        let previous = record.client.lease
+                        record.boundAtWall = boundAtWall
+                        record.client = client
+                        return previous
+                    }
                     persist(record)
                     if let gone = removed {
                         apply(lease, replacing: gone, record, namespace)
@@ -228,16 +203,16 @@ final class LeaseManager: @unchecked Sendable {
                     return
                 case .lost(let reason):
                     log("\(record.request.key): \(reason)")
-                    if let old = record.client.lease, removed == nil { remove(old, record, namespace); removed = old }
+                    if let old = monitor.locked({ record.client.lease }), removed == nil { remove(old, record, namespace); removed = old }
                 }
             }
-            let now = Monotonic.now
+            let now = MonotonicClock.seconds
             let wait = min(giveUp, client.nextDeadline ?? giveUp) - now
             if wait <= 0 { break }
             if let message = transport.receive(timeout: wait) {
-                actions = client.receive(message, now: Monotonic.now)
+                actions = client.receive(message, now: MonotonicClock.seconds)
             } else {
-                actions = client.tick(now: Monotonic.now)
+                actions = client.tick(now: MonotonicClock.seconds)
             }
         }
         monitor.locked { record.client = client }
@@ -272,36 +247,35 @@ final class LeaseManager: @unchecked Sendable {
         return settings.stateDirectory + "/" + String(repeating: "0", count: 16 - hex.count) + hex + ".json"
     }
 
-    /// Writes the record to `<stateDirectory>/<hash of key>.json` (temporary file + rename).
+    /// Writes the record to `<stateDirectory>/<hash of key>.json` (System's `AtomicFile`:
+    /// temporary file, fsync, rename).
     func persist(_ record: LeaseRecord) {
         // A renewal that finishes after a DEL released the lease must not bring its file back.
-        guard let lease = record.client.lease, monitor.locked({ records[record.request.key] === record }) else { return }
+        let snapshot = monitor.locked { () -> (lease: DHCPLease, boundAtWall: Double)? in
+            guard records[record.request.key] === record, let lease = record.client.lease else { return nil }
+            return (lease, record.boundAtWall)
+        }
+        guard let snapshot else { return }
         var object = record.request.json.objectValue ?? JSONObject()
         object["command"] = nil
         object["mac"] = .string(record.hardwareAddress.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":"))
-        object["lease"] = LeaseCoding.json(lease)
-        object["boundAt"] = .number(String(record.boundAtWall))
-        let path = stateFile(record.request.key)
-        let temporary = path + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { log("cannot write \(temporary): \(String(cString: strerror(errno)))"); return }
-        let written = FileIO.writeAll(fd, JSONValue.object(object).serialized(indent: 2))
-        fsync(fd)
-        close(fd)
-        if written { rename(temporary, path) } else { unlink(temporary) }
+        object["lease"] = LeaseCoding.json(snapshot.lease)
+        object["boundAt"] = .number(String(snapshot.boundAtWall))
+        do throws(SystemError) {
+            try AtomicFile.replace(stateFile(record.request.key), with: Array(JSONValue.object(object).serialized(indent: 2).utf8),
+                                   mode: 0o600, sync: true)
+        } catch {
+            log("cannot keep the lease of \(record.request.key) on disk: \(error)")
+        }
     }
 
     /// Loads the leases kept on disk and resumes them (expired ones are dropped; one whose
     /// renewal time has passed renews at once).
     func resume() {
         _ = mkdir(settings.stateDirectory, 0o700)
-        guard let directory = opendir(settings.stateDirectory) else { return }
-        defer { closedir(directory) }
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            guard name.hasSuffix(".json") else { continue }
+        for name in Directory.entryNames(atPath: settings.stateDirectory) where name.hasSuffix(".json") {
             let path = settings.stateDirectory + "/" + name
-            guard let bytes = try? FileIO.readFile(path), let value = try? JSONValue.parse(bytes), var object = value.objectValue,
+            guard let bytes = try? FileIO.readRegularFile(path), let value = try? JSONValue.parse(bytes), var object = value.objectValue,
                   let leaseValue = object["lease"], let lease = try? LeaseCoding.lease(leaseValue),
                   let boundAt = object["boundAt"]?.doubleValue, let macText = object["mac"]?.stringValue,
                   let mac = MACAddress(macText) else {
@@ -310,7 +284,7 @@ final class LeaseManager: @unchecked Sendable {
             }
             object["command"] = "add"
             guard let request = try? DaemonRequest(json: .object(object)) else { continue }
-            let age = Monotonic.wall - boundAt
+            let age = WallClock.seconds - boundAt
             if age >= Double(lease.leaseSeconds) {
                 log("lease \(lease.address) of \(request.key) expired while the daemon was down")
                 unlink(path)
@@ -319,7 +293,7 @@ final class LeaseManager: @unchecked Sendable {
             let identity = DHCPClientIdentity(hardwareAddress: mac.bytes, containerID: request.containerID, network: request.network,
                                               ifName: request.ifName, hostName: request.hostName,
                                               extraOptions: request.provideOptions.map { (code: $0.0, data: $0.1) })
-            var client = DHCPClient(identity: identity, resuming: lease, boundAt: Monotonic.now - age, now: Monotonic.now)
+            var client = DHCPClient(identity: identity, resuming: lease, boundAt: MonotonicClock.seconds - age, now: MonotonicClock.seconds)
             client.maximumRetransmit = settings.resendMaximum
             let record = LeaseRecord(request: request, hardwareAddress: mac.bytes, client: client, boundAtWall: boundAt)
             monitor.locked { records[request.key] = record }

@@ -1,3 +1,4 @@
+import System
 import CNI
 #if canImport(Glibc)
 import Glibc
@@ -58,9 +59,9 @@ enum UnixSocket {
     static func readLine(_ fd: Int32, timeout: Double) -> String? {
         var data: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
-        let deadline = Monotonic.now + timeout
+        let deadline = MonotonicClock.seconds + timeout
         while data.count < 1 << 20 {
-            let remaining = deadline - Monotonic.now
+            let remaining = deadline - MonotonicClock.seconds
             if remaining <= 0 { return nil }
             var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let ready = poll(&descriptor, 1, Int32(max(1, remaining * 1000)))

@@ -1,3 +1,4 @@
+import System
 import Addressing
 import ProcessRunner
 #if canImport(Glibc)
@@ -17,7 +18,7 @@ public struct FirewallError: Error, Sendable, Equatable, CustomStringConvertible
     }
 
     public var description: String {
-        "\(tool): \(operation) failed" + (output.isEmpty ? "" : ": " + output.trimmingCharacters())
+        "\(tool): \(operation) failed" + (output.isEmpty ? "" : ": " + output.trimmingWhitespace)
     }
 }
 
@@ -65,14 +66,5 @@ enum FirewallTool {
                                 output: String(decoding: outcome.standardError + outcome.standardOutput, as: UTF8.self))
         }
         return String(decoding: outcome.standardOutput, as: UTF8.self)
-    }
-}
-
-extension String {
-    func trimmingCharacters() -> String {
-        var text = Substring(self)
-        while let last = text.last, last.isWhitespace { text = text.dropLast() }
-        while let first = text.first, first.isWhitespace { text = text.dropFirst() }
-        return String(text)
     }
 }

@@ -1,6 +1,6 @@
 import CNI
 import IPAM
-import ProcessRunner
+import System
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,3 +1,4 @@
+import System
 // cni-bench: times our plugins against the reference Go plugins in one run, interleaved,
 // and prints medians and ratios. Plugins are exec'd from inside a host namespace the
 // benchmark makes (the child inherits the thread's namespace), the way a runtime execs them,
@@ -84,9 +85,9 @@ func invoke(_ plugin: String, in host: NetworkNamespace, command: String, config
     let environment = ["CNI_COMMAND=\(command)", "CNI_CONTAINERID=\(containerID)", "CNI_NETNS=\(netns)",
                        "CNI_IFNAME=eth0", "CNI_PATH=\(path)", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"]
     return try host.run { () throws -> Sample in
-        let start = csystem_monotonic_ns()
+        let start = MonotonicClock.nanoseconds
         let outcome = try ChildProcess.run(plugin, environment: environment, input: Array(config.utf8))
-        let elapsed = csystem_monotonic_ns() - start
+        let elapsed = MonotonicClock.nanoseconds - start
         guard outcome.status == 0 else {
             throw BenchError(description: "\(plugin) \(command) exited \(outcome.status): " + String(decoding: outcome.standardOutput, as: UTF8.self))
         }
@@ -297,13 +298,13 @@ func benchmarkDHCP(options: Options) throws {
     var lines: [String] = []
     for (directory, socket, label) in [(options.ours, "ours.sock", "ours"), (options.reference, "ref.sock", "reference")] {
         let config = #"{"cniVersion":"1.0.0","name":"dhnet","type":"macvlan","master":"up0","ipam":{"type":"dhcp","daemonSocketPath":"\#(dir)/\#(socket)","timeout":3}}"#
-        let start = csystem_monotonic_ns()
+        let start = MonotonicClock.nanoseconds
         let outcome = try hostNamespace.run { () throws -> ChildProcess.Outcome in
             try ChildProcess.run("/usr/bin/timeout", arguments: [String(Int(noServerCap)), directory + "/macvlan"],
                                  environment: ["CNI_COMMAND=ADD", "CNI_CONTAINERID=noserver", "CNI_NETNS=/run/netns/\(container)",
                                                "CNI_IFNAME=eth0", "CNI_PATH=\(directory)"] + environment, input: Array(config.utf8))
         }
-        let seconds = Double(csystem_monotonic_ns() - start) / 1e9
+        let seconds = Double(MonotonicClock.nanoseconds - start) / 1e9
         let verdict = outcome.status == 124 ? "still waiting after \(Int(noServerCap)) s (stopped)" : "failed after \(format(seconds * 1e9))"
         lines.append("no DHCP server, \(label): \(verdict)")
         _ = try? invoke(directory + "/macvlan", in: hostNamespace, command: "DEL", config: config, containerID: "noserver",

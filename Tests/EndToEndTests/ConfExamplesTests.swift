@@ -1,5 +1,5 @@
 import JSON
-import ProcessRunner
+import System
 import Testing
 import TestSupport
 

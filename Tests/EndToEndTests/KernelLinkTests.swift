@@ -1,6 +1,6 @@
 import Namespaces
 import Netlink
-import ProcessRunner
+import System
 import Testing
 #if canImport(Glibc)
 import Glibc

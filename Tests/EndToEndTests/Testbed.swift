@@ -2,6 +2,7 @@ import CSystem
 import JSON
 import Namespaces
 import ProcessRunner
+import System
 import Synchronization
 import Testing
 #if canImport(Glibc)

@@ -1,4 +1,5 @@
 import ProcessRunner
+import System
 import Testing
 #if canImport(Glibc)
 import Glibc

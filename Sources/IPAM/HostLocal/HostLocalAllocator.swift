@@ -1,5 +1,6 @@
 import Addressing
 import CNI
+import System
 
 /// Hands out and takes back host-local addresses, with the reference's rules: round robin
 /// from the address after `last_reserved_ip.<n>`, the gateway never handed out, one address
@@ -108,13 +109,20 @@ public struct HostLocalAllocator {
     /// GC: releases every reservation whose attachment is not in `valid` (legacy files are
     /// valid when their container is), and every address file with no owner (empty or
     /// unreadable: under the lock, no writer is filling it). `lock` and `last_reserved_ip.*`
-    /// are never touched. Returns what was released.
+    /// are never touched; an entry under an address's name that is not a regular file (a
+    /// directory, a symlink) is skipped and named in a warning on stderr. Returns what was
+    /// released.
     @discardableResult
     public func collectGarbage(valid: Set<Attachment>) throws -> [IPAddress] {
         let validContainers = Set(valid.map(\.containerID))
         return try store.withLock { () throws -> [IPAddress] in
             var released: [IPAddress] = []
+            var skipped: [String] = []
             for reservation in try store.reservations() {
+                guard reservation.isFile else {
+                    skipped.append(reservation.address.description)
+                    continue
+                }
                 let keep: Bool
                 if let owner = reservation.owner {
                     if let ifName = owner.ifName {
@@ -131,6 +139,10 @@ public struct HostLocalAllocator {
                 }
             }
             store.pruneIndex(keeping: Set(valid.map { "\($0.containerID):\($0.ifName)" }))
+            if !skipped.isEmpty {
+                FileIO.writeAll(2, "host-local GC: skipped entries of \(store.directory) that are not reservation files: "
+                                + skipped.joined(separator: ", ") + "\n")
+            }
             return released
         }
     }

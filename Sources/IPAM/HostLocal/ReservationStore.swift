@@ -1,18 +1,23 @@
 import Addressing
 import CNI
 import CSystem
-import ProcessRunner
+import System
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Why the reservation store could not be used: the path and the errno (code 104).
+/// Why the reservation store could not be used: the failed system call, its path and errno
+/// (code 104).
 public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible, CNIErrorConvertible {
-    public var operation: String
-    public var path: String
-    public var errno: Int32
+    public var failure: SystemError
 
-    public var description: String { "\(operation) \(path): \(String(cString: strerror(errno)))" }
+    public init(_ failure: SystemError) { self.failure = failure }
+    public init(operation: String, path: String, errno: Int32) {
+        failure = SystemError(operation: operation, path: path, errno: errno)
+    }
+
+    public var errno: Int32 { failure.errno }
+    public var description: String { failure.description }
     public var cniError: CNIError { CNIError(code: .storeFailure, msg: "host-local store: \(description)") }
 }
 
@@ -51,11 +56,14 @@ public struct ReservationOwner: Sendable, Equatable, Hashable {
     var fileContent: String { containerID + "\r\n" + (ifName ?? "") }
 }
 
-/// One address file of the store: the address, and its owner (nil when the file is empty or
-/// unreadable: still taken, since a concurrent writer may be filling it).
+/// One entry of the store named by an address: the address, and its owner (nil when the file
+/// is empty or unreadable: still taken, since a concurrent writer may be filling it).
 public struct Reservation: Sendable, Equatable {
     public var address: IPAddress
     public var owner: ReservationOwner?
+    /// false for a directory, symlink, FIFO or other non-file under an address's name: the
+    /// address counts as taken, but the entry is not ours to remove (GC skips it).
+    public var isFile: Bool = true
 }
 
 /// host-local's on-disk store, byte-compatible with the reference's: `<dataDir>/<network>/`
@@ -67,56 +75,47 @@ public struct Reservation: Sendable, Equatable {
 /// addresses of each attachment, so DEL and CHECK need not read every file; it is a hint
 /// only: what it lists is checked against the address files, and a missing or stale entry
 /// falls back to reading them all. The reference ignores it.
+///
+/// Every file is opened relative to the directory's descriptor, without following symlinks
+/// and without blocking on a FIFO (System's `FileIO.openRegularFile`): nothing planted in the
+/// store is ever followed, written through or waited on. Files are read whole.
 public final class ReservationStore {
     public let directory: String
     public let indexDirectory: String
     private let directoryFD: Int32
-    private let lockFD: Int32
+    private let lock: FileLock
 
-    /// Creates the network directory (0755) if needed and opens its lock file.
+    /// Creates the network directory (0755) if needed and opens its lock file (read-only is
+    /// enough for flock, so a read-only store can still be read under the lock).
     public init(dataDirectory: String, network: String) throws(StoreError) {
         directory = dataDirectory + "/" + network
         indexDirectory = dataDirectory + "/.swift-cni-index/" + network
-        try Self.makeDirectories(directory)
-        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw StoreError(operation: "open", path: directory, errno: errno) }
-        let lock = openat(fd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard lock >= 0 else {
-            let error = errno
-            close(fd)
-            throw StoreError(operation: "open", path: directory + "/lock", errno: error)
+        do throws(SystemError) {
+            try Directory.create(directory)
+            let fd = try Directory.open(directory)
+            do throws(SystemError) {
+                lock = try FileLock("lock", in: fd, displayPath: directory + "/lock")
+            } catch {
+                close(fd)
+                throw error
+            }
+            directoryFD = fd
+        } catch {
+            throw StoreError(error)
         }
-        directoryFD = fd
-        lockFD = lock
     }
 
     deinit {
-        close(lockFD)
         close(directoryFD)
-    }
-
-    /// `mkdir -p` with mode 0755; EEXIST for a path that is a directory is fine, and ENOTDIR
-    /// or EEXIST for a file in the way is an error.
-    static func makeDirectories(_ path: String) throws(StoreError) {
-        var current = path.hasPrefix("/") ? "" : "."
-        for component in path.split(separator: "/") {
-            current += "/" + component
-            if mkdir(current, 0o755) != 0 && errno != EEXIST {
-                throw StoreError(operation: "create directory", path: current, errno: errno)
-            }
-        }
-        var info = stat()
-        guard stat(path, &info) == 0 else { throw StoreError(operation: "stat", path: path, errno: errno) }
-        guard info.st_mode & S_IFMT == S_IFDIR else { throw StoreError(operation: "use", path: path, errno: ENOTDIR) }
     }
 
     /// Runs `body` holding the exclusive flock on `lock` (blocking; EINTR retried).
     public func withLock<T>(_ body: () throws -> T) throws -> T {
-        while flock(lockFD, LOCK_EX) != 0 {
-            if errno != EINTR { throw StoreError(operation: "lock", path: directory + "/lock", errno: errno) }
+        do {
+            return try lock.withLock(body)
+        } catch let error as SystemError {
+            throw StoreError(error)
         }
-        defer { flock(lockFD, LOCK_UN) }
-        return try body()
     }
 
     // MARK: Address files
@@ -141,7 +140,7 @@ public final class ReservationStore {
             }
             // /proc is not mounted, or linking an O_TMPFILE is refused: fall through.
         }
-        let fd = openat(directoryFD, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        let fd = openat(directoryFD, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         if fd < 0 {
             if errno == EEXIST { return false }
             throw StoreError(operation: "create", path: directory + "/" + name, errno: errno)
@@ -167,36 +166,32 @@ public final class ReservationStore {
         readFile(address.description).flatMap { ReservationOwner(content: $0) }
     }
 
-    /// Every address file (named by a valid address; `lock`, `last_reserved_ip.*` and anything
-    /// else are left out). A directory or other non-file under an address name counts as
-    /// taken with no owner.
+    /// Every entry named by a valid address (`lock`, `last_reserved_ip.*` and anything else
+    /// are left out). A directory or other non-file under an address name counts as taken
+    /// with no owner and `isFile` false.
     public func reservations() throws(StoreError) -> [Reservation] {
-        guard let dir = fdopendir(dup(directoryFD)) else {
-            throw StoreError(operation: "read directory", path: directory, errno: errno)
+        let names: [String]
+        do throws(SystemError) {
+            names = try Directory.entryNames(of: directoryFD, path: directory)
+        } catch {
+            throw StoreError(error)
         }
-        defer { closedir(dir) }
-        rewinddir(dir)
         var result: [Reservation] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
+        for name in names {
             guard let address = IPAddress(name) else { continue }
-            result.append(Reservation(address: address, owner: readFile(name).flatMap { ReservationOwner(content: $0) }))
+            var size: Int64 = 0
+            var isRegular: Int32 = 0
+            if csystem_file_size(directoryFD, name, &size, &isRegular) != 0 { continue }  // gone meanwhile
+            result.append(Reservation(address: address, owner: isRegular != 0 ? readFile(name).flatMap { ReservationOwner(content: $0) } : nil,
+                                      isFile: isRegular != 0))
         }
         return result
     }
 
-    /// Reads a small file of the network directory; nil when it is not a regular file or
-    /// cannot be read. At most 4 KiB: a reservation is a few dozen bytes.
+    /// A regular file of the network directory, whole; nil when it is missing, not a regular
+    /// file (never followed, never blocked on) or cannot be read.
     private func readFile(_ name: String) -> [UInt8]? {
-        let fd = openat(directoryFD, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        guard count >= 0 else { return nil }
-        return Array(buffer[0..<count])
+        try? FileIO.readRegularFile(name, in: directoryFD, displayPath: directory + "/" + name)
     }
 
     // MARK: last_reserved_ip
@@ -207,72 +202,74 @@ public final class ReservationStore {
         return IPAddress(String(decoding: content, as: UTF8.self).trimmingWhitespace)
     }
 
-    /// Writes `last_reserved_ip.<index>` (the address, no newline, as the reference does).
+    /// Writes `last_reserved_ip.<index>` (the address, no newline, as the reference does). A
+    /// symlink or other non-file planted under the name is removed and replaced by a file.
     public func setLastReserved(_ address: IPAddress, rangeSetIndex: Int) throws(StoreError) {
         let name = "last_reserved_ip.\(rangeSetIndex)"
-        let fd = openat(directoryFD, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw StoreError(operation: "open", path: directory + "/" + name, errno: errno) }
+        let path = directory + "/" + name
+        let fd: Int32
+        do throws(SystemError) {
+            do throws(SystemError) {
+                fd = try FileIO.openRegularFile(name, in: directoryFD, flags: O_WRONLY | O_CREAT | O_TRUNC, displayPath: path)
+            } catch where error.errno == ELOOP || error.errno == EINVAL {
+                if unlinkat(directoryFD, name, 0) != 0 { throw SystemError.last("remove", path) }
+                fd = try FileIO.openRegularFile(name, in: directoryFD, flags: O_WRONLY | O_CREAT | O_EXCL, displayPath: path)
+            }
+        } catch {
+            throw StoreError(error)
+        }
         defer { close(fd) }
         guard FileIO.writeAll(fd, Array(address.description.utf8)) else {
-            throw StoreError(operation: "write", path: directory + "/" + name, errno: errno)
+            throw StoreError(operation: "write", path: path, errno: errno)
         }
     }
 
     // MARK: The attachment index
 
-    private func indexPath(containerID: String, ifName: String) -> String {
-        indexDirectory + "/" + containerID + ":" + ifName
+    private static func indexEntry(containerID: String, ifName: String) -> String { containerID + ":" + ifName }
+
+    /// The index directory, opened without following a symlink; created when `create`.
+    private func openIndexDirectory(create: Bool) -> Int32? {
+        if create { guard (try? Directory.create(indexDirectory)) != nil else { return nil } }
+        return try? Directory.open(indexDirectory)
     }
 
     /// The addresses the index lists for an attachment; nil when it has no entry.
     public func indexedAddresses(containerID: String, ifName: String) -> [IPAddress]? {
-        let fd = open(indexPath(containerID: containerID, ifName: ifName), O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        guard count >= 0 else { return nil }
-        return String(decoding: buffer[0..<count], as: UTF8.self).split(separator: "\n").compactMap { IPAddress($0) }
-    }
-
-    /// Records an attachment's addresses (written to a temporary name and renamed over the
-    /// entry, so a reader sees the old or the new list). Failing to write the hint is not an
-    /// error: lookups fall back to reading the address files.
-    public func index(_ addresses: [IPAddress], containerID: String, ifName: String) {
-        guard (try? Self.makeDirectories(indexDirectory)) != nil else { return }
-        let path = indexPath(containerID: containerID, ifName: ifName)
-        let temporary = path + ".tmp\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return }
-        let written = FileIO.writeAll(fd, Array(addresses.map(\.description).joined(separator: "\n").utf8))
-        close(fd)
-        if !written || rename(temporary, path) != 0 { unlink(temporary) }
-    }
-
-    public func removeIndex(containerID: String, ifName: String) {
-        unlink(indexPath(containerID: containerID, ifName: ifName))
-    }
-
-    /// Removes index entries of attachments outside `keep` (GC).
-    public func pruneIndex(keeping keep: Set<String>) {
-        guard let dir = opendir(indexDirectory) else { return }
-        defer { closedir(dir) }
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if name == "." || name == ".." || keep.contains(name) { continue }
-            unlink(indexDirectory + "/" + name)
+        guard let indexFD = openIndexDirectory(create: false) else { return nil }
+        defer { close(indexFD) }
+        guard let content = try? FileIO.readRegularFile(Self.indexEntry(containerID: containerID, ifName: ifName), in: indexFD) else {
+            return nil
         }
+        return String(decoding: content, as: UTF8.self).split(separator: "\n").compactMap { IPAddress($0) }
     }
-}
 
+    /// Records an attachment's addresses (System's `AtomicFile`: a temporary name renamed over
+    /// the entry, so a reader sees the old or the new list; called under the store's lock, so
+    /// one writer at a time). Failing to write the hint is not an error: lookups fall back to
+    /// reading the address files.
+    public func index(_ addresses: [IPAddress], containerID: String, ifName: String) {
+        guard let indexFD = openIndexDirectory(create: true) else { return }
+        defer { close(indexFD) }
+        try? AtomicFile.replace(Self.indexEntry(containerID: containerID, ifName: ifName), in: indexFD,
+                                with: Array(addresses.map(\.description).joined(separator: "\n").utf8))
+    }
 
-extension String {
-    var trimmingWhitespace: String {
-        let scalars = unicodeScalars
-        guard let start = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
-              let end = scalars.lastIndex(where: { !$0.properties.isWhitespace }) else { return "" }
-        return String(scalars[start...end])
+    /// Removes an attachment's entry, and the temporary file a killed writer may have left.
+    public func removeIndex(containerID: String, ifName: String) {
+        guard let indexFD = openIndexDirectory(create: false) else { return }
+        defer { close(indexFD) }
+        let entry = Self.indexEntry(containerID: containerID, ifName: ifName)
+        unlinkat(indexFD, entry, 0)
+        unlinkat(indexFD, AtomicFile.temporaryName(for: entry), 0)
+    }
+
+    /// Removes index entries of attachments outside `keep` (GC), temporary files included.
+    public func pruneIndex(keeping keep: Set<String>) {
+        guard let indexFD = openIndexDirectory(create: false) else { return }
+        defer { close(indexFD) }
+        for name in (try? Directory.entryNames(of: indexFD, path: indexDirectory)) ?? [] where !keep.contains(name) {
+            unlinkat(indexFD, name, 0)
+        }
     }
 }

@@ -1,5 +1,5 @@
 import CNI
-import ProcessRunner
+import System
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,25 +1,25 @@
 import CNI
-#if canImport(Glibc)
-import Glibc
-#endif
+import System
 
 /// An exclusive flock per bridge name (/run/swift-cni/bridge-<name>.lock) around changes to
-/// what containers of one bridge share, such as a VLAN's gateway link.
+/// what containers of one bridge share, such as a VLAN's gateway link. The directory must be
+/// root's own (0700, not a symlink: see `Directory.createPrivate`) and the lock files are
+/// opened without following symlinks, so nothing planted there is written or locked.
 enum BridgeLock {
     static let directory = "/run/swift-cni"
 
     static func holding<T>(_ bridge: String, _ body: () throws -> T) throws -> T {
-        _ = mkdir(directory, 0o755)
-        let path = "\(directory)/bridge-\(bridge).lock"
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            throw CNIError(code: .kernelOperationFailed, msg: "cannot open \(path): \(String(cString: strerror(errno)))")
+        let lock: FileLock
+        do throws(SystemError) {
+            try Directory.createPrivate(directory)
+            lock = try FileLock("\(directory)/bridge-\(bridge).lock", mode: 0o600)
+        } catch {
+            throw CNIError(code: .kernelOperationFailed, msg: "cannot use the bridge lock: \(error)")
         }
-        defer { close(fd) }
-        while flock(fd, LOCK_EX) != 0 {
-            if errno != EINTR { throw CNIError(code: .kernelOperationFailed, msg: "cannot lock \(path): \(String(cString: strerror(errno)))") }
+        do {
+            return try lock.withLock(body)
+        } catch let error as SystemError {
+            throw CNIError(code: .kernelOperationFailed, msg: "cannot use the bridge lock: \(error)")
         }
-        defer { flock(fd, LOCK_UN) }
-        return try body()
     }
 }

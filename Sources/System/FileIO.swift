@@ -1,0 +1,98 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Reading and writing whole files and buffers on file descriptors.
+public enum FileIO {
+    /// How much a "whole file" read takes at most unless told otherwise: far more than any
+    /// file of ours (a reservation, a lease, a config) holds; more is an error, not a cut.
+    public static let defaultLimit = 64 << 20
+
+    /// Reads to end of file (EINTR retried). More than `limit` bytes is an error (EFBIG):
+    /// a caller that means "the whole file" never works on a part of it.
+    public static func readAll(_ fd: Int32, limit: Int = defaultLimit, path: String = "") throws(SystemError) -> [UInt8] {
+        var data: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count == 0 { break }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw SystemError.last("read", path)
+            }
+            data += chunk[0..<count]
+            if data.count > limit {
+                throw SystemError(operation: "read", path: path, errno: EFBIG, problem: "larger than \(limit) bytes")
+            }
+        }
+        return data
+    }
+
+    /// Opens `path` read-only and reads it whole (see `readAll`). Symlinks are followed:
+    /// for files the user names (configs, resolv.conf).
+    public static func readFile(_ path: String, limit: Int = defaultLimit) throws(SystemError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SystemError.last("open", path) }
+        defer { close(fd) }
+        return try readAll(fd, limit: limit, path: path)
+    }
+
+    /// Opens a file of our own: never through a symlink (O_NOFOLLOW: ELOOP), never blocking on
+    /// a FIFO or device planted under the name (O_NONBLOCK, then cleared), and only when it is
+    /// a regular file (anything else: EINVAL, "not a regular file"). `flags` adds the access
+    /// mode and O_CREAT/O_TRUNC as needed.
+    public static func openRegularFile(_ name: String, in directoryFD: Int32 = AT_FDCWD, flags: Int32,
+                                       mode: mode_t = 0o644, displayPath: String? = nil) throws(SystemError) -> Int32 {
+        let shown = displayPath ?? name
+        // O_TRUNC is applied after the type check, so a planted device is never truncated.
+        let fd = openat(directoryFD, name, (flags & ~O_TRUNC) | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw SystemError.last("open", shown) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            let error = SystemError.last("stat", shown)
+            close(fd)
+            throw error
+        }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            close(fd)
+            throw SystemError(operation: "open", path: shown, errno: EINVAL, problem: "not a regular file")
+        }
+        let status = fcntl(fd, F_GETFL)
+        if status >= 0 { _ = fcntl(fd, F_SETFL, status & ~O_NONBLOCK) }
+        if flags & O_TRUNC != 0 && ftruncate(fd, 0) != 0 {
+            let error = SystemError.last("truncate", shown)
+            close(fd)
+            throw error
+        }
+        return fd
+    }
+
+    /// Reads a regular file of our own whole (see `openRegularFile` and `readAll`).
+    public static func readRegularFile(_ name: String, in directoryFD: Int32 = AT_FDCWD, limit: Int = defaultLimit,
+                                       displayPath: String? = nil) throws(SystemError) -> [UInt8] {
+        let fd = try openRegularFile(name, in: directoryFD, flags: O_RDONLY, displayPath: displayPath)
+        defer { close(fd) }
+        return try readAll(fd, limit: limit, path: displayPath ?? name)
+    }
+
+    /// Writes every byte, retrying short writes and EINTR. false on any other error (errno set).
+    @discardableResult
+    public static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let count = bytes.withUnsafeBytes { raw in
+                guard let base = raw.baseAddress else { return 0 }
+                return write(fd, base + offset, raw.count - offset)
+            }
+            if count < 0 {
+                if errno == EINTR { continue }
+                return false
+            }
+            offset += count
+        }
+        return true
+    }
+
+    @discardableResult
+    public static func writeAll(_ fd: Int32, _ text: String) -> Bool { writeAll(fd, Array(text.utf8)) }
+}

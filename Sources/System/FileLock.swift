@@ -1,0 +1,32 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An exclusive flock(2) on a lock file, held around a body of work. The file is opened
+/// without following a symlink (O_NOFOLLOW) and must be a regular file, so nothing planted
+/// under its name is ever written or locked instead. flock works on a read-only descriptor:
+/// the lock of a store on a read-only filesystem can still be taken by readers.
+public final class FileLock {
+    public let path: String
+    private let fd: Int32
+
+    /// Opens (creating with `mode` when missing) `name` relative to `directoryFD` (or a path,
+    /// with AT_FDCWD). A read-only filesystem where the file exists is fine; one where it does
+    /// not answers EROFS.
+    public init(_ name: String, in directoryFD: Int32 = AT_FDCWD, displayPath: String? = nil, mode: mode_t = 0o644) throws(SystemError) {
+        path = displayPath ?? name
+        fd = try FileIO.openRegularFile(name, in: directoryFD, flags: O_RDONLY | O_CREAT, mode: mode, displayPath: path)
+    }
+
+    deinit { close(fd) }
+
+    /// Runs `body` holding LOCK_EX (blocking; EINTR retried) and unlocks afterwards, also when
+    /// `body` throws.
+    public func withLock<T, Failure: Error>(_ body: () throws(Failure) -> T) throws -> T {
+        while flock(fd, LOCK_EX) != 0 {
+            if errno != EINTR { throw SystemError.last("lock", path) }
+        }
+        defer { flock(fd, LOCK_UN) }
+        return try body()
+    }
+}
