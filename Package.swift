@@ -32,10 +32,12 @@ let package = Package(
         .target(name: "ProcessRunner", dependencies: ["CSystem", "System"]),
         .target(name: "CNI", dependencies: ["JSON", "Addressing", "ProcessRunner", "System"]),
         .target(name: "DHCP", dependencies: ["Addressing"]),
-        .target(name: "DHCPService", dependencies: ["DHCP", "CNI", "JSON", "Namespaces", "Netlink", "Addressing", "CSystem", "ProcessRunner", "System"]),
+        // The CNI codes of netlink, namespace and sysctl errors, for every binary that meets them.
+        .target(name: "KernelErrors", dependencies: ["CNI", "Namespaces", "Netlink"]),
+        .target(name: "DHCPService", dependencies: ["DHCP", "CNI", "JSON", "Namespaces", "Netlink", "Addressing", "CSystem", "ProcessRunner", "System", "KernelErrors"]),
         .target(name: "Firewall", dependencies: ["ProcessRunner", "JSON", "Addressing", "System"]),
         .target(name: "IPAM", dependencies: ["CNI", "JSON", "Addressing", "CSystem", "System"]),
-        .target(name: "Plugins", dependencies: ["CNI", "IPAM", "JSON", "Netlink", "Namespaces", "Addressing", "Firewall", "ProcessRunner", "System"]),
+        .target(name: "Plugins", dependencies: ["CNI", "IPAM", "JSON", "Netlink", "Namespaces", "Addressing", "Firewall", "ProcessRunner", "System", "KernelErrors"]),
         .executableTarget(name: "macvlan", dependencies: ["Plugins", "CNI"]),
         .executableTarget(name: "static", dependencies: ["IPAM", "CNI"]),
         .executableTarget(name: "host-local", dependencies: ["IPAM", "CNI"]),
@@ -47,7 +49,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["ProcessRunner", "System"], path: "Tests/TestSupport"),
         .testTarget(
             name: "UnitTests",
-            dependencies: ["JSON", "CNI", "IPAM", "Netlink", "Namespaces", "Plugins", "CMnl", "Addressing", "TestSupport", "DHCP"]
+            dependencies: ["JSON", "CNI", "IPAM", "Netlink", "Namespaces", "Plugins", "CMnl", "Addressing", "TestSupport", "DHCP", "System"]
         ),
         .testTarget(
             name: "EndToEndTests",

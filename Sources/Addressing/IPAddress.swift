@@ -154,8 +154,8 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
     public func advanced(by offset: Int64) -> IPAddress? {
         switch family {
         case .v4:
-            let result = Int64(low) + offset
-            guard result >= 0, result <= Int64(UInt32.max) else { return nil }
+            let (result, overflow) = Int64(low).addingReportingOverflow(offset)
+            guard !overflow, result >= 0, result <= Int64(UInt32.max) else { return nil }
             return IPAddress(v4: UInt32(result))
         case .v6:
             var newLow = low, newHigh = high
@@ -167,7 +167,7 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
                     newHigh = high + 1
                 }
             } else {
-                let (difference, overflow) = low.subtractingReportingOverflow(UInt64(-offset))
+                let (difference, overflow) = low.subtractingReportingOverflow(offset.magnitude)
                 newLow = difference
                 if overflow {
                     guard high > 0 else { return nil }

@@ -73,14 +73,16 @@ public struct CNIResult: Sendable, Equatable {
     public struct Route: Sendable, Equatable {
         public var destination: IPPrefix
         public var gateway: IPAddress?
-        public var mtu: Int?
-        public var advertisedMSS: Int?
-        public var priority: Int?
-        public var table: Int?
-        public var scope: Int?
+        /// RTAX_MTU, RTAX_ADVMSS, RTA_PRIORITY, RTA_TABLE: the kernel's unsigned 32-bit values.
+        public var mtu: UInt32?
+        public var advertisedMSS: UInt32?
+        public var priority: UInt32?
+        public var table: UInt32?
+        /// rtm_scope: 0 (universe) to 255.
+        public var scope: UInt8?
 
-        public init(destination: IPPrefix, gateway: IPAddress? = nil, mtu: Int? = nil, advertisedMSS: Int? = nil,
-                    priority: Int? = nil, table: Int? = nil, scope: Int? = nil) {
+        public init(destination: IPPrefix, gateway: IPAddress? = nil, mtu: UInt32? = nil, advertisedMSS: UInt32? = nil,
+                    priority: UInt32? = nil, table: UInt32? = nil, scope: UInt8? = nil) {
             self.destination = destination
             self.gateway = gateway
             self.mtu = mtu
@@ -144,7 +146,7 @@ extension CNIResult {
                 for interfaceReader in try reader.objects("interfaces") ?? [] {
                     interfaces.append(Interface(
                         name: try interfaceReader.string("name") ?? "", mac: try interfaceReader.string("mac"),
-                        mtu: try interfaceReader.int("mtu"), sandbox: try interfaceReader.string("sandbox"),
+                        mtu: try interfaceReader.integer("mtu", in: 0...Int(UInt32.max)), sandbox: try interfaceReader.string("sandbox"),
                         socketPath: try interfaceReader.string("socketPath"), pciID: try interfaceReader.string("pciID")))
                 }
                 for ipReader in try reader.objects("ips") ?? [] {
@@ -152,7 +154,7 @@ extension CNIResult {
                         throw CNIError.invalidConfig("\"\(ipReader.path).address\" missing")
                     }
                     ips.append(IPConfig(address: address, gateway: try ipReader.ipAddress("gateway"),
-                                        interface: try ipReader.int("interface")))
+                                        interface: try ipReader.integer("interface", in: 0...Int(Int32.max))))
                 }
                 for routeReader in try reader.objects("routes") ?? [] {
                     routes.append(try Self.route(routeReader))
@@ -167,9 +169,7 @@ extension CNIResult {
         guard let destination = try reader.ipPrefix("dst") else {
             throw CNIError.invalidConfig("\"\(reader.path).dst\" missing")
         }
-        return Route(destination: destination, gateway: try reader.ipAddress("gw"), mtu: try reader.int("mtu"),
-                     advertisedMSS: try reader.int("advmss"), priority: try reader.int("priority"),
-                     table: try reader.int("table"), scope: try reader.int("scope"))
+        return try Route(destination: destination, gateway: try reader.ipAddress("gw"), reading: reader)
     }
 
     /// The result as JSON at `version`, converted as libcni converts (D6): 0.1.0/0.2.0 keep the
@@ -247,5 +247,15 @@ extension CNIResult {
             if !isV1 || !dns.isEmpty { object["dns"] = dns.json }
         }
         return .object(object)
+    }
+}
+
+extension CNIResult.Route {
+    /// A route's optional numbers from a config or result object, each range-checked (code 7
+    /// naming the key): `mtu`, `advmss`, `priority`, `table` 0 to 2^32-1, `scope` 0 to 255.
+    public init(destination: IPPrefix, gateway: IPAddress?, reading reader: ConfigReader) throws(CNIError) {
+        self.init(destination: destination, gateway: gateway, mtu: try reader.uint32("mtu"),
+                  advertisedMSS: try reader.uint32("advmss"), priority: try reader.uint32("priority"),
+                  table: try reader.uint32("table"), scope: try reader.integer("scope", in: 0...UInt8.max))
     }
 }

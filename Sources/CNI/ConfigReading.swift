@@ -43,6 +43,24 @@ public struct ConfigReader: Sendable {
         return int
     }
 
+    /// An integer within `range`. Anything else is code 7 naming the key, the value and the
+    /// range: `"routes[0].priority": -1 is out of range (0 to 4294967295)`. Every number a
+    /// config, prevResult or CNI_ARGS gives goes through here or `int`, so no conversion
+    /// further on can trap.
+    public func integer<T: FixedWidthInteger>(_ key: String, in range: ClosedRange<T>) throws(CNIError) -> T? {
+        guard let value = value(key) else { return nil }
+        guard case .number(let text) = value else { throw mismatch(key, "an integer", value) }
+        guard let integer = value.integer(as: T.self), range.contains(integer) else {
+            let shown = text.count > 40 ? String(text.prefix(40)) + "..." : text
+            let what = value.doubleValue.map { $0.isFinite && $0.rounded() != $0 } == true ? "is not an integer" : "is out of range"
+            throw .invalidConfig("\"\(keyPath(key))\": \(shown) \(what) (\(range.lowerBound) to \(range.upperBound))")
+        }
+        return integer
+    }
+
+    /// An unsigned 32-bit number (route priority, table, MTU, advmss): 0 to 4294967295.
+    public func uint32(_ key: String) throws(CNIError) -> UInt32? { try integer(key, in: 0...UInt32.max) }
+
     public func object(_ key: String) throws(CNIError) -> ConfigReader? {
         guard let value = value(key) else { return nil }
         guard let object = value.objectValue else { throw mismatch(key, "an object", value) }

@@ -7,6 +7,12 @@ int csystem_setns_net(int fd) { return setns(fd, CLONE_NEWNET); }
 
 int csystem_unshare_net(void) { return unshare(CLONE_NEWNET); }
 
+#include <sys/ioctl.h>
+#include <linux/nsfs.h>
+int csystem_namespace_type(int fd) { return ioctl(fd, NS_GET_NSTYPE); }
+
+int csystem_clone_newnet(void) { return CLONE_NEWNET; }
+
 long csystem_fs_type(int fd) {
     struct statfs s;
     if (fstatfs(fd, &s) != 0) return -1;
@@ -35,3 +41,6 @@ int csystem_file_size(int dirfd, const char *name, long long *size, int *is_regu
     *is_regular = S_ISREG(st.st_mode) ? 1 : 0;
     return 0;
 }
+
+#include <sys/socket.h>
+int csystem_accept_cloexec(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC); }

@@ -44,8 +44,9 @@ public struct DHCPPlugin: CNIPlugin {
         let ipam = ConfigReader(request.config.ipam ?? JSONObject(), path: "ipam")
         if let path = try ipam.string("daemonSocketPath"), !path.isEmpty { settings.socketPath = path }
         if let value = ipam.value("timeout") {
-            guard let seconds = value.doubleValue, seconds > 0 else {
-                throw CNIError.invalidConfig("\"ipam.timeout\": expected a positive number of seconds, found \(value.serialized())")
+            guard let seconds = value.doubleValue, seconds > 0, seconds <= DaemonSettings.longestTimeout else {
+                throw CNIError.invalidConfig("\"ipam.timeout\": expected a number of seconds above 0 and at most "
+                                             + "\(Int(DaemonSettings.longestTimeout)), found \(value.serialized().prefix(40))")
             }
             settings.timeout = seconds
         }

@@ -81,7 +81,7 @@ final class DHCPTransport {
             let remaining = deadline - MonotonicClock.seconds
             if remaining <= 0 { return nil }
             var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&descriptor, 1, Int32(max(1, min(remaining * 1000, 60_000))))
+            let ready = poll(&descriptor, 1, pollMilliseconds(min(remaining, 60)))
             if ready < 0 && errno == EINTR { continue }
             if ready <= 0 { continue }
             let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }

@@ -1,4 +1,5 @@
 import CNI
+import CSystem
 import JSON
 import System
 #if canImport(Glibc)
@@ -46,13 +47,37 @@ public enum DHCPDaemon {
         manager.resume()
         Thread.start { manager.renewalLoop() }
         log("listening on \(settings.socketPath), leases kept in \(settings.stateDirectory)")
+        let workers = WorkerCount(limit: settings.maximumWorkers)
+        var lastAcceptLog = 0.0
         while stopRequested == 0 {
             var descriptor = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
             guard poll(&descriptor, 1, 500) > 0 else { continue }
-            let connection = accept(listener, nil, nil)
-            guard connection >= 0 else { continue }
-            _ = fcntl(connection, F_SETFD, FD_CLOEXEC)
-            Thread.start { serve(connection, manager) }
+            let connection = csystem_accept_cloexec(listener)
+            guard connection >= 0 else {
+                // Out of descriptors or memory: the listener stays readable, so without a pause
+                // the loop would spin. Back off and say so (at most once a minute).
+                let error = errno
+                if error != EINTR && error != EAGAIN && error != ECONNABORTED {
+                    if MonotonicClock.seconds - lastAcceptLog > 60 {
+                        log("accept: \(SystemError.message(for: error)); pausing 100 ms between attempts")
+                        lastAcceptLog = MonotonicClock.seconds
+                    }
+                    _ = poll(nil, 0, 100)
+                }
+                continue
+            }
+            guard workers.enter() else {
+                refuse(connection, "the dhcp daemon is busy: \(settings.maximumWorkers) requests are in progress")
+                continue
+            }
+            let started = Thread.start {
+                serve(connection, manager)
+                workers.leave()
+            }
+            if !started {
+                workers.leave()
+                refuse(connection, "the dhcp daemon cannot start a thread for the request")
+            }
         }
         log("stopping; leases stay in \(settings.stateDirectory)")
         if getenv("LISTEN_FDS") == nil { unlink(settings.socketPath) }
@@ -62,7 +87,7 @@ public enum DHCPDaemon {
 
     /// The reference's flags (`-socketpath`, `-pidfile`, `-timeout`, `-resendmax`,
     /// `-broadcast`, `-hostprefix`) with one or two dashes, `-flag value` or `-flag=value`;
-    /// and ours, `-statedir`.
+    /// and ours, `-statedir` and `-maxworkers` (requests served at once, default 64).
     static func parse(_ arguments: [String]) throws -> DaemonSettings {
         var settings = DaemonSettings()
         var index = 0
@@ -88,8 +113,14 @@ public enum DHCPDaemon {
             case "resendtimeout": _ = try next()
             case "hostprefix": settings.hostPrefix = try next()
             case "statedir": settings.stateDirectory = try next()
+            case "maxworkers":
+                let text = try next()
+                guard let count = Int(text), (1...4096).contains(count) else {
+                    throw CNIError.invalidConfig("-maxworkers: expected 1 to 4096, found \"\(text.prefix(40))\"")
+                }
+                settings.maximumWorkers = count
             case "broadcast": if let value, value == "false" { log("-broadcast=false: replies are still asked for by broadcast") }
-            default: throw CNIError.invalidConfig("unknown flag -\(flag) (flags: -socketpath -pidfile -timeout -resendmax -broadcast -hostprefix -statedir)")
+            default: throw CNIError.invalidConfig("unknown flag -\(flag) (flags: -socketpath -pidfile -timeout -resendmax -broadcast -hostprefix -statedir -maxworkers)")
             }
             index += 1
         }
@@ -100,10 +131,12 @@ public enum DHCPDaemon {
     static func duration(_ text: String) throws -> Double {
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
         for (suffix, scale) in units where text.hasSuffix(suffix) {
-            if let number = Double(text.dropLast(suffix.count)), number > 0 { return number * scale }
+            if let number = Double(text.dropLast(suffix.count)), number > 0, number * scale <= DaemonSettings.longestTimeout {
+                return number * scale
+            }
         }
-        if let number = Double(text), number > 0 { return number }
-        throw CNIError.invalidConfig("invalid duration \"\(text)\" (examples: 10s, 500ms, 2m)")
+        if let number = Double(text), number > 0, number <= DaemonSettings.longestTimeout { return number }
+        throw CNIError.invalidConfig("invalid duration \"\(text.prefix(40))\" (above 0, at most 24h; examples: 10s, 500ms, 2m)")
     }
 
     /// The listening socket: fd 3 from systemd (LISTEN_FDS=1 for this pid), or a new unix
@@ -114,16 +147,33 @@ public enum DHCPDaemon {
            let pid = getenv("LISTEN_PID").map({ String(cString: $0) }), pid == String(getpid()) {
             return 3
         }
-        if let existing = try? UnixSocket.connect(settings.socketPath, timeout: 0.5) {
-            close(existing)
-            throw CNIError(code: .invalidEnvironment, msg: "another dhcp daemon is listening on \(settings.socketPath)")
+        var info = stat()
+        if lstat(settings.socketPath, &info) == 0 {
+            // Only a stale socket is replaced: a file, directory or symlink at the path is
+            // somebody else's (the reference refuses too: address already in use).
+            guard info.st_mode & S_IFMT == S_IFSOCK else {
+                throw CNIError(code: .invalidEnvironment, msg: "\(settings.socketPath) exists and is not a socket; refusing to replace it")
+            }
+            if let existing = try? UnixSocket.connect(settings.socketPath, timeout: 0.5) {
+                close(existing)
+                throw CNIError(code: .invalidEnvironment, msg: "another dhcp daemon is listening on \(settings.socketPath)")
+            }
+            unlink(settings.socketPath)
         }
         let directory = String(settings.socketPath[..<(settings.socketPath.lastIndex(of: "/") ?? settings.socketPath.startIndex)])
         if !directory.isEmpty { _ = mkdir(directory, 0o755) }
-        unlink(settings.socketPath)
         let fd = try UnixSocket.listen(settings.socketPath)
         chmod(settings.socketPath, 0o600)
         return fd
+    }
+
+    /// Answers a connection the daemon cannot serve now with code 11 (try again later) and
+    /// closes it; the reply is small enough for the socket buffer, and sent without waiting.
+    static func refuse(_ connection: Int32, _ message: String) {
+        let reply: JSONValue = ["ok": false, "code": .integer(CNIError.Code.tryAgainLater.rawValue), "msg": .string(message + "; try again")]
+        let bytes = Array((reply.serialized() + "\n").utf8)
+        _ = bytes.withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
+        close(connection)
     }
 
     /// One connection: a request line in, a reply line out.
@@ -171,7 +221,10 @@ enum Thread {
         init(_ body: @escaping () -> Void) { self.body = body }
     }
 
-    static func start(_ body: @escaping () -> Void) {
+    /// Starts `body` on a new detached thread; false when the thread cannot be created
+    /// (EAGAIN: the thread or memory limit), and then `body` never runs.
+    @discardableResult
+    static func start(_ body: @escaping () -> Void) -> Bool {
         var thread = pthread_t()
         var attributes = pthread_attr_t()
         pthread_attr_init(&attributes)
@@ -182,7 +235,31 @@ enum Thread {
             return nil
         }, box) != 0 {
             Unmanaged<Box>.fromOpaque(box).release()
+            pthread_attr_destroy(&attributes)
+            return false
         }
         pthread_attr_destroy(&attributes)
+        return true
     }
+}
+
+/// How many requests are being served, against a limit: a flood of clients gets "busy, try
+/// again" answers instead of unbounded threads.
+final class WorkerCount: @unchecked Sendable {
+    private let monitor = Monitor()
+    private var active = 0
+    let limit: Int
+
+    init(limit: Int) { self.limit = limit }
+
+    /// Takes a place; false when all `limit` are taken.
+    func enter() -> Bool {
+        monitor.locked {
+            guard active < limit else { return false }
+            active += 1
+            return true
+        }
+    }
+
+    func leave() { monitor.locked { active -= 1 } }
 }

@@ -107,7 +107,8 @@ struct DaemonRequest: Sendable {
         ifName = try reader.string("ifName") ?? ""
         netns = try reader.string("netns") ?? ""
         hostName = try reader.string("hostName")
-        timeout = reader.value("timeout")?.doubleValue
+        // Whatever a client sends, the daemon waits a finite time (its own -timeout caps it).
+        timeout = reader.value("timeout")?.doubleValue.flatMap { $0 > 0 && $0 <= DaemonSettings.longestTimeout ? $0 : nil }
         requestOptions = (try reader.array("request") ?? []).compactMap { $0.intValue.map { UInt8(clamping: $0) } }
         for entry in try reader.objects("provide") ?? [] {
             if let code = try entry.int("code"), let text = try entry.string("value") {

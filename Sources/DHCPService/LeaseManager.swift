@@ -5,6 +5,7 @@ import DHCP
 import JSON
 import System
 import Namespaces
+import KernelErrors
 import Netlink
 #if canImport(Glibc)
 import Glibc
@@ -28,6 +29,12 @@ final class LeaseRecord: @unchecked Sendable {
 
 /// Daemon settings (the reference's flags, and ours).
 struct DaemonSettings: Sendable {
+    /// The longest wait any timeout may ask for (a day): every duration from a flag or a
+    /// request is checked against it, so none overflows a poll(2) or timespec conversion.
+    static let longestTimeout: Double = 86_400
+    /// Requests served at once (a thread each); more are answered with code 11.
+    var maximumWorkers = 64
+
     var socketPath = "/run/cni/dhcp.sock"
     var pidFile: String?
     /// Seconds an ADD may wait for a lease.
@@ -277,7 +284,8 @@ final class LeaseManager: @unchecked Sendable {
             let path = settings.stateDirectory + "/" + name
             guard let bytes = try? FileIO.readRegularFile(path), let value = try? JSONValue.parse(bytes), var object = value.objectValue,
                   let leaseValue = object["lease"], let lease = try? LeaseCoding.lease(leaseValue),
-                  let boundAt = object["boundAt"]?.doubleValue, let macText = object["mac"]?.stringValue,
+                  let boundAt = object["boundAt"]?.doubleValue, boundAt.isFinite, boundAt <= WallClock.seconds + 60,
+                  let macText = object["mac"]?.stringValue,
                   let mac = MACAddress(macText) else {
                 log("ignoring unreadable lease file \(path)")
                 continue
@@ -304,7 +312,8 @@ final class LeaseManager: @unchecked Sendable {
 }
 
 func formatSeconds(_ seconds: Double) -> String {
-    seconds == seconds.rounded() ? "\(Int(seconds)) s" : "\(Int((seconds * 10).rounded()) / 10).\(Int((seconds * 10).rounded()) % 10) s"
+    guard seconds.isFinite, abs(seconds) < 1e15 else { return "\(seconds) s" }
+    return seconds == seconds.rounded() ? "\(Int(seconds)) s" : "\(Int((seconds * 10).rounded()) / 10).\(Int((seconds * 10).rounded()) % 10) s"
 }
 
 /// Daemon log lines on stderr.

@@ -64,7 +64,7 @@ enum UnixSocket {
             let remaining = deadline - MonotonicClock.seconds
             if remaining <= 0 { return nil }
             var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&descriptor, 1, Int32(max(1, remaining * 1000)))
+            let ready = poll(&descriptor, 1, pollMilliseconds(remaining))
             if ready < 0 && errno == EINTR { continue }
             if ready <= 0 { continue }
             let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
@@ -74,4 +74,11 @@ enum UnixSocket {
         }
         return nil
     }
+}
+
+/// A poll(2) timeout in milliseconds for `seconds`: at least 1, and never a conversion that
+/// traps (NaN, infinite or huge waits become a day).
+func pollMilliseconds(_ seconds: Double) -> Int32 {
+    guard seconds.isFinite else { return Int32(DaemonSettings.longestTimeout * 1000) }
+    return Int32(min(max(seconds * 1000, 1), DaemonSettings.longestTimeout * 1000))
 }

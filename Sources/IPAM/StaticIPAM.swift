@@ -89,9 +89,7 @@ public struct StaticIPAM: Sendable, Equatable {
             if let gateway, gateway.family != destination.family {
                 throw CNIError.invalidConfig("\"\(entry.path)\": gateway \(gateway) is not of the family of \(destination)")
             }
-            routes.append(CNIResult.Route(destination: destination.subnet, gateway: gateway, mtu: try entry.int("mtu"),
-                                          advertisedMSS: try entry.int("advmss"), priority: try entry.int("priority"),
-                                          table: try entry.int("table"), scope: try entry.int("scope")))
+            routes.append(try CNIResult.Route(destination: destination.subnet, gateway: gateway, reading: entry))
         }
         return routes
     }

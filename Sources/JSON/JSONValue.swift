@@ -33,6 +33,16 @@ public enum JSONValue: Sendable, Equatable {
         return nil
     }
 
+    /// The number as a `T` when it is integral and `T` can hold it exactly ("42", "4.2e1",
+    /// "-0"); nil for fractions, values out of `T`'s range (1e400 included) and non-numbers.
+    /// Never traps, whatever the text.
+    public func integer<T: FixedWidthInteger>(as type: T.Type) -> T? {
+        guard case .number(let text) = self else { return nil }
+        if let exact = T(text) { return exact }
+        guard let double = Double(text), double.isFinite, double.rounded() == double else { return nil }
+        return T(exactly: double)
+    }
+
     public var doubleValue: Double? { if case .number(let text) = self { return Double(text) }; return nil }
 
     /// A short name of the value's kind, for error messages ("expected a string, found an array").
@@ -49,9 +59,12 @@ public enum JSONValue: Sendable, Equatable {
 }
 
 /// A JSON object: members in document order, with lookup by key (the last of duplicates wins,
-/// as in Go's encoding/json).
+/// as in Go's encoding/json). Lookup and insertion go through a hash index of the keys, so
+/// building an object of n members costs O(n), not O(n²).
 public struct JSONObject: Sendable, Equatable {
     public private(set) var members: [(key: String, value: JSONValue)] = []
+    /// Where each key sits in `members`.
+    private var positions: [String: Int] = [:]
 
     public init() {}
 
@@ -67,13 +80,21 @@ public struct JSONObject: Sendable, Equatable {
     public var keys: [String] { members.map(\.key) }
     public var isEmpty: Bool { members.isEmpty }
 
-    /// Reading finds a member; writing replaces it in place or appends it; writing nil removes it.
+    /// Reading finds a member; writing replaces it in place or appends it; writing nil removes
+    /// it (O(n): the positions after it move).
     public subscript(key: String) -> JSONValue? {
-        get { members.last(where: { $0.key == key })?.value }
+        get { positions[key].map { members[$0].value } }
         set {
-            if let index = members.lastIndex(where: { $0.key == key }) {
-                if let newValue { members[index].value = newValue } else { members.remove(at: index) }
+            if let index = positions[key] {
+                if let newValue {
+                    members[index].value = newValue
+                } else {
+                    members.remove(at: index)
+                    positions[key] = nil
+                    for position in index..<members.count { positions[members[position].key] = position }
+                }
             } else if let newValue {
+                positions[key] = members.count
                 members.append((key, newValue))
             }
         }

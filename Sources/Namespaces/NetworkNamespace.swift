@@ -38,10 +38,13 @@ public final class NetworkNamespace: @unchecked Sendable {
     public let path: String
     public let fileDescriptor: Int32
 
-    /// Opens the namespace at `path` read-only with O_CLOEXEC and checks with fstatfs(2) that it
-    /// is one. Throws `.notFound` for ENOENT (a deleted netns), `.notANamespace` for any other file.
+    /// Opens the namespace at `path` read-only with O_CLOEXEC and O_NONBLOCK (so a FIFO or
+    /// device planted at the path never blocks the open), then checks with fstatfs(2) that it
+    /// is a namespace file and with ioctl NS_GET_NSTYPE that it is a network namespace (kernels
+    /// before 4.11 answer ENOTTY: the filesystem check stands alone there). Throws `.notFound`
+    /// for ENOENT (a deleted netns), `.notANamespace` for any other file or namespace type.
     public init(path: String) throws(NamespaceError) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
             let error = errno
             if error == ENOENT { throw .notFound(path: path) }
@@ -54,6 +57,11 @@ public final class NetworkNamespace: @unchecked Sendable {
             throw .system(operation: "fstatfs", path: path, errno: error)
         }
         guard magic == Self.nsfsMagic || magic == Self.procMagic else {
+            close(fd)
+            throw .notANamespace(path: path)
+        }
+        let type = csystem_namespace_type(fd)
+        guard type == csystem_clone_newnet() || (type == -1 && errno == ENOTTY && magic == Self.procMagic) else {
             close(fd)
             throw .notANamespace(path: path)
         }

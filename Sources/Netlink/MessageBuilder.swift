@@ -29,8 +29,12 @@ public final class MessageBuilder {
         withUnsafeBytes(of: value) { destination.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
     }
 
+    /// The first attribute that did not fit in `capacity`, if any: the request is then refused
+    /// when sent (EMSGSIZE), never sent cut short, and never a crash.
+    private(set) var overflowedAttribute: Int?
+
     private func checkRoom(_ ok: Bool, _ type: Int) {
-        precondition(ok, "netlink request overflow adding attribute \(type)")
+        if !ok && overflowedAttribute == nil { overflowedAttribute = type }
     }
 
     public func put(_ type: Int, u8 value: UInt8) {
@@ -69,16 +73,24 @@ public final class MessageBuilder {
     /// For VETH_INFO_PEER: a nested attribute that begins with a whole ifinfomsg.
     public func nest<Header>(_ type: Int, header familyHeader: Header, _ body: () -> Void) {
         nest(type) {
-            let tail = mnl_nlmsg_get_payload_tail(header)!
             let size = MemoryLayout<Header>.size
+            guard Int(header.pointee.nlmsg_len) + Int(cmnl_align(size)) <= Self.capacity,
+                  let tail = mnl_nlmsg_get_payload_tail(header) else {
+                checkRoom(false, type)
+                return
+            }
             withUnsafeBytes(of: familyHeader) { tail.copyMemory(from: $0.baseAddress!, byteCount: size) }
             header.pointee.nlmsg_len += UInt32(cmnl_align(size))
             body()
         }
     }
 
-    /// The finished message with `sequence` set.
-    func bytes(sequence: UInt32) -> [UInt8] {
+    /// The finished message with `sequence` set; EMSGSIZE when an attribute did not fit.
+    func bytes(sequence: UInt32, operation: () -> String) throws(NetlinkError) -> [UInt8] {
+        if let overflowedAttribute {
+            throw NetlinkError(operation: operation(), errno: EMSGSIZE,
+                               extendedAck: "request larger than \(Self.capacity) bytes at attribute \(overflowedAttribute)")
+        }
         header.pointee.nlmsg_seq = sequence
         return Array(UnsafeRawBufferPointer(start: buffer, count: Int(header.pointee.nlmsg_len)))
     }

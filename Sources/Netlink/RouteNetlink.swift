@@ -45,7 +45,7 @@ public final class RouteNetlink {
     private func exchange(_ request: MessageBuilder, operation: () -> String, dump: Bool) throws(NetlinkError) -> [NetlinkMessage] {
         let sequence = nextSequence
         nextSequence &+= 1
-        try transport.send(request.bytes(sequence: sequence))
+        try transport.send(try request.bytes(sequence: sequence, operation: operation))
         var replies: [NetlinkMessage] = []
         while true {
             let datagram = try transport.receive()

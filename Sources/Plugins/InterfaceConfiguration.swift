@@ -52,9 +52,8 @@ struct InterfaceConfiguration {
             let gateway = route.gateway ?? ips.first(where: { $0.address.family == route.destination.family })?.gateway
             try netlink.addRoute(Route(
                 destination: route.destination.subnet, gateway: gateway, outputInterfaceIndex: link.index,
-                table: route.table.map { UInt32($0) } ?? Route.mainTable, scope: route.scope.map { UInt8(truncatingIfNeeded: $0) },
-                priority: route.priority.map { UInt32($0) }, mtu: route.mtu.map { UInt32($0) },
-                advertisedMSS: route.advertisedMSS.map { UInt32($0) }))
+                table: route.table ?? Route.mainTable, scope: route.scope,
+                priority: route.priority, mtu: route.mtu, advertisedMSS: route.advertisedMSS))
         }
         try FaultInjection.after("route", request)
     }
@@ -71,7 +70,7 @@ struct InterfaceConfiguration {
             let found = existing.contains { candidate in
                 candidate.destination == wanted
                     && (route.gateway == nil || candidate.gateway == route.gateway)
-                    && (route.table == nil || candidate.table == UInt32(route.table ?? 0))
+                    && (route.table == nil || candidate.table == route.table)
             }
             if !found {
                 throw CNIError(code: .checkFailed, msg: "route to \(wanted) is missing in the container")

@@ -41,11 +41,13 @@ public enum FileIO {
     /// a FIFO or device planted under the name (O_NONBLOCK, then cleared), and only when it is
     /// a regular file (anything else: EINVAL, "not a regular file"). `flags` adds the access
     /// mode and O_CREAT/O_TRUNC as needed.
+    /// The descriptor is closed on exec unless `inheritedByChildren`.
     public static func openRegularFile(_ name: String, in directoryFD: Int32 = AT_FDCWD, flags: Int32,
-                                       mode: mode_t = 0o644, displayPath: String? = nil) throws(SystemError) -> Int32 {
+                                       mode: mode_t = 0o644, displayPath: String? = nil,
+                                       inheritedByChildren: Bool = false) throws(SystemError) -> Int32 {
         let shown = displayPath ?? name
         // O_TRUNC is applied after the type check, so a planted device is never truncated.
-        let fd = openat(directoryFD, name, (flags & ~O_TRUNC) | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, mode)
+        let fd = openat(directoryFD, name, (flags & ~O_TRUNC) | O_NOFOLLOW | O_NONBLOCK | (inheritedByChildren ? 0 : O_CLOEXEC), mode)
         guard fd >= 0 else { throw SystemError.last("open", shown) }
         var info = stat()
         guard fstat(fd, &info) == 0 else {

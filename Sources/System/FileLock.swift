@@ -13,9 +13,15 @@ public final class FileLock {
     /// Opens (creating with `mode` when missing) `name` relative to `directoryFD` (or a path,
     /// with AT_FDCWD). A read-only filesystem where the file exists is fine; one where it does
     /// not answers EROFS.
-    public init(_ name: String, in directoryFD: Int32 = AT_FDCWD, displayPath: String? = nil, mode: mode_t = 0o644) throws(SystemError) {
+    ///
+    /// With `inheritedByChildren` the descriptor stays open across exec, so every child the
+    /// holder starts holds the lock too (flock belongs to the open file description): when the
+    /// holder is killed, the lock is free only once its last child is gone.
+    public init(_ name: String, in directoryFD: Int32 = AT_FDCWD, displayPath: String? = nil, mode: mode_t = 0o644,
+                inheritedByChildren: Bool = false) throws(SystemError) {
         path = displayPath ?? name
-        fd = try FileIO.openRegularFile(name, in: directoryFD, flags: O_RDONLY | O_CREAT, mode: mode, displayPath: path)
+        fd = try FileIO.openRegularFile(name, in: directoryFD, flags: O_RDONLY | O_CREAT, mode: mode, displayPath: path,
+                                        inheritedByChildren: inheritedByChildren)
     }
 
     deinit { close(fd) }

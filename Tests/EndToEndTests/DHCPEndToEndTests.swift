@@ -19,7 +19,14 @@ final class DHCPLab {
     var socketPath: String { dir.path + "/dhcp.sock" }
     var leaseFile: String { dir.path + "/dnsmasq.leases" }
 
-    init(_ bed: Testbed, server: Bool = true, dnsmasqOptions: [String] = []) throws {
+    /// Extra `dhcp daemon` flags, and a command the daemon runs under (`prlimit --nofile=...`).
+    let daemonArguments: [String]
+    let daemonWrapper: [String]
+
+    init(_ bed: Testbed, server: Bool = true, dnsmasqOptions: [String] = [], daemonArguments: [String] = [],
+         daemonWrapper: [String] = []) throws {
+        self.daemonArguments = daemonArguments
+        self.daemonWrapper = daemonWrapper
         self.bed = bed
         dir = try TemporaryDirectory()
         host = try bed.namespace("h")
@@ -51,8 +58,8 @@ final class DHCPLab {
     }
 
     func startDaemon() throws {
-        daemon = try ChildProcess.spawn("/usr/sbin/ip", arguments: ["netns", "exec", host, Testbed.binDirectory + "/dhcp", "daemon",
-            "-socketpath", socketPath, "-statedir", dir.path + "/state", "-timeout", "3s"],
+        daemon = try ChildProcess.spawn("/usr/sbin/ip", arguments: ["netns", "exec", host] + daemonWrapper + [Testbed.binDirectory + "/dhcp", "daemon",
+            "-socketpath", socketPath, "-statedir", dir.path + "/state", "-timeout", "3s"] + daemonArguments,
             environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], logFile: dir.path + "/daemon.log")
         try waitFor("the daemon's socket") { access(self.socketPath, F_OK) == 0 }
     }

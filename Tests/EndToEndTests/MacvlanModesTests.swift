@@ -114,7 +114,7 @@ import TestSupport
         #expect(a1.status == 0, "\(a1.output)")
         #expect(try bed.ipJSON(c1, "link", "show", "eth0").arrayValue?.first?["linkinfo"]?["info_data"]?["bcqueuelen"] == 123)
         let (_, negative) = try add(l, "c2", Self.config(nil, extra: #","bcqueuelen":-5"#))
-        #expect(negative.json?["msg"] == "invalid bcqueuelen -5")
+        #expect(negative.json?["msg"] == #""bcqueuelen": -5 is out of range (0 to 4294967295)"#)
     }
 
     @Test func badModeListsTheValidOnes() throws {

@@ -124,6 +124,19 @@ final class Testbed: @unchecked Sendable {
         return PluginOutcome(status: outcome.status, output: String(decoding: outcome.standardOutput, as: UTF8.self))
     }
 
+    /// Starts plugin `name` inside `host` as `plugin` does, without waiting for it: the config
+    /// is read from a file (`configFile`), stdout and stderr go to `logFile`. Returns its pid
+    /// (`ip netns exec` and the shell exec into the plugin, so it is the plugin's own), for a
+    /// test that kills it half-way.
+    func spawnPlugin(_ name: String, _ command: String, configFile: String, host: String, containerID: String,
+                     netns: String, ifName: String = "eth0", logFile: String) throws -> pid_t {
+        let env = ["CNI_COMMAND=\(command)", "CNI_CONTAINERID=\(containerID)", "CNI_NETNS=\(netns)", "CNI_IFNAME=\(ifName)",
+                   "CNI_PATH=\(Testbed.binDirectory)", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"]
+        return try ChildProcess.spawn("/usr/sbin/ip", arguments: ["netns", "exec", host, "/bin/sh", "-c", #"exec "$0" < "$1""#,
+                                                                  Testbed.binDirectory + "/" + name, configFile],
+                                      environment: env, logFile: logFile)
+    }
+
     /// Runs a setup command; throws with its stderr when it fails.
     @discardableResult
     static func run(_ arguments: [String]) throws -> String {

@@ -30,6 +30,17 @@ int csystem_open_tmpfile(int dirfd, unsigned int mode);
 /// whether it is a regular file. Returns 0 or -1 with errno set.
 int csystem_file_size(int dirfd, const char *name, long long *size, int *is_regular);
 
+/// ioctl(fd, NS_GET_NSTYPE): the CLONE_NEW* type of the namespace fd refers to (CLONE_NEWNET
+/// for a network namespace), or -1 with errno set (ENOTTY: not a namespace file, or a kernel
+/// before 4.11).
+int csystem_namespace_type(int fd);
+
+/// CLONE_NEWNET, for comparing with csystem_namespace_type.
+int csystem_clone_newnet(void);
+
+/// accept4(fd, NULL, NULL, SOCK_CLOEXEC): the new connection, or -1 with errno set.
+int csystem_accept_cloexec(int fd);
+
 /// CLOCK_MONOTONIC in nanoseconds.
 uint64_t csystem_monotonic_ns(void);
 

@@ -18,6 +18,10 @@ public struct BridgePlugin: CNIPlugin {
     /// IPAM, gateway address on the bridge and forwarding, container addresses and routes,
     /// masquerade, spoof check.
     public func add(_ request: CNIRequest) throws -> CNIResult {
+        try AttachmentLock.holding(request) { try addLocked(request) }
+    }
+
+    private func addLocked(_ request: CNIRequest) throws -> CNIResult {
         let config = try BridgeConfig(request)
         let env = request.environment
         let container = try NetworkNamespace(path: env.netns)
@@ -252,6 +256,10 @@ public struct BridgePlugin: CNIPlugin {
     /// DEL: IPAM DEL, the masquerade and spoof-check rules (also when the netns is gone or
     /// CNI_NETNS is empty: the reference leaks them there), then the container's veth.
     public func delete(_ request: CNIRequest) throws {
+        try AttachmentLock.holdingForDelete(request) { try deleteLocked(request) }
+    }
+
+    private func deleteLocked(_ request: CNIRequest) throws {
         let config = try BridgeConfig(request)
         let env = request.environment
         try IPAMInvoker.run(.delete, request)

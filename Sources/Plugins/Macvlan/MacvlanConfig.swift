@@ -15,9 +15,8 @@ public struct MacvlanConfig {
         let reader = request.config.reader
         settings = try SubInterfaceSettings.read(request, mac: try readMAC(request, includeArgsCNI: false))
         mode = try readChoice(reader, "mode", what: "macvlan mode", default: .bridge, MacvlanMode.allCases.map { ($0.name, $0) })
-        if let queue = try reader.int("bcqueuelen") {
-            guard queue >= 0, queue <= Int(UInt32.max) else { throw CNIError.invalidConfig("invalid bcqueuelen \(queue)") }
-            broadcastQueueLength = UInt32(queue)
+        if let queue = try reader.uint32("bcqueuelen") {
+            broadcastQueueLength = queue
         }
     }
 }

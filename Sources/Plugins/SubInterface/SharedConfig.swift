@@ -15,12 +15,8 @@ extension SubInterfaceSettings {
 }
 
 /// `mtu`: 0 or absent means the kernel's default; negative or oversized is code 7.
-func readMTU(_ reader: ConfigReader, maximum: Int = Int(UInt32.max)) throws(CNIError) -> UInt32 {
-    let value = try reader.int("mtu") ?? 0
-    guard value >= 0, value <= maximum else {
-        throw CNIError.invalidConfig("invalid MTU \(value): it must be 0 (the default) or positive")
-    }
-    return UInt32(value)
+func readMTU(_ reader: ConfigReader, maximum: UInt32 = UInt32.max) throws(CNIError) -> UInt32 {
+    try reader.integer("mtu", in: 0...maximum) ?? 0
 }
 
 /// One of a fixed set of names (`mode`, `flag`): the default when absent or empty, code 7

@@ -1,6 +1,7 @@
 import Addressing
 import CNI
 import Namespaces
+import KernelErrors
 import Netlink
 #if canImport(Glibc)
 import Glibc
@@ -69,6 +70,10 @@ public struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
     /// directly in the container (IFLA_NET_NS_FD), rename it to CNI_IFNAME, IPAM ADD,
     /// arp_notify/ndisc_notify, addresses, up, routes.
     public func add(_ request: CNIRequest) throws -> CNIResult {
+        try AttachmentLock.holding(request) { try addLocked(request) }
+    }
+
+    private func addLocked(_ request: CNIRequest) throws -> CNIResult {
         let config = try flavor.readConfig(request)
         let settings = flavor.settings(config)
         let env = request.environment
@@ -85,8 +90,11 @@ public struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
             throw CNIError.invalidConfig("invalid MTU \(settings.mtu): it must not exceed the master's (\"\(master.name)\", MTU \(master.mtu))")
         }
 
+        let temporaryName = TemporaryName.make(prefix: Flavor.temporaryPrefix, containerID: env.containerID, ifName: env.ifName)
+        // A link under this attachment's temporary name is what an ADD killed before its
+        // rename left behind: ours to remove.
+        try ContainerInterface.deleteLink(named: temporaryName, kind: Flavor.kind, containerNetlink)
         return try Rollback.guarding { rollback in
-            let temporaryName = TemporaryName.make(prefix: Flavor.temporaryPrefix)
             do throws(NetlinkError) {
                 try hostNetlink.createLink(LinkRequest(
                     name: temporaryName, kind: flavor.linkKind(config), parentIndex: master.index,
@@ -131,13 +139,19 @@ public struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
         }
     }
 
-    /// DEL: IPAM DEL first, then the link. Succeeds when CNI_NETNS is empty, the namespace or
+    /// DEL: IPAM DEL first, then the link (under CNI_IFNAME, or under the attachment's
+    /// temporary name when an ADD was killed before renaming it). Succeeds when CNI_NETNS is empty, the namespace or
     /// the link is gone, the master is gone (the kernel removed the link with it), or DEL
     /// runs twice. Only a link of this plugin's kind is deleted.
     public func delete(_ request: CNIRequest) throws {
+        try AttachmentLock.holdingForDelete(request) { try deleteLocked(request) }
+    }
+
+    private func deleteLocked(_ request: CNIRequest) throws {
         try IPAMInvoker.run(.delete, request)
         let env = request.environment
-        try ContainerInterface.delete(env, kind: Flavor.kind)
+        try ContainerInterface.delete(env, kind: Flavor.kind,
+                                      temporaryName: TemporaryName.make(prefix: Flavor.temporaryPrefix, containerID: env.containerID, ifName: env.ifName))
     }
 
     /// CHECK: the interface of prevResult is in CNI_NETNS, of this kind with the configured

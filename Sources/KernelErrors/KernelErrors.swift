@@ -5,6 +5,10 @@ import Netlink
 import Glibc
 #endif
 
+// Where the errors of the kernel-facing modules meet the CNI codes. Linked by every binary
+// that enters namespaces or talks netlink (the main plugins and the dhcp daemon), so a missing
+// CNI_NETNS is code 4 wherever it is found.
+
 extension NetlinkError: CNIErrorConvertible {
     /// Code 100 with the operation and errno text; EAGAIN/EBUSY-style transient errnos are
     /// code 11, since retrying may help.

@@ -1,0 +1,100 @@
+import JSON
+import ProcessRunner
+import System
+import Testing
+import TestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A runtime that gives up on an ADD kills it (SIGKILL, no chance to roll back) and then calls
+/// DEL. Whatever point the kill hits, that DEL must leave nothing: no link in the container
+/// (under CNI_IFNAME or a temporary name), no host veth, no reservation or index file, no
+/// firewall table naming the attachment. Kill points are drawn from a seeded generator (the
+/// seed is printed) between 0 and 1.3x the time one ADD takes.
+@Suite struct KilledAddTests {
+    /// SplitMix64: a small seeded generator, so a failing run can be replayed.
+    struct SeededGenerator: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9e37_79b9_7f4a_7c15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+            z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+            return z ^ (z >> 31)
+        }
+    }
+
+    static let runs = 100
+
+    @Test(arguments: [
+        ("macvlan", #"{"cniVersion":"1.1.0","name":"kill","type":"macvlan","master":"up0","ipam":{"type":"host-local","dataDir":"STORE","ranges":[[{"subnet":"10.80.0.0/24"}]],"routes":[{"dst":"0.0.0.0/0"}]}}"#, false),
+        ("bridge", #"{"cniVersion":"1.1.0","name":"kill","type":"bridge","bridge":"kb0","isGateway":true,"ipMasq":true,"ipam":{"type":"host-local","dataDir":"STORE","ranges":[[{"subnet":"10.81.0.0/24"}]]}}"#, true),
+    ])
+    func deleteAfterAKilledAddLeavesNothing(_ plugin: String, _ template: String, _ masquerades: Bool) throws {
+        let bed = try Testbed()
+        defer { bed.tearDown() }
+        let store = try TemporaryDirectory()
+        defer { store.remove() }
+        let host = try bed.hostWithUplink()
+        let container = try bed.namespace("c")
+        let config = template.replacingFirst("STORE", with: store.path)
+        store.write("config.json", config)
+        let hostLinksBefore = try bed.linkNames(host)
+
+        // One whole ADD and DEL first, to learn how long an ADD takes here.
+        let start = MonotonicClock.seconds
+        let first = try bed.plugin(plugin, "ADD", config: config, host: host, containerID: "k0", netns: bed.path(container))
+        let addSeconds = MonotonicClock.seconds - start
+        #expect(first.status == 0, "\(first.output)")
+        _ = try bed.plugin(plugin, "DEL", config: config, host: host, containerID: "k0", netns: bed.path(container))
+
+        let seed = UInt64(MonotonicClock.nanoseconds)
+        var generator = SeededGenerator(state: seed)
+        FileIO.writeAll(2, "killed ADD (\(plugin)): seed \(seed), one ADD takes \(Int(addSeconds * 1000)) ms\n")
+        var completed = 0
+        for run in 1...Self.runs {
+            let id = "k\(run)"
+            let delay = Double.random(in: 0...(addSeconds * 1.3), using: &generator)
+            let pid = try bed.spawnPlugin(plugin, "ADD", configFile: store.path + "/config.json", host: host, containerID: id,
+                                          netns: bed.path(container), logFile: store.path + "/add.log")
+            usleep(UInt32(delay * 1_000_000))
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            if status & 0x7f == 0 { completed += 1 }
+            let del = try bed.plugin(plugin, "DEL", config: config, host: host, containerID: id, netns: bed.path(container))
+            let context = "\(plugin) run \(run) (seed \(seed), killed after \(Int(delay * 1000)) ms)"
+            #expect(del.status == 0, "\(context): DEL failed: \(del.output)")
+            let containerLinks = try bed.linkNames(container)
+            #expect(containerLinks == ["lo"], "\(context): left in the container: \(containerLinks)")
+            let hostLinks = try bed.linkNames(host).filter { !hostLinksBefore.contains($0) && $0 != "kb0" }
+            #expect(hostLinks.isEmpty, "\(context): left in the host: \(hostLinks)")
+            let reserved = store.files("kill").filter { $0 != "lock" && !$0.hasPrefix("last_reserved_ip") }
+            #expect(reserved.isEmpty, "\(context): reservations left: \(reserved)")
+            let index = store.files(".swift-cni-index/kill")
+            #expect(index.isEmpty, "\(context): index files left: \(index)")
+            if masquerades {
+                let tag = AttachmentTagText.attachment(network: "kill", containerID: id, ifName: "eth0")
+                let ruleset = try Testbed.run(["/usr/sbin/ip", "netns", "exec", host, "/usr/sbin/nft", "list", "ruleset"])
+                #expect(!ruleset.contains(tag), "\(context): firewall objects left:\n\(ruleset)")
+            }
+            if containerLinks != ["lo"] || !reserved.isEmpty { break }
+        }
+        FileIO.writeAll(2, "killed ADD (\(plugin)): \(Self.runs) runs, \(Self.runs - completed) of them killed before they finished\n")
+        #expect(completed < Self.runs, "no ADD was killed half-way: the test did not exercise anything")
+    }
+}
+
+/// The 12 hex digits that name an attachment's firewall objects (FNV-1a 64 of network,
+/// container id and interface), computed here independently of the Firewall module.
+enum AttachmentTagText {
+    static func attachment(network: String, containerID: String, ifName: String) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in Array(network.utf8) + [0] + Array(containerID.utf8) + [0] + Array(ifName.utf8) {
+            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+        }
+        let text = String(hash, radix: 16)
+        return String((String(repeating: "0", count: 16 - text.count) + text).suffix(12))
+    }
+}
