@@ -9,7 +9,7 @@ packages=(
   nftables iptables                # firewall backends (bridge ipMasq)
   qemu-system-x86 linux-image-amd64 busybox-static cpio xz-utils kmod   # the VM runner
   containernetworking-plugins      # the reference Go plugins, for benchmarks and interop tests
-  hyperfine strace                 # benchmarks (bench/memory.sh holds processes at exit with strace)
+  hyperfine strace time            # benchmarks (bench/memory.sh holds processes at exit with strace; GNU time for peak RSS)
   golang-go golang-github-appc-cni-dev   # libcni (Podman/containerd/CRI-O's library) drives the binaries in a test
   dnsmasq-base                     # a DHCP server for the dhcp tests
 )

@@ -32,12 +32,9 @@ import Glibc
         ("bridge", #"{"cniVersion":"1.1.0","name":"kill","type":"bridge","bridge":"kb0","isGateway":true,"ipMasq":true,"ipam":{"type":"host-local","dataDir":"STORE","ranges":[[{"subnet":"10.81.0.0/24"}]]}}"#, true),
     ])
     func deleteAfterAKilledAddLeavesNothing(_ plugin: String, _ template: String, _ masquerades: Bool) throws {
-        let bed = try Testbed()
-        defer { bed.tearDown() }
-        let store = try TemporaryDirectory()
-        defer { store.remove() }
-        let host = try bed.hostWithUplink()
-        let container = try bed.namespace("c")
+        let stage = try PluginStage()
+        defer { stage.tearDown() }
+        let (bed, store, host, container) = (stage.bed, stage.store, stage.host, stage.container)
         let config = template.replacingFirst("STORE", with: store.path)
         store.write("config.json", config)
         let hostLinksBefore = try bed.linkNames(host)

@@ -72,12 +72,9 @@ import TestSupport
     ]
 
     @Test func everyNumericKeyAtItsEdges() throws {
-        let bed = try Testbed()
-        defer { bed.tearDown() }
-        let store = try TemporaryDirectory()
-        defer { store.remove() }
-        let host = try bed.hostWithUplink()
-        let container = try bed.namespace("c")
+        let stage = try PluginStage()
+        defer { stage.tearDown() }
+        let (bed, store, host, container) = (stage.bed, stage.store, stage.host, stage.container)
         var runs = 0, refused = 0
         for (plugin, command, template, paths) in Self.cases {
             let base = try JSONValue.parse(template.replacingFirst("STORE", with: store.path).replacingFirst("NETNS", with: bed.path(container)))
@@ -125,12 +122,9 @@ import TestSupport
     /// Defect 4's inputs through a whole ADD and DEL: a config with a 100k-member object, and
     /// one of 10 MB (a long string), are read, handed on and answered like any other.
     @Test func hugeConfigsAreServed() throws {
-        let bed = try Testbed()
-        defer { bed.tearDown() }
-        let store = try TemporaryDirectory()
-        defer { store.remove() }
-        let host = try bed.hostWithUplink()
-        let container = try bed.namespace("c")
+        let stage = try PluginStage()
+        defer { stage.tearDown() }
+        let (bed, store, host, container) = (stage.bed, stage.store, stage.host, stage.container)
         let base = #"{"cniVersion":"1.1.0","name":"huge","type":"macvlan","master":"up0","ipam":{"type":"host-local","dataDir":"\#(store.path)","ranges":[[{"subnet":"10.67.0.0/24"}]]},"#
         let manyKeys = base + #""extra":{"# + (0..<100_000).map { #""k\#($0)":\#($0)"# }.joined(separator: ",") + "}}"
         let longString = base + #""extra":""# + String(repeating: "x", count: 10 << 20) + #""}"#

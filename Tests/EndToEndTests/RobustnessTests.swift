@@ -37,12 +37,9 @@ import TestSupport
         ("host-local", #"{"cniVersion":"0.4.0","name":"rob","type":"host-local","ipam":{"type":"host-local","dataDir":"STORE","subnet":"10.53.0.0/24","rangeStart":"10.53.0.10","ranges":[[{"subnet":"fd53::/64"}]],"resolvConf":"/etc/hosts"}}"#),
     ])
     func mutatedConfigsNeverCrash(_ plugin: String, _ template: String) throws {
-        let bed = try Testbed()
-        defer { bed.tearDown() }
-        let store = try TemporaryDirectory()
-        defer { store.remove() }
-        let host = try bed.hostWithUplink()
-        let container = try bed.namespace("c")
+        let stage = try PluginStage()
+        defer { stage.tearDown() }
+        let (bed, store, host, container) = (stage.bed, stage.store, stage.host, stage.container)
         let base = try JSONValue.parse(template.replacingFirst("STORE", with: store.path))
         var generator = SystemRandomNumberGenerator()
         var failures = 0

@@ -5,6 +5,7 @@ import ProcessRunner
 import System
 import Synchronization
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -151,6 +152,28 @@ final class Testbed: @unchecked Sendable {
 
     /// True inside the VM runner (integration/vm-run.sh sets it for the kernel suite).
     static var insideVM: Bool { getenv("SWIFT_CNI_IN_VM").map { String(cString: $0) == "1" } ?? false }
+}
+
+/// The usual stage of a plugin test: a test bed with a host namespace (uplink `up0`), a
+/// container namespace and a fresh store directory, all removed by `tearDown`.
+struct PluginStage {
+    let bed: Testbed
+    let store: TemporaryDirectory
+    let host: String
+    let container: String
+    var netns: String { bed.path(container) }
+
+    init() throws {
+        bed = try Testbed()
+        store = try TemporaryDirectory()
+        host = try bed.hostWithUplink()
+        container = try bed.namespace("c")
+    }
+
+    func tearDown() {
+        bed.tearDown()
+        store.remove()
+    }
 }
 
 /// Runs a body on N threads at once and waits for all.

@@ -1,4 +1,5 @@
 import ProcessRunner
+import System
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -18,14 +19,7 @@ public struct TemporaryDirectory {
         _ = try? ChildProcess.run("/bin/rm", arguments: ["-rf", path], environment: [])
     }
     public func files(_ sub: String) -> [String] {
-        guard let dir = opendir(path + "/" + sub) else { return [] }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names.sorted()
+        Directory.entryNames(atPath: path + "/" + sub).sorted()
     }
     public func write(_ sub: String, _ content: String) {
         let fd = open(path + "/" + sub, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
@@ -33,12 +27,6 @@ public struct TemporaryDirectory {
         close(fd)
     }
     public func read(_ sub: String) -> String? {
-        let fd = open(path + "/" + sub, O_RDONLY)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-        return String(decoding: buffer[0..<max(0, count)], as: UTF8.self)
+        (try? FileIO.readFile(path + "/" + sub)).map { String(decoding: $0, as: UTF8.self) }
     }
 }
-
