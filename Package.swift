@@ -27,8 +27,8 @@ let package = Package(
         // POSIX plumbing every other module uses: SystemError, whole-file reads of our own
         // files (no symlinks, no FIFOs), FileLock, AtomicFile, directories, the monotonic clock.
         .target(name: "System", dependencies: ["CSystem"]),
-        .target(name: "Namespaces", dependencies: ["CSystem"]),
-        .target(name: "Netlink", dependencies: ["CMnl", "Namespaces", "Addressing"]),
+        .target(name: "Namespaces", dependencies: ["CSystem", "System"]),
+        .target(name: "Netlink", dependencies: ["CMnl", "Namespaces", "Addressing", "System"]),
         .target(name: "ProcessRunner", dependencies: ["CSystem", "System"]),
         .target(name: "CNI", dependencies: ["JSON", "Addressing", "ProcessRunner", "System"]),
         .target(name: "DHCP", dependencies: ["Addressing"]),

@@ -91,7 +91,7 @@ public struct DHCPPlugin: CNIPlugin {
         do {
             fd = try UnixSocket.connect(settings.socketPath, timeout: 2)
         } catch {
-            throw CNIError(code: .tryAgainLater, msg: "cannot reach the dhcp daemon at \(settings.socketPath): \(String(cString: strerror(error.errno)))",
+            throw CNIError(code: .tryAgainLater, msg: "cannot reach the dhcp daemon at \(settings.socketPath): \(SystemError.message(for: error.errno))",
                            details: "start it with \"dhcp daemon -socketpath \(settings.socketPath)\" (or enable swift-cni-dhcp.socket with systemd)")
         }
         defer { close(fd) }

@@ -7,14 +7,6 @@ import Namespaces
 import Glibc
 #endif
 
-/// Why the DHCP socket failed: the operation, the interface and the errno.
-struct DHCPSocketError: Error, CustomStringConvertible {
-    var operation: String
-    var interface: String
-    var errno: Int32
-    var description: String { "\(operation) on \(interface): \(String(cString: strerror(errno)))" }
-}
-
 /// A UDP socket on port 68 bound to one interface inside a container's namespace (opened
 /// there, usable from any thread). Without an address on the interface it sends from
 /// 0.0.0.0 and receives the servers' broadcast replies (the client sets the broadcast flag).
@@ -24,9 +16,9 @@ final class DHCPTransport {
 
     init(interface: String, in namespace: NetworkNamespace) throws {
         self.interface = interface
-        fd = try namespace.run { () throws(DHCPSocketError) -> Int32 in
+        fd = try namespace.run { () throws(SystemError) -> Int32 in
             let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            guard fd >= 0 else { throw DHCPSocketError(operation: "socket", interface: interface, errno: errno) }
+            guard fd >= 0 else { throw SystemError(operation: "socket on", path: interface, errno: errno) }
             var on: Int32 = 1
             setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
             setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &on, socklen_t(MemoryLayout<Int32>.size))
@@ -34,7 +26,7 @@ final class DHCPTransport {
             guard bound == 0 else {
                 let error = errno
                 close(fd)
-                throw DHCPSocketError(operation: "bind to device", interface: interface, errno: error)
+                throw SystemError(operation: "bind to device on", path: interface, errno: error)
             }
             var address = sockaddr_in()
             address.sin_family = sa_family_t(AF_INET)
@@ -45,7 +37,7 @@ final class DHCPTransport {
             guard result == 0 else {
                 let error = errno
                 close(fd)
-                throw DHCPSocketError(operation: "bind to port 68", interface: interface, errno: error)
+                throw SystemError(operation: "bind to port 68 on", path: interface, errno: error)
             }
             return fd
         }
@@ -69,7 +61,7 @@ final class DHCPTransport {
                 }
             }
         }
-        guard sent == bytes.count else { throw DHCPSocketError(operation: "send", interface: interface, errno: errno) }
+        guard sent == bytes.count else { throw SystemError(operation: "send on", path: interface, errno: errno) }
     }
 
     /// Waits up to `timeout` seconds for one datagram that parses as DHCP; nil on timeout.

@@ -6,52 +6,56 @@ import Glibc
 
 /// Stream unix sockets for the plugin-daemon protocol: one JSON object a line each way.
 enum UnixSocket {
-    struct Failure: Error, CustomStringConvertible {
-        var operation: String
-        var path: String
-        var errno: Int32
-        var description: String { "\(operation) \(path): \(String(cString: strerror(errno)))" }
-    }
-
-    private static func address(_ path: String) throws(Failure) -> sockaddr_un {
+    private static func address(_ path: String) throws(SystemError) -> sockaddr_un {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw Failure(operation: "use", path: path, errno: ENAMETOOLONG) }
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw SystemError(operation: "use", path: path, errno: ENAMETOOLONG) }
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             for (index, byte) in bytes.enumerated() { raw[index] = byte }
         }
         return address
     }
 
-    static func listen(_ path: String) throws(Failure) -> Int32 {
+    static func listen(_ path: String) throws(SystemError) -> Int32 {
         var address = try address(path)
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw Failure(operation: "socket for", path: path, errno: errno) }
+        guard fd >= 0 else { throw SystemError(operation: "socket for", path: path, errno: errno) }
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard bound == 0, Glibc.listen(fd, 128) == 0 else {
             let error = errno
             close(fd)
-            throw Failure(operation: "listen on", path: path, errno: error)
+            throw SystemError(operation: "listen on", path: path, errno: error)
         }
         return fd
     }
 
-    /// Connects (non-blocking connect bounded by `timeout`); ENOENT/ECONNREFUSED: no daemon.
-    static func connect(_ path: String, timeout: Double) throws(Failure) -> Int32 {
+    /// Connects to the daemon's socket within `timeout` seconds (ENOENT/ECONNREFUSED: no
+    /// daemon); the descriptor returned is blocking (reads go through `readLine`'s poll).
+    static func connect(_ path: String, timeout: Double) throws(SystemError) -> Int32 {
         var address = try address(path)
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw Failure(operation: "socket for", path: path, errno: errno) }
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard result == 0 else {
+        // Non-blocking, so a daemon whose listen backlog is full (EAGAIN) is retried every
+        // 10 ms until `timeout` instead of blocking without bound.
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        guard fd >= 0 else { throw SystemError(operation: "socket for", path: path, errno: errno) }
+        let deadline = MonotonicClock.seconds + timeout
+        while true {
+            let result = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            if result == 0 { break }
             let error = errno
+            if (error == EAGAIN || error == EINTR) && MonotonicClock.seconds < deadline {
+                _ = poll(nil, 0, 10)
+                continue
+            }
             close(fd)
-            throw Failure(operation: "connect to", path: path, errno: error)
+            throw SystemError(operation: "connect to", path: path, errno: error)
         }
+        let flags = fcntl(fd, F_GETFL)
+        if flags >= 0 { _ = fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) }
         return fd
     }
 

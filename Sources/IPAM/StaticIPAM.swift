@@ -1,5 +1,6 @@
 import Addressing
 import CNI
+import System
 import JSON
 
 /// The `static` IPAM: addresses, routes and DNS written in the config (reference-plugins.md).
@@ -31,8 +32,8 @@ public struct StaticIPAM: Sendable, Equatable {
         // CNI_ARGS IP= and GATEWAY= add addresses (comma-separated; GATEWAY pairs by position).
         let cniArgs = try request.cniArgs(knownKeys: ["IP", "GATEWAY"])
         if let ipList = cniArgs["IP"], !ipList.isEmpty {
-            let ips = ipList.split(separator: ",").map { $0.trimmingSpaces }
-            let gateways = (cniArgs["GATEWAY"] ?? "").split(separator: ",").map { $0.trimmingSpaces }
+            let ips = ipList.split(separator: ",").map { $0.trimming { $0 == " " } }
+            let gateways = (cniArgs["GATEWAY"] ?? "").split(separator: ",").map { $0.trimming { $0 == " " } }
             guard gateways.count <= ips.count else {
                 throw CNIError.invalidConfig("CNI_ARGS GATEWAY lists \(gateways.count) gateways for \(ips.count) IPs")
             }
@@ -127,10 +128,4 @@ public struct StaticPlugin: CNIPlugin {
 
     public func garbageCollect(_ request: CNIRequest) throws {}
     public func status(_ request: CNIRequest) throws {}
-}
-
-extension Substring {
-    var trimmingSpaces: String {
-        String(drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed())
-    }
 }

@@ -1,3 +1,4 @@
+import System
 import CSystem
 #if canImport(Glibc)
 import Glibc
@@ -19,7 +20,7 @@ public enum NamespaceError: Error, Sendable, Equatable, CustomStringConvertible 
         case .notFound(let path): "network namespace \(path) does not exist"
         case .notANamespace(let path): "\(path) is not a network namespace"
         case .system(let operation, let path, let errno):
-            "\(operation) \(path): \(String(cString: strerror(errno)))"
+            "\(operation) \(path): \(SystemError.message(for: errno))"
         }
     }
 }

@@ -1,3 +1,4 @@
+import System
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -9,7 +10,7 @@ public struct SysctlError: Error, Sendable, Equatable, CustomStringConvertible {
     public var key: String
     public var operation: String
     public var errno: Int32
-    public var description: String { "sysctl \(key): \(operation) failed: \(String(cString: strerror(errno)))" }
+    public var description: String { "sysctl \(key): \(operation) failed: \(SystemError.message(for: errno))" }
 }
 
 /// Kernel parameters under /proc/sys, named by their path below it ("net/ipv4/ip_forward"):

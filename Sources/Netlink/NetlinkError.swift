@@ -1,3 +1,4 @@
+import System
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -18,7 +19,7 @@ public struct NetlinkError: Error, Sendable, Equatable, CustomStringConvertible 
     }
 
     public var description: String {
-        var text = "\(operation): \(String(cString: strerror(errno)))"
+        var text = "\(operation): \(SystemError.message(for: errno))"
         if let extendedAck, !extendedAck.isEmpty { text += " (\(extendedAck))" }
         return text
     }

@@ -55,7 +55,7 @@ extension IPAMInvoker {
         guard let ipamResult = try run(.add, request) else {
             throw CNIError(code: .delegateFailed, msg: "IPAM plugin \"\(ipamType)\" returned no result")
         }
-        rollback.add { _ = try? run(.delete, request) }
+        rollback.add("IPAM DEL") { _ = try run(.delete, request) }
         try FaultInjection.after("ipam", request)
         guard !ipamResult.ips.isEmpty else {
             throw CNIError(code: .delegateFailed, msg: "IPAM plugin \"\(ipamType)\" returned no IP configuration")

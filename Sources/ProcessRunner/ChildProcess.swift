@@ -1,3 +1,4 @@
+import System
 import CSystem
 #if canImport(Glibc)
 import Glibc
@@ -8,7 +9,7 @@ public struct SpawnError: Error, Sendable, Equatable, CustomStringConvertible {
     public var executable: String
     public var operation: String
     public var errno: Int32
-    public var description: String { "\(operation) \(executable): \(String(cString: strerror(errno)))" }
+    public var description: String { "\(operation) \(executable): \(SystemError.message(for: errno))" }
 }
 
 /// Runs a program directly (posix_spawn, no shell), feeds it stdin, collects its stdout and

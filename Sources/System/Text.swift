@@ -1,9 +1,12 @@
 extension StringProtocol {
-    /// Without leading and trailing white space (Unicode's White_Space: spaces, tabs, CR, LF).
-    public var trimmingWhitespace: String {
+    /// Without the leading and trailing characters (Unicode scalars) for which `isTrimmed` holds.
+    public func trimming(while isTrimmed: (Unicode.Scalar) -> Bool) -> String {
         let scalars = String(self).unicodeScalars
-        guard let start = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
-              let end = scalars.lastIndex(where: { !$0.properties.isWhitespace }) else { return "" }
+        guard let start = scalars.firstIndex(where: { !isTrimmed($0) }),
+              let end = scalars.lastIndex(where: { !isTrimmed($0) }) else { return "" }
         return String(scalars[start...end])
     }
+
+    /// Without leading and trailing white space (Unicode's White_Space: spaces, tabs, CR, LF).
+    public var trimmingWhitespace: String { trimming { $0.properties.isWhitespace } }
 }

@@ -130,4 +130,25 @@ import Glibc
         #expect(a != TemporaryName.make(prefix: "mv", containerID: "abd", ifName: "eth0"))
         #expect(a.utf8.count == 10 && a.utf8.count <= 15)
     }
+
+    /// Undo steps run newest first, all of them even when one fails, and the failures are
+    /// named in the details of the error the ADD reports.
+    @Test func rollbackReportsUndoStepsThatFail() {
+        struct StepFailed: Error, CustomStringConvertible { var description: String { "EBUSY" } }
+        var order: [String] = []
+        do {
+            _ = try Rollback.guarding { (rollback: inout Rollback) -> Int in
+                rollback.add("first") { order.append("first") }
+                rollback.add("delete link mv1") { order.append("second"); throw StepFailed() }
+                throw CNIError(code: .kernelOperationFailed, msg: "add address failed")
+            }
+            Issue.record("no error")
+        } catch let error as CNIError {
+            #expect(error.msg == "add address failed")
+            #expect(error.details == "undoing the ADD also failed: delete link mv1: EBUSY")
+        } catch {
+            Issue.record("unexpected \(error)")
+        }
+        #expect(order == ["second", "first"])
+    }
 }

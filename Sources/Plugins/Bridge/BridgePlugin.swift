@@ -41,7 +41,7 @@ public struct BridgePlugin: CNIPlugin {
             guard let hostVeth = try host.link(named: hostVethName) else {
                 throw CNIError(code: .kernelOperationFailed, msg: "veth \"\(hostVethName)\" vanished after creation")
             }
-            rollback.add { try? host.deleteLink(index: hostVeth.index) }
+            rollback.add("delete veth \(hostVethName)") { try host.deleteLink(index: hostVeth.index) }
             try FaultInjection.after("veth", request)
             guard let containerLink = try containerNetlink.link(named: env.ifName) else {
                 throw CNIError(code: .kernelOperationFailed, msg: "veth end \"\(env.ifName)\" is missing in netns \(env.netns)")
@@ -71,7 +71,7 @@ public struct BridgePlugin: CNIPlugin {
             if config.ipMasq, !result.ips.isEmpty {
                 let firewall = config.firewall()
                 try firewall.addMasquerade(tag, addresses: result.ips.map(\.address), comment: String(comment.prefix(120)))
-                rollback.add { try? firewall.removeMasquerade(tag) }
+                rollback.add("remove the masquerade rules") { try firewall.removeMasquerade(tag) }
                 try FaultInjection.after("masquerade", request)
             }
             guard let finalContainer = try containerNetlink.link(index: containerLink.index) else {
@@ -80,7 +80,7 @@ public struct BridgePlugin: CNIPlugin {
             if config.macSpoofCheck, let mac = finalContainer.address {
                 let nft = NftablesFirewall()
                 try nft.addSpoofCheck(tag, hostInterface: hostVethName, mac: mac, comment: String(comment.prefix(120)))
-                rollback.add { try? nft.removeSpoofCheck(tag) }
+                rollback.add("remove the spoof check") { try nft.removeSpoofCheck(tag) }
                 try FaultInjection.after("spoofcheck", request)
             }
 

@@ -106,7 +106,7 @@ public struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
             guard let created = try containerNetlink.link(named: temporaryName) else {
                 throw CNIError(code: .kernelOperationFailed, msg: "\(Flavor.kind) \"\(temporaryName)\" vanished from netns \(env.netns) after creation")
             }
-            rollback.add { try? containerNetlink.deleteLink(index: created.index) }
+            rollback.add("delete link \(temporaryName)") { try containerNetlink.deleteLink(index: created.index) }
             try FaultInjection.after("create", request)
             try containerNetlink.renameLink(index: created.index, to: env.ifName)
             try FaultInjection.after("rename", request)
