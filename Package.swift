@@ -11,6 +11,9 @@ let package = Package(
         .executable(name: "vlan", targets: ["vlan"]),
         .executable(name: "bridge", targets: ["bridge"]),
         .executable(name: "dhcp", targets: ["dhcp"]),
+        .executable(name: "loopback", targets: ["loopback"]),
+        // What a node installs: one binary, hard-linked under every plugin's name.
+        .executable(name: "swift-cni", targets: ["swift-cni"]),
         .executable(name: "cni-bench", targets: ["cni-bench"]),
     ],
     targets: [
@@ -30,7 +33,7 @@ let package = Package(
         .target(name: "Namespaces", dependencies: ["CSystem", "System"]),
         .target(name: "Netlink", dependencies: ["CMnl", "Namespaces", "Addressing", "System"]),
         .target(name: "ProcessRunner", dependencies: ["CSystem", "System"]),
-        .target(name: "CNI", dependencies: ["JSON", "Addressing", "ProcessRunner", "System"]),
+        .target(name: "CNI", dependencies: ["JSON", "Addressing", "ProcessRunner", "System", "CSystem"]),
         .target(name: "DHCP", dependencies: ["Addressing"]),
         // The CNI codes of netlink, namespace and sysctl errors, for every binary that meets them.
         .target(name: "KernelErrors", dependencies: ["CNI", "Namespaces", "Netlink"]),
@@ -44,7 +47,9 @@ let package = Package(
         .executableTarget(name: "ipvlan", dependencies: ["Plugins", "CNI"]),
         .executableTarget(name: "vlan", dependencies: ["Plugins", "CNI"]),
         .executableTarget(name: "bridge", dependencies: ["Plugins", "CNI"]),
-        .executableTarget(name: "dhcp", dependencies: ["DHCPService", "CNI"]),
+        .executableTarget(name: "dhcp", dependencies: ["DHCPService"]),
+        .executableTarget(name: "loopback", dependencies: ["Plugins", "CNI"]),
+        .executableTarget(name: "swift-cni", dependencies: ["Plugins", "IPAM", "DHCPService", "CNI", "System"]),
         .executableTarget(name: "cni-bench", dependencies: ["Namespaces", "ProcessRunner", "System"]),
         .target(name: "TestSupport", dependencies: ["ProcessRunner", "System"], path: "Tests/TestSupport"),
         .testTarget(

@@ -7,7 +7,8 @@ packages=(
   libmnl-dev pkg-config            # build: netlink through libmnl
   iproute2 iputils-ping            # tests: namespaces, veth, ping
   nftables iptables                # firewall backends (bridge ipMasq)
-  qemu-system-x86 linux-image-amd64 busybox-static cpio xz-utils kmod   # the VM runner
+  qemu-system-x86 linux-image-amd64 busybox-static cpio xz-utils kmod   # the VM runner (busybox: also the image)
+  podman runc file                 # the installer image: built and run offline (integration/image/)
   containernetworking-plugins      # the reference Go plugins, for benchmarks and interop tests
   hyperfine strace time            # benchmarks (bench/memory.sh holds processes at exit with strace; GNU time for peak RSS)
   golang-go golang-github-appc-cni-dev   # libcni (Podman/containerd/CRI-O's library) drives the binaries in a test

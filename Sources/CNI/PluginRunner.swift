@@ -37,7 +37,13 @@ public protocol CNIPlugin {
 /// spec's version checks, the result or the error out on stdout, and the exit status.
 public enum PluginRunner {
     /// Runs `plugin` with the process's environment and stdin and exits.
+    /// `--version` as the first argument prints the banner and the supported CNI versions on
+    /// stdout and exits 0, whatever the environment.
     public static func main(_ plugin: some CNIPlugin) -> Never {
+        if CommandLine.arguments.dropFirst().first == "--version" {
+            FileIO.writeAll(1, about(plugin))
+            exit(0)
+        }
         let (output, status, about) = run(plugin, environment: processEnvironment(), readInput: readStandardInput)
         if let about { FileIO.writeAll(2, about) }
         if !output.isEmpty { FileIO.writeAll(1, output) }
@@ -51,8 +57,7 @@ public enum PluginRunner {
         var cniVersion: String?
         do {
             guard let env = try CNIEnvironment.load(from: environment) else {
-                let about = "\(plugin.about)\nCNI protocol versions supported: \(CNIVersion.supported.joined(separator: ", "))\n"
-                return ("", 0, about)
+                return ("", 0, about(plugin))
             }
             let input = try readInput()
             if env.command == .version { return (versionReply(input) + "\n", 0, nil) }
@@ -75,6 +80,12 @@ public enum PluginRunner {
             let cniError = classify(error)
             return (cniError.json(cniVersion: cniVersion).serialized(indent: 4) + "\n", 1, nil)
         }
+    }
+
+    /// What a plugin says when run by hand: the banner, what it is, the CNI versions.
+    static func about(_ plugin: some CNIPlugin) -> String {
+        "\(BuildInfo.banner(name: BuildInfo.invokedName))\n\(plugin.about)\n"
+            + "CNI protocol versions supported: \(CNIVersion.supported.joined(separator: ", "))\n"
     }
 
     /// Any error as a CNI error: typed errors say their own code; anything else is 999.

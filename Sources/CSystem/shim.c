@@ -44,3 +44,13 @@ int csystem_file_size(int dirfd, const char *name, long long *size, int *is_regu
 
 #include <sys/socket.h>
 int csystem_accept_cloexec(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC); }
+
+/* The build's commit, stamped by integration/build-release.sh (-DSWIFT_CNI_COMMIT="..."). */
+#ifndef SWIFT_CNI_COMMIT
+#define SWIFT_CNI_COMMIT "unknown commit"
+#endif
+const char *csystem_build_commit(void) { return SWIFT_CNI_COMMIT; }
+
+/* A string the installer looks for to tell our binaries from other implementations'. */
+__attribute__((used)) const char csystem_binary_marker[] = "swift-cni-binary-v1";
+const char *csystem_marker(void) { return csystem_binary_marker; }

@@ -106,6 +106,9 @@ public enum DHCPDaemon {
                 return arguments[index]
             }
             switch flag {
+            case "h", "help":
+                FileIO.writeAll(1, usage)
+                exit(0)
             case "socketpath": settings.socketPath = try next()
             case "pidfile": settings.pidFile = try next()
             case "timeout": settings.acquireTimeout = try duration(try next())
@@ -125,6 +128,26 @@ public enum DHCPDaemon {
             index += 1
         }
         return settings
+    }
+
+    static var usage: String {
+        """
+        \(BuildInfo.banner(name: "dhcp")) daemon: keeps DHCP leases for the dhcp IPAM plugin.
+        usage: dhcp daemon [flags]
+          -socketpath PATH   unix socket the plugin talks to (default /run/cni/dhcp.sock; a stale
+                             socket there is replaced, anything else is refused)
+          -pidfile PATH      write the daemon's pid here
+          -timeout DURATION  longest wait for a lease in an ADD (default 10s; at most 24h)
+          -resendmax DURATION longest pause between retransmissions (default 62s)
+          -broadcast         accepted for compatibility
+          -hostprefix PREFIX prefix for the netns paths the plugin sends (daemon in a container)
+          -statedir PATH     where leases are kept across restarts (default /var/lib/cni/swift-dhcp)
+          -maxworkers N      requests served at once, 1 to 4096 (default 64); more get code 11
+          -h, -help          this text
+        Durations: 500ms, 10s, 2m, 1h or plain seconds. Under systemd the socket can be passed in
+        (LISTEN_FDS). SIGTERM or SIGINT stops the daemon; leases stay on disk.
+
+        """
     }
 
     /// Go-style durations: "10s", "500ms", "2m", "1h", or a plain number of seconds.

@@ -1,41 +1,155 @@
 import JSON
 import ProcessRunner
+import System
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// The release build a node installs (integration/build-release.sh) links the Swift runtime
-/// in and needs nothing but glibc and libmnl, and those binaries work end to end.
-@Suite struct ReleaseBuildTests {
-    @Test(.enabled(if: !Testbed.insideVM), .timeLimit(.minutes(20)))
-    func releaseBinariesNeedOnlyGlibcAndLibmnlAndWork() throws {
+/// What an operator gets: `integration/release.sh` run once (release build, tarball, sha256,
+/// installer image) in a scratch directory of its own, then checked and used as a node would.
+final class ReleaseArtifacts: Sendable {
+    let root = VMSuiteTests.repositoryRoot
+    var scratch: String { root + "/.build-release-check" }
+    var dist: String { scratch + "/dist" }
+    let version: String
+    let buildError: String?
+
+    /// Built once per test run, on first use (Swift's lazy statics are initialised once,
+    /// whichever test asks first).
+    static let shared = ReleaseArtifacts()
+
+    private init() {
         let root = VMSuiteTests.repositoryRoot
         let scratch = root + "/.build-release-check"
-        let build = try ChildProcess.run("/bin/bash", arguments: [root + "/integration/build-release.sh", "--scratch-path", scratch],
-                                         environment: ["PATH=/opt/swift/usr/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"],
-                                         captureStandardError: true)
-        try #require(build.status == 0, "\(String(decoding: build.standardError, as: UTF8.self))")
-        let bin = scratch + "/release"
-        let allowed: Set<String> = ["libc.so.6", "libm.so.6", "ld-linux-x86-64.so.2", "libmnl.so.0"]
-        for plugin in ["macvlan", "ipvlan", "vlan", "bridge", "host-local", "static"] {
-            let dynamic = try Testbed.run(["/usr/bin/readelf", "-d", bin + "/" + plugin])
-            let needed = Set(dynamic.split(separator: "\n").filter { $0.contains("(NEEDED)") }.compactMap { line -> String? in
-                guard let open = line.firstIndex(of: "["), let close = line.lastIndex(of: "]") else { return nil }
-                return String(line[line.index(after: open)..<close])
-            })
-            #expect(needed.isSubset(of: allowed), "\(plugin) needs \(needed.subtracting(allowed))")
-            #expect(!needed.isEmpty)
+        var text = String(decoding: (try? FileIO.readFile(root + "/Sources/CNI/BuildInfo.swift")) ?? [], as: UTF8.self)
+        if let range = text.firstRange(of: "static let version = \"") { text = String(text[range.upperBound...]) }
+        version = String(text.prefix { $0 != "\"" })
+        let outcome = try? ChildProcess.run("/bin/bash", arguments: [root + "/integration/release.sh", "--scratch-path", scratch,
+                                                                     "--dist", scratch + "/dist"],
+                                            environment: ["PATH=/opt/swift/usr/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"],
+                                            captureStandardError: true)
+        if let outcome, outcome.status == 0 {
+            buildError = nil
+        } else {
+            buildError = outcome.map { String(decoding: $0.standardError, as: UTF8.self) } ?? "release.sh could not be started"
         }
-        let bed = try Testbed()
-        defer { bed.tearDown() }
-        let host = try bed.hostWithUplink()
-        let container = try bed.namespace("c")
-        let config = #"{"cniVersion":"1.1.0","name":"rel","type":"macvlan","master":"up0","ipam":{"type":"static","addresses":[{"address":"10.12.0.2/24"}]}}"#
-        let env = ["CNI_PATH": bin]
-        let version = try ChildProcess.run(bin + "/macvlan", environment: ["CNI_COMMAND=VERSION"], input: Array(#"{"cniVersion":"1.1.0"}"#.utf8))
-        #expect(version.status == 0)
-        let add = try bed.plugin("macvlan", "ADD", config: config, host: host, netns: bed.path(container), environment: env, binDirectory: bin)
-        #expect(add.status == 0, "\(add.output)")
-        #expect(try bed.ipJSON(container, "addr", "show", "eth0").arrayValue?.first?["addr_info"]?.arrayValue?.contains { $0["local"] == "10.12.0.2" } == true)
-        #expect(try bed.plugin("macvlan", "DEL", config: config, host: host, netns: bed.path(container), environment: env, binDirectory: bin).status == 0)
-        #expect(try bed.linkNames(container) == ["lo"])
     }
+
+    var tarball: String { dist + "/swift-cni-\(version)-linux-amd64.tgz" }
+    var image: String { dist + "/swift-cni-\(version)-image.tar" }
+    var unstrippedBinary: String { scratch + "/release/swift-cni" }
+
+    func require() throws {
+        if let buildError { throw TestbedError(description: "integration/release.sh failed: \(buildError)") }
+    }
+}
+
+/// The release a node installs: portable, small, versioned, and working end to end.
+@Suite(.enabled(if: !Testbed.insideVM, "the release is built and checked on the host, not in the VM"), .timeLimit(.minutes(20)))
+struct ReleaseBuildTests {
+    static let names = ["macvlan", "ipvlan", "vlan", "bridge", "host-local", "static", "dhcp", "loopback"]
+
+    /// Only glibc and libmnl are needed, and no glibc symbol version newer than 2.34 (RHEL 9,
+    /// Ubuntu 22.04): each newer one is named with where it comes from.
+    @Test func portableToGlibc234() throws {
+        let artifacts = ReleaseArtifacts.shared
+        try artifacts.require()
+        let binary = artifacts.dist + "/bin/macvlan"
+        let dynamic = try Testbed.run(["/usr/bin/readelf", "-d", binary])
+        let needed = Set(dynamic.split(separator: "\n").filter { $0.contains("(NEEDED)") }.compactMap { line -> String? in
+            guard let open = line.firstIndex(of: "["), let close = line.lastIndex(of: "]") else { return nil }
+            return String(line[line.index(after: open)..<close])
+        })
+        let allowed: Set<String> = ["libc.so.6", "libm.so.6", "ld-linux-x86-64.so.2", "libmnl.so.0"]
+        #expect(needed.isSubset(of: allowed), "needs \(needed.subtracting(allowed))")
+        let symbols = try Testbed.run(["/usr/bin/objdump", "-T", binary]).split(separator: "\n")
+        var newest: [String] = []
+        for line in symbols {
+            guard let range = line.firstRange(of: "GLIBC_2.") else { continue }
+            let minor = Int(line[range.upperBound...].prefix { $0.isNumber }) ?? 0
+            if minor > 34 { newest.append(String(line.split(separator: " ").last ?? "") + " (GLIBC_2.\(minor))") }
+        }
+        #expect(newest.isEmpty, "glibc symbols newer than 2.34: \(newest); the compat definitions are in Sources/CSystem/glibc_compat.c")
+    }
+
+    /// The tarball verifies against its sha256, unpacks to the bin dir layout with one file
+    /// hard-linked under the eight names, in at most 12 MiB, each saying which it is.
+    @Test func tarballLayoutSizeAndVersion() throws {
+        let artifacts = ReleaseArtifacts.shared
+        try artifacts.require()
+        let check = try ChildProcess.run("/bin/sh", arguments: ["-c", #"cd "$0" && sha256sum -c "$1""#, artifacts.dist,
+                                                                URLPath.lastComponent(artifacts.tarball) + ".sha256"],
+                                         environment: ["PATH=/usr/bin:/bin"], captureStandardError: true)
+        #expect(check.status == 0, "\(String(decoding: check.standardOutput + check.standardError, as: UTF8.self))")
+        let unpacked = try UnpackedRelease(artifacts)
+        defer { unpacked.remove() }
+        var inodes = Set<UInt64>()
+        for name in Self.names {
+            var info = stat()
+            #expect(stat(unpacked.bin + "/" + name, &info) == 0, "\(name) missing")
+            inodes.insert(UInt64(info.st_ino))
+            let version = try ChildProcess.run(unpacked.bin + "/" + name, arguments: ["--version"], environment: [])
+            let text = String(decoding: version.standardOutput, as: UTF8.self)
+            #expect(version.status == 0 && text.hasPrefix("swift-cni \(name) \(artifacts.version) ("), "\(name): \(text)")
+            #expect(!text.contains("unknown commit"), "the release is stamped with its commit: \(text)")
+            #expect(text.contains("1.1.0"))
+        }
+        #expect(inodes.count == 1, "the eight names are hard links of one file")
+        let size = Int(try Testbed.run(["/usr/bin/du", "-sb", unpacked.bin]).split(separator: "\t").first ?? "") ?? .max
+        FileIO.writeAll(2, "release: installed bin dir \(size) bytes for eight names (goal 12582912)\n")
+        #expect(size <= 12 << 20, "bin dir is \(size) bytes")
+        for file in ["install.sh", "LICENSE", "CHANGELOG.md", "README.md", "systemd/swift-cni-dhcp.service", "docs/dhcp-protocol.md"] {
+            #expect(access(unpacked.root + "/" + file, F_OK) == 0, "\(file) missing from the tarball")
+        }
+        let unknown = try ChildProcess.run("/bin/sh", arguments: ["-c", "ln -s \"$0/macvlan\" \"$0/../portmap\" && exec \"$0/../portmap\"", unpacked.bin],
+                                           environment: [], captureStandardError: true)
+        #expect(unknown.status == 1)
+        #expect(String(decoding: unknown.standardError, as: UTF8.self).contains("\"portmap\" is none of them"))
+    }
+
+    /// The end-to-end suites of the plugins a node runs, run again (this same test bundle)
+    /// against the unpacked tarball: the multi-call layout, in-process IPAM included.
+    @Test func endToEndSuitesPassAgainstTheTarball() throws {
+        let artifacts = ReleaseArtifacts.shared
+        try artifacts.require()
+        let unpacked = try UnpackedRelease(artifacts)
+        defer { unpacked.remove() }
+        let bundle = try #require(CurrentExecutable.path)
+        let suites = ["MacvlanEndToEndTests", "MacvlanModesTests", "BridgeEndToEndTests", "HostLocalEndToEndTests",
+                      "DHCPEndToEndTests", "LoopbackTests", "ProtocolEndToEndTests", "KilledAddTests"]
+        var arguments = ["--testing-library", "swift-testing"]
+        for suite in suites { arguments += ["--filter", suite] }
+        let outcome = try ChildProcess.run(bundle, arguments: arguments,
+                                           environment: ["SWIFT_CNI_BIN=\(unpacked.bin)", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"],
+                                           captureStandardError: true)
+        let report = String(decoding: outcome.standardOutput + outcome.standardError, as: UTF8.self)
+        let summary = report.split(separator: "\n").last { $0.contains("Test run with") } ?? "no summary"
+        FileIO.writeAll(2, "release: suites against the tarball's bin dir: \(summary)\n")
+        #expect(outcome.status == 0, "suites failed against the tarball:\n\(report.suffix(6000))")
+        #expect(summary.contains("passed") && !summary.contains("0 tests"))
+    }
+}
+
+/// The tarball unpacked into a fresh directory.
+struct UnpackedRelease {
+    let directory: String
+    let root: String
+    var bin: String { root + "/bin" }
+
+    init(_ artifacts: ReleaseArtifacts) throws {
+        var template = Array("/tmp/swift-cni-release-XXXXXX".utf8CString)
+        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
+            throw TestbedError(description: "mkdtemp")
+        }
+        directory = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        try Testbed.run(["/bin/tar", "-xzf", artifacts.tarball, "-C", directory])
+        root = directory + "/swift-cni-\(artifacts.version)"
+    }
+
+    func remove() { _ = try? Testbed.run(["/bin/rm", "-rf", directory]) }
+}
+
+enum URLPath {
+    static func lastComponent(_ path: String) -> String { path.split(separator: "/").last.map(String.init) ?? path }
 }

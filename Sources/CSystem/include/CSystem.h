@@ -41,6 +41,12 @@ int csystem_clone_newnet(void);
 /// accept4(fd, NULL, NULL, SOCK_CLOEXEC): the new connection, or -1 with errno set.
 int csystem_accept_cloexec(int fd);
 
+/// The git commit the binary was built from ("unknown commit" outside a release build).
+const char *csystem_build_commit(void);
+
+/// "swift-cni-binary-v1": kept in every binary so an installer can recognise ours.
+const char *csystem_marker(void);
+
 /// CLOCK_MONOTONIC in nanoseconds.
 uint64_t csystem_monotonic_ns(void);
 

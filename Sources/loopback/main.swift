@@ -1,0 +1,4 @@
+import CNI
+import Plugins
+
+PluginRunner.main(LoopbackPlugin())

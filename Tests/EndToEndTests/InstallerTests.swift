@@ -1,0 +1,137 @@
+import JSON
+import ProcessRunner
+import Synchronization
+import System
+import Testing
+import TestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `install.sh` and the installer image as an operator runs them on a live node.
+@Suite(.enabled(if: !Testbed.insideVM, "the installer is tested on the host, not in the VM"), .timeLimit(.minutes(20)))
+struct InstallerTests {
+    static let names = ReleaseBuildTests.names
+
+    static func install(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let artifacts = ReleaseArtifacts.shared
+        try artifacts.require()
+        let outcome = try ChildProcess.run("/bin/sh", arguments: [artifacts.root + "/integration/install.sh", "--from", artifacts.dist + "/bin"] + arguments,
+                                           environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], captureStandardError: true)
+        return (outcome.status, String(decoding: outcome.standardOutput + outcome.standardError, as: UTF8.self))
+    }
+
+    static func inode(_ path: String) -> UInt64? {
+        var info = stat()
+        return stat(path, &info) == 0 ? UInt64(info.st_ino) : nil
+    }
+
+    /// Into an empty dir; again (a no-op: same inodes); over the reference's plugins (ours
+    /// replace theirs, their others stay untouched); `--uninstall` takes only ours.
+    @Test func installsOverTheReferenceAndUninstallsOnlyOurs() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let dest = dir.path + "/bin"
+        let first = try Self.install(["--dest", dest])
+        #expect(first.status == 0, "\(first.output)")
+        let inodes = Self.names.map { Self.inode(dest + "/" + $0) }
+        #expect(Set(inodes).count == 1 && inodes.first != nil, "one file under eight names: \(inodes)")
+        let size = Int(try Testbed.run(["/usr/bin/du", "-sb", dest]).split(separator: "\t").first ?? "") ?? .max
+        #expect(size <= 12 << 20)
+        let second = try Self.install(["--dest", dest])
+        #expect(second.status == 0 && second.output.contains("nothing to change"), "\(second.output)")
+        #expect(Self.names.map { Self.inode(dest + "/" + $0) } == inodes, "a repeated install replaced files")
+
+        // Over the reference plugins.
+        let node = dir.path + "/node"
+        try Testbed.run(["/bin/cp", "-a", "/usr/lib/cni", node])
+        let others = Directory.entryNames(atPath: node).filter { !Self.names.contains($0) }.sorted()
+        #expect(others.contains("portmap") && others.contains("tuning"), "reference plugins expected in /usr/lib/cni: \(others)")
+        let before = others.map { (try? FileIO.readFile(node + "/" + $0)) ?? [] }
+        let over = try Self.install(["--dest", node])
+        #expect(over.status == 0, "\(over.output)")
+        for name in Self.names {
+            let text = try ChildProcess.run(node + "/" + name, arguments: ["--version"], environment: [])
+            #expect(String(decoding: text.standardOutput, as: UTF8.self).hasPrefix("swift-cni \(name) "), "\(name) is not ours after install")
+        }
+        #expect(others.map { (try? FileIO.readFile(node + "/" + $0)) ?? [] } == before, "the reference's other plugins were changed")
+        let removed = try Self.install(["--dest", node, "--uninstall"])
+        #expect(removed.status == 0, "\(removed.output)")
+        let left = Directory.entryNames(atPath: node).sorted()
+        #expect(left == others, "after --uninstall: \(left)")
+    }
+
+    /// A runtime exec'ing `macvlan` (VERSION) in a loop while the plugins are upgraded back and
+    /// forth between two different builds never fails to exec nor runs a truncated file.
+    @Test func execDuringUpgradeNeverFails() throws {
+        let artifacts = ReleaseArtifacts.shared
+        try artifacts.require()
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let dest = dir.path + "/bin"
+        // A second build: the same binary with bytes appended (a different file that still runs).
+        let other = dir.path + "/other"
+        try Testbed.run(["/bin/mkdir", "-p", other])
+        try Testbed.run(["/bin/cp", artifacts.dist + "/bin/macvlan", other + "/macvlan"])
+        let fd = open(other + "/macvlan", O_WRONLY | O_APPEND)
+        FileIO.writeAll(fd, "\nsecond build\n")
+        close(fd)
+        for name in Self.names.dropFirst() { try Testbed.run(["/bin/ln", other + "/macvlan", other + "/" + name]) }
+        #expect(try Self.install(["--dest", dest]).status == 0)
+
+        let stop = Atomic<Bool>(false)
+        let runs = Atomic<Int>(0)
+        let failures = Mutex<[String]>([])
+        ParallelThreads.run(2) { worker in
+            if worker == 0 {
+                for round in 0..<20 {
+                    let source = round % 2 == 0 ? other : artifacts.dist + "/bin"
+                    let outcome = try? ChildProcess.run("/bin/sh", arguments: [artifacts.root + "/integration/install.sh", "--from", source, "--dest", dest],
+                                                        environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], captureStandardError: true)
+                    if outcome?.status != 0 { failures.withLock { $0.append("install round \(round) failed") } }
+                }
+                stop.store(true, ordering: .relaxed)
+            } else {
+                while !stop.load(ordering: .relaxed) {
+                    let outcome = try? ChildProcess.run(dest + "/macvlan", environment: ["CNI_COMMAND=VERSION"],
+                                                        input: Array(#"{"cniVersion":"1.0.0"}"#.utf8))
+                    runs.add(1, ordering: .relaxed)
+                    let json = outcome.flatMap { try? JSONValue.parse($0.standardOutput) }
+                    if outcome?.status != 0 || json?["supportedVersions"] == nil {
+                        failures.withLock { $0.append("exec failed: status \(outcome.map { String($0.status) } ?? "spawn error")") }
+                    }
+                }
+            }
+        }
+        let total = runs.load(ordering: .relaxed)
+        FileIO.writeAll(2, "installer: \(total) execs of macvlan during 20 upgrades, \(failures.withLock { $0.count }) failures\n")
+        #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 }.prefix(5))")
+        #expect(total > 20)
+    }
+
+    /// The installer image: loaded from its OCI archive into a fresh podman store and run with
+    /// an empty host dir mounted, it leaves the eight plugins there, and they run.
+    @Test func imageInstallsIntoAMountedDir() throws {
+        let artifacts = ReleaseArtifacts.shared
+        try artifacts.require()
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let dest = dir.path + "/host-bin"
+        try Testbed.run(["/bin/mkdir", "-p", dest])
+        let podman = ["/usr/bin/podman", "--storage-driver", "vfs", "--root", dir.path + "/storage", "--runroot", dir.path + "/run",
+                      "--cgroup-manager", "cgroupfs", "--events-backend", "file", "--runtime", "runc"]
+        try Testbed.run(podman + ["load", "-q", "-i", artifacts.image])
+        let run = try ChildProcess.run(podman[0], arguments: Array(podman.dropFirst()) + [
+            "run", "--rm", "--network", "none", "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096",
+            "-v", "\(dest):/host/opt/cni/bin", "localhost/swift-cni:\(artifacts.version)"],
+            environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"], captureStandardError: true)
+        let output = String(decoding: run.standardOutput + run.standardError, as: UTF8.self)
+        #expect(run.status == 0, "\(output)")
+        #expect(Directory.entryNames(atPath: dest).sorted() == Self.names.sorted(), "\(output)")
+        for name in Self.names {
+            let version = try ChildProcess.run(dest + "/" + name, arguments: ["--version"], environment: [])
+            #expect(String(decoding: version.standardOutput, as: UTF8.self).hasPrefix("swift-cni \(name) \(artifacts.version) "))
+        }
+        _ = try? Testbed.run(podman + ["rmi", "-a", "-f"])
+    }
+}

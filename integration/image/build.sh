@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Builds the installer image offline (FROM scratch: no registry is asked for anything) and
+# saves it as an OCI archive.
+#   integration/image/build.sh RELEASE_DIR VERSION OUTPUT.tar
+# RELEASE_DIR is the unpacked release (bin/, install.sh, ...). Podman keeps its storage under
+# the output's directory (vfs driver: works where overlay mounts are not allowed).
+set -euo pipefail
+release=$1 version=$2 output=$3
+cd "$(dirname "$0")/../.."
+command -v podman >/dev/null || { echo "image: podman is missing (apt-get install podman)" >&2; exit 1; }
+[ -x /bin/busybox ] && file -L /bin/busybox | grep -q "statically linked" \
+  || { echo "image: a static /bin/busybox is needed (apt-get install busybox-static)" >&2; exit 1; }
+context=$(mktemp -d)
+trap 'rm -rf "$context"' EXIT
+mkdir -p "$context/rootfs/bin" "$context/rootfs/swift-cni" "$context/rootfs/host/opt/cni/bin"
+cp /bin/busybox "$context/rootfs/bin/busybox"
+for applet in sh cat chmod cmp cp dirname grep ln mkdir mv pwd rm sed sync; do
+  ln -s busybox "$context/rootfs/bin/$applet"
+done
+cp -a "$release/." "$context/rootfs/swift-cni/"
+cp integration/image/Containerfile "$context/Containerfile"
+storage=$(dirname "$output")/.podman
+tag=localhost/swift-cni:$version
+podman=(podman --storage-driver vfs --root "$storage/root" --runroot "$storage/run")
+"${podman[@]}" build --quiet --network none --pull=never -t "$tag" -f "$context/Containerfile" "$context"
+rm -f "$output"
+"${podman[@]}" save --quiet --format oci-archive -o "$output" "$tag"
+echo "image: $output ($tag, $(stat -c %s "$output") bytes)"
