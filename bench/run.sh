@@ -5,8 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x /usr/lib/cni/macvlan ] || { echo "bench: install the reference plugins: apt-get install containernetworking-plugins" >&2; exit 1; }
+command -v swift >/dev/null || export PATH=/opt/swift/usr/bin:$PATH
 bash integration/build-release.sh >/dev/null
 BIN=$(swift build -c release --show-bin-path)
-"$BIN/cni-bench" --ours "$BIN" --reference /usr/lib/cni --cycles "${1:-50}"
+# Ours as a node installs them: the release's multi-call binary under the plugin names (dist/bin).
+bash integration/release.sh --bin-only 2>/dev/null
+OURS=$PWD/dist/bin
+"$BIN/cni-bench" --ours "$OURS" --reference /usr/lib/cni --cycles "${1:-50}"
 echo
-bash bench/memory.sh "$BIN" /usr/lib/cni
+bash bench/memory.sh "$OURS" /usr/lib/cni

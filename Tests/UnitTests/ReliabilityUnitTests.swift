@@ -1,4 +1,5 @@
 import CNI
+import CSystem
 import JSON
 import CMnl
 import Netlink
@@ -150,5 +151,20 @@ import Glibc
             Issue.record("unexpected \(error)")
         }
         #expect(order == ["second", "first"])
+    }
+
+    /// The definitions that keep the release loadable on glibc 2.34 behave as glibc's.
+    @Test func glibcCompatDefinitionsAgreeWithGlibc() throws {
+        #expect(hypotf(3, 4) == 5)
+        #expect(hypotf(Float.greatestFiniteMagnitude, Float.greatestFiniteMagnitude) == .infinity)
+        #expect(hypotf(1e-30, 1e-30) > 0)
+        let draws = (0..<64).map { _ in arc4random() }
+        #expect(Set(draws).count > 60)
+        // An address in this test binary's code and one in libc: the same object, mapping
+        // and eh_frame as glibc's own _dl_find_object reports (what libgcc's unwinder uses).
+        let here = unsafeBitCast(csystem_monotonic_ns as @convention(c) () -> UInt64, to: UnsafeMutableRawPointer.self)
+        let libc = unsafeBitCast(getpid as @convention(c) () -> pid_t, to: UnsafeMutableRawPointer.self)
+        #expect(csystem_find_object_agrees(here) == 1)
+        #expect(csystem_find_object_agrees(libc) == 1)
     }
 }

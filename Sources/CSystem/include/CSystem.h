@@ -47,6 +47,10 @@ const char *csystem_build_commit(void);
 /// "swift-cni-binary-v1": kept in every binary so an installer can recognise ours.
 const char *csystem_marker(void);
 
+/// Test hook of glibc_compat.c: 1 when its _dl_find_object agrees with glibc's for `address`,
+/// 0 when not, -1 when glibc's cannot answer.
+int csystem_find_object_agrees(void *address);
+
 /// CLOCK_MONOTONIC in nanoseconds.
 uint64_t csystem_monotonic_ns(void);
 
