@@ -23,23 +23,27 @@ public struct FirewallError: Error, Sendable, Equatable, CustomStringConvertible
 }
 
 /// Source NAT for a container's addresses to everything outside their subnets (multicast
-/// excluded), and the bridge MAC spoof check, each named per network and attachment.
+/// excluded), in the reference plugins' formats (see `FirewallAttachment` for the names).
 public protocol FirewallBackend {
     var name: String { get }
     /// nil when the backend can be used; otherwise why not (for STATUS).
     func unusableReason() -> String?
     /// Masquerades traffic from each address (host bits kept: the subnet is excluded).
-    func addMasquerade(_ tag: AttachmentTag, addresses: [IPPrefix], comment: String) throws(FirewallError)
-    /// Removes what `addMasquerade` made for the attachment; nothing there is fine.
-    func removeMasquerade(_ tag: AttachmentTag) throws(FirewallError)
+    func addMasquerade(_ attachment: FirewallAttachment, addresses: [IPPrefix]) throws(FirewallError)
+    /// Removes what either implementation's ADD made for the attachment (ours of 0.1.0 too);
+    /// needs no address, so it works with the netns gone; nothing there is fine.
+    func removeMasquerade(_ attachment: FirewallAttachment) throws(FirewallError)
     /// Removes the masquerade objects of `network` whose attachment is not in `valid`.
-    func collectGarbage(network: String, valid: Set<AttachmentTag>) throws(FirewallError)
+    func collectGarbage(network: String, valid: Set<FirewallAttachment>) throws(FirewallError)
 }
 
 /// Finding and running firewall tools: by absolute path from a fixed list of directories
 /// (never a shell), with our arguments only.
-enum FirewallTool {
+public enum FirewallTool {
     static let searchPath = ["/usr/sbin", "/sbin", "/usr/bin", "/bin", "/usr/local/sbin"]
+
+    /// The tool is in one of `searchPath`'s directories.
+    public static func isInstalled(_ name: String) -> Bool { find(name) != nil }
 
     static func find(_ name: String) -> String? {
         for directory in searchPath where access(directory + "/" + name, X_OK) == 0 {

@@ -1,17 +1,19 @@
 import Addressing
 
-/// iptables (and ip6tables) through `iptables-restore --noflush`: a chain per attachment in
-/// the nat table, `SCNI-<network>-<attachment>`, accepting its subnet and masquerading the
-/// rest (multicast excluded), and a POSTROUTING rule jumping to it for each address.
+/// iptables (and ip6tables) masquerade in the reference plugins' own format
+/// (pkg/ip/ipmasq_iptables_linux.go), so either implementation removes what the other made:
+/// a nat chain `CNI-<sha512 of network+container>` per container and network holding
+/// `-d <subnet> -j ACCEPT` and `! -d <multicast> -j MASQUERADE`, and a POSTROUTING rule
+/// `-s <address> -j <chain>` per address, every rule commented `name: "<net>" id: "<id>"`.
+/// Rules are added once (what already exists is not added again) through
+/// `iptables-restore --noflush`, one transaction per family.
 public struct IptablesFirewall: FirewallBackend {
     public init() {}
     public var name: String { "iptables" }
 
-    static func chain(_ tag: AttachmentTag) -> String { "SCNI-\(tag.network)-\(tag.attachment)" }
-
     public func unusableReason() -> String? {
         do {
-            try FirewallTool.run("iptables", ["-t", "nat", "-S", "POSTROUTING"], operation: "list the nat table")
+            try FirewallTool.run("iptables", ["-w", "-t", "nat", "-S", "POSTROUTING"], operation: "list the nat table")
             return nil
         } catch {
             return error.description
@@ -22,40 +24,66 @@ public struct IptablesFirewall: FirewallBackend {
         family == .v4 ? ("iptables", "iptables-restore") : ("ip6tables", "ip6tables-restore")
     }
 
-    public func addMasquerade(_ tag: AttachmentTag, addresses: [IPPrefix], comment: String) throws(FirewallError) {
-        let chain = Self.chain(tag)
+    /// A comment as `iptables -S` prints it and `iptables-restore` reads it: double-quoted,
+    /// with `\` and `"` escaped.
+    static func quotedComment(_ comment: String) -> String {
+        "\"" + comment.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"") + "\""
+    }
+
+    /// The rules the reference adds for one address, in `iptables -S` form.
+    static func rules(_ attachment: FirewallAttachment, _ prefix: IPPrefix) -> [String] {
+        let chain = attachment.iptablesChain
+        let comment = "-m comment --comment " + quotedComment(attachment.iptablesComment)
+        let multicast = prefix.family == .v4 ? "224.0.0.0/4" : "ff00::/8"
+        let width = prefix.family == .v4 ? 32 : 128
+        return ["-A \(chain) -d \(prefix.subnet) \(comment) -j ACCEPT",
+                "-A \(chain) ! -d \(multicast) \(comment) -j MASQUERADE",
+                "-A POSTROUTING -s \(prefix.address)/\(width) \(comment) -j \(chain)"]
+    }
+
+    private func listNat(_ family: IPAddress.Family) throws(FirewallError) -> [Substring]? {
+        let list = Self.tools(family).list
+        guard FirewallTool.find(list) != nil else { return nil }
+        return try FirewallTool.run(list, ["-w", "-t", "nat", "-S"], operation: "list the nat table").split(separator: "\n")
+    }
+
+    public func addMasquerade(_ attachment: FirewallAttachment, addresses: [IPPrefix]) throws(FirewallError) {
+        let chain = attachment.iptablesChain
         for family in [IPAddress.Family.v4, .v6] {
             let mine = addresses.filter { $0.family == family }
             guard !mine.isEmpty else { continue }
-            let multicast = family == .v4 ? "224.0.0.0/4" : "ff00::/8"
-            var lines = ["*nat", ":\(chain) - [0:0]"]
+            var existing = Set((try listNat(family) ?? []).map(String.init))
+            var lines = ["*nat"]
+            if !existing.contains("-N \(chain)") { lines.append(":\(chain) - [0:0]") }
             for prefix in mine {
-                lines.append("-A \(chain) -d \(prefix.subnet) -j ACCEPT")
+                for rule in Self.rules(attachment, prefix) where !existing.contains(rule) {
+                    lines.append(rule)
+                    existing.insert(rule)
+                }
             }
-            lines.append("-A \(chain) ! -d \(multicast) -j MASQUERADE")
-            for prefix in mine {
-                let width = family == .v4 ? 32 : 128
-                lines.append("-A POSTROUTING -s \(prefix.address)/\(width) -m comment --comment \"\(comment)\" -j \(chain)")
-            }
+            guard lines.count > 1 else { continue }
             lines.append("COMMIT")
             try FirewallTool.run(Self.tools(family).restore, ["--noflush", "-w"], input: lines.joined(separator: "\n") + "\n",
                                  operation: "add masquerade chain \(chain)")
         }
     }
 
-    public func removeMasquerade(_ tag: AttachmentTag) throws(FirewallError) {
-        try remove(chains: [Self.chain(tag)])
+    /// The reference's chain of the attachment and our 0.1.0 one: every POSTROUTING jump to
+    /// them (whatever address: none is needed, so this works with the netns gone), then the
+    /// chains. Shared by every interface of the container on this network, as the reference's.
+    public func removeMasquerade(_ attachment: FirewallAttachment) throws(FirewallError) {
+        try remove(chains: [attachment.iptablesChain, IptablesFirewall.legacyChain(attachment.legacyTag)])
     }
 
-    /// Deletes the POSTROUTING jumps to each chain, then the chains, in both families.
+    /// Our 0.1.0 release's chain name.
+    static func legacyChain(_ tag: AttachmentTag) -> String { "SCNI-\(tag.network)-\(tag.attachment)" }
+
     private func remove(chains: [String]) throws(FirewallError) {
         for family in [IPAddress.Family.v4, .v6] {
-            let (list, restore) = Self.tools(family)
-            guard FirewallTool.find(list) != nil else { continue }
-            let existing = try FirewallTool.run(list, ["-w", "-t", "nat", "-S"], operation: "list the nat table")
+            guard let existing = try listNat(family) else { continue }
             var lines = ["*nat"]
-            for chain in chains where existing.contains("-N \(chain)\n") {
-                for rule in existing.split(separator: "\n") where rule.hasPrefix("-A POSTROUTING ") && rule.hasSuffix(" -j \(chain)") {
+            for chain in chains where existing.contains(Substring("-N \(chain)")) {
+                for rule in existing where rule.hasPrefix("-A POSTROUTING ") && rule.hasSuffix(" -j \(chain)") {
                     lines.append("-D" + rule.dropFirst(2))
                 }
                 lines.append(":\(chain) - [0:0]")
@@ -63,22 +91,29 @@ public struct IptablesFirewall: FirewallBackend {
             }
             guard lines.count > 1 else { continue }
             lines.append("COMMIT")
-            try FirewallTool.run(restore, ["--noflush", "-w"], input: lines.joined(separator: "\n") + "\n",
+            try FirewallTool.run(Self.tools(family).restore, ["--noflush", "-w"], input: lines.joined(separator: "\n") + "\n",
                                  operation: "delete masquerade chains \(chains.joined(separator: ","))")
         }
     }
 
-    public func collectGarbage(network: String, valid: Set<AttachmentTag>) throws(FirewallError) {
-        let prefix = "SCNI-\(AttachmentTag.networkPrefix(network))-"
-        let keep = Set(valid.map(\.attachment))
+    /// The chains of `network` (recognised by their rules' comment, `name: "<network>" id: …`)
+    /// of containers without a valid attachment, and our 0.1.0 chains of the network likewise.
+    public func collectGarbage(network: String, valid: Set<FirewallAttachment>) throws(FirewallError) {
+        let networkComment = "--comment " + Self.quotedComment(ReferenceNames.iptablesComment(network: network, containerID: ""))
+            .dropLast(3)  // up to `id: `, without the empty id's quotes and the closing quote
+        let keepComments = Set(valid.map { "--comment " + Self.quotedComment($0.iptablesComment) })
+        let legacyPrefix = "SCNI-\(AttachmentTag.networkPrefix(network))-"
+        let keepLegacy = Set(valid.map { Self.legacyChain($0.legacyTag) })
         var stale: Set<String> = []
         for family in [IPAddress.Family.v4, .v6] {
-            let list = Self.tools(family).list
-            guard FirewallTool.find(list) != nil else { continue }
-            let existing = try FirewallTool.run(list, ["-w", "-t", "nat", "-S"], operation: "list the nat table")
-            for line in existing.split(separator: "\n") where line.hasPrefix("-N " + prefix) {
-                let chain = String(line.dropFirst(3))
-                if !keep.contains(String(chain.dropFirst(prefix.count))) { stale.insert(chain) }
+            for line in try listNat(family) ?? [] {
+                if line.hasPrefix("-N " + legacyPrefix) {
+                    let chain = String(line.dropFirst(3))
+                    if !keepLegacy.contains(chain) { stale.insert(chain) }
+                }
+                guard line.hasPrefix("-A CNI-"), line.contains(networkComment),
+                      let chain = line.dropFirst(3).split(separator: " ").first else { continue }
+                if !keepComments.contains(where: { line.contains($0) }) { stale.insert(String(chain)) }
             }
         }
         if !stale.isEmpty { try remove(chains: stale.sorted()) }

@@ -1,21 +1,31 @@
 import Addressing
 import JSON
 
-/// nftables through the `nft` tool: one table per attachment and purpose, so one atomic
-/// `nft -f -` batch makes it and one removes it, and nothing else in the ruleset is touched.
+/// nftables through the `nft` tool, in the reference plugins' own formats, so either
+/// implementation removes what the other made:
 ///
-/// - masquerade: `table inet scni_masq_<network>_<attachment>` with a postrouting nat chain
-///   masquerading each address to destinations outside its subnet and outside multicast;
-/// - spoof check: `table bridge scni_spoof_<network>_<attachment>` dropping frames that enter
-///   from the container's port with a source MAC other than the container's.
+/// - masquerade (pkg/ip/ipmasq_nftables_linux.go, upstream v1.6+): `table inet
+///   cni_plugins_masquerade`, a `postrouting` nat chain returning for multicast and going to
+///   `masq_checks`, which holds one rule per address, `ip saddr == A ip daddr != SUBNET
+///   masquerade`, commented `<network hash>-<attachment hash>, net: …, if: …, id: …`;
+/// - MAC spoof check (pkg/link/spoofcheck.go): `table bridge nat`, chain `PREROUTING` (filter,
+///   priority -300) jumping from the container's host port to `cni-br-iface-<id>-<if>`, which
+///   jumps to `…-mac`: `ether saddr == MAC return`, else `drop`; all commented
+///   `macspoofchk-<id>-<if>`.
+///
+/// Each change is one `nft -f -` transaction. Our 0.1.0 release's tables (`scni_masq_…`,
+/// `scni_spoof_…`) are removed by DEL and GC too.
 public struct NftablesFirewall: FirewallBackend {
     public init() {}
     public var name: String { "nftables" }
 
-    static func masqueradeTable(_ tag: AttachmentTag) -> String { "scni_masq_\(tag.network)_\(tag.attachment)" }
-    static func spoofTable(_ tag: AttachmentTag) -> String { "scni_spoof_\(tag.network)_\(tag.attachment)" }
+    static let table = ReferenceNames.masqueradeTable
+    static let checks = ReferenceNames.masqueradeChain
 
-    /// `nft` is on this system (the bridge plugin's default backend then).
+    static func legacyMasqueradeTable(_ tag: AttachmentTag) -> String { "scni_masq_\(tag.network)_\(tag.attachment)" }
+    static func legacySpoofTable(_ tag: AttachmentTag) -> String { "scni_spoof_\(tag.network)_\(tag.attachment)" }
+
+    /// `nft` is on this system.
     public static var isInstalled: Bool { FirewallTool.find("nft") != nil }
 
     public func unusableReason() -> String? {
@@ -27,70 +37,153 @@ public struct NftablesFirewall: FirewallBackend {
         }
     }
 
-    /// The batch for `addMasquerade` (exposed for tests): addresses are formatted by us.
-    public static func masqueradeScript(_ tag: AttachmentTag, addresses: [IPPrefix], comment: String) -> String {
-        let table = masqueradeTable(tag)
+    /// A rule of a listing: its handle, the chain it is in, its comment and its JSON.
+    struct ListedRule {
+        var handle: Int
+        var chain: String
+        var comment: String?
+        var expression: JSONValue?
+    }
+
+    /// `nft -j -a list <what>`; a table or chain that does not exist lists as nothing.
+    func listRules(_ what: [String]) throws(FirewallError) -> [ListedRule] {
+        let output: String
+        do {
+            output = try FirewallTool.run("nft", ["-j", "-a", "list"] + what, operation: "list \(what.joined(separator: " "))")
+        } catch where error.output.contains("No such file or directory") || error.output.contains("does not exist") {
+            return []
+        }
+        let entries = (try? JSONValue.parse(output))?["nftables"]?.arrayValue ?? []
+        return entries.compactMap { entry in
+            guard let rule = entry["rule"], let handle = rule["handle"]?.intValue, let chain = rule["chain"]?.stringValue else { return nil }
+            return ListedRule(handle: handle, chain: chain, comment: rule["comment"]?.stringValue, expression: rule["expr"])
+        }
+    }
+
+    /// The transaction for `addMasquerade` (exposed for tests): the reference's table and
+    /// chains, its postrouting rules made anew, this attachment's earlier rules (`stale`
+    /// handles) replaced by one per address.
+    public static func masqueradeScript(_ attachment: FirewallAttachment, addresses: [IPPrefix], staleHandles: [Int]) -> String {
         var lines = [
-            "add table inet \(table) { comment \"\(comment)\"; }",
-            "add chain inet \(table) postrouting { type nat hook postrouting priority srcnat; policy accept; }",
+            "add table inet \(table) { comment \"\(ReferenceNames.masqueradeTableComment)\" ; }",
+            "add chain inet \(table) \(checks) { comment \"\(ReferenceNames.masqueradeChainComment)\" ; }",
+            "add chain inet \(table) postrouting { type nat hook postrouting priority 100 ; }",
+            "flush chain inet \(table) postrouting",
+            "add rule inet \(table) postrouting ip daddr == 224.0.0.0/4 return",
+            "add rule inet \(table) postrouting ip6 daddr == ff00::/8 return",
+            "add rule inet \(table) postrouting goto \(checks)",
         ]
+        for handle in staleHandles { lines.append("delete rule inet \(table) \(checks) handle \(handle)") }
         for prefix in addresses {
             let family = prefix.family == .v4 ? "ip" : "ip6"
-            let multicast = prefix.family == .v4 ? "224.0.0.0/4" : "ff00::/8"
-            lines.append("add rule inet \(table) postrouting \(family) saddr \(prefix.address) \(family) daddr != \(prefix.subnet) \(family) daddr != \(multicast) masquerade")
+            lines.append("add rule inet \(table) \(checks) \(family) saddr == \(prefix.address) \(family) daddr != \(prefix.subnet) masquerade comment \"\(attachment.nftablesComment)\"")
         }
         return lines.joined(separator: "\n") + "\n"
     }
 
-    public func addMasquerade(_ tag: AttachmentTag, addresses: [IPPrefix], comment: String) throws(FirewallError) {
-        try FirewallTool.run("nft", ["-f", "-"], input: Self.masqueradeScript(tag, addresses: addresses, comment: comment),
-                             operation: "add masquerade table \(Self.masqueradeTable(tag))")
+    public func addMasquerade(_ attachment: FirewallAttachment, addresses: [IPPrefix]) throws(FirewallError) {
+        let stale = try listRules(["chain", "inet", Self.table, Self.checks])
+            .filter { $0.comment?.hasPrefix(attachment.nftablesHash) == true }.map(\.handle)
+        try FirewallTool.run("nft", ["-f", "-"], input: Self.masqueradeScript(attachment, addresses: addresses, staleHandles: stale),
+                             operation: "add masquerade rules of \(attachment.nftablesHash)")
+    }
+
+    /// The reference's rules of the attachment (found by their comment's hash) and our 0.1.0
+    /// table; nothing there is fine.
+    public func removeMasquerade(_ attachment: FirewallAttachment) throws(FirewallError) {
+        let handles = try listRules(["chain", "inet", Self.table, Self.checks])
+            .filter { $0.comment?.hasPrefix(attachment.nftablesHash) == true }.map(\.handle)
+        var script = handles.map { "delete rule inet \(Self.table) \(Self.checks) handle \($0)\n" }.joined()
+        script += Self.deleteTableScript(family: "inet", table: Self.legacyMasqueradeTable(attachment.legacyTag))
+        try FirewallTool.run("nft", ["-f", "-"], input: script, operation: "delete masquerade rules of \(attachment.nftablesHash)")
     }
 
     /// "add table X; delete table X": adding an existing table is a no-op, so the pair
     /// removes the table whether it exists or not, in one transaction.
-    static func deleteScript(family: String, table: String) -> String {
+    static func deleteTableScript(family: String, table: String) -> String {
         "add table \(family) \(table)\ndelete table \(family) \(table)\n"
     }
 
-    public func removeMasquerade(_ tag: AttachmentTag) throws(FirewallError) {
-        try FirewallTool.run("nft", ["-f", "-"], input: Self.deleteScript(family: "inet", table: Self.masqueradeTable(tag)),
-                             operation: "delete masquerade table \(Self.masqueradeTable(tag))")
+    /// The spoof check's transaction (exposed for tests).
+    public static func spoofCheckScript(_ attachment: FirewallAttachment, hostInterface: String, mac: MACAddress) -> String {
+        let interfaceChain = attachment.spoofInterfaceChain, macChain = attachment.spoofMACChain
+        let comment = "comment \"\(attachment.spoofComment)\""
+        return """
+        add table bridge nat
+        add chain bridge nat PREROUTING { type filter hook prerouting priority -300 ; policy accept ; }
+        add chain bridge nat \(interfaceChain)
+        add chain bridge nat \(macChain)
+        flush chain bridge nat \(interfaceChain)
+        flush chain bridge nat \(macChain)
+        add rule bridge nat PREROUTING iifname "\(hostInterface)" jump \(interfaceChain) \(comment)
+        add rule bridge nat \(interfaceChain) jump \(macChain) \(comment)
+        add rule bridge nat \(macChain) ether saddr \(mac) return \(comment)
+        add rule bridge nat \(macChain) drop \(comment)
+
+        """
     }
 
     /// Drops frames from `hostInterface` (the container's bridge port) whose source MAC is not `mac`.
-    public func addSpoofCheck(_ tag: AttachmentTag, hostInterface: String, mac: MACAddress, comment: String) throws(FirewallError) {
-        let table = Self.spoofTable(tag)
-        let script = """
-        add table bridge \(table) { comment "\(comment)"; }
-        add chain bridge \(table) prerouting { type filter hook prerouting priority -300; policy accept; }
-        add rule bridge \(table) prerouting iifname "\(hostInterface)" ether saddr != \(mac) drop
-
-        """
-        try FirewallTool.run("nft", ["-f", "-"], input: script, operation: "add spoof check table \(table)")
+    public func addSpoofCheck(_ attachment: FirewallAttachment, hostInterface: String, mac: MACAddress) throws(FirewallError) {
+        try FirewallTool.run("nft", ["-f", "-"], input: Self.spoofCheckScript(attachment, hostInterface: hostInterface, mac: mac),
+                             operation: "add spoof check \(attachment.spoofInterfaceChain)")
     }
 
-    public func removeSpoofCheck(_ tag: AttachmentTag) throws(FirewallError) {
-        try FirewallTool.run("nft", ["-f", "-"], input: Self.deleteScript(family: "bridge", table: Self.spoofTable(tag)),
-                             operation: "delete spoof check table \(Self.spoofTable(tag))")
+    /// The PREROUTING rules jumping to the attachment's chains, then the chains (emptied first:
+    /// nft deletes only empty chains), and our 0.1.0 table.
+    public func removeSpoofCheck(_ attachment: FirewallAttachment) throws(FirewallError) {
+        let rules = try listRules(["table", "bridge", "nat"])
+        let chains = Set(rules.map(\.chain))
+        var script = ""
+        for rule in rules where rule.chain == "PREROUTING" && (rule.comment == attachment.spoofComment
+                                                                || rule.expression?.serialized().contains("\"\(attachment.spoofInterfaceChain)\"") == true) {
+            script += "delete rule bridge nat PREROUTING handle \(rule.handle)\n"
+        }
+        let existing = try chainNames(family: "bridge", table: "nat")
+        for chain in [attachment.spoofInterfaceChain, attachment.spoofMACChain] where existing.contains(chain) || chains.contains(chain) {
+            script += "flush chain bridge nat \(chain)\n"
+        }
+        for chain in [attachment.spoofInterfaceChain, attachment.spoofMACChain] where existing.contains(chain) || chains.contains(chain) {
+            script += "delete chain bridge nat \(chain)\n"
+        }
+        script += Self.deleteTableScript(family: "bridge", table: Self.legacySpoofTable(attachment.legacyTag))
+        try FirewallTool.run("nft", ["-f", "-"], input: script, operation: "delete spoof check \(attachment.spoofInterfaceChain)")
     }
 
-    /// Deletes this network's masquerade and spoof-check tables of attachments not in `valid`.
-    public func collectGarbage(network: String, valid: Set<AttachmentTag>) throws(FirewallError) {
+    /// The names of the chains of a table; none when it does not exist.
+    private func chainNames(family: String, table: String) throws(FirewallError) -> Set<String> {
+        let output: String
+        do {
+            output = try FirewallTool.run("nft", ["-j", "list", "table", family, table], operation: "list table \(family) \(table)")
+        } catch where error.output.contains("No such file or directory") || error.output.contains("does not exist") {
+            return []
+        }
+        let entries = (try? JSONValue.parse(output))?["nftables"]?.arrayValue ?? []
+        return Set(entries.compactMap { $0["chain"]?["name"]?.stringValue })
+    }
+
+    /// The masquerade rules of `network` (their comment starts with its hash) whose attachment
+    /// is not in `valid`, as the reference's GC does; and our 0.1.0 tables of the network.
+    /// Spoof-check chains carry no network, so the reference's are left to DEL.
+    public func collectGarbage(network: String, valid: Set<FirewallAttachment>) throws(FirewallError) {
+        let keep = Set(valid.map(\.nftablesComment))
+        let networkHash = ReferenceNames.networkHash(network)
+        var script = ""
+        for rule in try listRules(["chain", "inet", Self.table, Self.checks]) {
+            guard let comment = rule.comment, comment.hasPrefix(networkHash + "-"), !keep.contains(comment) else { continue }
+            script += "delete rule inet \(Self.table) \(Self.checks) handle \(rule.handle)\n"
+        }
         let listing = try FirewallTool.run("nft", ["-j", "list", "tables"], operation: "list tables")
         let prefix = AttachmentTag.networkPrefix(network)
-        let keep = Set(valid.map(\.attachment))
-        var script = ""
-        let tables = (try? JSONValue.parse(listing))?["nftables"]?.arrayValue ?? []
-        for entry in tables {
+        let keepLegacy = Set(valid.map(\.legacyTag.attachment))
+        for entry in (try? JSONValue.parse(listing))?["nftables"]?.arrayValue ?? [] {
             guard let table = entry["table"], let name = table["name"]?.stringValue, let family = table["family"]?.stringValue else { continue }
             for kind in ["scni_masq_", "scni_spoof_"] where name.hasPrefix(kind + prefix + "_") {
-                let attachment = String(name.dropFirst(kind.count + prefix.count + 1))
-                if !keep.contains(attachment) { script += "delete table \(family) \(name)\n" }
+                if !keepLegacy.contains(String(name.dropFirst(kind.count + prefix.count + 1))) { script += "delete table \(family) \(name)\n" }
             }
         }
         if !script.isEmpty {
-            try FirewallTool.run("nft", ["-f", "-"], input: script, operation: "delete stale tables of network \(network)")
+            try FirewallTool.run("nft", ["-f", "-"], input: script, operation: "delete stale rules of network \(network)")
         }
     }
 }

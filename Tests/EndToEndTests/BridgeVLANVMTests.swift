@@ -31,17 +31,18 @@ struct BridgeVLANVMTests {
         defer { store.remove() }
         let host = try bed.namespace("h")
         let c1 = try bed.namespace("c1"), c2 = try bed.namespace("c2"), c3 = try bed.namespace("c3")
-        let access = Self.config(store, #","vlan":100"#)
+        let access = Self.config(store, #","vlan":100,"preserveDefaultVlan":true"#)
         let a1 = try bed.plugin("bridge", "ADD", config: access, host: host, containerID: "c1", netns: bed.path(c1))
         let a2 = try bed.plugin("bridge", "ADD", config: access, host: host, containerID: "c2", netns: bed.path(c2))
-        let trunk = Self.config(store, #","vlan":200,"vlanTrunk":[{"id":300},{"minID":310,"maxID":312}],"preserveDefaultVlan":false"#)
+        // No preserveDefaultVlan: upstream's default since v1.8 is false, so VLAN 1 goes.
+        let trunk = Self.config(store, #","vlan":200,"vlanTrunk":[{"id":300},{"minID":310,"maxID":312}]"#)
         let a3 = try bed.plugin("bridge", "ADD", config: trunk, host: host, containerID: "c3", netns: bed.path(c3))
         #expect(a1.status == 0 && a2.status == 0 && a3.status == 0, "\(a1.output) \(a2.output) \(a3.output)")
         let port1 = try #require(a1.json?["interfaces"]?.arrayValue?[1]["name"]?.stringValue)
         let port3 = try #require(a3.json?["interfaces"]?.arrayValue?[1]["name"]?.stringValue)
         let v1 = try vlans(bed, host, port1)
         #expect(v1.contains { $0 == (100, true, true) }, "\(v1)")
-        #expect(v1.contains { $0.0 == 1 }, "the default VLAN 1 stays unless preserveDefaultVlan is false")
+        #expect(v1.contains { $0.0 == 1 }, "the default VLAN 1 stays when preserveDefaultVlan is true")
         let v3 = try vlans(bed, host, port3)
         #expect(v3.contains { $0 == (200, true, true) }, "\(v3)")
         for vid in [300, 310, 311, 312] { #expect(v3.contains { $0 == (vid, false, false) }, "trunk VLAN \(vid): \(v3)") }

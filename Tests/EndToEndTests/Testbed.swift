@@ -150,6 +150,9 @@ final class Testbed: @unchecked Sendable {
         return String(decoding: outcome.standardOutput, as: UTF8.self)
     }
 
+    /// The reference Go plugins (Debian's containernetworking-plugins) are in /usr/lib/cni.
+    static var referencePluginsInstalled: Bool { access("/usr/lib/cni/bridge", X_OK) == 0 }
+
     /// True inside the VM runner (integration/vm-run.sh sets it for the kernel suite).
     static var insideVM: Bool { getenv("SWIFT_CNI_IN_VM").map { String(cString: $0) == "1" } ?? false }
 }
@@ -195,5 +198,14 @@ enum ParallelThreads {
             }
         }
         for thread in threads { pthread_join(thread, nil) }
+    }
+}
+
+/// A command's stdout as text, with `input` on its stdin.
+enum ChildProcessText {
+    static func run(_ executable: String, arguments: [String] = [], input: String) throws -> String {
+        let outcome = try ChildProcess.run(executable, arguments: arguments, environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
+                                           input: Array(input.utf8))
+        return String(decoding: outcome.standardOutput, as: UTF8.self)
     }
 }

@@ -77,7 +77,7 @@ struct BridgeConfig {
             }
         }
         vlanTrunk = trunk
-        preserveDefaultVlan = try reader.bool("preserveDefaultVlan") ?? true
+        preserveDefaultVlan = try reader.bool("preserveDefaultVlan") ?? false  // upstream's default since v1.8
         macSpoofCheck = try reader.bool("macspoofchk") ?? false
         enableDAD = try reader.bool("enabledad") ?? false
         disableContainerInterface = try reader.bool("disableContainerInterface") ?? false
@@ -87,12 +87,25 @@ struct BridgeConfig {
         mac = try readMAC(request, includeArgsCNI: true)
     }
 
-    /// The firewall the config asks for: the named backend, or nftables where `nft` works.
+    /// The firewall the config asks for: the named backend; without one, upstream's default
+    /// (v1.6+): iptables, unless only nftables is usable.
     func firewall() -> any FirewallBackend {
         switch ipMasqBackend {
         case "iptables": return IptablesFirewall()
         case "nftables": return NftablesFirewall()
-        default: return NftablesFirewall.isInstalled ? NftablesFirewall() : IptablesFirewall()
+        default:
+            if IptablesFirewall().unusableReason() == nil { return IptablesFirewall() }
+            return NftablesFirewall().unusableReason() == nil ? NftablesFirewall() : IptablesFirewall()
         }
+    }
+
+    /// Every backend whose tool is on this system: DEL and GC clean up in all of them, since
+    /// the attachment may have been made by another version or configuration (as upstream's
+    /// teardown does).
+    static func installedFirewalls() -> [any FirewallBackend] {
+        var backends: [any FirewallBackend] = []
+        if FirewallTool.isInstalled("iptables") { backends.append(IptablesFirewall()) }
+        if FirewallTool.isInstalled("nft") { backends.append(NftablesFirewall()) }
+        return backends
     }
 }

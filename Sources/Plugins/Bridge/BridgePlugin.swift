@@ -66,12 +66,11 @@ public struct BridgePlugin: CNIPlugin {
                 if config.disableContainerInterface { try containerNetlink.setLink(index: containerLink.index, up: false) }
             }
 
-            let tag = AttachmentTag(network: request.config.name, containerID: env.containerID, ifName: env.ifName)
-            let comment = "swift-cni \(request.config.name) \(env.containerID)"
+            let attachment = FirewallAttachment(network: request.config.name, containerID: env.containerID, ifName: env.ifName)
             if config.ipMasq, !result.ips.isEmpty {
                 let firewall = config.firewall()
-                try firewall.addMasquerade(tag, addresses: result.ips.map(\.address), comment: String(comment.prefix(120)))
-                rollback.add("remove the masquerade rules") { try firewall.removeMasquerade(tag) }
+                try firewall.addMasquerade(attachment, addresses: result.ips.map(\.address))
+                rollback.add("remove the masquerade rules") { try firewall.removeMasquerade(attachment) }
                 try FaultInjection.after("masquerade", request)
             }
             guard let finalContainer = try containerNetlink.link(index: containerLink.index) else {
@@ -79,8 +78,8 @@ public struct BridgePlugin: CNIPlugin {
             }
             if config.macSpoofCheck, let mac = finalContainer.address {
                 let nft = NftablesFirewall()
-                try nft.addSpoofCheck(tag, hostInterface: hostVethName, mac: mac, comment: String(comment.prefix(120)))
-                rollback.add("remove the spoof check") { try nft.removeSpoofCheck(tag) }
+                try nft.addSpoofCheck(attachment, hostInterface: hostVethName, mac: mac)
+                rollback.add("remove the spoof check") { try nft.removeSpoofCheck(attachment) }
                 try FaultInjection.after("spoofcheck", request)
             }
 
@@ -263,9 +262,11 @@ public struct BridgePlugin: CNIPlugin {
         let config = try BridgeConfig(request)
         let env = request.environment
         try IPAMInvoker.run(.delete, request)
-        let tag = AttachmentTag(network: request.config.name, containerID: env.containerID, ifName: env.ifName)
-        if config.ipMasq { try config.firewall().removeMasquerade(tag) }
-        if config.macSpoofCheck { try NftablesFirewall().removeSpoofCheck(tag) }
+        let attachment = FirewallAttachment(network: request.config.name, containerID: env.containerID, ifName: env.ifName)
+        if config.ipMasq {
+            for firewall in BridgeConfig.installedFirewalls() { try firewall.removeMasquerade(attachment) }
+        }
+        if config.macSpoofCheck && FirewallTool.isInstalled("nft") { try NftablesFirewall().removeSpoofCheck(attachment) }
         try ContainerInterface.delete(env, kind: "veth")
         if config.isGateway && config.vlan != 0 {
             // The host end named in prevResult (runtimes send it from 0.4.0) may outlive a deleted
@@ -305,17 +306,14 @@ public struct BridgePlugin: CNIPlugin {
         try InterfaceConfiguration(netlink: netlink, namespace: container).verify(previous, interfaceIndexInResult: interfaceIndex, link: link)
     }
 
-    /// GC: removes the masquerade and spoof-check objects of this network's attachments that
-    /// are not valid, then forwards to IPAM.
+    /// GC: removes the masquerade objects of this network's attachments that are not valid
+    /// (in every installed backend, the reference's and our 0.1.0 formats), then forwards to IPAM.
     public func garbageCollect(_ request: CNIRequest) throws {
-        let config = try BridgeConfig(request)
+        _ = try BridgeConfig(request)
         let valid = Set(try request.config.validAttachments().map {
-            AttachmentTag(network: request.config.name, containerID: $0.containerID, ifName: $0.ifName)
+            FirewallAttachment(network: request.config.name, containerID: $0.containerID, ifName: $0.ifName)
         })
-        if NftablesFirewall.isInstalled { try NftablesFirewall().collectGarbage(network: request.config.name, valid: valid) }
-        if config.ipMasqBackend == "iptables" || (config.ipMasq && !NftablesFirewall.isInstalled) {
-            try IptablesFirewall().collectGarbage(network: request.config.name, valid: valid)
-        }
+        for firewall in BridgeConfig.installedFirewalls() { try firewall.collectGarbage(network: request.config.name, valid: valid) }
         try IPAMInvoker.run(.garbageCollect, request)
     }
 
