@@ -38,14 +38,18 @@ public struct DHCPClientIdentity: Sendable, Equatable {
         DHCPOptionCode.interfaceMTU, DHCPOptionCode.leaseTime, DHCPOptionCode.renewalTime, DHCPOptionCode.rebindingTime,
     ]
 
+    /// A client identifier given among `extraOptions` (option 61, the reference's
+    /// `provide: [{"option": "dhcp-client-identifier", ...}]`) replaces the default one, in
+    /// every message (RELEASE included), so the server always sees the same client.
     public init(hardwareAddress: [UInt8], containerID: String, network: String, ifName: String, hostName: String? = nil,
                 parameterRequestList: [UInt8] = DHCPClientIdentity.defaultParameters,
                 extraOptions: [(code: UInt8, data: [UInt8])] = [], broadcast: Bool = true) {
         self.hardwareAddress = hardwareAddress
-        self.clientIdentifier = [0] + Array("\(containerID)/\(network)/\(ifName)".utf8)
+        self.clientIdentifier = extraOptions.last(where: { $0.code == DHCPOptionCode.clientIdentifier })?.data
+            ?? [0] + Array("\(containerID)/\(network)/\(ifName)".utf8)
         self.hostName = hostName
         self.parameterRequestList = parameterRequestList
-        self.extraOptions = extraOptions
+        self.extraOptions = extraOptions.filter { $0.code != DHCPOptionCode.clientIdentifier }
         self.broadcast = broadcast
     }
 
@@ -53,6 +57,7 @@ public struct DHCPClientIdentity: Sendable, Equatable {
         lhs.hardwareAddress == rhs.hardwareAddress && lhs.clientIdentifier == rhs.clientIdentifier
             && lhs.hostName == rhs.hostName && lhs.parameterRequestList == rhs.parameterRequestList
             && lhs.broadcast == rhs.broadcast && lhs.extraOptions.count == rhs.extraOptions.count
+            && zip(lhs.extraOptions, rhs.extraOptions).allSatisfy { $0.code == $1.code && $0.data == $1.data }
     }
 }
 
@@ -125,7 +130,9 @@ public struct DHCPClient: Sendable {
         if let hostName = identity.hostName, !hostName.isEmpty {
             message.setOption(DHCPOptionCode.hostName, Array(hostName.utf8.prefix(255)))
         }
-        message.setOption(DHCPOptionCode.parameterRequestList, identity.parameterRequestList)
+        if !identity.parameterRequestList.isEmpty {
+            message.setOption(DHCPOptionCode.parameterRequestList, identity.parameterRequestList)
+        }
         for (code, data) in identity.extraOptions { message.setOption(code, data) }
         return message
     }

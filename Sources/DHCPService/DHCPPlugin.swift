@@ -10,19 +10,23 @@ import Glibc
 ///
 /// `ipam`: `daemonSocketPath` (default /run/cni/dhcp.sock), `timeout` (seconds the ADD may
 /// wait for a lease; default and maximum the daemon's -timeout), and the reference's
-/// `request` ([{option}]: option names or codes to ask for) and `provide`
-/// ([{option, value | fromArg}]: options to send, e.g. a host name from K8S_POD_NAME).
+/// `request` ([{option, skipDefault}]: option names or codes to ask for; `skipDefault` asks
+/// for those alone), `provide` ([{option, value | fromArg}]: options to send, e.g. a host name
+/// from K8S_POD_NAME, or the client identifier) and `priority` (the metric of the lease's routes).
 public struct DHCPPlugin: CNIPlugin {
     public init() {}
     public var about: String { "swift-cni dhcp IPAM: leases from the network's DHCP server, kept and renewed by 'dhcp daemon'" }
 
     static let defaultSocketPath = "/run/cni/dhcp.sock"
 
-    /// Option names of the reference's `request`/`provide` lists, by code.
+    /// Option names for `request`/`provide`, by code: every name the reference accepts
+    /// (plugins/ipam/dhcp/options.go: dhcp-client-identifier, subnet-mask, routers, host-name,
+    /// user-class, vendor-class-identifier) and ours (from dhcp-options(5)).
     static let optionNames: [String: UInt8] = [
         "subnet-mask": 1, "router": 3, "routers": 3, "domain-name-server": 6, "dns-server": 6, "host-name": 12,
         "hostname": 12, "domain-name": 15, "interface-mtu": 26, "static-routes": 33, "ntp-servers": 42,
-        "vendor-class-identifier": 60, "domain-search": 119, "classless-static-routes": 121,
+        "vendor-class-identifier": 60, "dhcp-client-identifier": 61, "user-class": 77, "domain-search": 119,
+        "classless-static-routes": 121,
     ]
 
     struct Settings {
@@ -31,6 +35,10 @@ public struct DHCPPlugin: CNIPlugin {
         var requestOptions: [UInt8] = []
         var provideOptions: [(UInt8, [UInt8])] = []
         var hostName: String?
+        /// A `request` entry with `skipDefault`: only the listed options are asked for.
+        var skipDefaultRequests = false
+        /// `priority`: the metric of the routes the lease brings.
+        var priority: UInt32?
     }
 
     static func optionCode(_ text: String, path: String) throws(CNIError) -> UInt8 {
@@ -52,15 +60,20 @@ public struct DHCPPlugin: CNIPlugin {
         }
         let args = try request.cniArgs(knownKeys: ["IP", "MAC", "GATEWAY"])
         for entry in try ipam.objects("request") ?? [] {
-            guard let option = try entry.string("option") else { continue }
+            if try entry.bool("skipDefault") == true { settings.skipDefaultRequests = true }
+            guard let option = try entry.string("option"), !option.isEmpty else { continue }
             settings.requestOptions.append(try optionCode(option, path: entry.path))
         }
+        settings.priority = try ipam.uint32("priority")
         for entry in try ipam.objects("provide") ?? [] {
             guard let option = try entry.string("option") else { continue }
             let code = try optionCode(option, path: entry.path)
             var value = try entry.string("value")
             if let argument = try entry.string("fromArg"), let fromArgs = args[argument], !fromArgs.isEmpty { value = fromArgs }
             guard let value, !value.isEmpty else { continue }
+            guard value.utf8.count <= 255 else {
+                throw CNIError.invalidConfig("\(entry.path): value too long for option \"\(option)\" (\(value.utf8.count) bytes, at most 255)")
+            }
             if code == DHCPOptionCode.hostName { settings.hostName = value } else { settings.provideOptions.append((code, Array(value.utf8))) }
         }
         if settings.hostName == nil {
@@ -81,6 +94,8 @@ public struct DHCPPlugin: CNIPlugin {
         daemon.timeout = settings.timeout
         daemon.requestOptions = settings.requestOptions
         daemon.provideOptions = settings.provideOptions
+        daemon.skipDefaultRequests = settings.skipDefaultRequests
+        daemon.priority = settings.priority
         return daemon
     }
 
@@ -111,7 +126,11 @@ public struct DHCPPlugin: CNIPlugin {
         let settings = try Self.settings(request)
         let reply = try call(daemonRequest(.add, request, settings), settings, wait: (settings.timeout ?? 60) + 5)
         guard let leaseValue = reply["lease"] else { throw CNIError(code: .decodingFailure, msg: "the dhcp daemon sent no lease") }
-        return LeaseCoding.result(try LeaseCoding.lease(leaseValue), cniVersion: request.config.cniVersion)
+        var result = LeaseCoding.result(try LeaseCoding.lease(leaseValue), cniVersion: request.config.cniVersion)
+        if let priority = settings.priority {
+            for index in result.routes.indices { result.routes[index].priority = priority }
+        }
+        return result
     }
 
     /// Releases the lease. Succeeds when the daemon no longer knows it, when the netns is gone,

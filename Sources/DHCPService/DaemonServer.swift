@@ -113,7 +113,7 @@ public enum DHCPDaemon {
             case "pidfile": settings.pidFile = try next()
             case "timeout": settings.acquireTimeout = try duration(try next())
             case "resendmax": settings.resendMaximum = try duration(try next())
-            case "resendtimeout": _ = try next()
+            case "resendtimeout": settings.resendTimeout = try duration(try next())
             case "hostprefix": settings.hostPrefix = try next()
             case "statedir": settings.stateDirectory = try next()
             case "maxworkers":
@@ -139,6 +139,7 @@ public enum DHCPDaemon {
           -pidfile PATH      write the daemon's pid here
           -timeout DURATION  longest wait for a lease in an ADD (default 10s; at most 24h)
           -resendmax DURATION longest pause between retransmissions (default 62s)
+          -resendtimeout DURATION longest renewal or rebinding exchange before the next timer (default 5s)
           -broadcast         accepted for compatibility
           -hostprefix PREFIX prefix for the netns paths the plugin sends (daemon in a container)
           -statedir PATH     where leases are kept across restarts (default /var/lib/cni/swift-dhcp)

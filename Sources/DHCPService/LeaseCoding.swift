@@ -72,6 +72,10 @@ struct DaemonRequest: Sendable {
     /// Options to send (the reference's `provide`): code and text value.
     var provideOptions: [(UInt8, [UInt8])] = []
     var validAttachments: [Attachment] = []
+    /// Ask for `requestOptions` alone, not for our defaults too.
+    var skipDefaultRequests = false
+    /// The metric of the routes the daemon installs on a changed lease.
+    var priority: UInt32?
 
     var key: String { "\(containerID)/\(network)/\(ifName)" }
 
@@ -88,6 +92,8 @@ struct DaemonRequest: Sendable {
         if !provideOptions.isEmpty {
             object["provide"] = .array(provideOptions.map { ["code": .integer($0.0), "value": .string(String(decoding: $0.1, as: UTF8.self))] })
         }
+        if skipDefaultRequests { object["skipDefault"] = true }
+        if let priority { object["priority"] = .integer(priority) }
         if !validAttachments.isEmpty || command == .gc {
             object["valid"] = .array(validAttachments.map { ["containerID": .string($0.containerID), "ifname": .string($0.ifName)] })
         }
@@ -109,12 +115,14 @@ struct DaemonRequest: Sendable {
         hostName = try reader.string("hostName")
         // Whatever a client sends, the daemon waits a finite time (its own -timeout caps it).
         timeout = reader.value("timeout")?.doubleValue.flatMap { $0 > 0 && $0 <= DaemonSettings.longestTimeout ? $0 : nil }
-        requestOptions = (try reader.array("request") ?? []).compactMap { $0.intValue.map { UInt8(clamping: $0) } }
+        requestOptions = (try reader.array("request") ?? []).compactMap { $0.integer(as: UInt8.self) }
         for entry in try reader.objects("provide") ?? [] {
-            if let code = try entry.int("code"), let text = try entry.string("value") {
-                provideOptions.append((UInt8(clamping: code), Array(text.utf8)))
+            if let code = try entry.integer("code", in: UInt8(1)...254), let text = try entry.string("value") {
+                provideOptions.append((code, Array(text.utf8)))
             }
         }
+        skipDefaultRequests = try reader.bool("skipDefault") ?? false
+        priority = try reader.uint32("priority")
         for entry in try reader.objects("valid") ?? [] {
             validAttachments.append(Attachment(containerID: try entry.string("containerID") ?? "", ifName: try entry.string("ifname") ?? ""))
         }

@@ -34,6 +34,9 @@ struct DaemonSettings: Sendable {
     static let longestTimeout: Double = 86_400
     /// Requests served at once (a thread each); more are answered with code 11.
     var maximumWorkers = 64
+    /// `-resendtimeout`: how long one renewal or rebinding exchange may go on before it waits
+    /// for the lease's next timer (the reference's bound on its retries).
+    var resendTimeout: Double = 5
 
     var socketPath = "/run/cni/dhcp.sock"
     var pidFile: String?
@@ -73,12 +76,7 @@ final class LeaseManager: @unchecked Sendable {
             throw CNIError(code: .invalidEnvironment, msg: "interface \"\(request.ifName)\" not found in netns \(request.netns)")
         }
         if !link.isUp { try netlink.setLink(index: link.index, up: true) }
-        var parameters = DHCPClientIdentity.defaultParameters
-        for code in request.requestOptions where !parameters.contains(code) { parameters.append(code) }
-        let identity = DHCPClientIdentity(hardwareAddress: mac.bytes, containerID: request.containerID, network: request.network,
-                                          ifName: request.ifName, hostName: request.hostName, parameterRequestList: parameters,
-                                          extraOptions: request.provideOptions.map { (code: $0.0, data: $0.1) })
-        var client = DHCPClient(identity: identity)
+        var client = DHCPClient(identity: Self.identity(request, hardwareAddress: mac.bytes))
         client.maximumRetransmit = settings.resendMaximum
         let transport = try DHCPTransport(interface: request.ifName, in: namespace)
         let timeout = min(request.timeout ?? settings.acquireTimeout, settings.acquireTimeout)
@@ -105,6 +103,7 @@ final class LeaseManager: @unchecked Sendable {
                                              boundAtWall: WallClock.seconds - (MonotonicClock.seconds - client.boundAt))
                     monitor.locked { records[request.key] = record; monitor.signal() }
                     persist(record)
+                    log("acquired \(lease.address) for \(Self.describe(request)) from server \(lease.serverIdentifier), \(lease.leaseSeconds) s")
                     return lease
                 case .lost:
                     break
@@ -121,8 +120,21 @@ final class LeaseManager: @unchecked Sendable {
             }
         }
         let heardText = heard.isEmpty ? "heard nothing" : "heard " + heard.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+        log("error: no lease for \(Self.describe(request)) within \(formatSeconds(timeout)): sent \(sent) messages, \(heardText)")
         throw CNIError(code: .tryAgainLater,
                        msg: "no DHCP lease for \(request.ifName) in netns \(request.netns) within \(formatSeconds(timeout)): sent \(sent) messages, \(heardText)")
+    }
+
+    /// Who the client is to the server, built the same way for a first acquire and for a lease
+    /// resumed after a restart: the MAC, the client identifier (ours, or the one `provide`d),
+    /// the host name, the parameter request list (our defaults and the `request`ed options, or
+    /// those alone with `skipDefault`) and the other `provide`d options.
+    static func identity(_ request: DaemonRequest, hardwareAddress: [UInt8]) -> DHCPClientIdentity {
+        var parameters = request.skipDefaultRequests ? [] : DHCPClientIdentity.defaultParameters
+        for code in request.requestOptions where !parameters.contains(code) { parameters.append(code) }
+        return DHCPClientIdentity(hardwareAddress: hardwareAddress, containerID: request.containerID, network: request.network,
+                                  ifName: request.ifName, hostName: request.hostName, parameterRequestList: parameters,
+                                  extraOptions: request.provideOptions.map { (code: $0.0, data: $0.1) })
     }
 
     // MARK: DEL, CHECK, GC
@@ -136,10 +148,25 @@ final class LeaseManager: @unchecked Sendable {
     }
 
     private func sendRelease(_ record: LeaseRecord) {
-        guard let (message, destination) = monitor.locked({ record.client }).release(),
+        let client = monitor.locked { record.client }
+        let address = client.lease.map { "\($0.address)" } ?? "no address"
+        guard let (message, destination) = client.release(),
               let namespace = try? NetworkNamespace(path: netnsPath(record.request)),
-              let transport = try? DHCPTransport(interface: record.request.ifName, in: namespace) else { return }
-        try? transport.send(message, to: destination)
+              let transport = try? DHCPTransport(interface: record.request.ifName, in: namespace) else {
+            log("released \(address) of \(Self.describe(record.request)) without telling the server (netns or interface gone)")
+            return
+        }
+        do {
+            try transport.send(message, to: destination)
+            log("released \(address) of \(Self.describe(record.request)) to server \(client.lease.map { "\($0.serverIdentifier)" } ?? "\(destination)")")
+        } catch {
+            log("error: RELEASE of \(address) for \(Self.describe(record.request)): \(error)")
+        }
+    }
+
+    /// "container C, network N, interface I": who a log line is about.
+    static func describe(_ request: DaemonRequest) -> String {
+        "container \(request.containerID), network \(request.network), interface \(request.ifName)"
     }
 
     /// The lease of an attachment, when it holds one.
@@ -184,10 +211,12 @@ final class LeaseManager: @unchecked Sendable {
             return
         }
         var client = monitor.locked { record.client }
+        var phase = "renewed"
         var removed: DHCPLease?
         var actions = client.tick(now: MonotonicClock.seconds)
-        let giveUp = MonotonicClock.seconds + 5
+        let giveUp = MonotonicClock.seconds + settings.resendTimeout
         while true {
+            if client.state == .rebinding { phase = "rebound" }
             for action in actions {
                 switch action {
                 case .send(let message, let destination):
@@ -206,10 +235,10 @@ final class LeaseManager: @unchecked Sendable {
                     } else if let previous, previous.address != lease.address {
                         apply(lease, replacing: previous, record, namespace)
                     }
-                    log("lease \(lease.address) of \(record.request.key) renewed for \(lease.leaseSeconds) s")
+                    log("\(phase) \(lease.address) for \(Self.describe(record.request)) from server \(lease.serverIdentifier), \(lease.leaseSeconds) s")
                     return
                 case .lost(let reason):
-                    log("\(record.request.key): \(reason)")
+                    log("lost the lease of \(Self.describe(record.request)): \(reason)")
                     if let old = monitor.locked({ record.client.lease }), removed == nil { remove(old, record, namespace); removed = old }
                 }
             }
@@ -236,7 +265,7 @@ final class LeaseManager: @unchecked Sendable {
         }
         for route in lease.routes {
             try? netlink.addRoute(Route(destination: route.destination, gateway: route.router.v4Value == 0 ? nil : route.router,
-                                        outputInterfaceIndex: link.index))
+                                        outputInterfaceIndex: link.index, priority: record.request.priority))
         }
     }
 
@@ -294,14 +323,11 @@ final class LeaseManager: @unchecked Sendable {
             guard let request = try? DaemonRequest(json: .object(object)) else { continue }
             let age = WallClock.seconds - boundAt
             if age >= Double(lease.leaseSeconds) {
-                log("lease \(lease.address) of \(request.key) expired while the daemon was down")
+                log("expired: \(lease.address) of \(Self.describe(request)) ran out while the daemon was down")
                 unlink(path)
                 continue
             }
-            let identity = DHCPClientIdentity(hardwareAddress: mac.bytes, containerID: request.containerID, network: request.network,
-                                              ifName: request.ifName, hostName: request.hostName,
-                                              extraOptions: request.provideOptions.map { (code: $0.0, data: $0.1) })
-            var client = DHCPClient(identity: identity, resuming: lease, boundAt: MonotonicClock.seconds - age, now: MonotonicClock.seconds)
+            var client = DHCPClient(identity: Self.identity(request, hardwareAddress: mac.bytes), resuming: lease, boundAt: MonotonicClock.seconds - age, now: MonotonicClock.seconds)
             client.maximumRetransmit = settings.resendMaximum
             let record = LeaseRecord(request: request, hardwareAddress: mac.bytes, client: client, boundAtWall: boundAt)
             monitor.locked { records[request.key] = record }
@@ -318,5 +344,17 @@ func formatSeconds(_ seconds: Double) -> String {
 
 /// Daemon log lines on stderr.
 func log(_ text: String) {
-    FileIO.writeAll(2, "dhcp daemon: \(text)\n")
+    FileIO.writeAll(2, "\(timestamp()) dhcp daemon: \(text)\n")
+}
+
+/// The wall-clock time as RFC 3339 in UTC with milliseconds: `2026-12-01T11:59:07.123Z`.
+func timestamp() -> String {
+    let now = WallClock.seconds
+    var seconds = time_t(now.rounded(.down))
+    var parts = tm()
+    gmtime_r(&seconds, &parts)
+    func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+    let milliseconds = Int((now - now.rounded(.down)) * 1000)
+    let fraction = milliseconds < 10 ? "00\(milliseconds)" : (milliseconds < 100 ? "0\(milliseconds)" : "\(milliseconds)")
+    return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(fraction)Z"
 }

@@ -145,7 +145,7 @@ final class DHCPLab {
         // The renewal: a unicast REQUEST for the same address, acknowledged.
         try lab.waitFor("a renewal after the restart", seconds: 15) {
             lab.log("dnsmasq.log").occurrences(of: "DHCPREQUEST") > requestsBefore
-                && lab.log("daemon.log").contains("lease \(address)/24 of c1/dhnet/eth0 renewed")
+                && lab.log("daemon.log").contains("renewed \(address)/24 for container c1, network dhnet, interface eth0 from server 10.77.0.1")
         }
         #expect(try bed.plugin("macvlan", "DEL", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1)).status == 0)
     }
@@ -289,5 +289,64 @@ struct DHCPVMTests {
         #expect(addresses.count == 2 && Set(addresses).count == 2, "\(addresses)")
         let leases = lab.log("dnsmasq.leases")
         #expect(leases.contains(" c1 ") && leases.contains(" c2 "), "\(leases)")
+    }
+}
+
+/// The reference's dhcp config keys, as dnsmasq sees them (its --log-dhcp lines).
+@Suite struct DHCPParityTests {
+    /// Every option name the reference accepts reaches the server: requested ones in option 55
+    /// (only those, with `skipDefault`), provided ones as sent; a provided client identifier is
+    /// the one the lease is held under and the one RELEASE names (dnsmasq drops the lease);
+    /// `priority` is the metric of the lease's routes in the container.
+    @Test func optionNamesSkipDefaultClientIdentifierAndPriority() throws {
+        let bed = try Testbed()
+        let lab = try DHCPLab(bed)
+        defer { lab.tearDown() }
+        let c1 = try bed.namespace("c1")
+        let extra = #","priority":42,"request":[{"skipDefault":true},{"option":"subnet-mask"},{"option":"routers"},{"option":"121"}],"#
+            + #""provide":[{"option":"dhcp-client-identifier","value":"my-client-id"},{"option":"vendor-class-identifier","value":"vci-swift"},"#
+            + #"{"option":"user-class","value":"uc-swift"},{"option":"host-name","fromArg":"K8S_POD_NAME"}]"#
+        let config = lab.config(extra: extra)
+        let add = try bed.plugin("macvlan", "ADD", config: config, host: lab.host, containerID: "c1", netns: bed.path(c1),
+                                 environment: ["CNI_ARGS": "IgnoreUnknown=1;K8S_POD_NAME=parity-0"])
+        #expect(add.status == 0, "\(add.output)\n\(lab.log("daemon.log"))")
+        let address = try #require(add.json?["ips"]?.arrayValue?.first?["address"]?.stringValue?.split(separator: "/").first.map(String.init))
+        let log = lab.log("dnsmasq.log")
+        let requested = log.split(separator: "\n").first { $0.contains("requested options:") }.map(String.init) ?? ""
+        #expect(requested.contains("1:netmask") && requested.contains("3:router") && requested.contains("121:classless-static-route"), "\(requested)")
+        #expect(!requested.contains("6:dns-server"), "skipDefault: only the listed options are requested: \(requested)")
+        #expect(log.contains("vendor class: vci-swift"), "\(log)")
+        #expect(log.contains("user class: uc-swift"), "\(log)")
+        // The lease is held under the provided client identifier (dnsmasq writes it in hex).
+        let hex = Array("my-client-id".utf8).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":")
+        #expect(lab.log("dnsmasq.leases").contains(hex), "\(lab.log("dnsmasq.leases"))")
+        let routes = try bed.ipJSON(c1, "route", "show", "default").arrayValue ?? []
+        #expect(routes.contains { $0["metric"] == 42 }, "\(routes)")
+        #expect(add.json?["routes"]?.arrayValue?.first?["priority"] == nil || config.contains("\"cniVersion\":\"1.1.0\""))
+
+        let del = try bed.plugin("macvlan", "DEL", config: config, host: lab.host, containerID: "c1", netns: bed.path(c1))
+        #expect(del.status == 0, "\(del.output)")
+        try lab.waitFor("dnsmasq to drop the lease") { !lab.log("dnsmasq.leases").contains(address) }
+        #expect(!lab.log("dnsmasq.log").contains("unknown lease"), "the RELEASE was not matched: \(lab.log("dnsmasq.log"))")
+        // The daemon's log: one timestamped line each for the acquire and the release.
+        let daemonLog = lab.log("daemon.log")
+        #expect(daemonLog.contains("dhcp daemon: acquired \(address)/24 for container c1, network dhnet, interface eth0 from server 10.77.0.1"), "\(daemonLog)")
+        #expect(daemonLog.contains("dhcp daemon: released \(address)/24 of container c1, network dhnet, interface eth0 to server 10.77.0.1"), "\(daemonLog)")
+        #expect(daemonLog.split(separator: "\n").allSatisfy { $0.isEmpty || ($0.first?.isNumber == true && $0.contains("Z dhcp daemon: ")) }, "\(daemonLog)")
+    }
+
+    /// Names the reference does not know are ours; a name no one knows, or a code out of range,
+    /// is code 7 naming it.
+    @Test func unknownOptionsAreRefused() throws {
+        let bed = try Testbed()
+        let lab = try DHCPLab(bed, server: false)
+        defer { lab.tearDown() }
+        let c1 = try bed.namespace("c1")
+        for option in ["no-such-option", "300", "0"] {
+            let add = try bed.plugin("macvlan", "ADD", config: lab.config(extra: #","request":[{"option":"\#(option)"}]"#),
+                                     host: lab.host, containerID: "c1", netns: bed.path(c1))
+            #expect(add.errorCode == 7, "\(option): \(add.output)")
+            #expect(add.json?["msg"]?.stringValue?.contains(option) == true)
+        }
     }
 }
