@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include <sched.h>
+#include <errno.h>
 #include <time.h>
 #include "CSystem.h"
 
@@ -54,3 +55,25 @@ const char *csystem_build_commit(void) { return SWIFT_CNI_COMMIT; }
 /* A string the installer looks for to tell our binaries from other implementations'. */
 __attribute__((used)) const char csystem_binary_marker[] = "swift-cni-binary-v1";
 const char *csystem_marker(void) { return csystem_binary_marker; }
+
+#include <arpa/inet.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+int csystem_ip_packet_socket(const char *interface) {
+    unsigned int index = if_nametoindex(interface);
+    if (index == 0) return -1;
+    int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_IP));
+    if (fd < 0) return -1;
+    struct sockaddr_ll address = { 0 };
+    address.sll_family = AF_PACKET;
+    address.sll_protocol = htons(ETH_P_IP);
+    address.sll_ifindex = (int)index;
+    if (bind(fd, (struct sockaddr *)&address, sizeof address) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}

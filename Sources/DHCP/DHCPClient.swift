@@ -28,8 +28,9 @@ public struct DHCPClientIdentity: Sendable, Equatable {
     public var parameterRequestList: [UInt8]
     /// Options the caller wants sent as they are (the reference's `provide`).
     public var extraOptions: [(code: UInt8, data: [UInt8])]
-    /// Ask for broadcast replies: needed until the address is configured, since this client
-    /// listens on a UDP socket without it (and on ipvlan, which shares the master's MAC).
+    /// Ask for broadcast replies (the BOOTP broadcast flag): off by default, as the reference's;
+    /// needed where a reply unicast to the offered address cannot arrive (ipvlan, whose slaves
+    /// share the master's MAC, or a receiver without a packet socket).
     public var broadcast: Bool
 
     public static let defaultParameters: [UInt8] = [
@@ -43,7 +44,7 @@ public struct DHCPClientIdentity: Sendable, Equatable {
     /// every message (RELEASE included), so the server always sees the same client.
     public init(hardwareAddress: [UInt8], containerID: String, network: String, ifName: String, hostName: String? = nil,
                 parameterRequestList: [UInt8] = DHCPClientIdentity.defaultParameters,
-                extraOptions: [(code: UInt8, data: [UInt8])] = [], broadcast: Bool = true) {
+                extraOptions: [(code: UInt8, data: [UInt8])] = [], broadcast: Bool = false) {
         self.hardwareAddress = hardwareAddress
         self.clientIdentifier = extraOptions.last(where: { $0.code == DHCPOptionCode.clientIdentifier })?.data
             ?? [0] + Array("\(containerID)/\(network)/\(ifName)".utf8)

@@ -171,3 +171,23 @@ public struct DHCPMessage: Sendable, Equatable {
         bytes[offset..<(offset + 4)].reduce(0) { $0 << 8 | UInt32($1) }
     }
 }
+
+/// DHCP replies as they arrive on a packet socket: an IPv4 packet carrying UDP to port 68.
+public enum DHCPPacket {
+    /// The UDP payload of `packet` when it is an unfragmented IPv4 UDP datagram to port 68
+    /// whose lengths are consistent; nil for anything else (never trusts a length field
+    /// beyond the bytes there are).
+    public static func payload(ofIPv4 packet: [UInt8]) -> [UInt8]? {
+        guard packet.count >= 20, packet[0] >> 4 == 4 else { return nil }
+        let headerLength = Int(packet[0] & 0x0f) * 4
+        let totalLength = Int(packet[2]) << 8 | Int(packet[3])
+        let fragment = (Int(packet[6]) << 8 | Int(packet[7])) & 0x3fff  // more-fragments flag and offset
+        guard headerLength >= 20, packet[9] == 17, fragment == 0,
+              totalLength >= headerLength + 8, totalLength <= packet.count else { return nil }
+        let udp = headerLength
+        let destinationPort = Int(packet[udp + 2]) << 8 | Int(packet[udp + 3])
+        let udpLength = Int(packet[udp + 4]) << 8 | Int(packet[udp + 5])
+        guard destinationPort == 68, udpLength >= 8, udp + udpLength <= totalLength else { return nil }
+        return Array(packet[(udp + 8)..<(udp + udpLength)])
+    }
+}

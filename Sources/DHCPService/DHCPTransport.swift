@@ -7,16 +7,24 @@ import Namespaces
 import Glibc
 #endif
 
-/// A UDP socket on port 68 bound to one interface inside a container's namespace (opened
-/// there, usable from any thread). Without an address on the interface it sends from
-/// 0.0.0.0 and receives the servers' broadcast replies (the client sets the broadcast flag).
+/// DHCP's sockets on one interface inside a container's namespace (opened there, usable from
+/// any thread): a UDP socket on port 68 that sends (from 0.0.0.0 while the interface has no
+/// address), and a packet socket that receives every IPv4 packet of the interface, so a
+/// server's reply arrives whether it is broadcast or unicast to an address not configured
+/// yet; the client need not ask for broadcast replies (the reference's default). Without
+/// CAP_NET_RAW the UDP socket receives, and only broadcast replies arrive (`receivesUnicast`).
 final class DHCPTransport {
     let fd: Int32
+    /// The packet socket, or -1 when it could not be opened.
+    let packetFD: Int32
     let interface: String
+
+    /// Replies unicast to the offered address reach this transport.
+    var receivesUnicast: Bool { packetFD >= 0 }
 
     init(interface: String, in namespace: NetworkNamespace) throws {
         self.interface = interface
-        fd = try namespace.run { () throws(SystemError) -> Int32 in
+        (fd, packetFD) = try namespace.run { () throws(SystemError) -> (Int32, Int32) in
             let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             guard fd >= 0 else { throw SystemError(operation: "socket on", path: interface, errno: errno) }
             var on: Int32 = 1
@@ -39,11 +47,17 @@ final class DHCPTransport {
                 close(fd)
                 throw SystemError(operation: "bind to port 68 on", path: interface, errno: error)
             }
-            return fd
+            let packetFD = interface.withCString { csystem_ip_packet_socket($0) }
+            // Replies are read from the packet socket alone; the UDP socket's copy is discarded.
+            if packetFD >= 0 { shutdown(fd, Int32(SHUT_RD)) }
+            return (fd, packetFD)
         }
     }
 
-    deinit { close(fd) }
+    deinit {
+        close(fd)
+        if packetFD >= 0 { close(packetFD) }
+    }
 
     func send(_ message: DHCPMessage, to destination: DHCPDestination) throws {
         var address = sockaddr_in()
@@ -64,21 +78,23 @@ final class DHCPTransport {
         guard sent == bytes.count else { throw SystemError(operation: "send on", path: interface, errno: errno) }
     }
 
-    /// Waits up to `timeout` seconds for one datagram that parses as DHCP; nil on timeout.
-    /// Datagrams that do not parse are dropped.
+    /// Waits up to `timeout` seconds for one reply that parses as DHCP; nil on timeout.
+    /// Anything else (other IPv4 traffic on the packet socket, malformed datagrams) is dropped.
     func receive(timeout: Double) -> DHCPMessage? {
         let deadline = MonotonicClock.seconds + max(0, timeout)
-        var buffer = [UInt8](repeating: 0, count: 1500)
+        let source = receivesUnicast ? packetFD : fd
+        var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
             let remaining = deadline - MonotonicClock.seconds
             if remaining <= 0 { return nil }
-            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            var descriptor = pollfd(fd: source, events: Int16(POLLIN), revents: 0)
             let ready = poll(&descriptor, 1, pollMilliseconds(min(remaining, 60)))
             if ready < 0 && errno == EINTR { continue }
             if ready <= 0 { continue }
-            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            let count = buffer.withUnsafeMutableBytes { recv(source, $0.baseAddress, $0.count, 0) }
             guard count > 0 else { continue }
-            if let message = try? DHCPMessage(decoding: Array(buffer[0..<count])) { return message }
+            let datagram = receivesUnicast ? DHCPPacket.payload(ofIPv4: Array(buffer[0..<count])) : Array(buffer[0..<count])
+            if let datagram, let message = try? DHCPMessage(decoding: datagram) { return message }
         }
     }
 }

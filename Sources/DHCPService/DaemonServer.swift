@@ -122,7 +122,13 @@ public enum DHCPDaemon {
                     throw CNIError.invalidConfig("-maxworkers: expected 1 to 4096, found \"\(text.prefix(40))\"")
                 }
                 settings.maximumWorkers = count
-            case "broadcast": if let value, value == "false" { log("-broadcast=false: replies are still asked for by broadcast") }
+            case "broadcast":
+                // A Go bool flag: "-broadcast" alone or "=true" sets it, "=false" clears it.
+                switch value {
+                case nil, "true", "1", "t", "T", "TRUE", "True": settings.broadcast = true
+                case "false", "0", "f", "F", "FALSE", "False": settings.broadcast = false
+                default: throw CNIError.invalidConfig("-broadcast: expected true or false, found \"\(value ?? "")\"")
+                }
             default: throw CNIError.invalidConfig("unknown flag -\(flag) (flags: -socketpath -pidfile -timeout -resendmax -broadcast -hostprefix -statedir -maxworkers)")
             }
             index += 1
@@ -140,7 +146,8 @@ public enum DHCPDaemon {
           -timeout DURATION  longest wait for a lease in an ADD (default 10s; at most 24h)
           -resendmax DURATION longest pause between retransmissions (default 62s)
           -resendtimeout DURATION longest renewal or rebinding exchange before the next timer (default 5s)
-          -broadcast         accepted for compatibility
+          -broadcast         ask servers for broadcast replies everywhere (off by default: unicast
+                             replies are received on a packet socket; ipvlan always asks)
           -hostprefix PREFIX prefix for the netns paths the plugin sends (daemon in a container)
           -statedir PATH     where leases are kept across restarts (default /var/lib/cni/swift-dhcp)
           -maxworkers N      requests served at once, 1 to 4096 (default 64); more get code 11

@@ -37,6 +37,8 @@ struct DaemonSettings: Sendable {
     /// `-resendtimeout`: how long one renewal or rebinding exchange may go on before it waits
     /// for the lease's next timer (the reference's bound on its retries).
     var resendTimeout: Double = 5
+    /// `-broadcast`: ask servers for broadcast replies on every interface (off, as the reference).
+    var broadcast = false
 
     var socketPath = "/run/cni/dhcp.sock"
     var pidFile: String?
@@ -76,9 +78,13 @@ final class LeaseManager: @unchecked Sendable {
             throw CNIError(code: .invalidEnvironment, msg: "interface \"\(request.ifName)\" not found in netns \(request.netns)")
         }
         if !link.isUp { try netlink.setLink(index: link.index, up: true) }
-        var client = DHCPClient(identity: Self.identity(request, hardwareAddress: mac.bytes))
-        client.maximumRetransmit = settings.resendMaximum
         let transport = try DHCPTransport(interface: request.ifName, in: namespace)
+        // Broadcast replies when the daemon is told so (-broadcast), and where a unicast reply
+        // cannot reach this interface: ipvlan slaves share the master's MAC, and the master
+        // gets frames for an address no slave has yet.
+        let broadcast = settings.broadcast || link.kind == "ipvlan" || !transport.receivesUnicast
+        var client = DHCPClient(identity: Self.identity(request, hardwareAddress: mac.bytes, broadcast: broadcast))
+        client.maximumRetransmit = settings.resendMaximum
         let timeout = min(request.timeout ?? settings.acquireTimeout, settings.acquireTimeout)
         let deadline = MonotonicClock.seconds + timeout
         var sent = 0, heard: [String: Int] = [:]
@@ -129,12 +135,12 @@ final class LeaseManager: @unchecked Sendable {
     /// resumed after a restart: the MAC, the client identifier (ours, or the one `provide`d),
     /// the host name, the parameter request list (our defaults and the `request`ed options, or
     /// those alone with `skipDefault`) and the other `provide`d options.
-    static func identity(_ request: DaemonRequest, hardwareAddress: [UInt8]) -> DHCPClientIdentity {
+    static func identity(_ request: DaemonRequest, hardwareAddress: [UInt8], broadcast: Bool) -> DHCPClientIdentity {
         var parameters = request.skipDefaultRequests ? [] : DHCPClientIdentity.defaultParameters
         for code in request.requestOptions where !parameters.contains(code) { parameters.append(code) }
         return DHCPClientIdentity(hardwareAddress: hardwareAddress, containerID: request.containerID, network: request.network,
                                   ifName: request.ifName, hostName: request.hostName, parameterRequestList: parameters,
-                                  extraOptions: request.provideOptions.map { (code: $0.0, data: $0.1) })
+                                  extraOptions: request.provideOptions.map { (code: $0.0, data: $0.1) }, broadcast: broadcast)
     }
 
     // MARK: DEL, CHECK, GC
@@ -297,6 +303,7 @@ final class LeaseManager: @unchecked Sendable {
         object["mac"] = .string(record.hardwareAddress.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":"))
         object["lease"] = LeaseCoding.json(snapshot.lease)
         object["boundAt"] = .number(String(snapshot.boundAtWall))
+        object["broadcast"] = .bool(monitor.locked { record.client.identity.broadcast })
         do throws(SystemError) {
             try AtomicFile.replace(stateFile(record.request.key), with: Array(JSONValue.object(object).serialized(indent: 2).utf8),
                                    mode: 0o600, sync: true)
@@ -327,7 +334,8 @@ final class LeaseManager: @unchecked Sendable {
                 unlink(path)
                 continue
             }
-            var client = DHCPClient(identity: Self.identity(request, hardwareAddress: mac.bytes), resuming: lease, boundAt: MonotonicClock.seconds - age, now: MonotonicClock.seconds)
+            let broadcast = object["broadcast"]?.boolValue ?? settings.broadcast
+            var client = DHCPClient(identity: Self.identity(request, hardwareAddress: mac.bytes, broadcast: broadcast), resuming: lease, boundAt: MonotonicClock.seconds - age, now: MonotonicClock.seconds)
             client.maximumRetransmit = settings.resendMaximum
             let record = LeaseRecord(request: request, hardwareAddress: mac.bytes, client: client, boundAtWall: boundAt)
             monitor.locked { records[request.key] = record }

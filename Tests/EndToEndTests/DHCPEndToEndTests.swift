@@ -316,6 +316,9 @@ struct DHCPVMTests {
         #expect(requested.contains("1:netmask") && requested.contains("3:router") && requested.contains("121:classless-static-route"), "\(requested)")
         #expect(!requested.contains("6:dns-server"), "skipDefault: only the listed options are requested: \(requested)")
         #expect(log.contains("vendor class: vci-swift"), "\(log)")
+        // Broadcast off (the reference's default): the server unicast its replies, and they
+        // arrived (on the daemon's packet socket) at an interface with no address yet.
+        #expect(!log.contains("broadcast response"), "\(log)")
         #expect(log.contains("user class: uc-swift"), "\(log)")
         // The lease is held under the provided client identifier (dnsmasq writes it in hex).
         let hex = Array("my-client-id".utf8).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":")
@@ -348,5 +351,17 @@ struct DHCPVMTests {
             #expect(add.errorCode == 7, "\(option): \(add.output)")
             #expect(add.json?["msg"]?.stringValue?.contains(option) == true)
         }
+    }
+
+    /// `-broadcast` makes the client ask for broadcast replies, as the reference's flag does.
+    @Test func broadcastFlagOfTheDaemon() throws {
+        let bed = try Testbed()
+        let lab = try DHCPLab(bed, daemonArguments: ["-broadcast"])
+        defer { lab.tearDown() }
+        let c1 = try bed.namespace("c1")
+        let add = try bed.plugin("macvlan", "ADD", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1))
+        #expect(add.status == 0, "\(add.output)")
+        #expect(lab.log("dnsmasq.log").contains("broadcast response"), "\(lab.log("dnsmasq.log"))")
+        #expect(try bed.plugin("macvlan", "DEL", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1)).status == 0)
     }
 }

@@ -57,6 +57,44 @@ import Glibc
         #expect(try Self.ipam(ours, "CHECK", config: config, containerID: "never").errorCode == 103)
     }
 
+    /// A store written by both, with range sets of several ranges each, dual stack: our GC
+    /// keeps exactly the valid attachments whoever reserved them; our ADD sees a reservation
+    /// the reference made for the same attachment (duplicate, code 7); after GC the reference
+    /// goes on allocating from the store without colliding.
+    @Test func mixedStoreGarbageCollectedByOurs() throws {
+        try #require(access(Self.reference + "/host-local", X_OK) == 0, "apt-get install containernetworking-plugins")
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let ranges = #"[[{"subnet":"10.41.0.0/29"},{"subnet":"10.41.1.0/29"}],[{"subnet":"fd41::/120","rangeStart":"fd41::10","rangeEnd":"fd41::13"},{"subnet":"fd41:1::/120"}]]"#
+        let config = Self.config(dir.path, ranges: ranges)
+        let ours = Testbed.binDirectory
+        var held: [String: [String]] = [:]
+        for n in 0..<8 {
+            let add = try Self.ipam(n % 2 == 0 ? Self.reference : ours, "ADD", config: config, containerID: "mix\(n)")
+            #expect(add.status == 0, "mix\(n): \(add.output)")
+            held["mix\(n)"] = addresses(add)
+        }
+        #expect(Set(held.values.flatMap { $0 }).count == 16, "\(held)")
+        let duplicate = try Self.ipam(ours, "ADD", config: config, containerID: "mix0")
+        #expect(duplicate.errorCode == 7, "a reservation the reference made must be seen: \(duplicate.output)")
+        var gc = try JSONValue.parse(Self.config(dir.path, version: "1.1.0", ranges: ranges))
+        if case .object(var object) = gc {
+            object["cni.dev/valid-attachments"] = [["containerID": "mix0", "ifname": "eth0"], ["containerID": "mix3", "ifname": "eth0"],
+                                                   ["containerID": "mix6", "ifname": "eth0"]]
+            gc = .object(object)
+        }
+        let collected = try Self.ipam(ours, "GC", config: gc.serialized(), containerID: "gc")
+        #expect(collected.status == 0, "\(collected.output)")
+        let kept = Set(dir.files("e2enet").filter { $0 != "lock" && !$0.hasPrefix("last_reserved_ip") })
+        let expected = Set(["mix0", "mix3", "mix6"].flatMap { held[$0] ?? [] }.map { String($0.split(separator: "/")[0]) })
+        #expect(kept == expected, "after GC: \(kept.sorted()), expected \(expected.sorted())")
+        for n in 8..<12 {
+            let add = try Self.ipam(n % 2 == 0 ? Self.reference : ours, "ADD", config: config, containerID: "mix\(n)")
+            #expect(add.status == 0, "mix\(n) after GC: \(add.output)")
+            for address in addresses(add) { #expect(!expected.contains(String(address.split(separator: "/")[0])), "\(address) handed out twice") }
+        }
+    }
+
     /// IPAM across suites: the reference macvlan delegates to our host-local and static, and
     /// our macvlan to the reference's host-local (found on CNI_PATH, exec'd).
     @Test func delegationAcrossSuites() throws {

@@ -18,9 +18,55 @@ func serverReply(type: UInt8, xid: UInt32, yiaddr: [UInt8], mac: [UInt8], option
 @Suite struct DHCPCodecTests {
     let mac: [UInt8] = [0x02, 0x42, 0xac, 0x11, 0x00, 0x02]
 
+    /// The broadcast flag is off unless asked for (the reference's default), on when asked.
+    @Test func broadcastFlagOnlyWhenAsked() throws {
+        for broadcast in [false, true] {
+            var client = DHCPClient(identity: DHCPClientIdentity(hardwareAddress: mac, containerID: "c1", network: "n", ifName: "eth0",
+                                                                broadcast: broadcast), random: { 1 })
+            guard case .send(let message, _) = try #require(client.start(now: 0).first) else { Issue.record("no DISCOVER"); return }
+            #expect(message.encoded()[10] == (broadcast ? 0x80 : 0))
+        }
+    }
+
+    /// A client identifier among the provided options replaces ours, once, in every message.
+    @Test func providedClientIdentifierReplacesOurs() throws {
+        let identity = DHCPClientIdentity(hardwareAddress: mac, containerID: "c1", network: "n", ifName: "eth0",
+                                          extraOptions: [(code: 61, data: Array("mine".utf8)), (code: 60, data: Array("vci".utf8))])
+        #expect(identity.clientIdentifier == Array("mine".utf8))
+        #expect(identity.extraOptions.map(\.code) == [60])
+        var client = DHCPClient(identity: identity, random: { 1 })
+        guard case .send(let message, _) = try #require(client.start(now: 0).first) else { Issue.record("no DISCOVER"); return }
+        #expect(message.option(61) == Array("mine".utf8))
+    }
+
+    /// Replies read from a packet socket: the UDP payload of an IPv4 datagram to port 68 only.
+    @Test func packetSocketPayloads() {
+        let payload: [UInt8] = [1, 2, 3, 4]
+        let udp: [UInt8] = [0, 67, 0, 68, 0, 12, 0, 0] + payload
+        let ip: [UInt8] = [0x45, 0, 0, 32, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 77, 0, 1, 10, 77, 0, 150] + udp
+        #expect(DHCPPacket.payload(ofIPv4: ip) == payload)
+        var otherPort = ip; otherPort[23] = 69
+        #expect(DHCPPacket.payload(ofIPv4: otherPort) == nil)
+        var tcp = ip; tcp[9] = 6
+        #expect(DHCPPacket.payload(ofIPv4: tcp) == nil)
+        var fragment = ip; fragment[6] = 0x20
+        #expect(DHCPPacket.payload(ofIPv4: fragment) == nil)
+        var lying = ip; lying[3] = 200
+        #expect(DHCPPacket.payload(ofIPv4: lying) == nil)
+        var longUDP = ip; longUDP[25] = 40
+        #expect(DHCPPacket.payload(ofIPv4: longUDP) == nil)
+        #expect(DHCPPacket.payload(ofIPv4: Array(ip.prefix(25))) == nil)
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2000 {
+            var mutated = ip
+            for _ in 0..<3 { mutated[Int.random(in: 0..<mutated.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator) }
+            _ = DHCPPacket.payload(ofIPv4: Array(mutated.prefix(Int.random(in: 0...mutated.count, using: &generator))))
+        }
+    }
+
     @Test func discoverOnTheWire() throws {
         var client = DHCPClient(identity: DHCPClientIdentity(hardwareAddress: mac, containerID: "c1", network: "n", ifName: "eth0",
-                                                            hostName: "web", parameterRequestList: [1, 3, 6]),
+                                                            hostName: "web", parameterRequestList: [1, 3, 6], broadcast: true),
                                 random: { 0x0102_0304 })
         let actions = client.start(now: 100)
         guard case .send(let message, .broadcast) = try #require(actions.first) else { Issue.record("no broadcast DISCOVER"); return }

@@ -51,6 +51,12 @@ const char *csystem_marker(void);
 /// 0 when not, -1 when glibc's cannot answer.
 int csystem_find_object_agrees(void *address);
 
+/// A packet socket (AF_PACKET, SOCK_DGRAM, ETH_P_IP) bound to `interface` in the calling
+/// thread's network namespace: it sees every IPv4 packet the interface receives, also unicast
+/// to an address not (yet) configured, which a UDP socket never sees. -1 with errno set
+/// (ENODEV: no such interface; EPERM without CAP_NET_RAW).
+int csystem_ip_packet_socket(const char *interface);
+
 /// CLOCK_MONOTONIC in nanoseconds.
 uint64_t csystem_monotonic_ns(void);
 
