@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "DHCPService", dependencies: ["DHCP", "CNI", "JSON", "Namespaces", "Netlink", "Addressing", "CSystem", "ProcessRunner", "System", "KernelErrors"]),
         .target(name: "Firewall", dependencies: ["ProcessRunner", "JSON", "Addressing", "System"]),
         .target(name: "IPAM", dependencies: ["CNI", "JSON", "Addressing", "CSystem", "System"]),
-        .target(name: "Plugins", dependencies: ["CNI", "IPAM", "JSON", "Netlink", "Namespaces", "Addressing", "Firewall", "ProcessRunner", "System", "KernelErrors"]),
+        .target(name: "Plugins", dependencies: ["CNI", "IPAM", "JSON", "Netlink", "Namespaces", "Addressing", "Firewall", "ProcessRunner", "System", "KernelErrors", "CSystem"]),
         .executableTarget(name: "macvlan", dependencies: ["Plugins", "CNI"]),
         .executableTarget(name: "static", dependencies: ["IPAM", "CNI"]),
         .executableTarget(name: "host-local", dependencies: ["IPAM", "CNI"]),

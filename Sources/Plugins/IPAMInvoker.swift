@@ -1,18 +1,19 @@
 import CNI
 import IPAM
+import CSystem
 import System
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Runs a main plugin's IPAM: delegated through CNI_PATH as the spec says, or, when the
-/// `host-local` or `static` found first on CNI_PATH is this suite's own (it sits in the same
-/// directory as the running executable, so it was installed with it), the same code run in
-/// this process, which saves an exec per ADD and DEL with the same effect.
+/// `host-local` or `static` found first on CNI_PATH is provably this very build of ours, the
+/// same code run in this process, which saves an exec per ADD and DEL with the same effect.
+/// "Provably ours" is decided by the file itself: the same file as the running binary (the
+/// release's hard links, reached through any symlinked directory), or a binary carrying the
+/// same build identity note (separately built executables of one build). Another
+/// implementation's `host-local` — the reference's, or an older build of ours — is exec'd.
 enum IPAMInvoker {
-    /// The directory of the running executable.
-    private static let ownDirectory = CurrentExecutable.directory
-
     /// The in-process implementation for `type`, when the delegate on CNI_PATH is ours.
     static func inProcessPlugin(type: String, request: CNIRequest) -> (any CNIPlugin)? {
         guard request.environment.all["SWIFT_CNI_IPAM_EXEC"] != "1" else { return nil }
@@ -22,8 +23,8 @@ enum IPAMInvoker {
         case "static": plugin = StaticPlugin()
         default: return nil
         }
-        guard let ownDirectory, let found = try? Delegation.find(type: type, in: request.environment.path),
-              found == ownDirectory + "/" + type else { return nil }
+        guard let found = try? Delegation.find(type: type, in: request.environment.path),
+              BuildIdentity.isOurs(found) else { return nil }
         return plugin
     }
 
@@ -76,5 +77,20 @@ enum FaultInjection {
         if request.environment.all["SWIFT_CNI_INJECT_FAILURE"] == step {
             throw CNIError(code: .internalError, msg: "injected failure after step \"\(step)\"")
         }
+    }
+}
+
+/// Whether an executable is this build of swift-cni.
+enum BuildIdentity {
+    /// Same file as /proc/self/exe (device and inode, symlinks followed), or an ELF file whose
+    /// "swift-cni" note names the same build as ours.
+    static func isOurs(_ path: String) -> Bool {
+        var candidate = stat(), own = stat()
+        guard stat(path, &candidate) == 0 else { return false }
+        if stat("/proc/self/exe", &own) == 0, own.st_dev == candidate.st_dev, own.st_ino == candidate.st_ino { return true }
+        var buffer = [CChar](repeating: 0, count: 256)
+        let length = csystem_file_build_identity(path, &buffer, buffer.count)
+        guard length > 0 else { return false }
+        return strcmp(buffer, csystem_build_identity()) == 0
     }
 }

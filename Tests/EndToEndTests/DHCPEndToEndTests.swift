@@ -320,6 +320,7 @@ struct DHCPVMTests {
         // arrived (on the daemon's packet socket) at an interface with no address yet.
         #expect(!log.contains("broadcast response"), "\(log)")
         #expect(log.contains("user class: uc-swift"), "\(log)")
+        #expect(log.contains("client provides name: parity-0"), "\(log)")
         // The lease is held under the provided client identifier (dnsmasq writes it in hex).
         let hex = Array("my-client-id".utf8).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":")
         #expect(lab.log("dnsmasq.leases").contains(hex), "\(lab.log("dnsmasq.leases"))")

@@ -57,6 +57,14 @@ int csystem_find_object_agrees(void *address);
 /// (ENODEV: no such interface; EPERM without CAP_NET_RAW).
 int csystem_ip_packet_socket(const char *interface);
 
+/// The descriptor of this binary's "swift-cni" ELF note: which build it is.
+const char *csystem_build_identity(void);
+
+/// The "swift-cni" note's descriptor of the ELF file at `path`, copied into `out` (at most
+/// `capacity` bytes with the NUL); its length, or -1 when the file has none (another
+/// implementation's binary, or not ELF).
+int csystem_file_build_identity(const char *path, char *out, size_t capacity);
+
 /// CLOCK_MONOTONIC in nanoseconds.
 uint64_t csystem_monotonic_ns(void);
 
