@@ -13,6 +13,7 @@ packages=(
   hyperfine strace time            # benchmarks (bench/memory.sh holds processes at exit with strace; GNU time for peak RSS)
   golang-go golang-github-appc-cni-dev   # libcni (Podman/containerd/CRI-O's library) drives the binaries in a test
   dnsmasq-base                     # a DHCP server for the dhcp tests
+  python3-yaml python3-venv        # deploy/kubernetes: manifests read and validated offline
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -21,5 +22,12 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# kubernetes-validate (PyPI) checks deploy/kubernetes against the Kubernetes schemas it ships;
+# in a venv of its own, so the system's Python stays as Debian made it.
+VENV=/opt/swift-cni-tools/venv
+if ! "$VENV/bin/python3" -c "import kubernetes_validate, yaml" 2>/dev/null; then
+  /usr/bin/python3 -m venv --system-site-packages "$VENV"
+  "$VENV/bin/python3" -m pip install --quiet --disable-pip-version-check kubernetes-validate==1.37.0
 fi
 echo "install-deps: all packages present"

@@ -46,7 +46,7 @@ public enum DHCPDaemon {
         signal(SIGINT) { _ in stopRequested = 1 }
         manager.resume()
         Thread.start { manager.renewalLoop() }
-        log("listening on \(settings.socketPath), leases kept in \(settings.stateDirectory)")
+        log("listening on \(settings.listenPath), leases kept in \(settings.stateDirectory)")
         let workers = WorkerCount(limit: settings.maximumWorkers)
         var lastAcceptLog = 0.0
         while stopRequested == 0 {
@@ -80,7 +80,7 @@ public enum DHCPDaemon {
             }
         }
         log("stopping; leases stay in \(settings.stateDirectory)")
-        if getenv("LISTEN_FDS") == nil { unlink(settings.socketPath) }
+        if getenv("LISTEN_FDS") == nil { unlink(settings.listenPath) }
         if let pidFile = settings.pidFile { unlink(pidFile) }
         exit(0)
     }
@@ -148,7 +148,8 @@ public enum DHCPDaemon {
           -resendtimeout DURATION longest renewal or rebinding exchange before the next timer (default 5s)
           -broadcast         ask servers for broadcast replies everywhere (off by default: unicast
                              replies are received on a packet socket; ipvlan always asks)
-          -hostprefix PREFIX prefix for the netns paths the plugin sends (daemon in a container)
+          -hostprefix PREFIX where the host's / is mounted (daemon in a container): prefixes the
+                             socket path and the netns paths the plugin sends, as the reference
           -statedir PATH     where leases are kept across restarts (default /var/lib/cni/swift-dhcp)
           -maxworkers N      requests served at once, 1 to 4096 (default 64); more get code 11
           -h, -help          this text
@@ -179,22 +180,22 @@ public enum DHCPDaemon {
             return 3
         }
         var info = stat()
-        if lstat(settings.socketPath, &info) == 0 {
+        if lstat(settings.listenPath, &info) == 0 {
             // Only a stale socket is replaced: a file, directory or symlink at the path is
             // somebody else's (the reference refuses too: address already in use).
             guard info.st_mode & S_IFMT == S_IFSOCK else {
-                throw CNIError(code: .invalidEnvironment, msg: "\(settings.socketPath) exists and is not a socket; refusing to replace it")
+                throw CNIError(code: .invalidEnvironment, msg: "\(settings.listenPath) exists and is not a socket; refusing to replace it")
             }
-            if let existing = try? UnixSocket.connect(settings.socketPath, timeout: 0.5) {
+            if let existing = try? UnixSocket.connect(settings.listenPath, timeout: 0.5) {
                 close(existing)
-                throw CNIError(code: .invalidEnvironment, msg: "another dhcp daemon is listening on \(settings.socketPath)")
+                throw CNIError(code: .invalidEnvironment, msg: "another dhcp daemon is listening on \(settings.listenPath)")
             }
-            unlink(settings.socketPath)
+            unlink(settings.listenPath)
         }
-        let directory = String(settings.socketPath[..<(settings.socketPath.lastIndex(of: "/") ?? settings.socketPath.startIndex)])
+        let directory = String(settings.listenPath[..<(settings.listenPath.lastIndex(of: "/") ?? settings.listenPath.startIndex)])
         if !directory.isEmpty { _ = mkdir(directory, 0o755) }
-        let fd = try UnixSocket.listen(settings.socketPath)
-        chmod(settings.socketPath, 0o600)
+        let fd = try UnixSocket.listen(settings.listenPath)
+        chmod(settings.listenPath, 0o600)
         return fd
     }
 

@@ -41,6 +41,9 @@ struct DaemonSettings: Sendable {
     var broadcast = false
 
     var socketPath = "/run/cni/dhcp.sock"
+    /// Where the socket is made: `-hostprefix` + `-socketpath`, as the reference does, so a
+    /// daemon in a container with the host's / at the prefix serves the plugins' default path.
+    var listenPath: String { hostPrefix + socketPath }
     var pidFile: String?
     /// Seconds an ADD may wait for a lease.
     var acquireTimeout: Double = 10

@@ -24,15 +24,15 @@ final class DHCPLab {
     let daemonWrapper: [String]
 
     init(_ bed: Testbed, server: Bool = true, dnsmasqOptions: [String] = [], daemonArguments: [String] = [],
-         daemonWrapper: [String] = []) throws {
+         daemonWrapper: [String] = [], uplink: String = "up0") throws {
         self.daemonArguments = daemonArguments
         self.daemonWrapper = daemonWrapper
         self.bed = bed
         dir = try TemporaryDirectory()
         host = try bed.namespace("h")
         lan = try bed.namespace("lan")
-        try bed.ip(host, "link", "add", "up0", "type", "veth", "peer", "name", "up0p", "netns", lan)
-        try bed.ip(host, "link", "set", "up0", "up")
+        try bed.ip(host, "link", "add", uplink, "type", "veth", "peer", "name", "up0p", "netns", lan)
+        try bed.ip(host, "link", "set", uplink, "up")
         try bed.ip(lan, "addr", "add", "10.77.0.1/24", "dev", "up0p")
         try bed.ip(lan, "link", "set", "up0p", "up")
         if server { try startDnsmasq(dnsmasqOptions) }
@@ -59,7 +59,8 @@ final class DHCPLab {
 
     func startDaemon() throws {
         daemon = try ChildProcess.spawn("/usr/sbin/ip", arguments: ["netns", "exec", host] + daemonWrapper + [Testbed.binDirectory + "/dhcp", "daemon",
-            "-socketpath", socketPath, "-statedir", dir.path + "/state", "-timeout", "3s"] + daemonArguments,
+            "-socketpath", socketPath, "-statedir", dir.path + "/state", "-timeout", "3s"]
+            + daemonArguments.map { $0 == "HOSTDIR" ? dir.path : $0 },
             environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], logFile: dir.path + "/daemon.log")
         try waitFor("the daemon's socket") { access(self.socketPath, F_OK) == 0 }
     }
@@ -364,5 +365,50 @@ struct DHCPVMTests {
         #expect(add.status == 0, "\(add.output)")
         #expect(lab.log("dnsmasq.log").contains("broadcast response"), "\(lab.log("dnsmasq.log"))")
         #expect(try bed.plugin("macvlan", "DEL", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1)).status == 0)
+    }
+
+    /// `-hostprefix` as the reference's: it prefixes the socket path too (the daemon of the
+    /// Kubernetes DaemonSet runs with the host's / at /host and serves the default path).
+    @Test func hostPrefixAppliesToSocketAndNetns() throws {
+        let bed = try Testbed()
+        // The lab's dir plays the host's /: the socket /dhcp.sock is made at <dir>/dhcp.sock.
+        let lab = try DHCPLab(bed, daemonArguments: ["-hostprefix", "HOSTDIR", "-socketpath", "/dhcp.sock"])
+        defer { lab.tearDown() }
+        try Testbed.run(["/bin/mkdir", "-p", lab.dir.path + "/run"])
+        try Testbed.run(["/bin/ln", "-s", "/run/netns", lab.dir.path + "/run/netns"])
+        let c1 = try bed.namespace("c1")
+        let add = try bed.plugin("macvlan", "ADD", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1))
+        #expect(add.status == 0, "\(add.output)\n\(lab.log("daemon.log"))")
+        #expect(lab.log("daemon.log").contains("listening on \(lab.dir.path)/dhcp.sock"))
+        #expect(try bed.plugin("macvlan", "DEL", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1)).status == 0)
+    }
+
+    /// The dhcp DaemonSet's command and liveness probe as written in deploy/kubernetes (the
+    /// node's / at /host played by the lab's directory, the image's /swift-cni/bin by the build):
+    /// the probe passes while the daemon answers and fails once it is gone.
+    @Test func daemonSetCommandAndLivenessProbe() throws {
+        let spec = try JSONValue.parse(try Testbed.run(["/usr/bin/python3", VMSuiteTests.repositoryRoot + "/integration/k8s-manifests.py", "dhcp",
+                                                        VMSuiteTests.repositoryRoot + "/deploy/kubernetes"]))
+        let bed = try Testbed()
+        let lab = try DHCPLab(bed, server: false, daemonArguments: [])
+        defer { lab.tearDown() }
+        lab.stopDaemon()
+        let node = lab.dir.path + "/node"
+        try Testbed.run(["/bin/mkdir", "-p", node + "/run/cni", node + "/var/lib/cni/swift-dhcp"])
+        func onThisNode(_ text: String) -> String {
+            text.replacing("/swift-cni/bin", with: Testbed.binDirectory).replacing("/host", with: node)
+        }
+        let command = (spec["command"]?.arrayValue ?? []).compactMap(\.stringValue).map(onThisNode)
+        #expect(command.contains("-hostprefix"))
+        let daemon = try ChildProcess.spawn("/usr/sbin/ip", arguments: ["netns", "exec", lab.host] + command,
+                                            environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], logFile: lab.dir.path + "/ds.log")
+        defer { ChildProcess.stop(daemon) }
+        try lab.waitFor("the DaemonSet's daemon to listen on the node's /run/cni/dhcp.sock") { access(node + "/run/cni/dhcp.sock", F_OK) == 0 }
+        let probe = (spec["probe"]?.arrayValue ?? []).compactMap(\.stringValue).map(onThisNode)
+        let alive = try ChildProcess.run(probe[0], arguments: Array(probe.dropFirst()), environment: ["PATH=/usr/bin:/bin"], captureStandardError: true)
+        #expect(alive.status == 0, "probe failed with the daemon up: \(String(decoding: alive.standardOutput + alive.standardError, as: UTF8.self))")
+        ChildProcess.stop(daemon)
+        let dead = try ChildProcess.run(probe[0], arguments: Array(probe.dropFirst()), environment: ["PATH=/usr/bin:/bin"], captureStandardError: true)
+        #expect(dead.status != 0, "the probe passed with no daemon")
     }
 }

@@ -132,6 +132,45 @@ struct InstallerTests {
             let version = try ChildProcess.run(dest + "/" + name, arguments: ["--version"], environment: [])
             #expect(String(decoding: version.standardOutput, as: UTF8.self).hasPrefix("swift-cni \(name) \(artifacts.version) "))
         }
+        // The image runs the plugins too (the dhcp daemon's DaemonSet uses it): its libraries load.
+        let inside = try ChildProcess.run(podman[0], arguments: Array(podman.dropFirst()) + [
+            "run", "--rm", "--network", "none", "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096",
+            "--entrypoint", "/swift-cni/bin/dhcp", "localhost/swift-cni:\(artifacts.version)", "daemon", "-h"],
+            environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"], captureStandardError: true)
+        #expect(inside.status == 0 && String(decoding: inside.standardOutput, as: UTF8.self).contains("usage: dhcp daemon"),
+                "\(String(decoding: inside.standardOutput + inside.standardError, as: UTF8.self))")
+        _ = try? Testbed.run(podman + ["rmi", "-a", "-f"])
+    }
+
+    /// The installer DaemonSet's init container as the kubelet runs it: the image, the args and
+    /// the hostPath mount of deploy/kubernetes/installer-daemonset.yaml (the node's /opt/cni/bin
+    /// played by a temporary directory).
+    @Test func daemonSetInstallerRunsAsWritten() throws {
+        let artifacts = ReleaseArtifacts.shared
+        try artifacts.require()
+        let spec = try JSONValue.parse(try Testbed.run(["/usr/bin/python3", artifacts.root + "/integration/k8s-manifests.py", "installer",
+                                                        artifacts.root + "/deploy/kubernetes"]))
+        #expect(spec["image"] == .string("localhost/swift-cni:\(artifacts.version)"), "the DaemonSet names another image: \(spec)")
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let podman = ["/usr/bin/podman", "--storage-driver", "vfs", "--root", dir.path + "/storage", "--runroot", dir.path + "/run",
+                      "--cgroup-manager", "cgroupfs", "--events-backend", "file", "--runtime", "runc"]
+        try Testbed.run(podman + ["load", "-q", "-i", artifacts.image])
+        var volumes: [String] = []
+        var nodePaths: [String] = []
+        for mount in spec["mounts"]?.arrayValue ?? [] {
+            let node = dir.path + "/node" + (mount["hostPath"]?.stringValue ?? "")
+            try Testbed.run(["/bin/mkdir", "-p", node])
+            volumes += ["-v", "\(node):\(mount["mountPath"]?.stringValue ?? "")"]
+            nodePaths.append(node)
+        }
+        let args = spec["args"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        let run = try ChildProcess.run(podman[0], arguments: Array(podman.dropFirst()) + ["run", "--rm", "--network", "none",
+            "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096"] + volumes + [spec["image"]?.stringValue ?? ""] + args,
+            environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"], captureStandardError: true)
+        #expect(run.status == 0, "\(String(decoding: run.standardOutput + run.standardError, as: UTF8.self))")
+        let bin = try #require(nodePaths.first)
+        #expect(Directory.entryNames(atPath: bin).sorted() == Self.names.sorted())
         _ = try? Testbed.run(podman + ["rmi", "-a", "-f"])
     }
 }

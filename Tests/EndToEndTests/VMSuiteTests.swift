@@ -10,7 +10,7 @@ import Glibc
 /// cannot boot fails this test: the VM suite is never skipped silently.
 @Suite struct VMSuiteTests {
     /// The suites that run inside the VM.
-    static let suites = ["KernelLinkTests", "IpvlanVlanVMTests", "ConfExamplesTests", "BridgeVLANVMTests", "DHCPVMTests"]
+    static let suites = ["KernelLinkTests", "IpvlanVlanVMTests", "ConfExamplesTests", "BridgeVLANVMTests", "DHCPVMTests", "KubernetesVMTests"]
 
     static var repositoryRoot: String {
         // #filePath is Tests/EndToEndTests/VMSuiteTests.swift inside the package.
