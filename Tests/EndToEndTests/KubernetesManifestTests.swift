@@ -119,8 +119,9 @@ struct KubernetesManifestTests {
     /// Every attachment the host kernel can make; whereabouts is only documented (not installed).
     @Test func networkAttachmentsRunAsMultusCallsThem() throws {
         let attachments = try KubernetesManifests.attachments()
-        // Every NAD at least once: 16 networks, 6 of them asked for by the example pods.
+        // Every NAD at least once: 16 networks, each asked for by an example pod.
         #expect(Set(attachments.map(\.nad)).count == 16, "\(attachments.map(\.nad))")
+        #expect(!attachments.contains { $0.pod == "example" }, "a NAD without an example pod")
         var ran = 0
         for attachment in attachments where !attachment.needsVM && attachment.ipamType != "whereabouts" && attachment.ipamType != "dhcp" {
             try KubernetesManifests.execute(attachment)
