@@ -138,7 +138,13 @@ public struct DHCPClient: Sendable {
         return message
     }
 
-    private func discover(now: Double) -> DHCPMessage { withRequestOptions(baseMessage(.discover, now: now)) }
+    /// DISCOVER with Rapid Commit (RFC 4039, option 80, empty): a server that supports it
+    /// answers with the ACK at once (two messages instead of four); others ignore it and OFFER.
+    private func discover(now: Double) -> DHCPMessage {
+        var message = withRequestOptions(baseMessage(.discover, now: now))
+        message.setOption(DHCPOptionCode.rapidCommit, [])
+        return message
+    }
 
     private func request(for offer: DHCPLease, now: Double) -> DHCPMessage {
         var message = withRequestOptions(baseMessage(.request, now: now))
@@ -182,6 +188,7 @@ public struct DHCPClient: Sendable {
         exchangeStart = now
         attempt = 0
         state = .selecting
+        requestSentAt = now
         nextDeadline = now + retransmitDelay()
         return [.send(discover(now: now), .broadcast)]
     }
@@ -199,7 +206,8 @@ public struct DHCPClient: Sendable {
             requestSentAt = now
             nextDeadline = now + retransmitDelay()
             return [.send(request(for: offer, now: now), .broadcast)]
-        case (.requesting, .ack), (.renewing, .ack), (.rebinding, .ack):
+        case (.selecting, .ack) where message.option(DHCPOptionCode.rapidCommit) != nil,
+             (.requesting, .ack), (.renewing, .ack), (.rebinding, .ack):
             guard let granted = DHCPLease(ack: message) else { return [] }
             lease = granted
             boundAt = requestSentAt

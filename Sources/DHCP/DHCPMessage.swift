@@ -26,6 +26,8 @@ public enum DHCPOptionCode {
     public static let renewalTime: UInt8 = 58
     public static let rebindingTime: UInt8 = 59
     public static let clientIdentifier: UInt8 = 61
+    /// RFC 4039: in DISCOVER, "an ACK instead of an OFFER is fine"; in that ACK, "this is one".
+    public static let rapidCommit: UInt8 = 80
     public static let domainSearch: UInt8 = 119
     public static let classlessStaticRoutes: UInt8 = 121
     public static let end: UInt8 = 255

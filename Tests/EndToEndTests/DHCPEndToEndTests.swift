@@ -411,4 +411,19 @@ struct DHCPVMTests {
         let dead = try ChildProcess.run(probe[0], arguments: Array(probe.dropFirst()), environment: ["PATH=/usr/bin:/bin"], captureStandardError: true)
         #expect(dead.status != 0, "the probe passed with no daemon")
     }
+
+    /// Against a server with Rapid Commit (dnsmasq --dhcp-rapid-commit) the lease comes in one
+    /// exchange: DISCOVER, ACK; no OFFER, no REQUEST.
+    @Test func rapidCommitWithDnsmasq() throws {
+        let bed = try Testbed()
+        let lab = try DHCPLab(bed, dnsmasqOptions: ["--dhcp-rapid-commit"])
+        defer { lab.tearDown() }
+        let c1 = try bed.namespace("c1")
+        let add = try bed.plugin("macvlan", "ADD", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1))
+        #expect(add.status == 0, "\(add.output)")
+        let log = lab.log("dnsmasq.log")
+        #expect(log.contains("DHCPDISCOVER") && log.contains("DHCPACK"), "\(log)")
+        #expect(!log.contains("DHCPOFFER") && !log.contains("DHCPREQUEST"), "\(log)")
+        #expect(try bed.plugin("macvlan", "DEL", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1)).status == 0)
+    }
 }

@@ -18,6 +18,24 @@ func serverReply(type: UInt8, xid: UInt32, yiaddr: [UInt8], mac: [UInt8], option
 @Suite struct DHCPCodecTests {
     let mac: [UInt8] = [0x02, 0x42, 0xac, 0x11, 0x00, 0x02]
 
+    /// Rapid Commit (RFC 4039): DISCOVER carries option 80; an ACK that carries it too binds
+    /// the lease straight from SELECTING (two messages); an ACK without it there is ignored.
+    @Test func rapidCommitBindsFromSelecting() throws {
+        var client = DHCPClient(identity: DHCPClientIdentity(hardwareAddress: mac, containerID: "c1", network: "n", ifName: "eth0"),
+                                random: { 0x0102_0304 })
+        guard case .send(let discover, _) = try #require(client.start(now: 10).first) else { Issue.record("no DISCOVER"); return }
+        #expect(discover.option(80) == [])
+        let leaseOptions: [UInt8] = [54, 4, 10, 77, 0, 1] + [51, 4, 0, 0, 0x0e, 0x10] + [1, 4, 255, 255, 255, 0]
+        let plainAck = try DHCPMessage(decoding: serverReply(type: 5, xid: 0x0102_0304, yiaddr: [10, 77, 0, 160], mac: mac, options: leaseOptions))
+        #expect(client.receive(plainAck, now: 10.1).isEmpty, "an ACK without Rapid Commit is no answer to a DISCOVER")
+        let rapidAck = try DHCPMessage(decoding: serverReply(type: 5, xid: 0x0102_0304, yiaddr: [10, 77, 0, 160], mac: mac,
+                                                             options: leaseOptions + [80, 0]))
+        let actions = client.receive(rapidAck, now: 10.2)
+        guard case .bound(let lease) = try #require(actions.first) else { Issue.record("not bound: \(actions)"); return }
+        #expect(lease.address.description == "10.77.0.160/24")
+        #expect(client.boundAt == 10)
+    }
+
     /// The broadcast flag is off unless asked for (the reference's default), on when asked.
     @Test func broadcastFlagOnlyWhenAsked() throws {
         for broadcast in [false, true] {
@@ -77,7 +95,7 @@ func serverReply(type: UInt8, xid: UInt32, yiaddr: [UInt8], mac: [UInt8], option
         #expect(Array(bytes[28..<34]) == mac)
         #expect(Array(bytes[236..<240]) == [99, 130, 83, 99])
         let clientID: [UInt8] = [61, 10, 0] + Array("c1/n/eth0".utf8)
-        let expectedOptions: [UInt8] = [53, 1, 1] + clientID + [57, 2, 0x05, 0xdc] + [12, 3] + Array("web".utf8) + [55, 3, 1, 3, 6] + [255]
+        let expectedOptions: [UInt8] = [53, 1, 1] + clientID + [57, 2, 0x05, 0xdc] + [12, 3] + Array("web".utf8) + [55, 3, 1, 3, 6] + [80, 0] + [255]
         #expect(Array(bytes[240..<(240 + expectedOptions.count)]) == expectedOptions)
         #expect(bytes[(240 + expectedOptions.count)...].allSatisfy { $0 == 0 })
     }
