@@ -73,6 +73,9 @@ public struct DHCPClient: Sendable {
         case bound
         case renewing
         case rebinding
+        /// INIT-REBOOT (RFC 2131 3.2): a lease kept across a restart is confirmed with the
+        /// server before it is relied on again.
+        case rebooting
     }
 
     public let identity: DHCPClientIdentity
@@ -109,6 +112,19 @@ public struct DHCPClient: Sendable {
         self.boundAt = boundAt
         self.state = .bound
         self.nextDeadline = boundAt + Double(lease.renewalSeconds)
+    }
+
+    /// Starts INIT-REBOOT for a resumed lease: at the next `tick` a REQUEST for the same
+    /// address (option 50, no server identifier, ciaddr 0) is broadcast, retransmitted a few
+    /// times; an ACK renews the lease at once, a NAK loses it (and DISCOVER begins), and no
+    /// answer at all keeps it until its own timers (a server may be away for a while).
+    public mutating func confirmAfterRestart(now: Double) {
+        guard lease != nil else { return }
+        state = .rebooting
+        transactionID = randomSource()
+        exchangeStart = now
+        attempt = 0
+        nextDeadline = now
     }
 
     // MARK: Messages
@@ -150,6 +166,13 @@ public struct DHCPClient: Sendable {
         var message = withRequestOptions(baseMessage(.request, now: now))
         message.setOption(DHCPOptionCode.requestedAddress, offer.address.address.bytes)
         message.setOption(DHCPOptionCode.serverIdentifier, offer.serverIdentifier.bytes)
+        return message
+    }
+
+    /// INIT-REBOOT REQUEST: the address asked for in option 50; ciaddr zero, no server id.
+    private func rebootRequest(now: Double) -> DHCPMessage {
+        var message = withRequestOptions(baseMessage(.request, now: now))
+        if let lease { message.setOption(DHCPOptionCode.requestedAddress, lease.address.address.bytes) }
         return message
     }
 
@@ -207,14 +230,14 @@ public struct DHCPClient: Sendable {
             nextDeadline = now + retransmitDelay()
             return [.send(request(for: offer, now: now), .broadcast)]
         case (.selecting, .ack) where message.option(DHCPOptionCode.rapidCommit) != nil,
-             (.requesting, .ack), (.renewing, .ack), (.rebinding, .ack):
+             (.requesting, .ack), (.renewing, .ack), (.rebinding, .ack), (.rebooting, .ack):
             guard let granted = DHCPLease(ack: message) else { return [] }
             lease = granted
             boundAt = requestSentAt
             state = .bound
             nextDeadline = boundAt + Double(granted.renewalSeconds)
             return [.bound(granted)]
-        case (.requesting, .nak), (.renewing, .nak), (.rebinding, .nak):
+        case (.requesting, .nak), (.renewing, .nak), (.rebinding, .nak), (.rebooting, .nak):
             let hadLease = lease != nil
             lease = nil
             var actions: [DHCPAction] = hadLease ? [.lost(reason: "the server refused the lease (DHCPNAK)")] : []
@@ -242,6 +265,19 @@ public struct DHCPClient: Sendable {
             if attempt > 4 { return start(now: now) }
             nextDeadline = now + retransmitDelay()
             return [.send(request(for: offer, now: now), .broadcast)]
+        case .rebooting:
+            guard let lease else { return start(now: now) }
+            if attempt >= 3 || now >= boundAt + Double(lease.leaseSeconds) {
+                // No server answered: go on with the lease's own timers (expiry included).
+                state = .bound
+                let renewal = boundAt + Double(lease.renewalSeconds)
+                nextDeadline = renewal
+                return renewal <= now ? tick(now: now) : []
+            }
+            attempt += 1
+            requestSentAt = now
+            nextDeadline = now + retransmitDelay()
+            return [.send(rebootRequest(now: now), .broadcast)]
         case .bound, .renewing, .rebinding:
             guard let lease else { return start(now: now) }
             let t2 = boundAt + Double(lease.rebindingSeconds)

@@ -226,6 +226,7 @@ final class LeaseManager: @unchecked Sendable {
         let giveUp = MonotonicClock.seconds + settings.resendTimeout
         while true {
             if client.state == .rebinding { phase = "rebound" }
+            if client.state == .rebooting { phase = "confirmed after the restart" }
             for action in actions {
                 switch action {
                 case .send(let message, let destination):
@@ -340,6 +341,9 @@ final class LeaseManager: @unchecked Sendable {
             let broadcast = object["broadcast"]?.boolValue ?? settings.broadcast
             var client = DHCPClient(identity: Self.identity(request, hardwareAddress: mac.bytes, broadcast: broadcast), resuming: lease, boundAt: MonotonicClock.seconds - age, now: MonotonicClock.seconds)
             client.maximumRetransmit = settings.resendMaximum
+            // INIT-REBOOT: the server confirms the lease now (REQUEST with option 50), so a
+            // restart never costs the address; its renewal timers then start afresh.
+            client.confirmAfterRestart(now: MonotonicClock.seconds)
             let record = LeaseRecord(request: request, hardwareAddress: mac.bytes, client: client, boundAtWall: boundAt)
             monitor.locked { records[request.key] = record }
             log("resumed lease \(lease.address) of \(request.key), \(Int(Double(lease.leaseSeconds) - age)) s left")

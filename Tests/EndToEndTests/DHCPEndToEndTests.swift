@@ -130,7 +130,8 @@ final class DHCPLab {
     }
 
     /// dnsmasq grants 2-minute leases with T1 at 4 s: the daemon is restarted right after ADD,
-    /// resumes the lease from disk and renews it at T1.
+    /// resumes the lease from disk, confirms it at once with INIT-REBOOT (a REQUEST for the same
+    /// address, no DISCOVER), and renews it at T1.
     @Test func restartedDaemonKeepsRenewing() throws {
         let bed = try Testbed()
         let lab = try DHCPLab(bed, dnsmasqOptions: ["--dhcp-option=option:T1,4", "--dhcp-option=option:T2,100"])
@@ -141,8 +142,13 @@ final class DHCPLab {
         let address = try #require(add.json?["ips"]?.arrayValue?.first?["address"]?.stringValue?.split(separator: "/").first)
         lab.stopDaemon()
         let requestsBefore = lab.log("dnsmasq.log").occurrences(of: "DHCPREQUEST")
+        let discoversBefore = lab.log("dnsmasq.log").occurrences(of: "DHCPDISCOVER")
         try lab.startDaemon()
         try lab.waitFor("the daemon to resume the lease") { lab.log("daemon.log").contains("resumed lease \(address)/24") }
+        try lab.waitFor("INIT-REBOOT after the restart") {
+            lab.log("daemon.log").contains("confirmed after the restart \(address)/24 for container c1, network dhnet, interface eth0 from server 10.77.0.1")
+        }
+        #expect(lab.log("dnsmasq.log").occurrences(of: "DHCPDISCOVER") == discoversBefore, "a restart must not start over with DISCOVER")
         // The renewal: a unicast REQUEST for the same address, acknowledged.
         try lab.waitFor("a renewal after the restart", seconds: 15) {
             lab.log("dnsmasq.log").occurrences(of: "DHCPREQUEST") > requestsBefore

@@ -36,6 +36,44 @@ func serverReply(type: UInt8, xid: UInt32, yiaddr: [UInt8], mac: [UInt8], option
         #expect(client.boundAt == 10)
     }
 
+    /// INIT-REBOOT of a resumed lease: a broadcast REQUEST with option 50 and neither server id
+    /// nor ciaddr; an ACK renews the lease from that moment, a NAK loses it and DISCOVER begins,
+    /// and silence keeps the lease on its own timers.
+    @Test func initRebootConfirmsAResumedLease() throws {
+        let identity = DHCPClientIdentity(hardwareAddress: mac, containerID: "c1", network: "n", ifName: "eth0")
+        let leaseOptions: [UInt8] = [54, 4, 10, 77, 0, 1] + [51, 4, 0, 0, 0x0e, 0x10] + [1, 4, 255, 255, 255, 0]
+        let granted = try #require(DHCPLease(ack: try DHCPMessage(decoding: serverReply(type: 5, xid: 1, yiaddr: [10, 77, 0, 170], mac: mac,
+                                                                                         options: leaseOptions))))
+        for answer in ["ack", "nak", "none"] {
+            var client = DHCPClient(identity: identity, resuming: granted, boundAt: 50, now: 100, random: { 0x0a0b_0c0d })
+            client.confirmAfterRestart(now: 100)
+            #expect(client.state == .rebooting)
+            guard case .send(let request, .broadcast) = try #require(client.tick(now: 100).first) else { Issue.record("no REQUEST"); return }
+            #expect(request.messageType == .request)
+            #expect(request.option(50) == [10, 77, 0, 170])
+            #expect(request.option(54) == nil && request.clientAddress.v4Value == 0)
+            switch answer {
+            case "ack":
+                let ack = try DHCPMessage(decoding: serverReply(type: 5, xid: 0x0a0b_0c0d, yiaddr: [10, 77, 0, 170], mac: mac, options: leaseOptions))
+                guard case .bound = try #require(client.receive(ack, now: 100.5).first) else { Issue.record("not bound"); return }
+                #expect(client.boundAt == 100 && client.state == .bound)
+            case "nak":
+                let nak = try DHCPMessage(decoding: serverReply(type: 6, xid: 0x0a0b_0c0d, yiaddr: [0, 0, 0, 0], mac: mac, options: [54, 4, 10, 77, 0, 1]))
+                let actions = client.receive(nak, now: 100.5)
+                guard case .lost = try #require(actions.first) else { Issue.record("not lost: \(actions)"); return }
+                #expect(client.state == .selecting)
+            default:
+                var now = 100.0
+                while client.state == .rebooting, now < 200 {
+                    now = client.nextDeadline ?? 200
+                    _ = client.tick(now: now)
+                }
+                #expect(client.state == .bound, "\(client.state)")
+                #expect(client.nextDeadline == 50 + Double(granted.renewalSeconds), "the lease keeps its own timers")
+            }
+        }
+    }
+
     /// The broadcast flag is off unless asked for (the reference's default), on when asked.
     @Test func broadcastFlagOnlyWhenAsked() throws {
         for broadcast in [false, true] {
