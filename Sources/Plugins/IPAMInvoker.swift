@@ -16,7 +16,10 @@ import Glibc
 enum IPAMInvoker {
     /// The in-process implementation for `type`, when the delegate on CNI_PATH is ours.
     static func inProcessPlugin(type: String, request: CNIRequest) -> (any CNIPlugin)? {
+        #if DEBUG
+        // Test hook (debug builds only): force the exec path.
         guard request.environment.all["SWIFT_CNI_IPAM_EXEC"] != "1" else { return nil }
+        #endif
         let plugin: any CNIPlugin
         switch type {
         case "host-local": plugin = HostLocalPlugin()
@@ -71,12 +74,16 @@ extension IPAMInvoker {
 
 /// Test-only fault injection: when the environment names a step in SWIFT_CNI_INJECT_FAILURE,
 /// the plugin fails right after that step, so tests can prove that every step is undone.
-/// It can only make an ADD fail, never change what a successful one does.
+/// It can only make an ADD fail, never change what a successful one does. Compiled into debug
+/// builds only: release binaries carry no test hook.
 enum FaultInjection {
+    @inline(__always)
     static func after(_ step: String, _ request: CNIRequest) throws {
+        #if DEBUG
         if request.environment.all["SWIFT_CNI_INJECT_FAILURE"] == step {
             throw CNIError(code: .internalError, msg: "injected failure after step \"\(step)\"")
         }
+        #endif
     }
 }
 

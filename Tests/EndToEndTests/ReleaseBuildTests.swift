@@ -71,6 +71,11 @@ struct ReleaseBuildTests {
             if minor > 34 { newest.append(String(line.split(separator: " ").last ?? "") + " (GLIBC_2.\(minor))") }
         }
         #expect(newest.isEmpty, "glibc symbols newer than 2.34: \(newest); the compat definitions are in Sources/CSystem/glibc_compat.c")
+        // No test hook in what a node installs.
+        let bytes = try FileIO.readFile(binary, limit: 256 << 20)
+        for hook in ["SWIFT_CNI_INJECT_FAILURE", "SWIFT_CNI_IPAM_EXEC"] {
+            #expect(bytes.firstRange(of: Array(hook.utf8)) == nil, "the release binary contains the test hook \(hook)")
+        }
     }
 
     /// The tarball verifies against its sha256, unpacks to the bin dir layout with one file

@@ -150,6 +150,13 @@ final class Testbed: @unchecked Sendable {
         return String(decoding: outcome.standardOutput, as: UTF8.self)
     }
 
+    /// The plugins under test carry the test hooks (SWIFT_CNI_INJECT_FAILURE, SWIFT_CNI_IPAM_EXEC):
+    /// debug builds do, release builds do not.
+    static let binariesHaveTestHooks: Bool = {
+        guard let bytes = try? FileIO.readFile(binDirectory + "/macvlan", limit: 256 << 20) else { return false }
+        return bytes.firstRange(of: Array("SWIFT_CNI_INJECT_FAILURE".utf8)) != nil
+    }()
+
     /// The reference Go plugins (Debian's containernetworking-plugins) are in /usr/lib/cni.
     static var referencePluginsInstalled: Bool { access("/usr/lib/cni/bridge", X_OK) == 0 }
 
