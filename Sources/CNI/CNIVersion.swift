@@ -50,3 +50,8 @@ public struct CNIVersion: Comparable, Hashable, Sendable, CustomStringConvertibl
         return .v1
     }
 }
+
+extension CNIVersion {
+    /// A config's version as results are printed at: an empty one means 0.1.0.
+    public static func effective(_ text: String) -> String { text.isEmpty ? "0.1.0" : text }
+}

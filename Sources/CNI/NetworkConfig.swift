@@ -7,6 +7,10 @@ public struct NetworkConfig: Sendable {
     public var raw: [UInt8]
     public var json: JSONObject
     public var cniVersion: String
+
+    /// The version results are printed at: `cniVersion`, or 0.1.0 when the config has none
+    /// (the spec's rule for configs from before the key existed).
+    public var effectiveVersion: String { CNIVersion.effective(cniVersion) }
     public var name: String
     public var type: String
     /// The `ipam` object; nil when absent.

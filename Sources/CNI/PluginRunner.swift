@@ -62,7 +62,7 @@ public enum PluginRunner {
             let input = try readInput()
             if env.command == .version { return (versionReply(input) + "\n", 0, nil) }
             let config = try NetworkConfig(bytes: input, lenientPrevResult: env.command == .delete)
-            cniVersion = config.cniVersion.isEmpty ? "0.1.0" : config.cniVersion
+            cniVersion = config.effectiveVersion
             try checkVersion(config.cniVersion, for: env.command)
             let request = CNIRequest(environment: env, config: config)
             switch env.command {
@@ -119,7 +119,7 @@ public enum PluginRunner {
             }
             if version < least { throw CNIError(code: .incompatibleVersion, msg: "config version does not allow \(verb)") }
         }
-        let normalized = text.isEmpty ? "0.1.0" : text
+        let normalized = CNIVersion.effective(text)
         guard CNIVersion.supported.contains(normalized) else {
             let list = CNIVersion.supported.map { "\"\($0)\"" }.joined(separator: " ")
             throw CNIError(code: .incompatibleVersion, msg: "incompatible CNI versions",

@@ -52,6 +52,6 @@ extension CNIResult {
     /// Fails now, while the ADD can still be undone, when the config's version cannot express
     /// this result (no address below 0.3.0), rather than later in the printing.
     func ensurePrintable(for request: CNIRequest) throws {
-        _ = try json(as: request.config.cniVersion.isEmpty ? "0.1.0" : request.config.cniVersion)
+        _ = try json(as: request.config.effectiveVersion)
     }
 }

@@ -11,7 +11,8 @@ struct BridgeConfig {
     var forceAddress: Bool
     var ipMasq: Bool
     /// nil: nftables where `nft` works, iptables otherwise.
-    var ipMasqBackend: String?
+    /// `ipMasqBackend`; nil: upstream's default (see `firewall()`).
+    var ipMasqBackend: MasqueradeBackend?
     var mtu: UInt32
     var hairpinMode: Bool
     var promiscMode: Bool
@@ -41,10 +42,8 @@ struct BridgeConfig {
         isGateway = try reader.bool("isGateway") ?? false || isDefaultGateway
         forceAddress = try reader.bool("forceAddress") ?? false
         ipMasq = try reader.bool("ipMasq") ?? false
-        ipMasqBackend = try reader.string("ipMasqBackend").flatMap { $0.isEmpty ? nil : $0 }
-        if let backend = ipMasqBackend, backend != "nftables", backend != "iptables" {
-            throw CNIError.invalidConfig("unknown ipMasqBackend \"\(backend)\" (valid: nftables, iptables)")
-        }
+        ipMasqBackend = try readChoice(reader, "ipMasqBackend", what: "ipMasqBackend", default: nil,
+                                       [("iptables", .iptables), ("nftables", .nftables)])
         mtu = try readMTU(reader, maximum: 65535)
         hairpinMode = try reader.bool("hairpinMode") ?? false
         promiscMode = try reader.bool("promiscMode") ?? false
@@ -91,9 +90,9 @@ struct BridgeConfig {
     /// (v1.6+): iptables, unless only nftables is usable.
     func firewall() -> any FirewallBackend {
         switch ipMasqBackend {
-        case "iptables": return IptablesFirewall()
-        case "nftables": return NftablesFirewall()
-        default:
+        case .iptables: return IptablesFirewall()
+        case .nftables: return NftablesFirewall()
+        case nil:
             if IptablesFirewall().unusableReason() == nil { return IptablesFirewall() }
             return NftablesFirewall().unusableReason() == nil ? NftablesFirewall() : IptablesFirewall()
         }
@@ -108,4 +107,10 @@ struct BridgeConfig {
         if FirewallTool.isInstalled("nft") { backends.append(NftablesFirewall()) }
         return backends
     }
+}
+
+/// The firewall behind `ipMasq`.
+enum MasqueradeBackend: Sendable {
+    case iptables
+    case nftables
 }

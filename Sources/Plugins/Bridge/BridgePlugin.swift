@@ -17,6 +17,11 @@ public struct BridgePlugin: CNIPlugin {
     /// with the container end created in the container as CNI_IFNAME, port settings and VLANs,
     /// IPAM, gateway address on the bridge and forwarding, container addresses and routes,
     /// masquerade, spoof check.
+    /// The result lists the bridge, the host end and the container end, in that order (as
+    /// the reference): the addresses belong to the last.
+    static let resultInterfaces = ["bridge", "host veth", "container veth"]
+    static let containerInterfaceIndex = resultInterfaces.count - 1
+
     public func add(_ request: CNIRequest) throws -> CNIResult {
         try AttachmentLock.holding(request) { try addLocked(request) }
     }
@@ -50,7 +55,7 @@ public struct BridgePlugin: CNIPlugin {
             try attachPort(hostVeth, to: bridge, config, host)
             try FaultInjection.after("port", request)
 
-            var result = try IPAMInvoker.add(request, interfaceIndex: 2, rollback: &rollback)
+            var result = try IPAMInvoker.add(request, interfaceIndex: Self.containerInterfaceIndex, rollback: &rollback)
                 ?? CNIResult(cniVersion: request.config.cniVersion)
 
             if config.isGateway {
@@ -62,7 +67,7 @@ public struct BridgePlugin: CNIPlugin {
             if result.ips.isEmpty {
                 if !config.disableContainerInterface { try containerNetlink.setLink(index: containerLink.index, up: true) }
             } else {
-                try configuration.apply(result, interfaceIndexInResult: 2, link: containerLink, request: request)
+                try configuration.apply(result, interfaceIndexInResult: Self.containerInterfaceIndex, link: containerLink, request: request)
                 if config.disableContainerInterface { try containerNetlink.setLink(index: containerLink.index, up: false) }
             }
 
