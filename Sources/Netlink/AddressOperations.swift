@@ -80,20 +80,18 @@ extension RouteNetlink {
         request.putFamilyHeader(ifaddrmsg(ifa_family: family?.addressFamily ?? UInt8(AF_UNSPEC), ifa_prefixlen: 0,
                                           ifa_flags: 0, ifa_scope: 0, ifa_index: UInt32(bitPattern: interfaceIndex ?? 0)))
         let replies = try dump(request, operation: "list addresses")
-        let headerSize = cmnl_align(cmnl_sizeof_ifaddrmsg())
         return replies.compactMap { message -> InterfaceAddress? in
-            let payload = message.payload
-            guard message.type == UInt16(RTM_NEWADDR), payload.count >= headerSize,
-                  let addressFamily = IPAddress.Family(addressFamily: payload[0]) else { return nil }
-            let index = payload.loadInt32(at: 4)
+            guard message.type == UInt16(RTM_NEWADDR), let reply = FamilyPayload<ifaddrmsg>(message.payload),
+                  let addressFamily = IPAddress.Family(addressFamily: reply.header.ifa_family) else { return nil }
+            let index = Int32(bitPattern: reply.header.ifa_index)
             if let interfaceIndex, index != interfaceIndex { return nil }
             if let family, family != addressFamily { return nil }
-            let attributes = NetlinkAttributes(payload, from: headerSize)
-            guard let raw = attributes[IFA_LOCAL] ?? attributes[IFA_ADDRESS],
-                  let ip = IPAddress(bytes: raw), let prefix = IPPrefix(address: ip, prefixLength: Int(payload[1]))
+            let attributes = reply.attributes
+            guard let raw = attributes[IFA_LOCAL] ?? attributes[IFA_ADDRESS], let ip = IPAddress(bytes: raw),
+                  let prefix = IPPrefix(address: ip, prefixLength: Int(reply.header.ifa_prefixlen))
             else { return nil }
-            let flags = attributes.u32(IFA_FLAGS) ?? UInt32(payload[2])
-            return InterfaceAddress(interfaceIndex: index, prefix: prefix, scope: payload[3], flags: flags)
+            let flags = attributes.u32(IFA_FLAGS) ?? UInt32(reply.header.ifa_flags)
+            return InterfaceAddress(interfaceIndex: index, prefix: prefix, scope: reply.header.ifa_scope, flags: flags)
         }
     }
 }

@@ -43,7 +43,7 @@ extension RouteNetlink {
     /// (exposed for golden-bytes tests).
     public static func createBridgeMessage(name: String, mtu: UInt32?, address: MACAddress? = nil, vlanFiltering: Bool) -> MessageBuilder {
         let request = MessageBuilder(type: Int(RTM_NEWLINK), flags: Int32(NLM_F_CREATE | NLM_F_EXCL))
-        request.putFamilyHeader(ifinfomsg(ifi_family: UInt8(AF_UNSPEC), __ifi_pad: 0, ifi_type: 0, ifi_index: 0, ifi_flags: 0, ifi_change: 0))
+        request.putFamilyHeader(Self.linkHeader())
         request.put(IFLA_IFNAME, string: name)
         if let mtu { request.put(IFLA_MTU, u32: mtu) }
         if let address { request.put(IFLA_ADDRESS, bytes: address.bytes) }
@@ -69,7 +69,7 @@ extension RouteNetlink {
     /// EOPNOTSUPP when the kernel lacks bridge VLAN filtering.
     public func setBridge(index: Int32, vlanFiltering: Bool) throws(NetlinkError) {
         let request = MessageBuilder(type: Int(RTM_NEWLINK), flags: 0)
-        request.putFamilyHeader(ifinfomsg(ifi_family: UInt8(AF_UNSPEC), __ifi_pad: 0, ifi_type: 0, ifi_index: index, ifi_flags: 0, ifi_change: 0))
+        request.putFamilyHeader(Self.linkHeader(index: index))
         request.nest(IFLA_LINKINFO) {
             request.put(IFLA_INFO_KIND, string: "bridge")
             request.nest(IFLA_INFO_DATA) { request.put(IFLA_BR_VLAN_FILTERING, u8: vlanFiltering ? 1 : 0) }
@@ -81,7 +81,7 @@ extension RouteNetlink {
     /// on a bridge port. EOPNOTSUPP (or EINVAL) when the link is not a bridge port.
     public func setBridgePort(index: Int32, _ settings: BridgePortSettings) throws(NetlinkError) {
         let request = MessageBuilder(type: Int(RTM_SETLINK), flags: 0)
-        request.putFamilyHeader(ifinfomsg(ifi_family: UInt8(AF_BRIDGE), __ifi_pad: 0, ifi_type: 0, ifi_index: index, ifi_flags: 0, ifi_change: 0))
+        request.putFamilyHeader(Self.linkHeader(index: index, family: AF_BRIDGE))
         request.nest(IFLA_PROTINFO) {
             if let hairpin = settings.hairpin { request.put(Int(IFLA_BRPORT_MODE), u8: hairpin ? 1 : 0) }
             if let isolated = settings.isolated { request.put(Int(IFLA_BRPORT_ISOLATED), u8: isolated ? 1 : 0) }
@@ -91,7 +91,7 @@ extension RouteNetlink {
 
     private static func vlanMessage(type: Int, index: Int32, _ vlans: [BridgeVLAN], bridgeSelf: Bool = false) -> MessageBuilder {
         let request = MessageBuilder(type: type, flags: 0)
-        request.putFamilyHeader(ifinfomsg(ifi_family: UInt8(AF_BRIDGE), __ifi_pad: 0, ifi_type: 0, ifi_index: index, ifi_flags: 0, ifi_change: 0))
+        request.putFamilyHeader(Self.linkHeader(index: index, family: AF_BRIDGE))
         request.nest(IFLA_AF_SPEC) {
             // IFLA_BRIDGE_FLAGS = BRIDGE_FLAGS_SELF: the VLANs are the bridge device's own.
             if bridgeSelf { request.put(Int(IFLA_BRIDGE_FLAGS), u16: UInt16(BRIDGE_FLAGS_SELF)) }
@@ -140,16 +140,16 @@ extension RouteNetlink {
     /// listed on its own (uncompressed); range flags are expanded anyway.
     public func bridgeVLANs() throws(NetlinkError) -> [(index: Int32, masterIndex: Int32?, vlans: [UInt16])] {
         let request = MessageBuilder(type: Int(RTM_GETLINK), flags: 0)
-        request.putFamilyHeader(ifinfomsg(ifi_family: UInt8(AF_BRIDGE), __ifi_pad: 0, ifi_type: 0, ifi_index: 0, ifi_flags: 0, ifi_change: 0))
+        request.putFamilyHeader(Self.linkHeader(family: AF_BRIDGE))
         request.put(IFLA_EXT_MASK, u32: UInt32(RTEXT_FILTER_BRVLAN))
-        let headerSize = cmnl_align(cmnl_sizeof_ifinfomsg())
         return try dump(request, operation: "list bridge VLANs").compactMap { message in
-            guard message.type == UInt16(RTM_NEWLINK), message.payload.count >= headerSize else { return nil }
-            let attributes = NetlinkAttributes(message.payload, from: headerSize)
+            guard message.type == UInt16(RTM_NEWLINK), let reply = FamilyPayload<ifinfomsg>(message.payload) else { return nil }
+            let attributes = reply.attributes
             var vlans: [UInt16] = []
             var rangeStart: UInt16?
-            for (type, value) in attributes.nested(IFLA_AF_SPEC)?.all ?? [] where Int(type) == Int(IFLA_BRIDGE_VLAN_INFO) && value.count >= 4 {
-                let flags = value.loadUInt16(at: 0), vid = value.loadUInt16(at: 2)
+            for (type, value) in attributes.nested(IFLA_AF_SPEC)?.all ?? [] where Int(type) == Int(IFLA_BRIDGE_VLAN_INFO) {
+                guard let info = value.load(bridge_vlan_info.self, at: 0) else { continue }
+                let flags = info.flags, vid = info.vid
                 if flags & UInt16(BRIDGE_VLAN_INFO_RANGE_BEGIN) != 0 {
                     rangeStart = vid
                 } else if flags & UInt16(BRIDGE_VLAN_INFO_RANGE_END) != 0, let first = rangeStart, first <= vid {
@@ -159,7 +159,7 @@ extension RouteNetlink {
                     vlans.append(vid)
                 }
             }
-            return (message.payload.loadInt32(at: 4), attributes.i32(IFLA_MASTER), vlans)
+            return (reply.header.ifi_index, attributes.i32(IFLA_MASTER), vlans)
         }
     }
 }

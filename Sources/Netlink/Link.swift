@@ -34,12 +34,10 @@ public struct Link: Sendable, Equatable {
 
     /// Reads a link from an RTM_NEWLINK message; nil when the payload is too short for ifinfomsg.
     init?(message: NetlinkMessage) {
-        let payload = message.payload
-        let headerSize = cmnl_align(cmnl_sizeof_ifinfomsg())
-        guard payload.count >= headerSize else { return nil }
-        index = payload.loadInt32(at: 4)
-        flags = payload.loadUInt32(at: 8)
-        let attributes = NetlinkAttributes(payload, from: headerSize)
+        guard let reply = FamilyPayload<ifinfomsg>(message.payload) else { return nil }
+        index = reply.header.ifi_index
+        flags = reply.header.ifi_flags
+        let attributes = reply.attributes
         name = attributes.string(IFLA_IFNAME) ?? ""
         mtu = attributes.u32(IFLA_MTU) ?? 0
         address = attributes[IFLA_ADDRESS].flatMap { MACAddress(bytes: $0) }

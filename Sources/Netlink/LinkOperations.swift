@@ -5,8 +5,10 @@ import Glibc
 #endif
 
 extension RouteNetlink {
-    private static func linkHeader(index: Int32 = 0, flags: UInt32 = 0, change: UInt32 = 0) -> ifinfomsg {
-        ifinfomsg(ifi_family: UInt8(AF_UNSPEC), __ifi_pad: 0, ifi_type: 0, ifi_index: index,
+    /// The ifinfomsg of every link request: `family` AF_UNSPEC, or AF_BRIDGE for a bridge
+    /// port's attributes and VLANs.
+    static func linkHeader(index: Int32 = 0, family: Int32 = AF_UNSPEC, flags: UInt32 = 0, change: UInt32 = 0) -> ifinfomsg {
+        ifinfomsg(ifi_family: UInt8(family), __ifi_pad: 0, ifi_type: 0, ifi_index: index,
                   ifi_flags: flags, ifi_change: change)
     }
 

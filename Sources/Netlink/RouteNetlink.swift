@@ -58,9 +58,9 @@ public final class RouteNetlink {
                     throw NetlinkError(operation: operation(), errno: -error, extendedAck: Self.extendedAck(of: message))
                 case Int32(NLMSG_DONE):
                     // A dump may end with a negative errno in NLMSG_DONE's payload.
-                    if message.payload.count >= 4, message.payload.loadInt32(at: 0) < 0 {
-                        throw NetlinkError(operation: operation(), errno: -message.payload.loadInt32(at: 0),
-                                           extendedAck: Self.extendedAck(of: message, offset: 4))
+                    if let status = message.payload.load(Int32.self, at: 0), status < 0 {
+                        throw NetlinkError(operation: operation(), errno: -status,
+                                           extendedAck: Self.extendedAck(of: message, offset: MemoryLayout<Int32>.size))
                     }
                     return replies
                 case Int32(NLMSG_NOOP):
@@ -80,29 +80,29 @@ public final class RouteNetlink {
     /// nlmsgerr.error: 0 for an ack, a negative errno otherwise. A truncated error message
     /// is reported as EBADMSG rather than read past its end.
     static func errorCode(of message: NetlinkMessage) -> Int32 {
-        guard message.payload.count >= 4 else { return -EBADMSG }
-        return message.payload.loadInt32(at: 0)
+        message.payload.load(Int32.self, at: 0) ?? -EBADMSG
     }
 
     /// NLMSGERR_ATTR_MSG from the TLVs after struct nlmsgerr (present when NLM_F_ACK_TLVS is
     /// set). With NLM_F_CAPPED the echoed request is only its header; otherwise it is whole.
     static func extendedAck(of message: NetlinkMessage, offset: Int? = nil) -> String? {
-        let capped = message.flags & 0x100 != 0      // NLM_F_CAPPED
-        let hasTLVs = message.flags & 0x200 != 0     // NLM_F_ACK_TLVS
+        let capped = message.flags & UInt16(NLM_F_CAPPED) != 0
+        let hasTLVs = message.flags & UInt16(NLM_F_ACK_TLVS) != 0
         guard hasTLVs else { return nil }
         var start: Int
         if let offset {
             start = offset
         } else {
-            // struct nlmsgerr = int error + the echoed nlmsghdr (16 bytes) [+ its payload].
-            start = 4 + 16
-            if !capped, message.payload.count >= 8 {
-                let echoedLength = Int(message.payload.loadUInt32(at: 4))
-                start = 4 + max(16, (echoedLength + 3) & ~3)
+            // struct nlmsgerr = int error + the echoed nlmsghdr [+ its payload unless capped].
+            guard let error = message.payload.load(nlmsgerr.self, at: 0) else { return nil }
+            start = MemoryLayout<nlmsgerr>.size
+            if !capped {
+                let echoedLength = Int(error.msg.nlmsg_len)
+                start = MemoryLayout<Int32>.size + max(MemoryLayout<nlmsghdr>.size, cmnl_align(echoedLength))
             }
         }
         guard start <= message.payload.count else { return nil }
-        let text = NetlinkAttributes(message.payload, from: start).string(1)   // NLMSGERR_ATTR_MSG
+        let text = NetlinkAttributes(message.payload, from: start).string(Int(NLMSGERR_ATTR_MSG.rawValue))
         return (text?.isEmpty ?? true) ? nil : text
     }
 }

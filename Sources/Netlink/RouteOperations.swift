@@ -100,23 +100,21 @@ extension RouteNetlink {
         let request = MessageBuilder(type: Int(RTM_GETROUTE), flags: 0)
         request.putFamilyHeader(rtmsg(rtm_family: family.addressFamily, rtm_dst_len: 0, rtm_src_len: 0, rtm_tos: 0,
                                       rtm_table: 0, rtm_protocol: 0, rtm_scope: 0, rtm_type: 0, rtm_flags: 0))
-        let headerSize = cmnl_align(cmnl_sizeof_rtmsg())
         return try dump(request, operation: "list routes").compactMap { message -> Route? in
-            let payload = message.payload
-            guard message.type == UInt16(RTM_NEWROUTE), payload.count >= headerSize,
-                  IPAddress.Family(addressFamily: payload[0]) == family else { return nil }
-            let attributes = NetlinkAttributes(payload, from: headerSize)
+            guard message.type == UInt16(RTM_NEWROUTE), let reply = FamilyPayload<rtmsg>(message.payload),
+                  IPAddress.Family(addressFamily: reply.header.rtm_family) == family else { return nil }
+            let header = reply.header, attributes = reply.attributes
             let zero = family == .v4 ? IPAddress(v4: 0) : IPAddress(v6High: 0, low: 0)
             let destinationAddress = attributes[Int(RTA_DST.rawValue)].flatMap { IPAddress(bytes: $0) } ?? zero
-            guard let destination = IPPrefix(address: destinationAddress, prefixLength: Int(payload[1])) else { return nil }
+            guard let destination = IPPrefix(address: destinationAddress, prefixLength: Int(header.rtm_dst_len)) else { return nil }
             let metrics = attributes.nested(Int(RTA_METRICS.rawValue))
             let route = Route(destination: destination,
                               gateway: attributes[Int(RTA_GATEWAY.rawValue)].flatMap { IPAddress(bytes: $0) },
                               outputInterfaceIndex: attributes.i32(Int(RTA_OIF.rawValue)),
-                              table: attributes.u32(Int(RTA_TABLE.rawValue)) ?? UInt32(payload[4]),
-                              scope: payload[6], priority: attributes.u32(Int(RTA_PRIORITY.rawValue)),
+                              table: attributes.u32(Int(RTA_TABLE.rawValue)) ?? UInt32(header.rtm_table),
+                              scope: header.rtm_scope, priority: attributes.u32(Int(RTA_PRIORITY.rawValue)),
                               mtu: metrics?.u32(Int(RTAX_MTU)), advertisedMSS: metrics?.u32(Int(RTAX_ADVMSS)),
-                              routingProtocol: payload[5], type: payload[7])
+                              routingProtocol: header.rtm_protocol, type: header.rtm_type)
             if let table, route.table != table { return nil }
             if let outputInterfaceIndex, route.outputInterfaceIndex != outputInterfaceIndex { return nil }
             return route

@@ -167,4 +167,14 @@ import Glibc
         #expect(csystem_find_object_agrees(here) == 1)
         #expect(csystem_find_object_agrees(libc) == 1)
     }
+
+    /// Replies are read as the kernel's structs imported from the uapi headers: their Swift
+    /// layout must be C's.
+    @Test func netlinkHeaderLayoutsAreC() {
+        #expect(MemoryLayout<nlmsghdr>.size == cmnl_sizeof_nlmsghdr())
+        #expect(MemoryLayout<nlmsgerr>.size == cmnl_sizeof_nlmsgerr())
+        #expect(MemoryLayout<ifinfomsg>.size == cmnl_sizeof_ifinfomsg())
+        #expect(MemoryLayout<ifaddrmsg>.size == cmnl_sizeof_ifaddrmsg())
+        #expect(MemoryLayout<rtmsg>.size == cmnl_sizeof_rtmsg())
+    }
 }
