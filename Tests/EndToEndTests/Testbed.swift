@@ -130,9 +130,9 @@ final class Testbed: @unchecked Sendable {
     /// (`ip netns exec` and the shell exec into the plugin, so it is the plugin's own), for a
     /// test that kills it half-way.
     func spawnPlugin(_ name: String, _ command: String, configFile: String, host: String, containerID: String,
-                     netns: String, ifName: String = "eth0", logFile: String) throws -> pid_t {
+                     netns: String, ifName: String = "eth0", logFile: String, environment extra: [String] = []) throws -> pid_t {
         let env = ["CNI_COMMAND=\(command)", "CNI_CONTAINERID=\(containerID)", "CNI_NETNS=\(netns)", "CNI_IFNAME=\(ifName)",
-                   "CNI_PATH=\(Testbed.binDirectory)", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"]
+                   "CNI_PATH=\(Testbed.binDirectory)", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"] + extra
         return try ChildProcess.spawn("/usr/sbin/ip", arguments: ["netns", "exec", host, "/bin/sh", "-c", #"exec "$0" < "$1""#,
                                                                   Testbed.binDirectory + "/" + name, configFile],
                                       environment: env, logFile: logFile)
