@@ -11,6 +11,9 @@ BIN=$(swift build -c release --show-bin-path)
 # Ours as a node installs them: the release's multi-call binary under the plugin names (dist/bin).
 bash integration/release.sh --bin-only 2>/dev/null
 OURS=$PWD/dist/bin
-"$BIN/cni-bench" --ours "$OURS" --reference /usr/lib/cni --cycles "${1:-50}"
+# The C floor: the kernel work of a macvlan ADD in one process (bench/c-floor.c, libmnl).
+FLOOR=$PWD/.build/c-floor
+gcc -O2 -o "$FLOOR" bench/c-floor.c -lmnl
+"$BIN/cni-bench" --ours "$OURS" --reference /usr/lib/cni --cycles "${1:-50}" --c-floor "$FLOOR"
 echo
 bash bench/memory.sh "$OURS" /usr/lib/cni

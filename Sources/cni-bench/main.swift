@@ -25,6 +25,8 @@ struct Options {
     var dhcpCycles = 5
     /// Only the large-input table.
     var largeInputsOnly = false
+    /// bench/c-floor (built by bench/run.sh): the kernel work of a macvlan ADD in one C process.
+    var cFloor: String?
 
     init(_ arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -36,8 +38,9 @@ struct Options {
             case "--settle-ms": settleMilliseconds = Int(iterator.next() ?? "") ?? settleMilliseconds
             case "--dhcp-cycles": dhcpCycles = Int(iterator.next() ?? "") ?? dhcpCycles
             case "--large-inputs-only": largeInputsOnly = true
+            case "--c-floor": cFloor = iterator.next()
             default:
-                printError("usage: cni-bench --ours DIR [--reference DIR] [--cycles N] [--settle-ms MS] [--dhcp-cycles N] [--large-inputs-only]")
+                printError("usage: cni-bench --ours DIR [--reference DIR] [--cycles N] [--settle-ms MS] [--dhcp-cycles N] [--large-inputs-only] [--c-floor PATH]")
                 exit(2)
             }
         }
@@ -339,6 +342,63 @@ func benchmarkDHCP(options: Options) throws {
     for line in lines { print(line) }
 }
 
+/// As a runtime calls plugins: a fresh process with only the CNI variables (like `env -i`),
+/// host-local on CNI_PATH, DEL right after ADD (no settling pause), interleaved with the
+/// reference; next to it what exec'ing /bin/true the same way costs, and the C floor (the same
+/// kernel work in one process). Prints what of our ADD is ours: ADD minus the exec cost, as a
+/// multiple of the floor.
+func benchmarkRuntimeMode(options: Options) throws {
+    let spaces = BenchNamespaces()
+    let hostName = try spaces.add("rt-host")
+    let containerName = try spaces.add("rt-ctr")
+    try shell(["/usr/sbin/ip", "-n", hostName, "link", "add", "up0", "type", "veth", "peer", "name", "up0p"])
+    try shell(["/usr/sbin/ip", "-n", hostName, "link", "set", "up0", "up"])
+    let host = try NetworkNamespace(path: "/run/netns/" + hostName)
+    let netns = "/run/netns/" + containerName
+    let dataDir = "/tmp/scni-bench-rt-\(getpid())"
+    defer { _ = try? shell(["/bin/rm", "-rf", dataDir]) }
+    var rows = [Row(name: "exec of /bin/true (baseline)"), Row(name: "macvlan+host-local ADD"), Row(name: "macvlan+host-local DEL"),
+                Row(name: "bridge+host-local ADD"), Row(name: "bridge+host-local DEL")]
+    var floor: [UInt64] = []
+    for cycle in 0..<options.cycles {
+        for (directory, isOurs) in cycle % 2 == 0 ? [(options.ours, true), (options.reference, false)] : [(options.reference, false), (options.ours, true)] {
+            func record(_ index: Int, _ sample: Sample) {
+                if isOurs { rows[index].ours.append(sample) } else { rows[index].reference.append(sample) }
+            }
+            let baseline = try host.run { () throws -> Sample in
+                let start = MonotonicClock.nanoseconds
+                let outcome = try ChildProcess.run("/bin/true", environment: ["CNI_COMMAND=VERSION"])
+                return Sample(nanoseconds: MonotonicClock.nanoseconds - start, peakKiB: outcome.peakMemoryKiB)
+            }
+            record(0, baseline)
+            let side = isOurs ? "o" : "r"
+            let id = "rt\(cycle)\(side)"
+            let macvlan = #"{"cniVersion":"1.0.0","name":"rt-mv-\#(side)","type":"macvlan","master":"up0","ipam":{"type":"host-local","dataDir":"\#(dataDir)","ranges":[[{"subnet":"10.86.0.0/16"}]],"routes":[{"dst":"0.0.0.0/0"}]}}"#
+            record(1, try invoke(directory + "/macvlan", in: host, command: "ADD", config: macvlan, containerID: id, netns: netns, path: directory))
+            record(2, try invoke(directory + "/macvlan", in: host, command: "DEL", config: macvlan, containerID: id, netns: netns, path: directory))
+            let bridge = #"{"cniVersion":"1.0.0","name":"rt-br-\#(side)","type":"bridge","bridge":"rtbr-\#(side)","isGateway":true,"ipam":{"type":"host-local","dataDir":"\#(dataDir)","ranges":[[{"subnet":"10.\#(isOurs ? 87 : 88).0.0/16"}]]}}"#
+            record(3, try invoke(directory + "/bridge", in: host, command: "ADD", config: bridge, containerID: id, netns: netns, path: directory))
+            record(4, try invoke(directory + "/bridge", in: host, command: "DEL", config: bridge, containerID: id, netns: netns, path: directory))
+        }
+        if let cFloor = options.cFloor {
+            let text = try host.run { () throws -> String in
+                let outcome = try ChildProcess.run(cFloor, arguments: ["up0", netns], environment: [])
+                return String(decoding: outcome.standardOutput, as: UTF8.self)
+            }
+            if let nanoseconds = UInt64(text.trimmingWhitespace) { floor.append(nanoseconds) }
+        }
+    }
+    printTable(rows, cycles: options.cycles, settle: 0)
+    let baseline = median(rows[0].ours.map(\.nanoseconds) + rows[0].reference.map(\.nanoseconds))
+    let ours = median(rows[1].ours.map(\.nanoseconds)) - baseline
+    let reference = median(rows[1].reference.map(\.nanoseconds)) - baseline
+    print("exec baseline \(format(baseline)); macvlan+host-local ADD above it: ours \(format(ours)), reference \(format(reference))")
+    if !floor.isEmpty {
+        let floorMedian = median(floor)
+        print("C floor (bench/c-floor.c, same kernel work in one process): \(format(floorMedian)); ours above exec = \(formatRatio(ours / floorMedian)) the floor")
+    }
+}
+
 /// Large inputs (issue 13): configs with a 100k-member object, 6 MB of small objects and one
 /// 10 MB string, parsed alone (VERSION reads and decodes the whole config) and through a whole
 /// macvlan+static ADD and DEL; host-local ADD and DEL with 1000 range sets. Time and peak RSS,
@@ -402,6 +462,7 @@ do {
         exit(0)
     }
     try main()
+    try benchmarkRuntimeMode(options: options)
     try benchmarkLargeInputs(options: options)
     if options.dhcpCycles > 0 {
         guard access("/usr/sbin/dnsmasq", X_OK) == 0, access(options.reference + "/dhcp", X_OK) == 0 else {
