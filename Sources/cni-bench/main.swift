@@ -73,6 +73,16 @@ final class BenchNamespaces {
     deinit {
         for name in names.reversed() { _ = try? shell(["/usr/sbin/ip", "netns", "delete", name]) }
     }
+
+    /// A host namespace with an uplink veth `up0` (up), and a container namespace: the host's
+    /// handle and the container's path.
+    func hostAndContainer(_ label: String) throws -> (NetworkNamespace, String) {
+        let hostName = try add("\(label)-host")
+        let containerName = try add("\(label)-ctr")
+        try shell(["/usr/sbin/ip", "-n", hostName, "link", "add", "up0", "type", "veth", "peer", "name", "up0p"])
+        try shell(["/usr/sbin/ip", "-n", hostName, "link", "set", "up0", "up"])
+        return (try NetworkNamespace(path: "/run/netns/" + hostName), "/run/netns/" + containerName)
+    }
 }
 
 @discardableResult
@@ -349,12 +359,7 @@ func benchmarkDHCP(options: Options) throws {
 /// multiple of the floor.
 func benchmarkRuntimeMode(options: Options) throws {
     let spaces = BenchNamespaces()
-    let hostName = try spaces.add("rt-host")
-    let containerName = try spaces.add("rt-ctr")
-    try shell(["/usr/sbin/ip", "-n", hostName, "link", "add", "up0", "type", "veth", "peer", "name", "up0p"])
-    try shell(["/usr/sbin/ip", "-n", hostName, "link", "set", "up0", "up"])
-    let host = try NetworkNamespace(path: "/run/netns/" + hostName)
-    let netns = "/run/netns/" + containerName
+    let (host, netns) = try spaces.hostAndContainer("rt")
     let dataDir = "/tmp/scni-bench-rt-\(getpid())"
     defer { _ = try? shell(["/bin/rm", "-rf", dataDir]) }
     var rows = [Row(name: "exec of /bin/true (baseline)"), Row(name: "macvlan+host-local ADD"), Row(name: "macvlan+host-local DEL"),
@@ -405,12 +410,7 @@ func benchmarkRuntimeMode(options: Options) throws {
 /// ours against the reference, interleaved.
 func benchmarkLargeInputs(options: Options) throws {
     let spaces = BenchNamespaces()
-    let hostName = try spaces.add("large-host")
-    let containerName = try spaces.add("large-ctr")
-    try shell(["/usr/sbin/ip", "-n", hostName, "link", "add", "up0", "type", "veth", "peer", "name", "up0p"])
-    try shell(["/usr/sbin/ip", "-n", hostName, "link", "set", "up0", "up"])
-    let host = try NetworkNamespace(path: "/run/netns/" + hostName)
-    let netns = "/run/netns/" + containerName
+    let (host, netns) = try spaces.hostAndContainer("large")
     let dataDir = "/tmp/scni-bench-large-\(getpid())"
     try shell(["/bin/mkdir", "-p", dataDir])
     defer { _ = try? shell(["/bin/rm", "-rf", dataDir]) }
