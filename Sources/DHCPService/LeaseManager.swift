@@ -89,46 +89,26 @@ final class LeaseManager: @unchecked Sendable {
         var client = DHCPClient(identity: Self.identity(request, hardwareAddress: mac.bytes, broadcast: broadcast))
         client.maximumRetransmit = settings.resendMaximum
         let timeout = min(request.timeout ?? settings.acquireTimeout, settings.acquireTimeout)
-        let deadline = MonotonicClock.seconds + timeout
-        var sent = 0, heard: [String: Int] = [:]
-        var actions = client.start(now: MonotonicClock.seconds)
-        while true {
-            for action in actions {
-                switch action {
-                case .send(let message, let destination):
-                    try transport.send(message, to: destination)
-                    sent += 1
-                case .bound(let lease):
-                    // Option 26: the server's MTU for this segment goes on the interface now (the
-                    // CNI result has no place for it); one the kernel refuses is reported.
-                    if let mtu = lease.mtu, UInt32(mtu) != link.mtu {
-                        do {
-                            try netlink.setLink(index: link.index, mtu: UInt32(mtu))
-                        } catch {
-                            log("\(request.key): cannot apply the server's MTU \(mtu): \(error)")
-                        }
-                    }
-                    let record = LeaseRecord(request: request, hardwareAddress: mac.bytes, client: client,
-                                             boundAtWall: WallClock.seconds - (MonotonicClock.seconds - client.boundAt))
-                    monitor.locked { records[request.key] = record; monitor.signal() }
-                    persist(record)
-                    log("acquired \(lease.address) for \(Self.describe(request)) from server \(lease.serverIdentifier), \(lease.leaseSeconds) s")
-                    return lease
-                case .lost:
-                    break
+        var exchange = DHCPExchange(transport: transport, sendFailuresAreErrors: true)
+        let first = client.start(now: MonotonicClock.seconds)
+        if let lease = try exchange.run(&client, first: first, until: MonotonicClock.seconds + timeout) {
+            // Option 26: the server's MTU for this segment goes on the interface now (the CNI
+            // result has no place for it); one the kernel refuses is reported.
+            if let mtu = lease.mtu, UInt32(mtu) != link.mtu {
+                do {
+                    try netlink.setLink(index: link.index, mtu: UInt32(mtu))
+                } catch {
+                    log("\(request.key): cannot apply the server's MTU \(mtu): \(error)")
                 }
             }
-            let now = MonotonicClock.seconds
-            if now >= deadline { break }
-            let wait = min(deadline, client.nextDeadline ?? deadline) - now
-            if let message = transport.receive(timeout: wait) {
-                heard[message.messageType.map { "\($0)".uppercased() } ?? "other", default: 0] += 1
-                actions = client.receive(message, now: MonotonicClock.seconds)
-            } else {
-                actions = client.tick(now: MonotonicClock.seconds)
-            }
+            let record = LeaseRecord(request: request, hardwareAddress: mac.bytes, client: client,
+                                     boundAtWall: WallClock.seconds - (MonotonicClock.seconds - client.boundAt))
+            monitor.locked { records[request.key] = record; monitor.signal() }
+            persist(record)
+            log("acquired \(lease.address) for \(Self.describe(request)) from server \(lease.serverIdentifier), \(lease.leaseSeconds) s")
+            return lease
         }
-        let heardText = heard.isEmpty ? "heard nothing" : "heard " + heard.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+        let sent = exchange.sent, heardText = exchange.heardText
         log("error: no lease for \(Self.describe(request)) within \(formatSeconds(timeout)): sent \(sent) messages, \(heardText)")
         throw CNIError(code: .tryAgainLater,
                        msg: "no DHCP lease for \(request.ifName) in netns \(request.netns) within \(formatSeconds(timeout)): sent \(sent) messages, \(heardText)")
@@ -222,44 +202,32 @@ final class LeaseManager: @unchecked Sendable {
         var client = monitor.locked { record.client }
         var phase = "renewed"
         var removed: DHCPLease?
-        var actions = client.tick(now: MonotonicClock.seconds)
-        let giveUp = MonotonicClock.seconds + settings.resendTimeout
-        while true {
+        var exchange = DHCPExchange(transport: transport, sendFailuresAreErrors: false)
+        exchange.beforeEachRound = { client in
             if client.state == .rebinding { phase = "rebound" }
             if client.state == .rebooting { phase = "confirmed after the restart" }
-            for action in actions {
-                switch action {
-                case .send(let message, let destination):
-                    try? transport.send(message, to: destination)
-                case .bound(let lease):
-                    let boundAtWall = WallClock.seconds - (MonotonicClock.seconds - client.boundAt)
-                    let previous = monitor.locked { () -> DHCPLease? in
-                        let previous = record.client.lease
-                        record.boundAtWall = boundAtWall
-                        record.client = client
-                        return previous
-                    }
-                    persist(record)
-                    if let gone = removed {
-                        apply(lease, replacing: gone, record, namespace)
-                    } else if let previous, previous.address != lease.address {
-                        apply(lease, replacing: previous, record, namespace)
-                    }
-                    log("\(phase) \(lease.address) for \(Self.describe(record.request)) from server \(lease.serverIdentifier), \(lease.leaseSeconds) s")
-                    return
-                case .lost(let reason):
-                    log("lost the lease of \(Self.describe(record.request)): \(reason)")
-                    if let old = monitor.locked({ record.client.lease }), removed == nil { remove(old, record, namespace); removed = old }
-                }
+        }
+        exchange.onLost = { reason in
+            log("lost the lease of \(Self.describe(record.request)): \(reason)")
+            if let old = self.monitor.locked({ record.client.lease }), removed == nil { self.remove(old, record, namespace); removed = old }
+        }
+        let first = client.tick(now: MonotonicClock.seconds)
+        if let lease = try? exchange.run(&client, first: first, until: MonotonicClock.seconds + settings.resendTimeout) {
+            let boundAtWall = WallClock.seconds - (MonotonicClock.seconds - client.boundAt)
+            let previous = monitor.locked { () -> DHCPLease? in
+                let previous = record.client.lease
+                record.boundAtWall = boundAtWall
+                record.client = client
+                return previous
             }
-            let now = MonotonicClock.seconds
-            let wait = min(giveUp, client.nextDeadline ?? giveUp) - now
-            if wait <= 0 { break }
-            if let message = transport.receive(timeout: wait) {
-                actions = client.receive(message, now: MonotonicClock.seconds)
-            } else {
-                actions = client.tick(now: MonotonicClock.seconds)
+            persist(record)
+            if let gone = removed {
+                apply(lease, replacing: gone, record, namespace)
+            } else if let previous, previous.address != lease.address {
+                apply(lease, replacing: previous, record, namespace)
             }
+            log("\(phase) \(lease.address) for \(Self.describe(record.request)) from server \(lease.serverIdentifier), \(lease.leaseSeconds) s")
+            return
         }
         monitor.locked { record.client = client }
     }
@@ -372,4 +340,59 @@ func timestamp() -> String {
     let milliseconds = Int((now - now.rounded(.down)) * 1000)
     let fraction = milliseconds < 10 ? "00\(milliseconds)" : (milliseconds < 100 ? "0\(milliseconds)" : "\(milliseconds)")
     return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(fraction)Z"
+}
+
+/// One DHCP exchange, for a first lease and for every renewal alike: performs the client's
+/// actions (sending through `transport`), feeds it what arrives and its timers, and returns the
+/// lease once it is bound, or nil when `deadline` passes first. Counts what it sent and heard,
+/// for the error that says so.
+struct DHCPExchange {
+    let transport: DHCPTransport
+    /// A first lease fails at once when sending fails; a renewal retries at its next timer.
+    let sendFailuresAreErrors: Bool
+    var beforeEachRound: (DHCPClient) -> Void = { _ in }
+    var onLost: (String) -> Void = { _ in }
+    private(set) var sent = 0
+    private(set) var heard: [String: Int] = [:]
+
+    init(transport: DHCPTransport, sendFailuresAreErrors: Bool) {
+        self.transport = transport
+        self.sendFailuresAreErrors = sendFailuresAreErrors
+    }
+
+    var heardText: String {
+        heard.isEmpty ? "heard nothing" : "heard " + heard.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+    }
+
+    mutating func run(_ client: inout DHCPClient, first: [DHCPAction], until deadline: Double) throws -> DHCPLease? {
+        var actions = first
+        while true {
+            beforeEachRound(client)
+            for action in actions {
+                switch action {
+                case .send(let message, let destination):
+                    do {
+                        try transport.send(message, to: destination)
+                        sent += 1
+                    } catch {
+                        if sendFailuresAreErrors { throw error }
+                    }
+                case .bound(let lease):
+                    return lease
+                case .lost(let reason):
+                    onLost(reason)
+                }
+            }
+            let now = MonotonicClock.seconds
+            if now >= deadline { return nil }
+            // Until the client's next timer (a retransmission already due: at once), or the end.
+            let wait = max(0, min(deadline, client.nextDeadline ?? deadline) - now)
+            if let message = transport.receive(timeout: wait) {
+                heard[message.messageType.map { "\($0)".uppercased() } ?? "other", default: 0] += 1
+                actions = client.receive(message, now: MonotonicClock.seconds)
+            } else {
+                actions = client.tick(now: MonotonicClock.seconds)
+            }
+        }
+    }
 }
