@@ -394,6 +394,26 @@ func benchmarkRuntimeMode(options: Options) throws {
         }
     }
     printTable(rows, cycles: options.cycles, settle: 0)
+    // Many pods at once: 40 concurrent macvlan+host-local ADDs (one master, one store), then
+    // their 40 DELs, each implementation on its own network; wall time of each batch.
+    var batches: [String] = []
+    for (directory, label) in [(options.ours, "ours"), (options.reference, "reference")] {
+        let config = #"{"cniVersion":"1.0.0","name":"rt-many-\#(label)","type":"macvlan","master":"up0","ipam":{"type":"host-local","dataDir":"\#(dataDir)","ranges":[[{"subnet":"10.\#(label == "ours" ? 90 : 91).0.0/16"}]]}}"#
+        var times: [String] = []
+        for command in ["ADD", "DEL"] {
+            let failures = Concurrently.run(40) { n in
+                let environment = ["CNI_COMMAND=\(command)", "CNI_CONTAINERID=many\(n)", "CNI_NETNS=\(netns)", "CNI_IFNAME=m\(n)",
+                                   "CNI_PATH=\(directory)", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"]
+                let outcome = try? host.run { () throws -> ChildProcess.Outcome in
+                    try ChildProcess.run(directory + "/macvlan", environment: environment, input: Array(config.utf8))
+                }
+                return outcome?.status == 0
+            }
+            times.append("\(command) \(format(Double(failures.nanoseconds)))" + (failures.failed > 0 ? " (\(failures.failed) failed)" : ""))
+        }
+        batches.append("\(label): \(times.joined(separator: ", "))")
+    }
+    print("40 concurrent macvlan+host-local calls, wall time: " + batches.joined(separator: "; "))
     let baseline = median(rows[0].ours.map(\.nanoseconds) + rows[0].reference.map(\.nanoseconds))
     let ours = median(rows[1].ours.map(\.nanoseconds)) - baseline
     let reference = median(rows[1].reference.map(\.nanoseconds)) - baseline
@@ -401,6 +421,39 @@ func benchmarkRuntimeMode(options: Options) throws {
     if !floor.isEmpty {
         let floorMedian = median(floor)
         print("C floor (bench/c-floor.c, same kernel work in one process): \(format(floorMedian)); ours above exec = \(formatRatio(ours / floorMedian)) the floor")
+    }
+}
+
+/// Runs `body` on `count` threads at once; the wall time and how many returned false.
+enum Concurrently {
+    final class Job: @unchecked Sendable {
+        let work: () -> Void
+        init(_ work: @escaping () -> Void) { self.work = work }
+    }
+
+    static func run(_ count: Int, _ body: @escaping @Sendable (Int) -> Bool) -> (nanoseconds: UInt64, failed: Int) {
+        final class Counter: @unchecked Sendable {
+            let monitor = Monitor()
+            var failed = 0
+        }
+        let counter = Counter()
+        let start = MonotonicClock.nanoseconds
+        var threads: [pthread_t] = []
+        for n in 0..<count {
+            var thread = pthread_t()
+            let job = Job {
+                if !body(n) { counter.monitor.locked { counter.failed += 1 } }
+            }
+            if pthread_create(&thread, nil, { argument in
+                guard let argument else { return nil }
+                Unmanaged<Job>.fromOpaque(argument).takeRetainedValue().work()
+                return nil
+            }, Unmanaged.passRetained(job).toOpaque()) == 0 {
+                threads.append(thread)
+            }
+        }
+        for thread in threads { pthread_join(thread, nil) }
+        return (MonotonicClock.nanoseconds - start, counter.monitor.locked { counter.failed })
     }
 }
 

@@ -144,6 +144,14 @@ import Glibc
 /// The 12 hex digits that name an attachment's firewall objects (FNV-1a 64 of network,
 /// container id and interface), computed here independently of the Firewall module.
 enum AttachmentTagText {
+    /// The 8 hex digits that name the network (FNV-1a 64 of its name).
+    static func networkPrefix(_ network: String) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in Array(network.utf8) { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        let text = String(hash, radix: 16)
+        return String((String(repeating: "0", count: 16 - text.count) + text).suffix(8))
+    }
+
     static func attachment(network: String, containerID: String, ifName: String) -> String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in Array(network.utf8) + [0] + Array(containerID.utf8) + [0] + Array(ifName.utf8) {
