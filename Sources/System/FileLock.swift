@@ -27,10 +27,12 @@ public final class FileLock {
     deinit { close(fd) }
 
     /// Runs `body` holding LOCK_EX (blocking; EINTR retried) and unlocks afterwards, also when
-    /// `body` throws.
-    public func withLock<T, Failure: Error>(_ body: () throws(Failure) -> T) throws -> T {
+    /// `body` throws. A lock that cannot be taken throws `lockFailure` of the flock(2) error;
+    /// what `body` throws passes unchanged, so callers never mistake one for the other.
+    public func withLock<T, Failure: Error>(orThrow lockFailure: (SystemError) -> Failure,
+                                            _ body: () throws(Failure) -> T) throws(Failure) -> T {
         while flock(fd, LOCK_EX) != 0 {
-            if errno != EINTR { throw SystemError.last("lock", path) }
+            if errno != EINTR { throw lockFailure(SystemError.last("lock", path)) }
         }
         defer { flock(fd, LOCK_UN) }
         return try body()

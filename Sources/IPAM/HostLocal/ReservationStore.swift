@@ -111,11 +111,7 @@ public final class ReservationStore {
 
     /// Runs `body` holding the exclusive flock on `lock` (blocking; EINTR retried).
     public func withLock<T>(_ body: () throws -> T) throws -> T {
-        do {
-            return try lock.withLock(body)
-        } catch let error as SystemError {
-            throw StoreError(error)
-        }
+        try lock.withLock(orThrow: { StoreError($0) }, body)
     }
 
     // MARK: Address files
