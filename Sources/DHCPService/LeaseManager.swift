@@ -255,10 +255,7 @@ final class LeaseManager: @unchecked Sendable {
     // MARK: Persistence
 
     func stateFile(_ key: String) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in key.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
-        let hex = String(hash, radix: 16)
-        return settings.stateDirectory + "/" + String(repeating: "0", count: 16 - hex.count) + hex + ".json"
+        settings.stateDirectory + "/" + FNV1a.hex(FNV1a.hash(key.utf8)) + ".json"
     }
 
     /// Writes the record to `<stateDirectory>/<hash of key>.json` (System's `AtomicFile`:
