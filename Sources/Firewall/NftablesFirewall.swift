@@ -45,19 +45,31 @@ public struct NftablesFirewall: FirewallBackend {
         var expression: JSONValue?
     }
 
-    /// `nft -j -a list <what>`; a table or chain that does not exist lists as nothing.
-    func listRules(_ what: [String]) throws(FirewallError) -> [ListedRule] {
+    /// The entries of `nft -j -a list <what>` (tables, chains, rules with their handles); a
+    /// table or chain that does not exist lists as nothing.
+    func listing(_ what: [String]) throws(FirewallError) -> [JSONValue] {
         let output: String
         do {
             output = try FirewallTool.run("nft", ["-j", "-a", "list"] + what, operation: "list \(what.joined(separator: " "))")
         } catch where error.output.contains("No such file or directory") || error.output.contains("does not exist") {
             return []
         }
-        let entries = (try? JSONValue.parse(output))?["nftables"]?.arrayValue ?? []
-        return entries.compactMap { entry in
+        return (try? JSONValue.parse(output))?["nftables"]?.arrayValue ?? []
+    }
+
+    /// The rules among a listing's entries.
+    static func rules(_ entries: [JSONValue]) -> [ListedRule] {
+        entries.compactMap { entry in
             guard let rule = entry["rule"], let handle = rule["handle"]?.intValue, let chain = rule["chain"]?.stringValue else { return nil }
             return ListedRule(handle: handle, chain: chain, comment: rule["comment"]?.stringValue, expression: rule["expr"])
         }
+    }
+
+    /// The handles of the attachment's masquerade rules in `masq_checks` (their comment starts
+    /// with its hash).
+    func masqueradeHandles(_ attachment: FirewallAttachment) throws(FirewallError) -> [Int] {
+        Self.rules(try listing(["chain", "inet", Self.table, Self.checks]))
+            .filter { $0.comment?.hasPrefix(attachment.nftablesHash) == true }.map(\.handle)
     }
 
     /// The transaction for `addMasquerade` (exposed for tests): the reference's table and
@@ -82,8 +94,7 @@ public struct NftablesFirewall: FirewallBackend {
     }
 
     public func addMasquerade(_ attachment: FirewallAttachment, addresses: [IPPrefix]) throws(FirewallError) {
-        let stale = try listRules(["chain", "inet", Self.table, Self.checks])
-            .filter { $0.comment?.hasPrefix(attachment.nftablesHash) == true }.map(\.handle)
+        let stale = try masqueradeHandles(attachment)
         try FirewallTool.run("nft", ["-f", "-"], input: Self.masqueradeScript(attachment, addresses: addresses, staleHandles: stale),
                              operation: "add masquerade rules of \(attachment.nftablesHash)")
     }
@@ -91,9 +102,7 @@ public struct NftablesFirewall: FirewallBackend {
     /// The reference's rules of the attachment (found by their comment's hash) and our 0.1.0
     /// table; nothing there is fine.
     public func removeMasquerade(_ attachment: FirewallAttachment) throws(FirewallError) {
-        let handles = try listRules(["chain", "inet", Self.table, Self.checks])
-            .filter { $0.comment?.hasPrefix(attachment.nftablesHash) == true }.map(\.handle)
-        var script = handles.map { "delete rule inet \(Self.table) \(Self.checks) handle \($0)\n" }.joined()
+        var script = try masqueradeHandles(attachment).map { "delete rule inet \(Self.table) \(Self.checks) handle \($0)\n" }.joined()
         script += Self.deleteTableScript(family: "inet", table: Self.legacyMasqueradeTable(attachment.legacyTag))
         try FirewallTool.run("nft", ["-f", "-"], input: script, operation: "delete masquerade rules of \(attachment.nftablesHash)")
     }
@@ -132,34 +141,18 @@ public struct NftablesFirewall: FirewallBackend {
     /// The PREROUTING rules jumping to the attachment's chains, then the chains (emptied first:
     /// nft deletes only empty chains), and our 0.1.0 table.
     public func removeSpoofCheck(_ attachment: FirewallAttachment) throws(FirewallError) {
-        let rules = try listRules(["table", "bridge", "nat"])
-        let chains = Set(rules.map(\.chain))
+        let entries = try listing(["table", "bridge", "nat"])
         var script = ""
-        for rule in rules where rule.chain == "PREROUTING" && (rule.comment == attachment.spoofComment
+        for rule in Self.rules(entries) where rule.chain == "PREROUTING" && (rule.comment == attachment.spoofComment
                                                                 || rule.expression?.serialized().contains("\"\(attachment.spoofInterfaceChain)\"") == true) {
             script += "delete rule bridge nat PREROUTING handle \(rule.handle)\n"
         }
-        let existing = try chainNames(family: "bridge", table: "nat")
-        for chain in [attachment.spoofInterfaceChain, attachment.spoofMACChain] where existing.contains(chain) || chains.contains(chain) {
-            script += "flush chain bridge nat \(chain)\n"
-        }
-        for chain in [attachment.spoofInterfaceChain, attachment.spoofMACChain] where existing.contains(chain) || chains.contains(chain) {
-            script += "delete chain bridge nat \(chain)\n"
-        }
+        let existing = Set(entries.compactMap { $0["chain"]?["name"]?.stringValue })
+        let present = [attachment.spoofInterfaceChain, attachment.spoofMACChain].filter(existing.contains)
+        script += present.map { "flush chain bridge nat \($0)\n" }.joined()
+        script += present.map { "delete chain bridge nat \($0)\n" }.joined()
         script += Self.deleteTableScript(family: "bridge", table: Self.legacySpoofTable(attachment.legacyTag))
         try FirewallTool.run("nft", ["-f", "-"], input: script, operation: "delete spoof check \(attachment.spoofInterfaceChain)")
-    }
-
-    /// The names of the chains of a table; none when it does not exist.
-    private func chainNames(family: String, table: String) throws(FirewallError) -> Set<String> {
-        let output: String
-        do {
-            output = try FirewallTool.run("nft", ["-j", "list", "table", family, table], operation: "list table \(family) \(table)")
-        } catch where error.output.contains("No such file or directory") || error.output.contains("does not exist") {
-            return []
-        }
-        let entries = (try? JSONValue.parse(output))?["nftables"]?.arrayValue ?? []
-        return Set(entries.compactMap { $0["chain"]?["name"]?.stringValue })
     }
 
     /// The masquerade rules of `network` (their comment starts with its hash) whose attachment
@@ -169,14 +162,14 @@ public struct NftablesFirewall: FirewallBackend {
         let keep = Set(valid.map(\.nftablesComment))
         let networkHash = ReferenceNames.networkHash(network)
         var script = ""
-        for rule in try listRules(["chain", "inet", Self.table, Self.checks]) {
+        for rule in Self.rules(try listing(["chain", "inet", Self.table, Self.checks])) {
             guard let comment = rule.comment, comment.hasPrefix(networkHash + "-"), !keep.contains(comment) else { continue }
             script += "delete rule inet \(Self.table) \(Self.checks) handle \(rule.handle)\n"
         }
-        let listing = try FirewallTool.run("nft", ["-j", "list", "tables"], operation: "list tables")
+        let tables = try listing(["tables"])
         let prefix = AttachmentTag.networkPrefix(network)
         let keepLegacy = Set(valid.map(\.legacyTag.attachment))
-        for entry in (try? JSONValue.parse(listing))?["nftables"]?.arrayValue ?? [] {
+        for entry in tables {
             guard let table = entry["table"], let name = table["name"]?.stringValue, let family = table["family"]?.stringValue else { continue }
             for kind in ["scni_masq_", "scni_spoof_"] where name.hasPrefix(kind + prefix + "_") {
                 if !keepLegacy.contains(String(name.dropFirst(kind.count + prefix.count + 1))) { script += "delete table \(family) \(name)\n" }
