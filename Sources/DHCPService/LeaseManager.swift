@@ -262,9 +262,9 @@ final class LeaseManager: @unchecked Sendable {
     /// temporary file, fsync, rename).
     func persist(_ record: LeaseRecord) {
         // A renewal that finishes after a DEL released the lease must not bring its file back.
-        let snapshot = monitor.locked { () -> (lease: DHCPLease, boundAtWall: Double)? in
+        let snapshot = monitor.locked { () -> (lease: DHCPLease, boundAtWall: Double, broadcast: Bool)? in
             guard records[record.request.key] === record, let lease = record.client.lease else { return nil }
-            return (lease, record.boundAtWall)
+            return (lease, record.boundAtWall, record.client.identity.broadcast)
         }
         guard let snapshot else { return }
         var object = record.request.json.objectValue ?? JSONObject()
@@ -272,7 +272,7 @@ final class LeaseManager: @unchecked Sendable {
         object["mac"] = .string(record.hardwareAddress.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":"))
         object["lease"] = LeaseCoding.json(snapshot.lease)
         object["boundAt"] = .number(String(snapshot.boundAtWall))
-        object["broadcast"] = .bool(monitor.locked { record.client.identity.broadcast })
+        object["broadcast"] = .bool(snapshot.broadcast)
         do throws(SystemError) {
             try AtomicFile.replace(stateFile(record.request.key), with: Array(JSONValue.object(object).serialized(indent: 2).utf8),
                                    mode: 0o600, sync: true)

@@ -10,7 +10,6 @@ struct BridgeConfig {
     var isDefaultGateway: Bool
     var forceAddress: Bool
     var ipMasq: Bool
-    /// nil: nftables where `nft` works, iptables otherwise.
     /// `ipMasqBackend`; nil: upstream's default (see `firewall()`).
     var ipMasqBackend: MasqueradeBackend?
     var mtu: UInt32

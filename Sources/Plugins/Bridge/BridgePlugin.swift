@@ -13,15 +13,14 @@ public struct BridgePlugin: CNIPlugin {
     public init() {}
     public var about: String { "swift-cni bridge: a veth pair per container on a Linux bridge, with gateway, NAT, VLANs and spoof check" }
 
+    /// The result lists the bridge, the host end and the container end, in that order (as
+    /// the reference): the addresses belong to the container end, interface 2.
+    static let containerInterfaceIndex = 2
+
     /// ADD, each step undone if a later one fails: bridge (made if missing; kept), veth pair
     /// with the container end created in the container as CNI_IFNAME, port settings and VLANs,
     /// IPAM, gateway address on the bridge and forwarding, container addresses and routes,
     /// masquerade, spoof check.
-    /// The result lists the bridge, the host end and the container end, in that order (as
-    /// the reference): the addresses belong to the last.
-    static let resultInterfaces = ["bridge", "host veth", "container veth"]
-    static let containerInterfaceIndex = resultInterfaces.count - 1
-
     public func add(_ request: CNIRequest) throws -> CNIResult {
         try AttachmentLock.holding(request) { try addLocked(request) }
     }

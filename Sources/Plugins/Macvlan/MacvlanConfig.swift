@@ -15,8 +15,6 @@ public struct MacvlanConfig {
         let reader = request.config.reader
         settings = try SubInterfaceSettings.read(request, mac: try readMAC(request, includeArgsCNI: false))
         mode = try readChoice(reader, "mode", what: "macvlan mode", default: .bridge, MacvlanMode.allCases.map { ($0.name, $0) })
-        if let queue = try reader.uint32("bcqueuelen") {
-            broadcastQueueLength = queue
-        }
+        broadcastQueueLength = try reader.uint32("bcqueuelen")
     }
 }

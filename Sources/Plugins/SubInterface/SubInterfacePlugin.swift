@@ -90,7 +90,7 @@ public struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
             throw CNIError.invalidConfig("invalid MTU \(settings.mtu): it must not exceed the master's (\"\(master.name)\", MTU \(master.mtu))")
         }
 
-        let temporaryName = TemporaryName.make(prefix: Flavor.temporaryPrefix, containerID: env.containerID, ifName: env.ifName)
+        let temporaryName = Self.temporaryName(env)
         // A link under this attachment's temporary name is what an ADD killed before its
         // rename left behind: ours to remove.
         try ContainerInterface.deleteLink(named: temporaryName, kind: Flavor.kind, containerNetlink)
@@ -140,9 +140,9 @@ public struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
     }
 
     /// DEL: IPAM DEL first, then the link (under CNI_IFNAME, or under the attachment's
-    /// temporary name when an ADD was killed before renaming it). Succeeds when CNI_NETNS is empty, the namespace or
-    /// the link is gone, the master is gone (the kernel removed the link with it), or DEL
-    /// runs twice. Only a link of this plugin's kind is deleted.
+    /// temporary name when an ADD was killed before renaming it). Succeeds when CNI_NETNS is
+    /// empty, the namespace or the link is gone, the master is gone (the kernel removed the
+    /// link with it), or DEL runs twice. Only a link of this plugin's kind is deleted.
     public func delete(_ request: CNIRequest) throws {
         try AttachmentLock.holdingForDelete(request) { try deleteLocked(request) }
     }
@@ -150,8 +150,12 @@ public struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
     private func deleteLocked(_ request: CNIRequest) throws {
         try IPAMInvoker.run(.delete, request)
         let env = request.environment
-        try ContainerInterface.delete(env, kind: Flavor.kind,
-                                      temporaryName: TemporaryName.make(prefix: Flavor.temporaryPrefix, containerID: env.containerID, ifName: env.ifName))
+        try ContainerInterface.delete(env, kind: Flavor.kind, temporaryName: Self.temporaryName(env))
+    }
+
+    /// The attachment's name for its link between creation and the rename to CNI_IFNAME.
+    static func temporaryName(_ env: CNIEnvironment) -> String {
+        TemporaryName.make(prefix: Flavor.temporaryPrefix, containerID: env.containerID, ifName: env.ifName)
     }
 
     /// CHECK: the interface of prevResult is in CNI_NETNS, of this kind with the configured
