@@ -48,7 +48,9 @@ import TestSupport
             for _ in 0...Int.random(in: 0..<3, using: &generator) { config = Self.mutate(config, &generator) }
             let text = round % 10 == 9 ? String(config.serialized().dropLast(Int.random(in: 1...5, using: &generator))) : config.serialized()
             for command in ["ADD", "CHECK", "DEL"] {
-                let outcome = try bed.plugin(plugin, command, config: text, host: host, containerID: "r\(round)", netns: bed.path(container))
+                // Mutations make relative paths (a `dataDir` of "::/0"): they resolve in the store.
+                let outcome = try bed.plugin(plugin, command, config: text, host: host, containerID: "r\(round)", netns: bed.path(container),
+                                             workingDirectory: store.path)
                 #expect(outcome.status == 0 || outcome.status == 1, "\(plugin) \(command) exited \(outcome.status) on \(text)")
                 if outcome.status == 1 {
                     failures += 1

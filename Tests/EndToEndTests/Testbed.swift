@@ -113,14 +113,18 @@ final class Testbed: @unchecked Sendable {
         try exec(namespace, "ping", "-c", "1", "-i", "0.2", "-w", "3", "-q", address) == 0
     }
 
-    /// Execs plugin `name` from the build directory inside `host`, as a runtime does.
+    /// Execs plugin `name` from the build directory inside `host`, as a runtime does; in
+    /// `workingDirectory` when given (`env -C`), so that relative paths in a config (a fuzzed
+    /// `dataDir`) land in a directory the test owns and not in the test runner's.
     func plugin(_ name: String, _ command: String, config: String, host: String, containerID: String = "ctr1",
                 netns: String? = nil, ifName: String = "eth0", environment extra: [String: String] = [:],
-                binDirectory: String = Testbed.binDirectory, cniPath: String? = nil) throws -> PluginOutcome {
+                binDirectory: String = Testbed.binDirectory, cniPath: String? = nil,
+                workingDirectory: String? = nil) throws -> PluginOutcome {
         var env = ["CNI_COMMAND": command, "CNI_CONTAINERID": containerID, "CNI_NETNS": netns ?? "",
                    "CNI_IFNAME": ifName, "CNI_PATH": cniPath ?? binDirectory, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
         for (key, value) in extra { env[key] = value }
-        let outcome = try ChildProcess.run("/usr/sbin/ip", arguments: ["netns", "exec", host, binDirectory + "/" + name],
+        let inDirectory = workingDirectory.map { ["/usr/bin/env", "-C", $0] } ?? []
+        let outcome = try ChildProcess.run("/usr/sbin/ip", arguments: ["netns", "exec", host] + inDirectory + [binDirectory + "/" + name],
                                            environment: env.map { "\($0.key)=\($0.value)" }, input: Array(config.utf8))
         return PluginOutcome(status: outcome.status, output: String(decoding: outcome.standardOutput, as: UTF8.self))
     }
