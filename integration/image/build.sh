@@ -4,8 +4,8 @@
 # four shared libraries the plugins need, so it runs the installer (its entrypoint) and the
 # plugins themselves (`dhcp daemon` in deploy/kubernetes/dhcp-daemon.yaml).
 #   integration/image/build.sh RELEASE_DIR VERSION OUTPUT.tar
-# RELEASE_DIR is the unpacked release (bin/, install.sh, ...). Podman keeps its storage under
-# the output's directory (vfs driver: works where overlay mounts are not allowed).
+# RELEASE_DIR is the unpacked release (bin/, install.sh, ...). Podman's storage is a temporary
+# directory removed afterwards (vfs driver: works where overlay mounts are not allowed).
 set -euo pipefail
 release=$1 version=$2 output=$3
 cd "$(dirname "$0")/../.."
@@ -13,7 +13,10 @@ command -v podman >/dev/null || { echo "image: podman is missing (apt-get instal
 [ -x /bin/busybox ] && file -L /bin/busybox | grep -q "statically linked" \
   || { echo "image: a static /bin/busybox is needed (apt-get install busybox-static)" >&2; exit 1; }
 context=$(mktemp -d)
-trap 'rm -rf "$context"' EXIT
+# Podman's store is this build's alone, in a short path: its run root (where its sockets live)
+# must be at most 50 characters, which a directory under the checkout need not be.
+store=$(mktemp -d /tmp/scni-podman.XXXXXX)
+trap 'rm -rf "$context" "$store"' EXIT
 mkdir -p "$context/rootfs/bin" "$context/rootfs/swift-cni" "$context/rootfs/host/opt/cni/bin"
 cp /bin/busybox "$context/rootfs/bin/busybox"
 for applet in sh cat chmod cmp cp dirname grep ln mkdir mv pwd rm sed sync; do
@@ -27,9 +30,8 @@ for library in $(ldd "$release/bin/macvlan" | grep -o '/[^ ]*'); do
   cp -L "$library" "$context/rootfs$library"
 done
 cp integration/image/Containerfile "$context/Containerfile"
-storage=$(dirname "$output")/.podman
 tag=localhost/swift-cni:$version
-podman=(podman --storage-driver vfs --root "$storage/root" --runroot "$storage/run")
+podman=(podman --storage-driver vfs --root "$store/root" --runroot "$store/run")
 "${podman[@]}" build --quiet --network none --pull=never -t "$tag" -f "$context/Containerfile" "$context"
 rm -f "$output"
 "${podman[@]}" save --quiet --format oci-archive -o "$output" "$tag"
