@@ -54,7 +54,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["ProcessRunner", "System"], path: "Tests/TestSupport"),
         .testTarget(
             name: "UnitTests",
-            dependencies: ["JSON", "CNI", "IPAM", "Netlink", "Namespaces", "Plugins", "CMnl", "Addressing", "TestSupport", "DHCP", "System", "CSystem", "Firewall"]
+            dependencies: ["JSON", "CNI", "IPAM", "Netlink", "Namespaces", "Plugins", "CMnl", "Addressing", "TestSupport", "DHCP", "System", "CSystem", "Firewall", "ProcessRunner"]
         ),
         .testTarget(
             name: "EndToEndTests",

@@ -37,6 +37,19 @@ public protocol FirewallBackend {
     func collectGarbage(network: String, valid: Set<FirewallAttachment>) throws(FirewallError)
 }
 
+/// The bridge's MAC spoof check, in nftables (upstream has no iptables variant).
+public protocol SpoofCheckFirewall {
+    var name: String { get }
+    /// nil when the backend can be used; otherwise why not (for STATUS).
+    func unusableReason() -> String?
+    /// Drops frames from `hostInterface` (the container's port) whose source MAC is not `mac`.
+    func addSpoofCheck(_ attachment: FirewallAttachment, hostInterface: String, mac: MACAddress) throws(FirewallError)
+    /// Removes the attachment's spoof check (either implementation's); nothing there is fine.
+    func removeSpoofCheck(_ attachment: FirewallAttachment) throws(FirewallError)
+}
+
+extension NftablesFirewall: SpoofCheckFirewall {}
+
 /// Finding and running firewall tools: by absolute path from a fixed list of directories
 /// (never a shell), with our arguments only.
 public enum FirewallTool {

@@ -10,6 +10,13 @@ public struct SysctlError: Error, Sendable, Equatable, CustomStringConvertible {
     public var key: String
     public var operation: String
     public var errno: Int32
+
+    public init(key: String, operation: String, errno: Int32) {
+        self.key = key
+        self.operation = operation
+        self.errno = errno
+    }
+
     public var description: String { "sysctl \(key): \(operation) failed: \(SystemError.message(for: errno))" }
 }
 

@@ -32,6 +32,19 @@ public struct Link: Sendable, Equatable {
     public var isUp: Bool { flags & UInt32(IFF_UP) != 0 }
     public var isPromiscuous: Bool { flags & UInt32(IFF_PROMISC) != 0 }
 
+    /// A link as a model of the kernel's (plugin hosts' fakes, tests) describes it.
+    public init(index: Int32, name: String, flags: UInt32 = 0, mtu: UInt32 = 1500, address: MACAddress? = nil,
+                kind: String? = nil, masterIndex: Int32? = nil, parentIndex: Int32? = nil) {
+        self.index = index
+        self.name = name
+        self.flags = flags
+        self.mtu = mtu
+        self.address = address
+        self.kind = kind
+        self.masterIndex = masterIndex
+        self.parentIndex = parentIndex
+    }
+
     /// Reads a link from an RTM_NEWLINK message; nil when the payload is too short for ifinfomsg.
     init?(message: NetlinkMessage) {
         guard let reply = FamilyPayload<ifinfomsg>(message.payload) else { return nil }

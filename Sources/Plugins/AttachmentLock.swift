@@ -18,15 +18,11 @@ enum AttachmentLock {
         return "\(tag.network)-\(tag.attachment).lock"
     }
 
-    /// Runs an ADD holding the attachment's lock.
-    static func holding<T>(_ request: CNIRequest, _ body: () throws -> T) throws -> T {
-        try RuntimeLock.holding(name(request), in: subdirectory, what: "attachment lock", inheritedByChildren: true, body)
-    }
-
-    /// Runs a DEL holding the attachment's lock, then removes the lock file (still holding it:
-    /// the attachment is gone, and with it the need for its lock).
-    static func holdingForDelete(_ request: CNIRequest, _ body: () throws -> Void) throws {
+    /// Runs `body` holding the attachment's lock; with `removeAfterwards` (a DEL) the lock file
+    /// is removed once `body` has succeeded, still held: the attachment is gone, and with it
+    /// the need for its lock.
+    static func holding<T>(_ request: CNIRequest, removeAfterwards: Bool, _ body: () throws -> T) throws -> T {
         try RuntimeLock.holding(name(request), in: subdirectory, what: "attachment lock", inheritedByChildren: true,
-                                removeAfterwards: true, body)
+                                removeAfterwards: removeAfterwards, body)
     }
 }

@@ -8,15 +8,15 @@ import Netlink
 enum ContainerInterface {
     /// Deletes CNI_IFNAME in the container and, when given, the link under `temporaryName`
     /// (what an ADD killed between creating and renaming its link leaves).
-    static func delete(_ environment: CNIEnvironment, kind: String, temporaryName: String? = nil) throws {
+    static func delete(_ environment: CNIEnvironment, kind: String, temporaryName: String? = nil, host: any PluginHost) throws {
         guard !environment.netns.isEmpty else { return }
-        let container: NetworkNamespace
-        switch Result(catching: { () throws(NamespaceError) in try NetworkNamespace(path: environment.netns) }) {
-        case .success(let opened): container = opened
-        case .failure(.notFound): return
-        case .failure(let error): throw error
+        let container: any ContainerNamespace
+        do {
+            container = try host.openNamespace(environment.netns)
+        } catch NamespaceError.notFound {
+            return
         }
-        let netlink = try RouteNetlink(in: container)
+        let netlink = try container.netlink()
         for name in [environment.ifName, temporaryName].compactMap({ $0 }) {
             try deleteLink(named: name, kind: kind, netlink)
         }
@@ -24,7 +24,7 @@ enum ContainerInterface {
 
     /// RTM_DELLINK of the link `name` when it exists and is of `kind`; ENODEV (gone meanwhile)
     /// is success.
-    static func deleteLink(named name: String, kind: String, _ netlink: RouteNetlink) throws {
+    static func deleteLink(named name: String, kind: String, _ netlink: any NetlinkSession) throws {
         guard let link = try netlink.link(named: name), link.kind == kind else { return }
         do {
             try netlink.deleteLink(index: link.index)

@@ -16,10 +16,6 @@ import Glibc
 enum IPAMInvoker {
     /// The in-process implementation for `type`, when the delegate on CNI_PATH is ours.
     static func inProcessPlugin(type: String, request: CNIRequest) -> (any CNIPlugin)? {
-        #if DEBUG
-        // Test hook (debug builds only): force the exec path.
-        guard request.environment.all["SWIFT_CNI_IPAM_EXEC"] != "1" else { return nil }
-        #endif
         let plugin: any CNIPlugin
         switch type {
         case "host-local": plugin = HostLocalPlugin()
@@ -33,9 +29,10 @@ enum IPAMInvoker {
 
     /// Runs `command` on the IPAM of the config; nil when there is none. ADD returns the result.
     @discardableResult
-    static func run(_ command: CNICommand, _ request: CNIRequest) throws -> CNIResult? {
+    /// `inProcessAllowed` false always execs (a debug build's test hook, see `SystemHost`).
+    static func run(_ command: CNICommand, _ request: CNIRequest, inProcessAllowed: Bool = true) throws -> CNIResult? {
         guard let type = request.config.ipamType else { return nil }
-        guard let plugin = inProcessPlugin(type: type, request: request) else {
+        guard inProcessAllowed, let plugin = inProcessPlugin(type: type, request: request) else {
             return try Delegation.run(type: type, command: command, request: request)
         }
         switch command {
@@ -50,17 +47,17 @@ enum IPAMInvoker {
     }
 }
 
-extension IPAMInvoker {
+extension PluginHost {
     /// A main plugin's IPAM ADD: runs it, registers its DEL as the undo step, and returns its
     /// addresses pointed at `interfaceIndex` of the main plugin's result, with its routes and
     /// DNS; nil when the config has no IPAM. An IPAM that returns no address is an error.
-    static func add(_ request: CNIRequest, interfaceIndex: Int, rollback: inout Rollback) throws -> CNIResult? {
+    func addIPAM(_ request: CNIRequest, interfaceIndex: Int, rollback: inout Rollback) throws -> CNIResult? {
         guard let ipamType = request.config.ipamType else { return nil }
-        guard let ipamResult = try run(.add, request) else {
+        guard let ipamResult = try runIPAM(.add, request) else {
             throw CNIError(code: .delegateFailed, msg: "IPAM plugin \"\(ipamType)\" returned no result")
         }
-        rollback.add("IPAM DEL") { _ = try run(.delete, request) }
-        try FaultInjection.after("ipam", request)
+        rollback.add("IPAM DEL") { _ = try runIPAM(.delete, request) }
+        try checkpoint("ipam")
         guard !ipamResult.ips.isEmpty else {
             throw CNIError(code: .delegateFailed, msg: "IPAM plugin \"\(ipamType)\" returned no IP configuration")
         }
@@ -69,21 +66,6 @@ extension IPAMInvoker {
         result.routes = ipamResult.routes
         result.dns = ipamResult.dns
         return result
-    }
-}
-
-/// Test-only fault injection: when the environment names a step in SWIFT_CNI_INJECT_FAILURE,
-/// the plugin fails right after that step, so tests can prove that every step is undone.
-/// It can only make an ADD fail, never change what a successful one does. Compiled into debug
-/// builds only: release binaries carry no test hook.
-enum FaultInjection {
-    @inline(__always)
-    static func after(_ step: String, _ request: CNIRequest) throws {
-        #if DEBUG
-        if request.environment.all["SWIFT_CNI_INJECT_FAILURE"] == step {
-            throw CNIError(code: .internalError, msg: "injected failure after step \"\(step)\"")
-        }
-        #endif
     }
 }
 

@@ -9,8 +9,10 @@ import Glibc
 /// Puts an IPAM result onto an interface inside the container: what the reference's
 /// `ipam.ConfigureIface` does, on our netlink layer.
 struct InterfaceConfiguration {
-    let netlink: RouteNetlink
-    let namespace: NetworkNamespace
+    let netlink: any NetlinkSession
+    let namespace: any ContainerNamespace
+    /// Told each step done ("address", "up", "route"): see `PluginHost.checkpoint(_:)`.
+    let host: any PluginHost
     /// IPv6 addresses go through duplicate address detection (tentative at first) only when
     /// asked: otherwise they are added with IFA_F_NODAD and usable at once.
     var duplicateAddressDetection = false
@@ -19,35 +21,34 @@ struct InterfaceConfiguration {
     /// ARP / unsolicited NA when the link comes up). The IPv6 key is absent when IPv6 is
     /// disabled in the kernel, so a missing key is not an error.
     func enableNeighbourNotifications(interfaceName: String) throws {
-        try namespace.run { () throws(SysctlError) in
-            try Sysctl.write(Sysctl.interfaceKey(family: "ipv4", interface: interfaceName, "arp_notify"), "1")
-            do throws(SysctlError) {
-                try Sysctl.write(Sysctl.interfaceKey(family: "ipv6", interface: interfaceName, "ndisc_notify"), "1")
-            } catch where error.errno == ENOENT {}
-        }
+        try namespace.writeSysctl(Sysctl.interfaceKey(family: "ipv4", interface: interfaceName, "arp_notify"), "1")
+        try writeUnlessMissing(Sysctl.interfaceKey(family: "ipv6", interface: interfaceName, "ndisc_notify"), "1")
+    }
+
+    /// A sysctl of the container that may not exist (IPv6 disabled in the kernel): ENOENT is fine.
+    private func writeUnlessMissing(_ key: String, _ value: String) throws {
+        do {
+            try namespace.writeSysctl(key, value)
+        } catch let error as SysctlError where error.errno == ENOENT {}
     }
 
     /// Adds the result's addresses for `interfaceIndexInResult`, brings the link up and adds
     /// the routes (a route without a gateway uses the first gateway of its family, as the
     /// reference does; without either it is on-link). IPv6 is enabled on the link first.
-    func apply(_ result: CNIResult, interfaceIndexInResult: Int, link: Link, request: CNIRequest) throws {
+    func apply(_ result: CNIResult, interfaceIndexInResult: Int, link: Link) throws {
         let ips = result.ips.filter { $0.interface == nil || $0.interface == interfaceIndexInResult }
         if ips.contains(where: { $0.address.family == .v6 }) {
-            try namespace.run { () throws(SysctlError) in
-                for name in ["lo", link.name] {
-                    do throws(SysctlError) {
-                        try Sysctl.write(Sysctl.interfaceKey(family: "ipv6", interface: name, "disable_ipv6"), "0")
-                    } catch where error.errno == ENOENT {}
-                }
+            for name in ["lo", link.name] {
+                try writeUnlessMissing(Sysctl.interfaceKey(family: "ipv6", interface: name, "disable_ipv6"), "0")
             }
         }
         for ip in ips {
             try netlink.addAddress(InterfaceAddress(interfaceIndex: link.index, prefix: ip.address,
                                                     flags: ip.address.family == .v6 && !duplicateAddressDetection ? InterfaceAddress.noDuplicateAddressDetection : 0))
         }
-        try FaultInjection.after("address", request)
+        try host.checkpoint("address")
         try netlink.setLink(index: link.index, up: true)
-        try FaultInjection.after("up", request)
+        try host.checkpoint("up")
         for route in result.routes {
             let gateway = route.gateway ?? ips.first(where: { $0.address.family == route.destination.family })?.gateway
             try netlink.addRoute(Route(
@@ -55,7 +56,7 @@ struct InterfaceConfiguration {
                 table: route.table ?? Route.mainTable, scope: route.scope,
                 priority: route.priority, mtu: route.mtu, advertisedMSS: route.advertisedMSS))
         }
-        try FaultInjection.after("route", request)
+        try host.checkpoint("route")
     }
 
     /// CHECK: every address and route of `result` for this interface is present.

@@ -6,7 +6,7 @@ import Netlink
 enum MasterResolution {
     /// The interface of the first default route (IPv4, then IPv6) in the namespace of
     /// `netlink`, as the reference picks it. Code 7 when there is none.
-    static func defaultRouteInterface(_ netlink: RouteNetlink, namespaceDescription: String) throws -> Link {
+    static func defaultRouteInterface(_ netlink: any NetlinkSession, namespaceDescription: String) throws -> Link {
         for family in [IPAddress.Family.v4, .v6] {
             let defaults = try netlink.routes(family: family, table: Route.mainTable).filter { $0.isDefault }
             for route in defaults {
@@ -18,7 +18,7 @@ enum MasterResolution {
 
     /// The named master, or the default-route interface when `name` is nil. Code 7 naming the
     /// interface and the namespace when it does not exist.
-    static func resolve(_ name: String?, _ netlink: RouteNetlink, namespaceDescription: String) throws -> Link {
+    static func resolve(_ name: String?, _ netlink: any NetlinkSession, namespaceDescription: String) throws -> Link {
         guard let name else { return try defaultRouteInterface(netlink, namespaceDescription: namespaceDescription) }
         guard let link = try netlink.link(named: name) else {
             throw CNIError.invalidConfig("master \"\(name)\" not found in \(namespaceDescription)")

@@ -10,7 +10,7 @@ struct BridgeConfig {
     var isDefaultGateway: Bool
     var forceAddress: Bool
     var ipMasq: Bool
-    /// `ipMasqBackend`; nil: upstream's default (see `firewall()`).
+    /// `ipMasqBackend`; nil: upstream's default (see `PluginHost.masqueradeFirewall(_:)`).
     var ipMasqBackend: MasqueradeBackend?
     var mtu: UInt32
     var hairpinMode: Bool
@@ -84,32 +84,10 @@ struct BridgeConfig {
 
         mac = try readMAC(request, includeArgsCNI: true)
     }
-
-    /// The firewall the config asks for: the named backend; without one, upstream's default
-    /// (v1.6+): iptables, unless only nftables is usable.
-    func firewall() -> any FirewallBackend {
-        switch ipMasqBackend {
-        case .iptables: return IptablesFirewall()
-        case .nftables: return NftablesFirewall()
-        case nil:
-            if IptablesFirewall().unusableReason() == nil { return IptablesFirewall() }
-            return NftablesFirewall().unusableReason() == nil ? NftablesFirewall() : IptablesFirewall()
-        }
-    }
-
-    /// Every backend whose tool is on this system: DEL and GC clean up in all of them, since
-    /// the attachment may have been made by another version or configuration (as upstream's
-    /// teardown does).
-    static func installedFirewalls() -> [any FirewallBackend] {
-        var backends: [any FirewallBackend] = []
-        if FirewallTool.isInstalled("iptables") { backends.append(IptablesFirewall()) }
-        if FirewallTool.isInstalled("nft") { backends.append(NftablesFirewall()) }
-        return backends
-    }
 }
 
 /// The firewall behind `ipMasq`.
-enum MasqueradeBackend: Sendable {
+public enum MasqueradeBackend: Sendable {
     case iptables
     case nftables
 }

@@ -10,7 +10,9 @@ import Glibc
 /// The bridge plugin: a Linux bridge on the host, a veth pair per container with the host end
 /// a port of the bridge, the host as gateway, masquerade and MAC spoof check.
 public struct BridgePlugin: CNIPlugin {
-    public init() {}
+    /// What the plugin does to the system goes through its host (the kernel, or a test's fake).
+    let host: any PluginHost
+    public init(host: any PluginHost = SystemHost()) { self.host = host }
     public var about: String { "swift-cni bridge: a veth pair per container on a Linux bridge, with gateway, NAT, VLANs and spoof check" }
 
     /// The result lists the bridge, the host end and the container end, in that order (as
@@ -22,75 +24,75 @@ public struct BridgePlugin: CNIPlugin {
     /// IPAM, gateway address on the bridge and forwarding, container addresses and routes,
     /// masquerade, spoof check.
     public func add(_ request: CNIRequest) throws -> CNIResult {
-        try AttachmentLock.holding(request) { try addLocked(request) }
+        try host.holdingAttachmentLock(request, forDelete: false) { try addLocked(request) }
     }
 
     private func addLocked(_ request: CNIRequest) throws -> CNIResult {
         let config = try BridgeConfig(request)
         let env = request.environment
-        let container = try NetworkNamespace(path: env.netns)
-        let containerNetlink = try RouteNetlink(in: container)
-        let host = try RouteNetlink()
+        let container = try host.openNamespace(env.netns)
+        let containerNetlink = try container.netlink()
+        let hostNetlink = try host.hostNetlink()
         if try containerNetlink.link(named: env.ifName) != nil {
             throw CNIError(code: .invalidEnvironment, msg: "interface \"\(env.ifName)\" already exists in netns \(env.netns)")
         }
-        let bridge = try ensureBridge(config, host)
+        let bridge = try ensureBridge(config, hostNetlink)
 
         return try Rollback.guarding { rollback in
             let hostVethName = TemporaryName.make(prefix: "veth")
-            try host.createLink(LinkRequest(
+            try hostNetlink.createLink(LinkRequest(
                 name: hostVethName,
                 kind: .veth(peerName: env.ifName, peerNamespaceFD: container.fileDescriptor, peerAddress: config.mac),
                 mtu: config.mtu == 0 ? nil : config.mtu))
-            guard let hostVeth = try host.link(named: hostVethName) else {
+            guard let hostVeth = try hostNetlink.link(named: hostVethName) else {
                 throw CNIError(code: .kernelOperationFailed, msg: "veth \"\(hostVethName)\" vanished after creation")
             }
-            rollback.add("delete veth \(hostVethName)") { try host.deleteLink(index: hostVeth.index) }
-            try FaultInjection.after("veth", request)
+            rollback.add("delete veth \(hostVethName)") { try hostNetlink.deleteLink(index: hostVeth.index) }
+            try host.checkpoint("veth")
             guard let containerLink = try containerNetlink.link(named: env.ifName) else {
                 throw CNIError(code: .kernelOperationFailed, msg: "veth end \"\(env.ifName)\" is missing in netns \(env.netns)")
             }
 
-            try attachPort(hostVeth, to: bridge, config, host)
-            try FaultInjection.after("port", request)
+            try attachPort(hostVeth, to: bridge, config, hostNetlink)
+            try host.checkpoint("port")
 
-            var result = try IPAMInvoker.add(request, interfaceIndex: Self.containerInterfaceIndex, rollback: &rollback)
+            var result = try host.addIPAM(request, interfaceIndex: Self.containerInterfaceIndex, rollback: &rollback)
                 ?? CNIResult(cniVersion: request.config.cniVersion)
 
             if config.isGateway {
-                try configureGateway(&result, bridge: bridge, config, host)
-                try FaultInjection.after("gateway", request)
+                try configureGateway(&result, bridge: bridge, config, hostNetlink)
+                try host.checkpoint("gateway")
             }
 
-            let configuration = InterfaceConfiguration(netlink: containerNetlink, namespace: container, duplicateAddressDetection: config.enableDAD)
+            let configuration = InterfaceConfiguration(netlink: containerNetlink, namespace: container, host: host, duplicateAddressDetection: config.enableDAD)
             if result.ips.isEmpty {
                 if !config.disableContainerInterface { try containerNetlink.setLink(index: containerLink.index, up: true) }
             } else {
-                try configuration.apply(result, interfaceIndexInResult: Self.containerInterfaceIndex, link: containerLink, request: request)
+                try configuration.apply(result, interfaceIndexInResult: Self.containerInterfaceIndex, link: containerLink)
                 if config.disableContainerInterface { try containerNetlink.setLink(index: containerLink.index, up: false) }
             }
 
             let attachment = FirewallAttachment(network: request.config.name, containerID: env.containerID, ifName: env.ifName)
             if config.ipMasq, !result.ips.isEmpty {
-                let firewall = config.firewall()
+                let firewall = host.masqueradeFirewall(config.ipMasqBackend)
                 try firewall.addMasquerade(attachment, addresses: result.ips.map(\.address))
                 rollback.add("remove the masquerade rules") { try firewall.removeMasquerade(attachment) }
-                try FaultInjection.after("masquerade", request)
+                try host.checkpoint("masquerade")
             }
             guard let finalContainer = try containerNetlink.link(index: containerLink.index) else {
                 throw CNIError(code: .kernelOperationFailed, msg: "veth end \"\(env.ifName)\" vanished from netns \(env.netns)")
             }
             if config.macSpoofCheck, let mac = finalContainer.address {
-                let nft = NftablesFirewall()
-                try nft.addSpoofCheck(attachment, hostInterface: hostVethName, mac: mac)
-                rollback.add("remove the spoof check") { try nft.removeSpoofCheck(attachment) }
-                try FaultInjection.after("spoofcheck", request)
+                let spoofCheck = host.spoofCheckFirewall()
+                try spoofCheck.addSpoofCheck(attachment, hostInterface: hostVethName, mac: mac)
+                rollback.add("remove the spoof check") { try spoofCheck.removeSpoofCheck(attachment) }
+                try host.checkpoint("spoofcheck")
             }
 
             if let dns = config.dns, !dns.isEmpty { result.dns = dns }
             // Re-read: a bridge made by someone else, without a MAC of its own, may have taken
             // the new port's; the host veth's name and MAC do not change.
-            let bridgeNow = try host.link(index: bridge.index) ?? bridge
+            let bridgeNow = try hostNetlink.link(index: bridge.index) ?? bridge
             result.interfaces = [
                 CNIResult.Interface(name: bridgeNow.name, mac: bridgeNow.address?.description),
                 CNIResult.Interface(name: hostVeth.name, mac: hostVeth.address?.description),
@@ -103,18 +105,18 @@ public struct BridgePlugin: CNIPlugin {
 
     /// The bridge, made if missing (EEXIST from a concurrent ADD is fine: it is looked up again)
     /// and brought up; an existing link of that name that is not a bridge is an error (code 7).
-    func ensureBridge(_ config: BridgeConfig, _ host: RouteNetlink) throws -> Link {
-        var bridge = try host.link(named: config.bridge)
+    func ensureBridge(_ config: BridgeConfig, _ netlink: any NetlinkSession) throws -> Link {
+        var bridge = try netlink.link(named: config.bridge)
         if bridge == nil {
             do {
                 // A fixed MAC: otherwise the bridge takes its lowest port's, and changes under CHECK.
-                try host.createBridge(name: config.bridge, mtu: config.mtu == 0 ? nil : config.mtu,
+                try netlink.createBridge(name: config.bridge, mtu: config.mtu == 0 ? nil : config.mtu,
                                       address: .randomLocal(), vlanFiltering: config.usesVLANs)
             } catch {
                 // EEXIST: a concurrent ADD made it first; it is looked up below.
                 if error.errno != EEXIST { throw Self.explainBridgeFailure(error, config) }
             }
-            bridge = try host.link(named: config.bridge)
+            bridge = try netlink.link(named: config.bridge)
         }
         guard let found = bridge else {
             throw CNIError(code: .tryAgainLater, msg: "bridge \"\(config.bridge)\" vanished while being set up")
@@ -124,13 +126,13 @@ public struct BridgePlugin: CNIPlugin {
         }
         if config.usesVLANs {
             do {
-                try host.setBridge(index: found.index, vlanFiltering: true)
+                try netlink.setBridge(index: found.index, vlanFiltering: true)
             } catch {
                 throw Self.explainBridgeFailure(error, config)
             }
         }
-        if config.promiscMode, !found.isPromiscuous { try host.setLink(index: found.index, promiscuous: true) }
-        if !found.isUp { try host.setLink(index: found.index, up: true) }
+        if config.promiscMode, !found.isPromiscuous { try netlink.setLink(index: found.index, promiscuous: true) }
+        if !found.isUp { try netlink.setLink(index: found.index, up: true) }
         return found
     }
 
@@ -144,28 +146,28 @@ public struct BridgePlugin: CNIPlugin {
     }
 
     /// Enslaves the host veth, sets hairpin/isolation, programs the VLANs, brings it up.
-    func attachPort(_ port: Link, to bridge: Link, _ config: BridgeConfig, _ host: RouteNetlink) throws {
-        try host.setLink(index: port.index, masterIndex: bridge.index)
+    func attachPort(_ port: Link, to bridge: Link, _ config: BridgeConfig, _ netlink: any NetlinkSession) throws {
+        try netlink.setLink(index: port.index, masterIndex: bridge.index)
         if config.hairpinMode || config.portIsolation {
-            try host.setBridgePort(index: port.index, BridgePortSettings(hairpin: config.hairpinMode ? true : nil,
+            try netlink.setBridgePort(index: port.index, BridgePortSettings(hairpin: config.hairpinMode ? true : nil,
                                                                           isolated: config.portIsolation ? true : nil))
         }
         if config.usesVLANs {
-            if !config.preserveDefaultVlan { try host.deleteBridgeVLANs(index: port.index, [BridgeVLAN(1)]) }
+            if !config.preserveDefaultVlan { try netlink.deleteBridgeVLANs(index: port.index, [BridgeVLAN(1)]) }
             var vlans: [BridgeVLAN] = []
             if config.vlan != 0 { vlans.append(BridgeVLAN(config.vlan, pvid: true, untagged: true)) }
             vlans += config.vlanTrunk.map { BridgeVLAN(first: $0.first, last: $0.last) }
-            try host.addBridgeVLANs(index: port.index, vlans)
+            try netlink.addBridgeVLANs(index: port.index, vlans)
         }
-        try host.setLink(index: port.index, up: true)
+        try netlink.setLink(index: port.index, up: true)
     }
 
     /// isGateway: each family's gateway (IPAM's, or the subnet's first address) on the bridge,
     /// forwarding on; isDefaultGateway: a default route via it unless IPAM gave one. An address
     /// of another subnet of the family already on the bridge is an error unless forceAddress.
-    func configureGateway(_ result: inout CNIResult, bridge: Link, _ config: BridgeConfig, _ host: RouteNetlink) throws {
-        let gatewayLink = config.vlan == 0 ? bridge : try vlanGatewayLink(bridge: bridge, config, host)
-        let existing = try host.addresses(interfaceIndex: gatewayLink.index)
+    func configureGateway(_ result: inout CNIResult, bridge: Link, _ config: BridgeConfig, _ netlink: any NetlinkSession) throws {
+        let gatewayLink = config.vlan == 0 ? bridge : try vlanGatewayLink(bridge: bridge, config, netlink)
+        let existing = try netlink.addresses(interfaceIndex: gatewayLink.index)
         var families: Set<IPAddress.Family> = []
         for index in result.ips.indices {
             let ip = result.ips[index]
@@ -179,10 +181,10 @@ public struct BridgePlugin: CNIPlugin {
                 guard config.forceAddress else {
                     throw CNIError.invalidConfig("bridge \"\(config.bridge)\" already has address \(other.prefix), not in the subnet of gateway \(gatewayPrefix); set forceAddress to replace it")
                 }
-                try host.deleteAddress(other)
+                try netlink.deleteAddress(other)
             }
             do {
-                try host.addAddress(InterfaceAddress(interfaceIndex: gatewayLink.index, prefix: gatewayPrefix,
+                try netlink.addAddress(InterfaceAddress(interfaceIndex: gatewayLink.index, prefix: gatewayPrefix,
                                                      flags: gateway.family == .v6 ? InterfaceAddress.noDuplicateAddressDetection : 0))
             } catch {
                 if error.errno != EEXIST { throw error }
@@ -194,26 +196,26 @@ public struct BridgePlugin: CNIPlugin {
                 }
             }
         }
-        if families.contains(.v4) { try Sysctl.write("net/ipv4/ip_forward", "1") }
-        if families.contains(.v6) { try Sysctl.write("net/ipv6/conf/all/forwarding", "1") }
+        if families.contains(.v4) { try host.writeHostSysctl("net/ipv4/ip_forward", "1") }
+        if families.contains(.v6) { try host.writeHostSysctl("net/ipv6/conf/all/forwarding", "1") }
     }
 
     /// With an access VLAN, the gateway lives on `<bridge>.<vlan>`, a VLAN link on the bridge,
     /// with that VLAN added (tagged) to the bridge device itself, as the reference does. Made
     /// once per VLAN and shared by its containers; an existing one is reused.
-    func vlanGatewayLink(bridge: Link, _ config: BridgeConfig, _ host: RouteNetlink) throws -> Link {
-        try BridgeLock.holding(config.bridge) { () throws -> Link in try makeVLANGatewayLink(bridge: bridge, config, host) }
+    func vlanGatewayLink(bridge: Link, _ config: BridgeConfig, _ netlink: any NetlinkSession) throws -> Link {
+        try host.holdingBridgeLock(config.bridge) { () throws -> Link in try makeVLANGatewayLink(bridge: bridge, config, netlink) }
     }
 
-    private func makeVLANGatewayLink(bridge: Link, _ config: BridgeConfig, _ host: RouteNetlink) throws -> Link {
+    private func makeVLANGatewayLink(bridge: Link, _ config: BridgeConfig, _ netlink: any NetlinkSession) throws -> Link {
         let name = "\(bridge.name).\(config.vlan)"
         guard name.utf8.count <= 15 else {
             throw CNIError.invalidConfig("the gateway link \"\(name)\" for VLAN \(config.vlan) would be longer than 15 bytes: use a shorter bridge name")
         }
-        try host.addBridgeVLANs(index: bridge.index, [BridgeVLAN(config.vlan)], bridgeSelf: true)
-        if try host.link(named: name) == nil {
+        try netlink.addBridgeVLANs(index: bridge.index, [BridgeVLAN(config.vlan)], bridgeSelf: true)
+        if try netlink.link(named: name) == nil {
             do {
-                try host.createLink(LinkRequest(name: name, kind: .vlan(id: config.vlan), parentIndex: bridge.index))
+                try netlink.createLink(LinkRequest(name: name, kind: .vlan(id: config.vlan), parentIndex: bridge.index))
             } catch {
                 if error.errno == EOPNOTSUPP {
                     throw CNIError(code: .kernelOperationFailed, msg: "the kernel does not support vlan (802.1Q) links, which a gateway on VLAN \(config.vlan) needs",
@@ -222,10 +224,10 @@ public struct BridgePlugin: CNIPlugin {
                 if error.errno != EEXIST { throw error }
             }
         }
-        guard let link = try host.link(named: name) else {
+        guard let link = try netlink.link(named: name) else {
             throw CNIError(code: .tryAgainLater, msg: "gateway link \"\(name)\" vanished while being set up")
         }
-        if !link.isUp { try host.setLink(index: link.index, up: true) }
+        if !link.isUp { try netlink.setLink(index: link.index, up: true) }
         return link
     }
 
@@ -234,21 +236,21 @@ public struct BridgePlugin: CNIPlugin {
     /// itself (the reference never does, #1175). Serialized with ADD's creation of it by a lock
     /// per bridge under /run/swift-cni.
     func removeUnusedVLANGateway(_ config: BridgeConfig, ignoringPort ignored: String?) throws {
-        let host = try RouteNetlink()
-        guard let bridge = try host.link(named: config.bridge), bridge.kind == "bridge" else { return }
-        let ignoredIndex = try ignored.flatMap { name throws(NetlinkError) in try host.link(named: name)?.index }
-        try BridgeLock.holding(config.bridge) {
-            let ports = try host.bridgeVLANs().filter { $0.masterIndex == bridge.index && $0.index != bridge.index && $0.index != ignoredIndex }
+        let netlink = try host.hostNetlink()
+        guard let bridge = try netlink.link(named: config.bridge), bridge.kind == "bridge" else { return }
+        let ignoredIndex = try ignored.flatMap { name throws(NetlinkError) in try netlink.link(named: name)?.index }
+        try host.holdingBridgeLock(config.bridge) {
+            let ports = try netlink.bridgeVLANs().filter { $0.masterIndex == bridge.index && $0.index != bridge.index && $0.index != ignoredIndex }
             guard !ports.contains(where: { $0.vlans.contains(config.vlan) }) else { return }
-            if let gateway = try host.link(named: "\(config.bridge).\(config.vlan)"), gateway.kind == "vlan" {
+            if let gateway = try netlink.link(named: "\(config.bridge).\(config.vlan)"), gateway.kind == "vlan" {
                 do {
-                    try host.deleteLink(index: gateway.index)
+                    try netlink.deleteLink(index: gateway.index)
                 } catch {
                     if (error as? NetlinkError)?.isNotFound != true { throw error }
                 }
             }
             do {
-                try host.deleteBridgeVLANs(index: bridge.index, [BridgeVLAN(config.vlan)], bridgeSelf: true)
+                try netlink.deleteBridgeVLANs(index: bridge.index, [BridgeVLAN(config.vlan)], bridgeSelf: true)
             } catch {
                 let errno = (error as? NetlinkError)?.errno
                 if errno != ENOENT && errno != EINVAL { throw error }
@@ -259,19 +261,19 @@ public struct BridgePlugin: CNIPlugin {
     /// DEL: IPAM DEL, the masquerade and spoof-check rules (also when the netns is gone or
     /// CNI_NETNS is empty: the reference leaks them there), then the container's veth.
     public func delete(_ request: CNIRequest) throws {
-        try AttachmentLock.holdingForDelete(request) { try deleteLocked(request) }
+        try host.holdingAttachmentLock(request, forDelete: true) { try deleteLocked(request) }
     }
 
     private func deleteLocked(_ request: CNIRequest) throws {
         let config = try BridgeConfig(request)
         let env = request.environment
-        try IPAMInvoker.run(.delete, request)
+        _ = try host.runIPAM(.delete, request)
         let attachment = FirewallAttachment(network: request.config.name, containerID: env.containerID, ifName: env.ifName)
         if config.ipMasq {
-            for firewall in BridgeConfig.installedFirewalls() { try firewall.removeMasquerade(attachment) }
+            for firewall in host.installedMasqueradeFirewalls() { try firewall.removeMasquerade(attachment) }
         }
-        if config.macSpoofCheck && FirewallTool.isInstalled("nft") { try NftablesFirewall().removeSpoofCheck(attachment) }
-        try ContainerInterface.delete(env, kind: "veth")
+        if config.macSpoofCheck, let spoofCheck = host.installedSpoofCheckFirewall() { try spoofCheck.removeSpoofCheck(attachment) }
+        try ContainerInterface.delete(env, kind: "veth", host: host)
         if config.isGateway && config.vlan != 0 {
             // The host end named in prevResult (runtimes send it from 0.4.0) may outlive a deleted
             // netns for a moment (the kernel tears namespaces down asynchronously): not a user.
@@ -286,9 +288,9 @@ public struct BridgePlugin: CNIPlugin {
         let config = try BridgeConfig(request)
         guard let previous = request.config.prevResult else { throw CNIError.invalidConfig("required prevResult missing") }
         let env = request.environment
-        try IPAMInvoker.run(.check, request)
-        let host = try RouteNetlink()
-        guard let bridge = try host.link(named: config.bridge), bridge.kind == "bridge" else {
+        _ = try host.runIPAM(.check, request)
+        let hostNetlink = try host.hostNetlink()
+        guard let bridge = try hostNetlink.link(named: config.bridge), bridge.kind == "bridge" else {
             throw CNIError(code: .checkFailed, msg: "bridge \"\(config.bridge)\" is missing")
         }
         if let recorded = previous.interfaces.first(where: { $0.name == config.bridge && $0.sandbox == nil }),
@@ -298,16 +300,16 @@ public struct BridgePlugin: CNIPlugin {
         guard let interfaceIndex = previous.interfaces.firstIndex(where: { $0.name == env.ifName && $0.sandbox == env.netns }) else {
             throw CNIError(code: .checkFailed, msg: "prevResult has no interface \"\(env.ifName)\" in \(env.netns)")
         }
-        let container = try NetworkNamespace(path: env.netns)
-        let netlink = try RouteNetlink(in: container)
+        let container = try host.openNamespace(env.netns)
+        let netlink = try container.netlink()
         guard let link = try netlink.link(named: env.ifName), link.kind == "veth" else {
             throw CNIError(code: .checkFailed, msg: "veth \"\(env.ifName)\" not found in netns \(env.netns)")
         }
-        guard let peerIndex = link.parentIndex, let peer = try host.link(index: peerIndex), peer.kind == "veth",
+        guard let peerIndex = link.parentIndex, let peer = try hostNetlink.link(index: peerIndex), peer.kind == "veth",
               peer.masterIndex == bridge.index else {
             throw CNIError(code: .checkFailed, msg: "the peer of \"\(env.ifName)\" is not a port of bridge \"\(config.bridge)\"")
         }
-        try InterfaceConfiguration(netlink: netlink, namespace: container).verify(previous, interfaceIndexInResult: interfaceIndex, link: link)
+        try InterfaceConfiguration(netlink: netlink, namespace: container, host: host).verify(previous, interfaceIndexInResult: interfaceIndex, link: link)
     }
 
     /// GC: removes the masquerade objects of this network's attachments that are not valid
@@ -317,22 +319,28 @@ public struct BridgePlugin: CNIPlugin {
         let valid = Set(try request.config.validAttachments().map {
             FirewallAttachment(network: request.config.name, containerID: $0.containerID, ifName: $0.ifName)
         })
-        for firewall in BridgeConfig.installedFirewalls() { try firewall.collectGarbage(network: request.config.name, valid: valid) }
-        try IPAMInvoker.run(.garbageCollect, request)
+        for firewall in host.installedMasqueradeFirewalls() { try firewall.collectGarbage(network: request.config.name, valid: valid) }
+        _ = try host.runIPAM(.garbageCollect, request)
     }
 
     /// STATUS: code 50 when the firewall the config needs cannot be used; then IPAM's.
     public func status(_ request: CNIRequest) throws {
         let config = try BridgeConfig(request)
-        var needed: [any FirewallBackend] = []
-        if config.ipMasq { needed.append(config.firewall()) }
-        if config.macSpoofCheck { needed.append(NftablesFirewall()) }
-        for firewall in needed {
-            if let reason = firewall.unusableReason() {
-                throw CNIError(code: .pluginNotAvailable, msg: "the \(firewall.name) firewall backend is not usable", details: reason)
+        var needed: [(name: String, unusableReason: String?)] = []
+        if config.ipMasq {
+            let firewall = host.masqueradeFirewall(config.ipMasqBackend)
+            needed.append((firewall.name, firewall.unusableReason()))
+        }
+        if config.macSpoofCheck {
+            let firewall = host.spoofCheckFirewall()
+            needed.append((firewall.name, firewall.unusableReason()))
+        }
+        for (name, unusableReason) in needed {
+            if let reason = unusableReason {
+                throw CNIError(code: .pluginNotAvailable, msg: "the \(name) firewall backend is not usable", details: reason)
             }
         }
-        try IPAMInvoker.run(.status, request)
+        _ = try host.runIPAM(.status, request)
     }
 }
 

@@ -19,12 +19,14 @@ extension IPAddress {
 /// non-loopback address on `lo` is an error; DEL sets it down and succeeds when CNI_NETNS is
 /// empty or gone; CHECK fails when it is down. GC and STATUS have nothing to do.
 public struct LoopbackPlugin: CNIPlugin {
-    public init() {}
+    /// What the plugin does to the system goes through its host (the kernel, or a test's fake).
+    let host: any PluginHost
+    public init(host: any PluginHost = SystemHost()) { self.host = host }
     public var about: String { "swift-cni loopback: brings up the container's lo" }
 
     /// The container's netlink socket and its `lo` (RTM_GETLINK by name).
-    private func loopback(in netnsPath: String) throws -> (RouteNetlink, Link) {
-        let netlink = try RouteNetlink(in: try NetworkNamespace(path: netnsPath))
+    private func loopback(in netnsPath: String) throws -> (any NetlinkSession, Link) {
+        let netlink = try host.openNamespace(netnsPath).netlink()
         guard let link = try netlink.link(named: "lo") else {
             throw CNIError(code: .kernelOperationFailed, msg: "netns \(netnsPath) has no loopback interface \"lo\"")
         }
@@ -53,7 +55,7 @@ public struct LoopbackPlugin: CNIPlugin {
     public func delete(_ request: CNIRequest) throws {
         let env = request.environment
         guard !env.netns.isEmpty else { return }
-        let netlink: RouteNetlink, link: Link
+        let netlink: any NetlinkSession, link: Link
         do {
             (netlink, link) = try loopback(in: env.netns)
         } catch NamespaceError.notFound {

@@ -59,7 +59,9 @@ extension SubInterfaceFlavor {
 /// A plugin that puts a sub-interface of a master into the container: macvlan, ipvlan, vlan.
 public struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
     let flavor = Flavor()
-    public init() {}
+    /// What the plugin does to the system goes through its host (the kernel, or a test's fake).
+    let host: any PluginHost
+    public init(host: any PluginHost = SystemHost()) { self.host = host }
     public var about: String { Flavor.about }
 
     private func masterPlace(_ settings: SubInterfaceSettings, _ env: CNIEnvironment) -> String {
@@ -70,16 +72,16 @@ public struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
     /// directly in the container (IFLA_NET_NS_FD), rename it to CNI_IFNAME, IPAM ADD,
     /// arp_notify/ndisc_notify, addresses, up, routes.
     public func add(_ request: CNIRequest) throws -> CNIResult {
-        try AttachmentLock.holding(request) { try addLocked(request) }
+        try host.holdingAttachmentLock(request, forDelete: false) { try addLocked(request) }
     }
 
     private func addLocked(_ request: CNIRequest) throws -> CNIResult {
         let config = try flavor.readConfig(request)
         let settings = flavor.settings(config)
         let env = request.environment
-        let container = try NetworkNamespace(path: env.netns)
-        let containerNetlink = try RouteNetlink(in: container)
-        let hostNetlink = settings.linkInContainer ? containerNetlink : try RouteNetlink()
+        let container = try host.openNamespace(env.netns)
+        let containerNetlink = try container.netlink()
+        let hostNetlink = settings.linkInContainer ? containerNetlink : try host.hostNetlink()
 
         if try containerNetlink.link(named: env.ifName) != nil {
             throw CNIError(code: .invalidEnvironment, msg: "interface \"\(env.ifName)\" already exists in netns \(env.netns)")
@@ -107,12 +109,12 @@ public struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
                 throw CNIError(code: .kernelOperationFailed, msg: "\(Flavor.kind) \"\(temporaryName)\" vanished from netns \(env.netns) after creation")
             }
             rollback.add("delete link \(temporaryName)") { try containerNetlink.deleteLink(index: created.index) }
-            try FaultInjection.after("create", request)
+            try host.checkpoint("create")
             try containerNetlink.renameLink(index: created.index, to: env.ifName)
-            try FaultInjection.after("rename", request)
+            try host.checkpoint("rename")
 
             var result = CNIResult(cniVersion: request.config.cniVersion)
-            if let ipamResult = try IPAMInvoker.add(request, interfaceIndex: 0, rollback: &rollback) {
+            if let ipamResult = try host.addIPAM(request, interfaceIndex: 0, rollback: &rollback) {
                 result = ipamResult
             } else if flavor.addressesFromPreviousResult, let previous = request.config.prevResult, !previous.ips.isEmpty {
                 result.ips = previous.ips.map { CNIResult.IPConfig(address: $0.address, gateway: $0.gateway, interface: 0) }
@@ -122,14 +124,14 @@ public struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
             guard let link = try containerNetlink.link(index: created.index) else {
                 throw CNIError(code: .kernelOperationFailed, msg: "link \"\(env.ifName)\" vanished from netns \(env.netns)")
             }
-            let configuration = InterfaceConfiguration(netlink: containerNetlink, namespace: container)
+            let configuration = InterfaceConfiguration(netlink: containerNetlink, namespace: container, host: host)
             if result.ips.isEmpty {
                 try containerNetlink.setLink(index: link.index, up: true)
-                try FaultInjection.after("up", request)
+                try host.checkpoint("up")
             } else {
                 try configuration.enableNeighbourNotifications(interfaceName: env.ifName)
-                try FaultInjection.after("sysctl", request)
-                try configuration.apply(result, interfaceIndexInResult: 0, link: link, request: request)
+                try host.checkpoint("sysctl")
+                try configuration.apply(result, interfaceIndexInResult: 0, link: link)
             }
             if let dns = settings.dns, !dns.isEmpty { result.dns = dns }
             result.interfaces = [CNIResult.Interface(name: env.ifName, mac: link.address?.description,
@@ -144,13 +146,13 @@ public struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
     /// empty, the namespace or the link is gone, the master is gone (the kernel removed the
     /// link with it), or DEL runs twice. Only a link of this plugin's kind is deleted.
     public func delete(_ request: CNIRequest) throws {
-        try AttachmentLock.holdingForDelete(request) { try deleteLocked(request) }
+        try host.holdingAttachmentLock(request, forDelete: true) { try deleteLocked(request) }
     }
 
     private func deleteLocked(_ request: CNIRequest) throws {
-        try IPAMInvoker.run(.delete, request)
+        _ = try host.runIPAM(.delete, request)
         let env = request.environment
-        try ContainerInterface.delete(env, kind: Flavor.kind, temporaryName: Self.temporaryName(env))
+        try ContainerInterface.delete(env, kind: Flavor.kind, temporaryName: Self.temporaryName(env), host: host)
     }
 
     /// The attachment's name for its link between creation and the rename to CNI_IFNAME.
@@ -174,10 +176,10 @@ public struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
         guard recorded.sandbox == env.netns else {
             throw CNIError(code: .checkFailed, msg: "interface \"\(env.ifName)\" was recorded in \(recorded.sandbox ?? ""), not in \(env.netns)")
         }
-        try IPAMInvoker.run(.check, request)
-        let container = try NetworkNamespace(path: env.netns)
-        let netlink = try RouteNetlink(in: container)
-        let masterNetlink = settings.linkInContainer ? netlink : try RouteNetlink()
+        _ = try host.runIPAM(.check, request)
+        let container = try host.openNamespace(env.netns)
+        let netlink = try container.netlink()
+        let masterNetlink = settings.linkInContainer ? netlink : try host.hostNetlink()
         // Chained without a master, ADD took prevResult's interface as the master; at CHECK
         // prevResult lists our own link instead, so the master cannot be named again: only a
         // configured (or default-route) master is compared.
@@ -198,13 +200,13 @@ public struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
             throw CNIError(code: .checkFailed,
                            msg: "interface \"\(env.ifName)\" has MAC \(link.address?.description ?? "none"), prevResult says \(mac)")
         }
-        try InterfaceConfiguration(netlink: netlink, namespace: container)
+        try InterfaceConfiguration(netlink: netlink, namespace: container, host: host)
             .verify(previous, interfaceIndexInResult: interfaceIndex, link: link)
     }
 
     /// GC: the link keeps no state of its own; forwarded to IPAM.
     public func garbageCollect(_ request: CNIRequest) throws {
-        try IPAMInvoker.run(.garbageCollect, request)
+        _ = try host.runIPAM(.garbageCollect, request)
     }
 
     /// STATUS: code 50 when the master (or, without one, a default route) is missing in the
@@ -214,12 +216,12 @@ public struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
         let settings = flavor.settings(config)
         if !settings.linkInContainer {
             do {
-                _ = try MasterResolution.resolve(settings.master ?? flavor.defaultMaster(config, request), try RouteNetlink(),
+                _ = try MasterResolution.resolve(settings.master ?? flavor.defaultMaster(config, request), try host.hostNetlink(),
                                                  namespaceDescription: "the host netns")
             } catch let error as CNIError {
                 throw CNIError(code: .pluginNotAvailable, msg: error.msg, details: error.details)
             }
         }
-        try IPAMInvoker.run(.status, request)
+        _ = try host.runIPAM(.status, request)
     }
 }

@@ -1,0 +1,51 @@
+import CNI
+import Firewall
+import Namespaces
+import Netlink
+
+/// A container's network namespace as a plugin uses it.
+public protocol ContainerNamespace: AnyObject {
+    /// CNI_NETNS, for messages and results.
+    var path: String { get }
+    /// The descriptor a link is created into this namespace with (IFLA_NET_NS_FD).
+    var fileDescriptor: Int32 { get }
+    /// A netlink session inside the namespace, usable from the plugin's own.
+    func netlink() throws -> any NetlinkSession
+    /// Writes a sysctl inside the namespace (key relative to /proc/sys). A `SysctlError` with
+    /// ENOENT means the key does not exist there (IPv6 disabled in the kernel, say).
+    func writeSysctl(_ key: String, _ value: String) throws
+}
+
+/// Everything a main plugin does to the system, as one value: netlink sessions per namespace,
+/// sysctls, its IPAM, the firewall, its locks. `SystemHost` is the real one the executables use;
+/// tests give the plugins a fake that models the kernel, records what was asked in which
+/// namespace and in which order, and fails wherever a test says — so every ADD, DEL and CHECK
+/// decision is tested without root (see docs/architecture.md).
+public protocol PluginHost {
+    /// Opens CNI_NETNS; `NamespaceError.notFound` when it is gone (DEL's success case).
+    func openNamespace(_ path: String) throws -> any ContainerNamespace
+    /// A netlink session in the plugin's own ("host") namespace.
+    func hostNetlink() throws -> any NetlinkSession
+    /// Writes a sysctl in the host namespace (key relative to /proc/sys).
+    func writeHostSysctl(_ key: String, _ value: String) throws
+    /// Runs `command` on the config's IPAM (in-process or exec'd through CNI_PATH); nil when
+    /// the config has none. ADD returns the IPAM's result.
+    func runIPAM(_ command: CNICommand, _ request: CNIRequest) throws -> CNIResult?
+    /// The masquerade backend for `ipMasqBackend` (nil: upstream's default choice).
+    func masqueradeFirewall(_ backend: MasqueradeBackend?) -> any FirewallBackend
+    /// Every masquerade backend whose tool is on this system (DEL and GC clean up in all).
+    func installedMasqueradeFirewalls() -> [any FirewallBackend]
+    /// The spoof-check backend.
+    func spoofCheckFirewall() -> any SpoofCheckFirewall
+    /// The spoof-check backend when its tool is on this system (DEL), else nil.
+    func installedSpoofCheckFirewall() -> (any SpoofCheckFirewall)?
+    /// Runs `body` holding the attachment's lock (see `AttachmentLock`); after a successful
+    /// DEL (`forDelete`) the lock file is removed.
+    func holdingAttachmentLock<T>(_ request: CNIRequest, forDelete: Bool, _ body: () throws -> T) throws -> T
+    /// Runs `body` holding the lock of what the containers of `bridge` share (see `BridgeLock`).
+    func holdingBridgeLock<T>(_ bridge: String, _ body: () throws -> T) throws -> T
+    /// Called after each ADD step that a later failure must undo, named as in the tests
+    /// ("create", "rename", "ipam", "address", "up", "route", "veth", "port", "gateway",
+    /// "masquerade", "spoofcheck", "sysctl"). The real host does nothing in release builds.
+    func checkpoint(_ step: String) throws
+}
