@@ -69,12 +69,71 @@ public enum FileIO {
         return fd
     }
 
-    /// Reads a regular file of our own whole (see `openRegularFile` and `readAll`).
+    /// Reads a regular file of our own whole: never through a symlink, never blocking on a FIFO
+    /// or device (see `openRegularFile`), in four system calls (openat, fstat, one read sized
+    /// by the file plus one byte, close) when the file does not grow meanwhile. A regular
+    /// file's short read is its end (Linux, local filesystems). More than `limit`: EFBIG.
     public static func readRegularFile(_ name: String, in directoryFD: Int32 = AT_FDCWD, limit: Int = defaultLimit,
                                        displayPath: String? = nil) throws(SystemError) -> [UInt8] {
-        let fd = try openRegularFile(name, in: directoryFD, flags: O_RDONLY, displayPath: displayPath)
+        switch readRegularFileIfPresent(name, in: directoryFD, limit: limit, displayPath: displayPath) {
+        case .contents(let bytes): return bytes
+        case .missing: throw SystemError(operation: "open", path: displayPath ?? name, errno: ENOENT)
+        case .notRegular: throw SystemError(operation: "open", path: displayPath ?? name, errno: EINVAL, problem: "not a regular file")
+        case .failed(let error): throw error
+        }
+    }
+
+    /// What reading a file of our own found.
+    public enum RegularFileRead {
+        case contents([UInt8])
+        /// Nothing under the name (ENOENT).
+        case missing
+        /// A symlink, directory, FIFO, socket or device under the name: never followed or read.
+        case notRegular
+        case failed(SystemError)
+    }
+
+    /// `readRegularFile` for a directory walk: tells a missing entry and a non-file apart from
+    /// a failure without a separate stat of each name.
+    public static func readRegularFileIfPresent(_ name: String, in directoryFD: Int32 = AT_FDCWD, limit: Int = defaultLimit,
+                                                displayPath: String? = nil) -> RegularFileRead {
+        let shown = displayPath ?? name
+        // O_NONBLOCK: a FIFO planted under the name opens at once (and is refused below); it
+        // does nothing to a regular file's reads.
+        let fd = openat(directoryFD, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else {
+            switch errno {
+            case ENOENT: return .missing
+            case ELOOP: return .notRegular
+            default: return .failed(SystemError.last("open", shown))
+            }
+        }
         defer { close(fd) }
-        return try readAll(fd, limit: limit, path: displayPath ?? name)
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { return .failed(SystemError.last("stat", shown)) }
+        guard info.st_mode & S_IFMT == S_IFREG else { return .notRegular }
+        let size = Int(clamping: info.st_size)
+        guard size <= limit else {
+            return .failed(SystemError(operation: "read", path: shown, errno: EFBIG, problem: "larger than \(limit) bytes"))
+        }
+        var data = [UInt8](repeating: 0, count: size + 1)
+        let count = data.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if count >= 0 && count <= size {
+            data.removeSubrange(count...)
+            return .contents(data)
+        }
+        // Interrupted, or the file grew since fstat: read on to its end.
+        if count < 0 && errno != EINTR { return .failed(SystemError.last("read", shown)) }
+        do throws(SystemError) {
+            let rest = try readAll(fd, limit: limit, path: shown)
+            let whole = (count > 0 ? Array(data[0..<count]) : []) + rest
+            guard whole.count <= limit else {
+                return .failed(SystemError(operation: "read", path: shown, errno: EFBIG, problem: "larger than \(limit) bytes"))
+            }
+            return .contents(whole)
+        } catch {
+            return .failed(error)
+        }
     }
 
     /// Writes every byte, retrying short writes and EINTR. false on any other error (errno set).

@@ -36,7 +36,7 @@ import TestSupport
         #expect(addresses.withLock { $0.count } == 200)
         #expect(try stage.bed.linkNames(stage.container) == ["lo"])
         #expect(stage.store.files("many").filter { $0 != "lock" && !$0.hasPrefix("last_reserved_ip") }.isEmpty)
-        #expect(stage.store.files(".swift-cni-index/many").isEmpty)
+        #expect(stage.store.indexEntries("many").isEmpty)
         let locks = Directory.entryNames(atPath: "/run/swift-cni/attachments")
         #expect(!locks.contains { $0.hasPrefix(AttachmentTagText.networkPrefix("many")) }, "attachment locks left: \(locks.count)")
     }

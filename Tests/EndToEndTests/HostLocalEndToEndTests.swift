@@ -95,6 +95,30 @@ import Glibc
         }
     }
 
+    /// Our ADD trusts its index only while nobody else has changed the store since our last
+    /// operation (see IndexCompleteness): every change the reference makes right after one of
+    /// ours — a reservation, a release and a new one for the same container — is seen by our
+    /// next duplicate check and DEL.
+    @Test func referenceWritesBetweenOurCallsAreSeen() throws {
+        try #require(access(Self.reference + "/host-local", X_OK) == 0, "apt-get install containernetworking-plugins")
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let config = Self.config(dir.path, ranges: #"[[{"subnet":"10.43.0.0/24"}]]"#)
+        let ours = Testbed.binDirectory
+        for id in ["ours1", "ours2"] { #expect(try Self.ipam(ours, "ADD", config: config, containerID: id).status == 0) }
+        let made = try Self.ipam(Self.reference, "ADD", config: config, containerID: "ref1")
+        #expect(made.status == 0, "\(made.output)")
+        #expect(try Self.ipam(ours, "ADD", config: config, containerID: "ref1").errorCode == 7, "the reference's reservation is a duplicate")
+        // A container restarted under the same id with the reference: released, then a new address.
+        #expect(try Self.ipam(ours, "ADD", config: config, containerID: "ours3").status == 0)
+        #expect(try Self.ipam(Self.reference, "DEL", config: config, containerID: "ours1").status == 0)
+        let again = try Self.ipam(Self.reference, "ADD", config: config, containerID: "ours1")
+        #expect(again.status == 0, "\(again.output)")
+        #expect(try Self.ipam(ours, "ADD", config: config, containerID: "ours1").errorCode == 7, "the reference's new reservation is a duplicate")
+        for id in ["ours1", "ours2", "ours3", "ref1"] { #expect(try Self.ipam(ours, "DEL", config: config, containerID: id).status == 0) }
+        #expect(dir.files("e2enet").filter { $0.hasPrefix("10.43.") }.isEmpty, "every reservation released: \(dir.files("e2enet"))")
+    }
+
     /// IPAM across suites: the reference macvlan delegates to our host-local and static, and
     /// our macvlan to the reference's host-local (found on CNI_PATH, exec'd).
     @Test func delegationAcrossSuites() throws {

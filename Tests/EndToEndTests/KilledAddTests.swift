@@ -127,7 +127,7 @@ import Glibc
             #expect(hostLinks.isEmpty, "\(context): left in the host: \(hostLinks)")
             let reserved = store.files("kill").filter { $0 != "lock" && !$0.hasPrefix("last_reserved_ip") }
             #expect(reserved.isEmpty, "\(context): reservations left: \(reserved)")
-            let index = store.files(".swift-cni-index/kill")
+            let index = store.indexEntries("kill")
             #expect(index.isEmpty, "\(context): index files left: \(index)")
             if masquerades {
                 let tag = AttachmentTagText.attachment(network: "kill", containerID: id, ifName: "eth0")

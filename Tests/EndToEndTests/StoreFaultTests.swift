@@ -44,7 +44,7 @@ import Glibc
         let del = try Self.hostLocal("DEL", config)
         #expect(del.status == 0, "\(del.output)")
         #expect(Self.reservations(store).isEmpty, "left after DEL: \(Self.reservations(store).count)")
-        #expect(store.files(".swift-cni-index/sf").isEmpty)
+        #expect(store.indexEntries("sf").isEmpty)
     }
 
     /// Defect 3: a container id of more than 4 KiB made the reservation file unreadable past
@@ -71,16 +71,17 @@ import Glibc
         try Directory.create(store.path + "/sf")
         try Directory.create(store.path + "/.swift-cni-index/sf")
         #expect(symlink(store.path + "/target", store.path + "/sf/last_reserved_ip.0") == 0)
-        #expect(symlink(store.path + "/target", store.path + "/.swift-cni-index/sf/c1:eth0.tmp") == 0)
+        let bucket = TemporaryDirectory.indexBucket(of: "c1:eth0")
+        #expect(symlink(store.path + "/target", store.path + "/.swift-cni-index/sf/\(bucket).tmp") == 0)
         let add = try Self.hostLocal("ADD", Self.config(store.path))
         #expect(add.status == 0, "\(add.output)")
         #expect(store.read("target") == "precious")
         #expect(store.read("sf/last_reserved_ip.0") == "10.70.0.2")
         // A temporary index file of a killed ADD: DEL takes it away with the entry.
-        store.write(".swift-cni-index/sf/c1:eth0.tmp", "10.70.0.2")
+        store.write(".swift-cni-index/sf/\(bucket).tmp", "c1:eth0 10.70.0.2")
         let del = try Self.hostLocal("DEL", Self.config(store.path))
         #expect(del.status == 0, "\(del.output)")
-        #expect(store.files(".swift-cni-index/sf").isEmpty)
+        #expect(store.indexEntries("sf").isEmpty)
         #expect(store.read("target") == "precious")
     }
 

@@ -21,6 +21,32 @@ public struct TemporaryDirectory {
     public func files(_ sub: String) -> [String] {
         Directory.entryNames(atPath: path + "/" + sub).sorted()
     }
+    /// The entries of host-local's index for `network` in a store here (the owners its
+    /// `bucket.xx` files list, sorted), followed by any other file in the index directory but
+    /// the store-wide record of the last reconciliation (`.reconciled`): temporary files, or the
+    /// one-file-per-attachment entries of earlier versions.
+    public func indexEntries(_ network: String) -> [String] {
+        let directory = ".swift-cni-index/" + network
+        var entries: Set<String> = []
+        var others: [String] = []
+        for name in files(directory) where name != ".reconciled" {
+            guard name.hasPrefix("bucket."), !name.hasSuffix(".tmp") else {
+                others.append(name)
+                continue
+            }
+            for line in (read(directory + "/" + name) ?? "").split(separator: "\n") {
+                if let space = line.lastIndex(of: " ") { entries.insert(String(line[..<space])) }
+            }
+        }
+        return entries.sorted() + others
+    }
+
+    /// The bucket of host-local's index that holds `entry` (`<containerID>:<ifname>`): the low
+    /// byte of its FNV-1a hash.
+    public static func indexBucket(of entry: String) -> String {
+        "bucket." + FNV1a.hex(FNV1a.hash(entry.utf8) % 256, digits: 2)
+    }
+
     public func write(_ sub: String, _ content: String) {
         let fd = open(path + "/" + sub, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         _ = Array(content.utf8).withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }

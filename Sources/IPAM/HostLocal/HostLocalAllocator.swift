@@ -17,19 +17,20 @@ public struct HostLocalAllocator {
     /// Reserves one address from each range set for the attachment, all under one lock. A
     /// failure releases what this call reserved. Errors: code 7 for a requested address in no
     /// range set or equal to a gateway, 102 when a range set is exhausted or a requested address
-    /// is taken, 7 for a second allocation to the same container and interface.
+    /// is taken, 7 for a second allocation to the same container and interface (found through
+    /// the index when it is complete, else by reading every file; see `IndexCompleteness`).
     public func allocate(containerID: String, ifName: String) throws -> [CNIResult.IPConfig] {
         let owner = ReservationOwner(containerID: containerID, ifName: ifName)
         return try store.withLock { () throws -> [CNIResult.IPConfig] in
             var requested = config.requestedAddresses
-            let held = try store.reservations().filter { $0.owner?.matches(containerID: containerID, ifName: ifName) == true }
+            let (held, complete) = try heldAddresses(containerID: containerID, ifName: ifName, exactOnly: false)
             var reserved: [IPAddress] = []
             var configs: [CNIResult.IPConfig] = []
             do {
                 for (index, set) in config.rangeSets.enumerated() {
-                    if let existing = held.first(where: { set.range(containing: $0.address) != nil }) {
+                    if let existing = held.first(where: { set.range(containing: $0) != nil }) {
                         throw CNIError.invalidConfig(
-                            "failed to allocate for range \(index): \(existing.address) has been allocated to \(containerID), duplicate allocation is not allowed")
+                            "failed to allocate for range \(index): \(existing) has been allocated to \(containerID), duplicate allocation is not allowed")
                     }
                     let wanted = requested.firstIndex { set.range(containing: $0) != nil }.map { requested.remove(at: $0) }
                     let (address, range) = try take(from: set, index: index, requested: wanted, owner: owner)
@@ -47,7 +48,8 @@ public struct HostLocalAllocator {
                 for address in reserved { try? store.remove(address) }
                 throw error
             }
-            store.index(reserved, containerID: containerID, ifName: ifName)
+            // Sealed only when the index lists this attachment too.
+            if store.index(reserved, containerID: containerID, ifName: ifName) && complete { store.sealIndex() }
             return configs
         }
     }
@@ -81,9 +83,10 @@ public struct HostLocalAllocator {
     @discardableResult
     public func release(containerID: String, ifName: String) throws -> [IPAddress] {
         try store.withLock { () throws -> [IPAddress] in
-            let released = try findOwned(containerID: containerID, ifName: ifName)
+            let (released, complete) = try findOwned(containerID: containerID, ifName: ifName)
             for address in released { try store.remove(address) }
             store.removeIndex(containerID: containerID, ifName: ifName)
+            if complete { store.sealIndex() }
             return released
         }
     }
@@ -91,19 +94,49 @@ public struct HostLocalAllocator {
     /// The addresses the attachment holds (CHECK), by the index when it is right, else by
     /// reading every file.
     public func addresses(containerID: String, ifName: String) throws -> [IPAddress] {
-        try store.withLock { try findOwned(containerID: containerID, ifName: ifName) }
+        try store.withLock { try findOwned(containerID: containerID, ifName: ifName).addresses }
     }
 
-    private func findOwned(containerID: String, ifName: String) throws -> [IPAddress] {
-        if let listed = store.indexedAddresses(containerID: containerID, ifName: ifName), !listed.isEmpty,
-           listed.allSatisfy({ store.owner(of: $0)?.matches(containerID: containerID, ifName: ifName) == true }) {
-            return listed
+    /// What the attachment holds for DEL and CHECK: its own reservations, or, as the
+    /// reference, its container's legacy ones when it has none. `complete`: the index is
+    /// complete afterwards (it was, or was reconciled here).
+    private func findOwned(containerID: String, ifName: String) throws -> (addresses: [IPAddress], complete: Bool) {
+        let found = try heldAddresses(containerID: containerID, ifName: ifName, exactOnly: true)
+        if !found.addresses.isEmpty || found.complete { return found }
+        // The index can be stale for an attachment it lists (written by another implementation
+        // since): a listed address that is not the attachment's sends this here too.
+        let all = try store.reservations()
+        let complete = store.reconcileIndex(with: all)
+        let exact = all.filter { $0.owner == ReservationOwner(containerID: containerID, ifName: ifName) }
+        let chosen = exact.isEmpty ? all.filter { $0.owner == ReservationOwner(containerID: containerID, ifName: nil) } : exact
+        return (chosen.map(\.address), complete)
+    }
+
+    /// The attachment's reservations: through the index (its entry and its container's legacy
+    /// entry, each address checked against its file) when the index is complete or, for DEL and
+    /// CHECK (`exactOnly`), when the entry lists only addresses that are still the
+    /// attachment's; otherwise by reading every file and reconciling the index with them.
+    /// With `exactOnly`, legacy reservations count only when there is no exact one.
+    private func heldAddresses(containerID: String, ifName: String, exactOnly: Bool) throws -> (addresses: [IPAddress], complete: Bool) {
+        let exactOwner = ReservationOwner(containerID: containerID, ifName: ifName)
+        let legacyOwner = ReservationOwner(containerID: containerID, ifName: nil)
+        func verified(_ owner: ReservationOwner) -> (addresses: [IPAddress], allListedHeld: Bool)? {
+            guard let listed = store.indexedAddresses(containerID: containerID, ifName: owner.ifName ?? ""), !listed.isEmpty else { return nil }
+            let held = listed.filter { store.owner(of: $0) == owner }
+            return (held, held.count == listed.count)
+        }
+        if store.indexIsComplete {
+            let exact = verified(exactOwner)?.addresses ?? []
+            if exactOnly && !exact.isEmpty { return (exact, true) }
+            return (exact + (verified(legacyOwner)?.addresses ?? []), true)
+        }
+        if exactOnly {
+            if let exact = verified(exactOwner), exact.allListedHeld { return (exact.addresses, false) }
+            return ([], false)
         }
         let all = try store.reservations()
-        let exact = all.filter { $0.owner == ReservationOwner(containerID: containerID, ifName: ifName) }
-        // As the reference: legacy files naming only the container count when no exact one exists.
-        let chosen = exact.isEmpty ? all.filter { $0.owner == ReservationOwner(containerID: containerID, ifName: nil) } : exact
-        return chosen.map(\.address)
+        let complete = store.reconcileIndex(with: all)
+        return (all.filter { $0.owner?.matches(containerID: containerID, ifName: ifName) == true }.map(\.address), complete)
     }
 
     /// GC: releases every reservation whose attachment is not in `valid` (legacy files are
@@ -116,8 +149,13 @@ public struct HostLocalAllocator {
     public func collectGarbage(valid: Set<Attachment>) throws -> [IPAddress] {
         let validContainers = Set(valid.map(\.containerID))
         return try store.withLock { () throws -> [IPAddress] in
+            if store.indexIsComplete, let released = collectGarbageByIndex(valid: valid, validContainers: validContainers) {
+                store.sealIndex()
+                return released
+            }
             var released: [IPAddress] = []
             var skipped: [String] = []
+            var kept: [Reservation] = []
             for reservation in try store.reservations() {
                 guard reservation.isFile else {
                     skipped.append(reservation.address.description)
@@ -133,18 +171,67 @@ public struct HostLocalAllocator {
                 } else {
                     keep = false
                 }
-                if !keep {
+                if keep {
+                    kept.append(reservation)
+                } else {
                     try store.remove(reservation.address)
                     released.append(reservation.address)
                 }
             }
-            store.pruneIndex(keeping: Set(valid.map { "\($0.containerID):\($0.ifName)" }))
+            let complete = store.reconcileIndex(with: kept)
+            store.pruneIndex(keeping: Set(valid.map { "\($0.containerID):\($0.ifName)" } + validContainers.map { "\($0):" }))
+            if complete { store.sealIndex() }
             if !skipped.isEmpty {
                 FileIO.writeAll(2, "host-local GC: skipped entries of \(store.directory) that are not reservation files: "
                                 + skipped.joined(separator: ", ") + "\n")
             }
             return released
         }
+    }
+}
+
+extension HostLocalAllocator {
+    /// GC's keep rule: a reservation stays when its attachment is valid, a legacy one when its
+    /// container is; one with no owner goes.
+    static func keeps(_ owner: ReservationOwner?, valid: Set<Attachment>, validContainers: Set<String>) -> Bool {
+        guard let owner else { return false }
+        guard let ifName = owner.ifName else { return validContainers.contains(owner.containerID) }
+        return valid.contains(Attachment(containerID: owner.containerID, ifName: ifName))
+    }
+
+    /// GC through a complete index: the entries name every owner in the store, so only the
+    /// entries of attachments that are not valid (and the ownerless files) are read and their
+    /// files removed, each checked against its file first; the valid ones are not read. nil
+    /// when the index cannot be listed (then every file is read).
+    func collectGarbageByIndex(valid: Set<Attachment>, validContainers: Set<String>) -> [IPAddress]? {
+        guard let entries = store.attachmentIndex.all() else { return nil }
+        var released: [IPAddress] = []
+        var changes: [String: [IPAddress]] = [:]
+        for (name, listed) in entries {
+            // An entry name with one colon is `<containerID>:<ifname>` or, legacy, `<containerID>:`.
+            let parts = name.split(separator: ":", omittingEmptySubsequences: false)
+            if parts.count == 2 {
+                let owner = ReservationOwner(containerID: String(parts[0]), ifName: parts[1].isEmpty ? nil : String(parts[1]))
+                if Self.keeps(owner, valid: valid, validContainers: validContainers) { continue }
+            }
+            var remaining: [IPAddress] = []
+            for address in listed {
+                // Gone, not a file, or another owner's now (its own entry lists it): not this entry's.
+                guard let owner = store.fileOwner(of: address),
+                      (owner.map { ReservationStore.indexEntry(containerID: $0.containerID, ifName: $0.ifName ?? "") }
+                        ?? ReservationStore.ownerlessEntry) == name else { continue }
+                if Self.keeps(owner, valid: valid, validContainers: validContainers) {
+                    remaining.append(address)
+                } else if (try? store.remove(address)) != nil {
+                    released.append(address)
+                } else {
+                    return nil
+                }
+            }
+            changes[name] = remaining
+        }
+        guard store.attachmentIndex.update(changes) else { return nil }
+        return released
     }
 }
 

@@ -82,7 +82,7 @@ public struct Reservation: Sendable, Equatable {
 public final class ReservationStore {
     public let directory: String
     public let indexDirectory: String
-    private let directoryFD: Int32
+    let directoryFD: Int32
     private let lock: FileLock
 
     /// Creates the network directory (0755) if needed and opens its lock file (read-only is
@@ -173,13 +173,23 @@ public final class ReservationStore {
             throw StoreError(error)
         }
         var result: [Reservation] = []
+        result.reserveCapacity(names.count)
         for name in names {
             guard let address = IPAddress(name) else { continue }
-            var size: Int64 = 0
-            var isRegular: Int32 = 0
-            if csystem_file_size(directoryFD, name, &size, &isRegular) != 0 { continue }  // gone meanwhile
-            result.append(Reservation(address: address, owner: isRegular != 0 ? readFile(name).flatMap { ReservationOwner(content: $0) } : nil,
-                                      isFile: isRegular != 0))
+            switch FileIO.readRegularFileIfPresent(name, in: directoryFD) {
+            case .missing:
+                continue  // released meanwhile
+            case .notRegular:
+                result.append(Reservation(address: address, owner: nil, isFile: false))
+            case .contents(let bytes):
+                result.append(Reservation(address: address, owner: ReservationOwner(content: bytes)))
+            case .failed:
+                // Unreadable: taken, with no owner; a file only if it is one.
+                var size: Int64 = 0
+                var isRegular: Int32 = 0
+                if csystem_file_size(directoryFD, name, &size, &isRegular) != 0 { continue }
+                result.append(Reservation(address: address, owner: nil, isFile: isRegular != 0))
+            }
         }
         return result
     }
@@ -222,50 +232,39 @@ public final class ReservationStore {
 
     // MARK: The attachment index
 
-    private static func indexEntry(containerID: String, ifName: String) -> String { containerID + ":" + ifName }
+    /// An attachment's entry name; a legacy owner (container only) is `<containerID>:`.
+    static func indexEntry(containerID: String, ifName: String) -> String { containerID + ":" + ifName }
+
+    var attachmentIndex: AttachmentIndex { AttachmentIndex(path: indexDirectory) }
 
     /// The index directory, opened without following a symlink; created when `create`.
-    private func openIndexDirectory(create: Bool) -> Int32? {
+    func openIndexDirectory(create: Bool) -> Int32? {
         if create { guard (try? Directory.create(indexDirectory)) != nil else { return nil } }
         return try? Directory.open(indexDirectory)
     }
 
     /// The addresses the index lists for an attachment; nil when it has no entry.
     public func indexedAddresses(containerID: String, ifName: String) -> [IPAddress]? {
-        guard let indexFD = openIndexDirectory(create: false) else { return nil }
-        defer { close(indexFD) }
-        guard let content = try? FileIO.readRegularFile(Self.indexEntry(containerID: containerID, ifName: ifName), in: indexFD) else {
-            return nil
-        }
-        return String(decoding: content, as: UTF8.self).split(separator: "\n").compactMap { IPAddress($0) }
+        attachmentIndex.addresses(of: Self.indexEntry(containerID: containerID, ifName: ifName))
     }
 
-    /// Records an attachment's addresses (System's `AtomicFile`: a temporary name renamed over
-    /// the entry, so a reader sees the old or the new list; called under the store's lock, so
-    /// one writer at a time). Failing to write the hint is not an error: lookups fall back to
-    /// reading the address files.
-    public func index(_ addresses: [IPAddress], containerID: String, ifName: String) {
-        guard let indexFD = openIndexDirectory(create: true) else { return }
-        defer { close(indexFD) }
-        try? AtomicFile.replace(Self.indexEntry(containerID: containerID, ifName: ifName), in: indexFD,
-                                with: Array(addresses.map(\.description).joined(separator: "\n").utf8))
+    /// Records an attachment's addresses (called under the store's lock). Failing to write the
+    /// hint is not an error: lookups fall back to reading the address files. Returns whether
+    /// it was written.
+    @discardableResult
+    public func index(_ addresses: [IPAddress], containerID: String, ifName: String) -> Bool {
+        attachmentIndex.update([Self.indexEntry(containerID: containerID, ifName: ifName): addresses])
     }
 
-    /// Removes an attachment's entry, and the temporary file a killed writer may have left.
+    /// Removes an attachment's entry.
     public func removeIndex(containerID: String, ifName: String) {
-        guard let indexFD = openIndexDirectory(create: false) else { return }
-        defer { close(indexFD) }
-        let entry = Self.indexEntry(containerID: containerID, ifName: ifName)
-        unlinkat(indexFD, entry, 0)
-        unlinkat(indexFD, AtomicFile.temporaryName(for: entry), 0)
+        attachmentIndex.update([Self.indexEntry(containerID: containerID, ifName: ifName): []])
     }
 
-    /// Removes index entries of attachments outside `keep` (GC), temporary files included.
+    /// Removes the index entries of attachments outside `keep` (GC), and what earlier versions
+    /// or killed writers left in the index directory.
     public func pruneIndex(keeping keep: Set<String>) {
-        guard let indexFD = openIndexDirectory(create: false) else { return }
-        defer { close(indexFD) }
-        for name in (try? Directory.entryNames(of: indexFD, path: indexDirectory)) ?? [] where !keep.contains(name) {
-            unlinkat(indexFD, name, 0)
-        }
+        attachmentIndex.prune { keep.contains($0) }
+        attachmentIndex.removeStrayFiles()
     }
 }

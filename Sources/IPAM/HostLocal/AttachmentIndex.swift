@@ -1,0 +1,127 @@
+import Addressing
+import System
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// host-local's attachment index: which addresses each owner of the store holds, so DEL, CHECK
+/// and ADD's duplicate check read one small file instead of every reservation (the reference
+/// ignores it). In `<dataDir>/.swift-cni-index/<network>/`, 256 bucket files `bucket.<xx>`
+/// (xx: the low byte of the entry name's FNV-1a hash, in hex) hold lines `<entry> <address>`,
+/// where the entry is `<containerID>:<ifname>`, `<containerID>:` for a legacy owner (the
+/// container only) or `.ownerless` for address files with no owner. Buckets keep the number of
+/// files small whatever the number of owners: indexing a store of thousands written by others
+/// creates 256 files, not thousands.
+///
+/// Each bucket is replaced whole (System's `AtomicFile`: a reader sees the old or the new
+/// content); callers hold the store's lock, so there is one writer at a time. Every file is
+/// opened relative to the directory, never through a symlink. Failing to write is reported, not
+/// thrown: the index is a hint until it is sealed complete (see `IndexCompleteness`).
+struct AttachmentIndex {
+    static let bucketCount = 256
+    let path: String
+
+    /// The bucket file of an entry.
+    static func bucket(of entry: String) -> String {
+        "bucket." + FNV1a.hex(FNV1a.hash(entry.utf8) % UInt64(bucketCount), digits: 2)
+    }
+
+    /// An entry name can be stored: not empty, no line break (a line holds one entry).
+    static func isStorable(_ entry: String) -> Bool {
+        !entry.isEmpty && !entry.utf8.contains(UInt8(ascii: "\n"))
+    }
+
+    /// Runs `body` with the index directory open (created first when `create`); nil when it
+    /// cannot be opened.
+    func withDirectory<T>(create: Bool, _ body: (Int32) -> T) -> T? {
+        if create { guard (try? Directory.create(path)) != nil else { return nil } }
+        guard let fd = try? Directory.open(path) else { return nil }
+        defer { close(fd) }
+        return body(fd)
+    }
+
+    /// A bucket's entries; empty when it is missing or unreadable. Lines that do not parse are
+    /// dropped (a torn line can only come from a foreign hand: ours are replaced whole).
+    func read(bucket name: String, in fd: Int32) -> [String: [IPAddress]] {
+        guard let content = try? FileIO.readRegularFile(name, in: fd) else { return [:] }
+        var entries: [String: [IPAddress]] = [:]
+        for line in content.split(separator: UInt8(ascii: "\n")) {
+            guard let space = line.lastIndex(of: UInt8(ascii: " ")),
+                  let address = IPAddress(String(decoding: line[(space + 1)...], as: UTF8.self)) else { continue }
+            entries[String(decoding: line[line.startIndex..<space], as: UTF8.self), default: []].append(address)
+        }
+        return entries
+    }
+
+    /// Replaces a bucket with `entries` (removed when empty).
+    func write(bucket name: String, _ entries: [String: [IPAddress]], in fd: Int32) -> Bool {
+        let lines = entries.filter { !$0.value.isEmpty }.sorted { $0.key < $1.key }
+        guard !lines.isEmpty else {
+            unlinkat(fd, AtomicFile.temporaryName(for: name), 0)  // a killed writer's, if any
+            return unlinkat(fd, name, 0) == 0 || errno == ENOENT
+        }
+        var text = ""
+        for (entry, addresses) in lines {
+            for address in addresses { text += entry + " " + address.description + "\n" }
+        }
+        return (try? AtomicFile.replace(name, in: fd, with: Array(text.utf8))) != nil
+    }
+
+    /// The addresses listed for `entry`; nil when it has none.
+    func addresses(of entry: String) -> [IPAddress]? {
+        withDirectory(create: false) { fd in read(bucket: Self.bucket(of: entry), in: fd)[entry] } ?? nil
+    }
+
+    /// Sets the addresses of several entries (an empty list removes one), reading and writing
+    /// each bucket concerned once. false when an entry cannot be stored or a write failed.
+    @discardableResult
+    func update(_ changes: [String: [IPAddress]]) -> Bool {
+        guard !changes.isEmpty else { return true }
+        guard changes.keys.allSatisfy(Self.isStorable) else { return false }
+        return withDirectory(create: true) { fd in
+            var byBucket: [String: [String]] = [:]
+            for entry in changes.keys { byBucket[Self.bucket(of: entry), default: []].append(entry) }
+            for (bucket, entries) in byBucket {
+                var content = read(bucket: bucket, in: fd)
+                let before = content
+                for entry in entries { content[entry] = changes[entry].flatMap { $0.isEmpty ? nil : $0 } }
+                if content != before, !write(bucket: bucket, content, in: fd) { return false }
+            }
+            return true
+        } ?? false
+    }
+
+    /// Every entry of every bucket; nil when the directory cannot be read.
+    func all() -> [String: [IPAddress]]? {
+        withDirectory(create: false) { fd -> [String: [IPAddress]]? in
+            guard let names = try? Directory.entryNames(of: fd, path: path) else { return nil }
+            var entries: [String: [IPAddress]] = [:]
+            for name in names where name.hasPrefix("bucket.") && !name.hasSuffix(".tmp") {
+                entries.merge(read(bucket: name, in: fd)) { $0 + $1 }
+            }
+            return entries
+        } ?? nil
+    }
+
+    /// Removes the entries `keep` refuses (GC), each bucket rewritten once.
+    func prune(keeping keep: (String) -> Bool) {
+        _ = withDirectory(create: false) { fd in
+            for name in (try? Directory.entryNames(of: fd, path: path)) ?? [] where name.hasPrefix("bucket.") && !name.hasSuffix(".tmp") {
+                let content = read(bucket: name, in: fd)
+                let kept = content.filter { keep($0.key) }
+                if kept.count != content.count { _ = write(bucket: name, kept, in: fd) }
+            }
+        }
+    }
+
+    /// Removes what is not ours to keep here: the one-file-per-attachment entries of earlier
+    /// versions (superseded by the buckets) and temporary files of killed writers.
+    func removeStrayFiles() {
+        _ = withDirectory(create: false) { fd in
+            for name in (try? Directory.entryNames(of: fd, path: path)) ?? [] {
+                let isBucket = name.hasPrefix("bucket.") && !name.hasSuffix(".tmp")
+                if !isBucket && name != ReservationStore.reconciliationRecord { unlinkat(fd, name, 0) }
+            }
+        }
+    }
+}
