@@ -21,15 +21,10 @@ struct InterfaceConfiguration {
     /// ARP / unsolicited NA when the link comes up). The IPv6 key is absent when IPv6 is
     /// disabled in the kernel, so a missing key is not an error.
     func enableNeighbourNotifications(interfaceName: String) throws {
-        try namespace.writeSysctl(Sysctl.interfaceKey(family: "ipv4", interface: interfaceName, "arp_notify"), "1")
-        try writeUnlessMissing(Sysctl.interfaceKey(family: "ipv6", interface: interfaceName, "ndisc_notify"), "1")
-    }
-
-    /// A sysctl of the container that may not exist (IPv6 disabled in the kernel): ENOENT is fine.
-    private func writeUnlessMissing(_ key: String, _ value: String) throws {
-        do {
-            try namespace.writeSysctl(key, value)
-        } catch let error as SysctlError where error.errno == ENOENT {}
+        try namespace.writeSysctls([
+            SysctlWrite(Sysctl.interfaceKey(family: "ipv4", interface: interfaceName, "arp_notify"), "1"),
+            SysctlWrite(Sysctl.interfaceKey(family: "ipv6", interface: interfaceName, "ndisc_notify"), "1", mayBeMissing: true),
+        ])
     }
 
     /// Adds the result's addresses for `interfaceIndexInResult`, brings the link up and adds
@@ -38,9 +33,9 @@ struct InterfaceConfiguration {
     func apply(_ result: CNIResult, interfaceIndexInResult: Int, link: Link) throws {
         let ips = result.ips.filter { $0.interface == nil || $0.interface == interfaceIndexInResult }
         if ips.contains(where: { $0.address.family == .v6 }) {
-            for name in ["lo", link.name] {
-                try writeUnlessMissing(Sysctl.interfaceKey(family: "ipv6", interface: name, "disable_ipv6"), "0")
-            }
+            try namespace.writeSysctls(["lo", link.name].map {
+                SysctlWrite(Sysctl.interfaceKey(family: "ipv6", interface: $0, "disable_ipv6"), "0", mayBeMissing: true)
+            })
         }
         for ip in ips {
             try netlink.addAddress(InterfaceAddress(interfaceIndex: link.index, prefix: ip.address,

@@ -11,9 +11,24 @@ public protocol ContainerNamespace: AnyObject {
     var fileDescriptor: Int32 { get }
     /// A netlink session inside the namespace, usable from the plugin's own.
     func netlink() throws -> any NetlinkSession
-    /// Writes a sysctl inside the namespace (key relative to /proc/sys). A `SysctlError` with
-    /// ENOENT means the key does not exist there (IPv6 disabled in the kernel, say).
-    func writeSysctl(_ key: String, _ value: String) throws
+    /// Writes sysctls inside the namespace (keys relative to /proc/sys), in order, entering it
+    /// once. A key that does not exist (ENOENT: IPv6 disabled in the kernel, say) is skipped
+    /// when its write allows it, else the `SysctlError` is thrown.
+    func writeSysctls(_ writes: [SysctlWrite]) throws
+}
+
+/// One sysctl for `ContainerNamespace.writeSysctls(_:)`.
+public struct SysctlWrite: Sendable, Equatable {
+    public var key: String
+    public var value: String
+    /// The key may not exist (ENOENT), and then nothing is written.
+    public var mayBeMissing: Bool
+
+    public init(_ key: String, _ value: String, mayBeMissing: Bool = false) {
+        self.key = key
+        self.value = value
+        self.mayBeMissing = mayBeMissing
+    }
 }
 
 /// Everything a main plugin does to the system, as one value: netlink sessions per namespace,

@@ -88,7 +88,13 @@ public struct SystemHost: PluginHost {
 extension NetworkNamespace: ContainerNamespace {
     public func netlink() throws -> any NetlinkSession { try RouteNetlink(in: self) }
 
-    public func writeSysctl(_ key: String, _ value: String) throws {
-        try run { () throws(SysctlError) in try Sysctl.write(key, value) }
+    public func writeSysctls(_ writes: [SysctlWrite]) throws {
+        try run { () throws(SysctlError) in
+            for write in writes {
+                do throws(SysctlError) {
+                    try Sysctl.write(write.key, write.value)
+                } catch where write.mayBeMissing && error.errno == ENOENT {}
+            }
+        }
     }
 }

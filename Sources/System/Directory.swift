@@ -47,7 +47,10 @@ public enum Directory {
     /// `mkdir -p` with `mode` for the directories it creates; EEXIST for a directory is fine.
     /// Fails with ENOTDIR when something other than a directory is in the way, and with
     /// ELOOP when the last component is a symlink.
+    /// An existing directory costs one lstat(2).
     public static func create(_ path: String, mode: mode_t = 0o755) throws(SystemError) {
+        var existing = stat()
+        if lstat(path, &existing) == 0 && existing.st_mode & S_IFMT == S_IFDIR { return }
         var current = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/") {
             current += "/" + component

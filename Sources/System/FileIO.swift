@@ -38,7 +38,8 @@ public enum FileIO {
     }
 
     /// Opens a file of our own: never through a symlink (O_NOFOLLOW: ELOOP), never blocking on
-    /// a FIFO or device planted under the name (O_NONBLOCK, then cleared), and only when it is
+    /// a FIFO or device planted under the name (O_NONBLOCK, which does nothing to a regular
+    /// file's reads, writes or flock, so it is left set), and only when it is
     /// a regular file (anything else: EINVAL, "not a regular file"). `flags` adds the access
     /// mode and O_CREAT/O_TRUNC as needed.
     /// The descriptor is closed on exec unless `inheritedByChildren`.
@@ -59,8 +60,6 @@ public enum FileIO {
             close(fd)
             throw SystemError(operation: "open", path: shown, errno: EINVAL, problem: "not a regular file")
         }
-        let status = fcntl(fd, F_GETFL)
-        if status >= 0 { _ = fcntl(fd, F_SETFL, status & ~O_NONBLOCK) }
         if flags & O_TRUNC != 0 && ftruncate(fd, 0) != 0 {
             let error = SystemError.last("truncate", shown)
             close(fd)

@@ -26,6 +26,7 @@ struct Options {
     /// Only the large-input table.
     var largeInputsOnly = false
     var storeScalingOnly = false
+    var runtimeOnly = false
     /// bench/c-floor (built by bench/run.sh): the kernel work of a macvlan ADD in one C process.
     var cFloor: String?
 
@@ -40,9 +41,10 @@ struct Options {
             case "--dhcp-cycles": dhcpCycles = Int(iterator.next() ?? "") ?? dhcpCycles
             case "--large-inputs-only": largeInputsOnly = true
             case "--store-scaling-only": storeScalingOnly = true
+            case "--runtime-only": runtimeOnly = true
             case "--c-floor": cFloor = iterator.next()
             default:
-                printError("usage: cni-bench --ours DIR [--reference DIR] [--cycles N] [--settle-ms MS] [--dhcp-cycles N] [--large-inputs-only] [--store-scaling-only] [--c-floor PATH]")
+                printError("usage: cni-bench --ours DIR [--reference DIR] [--cycles N] [--settle-ms MS] [--dhcp-cycles N] [--large-inputs-only] [--store-scaling-only] [--runtime-only] [--c-floor PATH]")
                 exit(2)
             }
         }
@@ -365,7 +367,8 @@ func benchmarkRuntimeMode(options: Options) throws {
     let dataDir = "/tmp/scni-bench-rt-\(getpid())"
     defer { _ = try? shell(["/bin/rm", "-rf", dataDir]) }
     var rows = [Row(name: "exec of /bin/true (baseline)"), Row(name: "macvlan+host-local ADD"), Row(name: "macvlan+host-local DEL"),
-                Row(name: "bridge+host-local ADD"), Row(name: "bridge+host-local DEL")]
+                Row(name: "bridge+host-local ADD"), Row(name: "bridge+host-local DEL"), Row(name: "macvlan VERSION (start-up)"),
+                Row(name: "macvlan+static ADD"), Row(name: "macvlan+static DEL")]
     var floor: [UInt64] = []
     for cycle in 0..<options.cycles {
         for (directory, isOurs) in cycle % 2 == 0 ? [(options.ours, true), (options.reference, false)] : [(options.reference, false), (options.ours, true)] {
@@ -386,6 +389,12 @@ func benchmarkRuntimeMode(options: Options) throws {
             let bridge = #"{"cniVersion":"1.0.0","name":"rt-br-\#(side)","type":"bridge","bridge":"rtbr-\#(side)","isGateway":true,"ipam":{"type":"host-local","dataDir":"\#(dataDir)","ranges":[[{"subnet":"10.\#(isOurs ? 87 : 88).0.0/16"}]]}}"#
             record(3, try invoke(directory + "/bridge", in: host, command: "ADD", config: bridge, containerID: id, netns: netns, path: directory))
             record(4, try invoke(directory + "/bridge", in: host, command: "DEL", config: bridge, containerID: id, netns: netns, path: directory))
+            // For the breakdown: start-up alone, and the same ADD without a store.
+            record(5, try invoke(directory + "/macvlan", in: host, command: "VERSION", config: #"{"cniVersion":"1.0.0"}"#,
+                                 containerID: id, netns: netns, path: directory))
+            let staticConfig = #"{"cniVersion":"1.0.0","name":"rt-st-\#(side)","type":"macvlan","master":"up0","ipam":{"type":"static","addresses":[{"address":"10.85.0.\#(isOurs ? 10 : 11)/24","gateway":"10.85.0.1"}],"routes":[{"dst":"0.0.0.0/0"}]}}"#
+            record(6, try invoke(directory + "/macvlan", in: host, command: "ADD", config: staticConfig, containerID: id, netns: netns, path: directory))
+            record(7, try invoke(directory + "/macvlan", in: host, command: "DEL", config: staticConfig, containerID: id, netns: netns, path: directory))
         }
         if let cFloor = options.cFloor {
             let text = try host.run { () throws -> String in
@@ -423,6 +432,17 @@ func benchmarkRuntimeMode(options: Options) throws {
     if !floor.isEmpty {
         let floorMedian = median(floor)
         print("C floor (bench/c-floor.c, same kernel work in one process): \(format(floorMedian)); ours above exec = \(formatRatio(ours / floorMedian)) the floor")
+    }
+    // Where our ADD's time above the exec goes: start-up (VERSION above exec), the plugin's
+    // kernel work and config (static ADD above VERSION, against the C floor), the store
+    // (host-local ADD above static ADD).
+    for (label, pick) in [("ours", { (row: Row) in row.ours }), ("reference", { (row: Row) in row.reference })] {
+        let exec = median(rows[0].ours.map(\.nanoseconds) + rows[0].reference.map(\.nanoseconds))
+        let version = median(pick(rows[5]).map(\.nanoseconds)), staticAdd = median(pick(rows[6]).map(\.nanoseconds))
+        let hostLocalAdd = median(pick(rows[1]).map(\.nanoseconds))
+        print("\(label) ADD breakdown: start-up \(format(version - exec)), macvlan work with static IPAM \(format(staticAdd - version))"
+              + (floor.isEmpty ? "" : " (\(formatRatio((staticAdd - version) / median(floor))) the C floor)")
+              + ", host-local on top \(format(hostLocalAdd - staticAdd))")
     }
 }
 
@@ -576,6 +596,10 @@ do {
     }
     if options.storeScalingOnly {
         try benchmarkStoreScaling(options: options)
+        exit(0)
+    }
+    if options.runtimeOnly {
+        try benchmarkRuntimeMode(options: options)
         exit(0)
     }
     try main()

@@ -213,7 +213,13 @@ final class FakeNamespace: ContainerNamespace {
 
     func netlink() throws -> any NetlinkSession { FakeNetlink(node: node, namespace: path) }
 
-    func writeSysctl(_ key: String, _ value: String) throws { try Self.write(key, value, in: path, node) }
+    func writeSysctls(_ writes: [SysctlWrite]) throws {
+        for write in writes {
+            do {
+                try Self.write(write.key, write.value, in: path, node)
+            } catch let error as SysctlError where write.mayBeMissing && error.errno == ENOENT {}
+        }
+    }
 
     /// A per-interface key of an interface that does not exist, or an IPv6 key when the node
     /// has `ipv6Disabled`, is ENOENT, as /proc/sys answers.

@@ -20,6 +20,9 @@ import Glibc
 struct AttachmentIndex {
     static let bucketCount = 256
     let path: String
+    /// The open index directory (created first when asked); nil when it cannot be had. The
+    /// descriptor belongs to the store.
+    let directory: (_ create: Bool) -> Int32?
 
     /// The bucket file of an entry.
     static func bucket(of entry: String) -> String {
@@ -34,9 +37,7 @@ struct AttachmentIndex {
     /// Runs `body` with the index directory open (created first when `create`); nil when it
     /// cannot be opened.
     func withDirectory<T>(create: Bool, _ body: (Int32) -> T) -> T? {
-        if create { guard (try? Directory.create(path)) != nil else { return nil } }
-        guard let fd = try? Directory.open(path) else { return nil }
-        defer { close(fd) }
+        guard let fd = directory(create) else { return nil }
         return body(fd)
     }
 

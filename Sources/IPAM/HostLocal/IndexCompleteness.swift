@@ -68,8 +68,7 @@ extension ReservationStore {
     /// the index has been brought up to date). Failing to seal only costs the next operation
     /// a full read.
     public func sealIndex() {
-        guard let indexFD = openIndexDirectory(create: true) else { return }
-        defer { close(indexFD) }
+        guard let indexFD = indexDirectory(create: true) else { return }
         var status = stat()
         guard fstat(directoryFD, &status) == 0 else { return }
         let sealed = Self.sealTimes(lastChange: status.st_mtim)
@@ -88,8 +87,7 @@ extension ReservationStore {
     /// Failing to write is not an error: the index is only sealed when this succeeded.
     @discardableResult
     public func reconcileIndex(with reservations: [Reservation]) -> Bool {
-        guard let indexFD = openIndexDirectory(create: true) else { return false }
-        defer { close(indexFD) }
+        guard let indexFD = indexDirectory(create: true) else { return false }
         let previous = Self.parseRecord((try? FileIO.readRegularFile(Self.reconciliationRecord, in: indexFD)) ?? [])
         var current: [IPAddress: String] = [:]
         var held: [String: [IPAddress]] = [:]

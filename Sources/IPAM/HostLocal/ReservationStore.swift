@@ -83,6 +83,8 @@ public final class ReservationStore {
     public let directory: String
     public let indexDirectory: String
     let directoryFD: Int32
+    /// The index directory once `indexDirectory(create:)` has opened it.
+    private var openedIndexFD: Int32?
     private let lock: FileLock
 
     /// Creates the network directory (0755) if needed and opens its lock file (read-only is
@@ -107,6 +109,7 @@ public final class ReservationStore {
 
     deinit {
         close(directoryFD)
+        if let openedIndexFD { close(openedIndexFD) }
     }
 
     /// Runs `body` holding the exclusive flock on `lock` (blocking; EINTR retried).
@@ -216,7 +219,7 @@ public final class ReservationStore {
         let fd: Int32
         do throws(SystemError) {
             do throws(SystemError) {
-                fd = try FileIO.openRegularFile(name, in: directoryFD, flags: O_WRONLY | O_CREAT | O_TRUNC, displayPath: path)
+                fd = try FileIO.openRegularFile(name, in: directoryFD, flags: O_WRONLY | O_CREAT, displayPath: path)
             } catch where error.errno == ELOOP || error.errno == EINVAL {
                 if unlinkat(directoryFD, name, 0) != 0 { throw SystemError.last("remove", path) }
                 fd = try FileIO.openRegularFile(name, in: directoryFD, flags: O_WRONLY | O_CREAT | O_EXCL, displayPath: path)
@@ -225,8 +228,15 @@ public final class ReservationStore {
             throw StoreError(error)
         }
         defer { close(fd) }
-        guard FileIO.writeAll(fd, Array(address.description.utf8)) else {
+        // Overwritten in place and cut only when the old text was longer: truncating to zero
+        // first would free the file's block and allocate it again on every ADD.
+        let content = Array(address.description.utf8)
+        guard FileIO.writeAll(fd, content) else {
             throw StoreError(operation: "write", path: path, errno: errno)
+        }
+        var info = stat()
+        if fstat(fd, &info) == 0 && info.st_size > Int64(content.count) && ftruncate(fd, off_t(content.count)) != 0 {
+            throw StoreError(operation: "truncate", path: path, errno: errno)
         }
     }
 
@@ -235,12 +245,17 @@ public final class ReservationStore {
     /// An attachment's entry name; a legacy owner (container only) is `<containerID>:`.
     static func indexEntry(containerID: String, ifName: String) -> String { containerID + ":" + ifName }
 
-    var attachmentIndex: AttachmentIndex { AttachmentIndex(path: indexDirectory) }
+    var attachmentIndex: AttachmentIndex { AttachmentIndex(path: indexDirectory, directory: indexDirectory(create:)) }
 
-    /// The index directory, opened without following a symlink; created when `create`.
-    func openIndexDirectory(create: Bool) -> Int32? {
+    /// The index directory, opened once (without following a symlink) and kept open for the
+    /// store's life; created when `create`. nil when it is missing (and not to be created) or
+    /// cannot be opened.
+    func indexDirectory(create: Bool) -> Int32? {
+        if let indexFD = openedIndexFD { return indexFD }
         if create { guard (try? Directory.create(indexDirectory)) != nil else { return nil } }
-        return try? Directory.open(indexDirectory)
+        guard let fd = try? Directory.open(indexDirectory) else { return nil }
+        openedIndexFD = fd
+        return fd
     }
 
     /// The addresses the index lists for an attachment; nil when it has no entry.
