@@ -63,7 +63,10 @@ const char *csystem_marker(void) { return csystem_binary_marker; }
 int csystem_ip_packet_socket(const char *interface) {
     unsigned int index = if_nametoindex(interface);
     if (index == 0) return -1;
-    int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_IP));
+    /* Protocol 0: the socket hears nothing until bind() names the protocol and the interface.
+       Created with ETH_P_IP it would be hooked to every interface at once, and bind() would then
+       have to unhook it first, which waits for an RCU grace period (synchronize_net: ~15 ms). */
+    int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
     struct sockaddr_ll address = { 0 };
     address.sll_family = AF_PACKET;

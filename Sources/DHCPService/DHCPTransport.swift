@@ -54,9 +54,15 @@ final class DHCPTransport {
         }
     }
 
+    /// Closing a packet socket waits for an RCU grace period (packet_release calls
+    /// synchronize_net: 10-15 ms here), so it is closed on a thread of its own: the ADD's reply
+    /// does not wait for it.
     deinit {
         close(fd)
-        if packetFD >= 0 { close(packetFD) }
+        if packetFD >= 0 {
+            let packetFD = packetFD
+            if !Thread.start({ close(packetFD) }) { close(packetFD) }
+        }
     }
 
     func send(_ message: DHCPMessage, to destination: DHCPDestination) throws {
