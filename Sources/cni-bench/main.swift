@@ -27,6 +27,8 @@ struct Options {
     var largeInputsOnly = false
     var storeScalingOnly = false
     var runtimeOnly = false
+    var dhcpOnly = false
+    var dhcpPing = true
     /// bench/c-floor (built by bench/run.sh): the kernel work of a macvlan ADD in one C process.
     var cFloor: String?
 
@@ -42,9 +44,11 @@ struct Options {
             case "--large-inputs-only": largeInputsOnly = true
             case "--store-scaling-only": storeScalingOnly = true
             case "--runtime-only": runtimeOnly = true
+            case "--dhcp-only": dhcpOnly = true
+            case "--no-dhcp-ping": dhcpPing = false
             case "--c-floor": cFloor = iterator.next()
             default:
-                printError("usage: cni-bench --ours DIR [--reference DIR] [--cycles N] [--settle-ms MS] [--dhcp-cycles N] [--large-inputs-only] [--store-scaling-only] [--runtime-only] [--c-floor PATH]")
+                printError("usage: cni-bench --ours DIR [--reference DIR] [--cycles N] [--settle-ms MS] [--dhcp-cycles N] [--large-inputs-only] [--store-scaling-only] [--runtime-only] [--dhcp-only] [--c-floor PATH]")
                 exit(2)
             }
         }
@@ -307,33 +311,48 @@ func benchmarkDHCP(options: Options) throws {
     try shell(["/bin/mkdir", "-p", dir])
     defer { _ = try? shell(["/bin/rm", "-rf", dir]) }
     let environment = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]
-    let dnsmasq = try ChildProcess.spawn("/usr/sbin/ip", arguments: ["netns", "exec", lan, "/usr/sbin/dnsmasq", "--keep-in-foreground",
-        "--conf-file=/dev/null", "--port=0", "--interface=up0p", "--bind-interfaces", "--except-interface=lo",
-        "--dhcp-range=10.77.0.150,10.77.0.199,255.255.255.0,1h", "--dhcp-option=option:router,10.77.0.1",
-        "--dhcp-leasefile=\(dir)/leases", "--pid-file=", "--user=root", "--no-ping", "--dhcp-authoritative"],
-        environment: environment, logFile: dir + "/dnsmasq.log")
+    /// dnsmasq on the 'lan' side; `ping`: its default check that an address is unused before
+    /// offering it (an ICMP echo, then a wait for an answer).
+    func startDnsmasq(ping: Bool, _ label: String) throws -> pid_t {
+        try ChildProcess.spawn("/usr/sbin/ip", arguments: ["netns", "exec", lan, "/usr/sbin/dnsmasq", "--keep-in-foreground",
+            "--conf-file=/dev/null", "--port=0", "--interface=up0p", "--bind-interfaces", "--except-interface=lo",
+            "--dhcp-range=10.77.0.150,10.77.0.199,255.255.255.0,1h", "--dhcp-option=option:router,10.77.0.1",
+            "--dhcp-leasefile=\(dir)/leases-\(label)", "--pid-file=", "--user=root", "--dhcp-authoritative"] + (ping ? [] : ["--no-ping"]),
+            environment: environment, logFile: dir + "/dnsmasq-\(label).log")
+    }
+    var dnsmasq = try startDnsmasq(ping: false, "noping")
     defer { ChildProcess.stop(dnsmasq) }
     let ours = try ChildProcess.spawn("/usr/sbin/ip", arguments: ["netns", "exec", host, options.ours + "/dhcp", "daemon",
-        "-socketpath", dir + "/ours.sock", "-statedir", dir + "/state", "-timeout", "3s"], environment: environment, logFile: dir + "/ours.log")
+        "-socketpath", dir + "/ours.sock", "-statedir", dir + "/state"], environment: environment, logFile: dir + "/ours.log")
     defer { ChildProcess.stop(ours) }
     let reference = try ChildProcess.spawn("/usr/sbin/ip", arguments: ["netns", "exec", host, options.reference + "/dhcp", "daemon",
         "-socketpath", dir + "/ref.sock"], environment: environment, logFile: dir + "/ref.log")
     defer { ChildProcess.stop(reference) }
     usleep(500_000)
     let hostNamespace = try NetworkNamespace(path: "/run/netns/" + host)
-    var row = Row(name: "macvlan+dhcp ADD (time to lease)")
-    for cycle in 0..<options.dhcpCycles {
-        for (directory, socket, isOurs) in [(options.ours, "ours.sock", true), (options.reference, "ref.sock", false)] {
-            let config = #"{"cniVersion":"1.0.0","name":"dhnet","type":"macvlan","master":"up0","ipam":{"type":"dhcp","daemonSocketPath":"\#(dir)/\#(socket)"}}"#
-            let id = "dh\(cycle)\(isOurs ? "o" : "r")"
-            let sample = try invoke(directory + "/macvlan", in: hostNamespace, command: "ADD", config: config,
-                                    containerID: id, netns: "/run/netns/" + container, path: directory)
-            if isOurs { row.ours.append(sample) } else { row.reference.append(sample) }
-            _ = try invoke(directory + "/macvlan", in: hostNamespace, command: "DEL", config: config,
-                           containerID: id, netns: "/run/netns/" + container, path: directory)
+    func timeToLease(_ name: String, cycles: Int, tag: String) throws -> Row {
+        var row = Row(name: name)
+        for cycle in 0..<cycles {
+            for (directory, socket, isOurs) in [(options.ours, "ours.sock", true), (options.reference, "ref.sock", false)] {
+                let config = #"{"cniVersion":"1.0.0","name":"dhnet","type":"macvlan","master":"up0","ipam":{"type":"dhcp","daemonSocketPath":"\#(dir)/\#(socket)"}}"#
+                let id = "dh\(tag)\(cycle)\(isOurs ? "o" : "r")"
+                let sample = try invoke(directory + "/macvlan", in: hostNamespace, command: "ADD", config: config,
+                                        containerID: id, netns: "/run/netns/" + container, path: directory)
+                if isOurs { row.ours.append(sample) } else { row.reference.append(sample) }
+                _ = try invoke(directory + "/macvlan", in: hostNamespace, command: "DEL", config: config,
+                               containerID: id, netns: "/run/netns/" + container, path: directory)
+            }
         }
+        return row
     }
-    printTable([row], cycles: options.dhcpCycles, settle: 0)
+    var rows = [try timeToLease("macvlan+dhcp ADD (time to lease)", cycles: options.dhcpCycles, tag: "n")]
+    // dnsmasq's default: a ping check before each offer of an address it has not leased. Each
+    // ADD here is a new container (a new client id), so every lease waits for it.
+    ChildProcess.stop(dnsmasq)
+    dnsmasq = try startDnsmasq(ping: true, "ping")
+    usleep(300_000)
+    if options.dhcpPing { rows.append(try timeToLease("… dnsmasq with its ping check", cycles: min(options.dhcpCycles, 3), tag: "p")) }
+    printTable(rows, cycles: options.dhcpCycles, settle: 0)
 
     // No server: stop dnsmasq and time until the ADD fails.
     ChildProcess.stop(dnsmasq)
@@ -370,6 +389,17 @@ func benchmarkRuntimeMode(options: Options) throws {
                 Row(name: "bridge+host-local ADD"), Row(name: "bridge+host-local DEL"), Row(name: "macvlan VERSION (start-up)"),
                 Row(name: "macvlan+static ADD"), Row(name: "macvlan+static DEL")]
     var floor: [UInt64] = []
+    // ipvlan and 802.1Q rows where the kernel has them (in the VM: integration/vm-run.sh).
+    let hostName = String(host.path.split(separator: "/").last ?? "")
+    func kernelSupports(_ kind: [String]) -> Bool {
+        guard (try? shell(["/usr/sbin/ip", "-n", hostName, "link", "add", "link", "up0", "name", "probe0", "type"] + kind)) != nil else { return false }
+        _ = try? shell(["/usr/sbin/ip", "-n", hostName, "link", "del", "probe0"])
+        return true
+    }
+    let extraKinds = [("ipvlan", ["ipvlan", "mode", "l2"], #""mode":"l2""#), ("vlan", ["vlan", "id", "9"], #""vlanId":9"#)]
+        .filter { kernelSupports($0.1) }
+    for (kind, _, _) in extraKinds { rows += [Row(name: "\(kind)+host-local ADD"), Row(name: "\(kind)+host-local DEL")] }
+    if extraKinds.count < 2 { print("runtime mode: no ipvlan/vlan rows where this kernel lacks them (run it in the VM: integration/vm-run.sh)") }
     for cycle in 0..<options.cycles {
         for (directory, isOurs) in cycle % 2 == 0 ? [(options.ours, true), (options.reference, false)] : [(options.reference, false), (options.ours, true)] {
             func record(_ index: Int, _ sample: Sample) {
@@ -395,6 +425,11 @@ func benchmarkRuntimeMode(options: Options) throws {
             let staticConfig = #"{"cniVersion":"1.0.0","name":"rt-st-\#(side)","type":"macvlan","master":"up0","ipam":{"type":"static","addresses":[{"address":"10.85.0.\#(isOurs ? 10 : 11)/24","gateway":"10.85.0.1"}],"routes":[{"dst":"0.0.0.0/0"}]}}"#
             record(6, try invoke(directory + "/macvlan", in: host, command: "ADD", config: staticConfig, containerID: id, netns: netns, path: directory))
             record(7, try invoke(directory + "/macvlan", in: host, command: "DEL", config: staticConfig, containerID: id, netns: netns, path: directory))
+            for (offset, (kind, _, keys)) in extraKinds.enumerated() {
+                let config = #"{"cniVersion":"1.0.0","name":"rt-\#(kind)-\#(side)","type":"\#(kind)","master":"up0",\#(keys),"ipam":{"type":"host-local","dataDir":"\#(dataDir)","ranges":[[{"subnet":"10.\#(isOurs ? 83 : 84).\#(offset).0/24"}]]}}"#
+                record(8 + offset * 2, try invoke(directory + "/\(kind)", in: host, command: "ADD", config: config, containerID: id, netns: netns, path: directory))
+                record(9 + offset * 2, try invoke(directory + "/\(kind)", in: host, command: "DEL", config: config, containerID: id, netns: netns, path: directory))
+            }
         }
         if let cFloor = options.cFloor {
             let text = try host.run { () throws -> String in
@@ -600,6 +635,10 @@ do {
     }
     if options.runtimeOnly {
         try benchmarkRuntimeMode(options: options)
+        exit(0)
+    }
+    if options.dhcpOnly {
+        try benchmarkDHCP(options: options)
         exit(0)
     }
     try main()
