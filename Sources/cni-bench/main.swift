@@ -156,6 +156,7 @@ func percentile(_ values: [UInt64], _ fraction: Double) -> Double {
 }
 
 func format(_ nanoseconds: Double) -> String {
+    if nanoseconds < 0 { return "-" + format(-nanoseconds) }
     let milliseconds = nanoseconds / 1_000_000
     let hundredths = Int((milliseconds * 100).rounded())
     let fraction = hundredths % 100
