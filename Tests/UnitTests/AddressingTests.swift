@@ -54,3 +54,35 @@ import Testing
         #expect(try #require(MACAddress("01:00:5e:00:00:01")).isMulticast)
     }
 }
+
+/// The one-pass IPv4 parser against a plain reading of the rule (four dot-separated parts of
+/// one to three ASCII digits, no leading zero, at most 255), over random and edge inputs.
+@Suite struct IPv4ParserEquivalenceTests {
+    static func oracle(_ text: String) -> UInt32? {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4 else { return nil }
+        var value: UInt32 = 0
+        for part in parts {
+            let bytes = Array(part.utf8)
+            guard (1...3).contains(bytes.count), bytes.allSatisfy({ (0x30...0x39).contains($0) }),
+                  !(bytes.count > 1 && bytes[0] == 0x30) else { return nil }
+            let octet = bytes.reduce(UInt32(0)) { $0 * 10 + UInt32($1 - 0x30) }
+            guard octet <= 255 else { return nil }
+            value = value << 8 | octet
+        }
+        return value
+    }
+
+    @Test func agreesWithTheRule() {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet = Array("0123456789..1255٣x ".unicodeScalars).map(String.init)
+        var inputs = ["0.0.0.0", "255.255.255.255", "256.1.1.1", "01.1.1.1", "1.1.1", "1.1.1.1.", ".1.1.1.1", "1..1.1", "1.1.1.1 ",
+                      "1.1.1.00", "1.1.1.0", "999.1.1.1", "1.1.1.1234", "1.2.3.4", "", "1.2.3.٣"]
+        for _ in 0..<20000 {
+            inputs.append((0..<Int.random(in: 1...16, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }.joined())
+        }
+        for text in inputs {
+            #expect(IPAddress(text)?.v4Value == Self.oracle(text), "\(text)")
+        }
+    }
+}
