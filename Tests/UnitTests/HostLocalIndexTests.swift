@@ -247,3 +247,20 @@ import Glibc
         #expect(dir.files("net1") == ["last_reserved_ip.0", "last_reserved_ip.1", "lock"])
     }
 }
+
+@Suite struct HostLocalIndexUpkeepTests {
+    /// An owner another writer released entirely loses its entry at the next reconciliation,
+    /// so the index does not grow with attachments that are gone.
+    @Test func entriesOfOwnersReleasedElsewhereGo() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let a = try HostLocalAllocator(config: try HostLocalConfig(request: try request(hostLocal(dir, ipam: #""ranges":[[{"subnet":"10.0.0.0/24"}]]"#))))
+        _ = try a.allocate(containerID: "seed", ifName: "eth0")
+        dir.write("net1/10.0.0.50", "gone\r\neth0")
+        _ = try a.allocate(containerID: "c1", ifName: "eth0")
+        #expect(dir.indexEntries("net1") == ["c1:eth0", "gone:eth0", "seed:eth0"])
+        _ = unlink(dir.path + "/net1/10.0.0.50")
+        _ = try a.allocate(containerID: "c2", ifName: "eth0")
+        #expect(dir.indexEntries("net1") == ["c1:eth0", "c2:eth0", "seed:eth0"])
+    }
+}

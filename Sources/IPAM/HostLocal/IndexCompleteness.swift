@@ -99,6 +99,9 @@ extension ReservationStore {
         }
         var changes: [String: [IPAddress]] = [:]
         for (address, entry) in current where previous[address] != entry { changes[entry] = held[entry] }
+        // Owners that held something at the last reconciliation and hold nothing now (released
+        // by another writer): their entries go.
+        for entry in Set(previous.values) where held[entry] == nil { changes[entry] = [] }
         // An owner whose name cannot be stored leaves the index incomplete: never sealed.
         guard attachmentIndex.update(changes) else { return false }
         if previous.isEmpty { attachmentIndex.removeStrayFiles() }
