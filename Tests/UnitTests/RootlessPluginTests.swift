@@ -5,8 +5,10 @@ import TestSupport
 import Glibc
 #endif
 
-/// The plugin-logic suites need no privilege: this runs them again as `nobody` (uid 65534, no
-/// capabilities) from a copy of this test bundle, and fails if any of them needed root.
+/// The suites of the plugins' decisions need no privilege: the main plugins' logic against the
+/// fake host, and host-local's config, allocator and index on a store in /tmp. This runs them
+/// again as `nobody` (uid 65534, no capabilities) from a copy of this test bundle, and fails if
+/// any of them needed root.
 @Suite struct RootlessPluginTests {
     @Test func pluginLogicSuitesPassAsNobody() throws {
         guard getuid() == 0 else {
@@ -27,7 +29,8 @@ import Glibc
         let outcome = try ChildProcess.run(
             "/usr/bin/setpriv",
             arguments: ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
-                        bundle, "--testing-library", "swift-testing", "--filter", "LogicTests"],
+                        bundle, "--testing-library", "swift-testing", "--filter",
+                        "LogicTests|HostLocalConfigTests|HostLocalAllocatorTests|HostLocalIndex|IndexSeal"],
             environment: ["PATH=/usr/bin:/bin", "HOME=/nonexistent", "NO_COLOR=1"], captureStandardError: true)
         let output = String(decoding: outcome.standardOutput + outcome.standardError, as: UTF8.self)
         let summary = output.split(separator: "\n").last { $0.contains("Test run with") } ?? "no summary"
