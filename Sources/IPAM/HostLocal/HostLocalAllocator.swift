@@ -161,17 +161,7 @@ public struct HostLocalAllocator {
                     skipped.append(reservation.address.description)
                     continue
                 }
-                let keep: Bool
-                if let owner = reservation.owner {
-                    if let ifName = owner.ifName {
-                        keep = valid.contains(Attachment(containerID: owner.containerID, ifName: ifName))
-                    } else {
-                        keep = validContainers.contains(owner.containerID)
-                    }
-                } else {
-                    keep = false
-                }
-                if keep {
+                if Self.keeps(reservation.owner, valid: valid, validContainers: validContainers) {
                     kept.append(reservation)
                 } else {
                     try store.remove(reservation.address)
