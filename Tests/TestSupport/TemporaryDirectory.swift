@@ -22,15 +22,15 @@ public struct TemporaryDirectory {
         Directory.entryNames(atPath: path + "/" + sub).sorted()
     }
     /// The entries of host-local's index for `network` in a store here (the owners its
-    /// `bucket.xx` files list, sorted), followed by any other file in the index directory but
-    /// the store-wide record of the last reconciliation (`.reconciled`): temporary files, or the
+    /// `bucket2.xx` files list, sorted), followed by any other file in the index directory but
+    /// the store-wide record of the last reconciliation (`.reconciled2`): temporary files, or the
     /// one-file-per-attachment entries of earlier versions.
     public func indexEntries(_ network: String) -> [String] {
         let directory = ".swift-cni-index/" + network
         var entries: Set<String> = []
         var others: [String] = []
-        for name in files(directory) where name != ".reconciled" {
-            guard name.hasPrefix("bucket."), !name.hasSuffix(".tmp") else {
+        for name in files(directory) where !name.hasPrefix(".reconciled") {
+            guard name.hasPrefix("bucket"), !name.hasSuffix(".tmp") else {
                 others.append(name)
                 continue
             }
@@ -42,9 +42,9 @@ public struct TemporaryDirectory {
     }
 
     /// The bucket of host-local's index that holds `entry` (`<containerID>:<ifname>`): the low
-    /// byte of its FNV-1a hash.
+    /// FNV-1a hash modulo 64.
     public static func indexBucket(of entry: String) -> String {
-        "bucket." + FNV1a.hex(FNV1a.hash(entry.utf8) % 256, digits: 2)
+        "bucket2." + FNV1a.hex(FNV1a.hash(entry.utf8) % 64, digits: 2)
     }
 
     public func write(_ sub: String, _ content: String) {

@@ -6,19 +6,27 @@ import Glibc
 
 /// host-local's attachment index: which addresses each owner of the store holds, so DEL, CHECK
 /// and ADD's duplicate check read one small file instead of every reservation (the reference
-/// ignores it). In `<dataDir>/.swift-cni-index/<network>/`, 256 bucket files `bucket.<xx>`
-/// (xx: the low byte of the entry name's FNV-1a hash, in hex) hold lines `<entry> <address>`,
+/// ignores it). In `<dataDir>/.swift-cni-index/<network>/`, 64 bucket files `bucket2.<xx>`
+/// (xx: the entry name's FNV-1a hash modulo 64, in hex) hold lines `<entry> <address>`,
 /// where the entry is `<containerID>:<ifname>`, `<containerID>:` for a legacy owner (the
 /// container only) or `.ownerless` for address files with no owner. Buckets keep the number of
 /// files small whatever the number of owners: indexing a store of thousands written by others
-/// creates 256 files, not thousands.
+/// creates 64 files, not thousands (a store of 5000 owners has about 80 lines per bucket).
 ///
 /// Each bucket is replaced whole (System's `AtomicFile`: a reader sees the old or the new
 /// content); callers hold the store's lock, so there is one writer at a time. Every file is
 /// opened relative to the directory, never through a symlink. Failing to write is reported, not
 /// thrown: the index is a hint until it is sealed complete (see `IndexCompleteness`).
 struct AttachmentIndex {
-    static let bucketCount = 256
+    static let bucketCount = 64
+    /// The layout's version: in the bucket names, the reconciliation record's name and the
+    /// seal (see `IndexCompleteness`), so a store indexed in another layout is never taken for
+    /// complete and is rebuilt once. 1 was the one file per attachment of the first releases.
+    static let layout = 2
+    static let bucketPrefix = "bucket\(layout)."
+
+    /// A bucket file of this layout (not a killed writer's temporary file).
+    static func isBucket(_ name: String) -> Bool { name.hasPrefix(bucketPrefix) && !name.hasSuffix(".tmp") }
     let path: String
     /// The open index directory (created first when asked); nil when it cannot be had. The
     /// descriptor belongs to the store.
@@ -26,7 +34,7 @@ struct AttachmentIndex {
 
     /// The bucket file of an entry.
     static func bucket(of entry: String) -> String {
-        "bucket." + FNV1a.hex(FNV1a.hash(entry.utf8) % UInt64(bucketCount), digits: 2)
+        bucketPrefix + FNV1a.hex(FNV1a.hash(entry.utf8) % UInt64(bucketCount), digits: 2)
     }
 
     /// An entry name can be stored: not empty, no line break (a line holds one entry).
@@ -97,7 +105,7 @@ struct AttachmentIndex {
         withDirectory(create: false) { fd -> [String: [IPAddress]]? in
             guard let names = try? Directory.entryNames(of: fd, path: path) else { return nil }
             var entries: [String: [IPAddress]] = [:]
-            for name in names where name.hasPrefix("bucket.") && !name.hasSuffix(".tmp") {
+            for name in names where Self.isBucket(name) {
                 entries.merge(read(bucket: name, in: fd)) { $0 + $1 }
             }
             return entries
@@ -107,7 +115,7 @@ struct AttachmentIndex {
     /// Removes the entries `keep` refuses (GC), each bucket rewritten once.
     func prune(keeping keep: (String) -> Bool) {
         _ = withDirectory(create: false) { fd in
-            for name in (try? Directory.entryNames(of: fd, path: path)) ?? [] where name.hasPrefix("bucket.") && !name.hasSuffix(".tmp") {
+            for name in (try? Directory.entryNames(of: fd, path: path)) ?? [] where Self.isBucket(name) {
                 let content = read(bucket: name, in: fd)
                 let kept = content.filter { keep($0.key) }
                 if kept.count != content.count { _ = write(bucket: name, kept, in: fd) }
@@ -115,13 +123,14 @@ struct AttachmentIndex {
         }
     }
 
-    /// Removes what is not ours to keep here: the one-file-per-attachment entries of earlier
-    /// versions (superseded by the buckets) and temporary files of killed writers.
+    /// Removes what is not this layout's: other layouts' files (the one file per attachment of
+    /// the first releases, buckets and records of other versions) and temporary files of
+    /// killed writers.
     func removeStrayFiles() {
         _ = withDirectory(create: false) { fd in
-            for name in (try? Directory.entryNames(of: fd, path: path)) ?? [] {
-                let isBucket = name.hasPrefix("bucket.") && !name.hasSuffix(".tmp")
-                if !isBucket && name != ReservationStore.reconciliationRecord { unlinkat(fd, name, 0) }
+            for name in (try? Directory.entryNames(of: fd, path: path)) ?? []
+            where !Self.isBucket(name) && name != ReservationStore.reconciliationRecord {
+                unlinkat(fd, name, 0)
             }
         }
     }

@@ -10,23 +10,25 @@ import Glibc
 ///
 /// Complete is proven, not assumed. After an operation that leaves the index complete, the
 /// store *seals* it: the network directory's mtime is set to one nanosecond before what the
-/// kernel last wrote there, and the index directory's mtime to that kernel value. Any later
-/// change of the network directory by anyone — the reference's ADD, DEL or GC, an older
-/// swift-cni — sets its mtime to the current time, which is never one nanosecond before the
-/// index's (the kernel's times only move on from the sealed value; one made in the same clock
-/// tick equals it). So "index mtime = directory mtime + 1 ns" holds exactly while nobody else
-/// has changed the directory since the seal. Every writer holds the store's lock (the
-/// reference's too), and the check and the seal are made under it. On a filesystem that keeps
-/// no nanoseconds the relation never holds, and every operation reads the whole store as before.
+/// kernel last wrote there (L), and the index directory's mtime to the directory's plus the
+/// layout version in nanoseconds (layout 2: L + 1 ns). Any later change of the network
+/// directory by anyone — the reference's ADD, DEL or GC, an older swift-cni — sets its mtime to
+/// the current time, which is at or after L (in the same clock tick, L itself), never L - 1 ns.
+/// So "index mtime = directory mtime + 2 ns" holds exactly while nobody else has changed the
+/// directory since the seal, and a seal of another layout never passes for this one. Every
+/// writer holds the store's lock (the reference's too), and the check and the seal are made
+/// under it. On a filesystem that keeps no nanoseconds the relation never holds, and every
+/// operation reads the whole store as before.
 ///
 /// When it does not hold, the operation reads every file (as the reference does) and
 /// *reconciles* the index with what it read: only the owners whose addresses changed since the
-/// last reconciliation (recorded in `.reconciled`: one `<address> <owner entry>` line per
-/// reservation) have their entries read and, when different, rewritten. The first
-/// reconciliation of a store written by others writes one entry per owner, once.
+/// last reconciliation (recorded in `.reconciled2`: one `<address> <owner entry>` line per
+/// reservation) have their entries read and, when different, rewritten; owners that hold
+/// nothing any more lose theirs. The first reconciliation of a store (or of a store indexed in
+/// another layout) writes every bucket once and removes the other layout's files.
 extension ReservationStore {
     /// The record of the last reconciliation, in the index directory.
-    static let reconciliationRecord = ".reconciled"
+    static let reconciliationRecord = ".reconciled\(AttachmentIndex.layout)"
     /// The index entry of address files with no owner (empty or unreadable), which only GC uses.
     static let ownerlessEntry = ".ownerless"
 
@@ -51,17 +53,27 @@ extension ReservationStore {
     }
 
     /// The two modification times a seal sets, given the kernel's time of the directory's last
-    /// change: the directory one nanosecond before it, the index that time.
+    /// change: the directory one nanosecond before it, the index the layout's version in
+    /// nanoseconds after the directory (layout 2: one nanosecond after the last change).
     static func sealTimes(lastChange: timespec) -> (directory: timespec, index: timespec) {
-        (nanosecondBefore(lastChange), lastChange)
+        let directory = nanosecondBefore(lastChange)
+        return (directory, nanoseconds(AttachmentIndex.layout, after: directory))
     }
 
-    /// The directory's and the index's times are a seal's: index = directory + 1 ns. A change
-    /// by anyone after the seal gives the directory a time at or after the sealed last change
-    /// (the same value in the same clock tick), so the relation no longer holds.
+    /// The directory's and the index's times are this layout's seal: index = directory +
+    /// layout ns. A change by anyone after the seal gives the directory a time at or after the
+    /// sealed last change (the same value in the same clock tick), so the relation no longer
+    /// holds; neither does another layout's seal.
     static func sealHolds(directory: timespec, index: timespec) -> Bool {
-        let expected = nanosecondAfter(directory)
+        let expected = nanoseconds(AttachmentIndex.layout, after: directory)
         return expected.tv_sec == index.tv_sec && expected.tv_nsec == index.tv_nsec
+    }
+
+    /// `count` (0 to 1e9) nanoseconds after `time`, without overflow on any value.
+    static func nanoseconds(_ count: Int, after time: timespec) -> timespec {
+        var result = time
+        for _ in 0..<count { result = nanosecondAfter(result) }
+        return result
     }
 
     /// Seals the index as complete for the directory as it is now (call under the lock, after
