@@ -76,9 +76,26 @@ struct AttachmentIndex {
         return (try? AtomicFile.replace(name, in: fd, with: Array(text.utf8))) != nil
     }
 
-    /// The addresses listed for `entry`; nil when it has none.
+    /// A line's entry part (before its last space) and address part, as bytes.
+    static func split(_ line: ArraySlice<UInt8>) -> (entry: ArraySlice<UInt8>, address: ArraySlice<UInt8>)? {
+        guard let space = line.lastIndex(of: UInt8(ascii: " ")) else { return nil }
+        return (line[line.startIndex..<space], line[(space + 1)...])
+    }
+
+    /// The addresses listed for `entry`; nil when it has none. Only that entry's lines are
+    /// decoded.
     func addresses(of entry: String) -> [IPAddress]? {
-        withDirectory(create: false) { fd in read(bucket: Self.bucket(of: entry), in: fd)[entry] } ?? nil
+        guard let content = withDirectory(create: false, { fd in try? FileIO.readRegularFile(Self.bucket(of: entry), in: fd) }) ?? nil else {
+            return nil
+        }
+        let wanted = Array(entry.utf8)
+        var addresses: [IPAddress] = []
+        for line in content.split(separator: UInt8(ascii: "\n")) {
+            guard let (name, text) = Self.split(line), name.elementsEqual(wanted),
+                  let address = IPAddress(String(decoding: text, as: UTF8.self)) else { continue }
+            addresses.append(address)
+        }
+        return addresses.isEmpty ? nil : addresses
     }
 
     /// Sets the addresses of several entries (an empty list removes one), reading and writing
@@ -91,14 +108,35 @@ struct AttachmentIndex {
             var byBucket: [String: [String]] = [:]
             for entry in changes.keys { byBucket[Self.bucket(of: entry), default: []].append(entry) }
             for (bucket, entries) in byBucket {
-                var content = read(bucket: bucket, in: fd)
-                let before = content
-                for entry in entries { content[entry] = changes[entry].flatMap { $0.isEmpty ? nil : $0 } }
-                if content != before, !write(bucket: bucket, content, in: fd) { return false }
+                // The other entries' lines are kept as they are, undecoded; the changed
+                // entries' lines are replaced. Nothing is written when they come out the same.
+                let changed = entries.map { Array($0.utf8) }
+                let content = (try? FileIO.readRegularFile(bucket, in: fd)) ?? []
+                var kept: [ArraySlice<UInt8>] = [], dropped: [ArraySlice<UInt8>] = []
+                for line in content.split(separator: UInt8(ascii: "\n")) {
+                    if let (name, _) = Self.split(line), changed.contains(where: { name.elementsEqual($0) }) {
+                        dropped.append(line)
+                    } else {
+                        kept.append(line)
+                    }
+                }
+                let added = entries.flatMap { entry in (changes[entry] ?? []).map { ArraySlice(Array((entry + " " + $0.description).utf8)) } }
+                if dropped.map(Array.init).sorted(by: Self.lexicographic) == added.map(Array.init).sorted(by: Self.lexicographic) { continue }
+                let lines = kept + added
+                if lines.isEmpty {
+                    unlinkat(fd, AtomicFile.temporaryName(for: bucket), 0)  // a killed writer's, if any
+                    guard unlinkat(fd, bucket, 0) == 0 || errno == ENOENT else { return false }
+                    continue
+                }
+                var text: [UInt8] = []
+                for line in lines { text += line; text.append(UInt8(ascii: "\n")) }
+                guard (try? AtomicFile.replace(bucket, in: fd, with: text)) != nil else { return false }
             }
             return true
         } ?? false
     }
+
+    static func lexicographic(_ left: [UInt8], _ right: [UInt8]) -> Bool { left.lexicographicallyPrecedes(right) }
 
     /// Every entry of every bucket; nil when the directory cannot be read.
     func all() -> [String: [IPAddress]]? {
