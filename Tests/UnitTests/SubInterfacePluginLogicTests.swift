@@ -82,6 +82,24 @@ func macvlanConfig(_ extra: String = #","master":"eth0""#, ipam: Bool = true, ve
         #expect(node.namespaces["host"]?.links.map(\.name) == ["eth0"], "nothing is made in the host namespace")
     }
 
+    @Test func dualStackEnablesIPv6BeforeTheAddresses() throws {
+        let node = subInterfaceNode()
+        node.ipamResult?.ips.append(CNIResult.IPConfig(address: IPPrefix("fd00::5/64")!, gateway: IPAddress("fd00::1")))
+        node.ipamResult?.routes.append(CNIResult.Route(destination: IPPrefix("::/0")!))
+        _ = try MacvlanPlugin(host: FakeHost(node: node)).add(try pluginRequest(macvlanConfig()))
+        #expect(Array(normalized(node.mutationLog, prefix: "mv").dropFirst(3)) == [
+            "\(containerPath) sysctl net/ipv4/conf/eth0/arp_notify=1",
+            "\(containerPath) sysctl net/ipv6/conf/eth0/ndisc_notify=1",
+            "\(containerPath) sysctl net/ipv6/conf/lo/disable_ipv6=0",
+            "\(containerPath) sysctl net/ipv6/conf/eth0/disable_ipv6=0",
+            "\(containerPath) newaddr eth0 10.1.0.5/24",
+            "\(containerPath) newaddr eth0 fd00::5/64",
+            "\(containerPath) up eth0",
+            "\(containerPath) newroute 0.0.0.0/0 via 10.1.0.1 dev eth0",
+            "\(containerPath) newroute ::/0 via fd00::1 dev eth0",
+        ])
+    }
+
     /// Every state-changing step of ADD fails in turn: each time the ADD fails and the node is
     /// as before (no link, no reservation), and the undo steps ran newest first.
     @Test func aFailureAtEveryStepLeavesNothing() throws {
