@@ -48,17 +48,10 @@ public enum FileIO {
                                        inheritedByChildren: Bool = false) throws(SystemError) -> Int32 {
         let shown = displayPath ?? name
         // O_TRUNC is applied after the type check, so a planted device is never truncated.
-        let fd = openat(directoryFD, name, (flags & ~O_TRUNC) | O_NOFOLLOW | O_NONBLOCK | (inheritedByChildren ? 0 : O_CLOEXEC), mode)
-        guard fd >= 0 else { throw SystemError.last("open", shown) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else {
-            let error = SystemError.last("stat", shown)
-            close(fd)
-            throw error
-        }
-        guard info.st_mode & S_IFMT == S_IFREG else {
-            close(fd)
-            throw SystemError(operation: "open", path: shown, errno: EINVAL, problem: "not a regular file")
+        let fd: Int32
+        switch openOwn(name, in: directoryFD, flags: flags & ~O_TRUNC, mode: mode, shown: shown, inheritedByChildren: inheritedByChildren) {
+        case .file(let opened, _): fd = opened
+        case .missing(let error), .notRegular(let error), .failed(let error): throw error
         }
         if flags & O_TRUNC != 0 && ftruncate(fd, 0) != 0 {
             let error = SystemError.last("truncate", shown)
@@ -68,17 +61,56 @@ public enum FileIO {
         return fd
     }
 
+    /// What opening a file of our own found.
+    private enum Opened {
+        /// A regular file: its descriptor (the caller's to close) and fstat(2).
+        case file(Int32, stat)
+        /// ENOENT.
+        case missing(SystemError)
+        /// A symlink (ELOOP), directory, FIFO, socket or device: "not a regular file".
+        case notRegular(SystemError)
+        case failed(SystemError)
+    }
+
+    /// The open and type check every function here that opens a file of our own shares.
+    private static func openOwn(_ name: String, in directoryFD: Int32, flags: Int32, mode: mode_t, shown: String,
+                                inheritedByChildren: Bool) -> Opened {
+        let fd = openat(directoryFD, name, flags | O_NOFOLLOW | O_NONBLOCK | (inheritedByChildren ? 0 : O_CLOEXEC), mode)
+        guard fd >= 0 else {
+            let error = SystemError.last("open", shown)
+            switch error.errno {
+            case ENOENT: return .missing(error)
+            case ELOOP: return .notRegular(error)
+            default: return .failed(error)
+            }
+        }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            let error = SystemError.last("stat", shown)
+            close(fd)
+            return .failed(error)
+        }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            close(fd)
+            return .notRegular(SystemError(operation: "open", path: shown, errno: EINVAL, problem: "not a regular file"))
+        }
+        return .file(fd, info)
+    }
+
     /// Reads a regular file of our own whole: never through a symlink, never blocking on a FIFO
-    /// or device (see `openRegularFile`), in four system calls (openat, fstat, one read sized
-    /// by the file plus one byte, close) when the file does not grow meanwhile. A regular
-    /// file's short read is its end (Linux, local filesystems). More than `limit`: EFBIG.
+    /// or device (see `openRegularFile`, whose errors it throws), in four system calls (openat,
+    /// fstat, one read sized by the file plus one byte, close) when the file does not grow
+    /// meanwhile. A regular file's short read is its end (Linux, local filesystems). More than
+    /// `limit`: EFBIG.
     public static func readRegularFile(_ name: String, in directoryFD: Int32 = AT_FDCWD, limit: Int = defaultLimit,
                                        displayPath: String? = nil) throws(SystemError) -> [UInt8] {
-        switch readRegularFileIfPresent(name, in: directoryFD, limit: limit, displayPath: displayPath) {
-        case .contents(let bytes): return bytes
-        case .missing: throw SystemError(operation: "open", path: displayPath ?? name, errno: ENOENT)
-        case .notRegular: throw SystemError(operation: "open", path: displayPath ?? name, errno: EINVAL, problem: "not a regular file")
-        case .failed(let error): throw error
+        let shown = displayPath ?? name
+        switch openOwn(name, in: directoryFD, flags: O_RDONLY, mode: 0, shown: shown, inheritedByChildren: false) {
+        case .file(let fd, let info):
+            defer { close(fd) }
+            return try readOpened(fd, size: info.st_size, limit: limit, shown: shown)
+        case .missing(let error), .notRegular(let error), .failed(let error):
+            throw error
         }
     }
 
@@ -97,42 +129,36 @@ public enum FileIO {
     public static func readRegularFileIfPresent(_ name: String, in directoryFD: Int32 = AT_FDCWD, limit: Int = defaultLimit,
                                                 displayPath: String? = nil) -> RegularFileRead {
         let shown = displayPath ?? name
-        // O_NONBLOCK: a FIFO planted under the name opens at once (and is refused below); it
-        // does nothing to a regular file's reads.
-        let fd = openat(directoryFD, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else {
-            switch errno {
-            case ENOENT: return .missing
-            case ELOOP: return .notRegular
-            default: return .failed(SystemError.last("open", shown))
+        switch openOwn(name, in: directoryFD, flags: O_RDONLY, mode: 0, shown: shown, inheritedByChildren: false) {
+        case .file(let fd, let info):
+            defer { close(fd) }
+            do throws(SystemError) {
+                return .contents(try readOpened(fd, size: info.st_size, limit: limit, shown: shown))
+            } catch {
+                return .failed(error)
             }
+        case .missing: return .missing
+        case .notRegular: return .notRegular
+        case .failed(let error): return .failed(error)
         }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { return .failed(SystemError.last("stat", shown)) }
-        guard info.st_mode & S_IFMT == S_IFREG else { return .notRegular }
-        let size = Int(clamping: info.st_size)
-        guard size <= limit else {
-            return .failed(SystemError(operation: "read", path: shown, errno: EFBIG, problem: "larger than \(limit) bytes"))
-        }
+    }
+
+    /// Reads an open regular file of `size` bytes (by fstat) whole: one read of size + 1 bytes,
+    /// and on to the end only when it was interrupted or the file grew.
+    private static func readOpened(_ fd: Int32, size fileSize: off_t, limit: Int, shown: String) throws(SystemError) -> [UInt8] {
+        let tooLarge = SystemError(operation: "read", path: shown, errno: EFBIG, problem: "larger than \(limit) bytes")
+        let size = Int(clamping: fileSize)
+        guard size <= limit else { throw tooLarge }
         var data = [UInt8](repeating: 0, count: size + 1)
         let count = data.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
         if count >= 0 && count <= size {
             data.removeSubrange(count...)
-            return .contents(data)
+            return data
         }
-        // Interrupted, or the file grew since fstat: read on to its end.
-        if count < 0 && errno != EINTR { return .failed(SystemError.last("read", shown)) }
-        do throws(SystemError) {
-            let rest = try readAll(fd, limit: limit, path: shown)
-            let whole = (count > 0 ? Array(data[0..<count]) : []) + rest
-            guard whole.count <= limit else {
-                return .failed(SystemError(operation: "read", path: shown, errno: EFBIG, problem: "larger than \(limit) bytes"))
-            }
-            return .contents(whole)
-        } catch {
-            return .failed(error)
-        }
+        if count < 0 && errno != EINTR { throw SystemError.last("read", shown) }
+        let whole = (count > 0 ? Array(data[0..<count]) : []) + (try readAll(fd, limit: limit, path: shown))
+        guard whole.count <= limit else { throw tooLarge }
+        return whole
     }
 
     /// Writes every byte, retrying short writes and EINTR. false on any other error (errno set).
