@@ -32,16 +32,6 @@ extension ReservationStore {
     /// The index entry of address files with no owner (empty or unreadable), which only GC uses.
     static let ownerlessEntry = ".ownerless"
 
-    /// An address file as it is now: nil when it is gone or not a regular file; else its owner
-    /// (nil inside: empty or unreadable).
-    func fileOwner(of address: IPAddress) -> ReservationOwner?? {
-        switch FileIO.readRegularFileIfPresent(address.description, in: directoryFD) {
-        case .missing, .notRegular: return nil
-        case .contents(let bytes): return .some(ReservationOwner(content: bytes))
-        case .failed: return .some(nil)
-        }
-    }
-
     /// The index is complete: nothing but this store's sealed operations changed the network
     /// directory since the last seal (see above).
     public var indexIsComplete: Bool {

@@ -162,7 +162,17 @@ public final class ReservationStore {
 
     /// The owner written in one address file; nil when the file is missing, empty or unreadable.
     public func owner(of address: IPAddress) -> ReservationOwner? {
-        readFile(address.description).flatMap { ReservationOwner(content: $0) }
+        fileOwner(of: address) ?? nil
+    }
+
+    /// An address file as it is now: nil when it is gone or not a regular file; else its owner
+    /// (nil inside: empty or unreadable).
+    func fileOwner(of address: IPAddress) -> ReservationOwner?? {
+        switch FileIO.readRegularFileIfPresent(address.description, in: directoryFD) {
+        case .missing, .notRegular: return nil
+        case .contents(let bytes): return .some(ReservationOwner(content: bytes))
+        case .failed: return .some(nil)
+        }
     }
 
     /// Every entry named by a valid address (`lock`, `last_reserved_ip.*` and anything else
