@@ -49,31 +49,9 @@ struct AttachmentIndex {
         return body(fd)
     }
 
-    /// A bucket's entries; empty when it is missing or unreadable. Lines that do not parse are
-    /// dropped (a torn line can only come from a foreign hand: ours are replaced whole).
-    func read(bucket name: String, in fd: Int32) -> [String: [IPAddress]] {
-        guard let content = try? FileIO.readRegularFile(name, in: fd) else { return [:] }
-        var entries: [String: [IPAddress]] = [:]
-        for line in content.split(separator: UInt8(ascii: "\n")) {
-            guard let space = line.lastIndex(of: UInt8(ascii: " ")),
-                  let address = IPAddress(String(decoding: line[(space + 1)...], as: UTF8.self)) else { continue }
-            entries[String(decoding: line[line.startIndex..<space], as: UTF8.self), default: []].append(address)
-        }
-        return entries
-    }
-
-    /// Replaces a bucket with `entries` (removed when empty).
-    func write(bucket name: String, _ entries: [String: [IPAddress]], in fd: Int32) -> Bool {
-        let lines = entries.filter { !$0.value.isEmpty }.sorted { $0.key < $1.key }
-        guard !lines.isEmpty else {
-            unlinkat(fd, AtomicFile.temporaryName(for: name), 0)  // a killed writer's, if any
-            return unlinkat(fd, name, 0) == 0 || errno == ENOENT
-        }
-        var text = ""
-        for (entry, addresses) in lines {
-            for address in addresses { text += entry + " " + address.description + "\n" }
-        }
-        return (try? AtomicFile.replace(name, in: fd, with: Array(text.utf8))) != nil
+    /// A bucket's lines, as bytes; none when it is missing or unreadable.
+    func lines(of bucket: String, in fd: Int32) -> [ArraySlice<UInt8>] {
+        ((try? FileIO.readRegularFile(bucket, in: fd)) ?? []).split(separator: UInt8(ascii: "\n"))
     }
 
     /// A line's entry part (before its last space) and address part, as bytes.
@@ -82,15 +60,36 @@ struct AttachmentIndex {
         return (line[line.startIndex..<space], line[(space + 1)...])
     }
 
+    /// A bucket's entries, decoded. Lines that do not parse are dropped (a torn line can only
+    /// come from a foreign hand: ours are replaced whole).
+    func read(bucket name: String, in fd: Int32) -> [String: [IPAddress]] {
+        var entries: [String: [IPAddress]] = [:]
+        for line in lines(of: name, in: fd) {
+            guard let (entry, text) = Self.split(line), let address = IPAddress(String(decoding: text, as: UTF8.self)) else { continue }
+            entries[String(decoding: entry, as: UTF8.self), default: []].append(address)
+        }
+        return entries
+    }
+
+    /// Replaces a bucket with `lines`, or removes it (and a killed writer's temporary file)
+    /// when there are none.
+    func store(bucket name: String, _ lines: [ArraySlice<UInt8>], in fd: Int32) -> Bool {
+        guard !lines.isEmpty else {
+            unlinkat(fd, AtomicFile.temporaryName(for: name), 0)
+            return unlinkat(fd, name, 0) == 0 || errno == ENOENT
+        }
+        var text: [UInt8] = []
+        for line in lines { text += line; text.append(UInt8(ascii: "\n")) }
+        return (try? AtomicFile.replace(name, in: fd, with: text)) != nil
+    }
+
     /// The addresses listed for `entry`; nil when it has none. Only that entry's lines are
     /// decoded.
     func addresses(of entry: String) -> [IPAddress]? {
-        guard let content = withDirectory(create: false, { fd in try? FileIO.readRegularFile(Self.bucket(of: entry), in: fd) }) ?? nil else {
-            return nil
-        }
+        guard let bucketLines = withDirectory(create: false, { fd in lines(of: Self.bucket(of: entry), in: fd) }) else { return nil }
         let wanted = Array(entry.utf8)
         var addresses: [IPAddress] = []
-        for line in content.split(separator: UInt8(ascii: "\n")) {
+        for line in bucketLines {
             guard let (name, text) = Self.split(line), name.elementsEqual(wanted),
                   let address = IPAddress(String(decoding: text, as: UTF8.self)) else { continue }
             addresses.append(address)
@@ -111,9 +110,8 @@ struct AttachmentIndex {
                 // The other entries' lines are kept as they are, undecoded; the changed
                 // entries' lines are replaced. Nothing is written when they come out the same.
                 let changed = entries.map { Array($0.utf8) }
-                let content = (try? FileIO.readRegularFile(bucket, in: fd)) ?? []
                 var kept: [ArraySlice<UInt8>] = [], dropped: [ArraySlice<UInt8>] = []
-                for line in content.split(separator: UInt8(ascii: "\n")) {
+                for line in lines(of: bucket, in: fd) {
                     if let (name, _) = Self.split(line), changed.contains(where: { name.elementsEqual($0) }) {
                         dropped.append(line)
                     } else {
@@ -122,15 +120,7 @@ struct AttachmentIndex {
                 }
                 let added = entries.flatMap { entry in (changes[entry] ?? []).map { ArraySlice(Array((entry + " " + $0.description).utf8)) } }
                 if dropped.map(Array.init).sorted(by: Self.lexicographic) == added.map(Array.init).sorted(by: Self.lexicographic) { continue }
-                let lines = kept + added
-                if lines.isEmpty {
-                    unlinkat(fd, AtomicFile.temporaryName(for: bucket), 0)  // a killed writer's, if any
-                    guard unlinkat(fd, bucket, 0) == 0 || errno == ENOENT else { return false }
-                    continue
-                }
-                var text: [UInt8] = []
-                for line in lines { text += line; text.append(UInt8(ascii: "\n")) }
-                guard (try? AtomicFile.replace(bucket, in: fd, with: text)) != nil else { return false }
+                guard store(bucket: bucket, kept + added, in: fd) else { return false }
             }
             return true
         } ?? false
@@ -154,9 +144,9 @@ struct AttachmentIndex {
     func prune(keeping keep: (String) -> Bool) {
         _ = withDirectory(create: false) { fd in
             for name in (try? Directory.entryNames(of: fd, path: path)) ?? [] where Self.isBucket(name) {
-                let content = read(bucket: name, in: fd)
-                let kept = content.filter { keep($0.key) }
-                if kept.count != content.count { _ = write(bucket: name, kept, in: fd) }
+                let all = lines(of: name, in: fd)
+                let kept = all.filter { line in Self.split(line).map { keep(String(decoding: $0.entry, as: UTF8.self)) } ?? false }
+                if kept.count != all.count { _ = store(bucket: name, kept, in: fd) }
             }
         }
     }
