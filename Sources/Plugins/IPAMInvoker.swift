@@ -28,8 +28,8 @@ enum IPAMInvoker {
     }
 
     /// Runs `command` on the IPAM of the config; nil when there is none. ADD returns the result.
-    @discardableResult
     /// `inProcessAllowed` false always execs (a debug build's test hook, see `SystemHost`).
+    @discardableResult
     static func run(_ command: CNICommand, _ request: CNIRequest, inProcessAllowed: Bool = true) throws -> CNIResult? {
         guard let type = request.config.ipamType else { return nil }
         guard inProcessAllowed, let plugin = inProcessPlugin(type: type, request: request) else {

@@ -626,20 +626,13 @@ func benchmarkStoreScaling(options: Options) throws {
 
 do {
     let options = Options(CommandLine.arguments)
-    if options.largeInputsOnly {
-        try benchmarkLargeInputs(options: options)
-        exit(0)
-    }
-    if options.storeScalingOnly {
-        try benchmarkStoreScaling(options: options)
-        exit(0)
-    }
-    if options.runtimeOnly {
-        try benchmarkRuntimeMode(options: options)
-        exit(0)
-    }
-    if options.dhcpOnly {
-        try benchmarkDHCP(options: options)
+    // One part alone when asked (`--<part>-only`), else everything.
+    let parts: [(asked: Bool, run: (Options) throws -> Void)] = [
+        (options.largeInputsOnly, benchmarkLargeInputs), (options.storeScalingOnly, benchmarkStoreScaling),
+        (options.runtimeOnly, benchmarkRuntimeMode), (options.dhcpOnly, benchmarkDHCP),
+    ]
+    if let part = parts.first(where: \.asked) {
+        try part.run(options)
         exit(0)
     }
     try main()
