@@ -105,8 +105,7 @@ public struct HostLocalAllocator {
         if !found.addresses.isEmpty || found.complete { return found }
         // The index can be stale for an attachment it lists (written by another implementation
         // since): a listed address that is not the attachment's sends this here too.
-        let all = try store.reservations()
-        let complete = store.reconcileIndex(with: all)
+        let (all, complete) = try readEverything()
         let exact = all.filter { $0.owner == ReservationOwner(containerID: containerID, ifName: ifName) }
         let chosen = exact.isEmpty ? all.filter { $0.owner == ReservationOwner(containerID: containerID, ifName: nil) } : exact
         return (chosen.map(\.address), complete)
@@ -134,9 +133,15 @@ public struct HostLocalAllocator {
             if let exact = verified(exactOwner), exact.allListedHeld { return (exact.addresses, false) }
             return ([], false)
         }
-        let all = try store.reservations()
-        let complete = store.reconcileIndex(with: all)
+        let (all, complete) = try readEverything()
         return (all.filter { $0.owner?.matches(containerID: containerID, ifName: ifName) == true }.map(\.address), complete)
+    }
+
+    /// Every reservation, read file by file as the reference does, and the index reconciled
+    /// with them; `complete`: the index may be sealed afterwards.
+    private func readEverything() throws -> (reservations: [Reservation], complete: Bool) {
+        let all = try store.reservations()
+        return (all, store.reconcileIndex(with: all))
     }
 
     /// GC: releases every reservation whose attachment is not in `valid` (legacy files are
