@@ -37,10 +37,20 @@ let package = Package(
         .target(name: "DHCP", dependencies: ["Addressing"]),
         // The CNI codes of netlink, namespace and sysctl errors, for every binary that meets them.
         .target(name: "KernelErrors", dependencies: ["CNI", "Namespaces", "Netlink"]),
-        .target(name: "DHCPService", dependencies: ["DHCP", "CNI", "JSON", "Namespaces", "Netlink", "Addressing", "CSystem", "ProcessRunner", "System", "KernelErrors"]),
+        .target(
+            name: "DHCPService",
+            dependencies: [
+                "DHCP", "CNI", "JSON", "Namespaces", "Netlink", "Addressing", "CSystem", "ProcessRunner", "System",
+                "KernelErrors",
+            ]),
         .target(name: "Firewall", dependencies: ["ProcessRunner", "JSON", "Addressing", "System"]),
         .target(name: "IPAM", dependencies: ["CNI", "JSON", "Addressing", "CSystem", "System"]),
-        .target(name: "Plugins", dependencies: ["CNI", "IPAM", "JSON", "Netlink", "Namespaces", "Addressing", "Firewall", "ProcessRunner", "System", "KernelErrors", "CSystem"]),
+        .target(
+            name: "Plugins",
+            dependencies: [
+                "CNI", "IPAM", "JSON", "Netlink", "Namespaces", "Addressing", "Firewall", "ProcessRunner", "System",
+                "KernelErrors", "CSystem",
+            ]),
         .executableTarget(name: "macvlan", dependencies: ["Plugins", "CNI"]),
         .executableTarget(name: "static", dependencies: ["IPAM", "CNI"]),
         .executableTarget(name: "host-local", dependencies: ["IPAM", "CNI"]),
@@ -54,11 +64,17 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["ProcessRunner", "System"], path: "Tests/TestSupport"),
         .testTarget(
             name: "UnitTests",
-            dependencies: ["JSON", "CNI", "IPAM", "Netlink", "Namespaces", "Plugins", "CMnl", "Addressing", "TestSupport", "DHCP", "System", "CSystem", "Firewall", "ProcessRunner"]
+            dependencies: [
+                "JSON", "CNI", "IPAM", "Netlink", "Namespaces", "Plugins", "CMnl", "Addressing", "TestSupport", "DHCP",
+                "System", "CSystem", "Firewall", "ProcessRunner",
+            ]
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["JSON", "CNI", "Netlink", "Namespaces", "ProcessRunner", "System", "Addressing", "CSystem", "TestSupport"]
+            dependencies: [
+                "JSON", "CNI", "Netlink", "Namespaces", "ProcessRunner", "System", "Addressing", "CSystem",
+                "TestSupport",
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

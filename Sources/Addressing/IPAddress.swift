@@ -32,8 +32,9 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
         case 4:
             self.init(v4: array.reduce(0) { $0 << 8 | UInt32($1) })
         case 16:
-            self.init(v6High: array[0..<8].reduce(0) { $0 << 8 | UInt64($1) },
-                      low: array[8..<16].reduce(0) { $0 << 8 | UInt64($1) })
+            self.init(
+                v6High: array[0..<8].reduce(0) { $0 << 8 | UInt64($1) },
+                low: array[8..<16].reduce(0) { $0 << 8 | UInt64($1) })
         default:
             return nil
         }
@@ -43,8 +44,9 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
     public var bytes: [UInt8] {
         switch family {
         case .v4: (0..<4).map { UInt8(truncatingIfNeeded: low >> (24 - 8 * UInt64($0))) }
-        case .v6: (0..<8).map { UInt8(truncatingIfNeeded: high >> (56 - 8 * UInt64($0))) }
-            + (0..<8).map { UInt8(truncatingIfNeeded: low >> (56 - 8 * UInt64($0))) }
+        case .v6:
+            (0..<8).map { UInt8(truncatingIfNeeded: high >> (56 - 8 * UInt64($0))) }
+                + (0..<8).map { UInt8(truncatingIfNeeded: low >> (56 - 8 * UInt64($0))) }
         }
     }
 
@@ -64,8 +66,10 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
 
     /// One pass over the UTF-8 bytes (stores and configs parse thousands of these).
     static func parseV4(_ text: Substring) -> UInt32? {
-        var value: UInt32 = 0, octet: UInt32 = 0
-        var digits = 0, dots = 0
+        var value: UInt32 = 0
+        var octet: UInt32 = 0
+        var digits = 0
+        var dots = 0
         var leadingZero = false
         for byte in text.utf8 {
             switch byte {
@@ -108,7 +112,8 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
             var result: [UInt16] = []
             for group in part.split(separator: ":", omittingEmptySubsequences: false) {
                 guard !group.isEmpty, group.count <= 4, let value = UInt16(group, radix: 16),
-                      group.allSatisfy(\.isHexDigit) else { return nil }
+                    group.allSatisfy(\.isHexDigit)
+                else { return nil }
                 result.append(value)
             }
             return result
@@ -142,14 +147,20 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
             if high == 0, low >> 32 == 0xFFFF {
                 return "::ffff:" + IPAddress(v4: UInt32(truncatingIfNeeded: low)).description
             }
-            let groups = (0..<4).map { UInt16(truncatingIfNeeded: high >> (48 - 16 * UInt64($0))) }
+            let groups =
+                (0..<4).map { UInt16(truncatingIfNeeded: high >> (48 - 16 * UInt64($0))) }
                 + (0..<4).map { UInt16(truncatingIfNeeded: low >> (48 - 16 * UInt64($0))) }
-            var bestStart = -1, bestLength = 0, runStart = -1
+            var bestStart = -1
+            var bestLength = 0
+            var runStart = -1
             for index in 0...8 {
                 if index < 8, groups[index] == 0 {
                     if runStart < 0 { runStart = index }
                 } else if runStart >= 0 {
-                    if index - runStart > bestLength { bestStart = runStart; bestLength = index - runStart }
+                    if index - runStart > bestLength {
+                        bestStart = runStart
+                        bestLength = index - runStart
+                    }
                     runStart = -1
                 }
             }
@@ -173,7 +184,8 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
             guard !overflow, result >= 0, result <= Int64(UInt32.max) else { return nil }
             return IPAddress(v4: UInt32(result))
         case .v6:
-            var newLow = low, newHigh = high
+            var newLow = low
+            var newHigh = high
             if offset >= 0 {
                 let (sum, overflow) = low.addingReportingOverflow(UInt64(offset))
                 newLow = sum
@@ -198,14 +210,16 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
         let width = family.bitWidth
         let hostBits = max(0, width - max(0, prefixLength))
         let lowHost: UInt64 = hostBits >= 64 ? UInt64.max : (hostBits == 0 ? 0 : (UInt64(1) << UInt64(hostBits)) - 1)
-        let highHost: UInt64 = hostBits <= 64 ? 0 : (hostBits >= 128 ? UInt64.max : (UInt64(1) << UInt64(hostBits - 64)) - 1)
+        let highHost: UInt64 =
+            hostBits <= 64 ? 0 : (hostBits >= 128 ? UInt64.max : (UInt64(1) << UInt64(hostBits - 64)) - 1)
         switch family {
         case .v4:
             let mask = UInt64(UInt32.max) & ~lowHost
             let value = set ? (low | lowHost) & UInt64(UInt32.max) : low & mask
             return IPAddress(v4: UInt32(truncatingIfNeeded: value))
         case .v6:
-            return set ? IPAddress(v6High: high | highHost, low: low | lowHost)
+            return set
+                ? IPAddress(v6High: high | highHost, low: low | lowHost)
                 : IPAddress(v6High: high & ~highHost, low: low & ~lowHost)
         }
     }

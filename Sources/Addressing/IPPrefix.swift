@@ -15,7 +15,8 @@ public struct IPPrefix: Hashable, Sendable, CustomStringConvertible {
         guard let slash = text.firstIndex(of: "/") else { return nil }
         let lengthText = text[text.index(after: slash)...]
         guard let address = IPAddress(text[..<slash]), !lengthText.isEmpty, lengthText.count <= 3,
-              lengthText.allSatisfy(\.isASCIIDigit), let length = Int(lengthText) else { return nil }
+            lengthText.allSatisfy(\.isASCIIDigit), let length = Int(lengthText)
+        else { return nil }
         self.init(address: address, prefixLength: length)
     }
 

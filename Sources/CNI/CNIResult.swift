@@ -45,8 +45,10 @@ public struct CNIResult: Sendable, Equatable {
         public var socketPath: String?
         public var pciID: String?
 
-        public init(name: String, mac: String? = nil, mtu: Int? = nil, sandbox: String? = nil,
-                    socketPath: String? = nil, pciID: String? = nil) {
+        public init(
+            name: String, mac: String? = nil, mtu: Int? = nil, sandbox: String? = nil,
+            socketPath: String? = nil, pciID: String? = nil
+        ) {
             self.name = name
             self.mac = mac
             self.mtu = mtu
@@ -81,8 +83,10 @@ public struct CNIResult: Sendable, Equatable {
         /// rtm_scope: 0 (universe) to 255.
         public var scope: UInt8?
 
-        public init(destination: IPPrefix, gateway: IPAddress? = nil, mtu: UInt32? = nil, advertisedMSS: UInt32? = nil,
-                    priority: UInt32? = nil, table: UInt32? = nil, scope: UInt8? = nil) {
+        public init(
+            destination: IPPrefix, gateway: IPAddress? = nil, mtu: UInt32? = nil, advertisedMSS: UInt32? = nil,
+            priority: UInt32? = nil, table: UInt32? = nil, scope: UInt8? = nil
+        ) {
             self.destination = destination
             self.gateway = gateway
             self.mtu = mtu
@@ -100,7 +104,9 @@ public struct CNIResult: Sendable, Equatable {
     public var routes: [Route] = []
     public var dns = DNS()
 
-    public init(cniVersion: String, interfaces: [Interface] = [], ips: [IPConfig] = [], routes: [Route] = [], dns: DNS = DNS()) {
+    public init(
+        cniVersion: String, interfaces: [Interface] = [], ips: [IPConfig] = [], routes: [Route] = [], dns: DNS = DNS()
+    ) {
         self.cniVersion = cniVersion
         self.interfaces = interfaces
         self.ips = ips
@@ -124,7 +130,9 @@ extension CNIResult {
             throw ResultConversionError(description: "result is \(json.kindName), not an object")
         }
         let versionText = object["cniVersion"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 } ?? defaultVersion
-        guard CNIVersion.supported.contains(versionText) || versionText.isEmpty, let version = CNIVersion(parsing: versionText) else {
+        guard CNIVersion.supported.contains(versionText) || versionText.isEmpty,
+            let version = CNIVersion(parsing: versionText)
+        else {
             throw ResultConversionError(description: "unsupported CNI result version \"\(versionText)\"")
         }
         self.init(cniVersion: versionText)
@@ -144,17 +152,22 @@ extension CNIResult {
                 }
             } else {
                 for interfaceReader in try reader.objects("interfaces") ?? [] {
-                    interfaces.append(Interface(
-                        name: try interfaceReader.string("name") ?? "", mac: try interfaceReader.string("mac"),
-                        mtu: try interfaceReader.integer("mtu", in: 0...Int(UInt32.max)), sandbox: try interfaceReader.string("sandbox"),
-                        socketPath: try interfaceReader.string("socketPath"), pciID: try interfaceReader.string("pciID")))
+                    interfaces.append(
+                        Interface(
+                            name: try interfaceReader.string("name") ?? "", mac: try interfaceReader.string("mac"),
+                            mtu: try interfaceReader.integer("mtu", in: 0...Int(UInt32.max)),
+                            sandbox: try interfaceReader.string("sandbox"),
+                            socketPath: try interfaceReader.string("socketPath"),
+                            pciID: try interfaceReader.string("pciID")))
                 }
                 for ipReader in try reader.objects("ips") ?? [] {
                     guard let address = try ipReader.ipPrefix("address") else {
                         throw CNIError.invalidConfig("\"\(ipReader.path).address\" missing")
                     }
-                    ips.append(IPConfig(address: address, gateway: try ipReader.ipAddress("gateway"),
-                                        interface: try ipReader.integer("interface", in: 0...Int(Int32.max))))
+                    ips.append(
+                        IPConfig(
+                            address: address, gateway: try ipReader.ipAddress("gateway"),
+                            interface: try ipReader.integer("interface", in: 0...Int(Int32.max))))
                 }
                 for routeReader in try reader.objects("routes") ?? [] {
                     routes.append(try Self.route(routeReader))
@@ -176,8 +189,11 @@ extension CNIResult {
     /// first IPv4 and first IPv6 and fail only with no address at all; 0.3.x/0.4.0 add
     /// `version` to each IP and drop the 1.x-only fields.
     public func json(as versionText: String) throws(ResultConversionError) -> JSONValue {
-        guard let version = CNIVersion(parsing: versionText), CNIVersion.supported.contains(versionText) || versionText.isEmpty else {
-            throw ResultConversionError(description: "no converter for CNI result version \(cniVersion) to \(versionText)")
+        guard let version = CNIVersion(parsing: versionText),
+            CNIVersion.supported.contains(versionText) || versionText.isEmpty
+        else {
+            throw ResultConversionError(
+                description: "no converter for CNI result version \(cniVersion) to \(versionText)")
         }
         var object = JSONObject()
         object["cniVersion"] = .string(versionText)
@@ -195,12 +211,13 @@ extension CNIResult {
                 if let gateway = ip.gateway { entry["gateway"] = .string(gateway.description) }
                 let familyRoutes = routes.filter { $0.destination.family == ip.address.family }
                 if !familyRoutes.isEmpty {
-                    entry["routes"] = .array(familyRoutes.map { route in
-                        var routeObject = JSONObject()
-                        routeObject["dst"] = .string(route.destination.description)
-                        if let gateway = route.gateway { routeObject["gw"] = .string(gateway.description) }
-                        return .object(routeObject)
-                    })
+                    entry["routes"] = .array(
+                        familyRoutes.map { route in
+                            var routeObject = JSONObject()
+                            routeObject["dst"] = .string(route.destination.description)
+                            if let gateway = route.gateway { routeObject["gw"] = .string(gateway.description) }
+                            return .object(routeObject)
+                        })
                 }
                 object[key] = .object(entry)
             }
@@ -208,41 +225,46 @@ extension CNIResult {
         case .v04, .v1:
             let isV1 = version.resultLayout == .v1
             if !interfaces.isEmpty {
-                object["interfaces"] = .array(interfaces.map { interface in
-                    var entry = JSONObject()
-                    entry["name"] = .string(interface.name)
-                    if let mac = interface.mac, !mac.isEmpty { entry["mac"] = .string(mac) }
-                    if isV1, let mtu = interface.mtu, mtu != 0 { entry["mtu"] = .integer(mtu) }
-                    if let sandbox = interface.sandbox, !sandbox.isEmpty { entry["sandbox"] = .string(sandbox) }
-                    if isV1, let socketPath = interface.socketPath, !socketPath.isEmpty { entry["socketPath"] = .string(socketPath) }
-                    if isV1, let pciID = interface.pciID, !pciID.isEmpty { entry["pciID"] = .string(pciID) }
-                    return .object(entry)
-                })
+                object["interfaces"] = .array(
+                    interfaces.map { interface in
+                        var entry = JSONObject()
+                        entry["name"] = .string(interface.name)
+                        if let mac = interface.mac, !mac.isEmpty { entry["mac"] = .string(mac) }
+                        if isV1, let mtu = interface.mtu, mtu != 0 { entry["mtu"] = .integer(mtu) }
+                        if let sandbox = interface.sandbox, !sandbox.isEmpty { entry["sandbox"] = .string(sandbox) }
+                        if isV1, let socketPath = interface.socketPath, !socketPath.isEmpty {
+                            entry["socketPath"] = .string(socketPath)
+                        }
+                        if isV1, let pciID = interface.pciID, !pciID.isEmpty { entry["pciID"] = .string(pciID) }
+                        return .object(entry)
+                    })
             }
             if !ips.isEmpty {
-                object["ips"] = .array(ips.map { ip in
-                    var entry = JSONObject()
-                    if !isV1 { entry["version"] = .string(ip.address.family == .v4 ? "4" : "6") }
-                    if let interface = ip.interface { entry["interface"] = .integer(interface) }
-                    entry["address"] = .string(ip.address.description)
-                    if let gateway = ip.gateway { entry["gateway"] = .string(gateway.description) }
-                    return .object(entry)
-                })
+                object["ips"] = .array(
+                    ips.map { ip in
+                        var entry = JSONObject()
+                        if !isV1 { entry["version"] = .string(ip.address.family == .v4 ? "4" : "6") }
+                        if let interface = ip.interface { entry["interface"] = .integer(interface) }
+                        entry["address"] = .string(ip.address.description)
+                        if let gateway = ip.gateway { entry["gateway"] = .string(gateway.description) }
+                        return .object(entry)
+                    })
             }
             if !routes.isEmpty {
-                object["routes"] = .array(routes.map { route in
-                    var entry = JSONObject()
-                    entry["dst"] = .string(route.destination.description)
-                    if let gateway = route.gateway { entry["gw"] = .string(gateway.description) }
-                    if isV1 {
-                        if let mtu = route.mtu, mtu != 0 { entry["mtu"] = .integer(mtu) }
-                        if let mss = route.advertisedMSS, mss != 0 { entry["advmss"] = .integer(mss) }
-                        if let priority = route.priority, priority != 0 { entry["priority"] = .integer(priority) }
-                        if let table = route.table { entry["table"] = .integer(table) }
-                        if let scope = route.scope { entry["scope"] = .integer(scope) }
-                    }
-                    return .object(entry)
-                })
+                object["routes"] = .array(
+                    routes.map { route in
+                        var entry = JSONObject()
+                        entry["dst"] = .string(route.destination.description)
+                        if let gateway = route.gateway { entry["gw"] = .string(gateway.description) }
+                        if isV1 {
+                            if let mtu = route.mtu, mtu != 0 { entry["mtu"] = .integer(mtu) }
+                            if let mss = route.advertisedMSS, mss != 0 { entry["advmss"] = .integer(mss) }
+                            if let priority = route.priority, priority != 0 { entry["priority"] = .integer(priority) }
+                            if let table = route.table { entry["table"] = .integer(table) }
+                            if let scope = route.scope { entry["scope"] = .integer(scope) }
+                        }
+                        return .object(entry)
+                    })
             }
             if !isV1 || !dns.isEmpty { object["dns"] = dns.json }
         }
@@ -254,8 +276,9 @@ extension CNIResult.Route {
     /// A route's optional numbers from a config or result object, each range-checked (code 7
     /// naming the key): `mtu`, `advmss`, `priority`, `table` 0 to 2^32-1, `scope` 0 to 255.
     public init(destination: IPPrefix, gateway: IPAddress?, reading reader: ConfigReader) throws(CNIError) {
-        self.init(destination: destination, gateway: gateway, mtu: try reader.uint32("mtu"),
-                  advertisedMSS: try reader.uint32("advmss"), priority: try reader.uint32("priority"),
-                  table: try reader.uint32("table"), scope: try reader.integer("scope", in: 0...UInt8.max))
+        self.init(
+            destination: destination, gateway: gateway, mtu: try reader.uint32("mtu"),
+            advertisedMSS: try reader.uint32("advmss"), priority: try reader.uint32("priority"),
+            table: try reader.uint32("table"), scope: try reader.integer("scope", in: 0...UInt8.max))
     }
 }

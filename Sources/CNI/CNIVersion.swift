@@ -12,12 +12,17 @@ public struct CNIVersion: Comparable, Hashable, Sendable, CustomStringConvertibl
 
     /// nil for four or more parts or a part that is not a non-negative integer.
     public init?(parsing text: String) {
-        if text.isEmpty { self.init(0, 1, 0); return }
+        if text.isEmpty {
+            self.init(0, 1, 0)
+            return
+        }
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count <= 3 else { return nil }
         var numbers: [Int] = []
         for part in parts {
-            guard !part.isEmpty, part.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int(part) else { return nil }
+            guard !part.isEmpty, part.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int(part) else {
+                return nil
+            }
             numbers.append(value)
         }
         while numbers.count < 3 { numbers.append(0) }

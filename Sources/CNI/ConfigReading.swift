@@ -52,7 +52,9 @@ public struct ConfigReader: Sendable {
         guard case .number(let text) = value else { throw mismatch(key, "an integer", value) }
         guard let integer = value.integer(as: T.self), range.contains(integer) else {
             let shown = text.count > 40 ? String(text.prefix(40)) + "..." : text
-            let what = value.doubleValue.map { $0.isFinite && $0.rounded() != $0 } == true ? "is not an integer" : "is out of range"
+            let what =
+                value.doubleValue.map { $0.isFinite && $0.rounded() != $0 } == true
+                ? "is not an integer" : "is out of range"
             throw .invalidConfig("\"\(keyPath(key))\": \(shown) \(what) (\(range.lowerBound) to \(range.upperBound))")
         }
         return integer
@@ -79,7 +81,8 @@ public struct ConfigReader: Sendable {
         var readers: [ConfigReader] = []
         for (index, element) in array.enumerated() {
             guard let object = element.objectValue else {
-                throw CNIError.invalidConfig("\"\(keyPath(key))[\(index)]\": expected an object, found \(element.kindName)")
+                throw CNIError.invalidConfig(
+                    "\"\(keyPath(key))[\(index)]\": expected an object, found \(element.kindName)")
             }
             readers.append(ConfigReader(object, path: "\(keyPath(key))[\(index)]"))
         }
@@ -91,7 +94,8 @@ public struct ConfigReader: Sendable {
         var strings: [String] = []
         for (index, element) in array.enumerated() {
             guard let string = element.stringValue else {
-                throw CNIError.invalidConfig("\"\(keyPath(key))[\(index)]\": expected a string, found \(element.kindName)")
+                throw CNIError.invalidConfig(
+                    "\"\(keyPath(key))[\(index)]\": expected a string, found \(element.kindName)")
             }
             strings.append(string)
         }

@@ -1,7 +1,8 @@
 import JSON
 import ProcessRunner
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Runs another plugin (IPAM) the way the spec says (§4, F1-F2): found as `<dir>/<type>` on
@@ -20,7 +21,8 @@ public enum Delegation {
                 return candidate
             }
         }
-        throw CNIError(code: .delegateFailed, msg: "failed to find plugin \"\(type)\" in path [\(path.joined(separator: " "))]")
+        throw CNIError(
+            code: .delegateFailed, msg: "failed to find plugin \"\(type)\" in path [\(path.joined(separator: " "))]")
     }
 
     /// Executes the delegate for `command`. For ADD the result (any version) is returned in
@@ -33,8 +35,9 @@ public enum Delegation {
         environment["CNI_COMMAND"] = command.rawValue
         let outcome: ChildProcess.Outcome
         do {
-            outcome = try ChildProcess.run(executable, environment: environment.map { "\($0.key)=\($0.value)" },
-                                           input: request.config.raw)
+            outcome = try ChildProcess.run(
+                executable, environment: environment.map { "\($0.key)=\($0.value)" },
+                input: request.config.raw)
         } catch {
             throw CNIError(code: .delegateFailed, msg: "failed to run plugin \"\(type)\"", details: error.description)
         }
@@ -42,8 +45,9 @@ public enum Delegation {
         guard outcome.status == 0 else {
             if let parsed, let error = CNIError(json: parsed) { throw error }
             let text = String(decoding: outcome.standardOutput, as: UTF8.self)
-            throw CNIError(code: .delegateFailed, msg: "plugin \"\(type)\" failed with exit status \(outcome.status)",
-                           details: text.isEmpty ? nil : text)
+            throw CNIError(
+                code: .delegateFailed, msg: "plugin \"\(type)\" failed with exit status \(outcome.status)",
+                details: text.isEmpty ? nil : text)
         }
         guard command == .add else { return nil }
         guard let parsed else {
@@ -52,7 +56,8 @@ public enum Delegation {
         do {
             return try CNIResult(json: parsed, defaultVersion: request.config.cniVersion)
         } catch {
-            throw CNIError(code: .decodingFailure, msg: "cannot read the result of plugin \"\(type)\"", details: error.description)
+            throw CNIError(
+                code: .decodingFailure, msg: "cannot read the result of plugin \"\(type)\"", details: error.description)
         }
     }
 }

@@ -41,8 +41,9 @@ public struct CNIEnvironment: Sendable {
         }
         let missing = required.filter { value($0).isEmpty }
         if !missing.isEmpty {
-            throw CNIError(code: .invalidEnvironment,
-                           msg: "required env variables [\(missing.joined(separator: ","))] missing")
+            throw CNIError(
+                code: .invalidEnvironment,
+                msg: "required env variables [\(missing.joined(separator: ","))] missing")
         }
         let env = CNIEnvironment(
             command: command, containerID: value("CNI_CONTAINERID"), netns: value("CNI_NETNS"),
@@ -65,7 +66,9 @@ public struct CNIEnvironment: Sendable {
     /// The A4 pattern, which network names follow too (A7).
     public static func isValidIdentifier(_ text: String) -> Bool {
         guard let first = text.utf8.first, isAlphanumeric(first) else { return false }
-        return text.utf8.allSatisfy { isAlphanumeric($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") }
+        return text.utf8.allSatisfy {
+            isAlphanumeric($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-")
+        }
     }
 
     private static func isAlphanumeric(_ byte: UInt8) -> Bool {
@@ -76,8 +79,9 @@ public struct CNIEnvironment: Sendable {
     /// A5: 1-15 bytes, not "." or "..", no '/', ':' or white space.
     public static func validateInterfaceName(_ name: String) throws(CNIError) {
         if name.utf8.count > 15 {
-            throw CNIError(code: .invalidEnvironment, msg: "interface name is too long",
-                           details: "interface name should be less than 16 characters")
+            throw CNIError(
+                code: .invalidEnvironment, msg: "interface name is too long",
+                details: "interface name should be less than 16 characters")
         }
         if name == "." || name == ".." {
             throw CNIError(code: .invalidEnvironment, msg: "interface name is . or ..")
@@ -107,12 +111,14 @@ public struct CNIArgs: Sendable, Equatable {
             guard parts.count == 2 else {
                 throw CNIError(code: .invalidEnvironment, msg: "ARGS: invalid pair \"\(pair)\"")
             }
-            let key = String(parts[0]), value = String(parts[1])
+            let key = String(parts[0])
+            let value = String(parts[1])
             if key == "IgnoreUnknown" {
                 switch value.lowercased() {
                 case "1", "true": ignoreUnknown = true
                 case "0", "false": ignoreUnknown = false
-                default: throw CNIError(code: .invalidEnvironment, msg: "ARGS: invalid value \"\(value)\" for IgnoreUnknown")
+                default:
+                    throw CNIError(code: .invalidEnvironment, msg: "ARGS: invalid value \"\(value)\" for IgnoreUnknown")
                 }
             }
             pairs.append((key, value))

@@ -35,8 +35,9 @@ public struct NetworkConfig: Sendable {
             throw CNIError(code: .decodingFailure, msg: "error unmarshall network config: \(error)")
         }
         guard let object = value.objectValue else {
-            throw CNIError(code: .decodingFailure,
-                           msg: "error unmarshall network config: expected an object, found \(value.kindName)")
+            throw CNIError(
+                code: .decodingFailure,
+                msg: "error unmarshall network config: expected an object, found \(value.kindName)")
         }
         let reader = ConfigReader(object)
         raw = bytes
@@ -59,7 +60,8 @@ public struct NetworkConfig: Sendable {
                 prevResult = try CNIResult(json: previous, defaultVersion: cniVersion)
             } catch {
                 if !lenientPrevResult {
-                    throw CNIError(code: .decodingFailure, msg: "failed to parse prevResult", details: error.description)
+                    throw CNIError(
+                        code: .decodingFailure, msg: "failed to parse prevResult", details: error.description)
                 }
             }
         }
@@ -79,8 +81,10 @@ public struct NetworkConfig: Sendable {
         guard let list = try reader.objects(key) else { return [] }
         var attachments: [Attachment] = []
         for entry in list {
-            attachments.append(Attachment(containerID: try entry.string("containerID") ?? "",
-                                          ifName: try entry.string("ifname") ?? ""))
+            attachments.append(
+                Attachment(
+                    containerID: try entry.string("containerID") ?? "",
+                    ifName: try entry.string("ifname") ?? ""))
         }
         return attachments
     }

@@ -1,7 +1,8 @@
 import JSON
 import System
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One invocation as the plugin sees it: the validated environment and the decoded config.
@@ -52,8 +53,10 @@ public enum PluginRunner {
 
     /// The whole protocol without touching the process: returns what to print on stdout, the
     /// exit status, and the description for stderr when there was no CNI_COMMAND.
-    public static func run(_ plugin: some CNIPlugin, environment: [String: String],
-                           readInput: () throws(CNIError) -> [UInt8]) -> (output: String, status: Int32, about: String?) {
+    public static func run(
+        _ plugin: some CNIPlugin, environment: [String: String],
+        readInput: () throws(CNIError) -> [UInt8]
+    ) -> (output: String, status: Int32, about: String?) {
         var cniVersion: String?
         do {
             guard let env = try CNIEnvironment.load(from: environment) else {
@@ -107,23 +110,27 @@ public enum PluginRunner {
     /// E2-E4: the config version must be one we support, by exact string ("" is 0.1.0), and
     /// CHECK needs 0.4.0, GC and STATUS 1.1.0.
     static func checkVersion(_ text: String, for command: CNICommand) throws(CNIError) {
-        let minimum: (String, CNIVersion)? = switch command {
-        case .check: ("CHECK", CNIVersion(0, 4, 0))
-        case .garbageCollect: ("GC", CNIVersion(1, 1, 0))
-        case .status: ("STATUS", CNIVersion(1, 1, 0))
-        default: nil
-        }
+        let minimum: (String, CNIVersion)? =
+            switch command {
+            case .check: ("CHECK", CNIVersion(0, 4, 0))
+            case .garbageCollect: ("GC", CNIVersion(1, 1, 0))
+            case .status: ("STATUS", CNIVersion(1, 1, 0))
+            default: nil
+            }
         if let (verb, least) = minimum {
             guard let version = CNIVersion(parsing: text) else {
                 throw CNIError(code: .decodingFailure, msg: "failed to parse the config version \"\(text)\"")
             }
-            if version < least { throw CNIError(code: .incompatibleVersion, msg: "config version does not allow \(verb)") }
+            if version < least {
+                throw CNIError(code: .incompatibleVersion, msg: "config version does not allow \(verb)")
+            }
         }
         let normalized = CNIVersion.effective(text)
         guard CNIVersion.supported.contains(normalized) else {
             let list = CNIVersion.supported.map { "\"\($0)\"" }.joined(separator: " ")
-            throw CNIError(code: .incompatibleVersion, msg: "incompatible CNI versions",
-                           details: "config is \"\(text)\", plugin supports [\(list)]")
+            throw CNIError(
+                code: .incompatibleVersion, msg: "incompatible CNI versions",
+                details: "config is \"\(text)\", plugin supports [\(list)]")
         }
     }
 
@@ -137,7 +144,8 @@ public enum PluginRunner {
             entry.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
                 let buffer = UnsafeBufferPointer(start: bytes, count: length)
                 if let equals = buffer.firstIndex(of: UInt8(ascii: "=")) {
-                    result[String(decoding: buffer[..<equals], as: UTF8.self)] = String(decoding: buffer[(equals + 1)...], as: UTF8.self)
+                    result[String(decoding: buffer[..<equals], as: UTF8.self)] = String(
+                        decoding: buffer[(equals + 1)...], as: UTF8.self)
                 }
             }
             pointer += 1

@@ -42,11 +42,14 @@ public struct DHCPClientIdentity: Sendable, Equatable {
     /// A client identifier given among `extraOptions` (option 61, the reference's
     /// `provide: [{"option": "dhcp-client-identifier", ...}]`) replaces the default one, in
     /// every message (RELEASE included), so the server always sees the same client.
-    public init(hardwareAddress: [UInt8], containerID: String, network: String, ifName: String, hostName: String? = nil,
-                parameterRequestList: [UInt8] = DHCPClientIdentity.defaultParameters,
-                extraOptions: [(code: UInt8, data: [UInt8])] = [], broadcast: Bool = false) {
+    public init(
+        hardwareAddress: [UInt8], containerID: String, network: String, ifName: String, hostName: String? = nil,
+        parameterRequestList: [UInt8] = DHCPClientIdentity.defaultParameters,
+        extraOptions: [(code: UInt8, data: [UInt8])] = [], broadcast: Bool = false
+    ) {
         self.hardwareAddress = hardwareAddress
-        self.clientIdentifier = extraOptions.last(where: { $0.code == DHCPOptionCode.clientIdentifier })?.data
+        self.clientIdentifier =
+            extraOptions.last(where: { $0.code == DHCPOptionCode.clientIdentifier })?.data
             ?? [0] + Array("\(containerID)/\(network)/\(ifName)".utf8)
         self.hostName = hostName
         self.parameterRequestList = parameterRequestList
@@ -98,15 +101,19 @@ public struct DHCPClient: Sendable {
     public var initialRetransmit: Double = 1
     public var maximumRetransmit: Double = 64
 
-    public init(identity: DHCPClientIdentity, random: @escaping @Sendable () -> UInt32 = { UInt32.random(in: .min ... .max) }) {
+    public init(
+        identity: DHCPClientIdentity, random: @escaping @Sendable () -> UInt32 = { UInt32.random(in: .min ... .max) }
+    ) {
         self.identity = identity
         self.randomSource = random
         self.transactionID = random()
     }
 
     /// Resumes a lease kept across a daemon restart: BOUND (or later) at the right place.
-    public init(identity: DHCPClientIdentity, resuming lease: DHCPLease, boundAt: Double, now: Double,
-                random: @escaping @Sendable () -> UInt32 = { UInt32.random(in: .min ... .max) }) {
+    public init(
+        identity: DHCPClientIdentity, resuming lease: DHCPLease, boundAt: Double, now: Double,
+        random: @escaping @Sendable () -> UInt32 = { UInt32.random(in: .min ... .max) }
+    ) {
         self.init(identity: identity, random: random)
         self.lease = lease
         self.boundAt = boundAt
@@ -177,7 +184,7 @@ public struct DHCPClient: Sendable {
     }
 
     /// RENEWING/REBINDING REQUEST: ciaddr is our address; no server id or requested address.
-    private func extension_(now: Double) -> DHCPMessage {
+    private func renewalRequest(now: Double) -> DHCPMessage {
         var message = withRequestOptions(baseMessage(.request, now: now))
         if let lease { message.clientAddress = lease.address.address }
         message.flags = 0
@@ -219,8 +226,11 @@ public struct DHCPClient: Sendable {
     /// Handles one received message; messages for other transactions or clients are ignored.
     public mutating func receive(_ message: DHCPMessage, now: Double) -> [DHCPAction] {
         guard message.op == 2, message.transactionID == transactionID,
-              Array(message.clientHardwareAddress.prefix(identity.hardwareAddress.count)) == identity.hardwareAddress else { return [] }
-        if let clientID = message.option(DHCPOptionCode.clientIdentifier), clientID != identity.clientIdentifier { return [] }
+            Array(message.clientHardwareAddress.prefix(identity.hardwareAddress.count)) == identity.hardwareAddress
+        else { return [] }
+        if let clientID = message.option(DHCPOptionCode.clientIdentifier), clientID != identity.clientIdentifier {
+            return []
+        }
         switch (state, message.messageType) {
         case (.selecting, .offer):
             guard let offer = DHCPLease(ack: message) else { return [] }
@@ -230,7 +240,7 @@ public struct DHCPClient: Sendable {
             nextDeadline = now + retransmitDelay()
             return [.send(request(for: offer, now: now), .broadcast)]
         case (.selecting, .ack) where message.option(DHCPOptionCode.rapidCommit) != nil,
-             (.requesting, .ack), (.renewing, .ack), (.rebinding, .ack), (.rebooting, .ack):
+            (.requesting, .ack), (.renewing, .ack), (.rebinding, .ack), (.rebooting, .ack):
             guard let granted = DHCPLease(ack: message) else { return [] }
             lease = granted
             boundAt = requestSentAt
@@ -287,19 +297,25 @@ public struct DHCPClient: Sendable {
                 return [.lost(reason: "the lease of \(lease.address) expired")] + start(now: now)
             }
             if now >= t2 {
-                if state != .rebinding { exchangeStart = now; transactionID = randomSource() }
+                if state != .rebinding {
+                    exchangeStart = now
+                    transactionID = randomSource()
+                }
                 state = .rebinding
                 requestSentAt = now
                 // RFC 2131 4.4.5: retransmit after half the remaining time, at least 60 s,
                 // and never past the next timer.
                 nextDeadline = min(expiry, now + max(60, (expiry - now) / 2))
-                return [.send(extension_(now: now), .broadcast)]
+                return [.send(renewalRequest(now: now), .broadcast)]
             }
-            if state == .bound { exchangeStart = now; transactionID = randomSource() }
+            if state == .bound {
+                exchangeStart = now
+                transactionID = randomSource()
+            }
             state = .renewing
             requestSentAt = now
             nextDeadline = min(t2, now + max(60, (t2 - now) / 2))
-            return [.send(extension_(now: now), .unicast(lease.serverIdentifier))]
+            return [.send(renewalRequest(now: now), .unicast(lease.serverIdentifier))]
         }
     }
 }

@@ -28,9 +28,11 @@ public struct DHCPLease: Sendable, Equatable {
     public var searchDomains: [String]
     public var mtu: UInt16?
 
-    public init(address: IPPrefix, serverIdentifier: IPAddress, leaseSeconds: UInt32, renewalSeconds: UInt32,
-                rebindingSeconds: UInt32, routers: [IPAddress] = [], routes: [DHCPRoute] = [], dnsServers: [IPAddress] = [],
-                domainName: String? = nil, searchDomains: [String] = [], mtu: UInt16? = nil) {
+    public init(
+        address: IPPrefix, serverIdentifier: IPAddress, leaseSeconds: UInt32, renewalSeconds: UInt32,
+        rebindingSeconds: UInt32, routers: [IPAddress] = [], routes: [DHCPRoute] = [], dnsServers: [IPAddress] = [],
+        domainName: String? = nil, searchDomains: [String] = [], mtu: UInt16? = nil
+    ) {
         self.address = address
         self.serverIdentifier = serverIdentifier
         self.leaseSeconds = leaseSeconds
@@ -47,29 +49,44 @@ public struct DHCPLease: Sendable, Equatable {
     /// Reads an ACK. nil when it lacks an address or a server identifier (RFC 2131 requires both).
     public init?(ack message: DHCPMessage) {
         guard message.messageType == .ack || message.messageType == .offer else { return nil }
-        let server = message.option(DHCPOptionCode.serverIdentifier).flatMap { $0.count == 4 ? IPAddress(bytes: $0) : nil }
+        let server = message.option(DHCPOptionCode.serverIdentifier).flatMap {
+            $0.count == 4 ? IPAddress(bytes: $0) : nil
+        }
         guard let server, message.yourAddress.v4Value != 0 else { return nil }
         serverIdentifier = server
-        let maskLength = message.option(DHCPOptionCode.subnetMask).flatMap { $0.count == 4 ? Self.prefixLength(ofMask: $0) : nil }
-        guard let prefix = IPPrefix(address: message.yourAddress, prefixLength: maskLength ?? Self.classfulLength(message.yourAddress)) else { return nil }
+        let maskLength = message.option(DHCPOptionCode.subnetMask).flatMap {
+            $0.count == 4 ? Self.prefixLength(ofMask: $0) : nil
+        }
+        guard
+            let prefix = IPPrefix(
+                address: message.yourAddress, prefixLength: maskLength ?? Self.classfulLength(message.yourAddress))
+        else { return nil }
         address = prefix
         leaseSeconds = message.option(DHCPOptionCode.leaseTime).flatMap(Self.uint32) ?? 3600
         renewalSeconds = message.option(DHCPOptionCode.renewalTime).flatMap(Self.uint32) ?? leaseSeconds / 2
-        rebindingSeconds = message.option(DHCPOptionCode.rebindingTime).flatMap(Self.uint32) ?? UInt32(UInt64(leaseSeconds) * 7 / 8)
+        rebindingSeconds =
+            message.option(DHCPOptionCode.rebindingTime).flatMap(Self.uint32) ?? UInt32(UInt64(leaseSeconds) * 7 / 8)
         routers = Self.addresses(message.option(DHCPOptionCode.router))
         dnsServers = Self.addresses(message.option(DHCPOptionCode.domainNameServer))
-        domainName = message.option(DHCPOptionCode.domainName).map { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }.flatMap { $0.isEmpty ? nil : $0 }
+        domainName = message.option(DHCPOptionCode.domainName).map {
+            String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+        }.flatMap { $0.isEmpty ? nil : $0 }
         searchDomains = message.option(DHCPOptionCode.domainSearch).map(Self.decodeDomainSearch) ?? []
-        mtu = message.option(DHCPOptionCode.interfaceMTU).flatMap { $0.count == 2 ? UInt16($0[0]) << 8 | UInt16($0[1]) : nil }
-        if let classless = message.option(DHCPOptionCode.classlessStaticRoutes), let parsed = Self.decodeClasslessRoutes(classless) {
+        mtu = message.option(DHCPOptionCode.interfaceMTU).flatMap {
+            $0.count == 2 ? UInt16($0[0]) << 8 | UInt16($0[1]) : nil
+        }
+        if let classless = message.option(DHCPOptionCode.classlessStaticRoutes),
+            let parsed = Self.decodeClasslessRoutes(classless)
+        {
             routes = parsed
         } else {
             var list: [DHCPRoute] = []
             if let staticRoutes = message.option(DHCPOptionCode.staticRoutes), staticRoutes.count % 8 == 0 {
                 for offset in stride(from: 0, to: staticRoutes.count, by: 8) {
                     guard let destination = IPAddress(bytes: staticRoutes[offset..<(offset + 4)]),
-                          let router = IPAddress(bytes: staticRoutes[(offset + 4)..<(offset + 8)]),
-                          let prefix = IPPrefix(address: destination, prefixLength: Self.classfulLength(destination)) else { continue }
+                        let router = IPAddress(bytes: staticRoutes[(offset + 4)..<(offset + 8)]),
+                        let prefix = IPPrefix(address: destination, prefixLength: Self.classfulLength(destination))
+                    else { continue }
                     list.append(DHCPRoute(destination: prefix, router: router))
                 }
             }
@@ -119,8 +136,10 @@ public struct DHCPLease: Sendable, Equatable {
             var destination = [UInt8](repeating: 0, count: 4)
             for octet in 0..<significant { destination[octet] = data[index + 1 + octet] }
             let routerStart = index + 1 + significant
-            guard let address = IPAddress(bytes: destination), let router = IPAddress(bytes: data[routerStart..<(routerStart + 4)]),
-                  let prefix = IPPrefix(address: address.masked(to: width), prefixLength: width) else { return nil }
+            guard let address = IPAddress(bytes: destination),
+                let router = IPAddress(bytes: data[routerStart..<(routerStart + 4)]),
+                let prefix = IPPrefix(address: address.masked(to: width), prefixLength: width)
+            else { return nil }
             routes.append(DHCPRoute(destination: prefix, router: router))
             index = routerStart + 4
         }
@@ -166,4 +185,3 @@ public struct DHCPLease: Sendable, Equatable {
         return names
     }
 }
-

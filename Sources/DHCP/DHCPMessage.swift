@@ -2,7 +2,8 @@ import Addressing
 
 /// DHCP message types (option 53, RFC 2132 9.6).
 public enum DHCPMessageType: UInt8, Sendable {
-    case discover = 1, offer, request, decline, ack, nak, release, inform
+    case discover = 1
+    case offer, request, decline, ack, nak, release, inform
 }
 
 /// Option codes this client reads or writes (RFC 2132, 3397, 3442).
@@ -37,18 +38,18 @@ public enum DHCPOptionCode {
 /// concatenated across repeated instances (RFC 3396) and across the `file`/`sname` fields
 /// when option 52 says they are overloaded.
 public struct DHCPMessage: Sendable, Equatable {
-    public var op: UInt8 = 1                      // 1 BOOTREQUEST, 2 BOOTREPLY
-    public var hardwareType: UInt8 = 1            // Ethernet
+    public var op: UInt8 = 1  // 1 BOOTREQUEST, 2 BOOTREPLY
+    public var hardwareType: UInt8 = 1  // Ethernet
     public var hardwareLength: UInt8 = 6
     public var hops: UInt8 = 0
     public var transactionID: UInt32 = 0
     public var seconds: UInt16 = 0
     /// Bit 15: BROADCAST (the server must broadcast its reply).
     public var flags: UInt16 = 0
-    public var clientAddress = IPAddress(v4: 0)   // ciaddr
-    public var yourAddress = IPAddress(v4: 0)     // yiaddr
-    public var serverAddress = IPAddress(v4: 0)   // siaddr
-    public var relayAddress = IPAddress(v4: 0)    // giaddr
+    public var clientAddress = IPAddress(v4: 0)  // ciaddr
+    public var yourAddress = IPAddress(v4: 0)  // yiaddr
+    public var serverAddress = IPAddress(v4: 0)  // siaddr
+    public var relayAddress = IPAddress(v4: 0)  // giaddr
     public var clientHardwareAddress: [UInt8] = [UInt8](repeating: 0, count: 16)
     /// Options in order of first appearance, data concatenated per code.
     public var options: [(code: UInt8, data: [UInt8])] = []
@@ -154,12 +155,17 @@ public struct DHCPMessage: Sendable, Equatable {
         options = collected
     }
 
-    private static func walkOptions(_ region: ArraySlice<UInt8>, into append: (UInt8, ArraySlice<UInt8>) -> Void) throws(DecodingError) {
+    private static func walkOptions(_ region: ArraySlice<UInt8>, into append: (UInt8, ArraySlice<UInt8>) -> Void)
+        throws(DecodingError)
+    {
         var index = region.startIndex
         while index < region.endIndex {
             let code = region[index]
             if code == DHCPOptionCode.end { return }
-            if code == DHCPOptionCode.pad { index += 1; continue }
+            if code == DHCPOptionCode.pad {
+                index += 1
+                continue
+            }
             guard index + 1 < region.endIndex else { throw .truncatedOption(code: code) }
             let length = Int(region[index + 1])
             let start = index + 2
@@ -185,7 +191,8 @@ public enum DHCPPacket {
         let totalLength = Int(packet[2]) << 8 | Int(packet[3])
         let fragment = (Int(packet[6]) << 8 | Int(packet[7])) & 0x3fff  // more-fragments flag and offset
         guard headerLength >= 20, packet[9] == 17, fragment == 0,
-              totalLength >= headerLength + 8, totalLength <= packet.count else { return nil }
+            totalLength >= headerLength + 8, totalLength <= packet.count
+        else { return nil }
         let udp = headerLength
         let destinationPort = Int(packet[udp + 2]) << 8 | Int(packet[udp + 3])
         let udpLength = Int(packet[udp + 4]) << 8 | Int(packet[udp + 5])

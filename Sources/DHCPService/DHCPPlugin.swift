@@ -2,8 +2,9 @@ import CNI
 import DHCP
 import JSON
 import System
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The `dhcp` IPAM plugin: asks the lease daemon (`dhcp daemon`) over its unix socket.
@@ -15,7 +16,9 @@ import Glibc
 /// from K8S_POD_NAME, or the client identifier) and `priority` (the metric of the lease's routes).
 public struct DHCPPlugin: CNIPlugin {
     public init() {}
-    public var about: String { "swift-cni dhcp IPAM: leases from the network's DHCP server, kept and renewed by 'dhcp daemon'" }
+    public var about: String {
+        "swift-cni dhcp IPAM: leases from the network's DHCP server, kept and renewed by 'dhcp daemon'"
+    }
 
     static let defaultSocketPath = "/run/cni/dhcp.sock"
 
@@ -44,7 +47,8 @@ public struct DHCPPlugin: CNIPlugin {
     static func optionCode(_ text: String, path: String) throws(CNIError) -> UInt8 {
         if let code = optionNames[text.lowercased()] { return code }
         if let number = Int(text), (1...254).contains(number) { return UInt8(number) }
-        throw CNIError.invalidConfig("\(path): unknown DHCP option \"\(text)\" (a name such as classless-static-routes, or a code 1-254)")
+        throw CNIError.invalidConfig(
+            "\(path): unknown DHCP option \"\(text)\" (a name such as classless-static-routes, or a code 1-254)")
     }
 
     static func settings(_ request: CNIRequest) throws(CNIError) -> Settings {
@@ -53,8 +57,9 @@ public struct DHCPPlugin: CNIPlugin {
         if let path = try ipam.string("daemonSocketPath"), !path.isEmpty { settings.socketPath = path }
         if let value = ipam.value("timeout") {
             guard let seconds = value.doubleValue, seconds > 0, seconds <= DaemonSettings.longestTimeout else {
-                throw CNIError.invalidConfig("\"ipam.timeout\": expected a number of seconds above 0 and at most "
-                                             + "\(Int(DaemonSettings.longestTimeout)), found \(value.serialized().prefix(40))")
+                throw CNIError.invalidConfig(
+                    "\"ipam.timeout\": expected a number of seconds above 0 and at most "
+                        + "\(Int(DaemonSettings.longestTimeout)), found \(value.serialized().prefix(40))")
             }
             settings.timeout = seconds
         }
@@ -69,12 +74,19 @@ public struct DHCPPlugin: CNIPlugin {
             guard let option = try entry.string("option") else { continue }
             let code = try optionCode(option, path: entry.path)
             var value = try entry.string("value")
-            if let argument = try entry.string("fromArg"), let fromArgs = args[argument], !fromArgs.isEmpty { value = fromArgs }
+            if let argument = try entry.string("fromArg"), let fromArgs = args[argument], !fromArgs.isEmpty {
+                value = fromArgs
+            }
             guard let value, !value.isEmpty else { continue }
             guard value.utf8.count <= 255 else {
-                throw CNIError.invalidConfig("\(entry.path): value too long for option \"\(option)\" (\(value.utf8.count) bytes, at most 255)")
+                throw CNIError.invalidConfig(
+                    "\(entry.path): value too long for option \"\(option)\" (\(value.utf8.count) bytes, at most 255)")
             }
-            if code == DHCPOptionCode.hostName { settings.hostName = value } else { settings.provideOptions.append((code, Array(value.utf8))) }
+            if code == DHCPOptionCode.hostName {
+                settings.hostName = value
+            } else {
+                settings.provideOptions.append((code, Array(value.utf8)))
+            }
         }
         if settings.hostName == nil {
             let podName = args["K8S_POD_NAME"] ?? ""
@@ -106,18 +118,25 @@ public struct DHCPPlugin: CNIPlugin {
         do {
             fd = try UnixSocket.connect(settings.socketPath, timeout: 2)
         } catch {
-            throw CNIError(code: .tryAgainLater, msg: "cannot reach the dhcp daemon at \(settings.socketPath): \(SystemError.message(for: error.errno))",
-                           details: "start it with \"dhcp daemon -socketpath \(settings.socketPath)\" (or enable swift-cni-dhcp.socket with systemd)")
+            throw CNIError(
+                code: .tryAgainLater,
+                msg: "cannot reach the dhcp daemon at \(settings.socketPath): \(SystemError.message(for: error.errno))",
+                details:
+                    "start it with \"dhcp daemon -socketpath \(settings.socketPath)\" (or enable swift-cni-dhcp.socket with systemd)"
+            )
         }
         defer { close(fd) }
         FileIO.writeAll(fd, daemon.json.serialized() + "\n")
         guard let line = UnixSocket.readLine(fd, timeout: wait), let reply = try? JSONValue.parse(line) else {
-            throw CNIError(code: .tryAgainLater, msg: "the dhcp daemon at \(settings.socketPath) did not answer within \(formatSeconds(wait))")
+            throw CNIError(
+                code: .tryAgainLater,
+                msg: "the dhcp daemon at \(settings.socketPath) did not answer within \(formatSeconds(wait))")
         }
         guard reply["ok"]?.boolValue == true else {
-            throw CNIError(rawCode: reply["code"]?.intValue ?? CNIError.Code.internalError.rawValue,
-                           msg: reply["msg"]?.stringValue ?? "the dhcp daemon refused the request",
-                           details: reply["details"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 })
+            throw CNIError(
+                rawCode: reply["code"]?.intValue ?? CNIError.Code.internalError.rawValue,
+                msg: reply["msg"]?.stringValue ?? "the dhcp daemon refused the request",
+                details: reply["details"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 })
         }
         return reply
     }
@@ -125,7 +144,9 @@ public struct DHCPPlugin: CNIPlugin {
     public func add(_ request: CNIRequest) throws -> CNIResult {
         let settings = try Self.settings(request)
         let reply = try call(daemonRequest(.add, request, settings), settings, wait: (settings.timeout ?? 60) + 5)
-        guard let leaseValue = reply["lease"] else { throw CNIError(code: .decodingFailure, msg: "the dhcp daemon sent no lease") }
+        guard let leaseValue = reply["lease"] else {
+            throw CNIError(code: .decodingFailure, msg: "the dhcp daemon sent no lease")
+        }
         var result = LeaseCoding.result(try LeaseCoding.lease(leaseValue), cniVersion: request.config.cniVersion)
         if let priority = settings.priority {
             for index in result.routes.indices { result.routes[index].priority = priority }
@@ -141,7 +162,10 @@ public struct DHCPPlugin: CNIPlugin {
         do {
             _ = try call(daemonRequest(.del, request, settings), settings, wait: 10)
         } catch let error as CNIError where error.code == CNIError.Code.tryAgainLater.rawValue {
-            FileIO.writeAll(2, "dhcp: DEL of \(request.environment.containerID)/\(request.environment.ifName): \(error.msg); the lease will expire on its own\n")
+            FileIO.writeAll(
+                2,
+                "dhcp: DEL of \(request.environment.containerID)/\(request.environment.ifName): \(error.msg); the lease will expire on its own\n"
+            )
         }
     }
 
@@ -149,7 +173,9 @@ public struct DHCPPlugin: CNIPlugin {
     public func check(_ request: CNIRequest) throws {
         let settings = try Self.settings(request)
         let reply = try call(daemonRequest(.check, request, settings), settings, wait: 10)
-        guard let leaseValue = reply["lease"] else { throw CNIError(code: .checkFailed, msg: "the dhcp daemon holds no lease") }
+        guard let leaseValue = reply["lease"] else {
+            throw CNIError(code: .checkFailed, msg: "the dhcp daemon holds no lease")
+        }
         let lease = try LeaseCoding.lease(leaseValue)
         if let previous = request.config.prevResult, !previous.ips.contains(where: { $0.address == lease.address }) {
             throw CNIError(code: .checkFailed, msg: "the lease is for \(lease.address), which is not in prevResult")

@@ -1,10 +1,11 @@
 import Addressing
-import System
 import CSystem
 import DHCP
 import Namespaces
+import System
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// DHCP's sockets on one interface inside a container's namespace (opened there, usable from
@@ -30,7 +31,9 @@ final class DHCPTransport {
             var on: Int32 = 1
             setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
             setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &on, socklen_t(MemoryLayout<Int32>.size))
-            let bound = interface.withCString { setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, $0, socklen_t(interface.utf8.count + 1)) }
+            let bound = interface.withCString {
+                setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, $0, socklen_t(interface.utf8.count + 1))
+            }
             guard bound == 0 else {
                 let error = errno
                 close(fd)
@@ -40,7 +43,9 @@ final class DHCPTransport {
             address.sin_family = sa_family_t(AF_INET)
             address.sin_port = in_port_t(68).bigEndian
             let result = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
             }
             guard result == 0 else {
                 let error = errno
@@ -99,7 +104,8 @@ final class DHCPTransport {
             if ready <= 0 { continue }
             let count = buffer.withUnsafeMutableBytes { recv(source, $0.baseAddress, $0.count, 0) }
             guard count > 0 else { continue }
-            let datagram = receivesUnicast ? DHCPPacket.payload(ofIPv4: Array(buffer[0..<count])) : Array(buffer[0..<count])
+            let datagram =
+                receivesUnicast ? DHCPPacket.payload(ofIPv4: Array(buffer[0..<count])) : Array(buffer[0..<count])
             if let datagram, let message = try? DHCPMessage(decoding: datagram) { return message }
         }
     }

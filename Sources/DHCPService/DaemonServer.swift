@@ -2,8 +2,9 @@ import CNI
 import CSystem
 import JSON
 import System
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Set by SIGTERM/SIGINT; the accept loop checks it.
@@ -33,7 +34,10 @@ public enum DHCPDaemon {
         if let pidFile = settings.pidFile {
             let text = Array("\(getpid())\n".utf8)
             let fd = open(pidFile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-            if fd >= 0 { FileIO.writeAll(fd, text); close(fd) }
+            if fd >= 0 {
+                FileIO.writeAll(fd, text)
+                close(fd)
+            }
         }
         signal(SIGPIPE, SIG_IGN)
         // Whatever mask the daemon was started with, it must hear SIGTERM and SIGINT.
@@ -129,7 +133,10 @@ public enum DHCPDaemon {
                 case "false", "0", "f", "F", "FALSE", "False": settings.broadcast = false
                 default: throw CNIError.invalidConfig("-broadcast: expected true or false, found \"\(value ?? "")\"")
                 }
-            default: throw CNIError.invalidConfig("unknown flag -\(flag) (flags: -socketpath -pidfile -timeout -resendmax -broadcast -hostprefix -statedir -maxworkers)")
+            default:
+                throw CNIError.invalidConfig(
+                    "unknown flag -\(flag) (flags: -socketpath -pidfile -timeout -resendmax -broadcast -hostprefix -statedir -maxworkers)"
+                )
             }
             index += 1
         }
@@ -163,12 +170,15 @@ public enum DHCPDaemon {
     static func duration(_ text: String) throws -> Double {
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
         for (suffix, scale) in units where text.hasSuffix(suffix) {
-            if let number = Double(text.dropLast(suffix.count)), number > 0, number * scale <= DaemonSettings.longestTimeout {
+            if let number = Double(text.dropLast(suffix.count)), number > 0,
+                number * scale <= DaemonSettings.longestTimeout
+            {
                 return number * scale
             }
         }
         if let number = Double(text), number > 0, number <= DaemonSettings.longestTimeout { return number }
-        throw CNIError.invalidConfig("invalid duration \"\(text.prefix(40))\" (above 0, at most 24h; examples: 10s, 500ms, 2m)")
+        throw CNIError.invalidConfig(
+            "invalid duration \"\(text.prefix(40))\" (above 0, at most 24h; examples: 10s, 500ms, 2m)")
     }
 
     /// The listening socket: fd 3 from systemd (LISTEN_FDS=1 for this pid), or a new unix
@@ -176,7 +186,8 @@ public enum DHCPDaemon {
     /// socket file is replaced.
     static func listen(_ settings: DaemonSettings) throws -> Int32 {
         if let fds = getenv("LISTEN_FDS").map({ String(cString: $0) }), fds == "1",
-           let pid = getenv("LISTEN_PID").map({ String(cString: $0) }), pid == String(getpid()) {
+            let pid = getenv("LISTEN_PID").map({ String(cString: $0) }), pid == String(getpid())
+        {
             return 3
         }
         var info = stat()
@@ -184,15 +195,19 @@ public enum DHCPDaemon {
             // Only a stale socket is replaced: a file, directory or symlink at the path is
             // somebody else's (the reference refuses too: address already in use).
             guard info.st_mode & S_IFMT == S_IFSOCK else {
-                throw CNIError(code: .invalidEnvironment, msg: "\(settings.listenPath) exists and is not a socket; refusing to replace it")
+                throw CNIError(
+                    code: .invalidEnvironment,
+                    msg: "\(settings.listenPath) exists and is not a socket; refusing to replace it")
             }
             if let existing = try? UnixSocket.connect(settings.listenPath, timeout: 0.5) {
                 close(existing)
-                throw CNIError(code: .invalidEnvironment, msg: "another dhcp daemon is listening on \(settings.listenPath)")
+                throw CNIError(
+                    code: .invalidEnvironment, msg: "another dhcp daemon is listening on \(settings.listenPath)")
             }
             unlink(settings.listenPath)
         }
-        let directory = String(settings.listenPath[..<(settings.listenPath.lastIndex(of: "/") ?? settings.listenPath.startIndex)])
+        let directory = String(
+            settings.listenPath[..<(settings.listenPath.lastIndex(of: "/") ?? settings.listenPath.startIndex)])
         if !directory.isEmpty { _ = mkdir(directory, 0o755) }
         let fd = try UnixSocket.listen(settings.listenPath)
         chmod(settings.listenPath, 0o600)
@@ -202,7 +217,10 @@ public enum DHCPDaemon {
     /// Answers a connection the daemon cannot serve now with code 11 (try again later) and
     /// closes it; the reply is small enough for the socket buffer, and sent without waiting.
     static func refuse(_ connection: Int32, _ message: String) {
-        let reply: JSONValue = ["ok": false, "code": .integer(CNIError.Code.tryAgainLater.rawValue), "msg": .string(message + "; try again")]
+        let reply: JSONValue = [
+            "ok": false, "code": .integer(CNIError.Code.tryAgainLater.rawValue),
+            "msg": .string(message + "; try again"),
+        ]
         let bytes = Array((reply.serialized() + "\n").utf8)
         _ = bytes.withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
         close(connection)
@@ -217,9 +235,13 @@ public enum DHCPDaemon {
             let request = try DaemonRequest(json: try JSONValue.parse(line))
             reply = try handle(request, manager)
         } catch {
-            let cniError = (error as? any CNIErrorConvertible)?.cniError ?? CNIError(code: .internalError, msg: String(describing: error))
-            reply = ["ok": false, "code": .integer(cniError.code), "msg": .string(cniError.msg),
-                     "details": .string(cniError.details ?? "")]
+            let cniError =
+                (error as? any CNIErrorConvertible)?.cniError
+                ?? CNIError(code: .internalError, msg: String(describing: error))
+            reply = [
+                "ok": false, "code": .integer(cniError.code), "msg": .string(cniError.msg),
+                "details": .string(cniError.details ?? ""),
+            ]
         }
         FileIO.writeAll(connection, reply.serialized() + "\n")
     }
@@ -234,7 +256,9 @@ public enum DHCPDaemon {
             return ["ok": true]
         case .check:
             guard let lease = manager.lease(request.key) else {
-                throw CNIError(code: .checkFailed, msg: "the dhcp daemon holds no lease for \(request.ifName) of container \(request.containerID)")
+                throw CNIError(
+                    code: .checkFailed,
+                    msg: "the dhcp daemon holds no lease for \(request.ifName) of container \(request.containerID)")
             }
             return ["ok": true, "lease": LeaseCoding.json(lease)]
         case .gc:
@@ -262,10 +286,13 @@ enum Thread {
         pthread_attr_init(&attributes)
         pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
         let box = Unmanaged.passRetained(Box(body)).toOpaque()
-        if pthread_create(&thread, &attributes, { argument in
-            Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue().body()
-            return nil
-        }, box) != 0 {
+        if pthread_create(
+            &thread, &attributes,
+            { argument in
+                Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue().body()
+                return nil
+            }, box) != 0
+        {
             Unmanaged<Box>.fromOpaque(box).release()
             pthread_attr_destroy(&attributes)
             return false

@@ -14,7 +14,8 @@ enum LeaseCoding {
         object["renewalSeconds"] = .integer(lease.renewalSeconds)
         object["rebindingSeconds"] = .integer(lease.rebindingSeconds)
         object["routers"] = .array(lease.routers.map { .string($0.description) })
-        object["routes"] = .array(lease.routes.map { ["dst": .string($0.destination.description), "gw": .string($0.router.description)] })
+        object["routes"] = .array(
+            lease.routes.map { ["dst": .string($0.destination.description), "gw": .string($0.router.description)] })
         object["dns"] = .array(lease.dnsServers.map { .string($0.description) })
         if let domain = lease.domainName { object["domain"] = .string(domain) }
         object["search"] = .array(lease.searchDomains.map(JSONValue.string))
@@ -23,7 +24,9 @@ enum LeaseCoding {
     }
 
     static func lease(_ value: JSONValue) throws(CNIError) -> DHCPLease {
-        guard let object = value.objectValue else { throw CNIError(code: .decodingFailure, msg: "lease is not an object") }
+        guard let object = value.objectValue else {
+            throw CNIError(code: .decodingFailure, msg: "lease is not an object")
+        }
         let reader = ConfigReader(object, path: "lease")
         guard let address = try reader.ipPrefix("address"), let server = try reader.ipAddress("server") else {
             throw CNIError(code: .decodingFailure, msg: "lease lacks its address or server")
@@ -35,12 +38,13 @@ enum LeaseCoding {
             }
         }
         func seconds(_ key: String) throws(CNIError) -> UInt32 { UInt32(clamping: max(0, try reader.int(key) ?? 0)) }
-        return DHCPLease(address: address, serverIdentifier: server, leaseSeconds: try seconds("leaseSeconds"),
-                         renewalSeconds: try seconds("renewalSeconds"), rebindingSeconds: try seconds("rebindingSeconds"),
-                         routers: (try reader.strings("routers") ?? []).compactMap { IPAddress($0) }, routes: routes,
-                         dnsServers: (try reader.strings("dns") ?? []).compactMap { IPAddress($0) },
-                         domainName: try reader.string("domain"), searchDomains: try reader.strings("search") ?? [],
-                         mtu: try reader.int("mtu").map { UInt16(clamping: $0) })
+        return DHCPLease(
+            address: address, serverIdentifier: server, leaseSeconds: try seconds("leaseSeconds"),
+            renewalSeconds: try seconds("renewalSeconds"), rebindingSeconds: try seconds("rebindingSeconds"),
+            routers: (try reader.strings("routers") ?? []).compactMap { IPAddress($0) }, routes: routes,
+            dnsServers: (try reader.strings("dns") ?? []).compactMap { IPAddress($0) },
+            domainName: try reader.string("domain"), searchDomains: try reader.strings("search") ?? [],
+            mtu: try reader.int("mtu").map { UInt16(clamping: $0) })
     }
 
     /// The CNI result for a lease: the address with the first router as gateway, the routes
@@ -51,7 +55,8 @@ enum LeaseCoding {
         result.routes = lease.routes.map { route in
             CNIResult.Route(destination: route.destination, gateway: route.router.v4Value == 0 ? nil : route.router)
         }
-        result.dns = DNS(nameservers: lease.dnsServers.map(\.description), domain: lease.domainName, search: lease.searchDomains)
+        result.dns = DNS(
+            nameservers: lease.dnsServers.map(\.description), domain: lease.domainName, search: lease.searchDomains)
         return result
     }
 }
@@ -90,12 +95,16 @@ struct DaemonRequest: Sendable {
         if let timeout { object["timeout"] = .number(String(timeout)) }
         if !requestOptions.isEmpty { object["request"] = .array(requestOptions.map { .integer($0) }) }
         if !provideOptions.isEmpty {
-            object["provide"] = .array(provideOptions.map { ["code": .integer($0.0), "value": .string(String(decoding: $0.1, as: UTF8.self))] })
+            object["provide"] = .array(
+                provideOptions.map {
+                    ["code": .integer($0.0), "value": .string(String(decoding: $0.1, as: UTF8.self))]
+                })
         }
         if skipDefaultRequests { object["skipDefault"] = true }
         if let priority { object["priority"] = .integer(priority) }
         if !validAttachments.isEmpty || command == .gc {
-            object["valid"] = .array(validAttachments.map { ["containerID": .string($0.containerID), "ifname": .string($0.ifName)] })
+            object["valid"] = .array(
+                validAttachments.map { ["containerID": .string($0.containerID), "ifname": .string($0.ifName)] })
         }
         return .object(object)
     }
@@ -103,7 +112,9 @@ struct DaemonRequest: Sendable {
     init(command: Command) { self.command = command }
 
     init(json value: JSONValue) throws(CNIError) {
-        guard let object = value.objectValue, let name = object["command"]?.stringValue, let command = Command(rawValue: name) else {
+        guard let object = value.objectValue, let name = object["command"]?.stringValue,
+            let command = Command(rawValue: name)
+        else {
             throw CNIError(code: .decodingFailure, msg: "not a dhcp daemon request")
         }
         let reader = ConfigReader(object)
@@ -114,7 +125,9 @@ struct DaemonRequest: Sendable {
         netns = try reader.string("netns") ?? ""
         hostName = try reader.string("hostName")
         // Whatever a client sends, the daemon waits a finite time (its own -timeout caps it).
-        timeout = reader.value("timeout")?.doubleValue.flatMap { $0 > 0 && $0 <= DaemonSettings.longestTimeout ? $0 : nil }
+        timeout = reader.value("timeout")?.doubleValue.flatMap {
+            $0 > 0 && $0 <= DaemonSettings.longestTimeout ? $0 : nil
+        }
         requestOptions = (try reader.array("request") ?? []).compactMap { $0.integer(as: UInt8.self) }
         for entry in try reader.objects("provide") ?? [] {
             if let code = try entry.integer("code", in: UInt8(1)...254), let text = try entry.string("value") {
@@ -124,7 +137,9 @@ struct DaemonRequest: Sendable {
         skipDefaultRequests = try reader.bool("skipDefault") ?? false
         priority = try reader.uint32("priority")
         for entry in try reader.objects("valid") ?? [] {
-            validAttachments.append(Attachment(containerID: try entry.string("containerID") ?? "", ifName: try entry.string("ifname") ?? ""))
+            validAttachments.append(
+                Attachment(containerID: try entry.string("containerID") ?? "", ifName: try entry.string("ifname") ?? "")
+            )
         }
     }
 }

@@ -3,12 +3,13 @@ import CNI
 import CSystem
 import DHCP
 import JSON
-import System
-import Namespaces
 import KernelErrors
+import Namespaces
 import Netlink
+import System
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One attachment's lease as the daemon keeps it.
@@ -78,7 +79,8 @@ final class LeaseManager: @unchecked Sendable {
         let namespace = try NetworkNamespace(path: netnsPath(request))
         let netlink = try RouteNetlink(in: namespace)
         guard let link = try netlink.link(named: request.ifName), let mac = link.address else {
-            throw CNIError(code: .invalidEnvironment, msg: "interface \"\(request.ifName)\" not found in netns \(request.netns)")
+            throw CNIError(
+                code: .invalidEnvironment, msg: "interface \"\(request.ifName)\" not found in netns \(request.netns)")
         }
         if !link.isUp { try netlink.setLink(index: link.index, up: true) }
         let transport = try DHCPTransport(interface: request.ifName, in: namespace)
@@ -101,17 +103,29 @@ final class LeaseManager: @unchecked Sendable {
                     log("\(request.key): cannot apply the server's MTU \(mtu): \(error)")
                 }
             }
-            let record = LeaseRecord(request: request, hardwareAddress: mac.bytes, client: client,
-                                     boundAtWall: WallClock.seconds - (MonotonicClock.seconds - client.boundAt))
-            monitor.locked { records[request.key] = record; monitor.signal() }
+            let record = LeaseRecord(
+                request: request, hardwareAddress: mac.bytes, client: client,
+                boundAtWall: WallClock.seconds - (MonotonicClock.seconds - client.boundAt))
+            monitor.locked {
+                records[request.key] = record
+                monitor.signal()
+            }
             persist(record)
-            log("acquired \(lease.address) for \(Self.describe(request)) from server \(lease.serverIdentifier), \(lease.leaseSeconds) s")
+            log(
+                "acquired \(lease.address) for \(Self.describe(request)) from server \(lease.serverIdentifier), \(lease.leaseSeconds) s"
+            )
             return lease
         }
-        let sent = exchange.sent, heardText = exchange.heardText
-        log("error: no lease for \(Self.describe(request)) within \(formatSeconds(timeout)): sent \(sent) messages, \(heardText)")
-        throw CNIError(code: .tryAgainLater,
-                       msg: "no DHCP lease for \(request.ifName) in netns \(request.netns) within \(formatSeconds(timeout)): sent \(sent) messages, \(heardText)")
+        let sent = exchange.sent
+        let heardText = exchange.heardText
+        log(
+            "error: no lease for \(Self.describe(request)) within \(formatSeconds(timeout)): sent \(sent) messages, \(heardText)"
+        )
+        throw CNIError(
+            code: .tryAgainLater,
+            msg:
+                "no DHCP lease for \(request.ifName) in netns \(request.netns) within \(formatSeconds(timeout)): sent \(sent) messages, \(heardText)"
+        )
     }
 
     /// Who the client is to the server, built the same way for a first acquire and for a lease
@@ -121,9 +135,10 @@ final class LeaseManager: @unchecked Sendable {
     static func identity(_ request: DaemonRequest, hardwareAddress: [UInt8], broadcast: Bool) -> DHCPClientIdentity {
         var parameters = request.skipDefaultRequests ? [] : DHCPClientIdentity.defaultParameters
         for code in request.requestOptions where !parameters.contains(code) { parameters.append(code) }
-        return DHCPClientIdentity(hardwareAddress: hardwareAddress, containerID: request.containerID, network: request.network,
-                                  ifName: request.ifName, hostName: request.hostName, parameterRequestList: parameters,
-                                  extraOptions: request.provideOptions.map { (code: $0.0, data: $0.1) }, broadcast: broadcast)
+        return DHCPClientIdentity(
+            hardwareAddress: hardwareAddress, containerID: request.containerID, network: request.network,
+            ifName: request.ifName, hostName: request.hostName, parameterRequestList: parameters,
+            extraOptions: request.provideOptions.map { (code: $0.0, data: $0.1) }, broadcast: broadcast)
     }
 
     // MARK: DEL, CHECK, GC
@@ -140,14 +155,19 @@ final class LeaseManager: @unchecked Sendable {
         let client = monitor.locked { record.client }
         let address = client.lease.map { "\($0.address)" } ?? "no address"
         guard let (message, destination) = client.release(),
-              let namespace = try? NetworkNamespace(path: netnsPath(record.request)),
-              let transport = try? DHCPTransport(interface: record.request.ifName, in: namespace) else {
-            log("released \(address) of \(Self.describe(record.request)) without telling the server (netns or interface gone)")
+            let namespace = try? NetworkNamespace(path: netnsPath(record.request)),
+            let transport = try? DHCPTransport(interface: record.request.ifName, in: namespace)
+        else {
+            log(
+                "released \(address) of \(Self.describe(record.request)) without telling the server (netns or interface gone)"
+            )
             return
         }
         do {
             try transport.send(message, to: destination)
-            log("released \(address) of \(Self.describe(record.request)) to server \(client.lease.map { "\($0.serverIdentifier)" } ?? "\(destination)")")
+            log(
+                "released \(address) of \(Self.describe(record.request)) to server \(client.lease.map { "\($0.serverIdentifier)" } ?? "\(destination)")"
+            )
         } catch {
             log("error: RELEASE of \(address) for \(Self.describe(record.request)): \(error)")
         }
@@ -164,8 +184,11 @@ final class LeaseManager: @unchecked Sendable {
     /// Releases the leases of `network` whose attachment is not in `valid`.
     func collectGarbage(network: String, valid: Set<Attachment>) {
         let stale = monitor.locked {
-            records.filter { $0.value.request.network == network
-                && !valid.contains(Attachment(containerID: $0.value.request.containerID, ifName: $0.value.request.ifName)) }.map(\.key)
+            records.filter {
+                $0.value.request.network == network
+                    && !valid.contains(
+                        Attachment(containerID: $0.value.request.containerID, ifName: $0.value.request.ifName))
+            }.map(\.key)
         }
         for key in stale { release(key) }
     }
@@ -194,7 +217,9 @@ final class LeaseManager: @unchecked Sendable {
             return
         }
         guard let transport = try? DHCPTransport(interface: record.request.ifName, in: namespace) else {
-            log("interface \(record.request.ifName) in \(record.request.netns) is gone: dropping the lease of \(record.request.key)")
+            log(
+                "interface \(record.request.ifName) in \(record.request.netns) is gone: dropping the lease of \(record.request.key)"
+            )
             monitor.locked { _ = records.removeValue(forKey: record.request.key) }
             unlink(stateFile(record.request.key))
             return
@@ -209,10 +234,14 @@ final class LeaseManager: @unchecked Sendable {
         }
         exchange.onLost = { reason in
             log("lost the lease of \(Self.describe(record.request)): \(reason)")
-            if let old = self.monitor.locked({ record.client.lease }), removed == nil { self.remove(old, record, namespace); removed = old }
+            if let old = self.monitor.locked({ record.client.lease }), removed == nil {
+                self.remove(old, record, namespace)
+                removed = old
+            }
         }
         let first = client.tick(now: MonotonicClock.seconds)
-        if let lease = try? exchange.run(&client, first: first, until: MonotonicClock.seconds + settings.resendTimeout) {
+        if let lease = try? exchange.run(&client, first: first, until: MonotonicClock.seconds + settings.resendTimeout)
+        {
             let boundAtWall = WallClock.seconds - (MonotonicClock.seconds - client.boundAt)
             let previous = monitor.locked { () -> DHCPLease? in
                 let previous = record.client.lease
@@ -226,7 +255,9 @@ final class LeaseManager: @unchecked Sendable {
             } else if let previous, previous.address != lease.address {
                 apply(lease, replacing: previous, record, namespace)
             }
-            log("\(phase) \(lease.address) for \(Self.describe(record.request)) from server \(lease.serverIdentifier), \(lease.leaseSeconds) s")
+            log(
+                "\(phase) \(lease.address) for \(Self.describe(record.request)) from server \(lease.serverIdentifier), \(lease.leaseSeconds) s"
+            )
             return
         }
         monitor.locked { record.client = client }
@@ -235,20 +266,26 @@ final class LeaseManager: @unchecked Sendable {
     /// A lease that brought a different address (or came back after one was lost): the new
     /// address goes on the interface, the old one off (when it differs), and the default
     /// route via the new router.
-    private func apply(_ lease: DHCPLease, replacing old: DHCPLease, _ record: LeaseRecord, _ namespace: NetworkNamespace) {
-        guard let netlink = try? RouteNetlink(in: namespace), let link = try? netlink.link(named: record.request.ifName) else { return }
+    private func apply(
+        _ lease: DHCPLease, replacing old: DHCPLease, _ record: LeaseRecord, _ namespace: NetworkNamespace
+    ) {
+        guard let netlink = try? RouteNetlink(in: namespace), let link = try? netlink.link(named: record.request.ifName)
+        else { return }
         try? netlink.addAddress(InterfaceAddress(interfaceIndex: link.index, prefix: lease.address))
         if old.address != lease.address {
             try? netlink.deleteAddress(InterfaceAddress(interfaceIndex: link.index, prefix: old.address))
         }
         for route in lease.routes {
-            try? netlink.addRoute(Route(destination: route.destination, gateway: route.router.v4Value == 0 ? nil : route.router,
-                                        outputInterfaceIndex: link.index, priority: record.request.priority))
+            try? netlink.addRoute(
+                Route(
+                    destination: route.destination, gateway: route.router.v4Value == 0 ? nil : route.router,
+                    outputInterfaceIndex: link.index, priority: record.request.priority))
         }
     }
 
     private func remove(_ lease: DHCPLease, _ record: LeaseRecord, _ namespace: NetworkNamespace) {
-        guard let netlink = try? RouteNetlink(in: namespace), let link = try? netlink.link(named: record.request.ifName) else { return }
+        guard let netlink = try? RouteNetlink(in: namespace), let link = try? netlink.link(named: record.request.ifName)
+        else { return }
         try? netlink.deleteAddress(InterfaceAddress(interfaceIndex: link.index, prefix: lease.address))
     }
 
@@ -269,13 +306,15 @@ final class LeaseManager: @unchecked Sendable {
         guard let snapshot else { return }
         var object = record.request.json.objectValue ?? JSONObject()
         object["command"] = nil
-        object["mac"] = .string(record.hardwareAddress.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":"))
+        object["mac"] = .string(
+            record.hardwareAddress.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":"))
         object["lease"] = LeaseCoding.json(snapshot.lease)
         object["boundAt"] = .number(String(snapshot.boundAtWall))
         object["broadcast"] = .bool(snapshot.broadcast)
         do throws(SystemError) {
-            try AtomicFile.replace(stateFile(record.request.key), with: Array(JSONValue.object(object).serialized(indent: 2).utf8),
-                                   mode: 0o600, sync: true)
+            try AtomicFile.replace(
+                stateFile(record.request.key), with: Array(JSONValue.object(object).serialized(indent: 2).utf8),
+                mode: 0o600, sync: true)
         } catch {
             log("cannot keep the lease of \(record.request.key) on disk: \(error)")
         }
@@ -287,11 +326,13 @@ final class LeaseManager: @unchecked Sendable {
         _ = mkdir(settings.stateDirectory, 0o700)
         for name in Directory.entryNames(atPath: settings.stateDirectory) where name.hasSuffix(".json") {
             let path = settings.stateDirectory + "/" + name
-            guard let bytes = try? FileIO.readRegularFile(path), let value = try? JSONValue.parse(bytes), var object = value.objectValue,
-                  let leaseValue = object["lease"], let lease = try? LeaseCoding.lease(leaseValue),
-                  let boundAt = object["boundAt"]?.doubleValue, boundAt.isFinite, boundAt <= WallClock.seconds + 60,
-                  let macText = object["mac"]?.stringValue,
-                  let mac = MACAddress(macText) else {
+            guard let bytes = try? FileIO.readRegularFile(path), let value = try? JSONValue.parse(bytes),
+                var object = value.objectValue,
+                let leaseValue = object["lease"], let lease = try? LeaseCoding.lease(leaseValue),
+                let boundAt = object["boundAt"]?.doubleValue, boundAt.isFinite, boundAt <= WallClock.seconds + 60,
+                let macText = object["mac"]?.stringValue,
+                let mac = MACAddress(macText)
+            else {
                 log("ignoring unreadable lease file \(path)")
                 continue
             }
@@ -304,7 +345,9 @@ final class LeaseManager: @unchecked Sendable {
                 continue
             }
             let broadcast = object["broadcast"]?.boolValue ?? settings.broadcast
-            var client = DHCPClient(identity: Self.identity(request, hardwareAddress: mac.bytes, broadcast: broadcast), resuming: lease, boundAt: MonotonicClock.seconds - age, now: MonotonicClock.seconds)
+            var client = DHCPClient(
+                identity: Self.identity(request, hardwareAddress: mac.bytes, broadcast: broadcast), resuming: lease,
+                boundAt: MonotonicClock.seconds - age, now: MonotonicClock.seconds)
             client.maximumRetransmit = settings.resendMaximum
             // INIT-REBOOT: the server confirms the lease now (REQUEST with option 50), so a
             // restart never costs the address; its renewal timers then start afresh.
@@ -319,7 +362,8 @@ final class LeaseManager: @unchecked Sendable {
 
 func formatSeconds(_ seconds: Double) -> String {
     guard seconds.isFinite, abs(seconds) < 1e15 else { return "\(seconds) s" }
-    return seconds == seconds.rounded() ? "\(Int(seconds)) s" : "\(Int((seconds * 10).rounded()) / 10).\(Int((seconds * 10).rounded()) % 10) s"
+    return seconds == seconds.rounded()
+        ? "\(Int(seconds)) s" : "\(Int((seconds * 10).rounded()) / 10).\(Int((seconds * 10).rounded()) % 10) s"
 }
 
 /// Daemon log lines on stderr.
@@ -335,8 +379,10 @@ func timestamp() -> String {
     gmtime_r(&seconds, &parts)
     func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
     let milliseconds = Int((now - now.rounded(.down)) * 1000)
-    let fraction = milliseconds < 10 ? "00\(milliseconds)" : (milliseconds < 100 ? "0\(milliseconds)" : "\(milliseconds)")
-    return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(fraction)Z"
+    let fraction =
+        milliseconds < 10 ? "00\(milliseconds)" : (milliseconds < 100 ? "0\(milliseconds)" : "\(milliseconds)")
+    return
+        "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(fraction)Z"
 }
 
 /// One DHCP exchange, for a first lease and for every renewal alike: performs the client's
@@ -358,7 +404,9 @@ struct DHCPExchange {
     }
 
     var heardText: String {
-        heard.isEmpty ? "heard nothing" : "heard " + heard.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+        heard.isEmpty
+            ? "heard nothing"
+            : "heard " + heard.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
     }
 
     mutating func run(_ client: inout DHCPClient, first: [DHCPAction], until deadline: Double) throws -> DHCPLease? {

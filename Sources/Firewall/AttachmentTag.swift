@@ -12,8 +12,9 @@ public struct AttachmentTag: Sendable, Equatable, Hashable {
 
     public init(network: String, containerID: String, ifName: String) {
         self.network = Self.networkPrefix(network)
-        self.attachment = FNV1a.hex(FNV1a.hash(Array(network.utf8) + [0] + Array(containerID.utf8) + [0] + Array(ifName.utf8)),
-                                    digits: 12)
+        self.attachment = FNV1a.hex(
+            FNV1a.hash(Array(network.utf8) + [0] + Array(containerID.utf8) + [0] + Array(ifName.utf8)),
+            digits: 12)
     }
 
     public static func networkPrefix(_ network: String) -> String {

@@ -1,8 +1,9 @@
-import System
 import Addressing
 import ProcessRunner
+import System
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Why a firewall command failed: which tool, what it was asked, and what it said.
@@ -67,20 +68,25 @@ public enum FirewallTool {
 
     /// Runs the tool with `arguments` and `input` on stdin; throws with its stderr when it fails.
     @discardableResult
-    static func run(_ name: String, _ arguments: [String], input: String = "", operation: String) throws(FirewallError) -> String {
+    static func run(_ name: String, _ arguments: [String], input: String = "", operation: String) throws(FirewallError)
+        -> String
+    {
         guard let path = find(name) else {
-            throw FirewallError(tool: name, operation: operation, output: "\(name) not found in \(searchPath.joined(separator: ":"))")
+            throw FirewallError(
+                tool: name, operation: operation, output: "\(name) not found in \(searchPath.joined(separator: ":"))")
         }
         let outcome: ChildProcess.Outcome
         do {
-            outcome = try ChildProcess.run(path, arguments: arguments, environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"],
-                                           input: Array(input.utf8), captureStandardError: true)
+            outcome = try ChildProcess.run(
+                path, arguments: arguments, environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"],
+                input: Array(input.utf8), captureStandardError: true)
         } catch {
             throw FirewallError(tool: name, operation: operation, output: error.description)
         }
         guard outcome.status == 0 else {
-            throw FirewallError(tool: name, operation: operation,
-                                output: String(decoding: outcome.standardError + outcome.standardOutput, as: UTF8.self))
+            throw FirewallError(
+                tool: name, operation: operation,
+                output: String(decoding: outcome.standardError + outcome.standardOutput, as: UTF8.self))
         }
         return String(decoding: outcome.standardOutput, as: UTF8.self)
     }

@@ -36,15 +36,18 @@ public struct IptablesFirewall: FirewallBackend {
         let comment = "-m comment --comment " + quotedComment(attachment.iptablesComment)
         let multicast = prefix.family == .v4 ? "224.0.0.0/4" : "ff00::/8"
         let width = prefix.family == .v4 ? 32 : 128
-        return ["-A \(chain) -d \(prefix.subnet) \(comment) -j ACCEPT",
-                "-A \(chain) ! -d \(multicast) \(comment) -j MASQUERADE",
-                "-A POSTROUTING -s \(prefix.address)/\(width) \(comment) -j \(chain)"]
+        return [
+            "-A \(chain) -d \(prefix.subnet) \(comment) -j ACCEPT",
+            "-A \(chain) ! -d \(multicast) \(comment) -j MASQUERADE",
+            "-A POSTROUTING -s \(prefix.address)/\(width) \(comment) -j \(chain)",
+        ]
     }
 
     private func listNat(_ family: IPAddress.Family) throws(FirewallError) -> [Substring]? {
         let list = Self.tools(family).list
         guard FirewallTool.find(list) != nil else { return nil }
-        return try FirewallTool.run(list, ["-w", "-t", "nat", "-S"], operation: "list the nat table").split(separator: "\n")
+        return try FirewallTool.run(list, ["-w", "-t", "nat", "-S"], operation: "list the nat table").split(
+            separator: "\n")
     }
 
     public func addMasquerade(_ attachment: FirewallAttachment, addresses: [IPPrefix]) throws(FirewallError) {
@@ -63,8 +66,9 @@ public struct IptablesFirewall: FirewallBackend {
             }
             guard lines.count > 1 else { continue }
             lines.append("COMMIT")
-            try FirewallTool.run(Self.tools(family).restore, ["--noflush", "-w"], input: lines.joined(separator: "\n") + "\n",
-                                 operation: "add masquerade chain \(chain)")
+            try FirewallTool.run(
+                Self.tools(family).restore, ["--noflush", "-w"], input: lines.joined(separator: "\n") + "\n",
+                operation: "add masquerade chain \(chain)")
         }
     }
 
@@ -91,15 +95,18 @@ public struct IptablesFirewall: FirewallBackend {
             }
             guard lines.count > 1 else { continue }
             lines.append("COMMIT")
-            try FirewallTool.run(Self.tools(family).restore, ["--noflush", "-w"], input: lines.joined(separator: "\n") + "\n",
-                                 operation: "delete masquerade chains \(chains.joined(separator: ","))")
+            try FirewallTool.run(
+                Self.tools(family).restore, ["--noflush", "-w"], input: lines.joined(separator: "\n") + "\n",
+                operation: "delete masquerade chains \(chains.joined(separator: ","))")
         }
     }
 
     /// The chains of `network` (recognised by their rules' comment, `name: "<network>" id: …`)
     /// of containers without a valid attachment, and our 0.1.0 chains of the network likewise.
     public func collectGarbage(network: String, valid: Set<FirewallAttachment>) throws(FirewallError) {
-        let networkComment = "--comment " + Self.quotedComment(ReferenceNames.iptablesComment(network: network, containerID: ""))
+        let networkComment =
+            "--comment "
+            + Self.quotedComment(ReferenceNames.iptablesComment(network: network, containerID: ""))
             .dropLast(3)  // up to `id: `, without the empty id's quotes and the closing quote
         let keepComments = Set(valid.map { "--comment " + Self.quotedComment($0.iptablesComment) })
         let legacyPrefix = "SCNI-\(AttachmentTag.networkPrefix(network))-"
@@ -112,7 +119,8 @@ public struct IptablesFirewall: FirewallBackend {
                     if !keepLegacy.contains(chain) { stale.insert(chain) }
                 }
                 guard line.hasPrefix("-A CNI-"), line.contains(networkComment),
-                      let chain = line.dropFirst(3).split(separator: " ").first else { continue }
+                    let chain = line.dropFirst(3).split(separator: " ").first
+                else { continue }
                 if !keepComments.contains(where: { line.contains($0) }) { stale.insert(String(chain)) }
             }
         }

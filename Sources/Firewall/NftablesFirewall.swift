@@ -50,8 +50,9 @@ public struct NftablesFirewall: FirewallBackend {
     func listing(_ what: [String]) throws(FirewallError) -> [JSONValue] {
         let output: String
         do {
-            output = try FirewallTool.run("nft", ["-j", "-a", "list"] + what, operation: "list \(what.joined(separator: " "))")
-        } catch where error.output.contains("No such file or directory") || error.output.contains("does not exist") {
+            output = try FirewallTool.run(
+                "nft", ["-j", "-a", "list"] + what, operation: "list \(what.joined(separator: " "))")
+        } catch  where error.output.contains("No such file or directory") || error.output.contains("does not exist") {
             return []
         }
         return (try? JSONValue.parse(output))?["nftables"]?.arrayValue ?? []
@@ -60,8 +61,11 @@ public struct NftablesFirewall: FirewallBackend {
     /// The rules among a listing's entries.
     static func rules(_ entries: [JSONValue]) -> [ListedRule] {
         entries.compactMap { entry in
-            guard let rule = entry["rule"], let handle = rule["handle"]?.intValue, let chain = rule["chain"]?.stringValue else { return nil }
-            return ListedRule(handle: handle, chain: chain, comment: rule["comment"]?.stringValue, expression: rule["expr"])
+            guard let rule = entry["rule"], let handle = rule["handle"]?.intValue,
+                let chain = rule["chain"]?.stringValue
+            else { return nil }
+            return ListedRule(
+                handle: handle, chain: chain, comment: rule["comment"]?.stringValue, expression: rule["expr"])
         }
     }
 
@@ -75,7 +79,9 @@ public struct NftablesFirewall: FirewallBackend {
     /// The transaction for `addMasquerade` (exposed for tests): the reference's table and
     /// chains, its postrouting rules made anew, this attachment's earlier rules (`stale`
     /// handles) replaced by one per address.
-    public static func masqueradeScript(_ attachment: FirewallAttachment, addresses: [IPPrefix], staleHandles: [Int]) -> String {
+    public static func masqueradeScript(_ attachment: FirewallAttachment, addresses: [IPPrefix], staleHandles: [Int])
+        -> String
+    {
         var lines = [
             "add table inet \(table) { comment \"\(ReferenceNames.masqueradeTableComment)\" ; }",
             "add chain inet \(table) \(checks) { comment \"\(ReferenceNames.masqueradeChainComment)\" ; }",
@@ -88,23 +94,29 @@ public struct NftablesFirewall: FirewallBackend {
         for handle in staleHandles { lines.append("delete rule inet \(table) \(checks) handle \(handle)") }
         for prefix in addresses {
             let family = prefix.family == .v4 ? "ip" : "ip6"
-            lines.append("add rule inet \(table) \(checks) \(family) saddr == \(prefix.address) \(family) daddr != \(prefix.subnet) masquerade comment \"\(attachment.nftablesComment)\"")
+            lines.append(
+                "add rule inet \(table) \(checks) \(family) saddr == \(prefix.address) \(family) daddr != \(prefix.subnet) masquerade comment \"\(attachment.nftablesComment)\""
+            )
         }
         return lines.joined(separator: "\n") + "\n"
     }
 
     public func addMasquerade(_ attachment: FirewallAttachment, addresses: [IPPrefix]) throws(FirewallError) {
         let stale = try masqueradeHandles(attachment)
-        try FirewallTool.run("nft", ["-f", "-"], input: Self.masqueradeScript(attachment, addresses: addresses, staleHandles: stale),
-                             operation: "add masquerade rules of \(attachment.nftablesHash)")
+        try FirewallTool.run(
+            "nft", ["-f", "-"], input: Self.masqueradeScript(attachment, addresses: addresses, staleHandles: stale),
+            operation: "add masquerade rules of \(attachment.nftablesHash)")
     }
 
     /// The reference's rules of the attachment (found by their comment's hash) and our 0.1.0
     /// table; nothing there is fine.
     public func removeMasquerade(_ attachment: FirewallAttachment) throws(FirewallError) {
-        var script = try masqueradeHandles(attachment).map { "delete rule inet \(Self.table) \(Self.checks) handle \($0)\n" }.joined()
+        var script = try masqueradeHandles(attachment).map {
+            "delete rule inet \(Self.table) \(Self.checks) handle \($0)\n"
+        }.joined()
         script += Self.deleteTableScript(family: "inet", table: Self.legacyMasqueradeTable(attachment.legacyTag))
-        try FirewallTool.run("nft", ["-f", "-"], input: script, operation: "delete masquerade rules of \(attachment.nftablesHash)")
+        try FirewallTool.run(
+            "nft", ["-f", "-"], input: script, operation: "delete masquerade rules of \(attachment.nftablesHash)")
     }
 
     /// "add table X; delete table X": adding an existing table is a no-op, so the pair
@@ -114,28 +126,34 @@ public struct NftablesFirewall: FirewallBackend {
     }
 
     /// The spoof check's transaction (exposed for tests).
-    public static func spoofCheckScript(_ attachment: FirewallAttachment, hostInterface: String, mac: MACAddress) -> String {
-        let interfaceChain = attachment.spoofInterfaceChain, macChain = attachment.spoofMACChain
+    public static func spoofCheckScript(_ attachment: FirewallAttachment, hostInterface: String, mac: MACAddress)
+        -> String
+    {
+        let interfaceChain = attachment.spoofInterfaceChain
+        let macChain = attachment.spoofMACChain
         let comment = "comment \"\(attachment.spoofComment)\""
         return """
-        add table bridge nat
-        add chain bridge nat PREROUTING { type filter hook prerouting priority -300 ; policy accept ; }
-        add chain bridge nat \(interfaceChain)
-        add chain bridge nat \(macChain)
-        flush chain bridge nat \(interfaceChain)
-        flush chain bridge nat \(macChain)
-        add rule bridge nat PREROUTING iifname "\(hostInterface)" jump \(interfaceChain) \(comment)
-        add rule bridge nat \(interfaceChain) jump \(macChain) \(comment)
-        add rule bridge nat \(macChain) ether saddr \(mac) return \(comment)
-        add rule bridge nat \(macChain) drop \(comment)
+            add table bridge nat
+            add chain bridge nat PREROUTING { type filter hook prerouting priority -300 ; policy accept ; }
+            add chain bridge nat \(interfaceChain)
+            add chain bridge nat \(macChain)
+            flush chain bridge nat \(interfaceChain)
+            flush chain bridge nat \(macChain)
+            add rule bridge nat PREROUTING iifname "\(hostInterface)" jump \(interfaceChain) \(comment)
+            add rule bridge nat \(interfaceChain) jump \(macChain) \(comment)
+            add rule bridge nat \(macChain) ether saddr \(mac) return \(comment)
+            add rule bridge nat \(macChain) drop \(comment)
 
-        """
+            """
     }
 
     /// Drops frames from `hostInterface` (the container's bridge port) whose source MAC is not `mac`.
-    public func addSpoofCheck(_ attachment: FirewallAttachment, hostInterface: String, mac: MACAddress) throws(FirewallError) {
-        try FirewallTool.run("nft", ["-f", "-"], input: Self.spoofCheckScript(attachment, hostInterface: hostInterface, mac: mac),
-                             operation: "add spoof check \(attachment.spoofInterfaceChain)")
+    public func addSpoofCheck(_ attachment: FirewallAttachment, hostInterface: String, mac: MACAddress)
+        throws(FirewallError)
+    {
+        try FirewallTool.run(
+            "nft", ["-f", "-"], input: Self.spoofCheckScript(attachment, hostInterface: hostInterface, mac: mac),
+            operation: "add spoof check \(attachment.spoofInterfaceChain)")
     }
 
     /// The PREROUTING rules jumping to the attachment's chains, then the chains (emptied first:
@@ -143,8 +161,11 @@ public struct NftablesFirewall: FirewallBackend {
     public func removeSpoofCheck(_ attachment: FirewallAttachment) throws(FirewallError) {
         let entries = try listing(["table", "bridge", "nat"])
         var script = ""
-        for rule in Self.rules(entries) where rule.chain == "PREROUTING" && (rule.comment == attachment.spoofComment
-                                                                || rule.expression?.serialized().contains("\"\(attachment.spoofInterfaceChain)\"") == true) {
+        for rule in Self.rules(entries)
+        where rule.chain == "PREROUTING"
+            && (rule.comment == attachment.spoofComment
+                || rule.expression?.serialized().contains("\"\(attachment.spoofInterfaceChain)\"") == true)
+        {
             script += "delete rule bridge nat PREROUTING handle \(rule.handle)\n"
         }
         let existing = Set(entries.compactMap { $0["chain"]?["name"]?.stringValue })
@@ -152,7 +173,8 @@ public struct NftablesFirewall: FirewallBackend {
         script += present.map { "flush chain bridge nat \($0)\n" }.joined()
         script += present.map { "delete chain bridge nat \($0)\n" }.joined()
         script += Self.deleteTableScript(family: "bridge", table: Self.legacySpoofTable(attachment.legacyTag))
-        try FirewallTool.run("nft", ["-f", "-"], input: script, operation: "delete spoof check \(attachment.spoofInterfaceChain)")
+        try FirewallTool.run(
+            "nft", ["-f", "-"], input: script, operation: "delete spoof check \(attachment.spoofInterfaceChain)")
     }
 
     /// The masquerade rules of `network` (their comment starts with its hash) whose attachment
@@ -163,20 +185,27 @@ public struct NftablesFirewall: FirewallBackend {
         let networkHash = ReferenceNames.networkHash(network)
         var script = ""
         for rule in Self.rules(try listing(["chain", "inet", Self.table, Self.checks])) {
-            guard let comment = rule.comment, comment.hasPrefix(networkHash + "-"), !keep.contains(comment) else { continue }
+            guard let comment = rule.comment, comment.hasPrefix(networkHash + "-"), !keep.contains(comment) else {
+                continue
+            }
             script += "delete rule inet \(Self.table) \(Self.checks) handle \(rule.handle)\n"
         }
         let tables = try listing(["tables"])
         let prefix = AttachmentTag.networkPrefix(network)
         let keepLegacy = Set(valid.map(\.legacyTag.attachment))
         for entry in tables {
-            guard let table = entry["table"], let name = table["name"]?.stringValue, let family = table["family"]?.stringValue else { continue }
+            guard let table = entry["table"], let name = table["name"]?.stringValue,
+                let family = table["family"]?.stringValue
+            else { continue }
             for kind in ["scni_masq_", "scni_spoof_"] where name.hasPrefix(kind + prefix + "_") {
-                if !keepLegacy.contains(String(name.dropFirst(kind.count + prefix.count + 1))) { script += "delete table \(family) \(name)\n" }
+                if !keepLegacy.contains(String(name.dropFirst(kind.count + prefix.count + 1))) {
+                    script += "delete table \(family) \(name)\n"
+                }
             }
         }
         if !script.isEmpty {
-            try FirewallTool.run("nft", ["-f", "-"], input: script, operation: "delete stale rules of network \(network)")
+            try FirewallTool.run(
+                "nft", ["-f", "-"], input: script, operation: "delete stale rules of network \(network)")
         }
     }
 }

@@ -35,7 +35,8 @@ public struct FirewallAttachment: Sendable, Equatable, Hashable {
     /// `<hash>, net: <network>, if: <ifname>, id: <container id>` without double quotes, at most
     /// 128 bytes (knftables' comment limit).
     public var nftablesComment: String {
-        let text = "\(nftablesHash), net: \(ReferenceNames.unquoted(network)), if: \(ReferenceNames.unquoted(ifName)), id: \(ReferenceNames.unquoted(containerID))"
+        let text =
+            "\(nftablesHash), net: \(ReferenceNames.unquoted(network)), if: \(ReferenceNames.unquoted(ifName)), id: \(ReferenceNames.unquoted(containerID))"
         return ReferenceNames.prefix(text, bytes: 128)
     }
 
@@ -54,7 +55,8 @@ public enum ReferenceNames {
     public static let masqueradeTable = "cni_plugins_masquerade"
     public static let masqueradeChain = "masq_checks"
     public static let masqueradeTableComment = "Masquerading for plugins from github.com/containernetworking/plugins"
-    public static let masqueradeChainComment = "Masquerade traffic from certain IPs to any (non-multicast) IP outside their subnet"
+    public static let masqueradeChainComment =
+        "Masquerade traffic from certain IPs to any (non-multicast) IP outside their subnet"
 
     /// `CNI-` + SHA-512 hex, cut to 28 characters (MustFormatHashWithPrefix).
     static func chain(_ text: String) -> String { "CNI-" + hex(text, length: 24) }
@@ -99,7 +101,8 @@ public enum ReferenceNames {
     /// Without double quotes (what the reference strips from nftables comments); control
     /// characters go too, since no nft string may hold them.
     static func unquoted(_ text: String) -> String {
-        String(String.UnicodeScalarView(text.unicodeScalars.filter { $0 != "\"" && $0.value >= 0x20 && $0.value != 0x7f }))
+        String(
+            String.UnicodeScalarView(text.unicodeScalars.filter { $0 != "\"" && $0.value >= 0x20 && $0.value != 0x7f }))
     }
 
     /// At most `bytes` bytes of UTF-8, cut as Go's `s[:n]` cuts.

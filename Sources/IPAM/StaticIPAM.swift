@@ -1,7 +1,7 @@
 import Addressing
 import CNI
-import System
 import JSON
+import System
 
 /// The `static` IPAM: addresses, routes and DNS written in the config (reference-plugins.md).
 ///
@@ -53,8 +53,10 @@ public struct StaticIPAM: Sendable, Equatable {
         }
 
         // args.cni.ips, then runtimeConfig.ips, replace the list (the later source wins).
-        for (source, list) in [("args.cni.ips", request.config.args["cni"]?["ips"]),
-                               ("runtimeConfig.ips", request.config.runtimeConfig["ips"])] {
+        for (source, list) in [
+            ("args.cni.ips", request.config.args["cni"]?["ips"]),
+            ("runtimeConfig.ips", request.config.runtimeConfig["ips"]),
+        ] {
             guard let list, !list.isNull else { continue }
             guard let entries = list.arrayValue else {
                 throw CNIError.invalidConfig("\"\(source)\": expected an array, found \(list.kindName)")
@@ -88,7 +90,8 @@ public struct StaticIPAM: Sendable, Equatable {
             }
             let gateway = try entry.ipAddress("gw")
             if let gateway, gateway.family != destination.family {
-                throw CNIError.invalidConfig("\"\(entry.path)\": gateway \(gateway) is not of the family of \(destination)")
+                throw CNIError.invalidConfig(
+                    "\"\(entry.path)\": gateway \(gateway) is not of the family of \(destination)")
             }
             routes.append(try CNIResult.Route(destination: destination.subnet, gateway: gateway, reading: entry))
         }

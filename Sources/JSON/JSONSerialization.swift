@@ -14,7 +14,10 @@ extension JSONValue {
         case .number(let text): out += text
         case .string(let text): JSONValue.writeString(text, to: &out)
         case .array(let elements):
-            if elements.isEmpty { out += "[]"; return }
+            if elements.isEmpty {
+                out += "[]"
+                return
+            }
             out += "["
             for (position, element) in elements.enumerated() {
                 if position > 0 { out += "," }
@@ -24,7 +27,10 @@ extension JSONValue {
             JSONValue.newline(&out, indent: indent, level: level)
             out += "]"
         case .object(let object):
-            if object.isEmpty { out += "{}"; return }
+            if object.isEmpty {
+                out += "{}"
+                return
+            }
             out += "{"
             for (position, member) in object.members.enumerated() {
                 if position > 0 { out += "," }

@@ -19,11 +19,26 @@ public enum JSONValue: Sendable, Equatable {
         return nil
     }
 
-    public var stringValue: String? { if case .string(let s) = self { return s }; return nil }
-    public var boolValue: Bool? { if case .bool(let b) = self { return b }; return nil }
-    public var arrayValue: [JSONValue]? { if case .array(let a) = self { return a }; return nil }
-    public var objectValue: JSONObject? { if case .object(let o) = self { return o }; return nil }
-    public var isNull: Bool { if case .null = self { return true }; return false }
+    public var stringValue: String? {
+        if case .string(let s) = self { return s }
+        return nil
+    }
+    public var boolValue: Bool? {
+        if case .bool(let b) = self { return b }
+        return nil
+    }
+    public var arrayValue: [JSONValue]? {
+        if case .array(let a) = self { return a }
+        return nil
+    }
+    public var objectValue: JSONObject? {
+        if case .object(let o) = self { return o }
+        return nil
+    }
+    public var isNull: Bool {
+        if case .null = self { return true }
+        return false
+    }
 
     /// An integral number that fits in `Int`; nil for fractions, exponents out of range or non-numbers.
     public var intValue: Int? {
@@ -43,7 +58,10 @@ public enum JSONValue: Sendable, Equatable {
         return T(exactly: double)
     }
 
-    public var doubleValue: Double? { if case .number(let text) = self { return Double(text) }; return nil }
+    public var doubleValue: Double? {
+        if case .number(let text) = self { return Double(text) }
+        return nil
+    }
 
     /// A short name of the value's kind, for error messages ("expected a string, found an array").
     public var kindName: String {

@@ -1,8 +1,9 @@
 import CNI
 import Namespaces
 import Netlink
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // Where the errors of the kernel-facing modules meet the CNI codes. Linked by every binary
@@ -14,8 +15,9 @@ extension NetlinkError: CNIErrorConvertible {
     /// code 11, since retrying may help.
     public var cniError: CNIError {
         let transient: Set<Int32> = [EAGAIN, EINTR, ENOBUFS]
-        return CNIError(code: transient.contains(errno) ? .tryAgainLater : .kernelOperationFailed,
-                        msg: description, details: "errno \(errno)")
+        return CNIError(
+            code: transient.contains(errno) ? .tryAgainLater : .kernelOperationFailed,
+            msg: description, details: "errno \(errno)")
     }
 }
 

@@ -1,9 +1,10 @@
-import System
 import CSystem
+import System
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// Why a network namespace could not be opened or entered.

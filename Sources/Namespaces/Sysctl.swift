@@ -1,8 +1,9 @@
 import System
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// Why a sysctl under /proc/sys could not be read or written.
@@ -50,7 +51,9 @@ public enum Sysctl {
         defer { close(fd) }
         let bytes = Array(value.utf8)
         let count = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-        guard count == bytes.count else { throw SysctlError(key: key, operation: "write", errno: count < 0 ? errno : EIO) }
+        guard count == bytes.count else {
+            throw SysctlError(key: key, operation: "write", errno: count < 0 ? errno : EIO)
+        }
     }
 
     /// The key of a per-interface setting: `net/<family>/conf/<interface>/<name>`,

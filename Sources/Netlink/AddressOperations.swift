@@ -1,7 +1,8 @@
 import Addressing
 import CMnl
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// An address on an interface, as RTM_NEWADDR describes it.
@@ -41,10 +42,12 @@ extension IPAddress.Family {
 extension RouteNetlink {
     private static func addressMessage(type: Int, flags: Int32, _ address: InterfaceAddress) -> MessageBuilder {
         let request = MessageBuilder(type: type, flags: flags)
-        request.putFamilyHeader(ifaddrmsg(ifa_family: address.prefix.family.addressFamily,
-                                          ifa_prefixlen: UInt8(address.prefix.prefixLength),
-                                          ifa_flags: UInt8(truncatingIfNeeded: address.flags),
-                                          ifa_scope: address.scope, ifa_index: UInt32(bitPattern: address.interfaceIndex)))
+        request.putFamilyHeader(
+            ifaddrmsg(
+                ifa_family: address.prefix.family.addressFamily,
+                ifa_prefixlen: UInt8(address.prefix.prefixLength),
+                ifa_flags: UInt8(truncatingIfNeeded: address.flags),
+                ifa_scope: address.scope, ifa_index: UInt32(bitPattern: address.interfaceIndex)))
         let bytes = address.prefix.address.bytes
         request.put(IFA_LOCAL, bytes: bytes)
         request.put(IFA_ADDRESS, bytes: bytes)
@@ -64,31 +67,38 @@ extension RouteNetlink {
     /// RTM_NEWADDR. EEXIST when the address is already on the interface; ENODEV for a missing
     /// interface; EACCES/EPERM for IPv6 while the interface has IPv6 disabled.
     public func addAddress(_ address: InterfaceAddress) throws(NetlinkError) {
-        try perform(Self.addAddressMessage(address),
-                    operation: "add address \(address.prefix) to link #\(address.interfaceIndex)")
+        try perform(
+            Self.addAddressMessage(address),
+            operation: "add address \(address.prefix) to link #\(address.interfaceIndex)")
     }
 
     /// RTM_DELADDR. EADDRNOTAVAIL when the address is not there.
     public func deleteAddress(_ address: InterfaceAddress) throws(NetlinkError) {
-        try perform(Self.addressMessage(type: Int(RTM_DELADDR), flags: 0, address),
-                    operation: "delete address \(address.prefix) from link #\(address.interfaceIndex)")
+        try perform(
+            Self.addressMessage(type: Int(RTM_DELADDR), flags: 0, address),
+            operation: "delete address \(address.prefix) from link #\(address.interfaceIndex)")
     }
 
     /// RTM_GETADDR dump, filtered to one interface and/or family when given.
-    public func addresses(interfaceIndex: Int32? = nil, family: IPAddress.Family? = nil) throws(NetlinkError) -> [InterfaceAddress] {
+    public func addresses(interfaceIndex: Int32? = nil, family: IPAddress.Family? = nil) throws(NetlinkError)
+        -> [InterfaceAddress]
+    {
         let request = MessageBuilder(type: Int(RTM_GETADDR), flags: 0)
-        request.putFamilyHeader(ifaddrmsg(ifa_family: family?.addressFamily ?? UInt8(AF_UNSPEC), ifa_prefixlen: 0,
-                                          ifa_flags: 0, ifa_scope: 0, ifa_index: UInt32(bitPattern: interfaceIndex ?? 0)))
+        request.putFamilyHeader(
+            ifaddrmsg(
+                ifa_family: family?.addressFamily ?? UInt8(AF_UNSPEC), ifa_prefixlen: 0,
+                ifa_flags: 0, ifa_scope: 0, ifa_index: UInt32(bitPattern: interfaceIndex ?? 0)))
         let replies = try dump(request, operation: "list addresses")
         return replies.compactMap { message -> InterfaceAddress? in
             guard message.type == UInt16(RTM_NEWADDR), let reply = FamilyPayload<ifaddrmsg>(message.payload),
-                  let addressFamily = IPAddress.Family(addressFamily: reply.header.ifa_family) else { return nil }
+                let addressFamily = IPAddress.Family(addressFamily: reply.header.ifa_family)
+            else { return nil }
             let index = Int32(bitPattern: reply.header.ifa_index)
             if let interfaceIndex, index != interfaceIndex { return nil }
             if let family, family != addressFamily { return nil }
             let attributes = reply.attributes
             guard let raw = attributes[IFA_LOCAL] ?? attributes[IFA_ADDRESS], let ip = IPAddress(bytes: raw),
-                  let prefix = IPPrefix(address: ip, prefixLength: Int(reply.header.ifa_prefixlen))
+                let prefix = IPPrefix(address: ip, prefixLength: Int(reply.header.ifa_prefixlen))
             else { return nil }
             let flags = attributes.u32(IFA_FLAGS) ?? UInt32(reply.header.ifa_flags)
             return InterfaceAddress(interfaceIndex: index, prefix: prefix, scope: reply.header.ifa_scope, flags: flags)

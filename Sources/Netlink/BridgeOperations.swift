@@ -1,7 +1,8 @@
 import Addressing
 import CMnl
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Port settings of a link enslaved to a Linux bridge (IFLA_PROTINFO, family AF_BRIDGE).
@@ -41,7 +42,9 @@ public struct BridgeVLAN: Sendable, Equatable {
 extension RouteNetlink {
     /// Builds RTM_NEWLINK for a bridge: kind "bridge", IFLA_BR_VLAN_FILTERING when asked
     /// (exposed for golden-bytes tests).
-    public static func createBridgeMessage(name: String, mtu: UInt32?, address: MACAddress? = nil, vlanFiltering: Bool) -> MessageBuilder {
+    public static func createBridgeMessage(name: String, mtu: UInt32?, address: MACAddress? = nil, vlanFiltering: Bool)
+        -> MessageBuilder
+    {
         let request = MessageBuilder(type: Int(RTM_NEWLINK), flags: Int32(NLM_F_CREATE | NLM_F_EXCL))
         request.putFamilyHeader(Self.linkHeader())
         request.put(IFLA_IFNAME, string: name)
@@ -60,9 +63,12 @@ extension RouteNetlink {
     /// ADD may have created it a moment ago: look it up again); EOPNOTSUPP with VLAN filtering
     /// on a kernel built without CONFIG_BRIDGE_VLAN_FILTERING. A bridge given an address keeps
     /// it; without one it takes the lowest MAC of its ports, which changes as ports come and go.
-    public func createBridge(name: String, mtu: UInt32? = nil, address: MACAddress? = nil, vlanFiltering: Bool = false) throws(NetlinkError) {
-        try perform(Self.createBridgeMessage(name: name, mtu: mtu, address: address, vlanFiltering: vlanFiltering),
-                    operation: "create bridge \"\(name)\"")
+    public func createBridge(name: String, mtu: UInt32? = nil, address: MACAddress? = nil, vlanFiltering: Bool = false)
+        throws(NetlinkError)
+    {
+        try perform(
+            Self.createBridgeMessage(name: name, mtu: mtu, address: address, vlanFiltering: vlanFiltering),
+            operation: "create bridge \"\(name)\"")
     }
 
     /// RTM_NEWLINK without NLM_F_CREATE on an existing bridge: IFLA_BR_VLAN_FILTERING.
@@ -89,7 +95,9 @@ extension RouteNetlink {
         try perform(request, operation: "set bridge port options on link #\(index)")
     }
 
-    private static func vlanMessage(type: Int, index: Int32, _ vlans: [BridgeVLAN], bridgeSelf: Bool = false) -> MessageBuilder {
+    private static func vlanMessage(type: Int, index: Int32, _ vlans: [BridgeVLAN], bridgeSelf: Bool = false)
+        -> MessageBuilder
+    {
         let request = MessageBuilder(type: type, flags: 0)
         request.putFamilyHeader(Self.linkHeader(index: index, family: AF_BRIDGE))
         request.nest(IFLA_AF_SPEC) {
@@ -102,8 +110,12 @@ extension RouteNetlink {
                 if vlan.first == vlan.last {
                     request.put(Int(IFLA_BRIDGE_VLAN_INFO), bytes: Self.vlanInfo(flags: flags, id: vlan.first))
                 } else {
-                    request.put(Int(IFLA_BRIDGE_VLAN_INFO), bytes: Self.vlanInfo(flags: flags | UInt16(BRIDGE_VLAN_INFO_RANGE_BEGIN), id: vlan.first))
-                    request.put(Int(IFLA_BRIDGE_VLAN_INFO), bytes: Self.vlanInfo(flags: flags | UInt16(BRIDGE_VLAN_INFO_RANGE_END), id: vlan.last))
+                    request.put(
+                        Int(IFLA_BRIDGE_VLAN_INFO),
+                        bytes: Self.vlanInfo(flags: flags | UInt16(BRIDGE_VLAN_INFO_RANGE_BEGIN), id: vlan.first))
+                    request.put(
+                        Int(IFLA_BRIDGE_VLAN_INFO),
+                        bytes: Self.vlanInfo(flags: flags | UInt16(BRIDGE_VLAN_INFO_RANGE_END), id: vlan.last))
                 }
             }
         }
@@ -116,7 +128,9 @@ extension RouteNetlink {
     }
 
     /// Builds the RTM_SETLINK that adds VLANs to a port (exposed for golden-bytes tests).
-    public static func addBridgeVLANsMessage(index: Int32, _ vlans: [BridgeVLAN], bridgeSelf: Bool = false) -> MessageBuilder {
+    public static func addBridgeVLANsMessage(index: Int32, _ vlans: [BridgeVLAN], bridgeSelf: Bool = false)
+        -> MessageBuilder
+    {
         vlanMessage(type: Int(RTM_SETLINK), index: index, vlans, bridgeSelf: bridgeSelf)
     }
 
@@ -124,15 +138,17 @@ extension RouteNetlink {
     /// port, or with `bridgeSelf` (IFLA_BRIDGE_FLAGS = BRIDGE_FLAGS_SELF, `index` the bridge) to
     /// the bridge device itself. EOPNOTSUPP or EINVAL when the bridge does not filter VLANs.
     public func addBridgeVLANs(index: Int32, _ vlans: [BridgeVLAN], bridgeSelf: Bool = false) throws(NetlinkError) {
-        try perform(Self.addBridgeVLANsMessage(index: index, vlans, bridgeSelf: bridgeSelf),
-                    operation: "add VLANs to \(bridgeSelf ? "bridge" : "bridge port") #\(index)")
+        try perform(
+            Self.addBridgeVLANsMessage(index: index, vlans, bridgeSelf: bridgeSelf),
+            operation: "add VLANs to \(bridgeSelf ? "bridge" : "bridge port") #\(index)")
     }
 
     /// RTM_DELLINK, AF_BRIDGE, IFLA_AF_SPEC: removes VLANs from a bridge port, or with
     /// `bridgeSelf` from the bridge device itself (the link stays).
     public func deleteBridgeVLANs(index: Int32, _ vlans: [BridgeVLAN], bridgeSelf: Bool = false) throws(NetlinkError) {
-        try perform(Self.vlanMessage(type: Int(RTM_DELLINK), index: index, vlans, bridgeSelf: bridgeSelf),
-                    operation: "remove VLANs from \(bridgeSelf ? "bridge" : "bridge port") #\(index)")
+        try perform(
+            Self.vlanMessage(type: Int(RTM_DELLINK), index: index, vlans, bridgeSelf: bridgeSelf),
+            operation: "remove VLANs from \(bridgeSelf ? "bridge" : "bridge port") #\(index)")
     }
 
     /// RTM_GETLINK dump, family AF_BRIDGE, IFLA_EXT_MASK = RTEXT_FILTER_BRVLAN: the VLANs of
@@ -143,13 +159,17 @@ extension RouteNetlink {
         request.putFamilyHeader(Self.linkHeader(family: AF_BRIDGE))
         request.put(IFLA_EXT_MASK, u32: UInt32(RTEXT_FILTER_BRVLAN))
         return try dump(request, operation: "list bridge VLANs").compactMap { message in
-            guard message.type == UInt16(RTM_NEWLINK), let reply = FamilyPayload<ifinfomsg>(message.payload) else { return nil }
+            guard message.type == UInt16(RTM_NEWLINK), let reply = FamilyPayload<ifinfomsg>(message.payload) else {
+                return nil
+            }
             let attributes = reply.attributes
             var vlans: [UInt16] = []
             var rangeStart: UInt16?
-            for (type, value) in attributes.nested(IFLA_AF_SPEC)?.all ?? [] where Int(type) == Int(IFLA_BRIDGE_VLAN_INFO) {
+            for (type, value) in attributes.nested(IFLA_AF_SPEC)?.all ?? []
+            where Int(type) == Int(IFLA_BRIDGE_VLAN_INFO) {
                 guard let info = value.load(bridge_vlan_info.self, at: 0) else { continue }
-                let flags = info.flags, vid = info.vid
+                let flags = info.flags
+                let vid = info.vid
                 if flags & UInt16(BRIDGE_VLAN_INFO_RANGE_BEGIN) != 0 {
                     rangeStart = vid
                 } else if flags & UInt16(BRIDGE_VLAN_INFO_RANGE_END) != 0, let first = rangeStart, first <= vid {

@@ -1,7 +1,8 @@
 import Addressing
 import CMnl
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A network interface as RTM_NEWLINK describes it.
@@ -33,8 +34,10 @@ public struct Link: Sendable, Equatable {
     public var isPromiscuous: Bool { flags & UInt32(IFF_PROMISC) != 0 }
 
     /// A link as a model of the kernel's (plugin hosts' fakes, tests) describes it.
-    public init(index: Int32, name: String, flags: UInt32 = 0, mtu: UInt32 = 1500, address: MACAddress? = nil,
-                kind: String? = nil, masterIndex: Int32? = nil, parentIndex: Int32? = nil) {
+    public init(
+        index: Int32, name: String, flags: UInt32 = 0, mtu: UInt32 = 1500, address: MACAddress? = nil,
+        kind: String? = nil, masterIndex: Int32? = nil, parentIndex: Int32? = nil
+    ) {
         self.index = index
         self.name = name
         self.flags = flags
@@ -166,8 +169,10 @@ public struct LinkRequest: Sendable, Equatable {
     /// IFLA_NET_NS_FD: create the link directly in this namespace.
     public var namespaceFD: Int32?
 
-    public init(name: String, kind: LinkKind, parentIndex: Int32? = nil, mtu: UInt32? = nil,
-                address: MACAddress? = nil, transmitQueueLength: UInt32? = nil, namespaceFD: Int32? = nil) {
+    public init(
+        name: String, kind: LinkKind, parentIndex: Int32? = nil, mtu: UInt32? = nil,
+        address: MACAddress? = nil, transmitQueueLength: UInt32? = nil, namespaceFD: Int32? = nil
+    ) {
         self.name = name
         self.kind = kind
         self.parentIndex = parentIndex

@@ -1,15 +1,19 @@
 import Addressing
 import CMnl
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 extension RouteNetlink {
     /// The ifinfomsg of every link request: `family` AF_UNSPEC, or AF_BRIDGE for a bridge
     /// port's attributes and VLANs.
-    static func linkHeader(index: Int32 = 0, family: Int32 = AF_UNSPEC, flags: UInt32 = 0, change: UInt32 = 0) -> ifinfomsg {
-        ifinfomsg(ifi_family: UInt8(family), __ifi_pad: 0, ifi_type: 0, ifi_index: index,
-                  ifi_flags: flags, ifi_change: change)
+    static func linkHeader(index: Int32 = 0, family: Int32 = AF_UNSPEC, flags: UInt32 = 0, change: UInt32 = 0)
+        -> ifinfomsg
+    {
+        ifinfomsg(
+            ifi_family: UInt8(family), __ifi_pad: 0, ifi_type: 0, ifi_index: index,
+            ifi_flags: flags, ifi_change: change)
     }
 
     /// RTM_GETLINK by name (IFLA_IFNAME), with NLM_F_ACK. Returns nil when the kernel answers
@@ -34,7 +38,7 @@ extension RouteNetlink {
         do {
             let replies = try perform(request, operation: operation)
             return replies.lazy.filter { $0.type == UInt16(RTM_NEWLINK) }.compactMap(Link.init(message:)).first
-        } catch where error.errno == ENODEV {
+        } catch  where error.errno == ENODEV {
             return nil
         }
     }
@@ -98,8 +102,9 @@ extension RouteNetlink {
     /// cannot take this kind (e.g. macvlan and ipvlan on one lower device), EINVAL for an MTU
     /// above the parent's.
     public func createLink(_ linkRequest: LinkRequest) throws(NetlinkError) {
-        try perform(Self.createLinkMessage(linkRequest),
-                    operation: "create link \"\(linkRequest.name)\" (\(linkRequest.kind.name))")
+        try perform(
+            Self.createLinkMessage(linkRequest),
+            operation: "create link \"\(linkRequest.name)\" (\(linkRequest.kind.name))")
     }
 
     /// RTM_DELLINK by index. ENODEV when it is already gone. Deleting one end of a veth pair
@@ -120,15 +125,19 @@ extension RouteNetlink {
     /// RTM_SETLINK with IFF_PROMISC in ifi_change.
     public func setLink(index: Int32, promiscuous: Bool) throws(NetlinkError) {
         let request = MessageBuilder(type: Int(RTM_SETLINK), flags: 0)
-        request.putFamilyHeader(Self.linkHeader(index: index, flags: promiscuous ? UInt32(IFF_PROMISC) : 0,
-                                                change: UInt32(IFF_PROMISC)))
+        request.putFamilyHeader(
+            Self.linkHeader(
+                index: index, flags: promiscuous ? UInt32(IFF_PROMISC) : 0,
+                change: UInt32(IFF_PROMISC)))
         try perform(request, operation: "set link #\(index) promisc \(promiscuous ? "on" : "off")")
     }
 
     /// RTM_SETLINK with IFLA_IFNAME. EEXIST when the name is taken; EBUSY when the link is up
     /// on kernels that refuse renaming a running device.
     public func renameLink(index: Int32, to name: String) throws(NetlinkError) {
-        try setAttribute(index: index, operation: "rename link #\(index) to \"\(name)\"") { $0.put(IFLA_IFNAME, string: name) }
+        try setAttribute(index: index, operation: "rename link #\(index) to \"\(name)\"") {
+            $0.put(IFLA_IFNAME, string: name)
+        }
     }
 
     /// RTM_SETLINK with IFLA_MTU. EINVAL when outside the device's (or its parent's) range.
@@ -138,7 +147,9 @@ extension RouteNetlink {
 
     /// RTM_SETLINK with IFLA_ADDRESS. EADDRNOTAVAIL for a multicast or zero address.
     public func setLink(index: Int32, address: MACAddress) throws(NetlinkError) {
-        try setAttribute(index: index, operation: "set MAC \(address) on link #\(index)") { $0.put(IFLA_ADDRESS, bytes: address.bytes) }
+        try setAttribute(index: index, operation: "set MAC \(address) on link #\(index)") {
+            $0.put(IFLA_ADDRESS, bytes: address.bytes)
+        }
     }
 
     /// RTM_SETLINK with IFLA_MASTER (0 releases the link from its master).

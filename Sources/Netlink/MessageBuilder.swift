@@ -1,6 +1,7 @@
 import CMnl
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Builds one netlink request with libmnl: the nlmsghdr, a family header (ifinfomsg,
@@ -55,7 +56,9 @@ public final class MessageBuilder {
     }
 
     public func put(_ type: Int, bytes value: [UInt8]) {
-        let ok = value.withUnsafeBytes { mnl_attr_put_check(header, Self.capacity, UInt16(type), $0.count, $0.baseAddress) }
+        let ok = value.withUnsafeBytes {
+            mnl_attr_put_check(header, Self.capacity, UInt16(type), $0.count, $0.baseAddress)
+        }
         checkRoom(ok, type)
     }
 
@@ -75,7 +78,8 @@ public final class MessageBuilder {
         nest(type) {
             let size = MemoryLayout<Header>.size
             guard Int(header.pointee.nlmsg_len) + Int(cmnl_align(size)) <= Self.capacity,
-                  let tail = mnl_nlmsg_get_payload_tail(header) else {
+                let tail = mnl_nlmsg_get_payload_tail(header)
+            else {
                 checkRoom(false, type)
                 return
             }
@@ -88,8 +92,9 @@ public final class MessageBuilder {
     /// The finished message with `sequence` set; EMSGSIZE when an attribute did not fit.
     func bytes(sequence: UInt32, operation: () -> String) throws(NetlinkError) -> [UInt8] {
         if let overflowedAttribute {
-            throw NetlinkError(operation: operation(), errno: EMSGSIZE,
-                               extendedAck: "request larger than \(Self.capacity) bytes at attribute \(overflowedAttribute)")
+            throw NetlinkError(
+                operation: operation(), errno: EMSGSIZE,
+                extendedAck: "request larger than \(Self.capacity) bytes at attribute \(overflowedAttribute)")
         }
         header.pointee.nlmsg_seq = sequence
         return Array(UnsafeRawBufferPointer(start: buffer, count: Int(header.pointee.nlmsg_len)))

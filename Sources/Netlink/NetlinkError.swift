@@ -1,6 +1,7 @@
 import System
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A failed netlink operation: what was attempted, the errno the kernel (or the socket) gave,

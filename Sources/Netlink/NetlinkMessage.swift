@@ -19,8 +19,10 @@ public struct NetlinkMessage: Sendable {
         while let header = datagram.load(nlmsghdr.self, at: offset) {
             let length = Int(header.nlmsg_len)
             guard length >= headerSize, offset + length <= datagram.count else { break }
-            messages.append(NetlinkMessage(type: header.nlmsg_type, flags: header.nlmsg_flags, sequence: header.nlmsg_seq,
-                                           portID: header.nlmsg_pid, payload: Array(datagram[(offset + headerSize)..<(offset + length)])))
+            messages.append(
+                NetlinkMessage(
+                    type: header.nlmsg_type, flags: header.nlmsg_flags, sequence: header.nlmsg_seq,
+                    portID: header.nlmsg_pid, payload: Array(datagram[(offset + headerSize)..<(offset + length)])))
             offset += cmnl_align(length)
         }
         return messages

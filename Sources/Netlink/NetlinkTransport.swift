@@ -1,7 +1,8 @@
 import CMnl
 import Namespaces
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Where netlink requests go: the kernel through an `MnlSocket`, or a recorder in tests.

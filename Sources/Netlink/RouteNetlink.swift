@@ -1,7 +1,8 @@
 import CMnl
 import Namespaces
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// An rtnetlink conversation: numbers every request, reads the replies that carry that number
@@ -31,18 +32,24 @@ public final class RouteNetlink {
     /// Sends a request built with NLM_F_ACK and waits for the kernel's answer: the reply
     /// messages for a GET, then the ack (NLMSG_ERROR with error 0), or the error.
     @discardableResult
-    public func perform(_ request: MessageBuilder, operation: @autoclosure () -> String) throws(NetlinkError) -> [NetlinkMessage] {
+    public func perform(_ request: MessageBuilder, operation: @autoclosure () -> String) throws(NetlinkError)
+        -> [NetlinkMessage]
+    {
         request.header.pointee.nlmsg_flags |= UInt16(NLM_F_ACK)
         return try exchange(request, operation: operation, dump: false)
     }
 
     /// Sends a NLM_F_DUMP request and collects every reply message up to NLMSG_DONE.
-    public func dump(_ request: MessageBuilder, operation: @autoclosure () -> String) throws(NetlinkError) -> [NetlinkMessage] {
+    public func dump(_ request: MessageBuilder, operation: @autoclosure () -> String) throws(NetlinkError)
+        -> [NetlinkMessage]
+    {
         request.header.pointee.nlmsg_flags |= UInt16(NLM_F_DUMP)
         return try exchange(request, operation: operation, dump: true)
     }
 
-    private func exchange(_ request: MessageBuilder, operation: () -> String, dump: Bool) throws(NetlinkError) -> [NetlinkMessage] {
+    private func exchange(_ request: MessageBuilder, operation: () -> String, dump: Bool) throws(NetlinkError)
+        -> [NetlinkMessage]
+    {
         let sequence = nextSequence
         nextSequence &+= 1
         try transport.send(try request.bytes(sequence: sequence, operation: operation))
@@ -55,12 +62,14 @@ public final class RouteNetlink {
                 case Int32(NLMSG_ERROR):
                     let error = Self.errorCode(of: message)
                     if error == 0 { return replies }
-                    throw NetlinkError(operation: operation(), errno: -error, extendedAck: Self.extendedAck(of: message))
+                    throw NetlinkError(
+                        operation: operation(), errno: -error, extendedAck: Self.extendedAck(of: message))
                 case Int32(NLMSG_DONE):
                     // A dump may end with a negative errno in NLMSG_DONE's payload.
                     if let status = message.payload.load(Int32.self, at: 0), status < 0 {
-                        throw NetlinkError(operation: operation(), errno: -status,
-                                           extendedAck: Self.extendedAck(of: message, offset: MemoryLayout<Int32>.size))
+                        throw NetlinkError(
+                            operation: operation(), errno: -status,
+                            extendedAck: Self.extendedAck(of: message, offset: MemoryLayout<Int32>.size))
                     }
                     return replies
                 case Int32(NLMSG_NOOP):
@@ -69,7 +78,9 @@ public final class RouteNetlink {
                     replies.append(message)
                     // A GET without NLM_F_DUMP gets its reply and then the ack; a message
                     // without NLM_F_MULTI in a dump cannot happen, so keep reading either way.
-                    if !dump, message.flags & UInt16(NLM_F_MULTI) == 0, request.header.pointee.nlmsg_flags & UInt16(NLM_F_ACK) == 0 {
+                    if !dump, message.flags & UInt16(NLM_F_MULTI) == 0,
+                        request.header.pointee.nlmsg_flags & UInt16(NLM_F_ACK) == 0
+                    {
                         return replies
                     }
                 }

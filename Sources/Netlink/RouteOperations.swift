@@ -1,7 +1,8 @@
 import Addressing
 import CMnl
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A route, as RTM_NEWROUTE describes it.
@@ -27,9 +28,11 @@ public struct Route: Sendable, Equatable {
 
     public static let mainTable: UInt32 = 254
 
-    public init(destination: IPPrefix, gateway: IPAddress? = nil, outputInterfaceIndex: Int32? = nil,
-                table: UInt32 = Route.mainTable, scope: UInt8? = nil, priority: UInt32? = nil, mtu: UInt32? = nil,
-                advertisedMSS: UInt32? = nil, routingProtocol: UInt8 = UInt8(RTPROT_BOOT), type: UInt8 = UInt8(RTN_UNICAST)) {
+    public init(
+        destination: IPPrefix, gateway: IPAddress? = nil, outputInterfaceIndex: Int32? = nil,
+        table: UInt32 = Route.mainTable, scope: UInt8? = nil, priority: UInt32? = nil, mtu: UInt32? = nil,
+        advertisedMSS: UInt32? = nil, routingProtocol: UInt8 = UInt8(RTPROT_BOOT), type: UInt8 = UInt8(RTN_UNICAST)
+    ) {
         self.destination = destination
         self.gateway = gateway
         self.outputInterfaceIndex = outputInterfaceIndex
@@ -50,10 +53,12 @@ extension RouteNetlink {
     private static func routeMessage(type: Int, flags: Int32, _ route: Route) -> MessageBuilder {
         let request = MessageBuilder(type: type, flags: flags)
         let table = route.table < 256 ? UInt8(route.table) : UInt8(RT_TABLE_UNSPEC.rawValue)
-        request.putFamilyHeader(rtmsg(rtm_family: route.destination.family.addressFamily,
-                                      rtm_dst_len: UInt8(route.destination.prefixLength), rtm_src_len: 0, rtm_tos: 0,
-                                      rtm_table: table, rtm_protocol: route.routingProtocol, rtm_scope: route.scope,
-                                      rtm_type: route.type, rtm_flags: 0))
+        request.putFamilyHeader(
+            rtmsg(
+                rtm_family: route.destination.family.addressFamily,
+                rtm_dst_len: UInt8(route.destination.prefixLength), rtm_src_len: 0, rtm_tos: 0,
+                rtm_table: table, rtm_protocol: route.routingProtocol, rtm_scope: route.scope,
+                rtm_type: route.type, rtm_flags: 0))
         if route.destination.prefixLength > 0 {
             request.put(Int(RTA_DST.rawValue), bytes: route.destination.network.bytes)
         }
@@ -83,7 +88,9 @@ extension RouteNetlink {
 
     /// RTM_DELROUTE. ESRCH when no such route exists.
     public func deleteRoute(_ route: Route) throws(NetlinkError) {
-        try perform(Self.routeMessage(type: Int(RTM_DELROUTE), flags: 0, route), operation: "delete route \(Self.describe(route))")
+        try perform(
+            Self.routeMessage(type: Int(RTM_DELROUTE), flags: 0, route),
+            operation: "delete route \(Self.describe(route))")
     }
 
     static func describe(_ route: Route) -> String {
@@ -96,25 +103,34 @@ extension RouteNetlink {
 
     /// RTM_GETROUTE dump of one family, every table; filtered to `table` and/or an output
     /// interface when given. Cached and multipath routes are not listed.
-    public func routes(family: IPAddress.Family, table: UInt32? = nil, outputInterfaceIndex: Int32? = nil) throws(NetlinkError) -> [Route] {
+    public func routes(family: IPAddress.Family, table: UInt32? = nil, outputInterfaceIndex: Int32? = nil)
+        throws(NetlinkError) -> [Route]
+    {
         let request = MessageBuilder(type: Int(RTM_GETROUTE), flags: 0)
-        request.putFamilyHeader(rtmsg(rtm_family: family.addressFamily, rtm_dst_len: 0, rtm_src_len: 0, rtm_tos: 0,
-                                      rtm_table: 0, rtm_protocol: 0, rtm_scope: 0, rtm_type: 0, rtm_flags: 0))
+        request.putFamilyHeader(
+            rtmsg(
+                rtm_family: family.addressFamily, rtm_dst_len: 0, rtm_src_len: 0, rtm_tos: 0,
+                rtm_table: 0, rtm_protocol: 0, rtm_scope: 0, rtm_type: 0, rtm_flags: 0))
         return try dump(request, operation: "list routes").compactMap { message -> Route? in
             guard message.type == UInt16(RTM_NEWROUTE), let reply = FamilyPayload<rtmsg>(message.payload),
-                  IPAddress.Family(addressFamily: reply.header.rtm_family) == family else { return nil }
-            let header = reply.header, attributes = reply.attributes
+                IPAddress.Family(addressFamily: reply.header.rtm_family) == family
+            else { return nil }
+            let header = reply.header
+            let attributes = reply.attributes
             let zero = family == .v4 ? IPAddress(v4: 0) : IPAddress(v6High: 0, low: 0)
             let destinationAddress = attributes[Int(RTA_DST.rawValue)].flatMap { IPAddress(bytes: $0) } ?? zero
-            guard let destination = IPPrefix(address: destinationAddress, prefixLength: Int(header.rtm_dst_len)) else { return nil }
+            guard let destination = IPPrefix(address: destinationAddress, prefixLength: Int(header.rtm_dst_len)) else {
+                return nil
+            }
             let metrics = attributes.nested(Int(RTA_METRICS.rawValue))
-            let route = Route(destination: destination,
-                              gateway: attributes[Int(RTA_GATEWAY.rawValue)].flatMap { IPAddress(bytes: $0) },
-                              outputInterfaceIndex: attributes.i32(Int(RTA_OIF.rawValue)),
-                              table: attributes.u32(Int(RTA_TABLE.rawValue)) ?? UInt32(header.rtm_table),
-                              scope: header.rtm_scope, priority: attributes.u32(Int(RTA_PRIORITY.rawValue)),
-                              mtu: metrics?.u32(Int(RTAX_MTU)), advertisedMSS: metrics?.u32(Int(RTAX_ADVMSS)),
-                              routingProtocol: header.rtm_protocol, type: header.rtm_type)
+            let route = Route(
+                destination: destination,
+                gateway: attributes[Int(RTA_GATEWAY.rawValue)].flatMap { IPAddress(bytes: $0) },
+                outputInterfaceIndex: attributes.i32(Int(RTA_OIF.rawValue)),
+                table: attributes.u32(Int(RTA_TABLE.rawValue)) ?? UInt32(header.rtm_table),
+                scope: header.rtm_scope, priority: attributes.u32(Int(RTA_PRIORITY.rawValue)),
+                mtu: metrics?.u32(Int(RTAX_MTU)), advertisedMSS: metrics?.u32(Int(RTAX_ADVMSS)),
+                routingProtocol: header.rtm_protocol, type: header.rtm_type)
             if let table, route.table != table { return nil }
             if let outputInterfaceIndex, route.outputInterfaceIndex != outputInterfaceIndex { return nil }
             return route

@@ -22,7 +22,8 @@ enum AttachmentLock {
     /// is removed once `body` has succeeded, still held: the attachment is gone, and with it
     /// the need for its lock.
     static func holding<T>(_ request: CNIRequest, removeAfterwards: Bool, _ body: () throws -> T) throws -> T {
-        try RuntimeLock.holding(name(request), in: subdirectory, what: "attachment lock", inheritedByChildren: true,
-                                removeAfterwards: removeAfterwards, body)
+        try RuntimeLock.holding(
+            name(request), in: subdirectory, what: "attachment lock", inheritedByChildren: true,
+            removeAfterwards: removeAfterwards, body)
     }
 }

@@ -8,7 +8,9 @@ import Netlink
 enum ContainerInterface {
     /// Deletes CNI_IFNAME in the container and, when given, the link under `temporaryName`
     /// (what an ADD killed between creating and renaming its link leaves).
-    static func delete(_ environment: CNIEnvironment, kind: String, temporaryName: String? = nil, host: any PluginHost) throws {
+    static func delete(_ environment: CNIEnvironment, kind: String, temporaryName: String? = nil, host: any PluginHost)
+        throws
+    {
         guard !environment.netns.isEmpty else { return }
         let container: any ContainerNamespace
         do {
@@ -28,6 +30,6 @@ enum ContainerInterface {
         guard let link = try netlink.link(named: name), link.kind == kind else { return }
         do {
             try netlink.deleteLink(index: link.index)
-        } catch where error.isNotFound {}
+        } catch  where error.isNotFound {}
     }
 }

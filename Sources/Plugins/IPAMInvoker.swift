@@ -1,9 +1,10 @@
 import CNI
-import IPAM
 import CSystem
+import IPAM
 import System
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Runs a main plugin's IPAM: delegated through CNI_PATH as the spec says, or, when the
@@ -23,7 +24,8 @@ enum IPAMInvoker {
         default: return nil
         }
         guard let found = try? Delegation.find(type: type, in: request.environment.path),
-              BuildIdentity.isOurs(found) else { return nil }
+            BuildIdentity.isOurs(found)
+        else { return nil }
         return plugin
     }
 
@@ -62,7 +64,9 @@ extension PluginHost {
             throw CNIError(code: .delegateFailed, msg: "IPAM plugin \"\(ipamType)\" returned no IP configuration")
         }
         var result = CNIResult(cniVersion: request.config.cniVersion)
-        result.ips = ipamResult.ips.map { CNIResult.IPConfig(address: $0.address, gateway: $0.gateway, interface: interfaceIndex) }
+        result.ips = ipamResult.ips.map {
+            CNIResult.IPConfig(address: $0.address, gateway: $0.gateway, interface: interfaceIndex)
+        }
         result.routes = ipamResult.routes
         result.dns = ipamResult.dns
         return result
@@ -74,9 +78,12 @@ enum BuildIdentity {
     /// Same file as /proc/self/exe (device and inode, symlinks followed), or an ELF file whose
     /// "swift-cni" note names the same build as ours.
     static func isOurs(_ path: String) -> Bool {
-        var candidate = stat(), own = stat()
+        var candidate = stat()
+        var own = stat()
         guard stat(path, &candidate) == 0 else { return false }
-        if stat("/proc/self/exe", &own) == 0, own.st_dev == candidate.st_dev, own.st_ino == candidate.st_ino { return true }
+        if stat("/proc/self/exe", &own) == 0, own.st_dev == candidate.st_dev, own.st_ino == candidate.st_ino {
+            return true
+        }
         var buffer = [CChar](repeating: 0, count: 256)
         let length = csystem_file_build_identity(path, &buffer, buffer.count)
         guard length > 0 else { return false }

@@ -2,8 +2,9 @@ import Addressing
 import CNI
 import Namespaces
 import Netlink
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Puts an IPAM result onto an interface inside the container: what the reference's
@@ -23,7 +24,8 @@ struct InterfaceConfiguration {
     func enableNeighbourNotifications(interfaceName: String) throws {
         try namespace.writeSysctls([
             SysctlWrite(Sysctl.interfaceKey(family: "ipv4", interface: interfaceName, "arp_notify"), "1"),
-            SysctlWrite(Sysctl.interfaceKey(family: "ipv6", interface: interfaceName, "ndisc_notify"), "1", mayBeMissing: true),
+            SysctlWrite(
+                Sysctl.interfaceKey(family: "ipv6", interface: interfaceName, "ndisc_notify"), "1", mayBeMissing: true),
         ])
     }
 
@@ -33,23 +35,29 @@ struct InterfaceConfiguration {
     func apply(_ result: CNIResult, interfaceIndexInResult: Int, link: Link) throws {
         let ips = result.ips.filter { $0.interface == nil || $0.interface == interfaceIndexInResult }
         if ips.contains(where: { $0.address.family == .v6 }) {
-            try namespace.writeSysctls(["lo", link.name].map {
-                SysctlWrite(Sysctl.interfaceKey(family: "ipv6", interface: $0, "disable_ipv6"), "0", mayBeMissing: true)
-            })
+            try namespace.writeSysctls(
+                ["lo", link.name].map {
+                    SysctlWrite(
+                        Sysctl.interfaceKey(family: "ipv6", interface: $0, "disable_ipv6"), "0", mayBeMissing: true)
+                })
         }
         for ip in ips {
-            try netlink.addAddress(InterfaceAddress(interfaceIndex: link.index, prefix: ip.address,
-                                                    flags: ip.address.family == .v6 && !duplicateAddressDetection ? InterfaceAddress.noDuplicateAddressDetection : 0))
+            try netlink.addAddress(
+                InterfaceAddress(
+                    interfaceIndex: link.index, prefix: ip.address,
+                    flags: ip.address.family == .v6 && !duplicateAddressDetection
+                        ? InterfaceAddress.noDuplicateAddressDetection : 0))
         }
         try host.checkpoint("address")
         try netlink.setLink(index: link.index, up: true)
         try host.checkpoint("up")
         for route in result.routes {
             let gateway = route.gateway ?? ips.first(where: { $0.address.family == route.destination.family })?.gateway
-            try netlink.addRoute(Route(
-                destination: route.destination.subnet, gateway: gateway, outputInterfaceIndex: link.index,
-                table: route.table ?? Route.mainTable, scope: route.scope,
-                priority: route.priority, mtu: route.mtu, advertisedMSS: route.advertisedMSS))
+            try netlink.addRoute(
+                Route(
+                    destination: route.destination.subnet, gateway: gateway, outputInterfaceIndex: link.index,
+                    table: route.table ?? Route.mainTable, scope: route.scope,
+                    priority: route.priority, mtu: route.mtu, advertisedMSS: route.advertisedMSS))
         }
         try host.checkpoint("route")
     }

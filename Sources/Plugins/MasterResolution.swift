@@ -13,7 +13,8 @@ enum MasterResolution {
                 if let index = route.outputInterfaceIndex, let link = try netlink.link(index: index) { return link }
             }
         }
-        throw CNIError.invalidConfig("\"master\" is not set and there is no default route in \(namespaceDescription) to take it from")
+        throw CNIError.invalidConfig(
+            "\"master\" is not set and there is no default route in \(namespaceDescription) to take it from")
     }
 
     /// The named master, or the default-route interface when `name` is nil. Code 7 naming the

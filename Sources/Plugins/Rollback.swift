@@ -42,7 +42,8 @@ extension Rollback {
             guard !failures.isEmpty else { throw error }
             var reported = PluginRunner.classify(error)
             let undone = "undoing the ADD also failed: " + failures.joined(separator: "; ")
-            reported.details = [reported.details, undone].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: "; ")
+            reported.details = [reported.details, undone].compactMap { $0 }.filter { !$0.isEmpty }.joined(
+                separator: "; ")
             throw reported
         }
     }

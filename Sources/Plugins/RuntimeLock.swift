@@ -1,7 +1,8 @@
 import CNI
 import System
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Our lock files under /run/swift-cni: a directory only root may change (0700, root's own, not
@@ -15,8 +16,10 @@ enum RuntimeLock {
     /// A lock that cannot be made or taken is code 100 naming `what`; what `body` throws passes
     /// unchanged. With `inheritedByChildren` every child the process starts holds it too; with
     /// `removeAfterwards` the file is removed, still held, once `body` has succeeded.
-    static func holding<T>(_ name: String, in subdirectory: String? = nil, what: String, inheritedByChildren: Bool = false,
-                           removeAfterwards: Bool = false, _ body: () throws -> T) throws -> T {
+    static func holding<T>(
+        _ name: String, in subdirectory: String? = nil, what: String, inheritedByChildren: Bool = false,
+        removeAfterwards: Bool = false, _ body: () throws -> T
+    ) throws -> T {
         let failure = { (error: SystemError) -> any Error in
             CNIError(code: .kernelOperationFailed, msg: "cannot use the \(what): \(error)")
         }

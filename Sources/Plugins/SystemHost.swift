@@ -2,8 +2,9 @@ import CNI
 import Firewall
 import Namespaces
 import Netlink
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The real plugin host: the kernel through netlink sockets and /proc/sys, IPAM through
@@ -16,8 +17,8 @@ import Glibc
 /// builds contain neither (the release test checks the installed binary's bytes).
 public struct SystemHost: PluginHost {
     #if DEBUG
-    private let injectedFailureStep = getenv("SWIFT_CNI_INJECT_FAILURE").map { String(cString: $0) }
-    private let forcesIPAMExec = getenv("SWIFT_CNI_IPAM_EXEC").map { String(cString: $0) } == "1"
+        private let injectedFailureStep = getenv("SWIFT_CNI_INJECT_FAILURE").map { String(cString: $0) }
+        private let forcesIPAMExec = getenv("SWIFT_CNI_IPAM_EXEC").map { String(cString: $0) } == "1"
     #endif
 
     public init() {}
@@ -33,9 +34,9 @@ public struct SystemHost: PluginHost {
 
     public func runIPAM(_ command: CNICommand, _ request: CNIRequest) throws -> CNIResult? {
         #if DEBUG
-        return try IPAMInvoker.run(command, request, inProcessAllowed: !forcesIPAMExec)
+            return try IPAMInvoker.run(command, request, inProcessAllowed: !forcesIPAMExec)
         #else
-        return try IPAMInvoker.run(command, request)
+            return try IPAMInvoker.run(command, request)
         #endif
     }
 
@@ -76,9 +77,9 @@ public struct SystemHost: PluginHost {
 
     public func checkpoint(_ step: String) throws {
         #if DEBUG
-        if injectedFailureStep == step {
-            throw CNIError(code: .internalError, msg: "injected failure after step \"\(step)\"")
-        }
+            if injectedFailureStep == step {
+                throw CNIError(code: .internalError, msg: "injected failure after step \"\(step)\"")
+            }
         #endif
     }
 }
@@ -93,7 +94,7 @@ extension NetworkNamespace: ContainerNamespace {
             for write in writes {
                 do throws(SysctlError) {
                     try Sysctl.write(write.key, write.value)
-                } catch where write.mayBeMissing && error.errno == ENOENT {}
+                } catch  where write.mayBeMissing && error.errno == ENOENT {}
             }
         }
     }

@@ -1,7 +1,8 @@
-import System
 import CSystem
+import System
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Why a child process could not be run.
@@ -47,13 +48,20 @@ public enum ChildProcess {
     /// `environment` ("K=V" entries), writes `input` to its stdin and closes it, and reads
     /// stdout (and, if asked, stderr) to the end, polling both ways so a large input or output
     /// cannot deadlock.
-    public static func run(_ executable: String, arguments: [String] = [], environment: [String],
-                           input: [UInt8] = [], captureStandardError: Bool = false) throws(SpawnError) -> Outcome {
-        var stdinPipe: [Int32] = [-1, -1], stdoutPipe: [Int32] = [-1, -1], stderrPipe: [Int32] = [-1, -1]
-        guard csystem_pipe_cloexec(&stdinPipe) == 0 else { throw SpawnError(executable: executable, operation: "pipe for", errno: errno) }
+    public static func run(
+        _ executable: String, arguments: [String] = [], environment: [String],
+        input: [UInt8] = [], captureStandardError: Bool = false
+    ) throws(SpawnError) -> Outcome {
+        var stdinPipe: [Int32] = [-1, -1]
+        var stdoutPipe: [Int32] = [-1, -1]
+        var stderrPipe: [Int32] = [-1, -1]
+        guard csystem_pipe_cloexec(&stdinPipe) == 0 else {
+            throw SpawnError(executable: executable, operation: "pipe for", errno: errno)
+        }
         guard csystem_pipe_cloexec(&stdoutPipe) == 0 else {
             let error = errno
-            close(stdinPipe[0]); close(stdinPipe[1])
+            close(stdinPipe[0])
+            close(stdinPipe[1])
             throw SpawnError(executable: executable, operation: "pipe for", errno: error)
         }
         if captureStandardError, csystem_pipe_cloexec(&stderrPipe) != 0 {
@@ -72,33 +80,42 @@ public enum ChildProcess {
         var pid: pid_t = 0
         let spawnResult = withCStrings(argv) { argvPointers in
             withCStrings(environment) { envPointers in
-                withCleanSignals { attributes in posix_spawn(&pid, executable, &actions, &attributes, argvPointers, envPointers) }
+                withCleanSignals { attributes in
+                    posix_spawn(&pid, executable, &actions, &attributes, argvPointers, envPointers)
+                }
             }
         }
-        close(stdinPipe[0]); close(stdoutPipe[1])
+        close(stdinPipe[0])
+        close(stdoutPipe[1])
         if captureStandardError { close(stderrPipe[1]) }
         guard spawnResult == 0 else {
-            close(stdinPipe[1]); close(stdoutPipe[0])
+            close(stdinPipe[1])
+            close(stdoutPipe[0])
             if captureStandardError { close(stderrPipe[0]) }
             throw SpawnError(executable: executable, operation: "exec", errno: spawnResult)
         }
         // A child that exits without reading stdin must not kill us with SIGPIPE.
         signal(SIGPIPE, SIG_IGN)
-        var output: [UInt8] = [], errorOutput: [UInt8] = []
-        pump(input: input, inputFD: stdinPipe[1], outputFD: stdoutPipe[0], output: &output,
-             errorFD: captureStandardError ? stderrPipe[0] : -1, errorOutput: &errorOutput)
+        var output: [UInt8] = []
+        var errorOutput: [UInt8] = []
+        pump(
+            input: input, inputFD: stdinPipe[1], outputFD: stdoutPipe[0], output: &output,
+            errorFD: captureStandardError ? stderrPipe[0] : -1, errorOutput: &errorOutput)
         var status: Int32 = 0
         var usage = rusage()
         while wait4(pid, &status, 0, &usage) < 0 {
             if errno != EINTR { throw SpawnError(executable: executable, operation: "wait for", errno: errno) }
         }
         let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return Outcome(status: exitStatus, standardOutput: output, standardError: errorOutput, peakMemoryKiB: usage.ru_maxrss)
+        return Outcome(
+            status: exitStatus, standardOutput: output, standardError: errorOutput, peakMemoryKiB: usage.ru_maxrss)
     }
 
     /// Starts a long-running program (a test's DHCP server, a daemon) without waiting for it,
     /// stdin from /dev/null and stdout/stderr appended to `logFile`. Returns its pid.
-    public static func spawn(_ executable: String, arguments: [String] = [], environment: [String], logFile: String) throws(SpawnError) -> pid_t {
+    public static func spawn(_ executable: String, arguments: [String] = [], environment: [String], logFile: String)
+        throws(SpawnError) -> pid_t
+    {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -129,12 +146,18 @@ public enum ChildProcess {
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
     }
 
-    private static func pump(input: [UInt8], inputFD: Int32, outputFD: Int32, output: inout [UInt8],
-                             errorFD: Int32, errorOutput: inout [UInt8]) {
+    private static func pump(
+        input: [UInt8], inputFD: Int32, outputFD: Int32, output: inout [UInt8],
+        errorFD: Int32, errorOutput: inout [UInt8]
+    ) {
         var written = 0
         var inputOpen = true
-        if input.isEmpty { close(inputFD); inputOpen = false }
-        var outputOpen = true, errorOpen = errorFD >= 0
+        if input.isEmpty {
+            close(inputFD)
+            inputOpen = false
+        }
+        var outputOpen = true
+        var errorOpen = errorFD >= 0
         var chunk = [UInt8](repeating: 0, count: 65536)
         while inputOpen || outputOpen || errorOpen {
             var fds: [pollfd] = []
@@ -150,7 +173,8 @@ public enum ChildProcess {
                     let count = input.withUnsafeBytes { write(inputFD, $0.baseAddress! + written, $0.count - written) }
                     if count > 0 { written += count }
                     if count < 0 && errno != EINTR && errno != EAGAIN || written == input.count {
-                        close(inputFD); inputOpen = false
+                        close(inputFD)
+                        inputOpen = false
                     }
                 } else {
                     let count = chunk.withUnsafeMutableBytes { read(entry.fd, $0.baseAddress, $0.count) }

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Replacing a file's whole content so that a reader sees the old or the new content, never
@@ -13,8 +13,10 @@ public enum AtomicFile {
 
     /// Writes `content` to `name` (relative to `directoryFD`, or a path with AT_FDCWD) with
     /// `mode`. With `sync`, the data reaches the disk before the rename (fsync).
-    public static func replace(_ name: String, in directoryFD: Int32 = AT_FDCWD, with content: [UInt8],
-                               mode: mode_t = 0o644, sync: Bool = false, displayPath: String? = nil) throws(SystemError) {
+    public static func replace(
+        _ name: String, in directoryFD: Int32 = AT_FDCWD, with content: [UInt8],
+        mode: mode_t = 0o644, sync: Bool = false, displayPath: String? = nil
+    ) throws(SystemError) {
         let temporary = temporaryName(for: name)
         let shown = (displayPath ?? name) + ".tmp"
         if unlinkat(directoryFD, temporary, 0) != 0 && errno != ENOENT {

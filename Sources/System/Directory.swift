@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Reading directories.
@@ -38,7 +38,9 @@ public enum Directory {
 
     /// Opens a directory by name relative to `directoryFD` without following a symlink
     /// (O_DIRECTORY | O_NOFOLLOW): a symlink answers ELOOP, a file ENOTDIR.
-    public static func open(_ name: String, in directoryFD: Int32 = AT_FDCWD, displayPath: String? = nil) throws(SystemError) -> Int32 {
+    public static func open(_ name: String, in directoryFD: Int32 = AT_FDCWD, displayPath: String? = nil)
+        throws(SystemError) -> Int32
+    {
         let fd = openat(directoryFD, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { throw SystemError.last("open directory", displayPath ?? name) }
         return fd
@@ -60,7 +62,9 @@ public enum Directory {
         }
         var info = stat()
         guard lstat(path, &info) == 0 else { throw SystemError.last("stat", path) }
-        if info.st_mode & S_IFMT == S_IFLNK { throw SystemError(operation: "use", path: path, errno: ELOOP, problem: "is a symlink") }
+        if info.st_mode & S_IFMT == S_IFLNK {
+            throw SystemError(operation: "use", path: path, errno: ELOOP, problem: "is a symlink")
+        }
         guard info.st_mode & S_IFMT == S_IFDIR else { throw SystemError(operation: "use", path: path, errno: ENOTDIR) }
     }
 
@@ -72,11 +76,13 @@ public enum Directory {
         var info = stat()
         guard lstat(path, &info) == 0 else { throw SystemError.last("stat", path) }
         let problem: String? =
-            if info.st_mode & S_IFMT == S_IFLNK { "is a symlink; refusing to use it" }
-            else if info.st_mode & S_IFMT != S_IFDIR { "is not a directory" }
-            else if info.st_uid != geteuid() { "belongs to uid \(info.st_uid), not to uid \(geteuid()); refusing to use it" }
-            else if info.st_mode & 0o022 != 0 { "can be written by group or others (mode \(String(info.st_mode & 0o777, radix: 8))); refusing to use it" }
-            else { nil }
+            if info.st_mode & S_IFMT == S_IFLNK {
+                "is a symlink; refusing to use it"
+            } else if info.st_mode & S_IFMT != S_IFDIR { "is not a directory" } else if info.st_uid != geteuid() {
+                "belongs to uid \(info.st_uid), not to uid \(geteuid()); refusing to use it"
+            } else if info.st_mode & 0o022 != 0 {
+                "can be written by group or others (mode \(String(info.st_mode & 0o777, radix: 8))); refusing to use it"
+            } else { nil }
         if let problem { throw SystemError(operation: "use", path: path, errno: EPERM, problem: problem) }
     }
 }

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Reading and writing whole files and buffers on file descriptors.
@@ -10,7 +10,8 @@ public enum FileIO {
 
     /// Reads to end of file (EINTR retried). More than `limit` bytes is an error (EFBIG):
     /// a caller that means "the whole file" never works on a part of it.
-    public static func readAll(_ fd: Int32, limit: Int = defaultLimit, path: String = "") throws(SystemError) -> [UInt8] {
+    public static func readAll(_ fd: Int32, limit: Int = defaultLimit, path: String = "") throws(SystemError) -> [UInt8]
+    {
         var data: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -43,13 +44,18 @@ public enum FileIO {
     /// a regular file (anything else: EINVAL, "not a regular file"). `flags` adds the access
     /// mode and O_CREAT/O_TRUNC as needed.
     /// The descriptor is closed on exec unless `inheritedByChildren`.
-    public static func openRegularFile(_ name: String, in directoryFD: Int32 = AT_FDCWD, flags: Int32,
-                                       mode: mode_t = 0o644, displayPath: String? = nil,
-                                       inheritedByChildren: Bool = false) throws(SystemError) -> Int32 {
+    public static func openRegularFile(
+        _ name: String, in directoryFD: Int32 = AT_FDCWD, flags: Int32,
+        mode: mode_t = 0o644, displayPath: String? = nil,
+        inheritedByChildren: Bool = false
+    ) throws(SystemError) -> Int32 {
         let shown = displayPath ?? name
         // O_TRUNC is applied after the type check, so a planted device is never truncated.
         let fd: Int32
-        switch openOwn(name, in: directoryFD, flags: flags & ~O_TRUNC, mode: mode, shown: shown, inheritedByChildren: inheritedByChildren) {
+        switch openOwn(
+            name, in: directoryFD, flags: flags & ~O_TRUNC, mode: mode, shown: shown,
+            inheritedByChildren: inheritedByChildren)
+        {
         case .file(let opened, _): fd = opened
         case .missing(let error), .notRegular(let error), .failed(let error): throw error
         }
@@ -73,9 +79,12 @@ public enum FileIO {
     }
 
     /// The open and type check every function here that opens a file of our own shares.
-    private static func openOwn(_ name: String, in directoryFD: Int32, flags: Int32, mode: mode_t, shown: String,
-                                inheritedByChildren: Bool) -> Opened {
-        let fd = openat(directoryFD, name, flags | O_NOFOLLOW | O_NONBLOCK | (inheritedByChildren ? 0 : O_CLOEXEC), mode)
+    private static func openOwn(
+        _ name: String, in directoryFD: Int32, flags: Int32, mode: mode_t, shown: String,
+        inheritedByChildren: Bool
+    ) -> Opened {
+        let fd = openat(
+            directoryFD, name, flags | O_NOFOLLOW | O_NONBLOCK | (inheritedByChildren ? 0 : O_CLOEXEC), mode)
         guard fd >= 0 else {
             let error = SystemError.last("open", shown)
             switch error.errno {
@@ -92,7 +101,8 @@ public enum FileIO {
         }
         guard info.st_mode & S_IFMT == S_IFREG else {
             close(fd)
-            return .notRegular(SystemError(operation: "open", path: shown, errno: EINVAL, problem: "not a regular file"))
+            return .notRegular(
+                SystemError(operation: "open", path: shown, errno: EINVAL, problem: "not a regular file"))
         }
         return .file(fd, info)
     }
@@ -102,8 +112,10 @@ public enum FileIO {
     /// fstat, one read sized by the file plus one byte, close) when the file does not grow
     /// meanwhile. A regular file's short read is its end (Linux, local filesystems). More than
     /// `limit`: EFBIG.
-    public static func readRegularFile(_ name: String, in directoryFD: Int32 = AT_FDCWD, limit: Int = defaultLimit,
-                                       displayPath: String? = nil) throws(SystemError) -> [UInt8] {
+    public static func readRegularFile(
+        _ name: String, in directoryFD: Int32 = AT_FDCWD, limit: Int = defaultLimit,
+        displayPath: String? = nil
+    ) throws(SystemError) -> [UInt8] {
         let shown = displayPath ?? name
         switch openOwn(name, in: directoryFD, flags: O_RDONLY, mode: 0, shown: shown, inheritedByChildren: false) {
         case .file(let fd, let info):
@@ -126,8 +138,10 @@ public enum FileIO {
 
     /// `readRegularFile` for a directory walk: tells a missing entry and a non-file apart from
     /// a failure without a separate stat of each name.
-    public static func readRegularFileIfPresent(_ name: String, in directoryFD: Int32 = AT_FDCWD, limit: Int = defaultLimit,
-                                                displayPath: String? = nil) -> RegularFileRead {
+    public static func readRegularFileIfPresent(
+        _ name: String, in directoryFD: Int32 = AT_FDCWD, limit: Int = defaultLimit,
+        displayPath: String? = nil
+    ) -> RegularFileRead {
         let shown = displayPath ?? name
         switch openOwn(name, in: directoryFD, flags: O_RDONLY, mode: 0, shown: shown, inheritedByChildren: false) {
         case .file(let fd, let info):
@@ -145,7 +159,9 @@ public enum FileIO {
 
     /// Reads an open regular file of `size` bytes (by fstat) whole: one read of size + 1 bytes,
     /// and on to the end only when it was interrupted or the file grew.
-    private static func readOpened(_ fd: Int32, size fileSize: off_t, limit: Int, shown: String) throws(SystemError) -> [UInt8] {
+    private static func readOpened(_ fd: Int32, size fileSize: off_t, limit: Int, shown: String) throws(SystemError)
+        -> [UInt8]
+    {
         let tooLarge = SystemError(operation: "read", path: shown, errno: EFBIG, problem: "larger than \(limit) bytes")
         let size = Int(clamping: fileSize)
         guard size <= limit else { throw tooLarge }

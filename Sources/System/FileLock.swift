@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// An exclusive flock(2) on a lock file, held around a body of work. The file is opened
@@ -17,11 +17,14 @@ public final class FileLock {
     /// With `inheritedByChildren` the descriptor stays open across exec, so every child the
     /// holder starts holds the lock too (flock belongs to the open file description): when the
     /// holder is killed, the lock is free only once its last child is gone.
-    public init(_ name: String, in directoryFD: Int32 = AT_FDCWD, displayPath: String? = nil, mode: mode_t = 0o644,
-                inheritedByChildren: Bool = false) throws(SystemError) {
+    public init(
+        _ name: String, in directoryFD: Int32 = AT_FDCWD, displayPath: String? = nil, mode: mode_t = 0o644,
+        inheritedByChildren: Bool = false
+    ) throws(SystemError) {
         path = displayPath ?? name
-        fd = try FileIO.openRegularFile(name, in: directoryFD, flags: O_RDONLY | O_CREAT, mode: mode, displayPath: path,
-                                        inheritedByChildren: inheritedByChildren)
+        fd = try FileIO.openRegularFile(
+            name, in: directoryFD, flags: O_RDONLY | O_CREAT, mode: mode, displayPath: path,
+            inheritedByChildren: inheritedByChildren)
     }
 
     deinit { close(fd) }
@@ -29,8 +32,10 @@ public final class FileLock {
     /// Runs `body` holding LOCK_EX (blocking; EINTR retried) and unlocks afterwards, also when
     /// `body` throws. A lock that cannot be taken throws `lockFailure` of the flock(2) error;
     /// what `body` throws passes unchanged, so callers never mistake one for the other.
-    public func withLock<T, Failure: Error>(orThrow lockFailure: (SystemError) -> Failure,
-                                            _ body: () throws(Failure) -> T) throws(Failure) -> T {
+    public func withLock<T, Failure: Error>(
+        orThrow lockFailure: (SystemError) -> Failure,
+        _ body: () throws(Failure) -> T
+    ) throws(Failure) -> T {
         while flock(fd, LOCK_EX) != 0 {
             if errno != EINTR { throw lockFailure(SystemError.last("lock", path)) }
         }

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A mutex with a condition variable (pthreads; the plugins link no Foundation). Both live in
@@ -40,7 +40,10 @@ public final class Monitor: @unchecked Sendable {
     /// Waits, the mutex held by the caller (inside `locked`), until signalled or until
     /// `deadline` in monotonic seconds (see `MonotonicClock.seconds`); nil waits for a signal.
     public func wait(until deadline: Double?) {
-        guard let deadline else { pthread_cond_wait(condition, mutex); return }
+        guard let deadline else {
+            pthread_cond_wait(condition, mutex)
+            return
+        }
         // Clamped so that no deadline, however far or NaN, makes the conversion trap.
         let clamped = deadline.isFinite ? min(max(deadline, 0), 1e12) : 1e12
         let whole = clamped.rounded(.down)

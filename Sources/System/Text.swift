@@ -3,7 +3,8 @@ extension StringProtocol {
     public func trimming(while isTrimmed: (Unicode.Scalar) -> Bool) -> String {
         let scalars = String(self).unicodeScalars
         guard let start = scalars.firstIndex(where: { !isTrimmed($0) }),
-              let end = scalars.lastIndex(where: { !isTrimmed($0) }) else { return "" }
+            let end = scalars.lastIndex(where: { !isTrimmed($0) })
+        else { return "" }
         return String(scalars[start...end])
     }
 

@@ -5,8 +5,9 @@ import DHCPService
 import IPAM
 import Plugins
 import System
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 switch BuildInfo.invokedName {
@@ -19,7 +20,9 @@ case "static": PluginRunner.main(StaticPlugin())
 case "dhcp": DHCPCommand.main()
 case "loopback": PluginRunner.main(LoopbackPlugin())
 default:
-    FileIO.writeAll(2, """
+    FileIO.writeAll(
+        2,
+        """
         \(BuildInfo.banner(name: "multi-call binary"))
         swift-cni: this binary runs the plugin it is executed as, and "\(BuildInfo.invokedName)" is none of them.
         Install it (hard links or copies) as: \(MultiCall.names.joined(separator: ", ")).

@@ -1,9 +1,10 @@
 import JSON
 import ProcessRunner
-import Testing
 import TestSupport
+import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The bridge plugin exec'd as a runtime does, in a 'host' namespace the test makes, whose
@@ -28,14 +29,23 @@ import Glibc
         return Layout(bed: bed, host: host, lan: lan, store: try TemporaryDirectory())
     }
 
-    static func config(_ l: Layout, version: String = "1.1.0", extra: String = "",
-                       ranges: String = #"[[{"subnet":"10.33.0.0/24"}]]"#) -> String {
+    static func config(
+        _ l: Layout, version: String = "1.1.0", extra: String = "",
+        ranges: String = #"[[{"subnet":"10.33.0.0/24"}]]"#
+    ) -> String {
         #"{"cniVersion":"\#(version)","name":"brnet","type":"bridge","bridge":"cni0"\#(extra),"ipam":{"type":"host-local","dataDir":"\#(l.store.path)","ranges":\#(ranges)}}"#
     }
 
-    func add(_ l: Layout, _ suffix: String, _ config: String, env: [String: String] = [:]) throws -> (String, PluginOutcome) {
+    func add(_ l: Layout, _ suffix: String, _ config: String, env: [String: String] = [:]) throws -> (
+        String, PluginOutcome
+    ) {
         let ns = try l.bed.namespace(suffix)
-        return (ns, try l.bed.plugin("bridge", "ADD", config: config, host: l.host, containerID: suffix, netns: l.bed.path(ns), environment: env))
+        return (
+            ns,
+            try l.bed.plugin(
+                "bridge", "ADD", config: config, host: l.host, containerID: suffix, netns: l.bed.path(ns),
+                environment: env)
+        )
     }
 
     func del(_ l: Layout, _ suffix: String, _ config: String, netns: String?) throws -> PluginOutcome {
@@ -68,7 +78,8 @@ import Glibc
         #expect(a1.json?["routes"] == [["dst": "0.0.0.0/0", "gw": "10.33.0.1"]])
         // The gateway address is on the bridge, forwarding is on, the host veth is a port.
         let bridge = try #require(try bed.ipJSON(l.host, "addr", "show", "cni0").arrayValue?.first)
-        #expect(bridge["addr_info"]?.arrayValue?.contains { $0["local"] == "10.33.0.1" && $0["prefixlen"] == 24 } == true)
+        #expect(
+            bridge["addr_info"]?.arrayValue?.contains { $0["local"] == "10.33.0.1" && $0["prefixlen"] == 24 } == true)
         #expect(try sysctl(bed, l.host, "net/ipv4/ip_forward") == "1")
         let hostVeth = try #require(interfaces[1]["name"]?.stringValue)
         let port = try bed.ipJSON(l.host, "link", "show", hostVeth).arrayValue?.first
@@ -82,7 +93,10 @@ import Glibc
         #expect(try bed.ping(from: c1, "192.0.2.1"))
         // Upstream's default backend, iptables, in the reference's own chain and comment format.
         let saved = try Testbed.run(["/usr/sbin/ip", "netns", "exec", l.host, "/usr/sbin/iptables-save", "-t", "nat"])
-        #expect(saved.contains(#"-A POSTROUTING -s 10.33.0.2/32 -m comment --comment "name: \"brnet\" id: \"c1\"" -j CNI-"#), "\(saved)")
+        #expect(
+            saved.contains(
+                #"-A POSTROUTING -s 10.33.0.2/32 -m comment --comment "name: \"brnet\" id: \"c1\"" -j CNI-"#),
+            "\(saved)")
         // The bridge keeps its own MAC as ports come and go.
         #expect(try bed.ipJSON(l.host, "link", "show", "cni0").arrayValue?.first?["address"] == interfaces[0]["mac"])
 
@@ -108,7 +122,10 @@ import Glibc
         try bed.ip(c1, "route", "add", "default", "via", "10.33.0.1")
         #expect(try bed.ping(from: c1, "192.0.2.1"))
         let saved = try Testbed.run(["/usr/sbin/ip", "netns", "exec", l.host, "/usr/sbin/iptables-save", "-t", "nat"])
-        #expect(saved.contains(#"-A POSTROUTING -s 10.33.0.2/32 -m comment --comment "name: \"brnet\" id: \"c1\"" -j CNI-"#), "\(saved)")
+        #expect(
+            saved.contains(
+                #"-A POSTROUTING -s 10.33.0.2/32 -m comment --comment "name: \"brnet\" id: \"c1\"" -j CNI-"#),
+            "\(saved)")
         #expect(saved.contains(#"! -d 224.0.0.0/4 -m comment --comment "name: \"brnet\" id: \"c1\"" -j MASQUERADE"#))
         #expect(try del(l, "c1", config, netns: nil).status == 0)
         let after = try Testbed.run(["/usr/sbin/ip", "netns", "exec", l.host, "/usr/sbin/iptables-save", "-t", "nat"])
@@ -120,12 +137,15 @@ import Glibc
         defer { bed.tearDown() }
         let l = try layout(bed)
         defer { l.store.remove() }
-        let config = Self.config(l, extra: #","isGateway":true,"ipMasq":true,"ipMasqBackend":"iptables""#,
-                                 ranges: #"[[{"subnet":"10.36.0.0/24"}],[{"subnet":"fd36::/64"}]]"#)
+        let config = Self.config(
+            l, extra: #","isGateway":true,"ipMasq":true,"ipMasqBackend":"iptables""#,
+            ranges: #"[[{"subnet":"10.36.0.0/24"}],[{"subnet":"fd36::/64"}]]"#)
         let (c1, a1) = try add(l, "c1", config)
         #expect(a1.status == 0, "\(a1.output)")
         let v6 = try Testbed.run(["/usr/sbin/ip", "netns", "exec", l.host, "/usr/sbin/ip6tables-save", "-t", "nat"])
-        #expect(v6.contains(#"-A POSTROUTING -s fd36::2/128 -m comment --comment "name: \"brnet\" id: \"c1\"" -j CNI-"#), "\(v6)")
+        #expect(
+            v6.contains(#"-A POSTROUTING -s fd36::2/128 -m comment --comment "name: \"brnet\" id: \"c1\"" -j CNI-"#),
+            "\(v6)")
         #expect(v6.contains(#"! -d ff00::/8 -m comment --comment "name: \"brnet\" id: \"c1\"" -j MASQUERADE"#))
         #expect(try del(l, "c1", config, netns: bed.path(c1)).status == 0)
         let after = try Testbed.run(["/usr/sbin/ip", "netns", "exec", l.host, "/usr/sbin/ip6tables-save", "-t", "nat"])
@@ -147,7 +167,9 @@ import Glibc
         #expect(both.json?["msg"] == "cannot set hairpin mode and promiscuous mode at the same time")
         let (_, promisc) = try add(l, "c3", Self.config(l, extra: #","promiscMode":true"#))
         #expect(promisc.status == 0)
-        #expect(try bed.ipJSON(l.host, "link", "show", "cni0").arrayValue?.first?["flags"]?.arrayValue?.contains("PROMISC") == true)
+        #expect(
+            try bed.ipJSON(l.host, "link", "show", "cni0").arrayValue?.first?["flags"]?.arrayValue?.contains("PROMISC")
+                == true)
     }
 
     @Test func forceAddressDisableContainerInterfaceAndDAD() throws {
@@ -164,7 +186,10 @@ import Glibc
         #expect(try bed.linkNames(c1) == ["lo"])
         let (_, forced) = try add(l, "c2", Self.config(l, extra: #","isGateway":true,"forceAddress":true"#))
         #expect(forced.status == 0, "\(forced.output)")
-        let bridgeAddresses = try bed.ipJSON(l.host, "addr", "show", "cni0").arrayValue?.first?["addr_info"]?.arrayValue?.compactMap { $0["local"]?.stringValue } ?? []
+        let bridgeAddresses =
+            try bed.ipJSON(l.host, "addr", "show", "cni0").arrayValue?.first?["addr_info"]?.arrayValue?.compactMap {
+                $0["local"]?.stringValue
+            } ?? []
         #expect(bridgeAddresses.contains("10.33.0.1") && !bridgeAddresses.contains("10.99.0.1"))
         // disableContainerInterface: configured but left down.
         let (c3, down) = try add(l, "c3", Self.config(l, extra: #","disableContainerInterface":true"#))
@@ -175,11 +200,16 @@ import Glibc
         // enabledad: IPv6 addresses go through duplicate address detection (tentative at first);
         // without it they are usable at once.
         let v6 = #"[[{"subnet":"fd35::/64"}]]"#
-        let (c4, dad) = try add(l, "c4", Self.config(l, extra: #","enabledad":true"#, ranges: v6).replacingFirst(#""name":"brnet""#, with: #""name":"brnet6""#))
-        let (c5, nodad) = try add(l, "c5", Self.config(l, ranges: v6).replacingFirst(#""name":"brnet""#, with: #""name":"brnet6""#))
+        let (c4, dad) = try add(
+            l, "c4",
+            Self.config(l, extra: #","enabledad":true"#, ranges: v6).replacingFirst(
+                #""name":"brnet""#, with: #""name":"brnet6""#))
+        let (c5, nodad) = try add(
+            l, "c5", Self.config(l, ranges: v6).replacingFirst(#""name":"brnet""#, with: #""name":"brnet6""#))
         #expect(dad.status == 0 && nodad.status == 0, "\(dad.output) \(nodad.output)")
         func flags(_ ns: String) throws -> [String] {
-            let info = try bed.ipJSON(ns, "-6", "addr", "show", "eth0", "scope", "global").arrayValue?.first?["addr_info"]?.arrayValue?.first
+            let info = try bed.ipJSON(ns, "-6", "addr", "show", "eth0", "scope", "global").arrayValue?.first?[
+                "addr_info"]?.arrayValue?.first
             return ["tentative", "nodad"].filter { info?[$0] == true }
         }
         #expect(try flags(c4) == ["tentative"])
@@ -213,7 +243,9 @@ import Glibc
         defer { bed.tearDown() }
         let l = try layout(bed)
         defer { l.store.remove() }
-        let config = Self.config(l, extra: #","isDefaultGateway":true,"ipMasq":true"#, ranges: #"[[{"subnet":"10.34.0.0/24"}],[{"subnet":"fd34::/64"}]]"#)
+        let config = Self.config(
+            l, extra: #","isDefaultGateway":true,"ipMasq":true"#,
+            ranges: #"[[{"subnet":"10.34.0.0/24"}],[{"subnet":"fd34::/64"}]]"#)
         let (c1, a1) = try add(l, "c1", config)
         let (_, a2) = try add(l, "c2", config)
         #expect(a1.status == 0 && a2.status == 0, "\(a1.output) \(a2.output)")
@@ -227,9 +259,15 @@ import Glibc
         for tool in ["iptables-save", "ip6tables-save"] {
             rules += try Testbed.run(["/usr/sbin/ip", "netns", "exec", l.host, "/usr/sbin/\(tool)", "-t", "nat"])
         }
-        #expect(rules.contains(#"-A CNI-"#) && rules.contains(#"-d 10.34.0.0/24 -m comment --comment "name: \"brnet\" id: \"c1\"" -j ACCEPT"#), "\(rules)")
-        #expect(rules.contains(#"-d fd34::/64 -m comment --comment "name: \"brnet\" id: \"c1\"" -j ACCEPT"#), "\(rules)")
-        #expect(rules.contains(#"! -d ff00::/8 -m comment --comment "name: \"brnet\" id: \"c1\"" -j MASQUERADE"#), "\(rules)")
+        #expect(
+            rules.contains(#"-A CNI-"#)
+                && rules.contains(#"-d 10.34.0.0/24 -m comment --comment "name: \"brnet\" id: \"c1\"" -j ACCEPT"#),
+            "\(rules)")
+        #expect(
+            rules.contains(#"-d fd34::/64 -m comment --comment "name: \"brnet\" id: \"c1\"" -j ACCEPT"#), "\(rules)")
+        #expect(
+            rules.contains(#"! -d ff00::/8 -m comment --comment "name: \"brnet\" id: \"c1\"" -j MASQUERADE"#),
+            "\(rules)")
     }
 
     @Test(arguments: ["0.4.0", "1.1.0"])
@@ -245,16 +283,20 @@ import Glibc
         var object = try #require(try JSONValue.parse(config).objectValue)
         object["prevResult"] = a1.json
         let withPrevious = JSONValue.object(object).serialized()
-        let check = try bed.plugin("bridge", "CHECK", config: withPrevious, host: l.host, containerID: "c1", netns: bed.path(c1))
+        let check = try bed.plugin(
+            "bridge", "CHECK", config: withPrevious, host: l.host, containerID: "c1", netns: bed.path(c1))
         #expect(check.status == 0, "\(check.output)")
         // A port moved off the bridge is caught.
         let port = try #require(a1.json?["interfaces"]?.arrayValue?[1]["name"]?.stringValue)
         try bed.ip(l.host, "link", "set", port, "nomaster")
-        let drifted = try bed.plugin("bridge", "CHECK", config: withPrevious, host: l.host, containerID: "c1", netns: bed.path(c1))
+        let drifted = try bed.plugin(
+            "bridge", "CHECK", config: withPrevious, host: l.host, containerID: "c1", netns: bed.path(c1))
         #expect(drifted.errorCode == 103, "\(drifted.output)")
     }
 
-    @Test(.enabled(if: Testbed.binariesHaveTestHooks, "release binaries carry no fault-injection hook"), arguments: ["veth", "port", "ipam", "gateway", "address", "up", "route", "masquerade", "spoofcheck"])
+    @Test(
+        .enabled(if: Testbed.binariesHaveTestHooks, "release binaries carry no fault-injection hook"),
+        arguments: ["veth", "port", "ipam", "gateway", "address", "up", "route", "masquerade", "spoofcheck"])
     func failureAfterEachStepLeavesNothing(_ step: String) throws {
         let bed = try Testbed()
         defer { bed.tearDown() }
@@ -264,7 +306,8 @@ import Glibc
         let (c1, outcome) = try add(l, "c1", config, env: ["SWIFT_CNI_INJECT_FAILURE": step])
         #expect(outcome.json?["msg"]?.stringValue == "injected failure after step \"\(step)\"", "\(outcome.output)")
         #expect(try bed.linkNames(c1) == ["lo"])
-        #expect(try bed.linkNames(l.host).sorted() == ["cni0", "lo", "up0"], "a veth is left after a failure at \(step)")
+        #expect(
+            try bed.linkNames(l.host).sorted() == ["cni0", "lo", "up0"], "a veth is left after a failure at \(step)")
         #expect(l.store.files("brnet").filter { $0.hasPrefix("10.") }.isEmpty)
         #expect(!(try ruleset(l.host)).contains("scni_"), "firewall objects left after a failure at \(step)")
     }
@@ -283,7 +326,9 @@ import Glibc
         let host = l.host
         let paths = names.map { bed.path($0) }
         ParallelThreads.run(count) { n in
-            results.statuses[n] = (try? bed.plugin("bridge", "ADD", config: config, host: host, containerID: "p\(n)", netns: paths[n]).status) ?? -2
+            results.statuses[n] =
+                (try? bed.plugin("bridge", "ADD", config: config, host: host, containerID: "p\(n)", netns: paths[n])
+                    .status) ?? -2
         }
         #expect(results.statuses == [Int32](repeating: 0, count: count))
         let bridges = try bed.ipJSON(l.host, "link", "show", "type", "bridge").arrayValue ?? []
@@ -300,7 +345,9 @@ import Glibc
         defer { l.store.remove() }
         let (c1, outcome) = try add(l, "c1", Self.config(l, extra: #","vlan":100"#))
         #expect(outcome.errorCode == 100, "\(outcome.output)")
-        #expect(outcome.json?["msg"] == #"the kernel does not support bridge VLAN filtering, which "vlan"/"vlanTrunk" need"#)
+        #expect(
+            outcome.json?["msg"] == #"the kernel does not support bridge VLAN filtering, which "vlan"/"vlanTrunk" need"#
+        )
         #expect(try bed.linkNames(c1) == ["lo"])
         let (_, badTrunk) = try add(l, "c2", Self.config(l, extra: #","vlanTrunk":[{"minID":10,"maxID":5}]"#))
         #expect(badTrunk.errorCode == 7)
@@ -313,19 +360,30 @@ import Glibc
         defer { l.store.remove() }
         let config = Self.config(l, extra: #","isGateway":true,"ipMasq":true,"macspoofchk":true"#)
         for c in ["keep", "gone"] { #expect(try add(l, c, config).1.status == 0) }
-        let gc = config.replacingFirst(#""type":"bridge","#, with: #""type":"bridge","cni.dev/valid-attachments":[{"containerID":"keep","ifname":"eth0"}],"#)
+        let gc = config.replacingFirst(
+            #""type":"bridge","#,
+            with: #""type":"bridge","cni.dev/valid-attachments":[{"containerID":"keep","ifname":"eth0"}],"#)
         let outcome = try bed.plugin("bridge", "GC", config: gc, host: l.host, containerID: "", netns: nil, ifName: "")
         #expect(outcome.status == 0, "\(outcome.output)")
         let rules = try ruleset(l.host)
         #expect(rules.contains("10.33.0.2") && !rules.contains("10.33.0.3"), "\(rules)")
         #expect(l.store.files("brnet").filter { $0.hasPrefix("10.") } == ["10.33.0.2"])
 
-        #expect(try bed.plugin("bridge", "STATUS", config: config, host: l.host, containerID: "", netns: nil, ifName: "").status == 0)
+        #expect(
+            try bed.plugin("bridge", "STATUS", config: config, host: l.host, containerID: "", netns: nil, ifName: "")
+                .status == 0)
         // Hide nft (a private mount namespace with /bin/false over it): STATUS says 50.
-        let status = try ChildProcess.run("/usr/bin/unshare", arguments: ["--mount", "/bin/sh", "-c",
-            "mount --bind /bin/false /usr/sbin/nft && exec /usr/sbin/ip netns exec \(l.host) \(Testbed.binDirectory)/bridge"],
-            environment: ["CNI_COMMAND=STATUS", "CNI_PATH=\(Testbed.binDirectory)", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
-            input: Array(config.replacingFirst(#""ipMasq":true"#, with: #""ipMasq":true,"ipMasqBackend":"nftables""#).utf8))
+        let status = try ChildProcess.run(
+            "/usr/bin/unshare",
+            arguments: [
+                "--mount", "/bin/sh", "-c",
+                "mount --bind /bin/false /usr/sbin/nft && exec /usr/sbin/ip netns exec \(l.host) \(Testbed.binDirectory)/bridge",
+            ],
+            environment: [
+                "CNI_COMMAND=STATUS", "CNI_PATH=\(Testbed.binDirectory)", "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+            ],
+            input: Array(
+                config.replacingFirst(#""ipMasq":true"#, with: #""ipMasq":true,"ipMasqBackend":"nftables""#).utf8))
         let reply = try JSONValue.parse(status.standardOutput)
         #expect(reply["code"] == 50, "\(reply.serialized())")
         #expect(reply["msg"] == "the nftables firewall backend is not usable")

@@ -1,6 +1,6 @@
 import JSON
-import Testing
 import TestSupport
+import Testing
 
 /// Bridge VLANs need CONFIG_BRIDGE_VLAN_FILTERING, which this host's kernel lacks: these run
 /// inside the VM runner (started by `VMSuiteTests`).
@@ -12,7 +12,9 @@ struct BridgeVLANVMTests {
 
     /// `bridge -j vlan show dev PORT` as (vid, pvid, untagged) triples.
     func vlans(_ bed: Testbed, _ ns: String, _ port: String) throws -> [(Int, Bool, Bool)] {
-        let text = try Testbed.run(["/usr/sbin/ip", "netns", "exec", ns, "/usr/sbin/bridge", "-j", "vlan", "show", "dev", port])
+        let text = try Testbed.run([
+            "/usr/sbin/ip", "netns", "exec", ns, "/usr/sbin/bridge", "-j", "vlan", "show", "dev", port,
+        ])
         let entries = try JSONValue.parse(text).arrayValue?.first?["vlans"]?.arrayValue ?? []
         var result: [(Int, Bool, Bool)] = []
         for entry in entries {
@@ -30,7 +32,9 @@ struct BridgeVLANVMTests {
         let store = try TemporaryDirectory()
         defer { store.remove() }
         let host = try bed.namespace("h")
-        let c1 = try bed.namespace("c1"), c2 = try bed.namespace("c2"), c3 = try bed.namespace("c3")
+        let c1 = try bed.namespace("c1")
+        let c2 = try bed.namespace("c2")
+        let c3 = try bed.namespace("c3")
         let access = Self.config(store, #","vlan":100,"preserveDefaultVlan":true"#)
         let a1 = try bed.plugin("bridge", "ADD", config: access, host: host, containerID: "c1", netns: bed.path(c1))
         let a2 = try bed.plugin("bridge", "ADD", config: access, host: host, containerID: "c2", netns: bed.path(c2))
@@ -45,9 +49,13 @@ struct BridgeVLANVMTests {
         #expect(v1.contains { $0.0 == 1 }, "the default VLAN 1 stays when preserveDefaultVlan is true")
         let v3 = try vlans(bed, host, port3)
         #expect(v3.contains { $0 == (200, true, true) }, "\(v3)")
-        for vid in [300, 310, 311, 312] { #expect(v3.contains { $0 == (vid, false, false) }, "trunk VLAN \(vid): \(v3)") }
+        for vid in [300, 310, 311, 312] {
+            #expect(v3.contains { $0 == (vid, false, false) }, "trunk VLAN \(vid): \(v3)")
+        }
         #expect(!v3.contains { $0.0 == 1 })
-        #expect(try bed.ipJSON(host, "link", "show", "br0").arrayValue?.first?["linkinfo"]?["info_data"]?["vlan_filtering"] == 1)
+        #expect(
+            try bed.ipJSON(host, "link", "show", "br0").arrayValue?.first?["linkinfo"]?["info_data"]?["vlan_filtering"]
+                == 1)
         // Same VLAN: reachable; another access VLAN (200) in the same subnet: not.
         #expect(try bed.ping(from: c1, "10.35.0.3"))
         #expect(try !bed.ping(from: c1, "10.35.0.4"))
@@ -73,14 +81,20 @@ struct BridgeVLANVMTests {
         let c2 = try bed.namespace("c2")
         let add2 = try bed.plugin("bridge", "ADD", config: config, host: host, containerID: "c2", netns: bed.path(c2))
         #expect(add2.status == 0)
-        #expect(try bed.plugin("bridge", "DEL", config: config, host: host, containerID: "c1", netns: bed.path(c1)).status == 0)
+        #expect(
+            try bed.plugin("bridge", "DEL", config: config, host: host, containerID: "c1", netns: bed.path(c1)).status
+                == 0)
         #expect(try bed.linkNames(host).contains("br0.100"))
         #expect(try bed.ping(from: c2, "10.35.0.1"))
         try bed.deleteNamespace(c2)
         // As a runtime sends it from 0.4.0: the DEL carries the ADD's result.
         var withPrevious = try #require(try JSONValue.parse(config).objectValue)
         withPrevious["prevResult"] = add2.json
-        #expect(try bed.plugin("bridge", "DEL", config: JSONValue.object(withPrevious).serialized(), host: host, containerID: "c2", netns: bed.path(c2)).status == 0)
+        #expect(
+            try bed.plugin(
+                "bridge", "DEL", config: JSONValue.object(withPrevious).serialized(), host: host, containerID: "c2",
+                netns: bed.path(c2)
+            ).status == 0)
         #expect(!(try bed.linkNames(host)).contains("br0.100"))
         #expect(!(try vlans(bed, host, "br0")).contains { $0.0 == 100 })
     }

@@ -1,8 +1,8 @@
 import JSON
 import Synchronization
 import System
-import Testing
 import TestSupport
+import Testing
 
 /// A node starting and stopping many pods at once: 200 ADD+DEL pairs of macvlan with one
 /// host-local store, 40 at a time, into one container namespace (an interface each). Every call
@@ -12,7 +12,8 @@ import TestSupport
     @Test func twoHundredConcurrentAddDelPairs() throws {
         let stage = try PluginStage()
         defer { stage.tearDown() }
-        let config = #"{"cniVersion":"1.1.0","name":"many","type":"macvlan","master":"up0","ipam":{"type":"host-local","dataDir":"\#(stage.store.path)","ranges":[[{"subnet":"10.89.0.0/16"}]]}}"#
+        let config =
+            #"{"cniVersion":"1.1.0","name":"many","type":"macvlan","master":"up0","ipam":{"type":"host-local","dataDir":"\#(stage.store.path)","ranges":[[{"subnet":"10.89.0.0/16"}]]}}"#
         let failures = Mutex<[String]>([])
         let addresses = Mutex<[String]>([])
         let start = MonotonicClock.seconds
@@ -21,23 +22,32 @@ import TestSupport
             ParallelThreads.run(40) { n in
                 let id = "p\(wave * 40 + n)"
                 do {
-                    let add = try bed.plugin("macvlan", "ADD", config: config, host: host, containerID: id, netns: netns, ifName: "n\(wave * 40 + n)")
+                    let add = try bed.plugin(
+                        "macvlan", "ADD", config: config, host: host, containerID: id, netns: netns,
+                        ifName: "n\(wave * 40 + n)")
                     if add.status != 0 { failures.withLock { $0.append("\(id) ADD: \(add.output)") } }
-                    if let address = add.json?["ips"]?.arrayValue?.first?["address"]?.stringValue { addresses.withLock { $0.append(address) } }
-                    let del = try bed.plugin("macvlan", "DEL", config: config, host: host, containerID: id, netns: netns, ifName: "n\(wave * 40 + n)")
+                    if let address = add.json?["ips"]?.arrayValue?.first?["address"]?.stringValue {
+                        addresses.withLock { $0.append(address) }
+                    }
+                    let del = try bed.plugin(
+                        "macvlan", "DEL", config: config, host: host, containerID: id, netns: netns,
+                        ifName: "n\(wave * 40 + n)")
                     if del.status != 0 { failures.withLock { $0.append("\(id) DEL: \(del.output)") } }
                 } catch {
                     failures.withLock { $0.append("\(id): \(error)") }
                 }
             }
         }
-        FileIO.writeAll(2, "concurrency: 200 ADD+DEL pairs, 40 at a time, in \(Int(MonotonicClock.seconds - start)) s\n")
+        FileIO.writeAll(
+            2, "concurrency: 200 ADD+DEL pairs, 40 at a time, in \(Int(MonotonicClock.seconds - start)) s\n")
         #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 }.prefix(5))")
         #expect(addresses.withLock { $0.count } == 200)
         #expect(try stage.bed.linkNames(stage.container) == ["lo"])
         #expect(stage.store.files("many").filter { $0 != "lock" && !$0.hasPrefix("last_reserved_ip") }.isEmpty)
         #expect(stage.store.indexEntries("many").isEmpty)
         let locks = Directory.entryNames(atPath: "/run/swift-cni/attachments")
-        #expect(!locks.contains { $0.hasPrefix(AttachmentTagText.networkPrefix("many")) }, "attachment locks left: \(locks.count)")
+        #expect(
+            !locks.contains { $0.hasPrefix(AttachmentTagText.networkPrefix("many")) },
+            "attachment locks left: \(locks.count)")
     }
 }

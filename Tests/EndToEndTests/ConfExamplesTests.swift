@@ -1,7 +1,7 @@
 import JSON
 import System
-import Testing
 import TestSupport
+import Testing
 
 /// Every config in conf-examples/ works: ADD into a fresh container, the interface is there
 /// with the configured addresses, DEL removes it.
@@ -26,7 +26,10 @@ import TestSupport
         let config = try JSONValue.parse(original)
         let needsVM = Self.vmOnlyTypes.contains(config["type"]?.stringValue ?? "")
         guard needsVM == Testbed.insideVM else {
-            if needsVM { FileIO.writeAll(2, "ConfExamplesTests: \(file) runs in the VM suite (the host kernel lacks its link type)\n") }
+            if needsVM {
+                FileIO.writeAll(
+                    2, "ConfExamplesTests: \(file) runs in the VM suite (the host kernel lacks its link type)\n")
+            }
             return
         }
         let bed = try Testbed()
@@ -46,13 +49,17 @@ import TestSupport
         if let lab { text = text.replacingFirst("/run/cni/dhcp.sock", with: lab.socketPath) }
         let add = try bed.plugin(type, "ADD", config: text, host: host, netns: bed.path(container))
         #expect(add.status == 0, "\(file): \(add.output)")
-        let addresses = try bed.ipJSON(container, "addr", "show", "eth0").arrayValue?.first?["addr_info"]?.arrayValue ?? []
+        let addresses =
+            try bed.ipJSON(container, "addr", "show", "eth0").arrayValue?.first?["addr_info"]?.arrayValue ?? []
         var configured = config["ipam"]?["addresses"]?.arrayValue?.compactMap { $0["address"]?.stringValue } ?? []
         configured += add.json?["ips"]?.arrayValue?.compactMap { $0["address"]?.stringValue } ?? []
         for address in configured {
             let parts = address.split(separator: "/")
-            #expect(addresses.contains { $0["local"]?.stringValue == String(parts[0]) && $0["prefixlen"]?.intValue == Int(parts[1]) },
-                    "\(file): \(address) is not on eth0")
+            #expect(
+                addresses.contains {
+                    $0["local"]?.stringValue == String(parts[0]) && $0["prefixlen"]?.intValue == Int(parts[1])
+                },
+                "\(file): \(address) is not on eth0")
         }
         if let mtu = config["mtu"]?.intValue {
             #expect(try bed.ipJSON(container, "link", "show", "eth0").arrayValue?.first?["mtu"]?.intValue == mtu)

@@ -1,10 +1,11 @@
 import JSON
 import ProcessRunner
 import System
-import Testing
 import TestSupport
+import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A client of the daemon's unix socket, as the plugin is: one request line, one reply line.
@@ -16,12 +17,16 @@ final class DaemonClient {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
-        guard fd >= 0, bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw TestbedError(description: "socket") }
+        guard fd >= 0, bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            throw TestbedError(description: "socket")
+        }
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             for (index, byte) in bytes.enumerated() { raw[index] = byte }
         }
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         guard connected == 0 else {
             close(fd)
@@ -47,7 +52,10 @@ final class DaemonClient {
     }
 
     static func request(_ command: String, netns: String = "/run/netns/none") -> JSONValue {
-        ["command": .string(command), "containerID": "rob", "network": "dhnet", "ifName": "eth0", "netns": .string(netns)]
+        [
+            "command": .string(command), "containerID": "rob", "network": "dhnet", "ifName": "eth0",
+            "netns": .string(netns),
+        ]
     }
 }
 
@@ -68,7 +76,8 @@ final class DaemonClient {
         let client = try DaemonClient(lab.socketPath)
         let missing = client.exchange(DaemonClient.request("add", netns: lab.dir.path + "/no-such-netns"))
         #expect(missing?["code"] == 4, "\(missing?.serialized() ?? "no reply")")
-        FileIO.writeAll(2, "dhcp: FIFO and missing netns refused in \(Int((MonotonicClock.seconds - start) * 1000)) ms\n")
+        FileIO.writeAll(
+            2, "dhcp: FIFO and missing netns refused in \(Int((MonotonicClock.seconds - start) * 1000)) ms\n")
     }
 
     /// `-socketpath` naming a regular file: the daemon refuses to start and the file stays.
@@ -76,9 +85,13 @@ final class DaemonClient {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         dir.write("precious", "data")
-        let outcome = try ChildProcess.run(Testbed.binDirectory + "/dhcp", arguments: ["daemon", "-socketpath", dir.path + "/precious",
-                                                                                       "-statedir", dir.path + "/state"],
-                                           environment: [], captureStandardError: true)
+        let outcome = try ChildProcess.run(
+            Testbed.binDirectory + "/dhcp",
+            arguments: [
+                "daemon", "-socketpath", dir.path + "/precious",
+                "-statedir", dir.path + "/state",
+            ],
+            environment: [], captureStandardError: true)
         #expect(outcome.status != 0)
         #expect(String(decoding: outcome.standardError, as: UTF8.self).contains("is not a socket"))
         #expect(dir.read("precious") == "data")
@@ -108,14 +121,18 @@ final class DaemonClient {
         let bed = try Testbed()
         let lab = try DHCPLab(bed, server: false, daemonWrapper: ["/usr/bin/prlimit", "--nofile=16:16", "--"])
         defer { lab.tearDown() }
-        guard let pid = lab.daemon else { Issue.record("no daemon"); return }
+        guard let pid = lab.daemon else {
+            Issue.record("no daemon")
+            return
+        }
         var held: [DaemonClient] = []
         for _ in 0..<40 { held.append(try DaemonClient(lab.socketPath)) }
         usleep(200_000)
         let before = Self.cpuTicks(pid)
         usleep(2_000_000)
         let used = Self.cpuTicks(pid) - before
-        FileIO.writeAll(2, "dhcp: at its fd limit the daemon used \(used) ticks of CPU in 2 s (200 would be a spinning core)\n")
+        FileIO.writeAll(
+            2, "dhcp: at its fd limit the daemon used \(used) ticks of CPU in 2 s (200 would be a spinning core)\n")
         #expect(used < 50, "the daemon spins at its descriptor limit: \(used) ticks in 2 s")
         held.removeAll()
         var served: JSONValue?
@@ -128,7 +145,8 @@ final class DaemonClient {
 
     /// utime + stime of a process in clock ticks (/proc/PID/stat fields 14 and 15).
     static func cpuTicks(_ pid: pid_t) -> Int {
-        guard let text = try? FileIO.readFile("/proc/\(pid)/stat"), let close = text.lastIndex(of: UInt8(ascii: ")")) else { return 0 }
+        guard let text = try? FileIO.readFile("/proc/\(pid)/stat"), let close = text.lastIndex(of: UInt8(ascii: ")"))
+        else { return 0 }
         let fields = String(decoding: text[(close + 2)...], as: UTF8.self).split(separator: " ")
         guard fields.count > 12 else { return 0 }
         return (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0)

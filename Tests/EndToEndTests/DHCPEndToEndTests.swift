@@ -1,9 +1,10 @@
 import JSON
 import ProcessRunner
-import Testing
 import TestSupport
+import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A DHCP setup of a test's own: a 'host' namespace with uplink `up0`, a 'lan' namespace on
@@ -23,8 +24,10 @@ final class DHCPLab {
     let daemonArguments: [String]
     let daemonWrapper: [String]
 
-    init(_ bed: Testbed, server: Bool = true, dnsmasqOptions: [String] = [], daemonArguments: [String] = [],
-         daemonWrapper: [String] = [], uplink: String = "up0") throws {
+    init(
+        _ bed: Testbed, server: Bool = true, dnsmasqOptions: [String] = [], daemonArguments: [String] = [],
+        daemonWrapper: [String] = [], uplink: String = "up0"
+    ) throws {
         self.daemonArguments = daemonArguments
         self.daemonWrapper = daemonWrapper
         self.bed = bed
@@ -47,20 +50,30 @@ final class DHCPLab {
     }
 
     func startDnsmasq(_ options: [String], range: String = "10.77.0.150,10.77.0.199") throws {
-        dnsmasq = try ChildProcess.spawn("/usr/sbin/ip", arguments: ["netns", "exec", lan, "/usr/sbin/dnsmasq", "--keep-in-foreground",
-            "--conf-file=/dev/null", "--port=0", "--interface=up0p", "--bind-interfaces", "--except-interface=lo",
-            "--dhcp-range=\(range),255.255.255.0,2m", "--dhcp-option=option:router,10.77.0.1",
-            "--dhcp-option=option:dns-server,10.77.0.53", "--dhcp-option=option:domain-search,corp.example",
-            "--dhcp-leasefile=\(leaseFile)", "--pid-file=", "--user=root", "--no-ping", "--dhcp-authoritative",
-            "--log-dhcp", "--log-facility=\(dir.path)/dnsmasq.log"] + options,
+        dnsmasq = try ChildProcess.spawn(
+            "/usr/sbin/ip",
+            arguments: [
+                "netns", "exec", lan, "/usr/sbin/dnsmasq", "--keep-in-foreground",
+                "--conf-file=/dev/null", "--port=0", "--interface=up0p", "--bind-interfaces", "--except-interface=lo",
+                "--dhcp-range=\(range),255.255.255.0,2m", "--dhcp-option=option:router,10.77.0.1",
+                "--dhcp-option=option:dns-server,10.77.0.53", "--dhcp-option=option:domain-search,corp.example",
+                "--dhcp-leasefile=\(leaseFile)", "--pid-file=", "--user=root", "--no-ping", "--dhcp-authoritative",
+                "--log-dhcp", "--log-facility=\(dir.path)/dnsmasq.log",
+            ] + options,
             environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], logFile: dir.path + "/dnsmasq.out")
-        try waitFor("dnsmasq to listen") { (try? String(contentsOfProcFile: self.dir.path + "/dnsmasq.log"))?.contains("DHCP, IP range") == true }
+        try waitFor("dnsmasq to listen") {
+            (try? String(contentsOfProcFile: self.dir.path + "/dnsmasq.log"))?.contains("DHCP, IP range") == true
+        }
     }
 
     func startDaemon() throws {
-        daemon = try ChildProcess.spawn("/usr/sbin/ip", arguments: ["netns", "exec", host] + daemonWrapper + [Testbed.binDirectory + "/dhcp", "daemon",
-            "-socketpath", socketPath, "-statedir", dir.path + "/state", "-timeout", "3s"]
-            + daemonArguments.map { $0 == "HOSTDIR" ? dir.path : $0 },
+        daemon = try ChildProcess.spawn(
+            "/usr/sbin/ip",
+            arguments: ["netns", "exec", host] + daemonWrapper + [
+                Testbed.binDirectory + "/dhcp", "daemon",
+                "-socketpath", socketPath, "-statedir", dir.path + "/state", "-timeout", "3s",
+            ]
+                + daemonArguments.map { $0 == "HOSTDIR" ? dir.path : $0 },
             environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], logFile: dir.path + "/daemon.log")
         try waitFor("the daemon's socket") { access(self.socketPath, F_OK) == 0 }
     }
@@ -100,8 +113,9 @@ final class DHCPLab {
         let lab = try DHCPLab(bed)
         defer { lab.tearDown() }
         let c1 = try bed.namespace("c1")
-        let add = try bed.plugin("macvlan", "ADD", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1),
-                                 environment: ["CNI_ARGS": "IgnoreUnknown=1;K8S_POD_NAME=web-0"])
+        let add = try bed.plugin(
+            "macvlan", "ADD", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1),
+            environment: ["CNI_ARGS": "IgnoreUnknown=1;K8S_POD_NAME=web-0"])
         #expect(add.status == 0, "\(add.output)\n\(lab.log("daemon.log"))")
         let ip = try #require(add.json?["ips"]?.arrayValue?.first)
         let address = try #require(ip["address"]?.stringValue)
@@ -118,15 +132,23 @@ final class DHCPLab {
 
         var object = try #require(try JSONValue.parse(lab.config()).objectValue)
         object["prevResult"] = add.json
-        let check = try bed.plugin("macvlan", "CHECK", config: JSONValue.object(object).serialized(), host: lab.host, containerID: "c1", netns: bed.path(c1))
+        let check = try bed.plugin(
+            "macvlan", "CHECK", config: JSONValue.object(object).serialized(), host: lab.host, containerID: "c1",
+            netns: bed.path(c1))
         #expect(check.status == 0, "\(check.output)")
 
-        let del = try bed.plugin("macvlan", "DEL", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1))
+        let del = try bed.plugin(
+            "macvlan", "DEL", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1))
         #expect(del.status == 0, "\(del.output)")
         // RELEASE went out from the leased address, and dnsmasq dropped the lease.
-        try lab.waitFor("dnsmasq to drop the lease") { !lab.log("dnsmasq.leases").contains(String(address.split(separator: "/")[0])) }
+        try lab.waitFor("dnsmasq to drop the lease") {
+            !lab.log("dnsmasq.leases").contains(String(address.split(separator: "/")[0]))
+        }
         #expect(lab.log("dnsmasq.log").contains("DHCPRELEASE"))
-        #expect(try bed.plugin("macvlan", "DEL", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1)).status == 0)
+        #expect(
+            try bed.plugin(
+                "macvlan", "DEL", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1)
+            ).status == 0)
     }
 
     /// dnsmasq grants 2-minute leases with T1 at 4 s: the daemon is restarted right after ADD,
@@ -137,24 +159,36 @@ final class DHCPLab {
         let lab = try DHCPLab(bed, dnsmasqOptions: ["--dhcp-option=option:T1,4", "--dhcp-option=option:T2,100"])
         defer { lab.tearDown() }
         let c1 = try bed.namespace("c1")
-        let add = try bed.plugin("macvlan", "ADD", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1))
+        let add = try bed.plugin(
+            "macvlan", "ADD", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1))
         #expect(add.status == 0, "\(add.output)\n\(lab.log("daemon.log"))")
-        let address = try #require(add.json?["ips"]?.arrayValue?.first?["address"]?.stringValue?.split(separator: "/").first)
+        let address = try #require(
+            add.json?["ips"]?.arrayValue?.first?["address"]?.stringValue?.split(separator: "/").first)
         lab.stopDaemon()
         let requestsBefore = lab.log("dnsmasq.log").occurrences(of: "DHCPREQUEST")
         let discoversBefore = lab.log("dnsmasq.log").occurrences(of: "DHCPDISCOVER")
         try lab.startDaemon()
-        try lab.waitFor("the daemon to resume the lease") { lab.log("daemon.log").contains("resumed lease \(address)/24") }
-        try lab.waitFor("INIT-REBOOT after the restart") {
-            lab.log("daemon.log").contains("confirmed after the restart \(address)/24 for container c1, network dhnet, interface eth0 from server 10.77.0.1")
+        try lab.waitFor("the daemon to resume the lease") {
+            lab.log("daemon.log").contains("resumed lease \(address)/24")
         }
-        #expect(lab.log("dnsmasq.log").occurrences(of: "DHCPDISCOVER") == discoversBefore, "a restart must not start over with DISCOVER")
+        try lab.waitFor("INIT-REBOOT after the restart") {
+            lab.log("daemon.log").contains(
+                "confirmed after the restart \(address)/24 for container c1, network dhnet, interface eth0 from server 10.77.0.1"
+            )
+        }
+        #expect(
+            lab.log("dnsmasq.log").occurrences(of: "DHCPDISCOVER") == discoversBefore,
+            "a restart must not start over with DISCOVER")
         // The renewal: a unicast REQUEST for the same address, acknowledged.
         try lab.waitFor("a renewal after the restart", seconds: 15) {
             lab.log("dnsmasq.log").occurrences(of: "DHCPREQUEST") > requestsBefore
-                && lab.log("daemon.log").contains("renewed \(address)/24 for container c1, network dhnet, interface eth0 from server 10.77.0.1")
+                && lab.log("daemon.log").contains(
+                    "renewed \(address)/24 for container c1, network dhnet, interface eth0 from server 10.77.0.1")
         }
-        #expect(try bed.plugin("macvlan", "DEL", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1)).status == 0)
+        #expect(
+            try bed.plugin(
+                "macvlan", "DEL", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1)
+            ).status == 0)
     }
 
     @Test func serverMTUIsApplied() throws {
@@ -162,7 +196,8 @@ final class DHCPLab {
         let lab = try DHCPLab(bed, dnsmasqOptions: ["--dhcp-option=option:mtu,1400"])
         defer { lab.tearDown() }
         let c1 = try bed.namespace("c1")
-        let add = try bed.plugin("macvlan", "ADD", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1))
+        let add = try bed.plugin(
+            "macvlan", "ADD", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1))
         #expect(add.status == 0, "\(add.output)")
         #expect(try bed.ipJSON(c1, "link", "show", "eth0").arrayValue?.first?["mtu"] == 1400)
     }
@@ -174,14 +209,18 @@ final class DHCPLab {
         let lab = try DHCPLab(bed, dnsmasqOptions: ["--dhcp-option=option:T1,4", "--dhcp-option=option:T2,8"])
         defer { lab.tearDown() }
         let c1 = try bed.namespace("c1")
-        let add = try bed.plugin("macvlan", "ADD", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1))
+        let add = try bed.plugin(
+            "macvlan", "ADD", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1))
         #expect(add.status == 0, "\(add.output)")
-        let first = try #require(add.json?["ips"]?.arrayValue?.first?["address"]?.stringValue?.split(separator: "/").first.map(String.init))
-        try lab.restartDnsmasq(["--dhcp-option=option:T1,100", "--dhcp-option=option:T2,110"], range: "10.77.0.200,10.77.0.220")
+        let first = try #require(
+            add.json?["ips"]?.arrayValue?.first?["address"]?.stringValue?.split(separator: "/").first.map(String.init))
+        try lab.restartDnsmasq(
+            ["--dhcp-option=option:T1,100", "--dhcp-option=option:T2,110"], range: "10.77.0.200,10.77.0.220")
         func addresses() -> [String] {
-            ((try? bed.ipJSON(c1, "addr", "show", "eth0"))?.arrayValue?.first?["addr_info"]?.arrayValue ?? []).compactMap { entry in
-                entry["family"] == "inet" ? entry["local"]?.stringValue : nil
-            }
+            ((try? bed.ipJSON(c1, "addr", "show", "eth0"))?.arrayValue?.first?["addr_info"]?.arrayValue ?? [])
+                .compactMap { entry in
+                    entry["family"] == "inet" ? entry["local"]?.stringValue : nil
+                }
         }
         do {
             try lab.waitFor("the new lease on eth0", seconds: 20) {
@@ -200,7 +239,9 @@ final class DHCPLab {
         let lab = try DHCPLab(bed, server: false)
         defer { lab.tearDown() }
         let c1 = try bed.namespace("c1")
-        let add = try bed.plugin("macvlan", "ADD", config: lab.config(extra: #","timeout":2"#), host: lab.host, containerID: "c1", netns: bed.path(c1))
+        let add = try bed.plugin(
+            "macvlan", "ADD", config: lab.config(extra: #","timeout":2"#), host: lab.host, containerID: "c1",
+            netns: bed.path(c1))
         #expect(add.status == 1 && add.errorCode == 11, "\(add.output)")
         let message = try #require(add.json?["msg"]?.stringValue)
         #expect(message.hasPrefix("no DHCP lease for eth0 in netns \(bed.path(c1)) within 2 s: sent "), "\(message)")
@@ -214,36 +255,52 @@ final class DHCPLab {
         defer { lab.tearDown() }
         lab.stopDaemon()
         let c1 = try bed.namespace("c1")
-        let add = try bed.plugin("macvlan", "ADD", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1))
+        let add = try bed.plugin(
+            "macvlan", "ADD", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1))
         #expect(add.errorCode == 11)
         #expect(add.json?["msg"]?.stringValue?.hasPrefix("cannot reach the dhcp daemon at \(lab.socketPath)") == true)
         #expect(add.json?["details"]?.stringValue?.contains("dhcp daemon -socketpath") == true)
         #expect(try bed.linkNames(c1) == ["lo"])
-        let status = try bed.plugin("dhcp", "STATUS", config: lab.config(), host: lab.host, containerID: "", netns: nil, ifName: "")
+        let status = try bed.plugin(
+            "dhcp", "STATUS", config: lab.config(), host: lab.host, containerID: "", netns: nil, ifName: "")
         #expect(status.errorCode == 50)
-        #expect(try bed.plugin("macvlan", "DEL", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1)).status == 0)
+        #expect(
+            try bed.plugin(
+                "macvlan", "DEL", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1)
+            ).status == 0)
     }
 
     /// Started the way systemd's swift-cni-dhcp.socket starts it: the socket is passed as fd 3
     /// (LISTEN_FDS=1), and the daemon serves on it.
-    @Test(.enabled(if: access("/usr/bin/systemd-socket-activate", X_OK) == 0, "needs systemd-socket-activate (package systemd)"))
+    @Test(
+        .enabled(
+            if: access("/usr/bin/systemd-socket-activate", X_OK) == 0, "needs systemd-socket-activate (package systemd)"
+        ))
     func socketActivation() throws {
         let bed = try Testbed()
         let lab = try DHCPLab(bed)
         defer { lab.tearDown() }
         lab.stopDaemon()
         let socket = lab.dir.path + "/activated.sock"
-        let activator = try ChildProcess.spawn("/usr/sbin/ip", arguments: ["netns", "exec", lab.host, "/usr/bin/systemd-socket-activate",
-            "-l", socket, Testbed.binDirectory + "/dhcp", "daemon", "-socketpath", socket, "-statedir", lab.dir.path + "/state"],
+        let activator = try ChildProcess.spawn(
+            "/usr/sbin/ip",
+            arguments: [
+                "netns", "exec", lab.host, "/usr/bin/systemd-socket-activate",
+                "-l", socket, Testbed.binDirectory + "/dhcp", "daemon", "-socketpath", socket, "-statedir",
+                lab.dir.path + "/state",
+            ],
             environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], logFile: lab.dir.path + "/activated.log")
         defer { ChildProcess.stop(activator) }
         try lab.waitFor("the activation socket") { access(socket, F_OK) == 0 }
         let c1 = try bed.namespace("c1")
         let config = lab.config().replacingFirst(lab.socketPath, with: socket)
-        let add = try bed.plugin("macvlan", "ADD", config: config, host: lab.host, containerID: "c1", netns: bed.path(c1))
+        let add = try bed.plugin(
+            "macvlan", "ADD", config: config, host: lab.host, containerID: "c1", netns: bed.path(c1))
         #expect(add.status == 0, "\(add.output)\n\(lab.log("activated.log"))")
         #expect(lab.log("activated.log").contains("listening on \(socket)"))
-        #expect(try bed.plugin("macvlan", "DEL", config: config, host: lab.host, containerID: "c1", netns: bed.path(c1)).status == 0)
+        #expect(
+            try bed.plugin("macvlan", "DEL", config: config, host: lab.host, containerID: "c1", netns: bed.path(c1))
+                .status == 0)
     }
 
     @Test func gcReleasesLeasesOfStaleAttachments() throws {
@@ -253,14 +310,21 @@ final class DHCPLab {
         var addresses: [String: String] = [:]
         for name in ["keep", "drop"] {
             let ns = try bed.namespace(name)
-            let add = try bed.plugin("macvlan", "ADD", config: lab.config(), host: lab.host, containerID: name, netns: bed.path(ns))
+            let add = try bed.plugin(
+                "macvlan", "ADD", config: lab.config(), host: lab.host, containerID: name, netns: bed.path(ns))
             #expect(add.status == 0, "\(add.output)")
-            addresses[name] = add.json?["ips"]?.arrayValue?.first?["address"]?.stringValue.map { String($0.split(separator: "/")[0]) }
+            addresses[name] = add.json?["ips"]?.arrayValue?.first?["address"]?.stringValue.map {
+                String($0.split(separator: "/")[0])
+            }
         }
-        let gc = lab.config().replacingFirst(#""type":"macvlan","#, with: #""type":"macvlan","cni.dev/valid-attachments":[{"containerID":"keep","ifname":"eth0"}],"#)
-        let outcome = try bed.plugin("macvlan", "GC", config: gc, host: lab.host, containerID: "", netns: nil, ifName: "")
+        let gc = lab.config().replacingFirst(
+            #""type":"macvlan","#,
+            with: #""type":"macvlan","cni.dev/valid-attachments":[{"containerID":"keep","ifname":"eth0"}],"#)
+        let outcome = try bed.plugin(
+            "macvlan", "GC", config: gc, host: lab.host, containerID: "", netns: nil, ifName: "")
         #expect(outcome.status == 0, "\(outcome.output)")
-        let dropped = try #require(addresses["drop"]), kept = try #require(addresses["keep"])
+        let dropped = try #require(addresses["drop"])
+        let kept = try #require(addresses["keep"])
         try lab.waitFor("dnsmasq to drop the stale lease") { !lab.log("dnsmasq.leases").contains(dropped) }
         #expect(lab.log("dnsmasq.leases").contains(kept))
     }
@@ -289,7 +353,9 @@ struct DHCPVMTests {
         var addresses: [String] = []
         for name in ["c1", "c2"] {
             let ns = try bed.namespace(name)
-            let add = try bed.plugin("ipvlan", "ADD", config: lab.config(type: "ipvlan"), host: lab.host, containerID: name, netns: bed.path(ns))
+            let add = try bed.plugin(
+                "ipvlan", "ADD", config: lab.config(type: "ipvlan"), host: lab.host, containerID: name,
+                netns: bed.path(ns))
             #expect(add.status == 0, "\(add.output)\n\(lab.log("daemon.log"))")
             if let address = add.json?["ips"]?.arrayValue?.first?["address"]?.stringValue { addresses.append(address) }
         }
@@ -310,17 +376,22 @@ struct DHCPVMTests {
         let lab = try DHCPLab(bed)
         defer { lab.tearDown() }
         let c1 = try bed.namespace("c1")
-        let extra = #","priority":42,"request":[{"skipDefault":true},{"option":"subnet-mask"},{"option":"routers"},{"option":"121"}],"#
+        let extra =
+            #","priority":42,"request":[{"skipDefault":true},{"option":"subnet-mask"},{"option":"routers"},{"option":"121"}],"#
             + #""provide":[{"option":"dhcp-client-identifier","value":"my-client-id"},{"option":"vendor-class-identifier","value":"vci-swift"},"#
             + #"{"option":"user-class","value":"uc-swift"},{"option":"host-name","fromArg":"K8S_POD_NAME"}]"#
         let config = lab.config(extra: extra)
-        let add = try bed.plugin("macvlan", "ADD", config: config, host: lab.host, containerID: "c1", netns: bed.path(c1),
-                                 environment: ["CNI_ARGS": "IgnoreUnknown=1;K8S_POD_NAME=parity-0"])
+        let add = try bed.plugin(
+            "macvlan", "ADD", config: config, host: lab.host, containerID: "c1", netns: bed.path(c1),
+            environment: ["CNI_ARGS": "IgnoreUnknown=1;K8S_POD_NAME=parity-0"])
         #expect(add.status == 0, "\(add.output)\n\(lab.log("daemon.log"))")
-        let address = try #require(add.json?["ips"]?.arrayValue?.first?["address"]?.stringValue?.split(separator: "/").first.map(String.init))
+        let address = try #require(
+            add.json?["ips"]?.arrayValue?.first?["address"]?.stringValue?.split(separator: "/").first.map(String.init))
         let log = lab.log("dnsmasq.log")
         let requested = log.split(separator: "\n").first { $0.contains("requested options:") }.map(String.init) ?? ""
-        #expect(requested.contains("1:netmask") && requested.contains("3:router") && requested.contains("121:classless-static-route"), "\(requested)")
+        #expect(
+            requested.contains("1:netmask") && requested.contains("3:router")
+                && requested.contains("121:classless-static-route"), "\(requested)")
         #expect(!requested.contains("6:dns-server"), "skipDefault: only the listed options are requested: \(requested)")
         #expect(log.contains("vendor class: vci-swift"), "\(log)")
         // Broadcast off (the reference's default): the server unicast its replies, and they
@@ -333,17 +404,29 @@ struct DHCPVMTests {
         #expect(lab.log("dnsmasq.leases").contains(hex), "\(lab.log("dnsmasq.leases"))")
         let routes = try bed.ipJSON(c1, "route", "show", "default").arrayValue ?? []
         #expect(routes.contains { $0["metric"] == 42 }, "\(routes)")
-        #expect(add.json?["routes"]?.arrayValue?.first?["priority"] == nil || config.contains("\"cniVersion\":\"1.1.0\""))
+        #expect(
+            add.json?["routes"]?.arrayValue?.first?["priority"] == nil || config.contains("\"cniVersion\":\"1.1.0\""))
 
-        let del = try bed.plugin("macvlan", "DEL", config: config, host: lab.host, containerID: "c1", netns: bed.path(c1))
+        let del = try bed.plugin(
+            "macvlan", "DEL", config: config, host: lab.host, containerID: "c1", netns: bed.path(c1))
         #expect(del.status == 0, "\(del.output)")
         try lab.waitFor("dnsmasq to drop the lease") { !lab.log("dnsmasq.leases").contains(address) }
-        #expect(!lab.log("dnsmasq.log").contains("unknown lease"), "the RELEASE was not matched: \(lab.log("dnsmasq.log"))")
+        #expect(
+            !lab.log("dnsmasq.log").contains("unknown lease"), "the RELEASE was not matched: \(lab.log("dnsmasq.log"))")
         // The daemon's log: one timestamped line each for the acquire and the release.
         let daemonLog = lab.log("daemon.log")
-        #expect(daemonLog.contains("dhcp daemon: acquired \(address)/24 for container c1, network dhnet, interface eth0 from server 10.77.0.1"), "\(daemonLog)")
-        #expect(daemonLog.contains("dhcp daemon: released \(address)/24 of container c1, network dhnet, interface eth0 to server 10.77.0.1"), "\(daemonLog)")
-        #expect(daemonLog.split(separator: "\n").allSatisfy { $0.isEmpty || ($0.first?.isNumber == true && $0.contains("Z dhcp daemon: ")) }, "\(daemonLog)")
+        #expect(
+            daemonLog.contains(
+                "dhcp daemon: acquired \(address)/24 for container c1, network dhnet, interface eth0 from server 10.77.0.1"
+            ), "\(daemonLog)")
+        #expect(
+            daemonLog.contains(
+                "dhcp daemon: released \(address)/24 of container c1, network dhnet, interface eth0 to server 10.77.0.1"
+            ), "\(daemonLog)")
+        #expect(
+            daemonLog.split(separator: "\n").allSatisfy {
+                $0.isEmpty || ($0.first?.isNumber == true && $0.contains("Z dhcp daemon: "))
+            }, "\(daemonLog)")
     }
 
     /// Names the reference does not know are ours; a name no one knows, or a code out of range,
@@ -354,8 +437,9 @@ struct DHCPVMTests {
         defer { lab.tearDown() }
         let c1 = try bed.namespace("c1")
         for option in ["no-such-option", "300", "0"] {
-            let add = try bed.plugin("macvlan", "ADD", config: lab.config(extra: #","request":[{"option":"\#(option)"}]"#),
-                                     host: lab.host, containerID: "c1", netns: bed.path(c1))
+            let add = try bed.plugin(
+                "macvlan", "ADD", config: lab.config(extra: #","request":[{"option":"\#(option)"}]"#),
+                host: lab.host, containerID: "c1", netns: bed.path(c1))
             #expect(add.errorCode == 7, "\(option): \(add.output)")
             #expect(add.json?["msg"]?.stringValue?.contains(option) == true)
         }
@@ -367,10 +451,14 @@ struct DHCPVMTests {
         let lab = try DHCPLab(bed, daemonArguments: ["-broadcast"])
         defer { lab.tearDown() }
         let c1 = try bed.namespace("c1")
-        let add = try bed.plugin("macvlan", "ADD", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1))
+        let add = try bed.plugin(
+            "macvlan", "ADD", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1))
         #expect(add.status == 0, "\(add.output)")
         #expect(lab.log("dnsmasq.log").contains("broadcast response"), "\(lab.log("dnsmasq.log"))")
-        #expect(try bed.plugin("macvlan", "DEL", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1)).status == 0)
+        #expect(
+            try bed.plugin(
+                "macvlan", "DEL", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1)
+            ).status == 0)
     }
 
     /// `-hostprefix` as the reference's: it prefixes the socket path too (the daemon of the
@@ -383,18 +471,25 @@ struct DHCPVMTests {
         try Testbed.run(["/bin/mkdir", "-p", lab.dir.path + "/run"])
         try Testbed.run(["/bin/ln", "-s", "/run/netns", lab.dir.path + "/run/netns"])
         let c1 = try bed.namespace("c1")
-        let add = try bed.plugin("macvlan", "ADD", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1))
+        let add = try bed.plugin(
+            "macvlan", "ADD", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1))
         #expect(add.status == 0, "\(add.output)\n\(lab.log("daemon.log"))")
         #expect(lab.log("daemon.log").contains("listening on \(lab.dir.path)/dhcp.sock"))
-        #expect(try bed.plugin("macvlan", "DEL", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1)).status == 0)
+        #expect(
+            try bed.plugin(
+                "macvlan", "DEL", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1)
+            ).status == 0)
     }
 
     /// The dhcp DaemonSet's command and liveness probe as written in deploy/kubernetes (the
     /// node's / at /host played by the lab's directory, the image's /swift-cni/bin by the build):
     /// the probe passes while the daemon answers and fails once it is gone.
     @Test func daemonSetCommandAndLivenessProbe() throws {
-        let spec = try JSONValue.parse(try Testbed.run(["/usr/bin/python3", VMSuiteTests.repositoryRoot + "/integration/k8s-manifests.py", "dhcp",
-                                                        VMSuiteTests.repositoryRoot + "/deploy/kubernetes"]))
+        let spec = try JSONValue.parse(
+            try Testbed.run([
+                "/usr/bin/python3", VMSuiteTests.repositoryRoot + "/integration/k8s-manifests.py", "dhcp",
+                VMSuiteTests.repositoryRoot + "/deploy/kubernetes",
+            ]))
         let bed = try Testbed()
         let lab = try DHCPLab(bed, server: false, daemonArguments: [])
         defer { lab.tearDown() }
@@ -406,15 +501,25 @@ struct DHCPVMTests {
         }
         let command = (spec["command"]?.arrayValue ?? []).compactMap(\.stringValue).map(onThisNode)
         #expect(command.contains("-hostprefix"))
-        let daemon = try ChildProcess.spawn("/usr/sbin/ip", arguments: ["netns", "exec", lab.host] + command,
-                                            environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], logFile: lab.dir.path + "/ds.log")
+        let daemon = try ChildProcess.spawn(
+            "/usr/sbin/ip", arguments: ["netns", "exec", lab.host] + command,
+            environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], logFile: lab.dir.path + "/ds.log")
         defer { ChildProcess.stop(daemon) }
-        try lab.waitFor("the DaemonSet's daemon to listen on the node's /run/cni/dhcp.sock") { access(node + "/run/cni/dhcp.sock", F_OK) == 0 }
+        try lab.waitFor("the DaemonSet's daemon to listen on the node's /run/cni/dhcp.sock") {
+            access(node + "/run/cni/dhcp.sock", F_OK) == 0
+        }
         let probe = (spec["probe"]?.arrayValue ?? []).compactMap(\.stringValue).map(onThisNode)
-        let alive = try ChildProcess.run(probe[0], arguments: Array(probe.dropFirst()), environment: ["PATH=/usr/bin:/bin"], captureStandardError: true)
-        #expect(alive.status == 0, "probe failed with the daemon up: \(String(decoding: alive.standardOutput + alive.standardError, as: UTF8.self))")
+        let alive = try ChildProcess.run(
+            probe[0], arguments: Array(probe.dropFirst()), environment: ["PATH=/usr/bin:/bin"],
+            captureStandardError: true)
+        #expect(
+            alive.status == 0,
+            "probe failed with the daemon up: \(String(decoding: alive.standardOutput + alive.standardError, as: UTF8.self))"
+        )
         ChildProcess.stop(daemon)
-        let dead = try ChildProcess.run(probe[0], arguments: Array(probe.dropFirst()), environment: ["PATH=/usr/bin:/bin"], captureStandardError: true)
+        let dead = try ChildProcess.run(
+            probe[0], arguments: Array(probe.dropFirst()), environment: ["PATH=/usr/bin:/bin"],
+            captureStandardError: true)
         #expect(dead.status != 0, "the probe passed with no daemon")
     }
 
@@ -425,11 +530,15 @@ struct DHCPVMTests {
         let lab = try DHCPLab(bed, dnsmasqOptions: ["--dhcp-rapid-commit"])
         defer { lab.tearDown() }
         let c1 = try bed.namespace("c1")
-        let add = try bed.plugin("macvlan", "ADD", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1))
+        let add = try bed.plugin(
+            "macvlan", "ADD", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1))
         #expect(add.status == 0, "\(add.output)")
         let log = lab.log("dnsmasq.log")
         #expect(log.contains("DHCPDISCOVER") && log.contains("DHCPACK"), "\(log)")
         #expect(!log.contains("DHCPOFFER") && !log.contains("DHCPREQUEST"), "\(log)")
-        #expect(try bed.plugin("macvlan", "DEL", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1)).status == 0)
+        #expect(
+            try bed.plugin(
+                "macvlan", "DEL", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1)
+            ).status == 0)
     }
 }

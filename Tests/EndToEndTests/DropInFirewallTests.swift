@@ -1,12 +1,15 @@
 import JSON
-import Testing
 import TestSupport
+import Testing
 
 /// Switching a live node between the reference plugins (Debian's v1.1.1 in /usr/lib/cni) and
 /// ours, in both directions, with bridge `ipMasq` and `macspoofchk`, dual stack: whoever made
 /// an attachment, the other's DEL (and our GC) leaves no firewall object naming it and no
 /// reservation. Our firewall objects are the reference's own names and shapes.
-@Suite(.enabled(if: Testbed.referencePluginsInstalled, "needs the reference plugins (apt-get install containernetworking-plugins)"))
+@Suite(
+    .enabled(
+        if: Testbed.referencePluginsInstalled,
+        "needs the reference plugins (apt-get install containernetworking-plugins)"))
 struct DropInFirewallTests {
     static let reference = "/usr/lib/cni"
 
@@ -19,14 +22,18 @@ struct DropInFirewallTests {
 
         func config(backend: String? = "iptables", spoofCheck: Bool = true) -> String {
             let backendKey = backend.map { #","ipMasqBackend":"\#($0)""# } ?? ""
-            return #"{"cniVersion":"0.4.0","name":"dropnet","type":"bridge","bridge":"dib0","isGateway":true,"ipMasq":true\#(backendKey),"macspoofchk":\#(spoofCheck),"ipam":{"type":"host-local","dataDir":"\#(stage.store.path)","ranges":[[{"subnet":"10.95.0.0/24"}],[{"subnet":"fd95::/64"}]]}}"#
+            return
+                #"{"cniVersion":"0.4.0","name":"dropnet","type":"bridge","bridge":"dib0","isGateway":true,"ipMasq":true\#(backendKey),"macspoofchk":\#(spoofCheck),"ipam":{"type":"host-local","dataDir":"\#(stage.store.path)","ranges":[[{"subnet":"10.95.0.0/24"}],[{"subnet":"fd95::/64"}]]}}"#
         }
 
         /// Runs `ours` or the reference's bridge (each with its own IPAM on CNI_PATH).
-        func bridge(_ ours: Bool, _ command: String, _ config: String, _ containerID: String, netns: String) throws -> PluginOutcome {
+        func bridge(_ ours: Bool, _ command: String, _ config: String, _ containerID: String, netns: String) throws
+            -> PluginOutcome
+        {
             let directory = ours ? Testbed.binDirectory : DropInFirewallTests.reference
-            return try bed.plugin("bridge", command, config: config, host: host, containerID: containerID, netns: netns,
-                                  binDirectory: directory, cniPath: directory)
+            return try bed.plugin(
+                "bridge", command, config: config, host: host, containerID: containerID, netns: netns,
+                binDirectory: directory, cniPath: directory)
         }
 
         func container(_ suffix: String) throws -> String { try bed.namespace(suffix) }
@@ -37,18 +44,24 @@ struct DropInFirewallTests {
             for tool in ["iptables-save", "ip6tables-save"] {
                 text += try Testbed.run(["/usr/sbin/ip", "netns", "exec", host, "/usr/sbin/\(tool)", "-t", "nat"])
             }
-            return text + (try Testbed.run(["/usr/sbin/ip", "netns", "exec", host, "/usr/sbin/nft", "list", "ruleset"]))
+            return text
+                + (try Testbed.run(["/usr/sbin/ip", "netns", "exec", host, "/usr/sbin/nft", "list", "ruleset"]))
         }
 
         /// What names the attachment in the firewall: its chain, comment, spoof-check chains.
         func leftovers(_ containerID: String) throws -> [String] {
             let state = try firewallState()
             let chain = "CNI-" + String(SHA512Text.hex("dropnet" + containerID).prefix(24))
-            return [chain, #"id: \"\#(containerID)\""#, "macspoofchk-\(containerID)-", "cni-br-iface-\(containerID)-", "id: \(containerID)"]
-                .filter { state.contains($0) }
+            return [
+                chain, #"id: \"\#(containerID)\""#, "macspoofchk-\(containerID)-", "cni-br-iface-\(containerID)-",
+                "id: \(containerID)",
+            ]
+            .filter { state.contains($0) }
         }
 
-        var reservations: [String] { stage.store.files("dropnet").filter { $0 != "lock" && !$0.hasPrefix("last_reserved_ip") } }
+        var reservations: [String] {
+            stage.store.files("dropnet").filter { $0 != "lock" && !$0.hasPrefix("last_reserved_ip") }
+        }
 
         func withPrevious(_ config: String, _ result: PluginOutcome) throws -> String {
             var value = try JSONValue.parse(config)
@@ -70,9 +83,12 @@ struct DropInFirewallTests {
         #expect(add.status == 0, "reference ADD: \(add.output)")
         #expect(try node.leftovers("ref1").count >= 3, "the reference made no firewall objects?")
         // Our chain name and comment are the reference's.
-        #expect(try node.firewallState().contains(#"-A POSTROUTING -s 10.95.0.2/32 -m comment --comment "name: \"dropnet\" id: \"ref1\"" -j CNI-"#))
+        #expect(
+            try node.firewallState().contains(
+                #"-A POSTROUTING -s 10.95.0.2/32 -m comment --comment "name: \"dropnet\" id: \"ref1\"" -j CNI-"#))
         if !deleteNetnsFirst {
-            let check = try node.bridge(true, "CHECK", try node.withPrevious(config, add), "ref1", netns: node.bed.path(c1))
+            let check = try node.bridge(
+                true, "CHECK", try node.withPrevious(config, add), "ref1", netns: node.bed.path(c1))
             #expect(check.status == 0, "our CHECK of the reference's attachment: \(check.output)")
         } else {
             try node.bed.deleteNamespace(c1)
@@ -92,7 +108,8 @@ struct DropInFirewallTests {
         let c1 = try node.container("c1")
         let add = try node.bridge(true, "ADD", config, "our1", netns: node.bed.path(c1))
         #expect(add.status == 0, "our ADD: \(add.output)")
-        let check = try node.bridge(false, "CHECK", try node.withPrevious(config, add), "our1", netns: node.bed.path(c1))
+        let check = try node.bridge(
+            false, "CHECK", try node.withPrevious(config, add), "our1", netns: node.bed.path(c1))
         #expect(check.status == 0, "reference CHECK of our attachment: \(check.output)")
         let del = try node.bridge(false, "DEL", try node.withPrevious(config, add), "our1", netns: node.bed.path(c1))
         #expect(del.status == 0, "reference DEL of our attachment: \(del.output)")
@@ -135,13 +152,17 @@ struct DropInFirewallTests {
         let node = try Node()
         defer { node.stage.tearDown() }
         let config = node.config(backend: "nftables", spoofCheck: false)
-        let c1 = try node.container("n1"), c2 = try node.container("n2")
+        let c1 = try node.container("n1")
+        let c2 = try node.container("n2")
         #expect(try node.bridge(true, "ADD", config, "nft1", netns: node.bed.path(c1)).status == 0)
         #expect(try node.bridge(true, "ADD", config, "nft2", netns: node.bed.path(c2)).status == 0)
         let ruleset = try node.firewallState()
         let hash = String(SHA512Text.hex("dropnet").prefix(16)) + "-" + String(SHA512Text.hex("eth0:nft1").prefix(16))
         #expect(ruleset.contains("table inet cni_plugins_masquerade"), "\(ruleset)")
-        #expect(ruleset.contains(#"ip saddr 10.95.0.2 ip daddr != 10.95.0.0/24 masquerade comment "\#(hash), net: dropnet, if: eth0, id: nft1""#), "\(ruleset)")
+        #expect(
+            ruleset.contains(
+                #"ip saddr 10.95.0.2 ip daddr != 10.95.0.0/24 masquerade comment "\#(hash), net: dropnet, if: eth0, id: nft1""#
+            ), "\(ruleset)")
         #expect(ruleset.contains("goto masq_checks"))
         #expect(try node.bridge(true, "DEL", config, "nft1", netns: node.bed.path(c1)).status == 0)
         #expect(try node.leftovers("nft1").isEmpty)

@@ -1,9 +1,10 @@
 import JSON
 import ProcessRunner
-import Testing
 import TestSupport
+import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// host-local exec'd as a runtime (or a main plugin) execs it, against the reference binary
@@ -12,15 +13,22 @@ import Glibc
     static let reference = "/usr/lib/cni"
 
     /// Runs an IPAM plugin directly (IPAM needs no namespace); `directory` picks ours or the reference.
-    static func ipam(_ directory: String, _ command: String, config: String, containerID: String,
-                     ifName: String = "eth0", args: String = "") throws -> PluginOutcome {
-        let env = ["CNI_COMMAND=\(command)", "CNI_CONTAINERID=\(containerID)", "CNI_NETNS=/run/netns/none",
-                   "CNI_IFNAME=\(ifName)", "CNI_PATH=\(directory)", "CNI_ARGS=\(args)"]
+    static func ipam(
+        _ directory: String, _ command: String, config: String, containerID: String,
+        ifName: String = "eth0", args: String = ""
+    ) throws -> PluginOutcome {
+        let env = [
+            "CNI_COMMAND=\(command)", "CNI_CONTAINERID=\(containerID)", "CNI_NETNS=/run/netns/none",
+            "CNI_IFNAME=\(ifName)", "CNI_PATH=\(directory)", "CNI_ARGS=\(args)",
+        ]
         let outcome = try ChildProcess.run(directory + "/host-local", environment: env, input: Array(config.utf8))
         return PluginOutcome(status: outcome.status, output: String(decoding: outcome.standardOutput, as: UTF8.self))
     }
 
-    static func config(_ dataDir: String, version: String = "0.4.0", ranges: String = #"[[{"subnet":"10.40.0.0/24"}]]"#, extra: String = "") -> String {
+    static func config(
+        _ dataDir: String, version: String = "0.4.0", ranges: String = #"[[{"subnet":"10.40.0.0/24"}]]"#,
+        extra: String = ""
+    ) -> String {
         #"{"cniVersion":"\#(version)","name":"e2enet","type":"macvlan","ipam":{"type":"host-local","dataDir":"\#(dataDir)","ranges":\#(ranges)\#(extra)}}"#
     }
 
@@ -65,7 +73,8 @@ import Glibc
         try #require(access(Self.reference + "/host-local", X_OK) == 0, "apt-get install containernetworking-plugins")
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let ranges = #"[[{"subnet":"10.41.0.0/29"},{"subnet":"10.41.1.0/29"}],[{"subnet":"fd41::/120","rangeStart":"fd41::10","rangeEnd":"fd41::13"},{"subnet":"fd41:1::/120"}]]"#
+        let ranges =
+            #"[[{"subnet":"10.41.0.0/29"},{"subnet":"10.41.1.0/29"}],[{"subnet":"fd41::/120","rangeStart":"fd41::10","rangeEnd":"fd41::13"},{"subnet":"fd41:1::/120"}]]"#
         let config = Self.config(dir.path, ranges: ranges)
         let ours = Testbed.binDirectory
         var held: [String: [String]] = [:]
@@ -79,19 +88,24 @@ import Glibc
         #expect(duplicate.errorCode == 7, "a reservation the reference made must be seen: \(duplicate.output)")
         var gc = try JSONValue.parse(Self.config(dir.path, version: "1.1.0", ranges: ranges))
         if case .object(var object) = gc {
-            object["cni.dev/valid-attachments"] = [["containerID": "mix0", "ifname": "eth0"], ["containerID": "mix3", "ifname": "eth0"],
-                                                   ["containerID": "mix6", "ifname": "eth0"]]
+            object["cni.dev/valid-attachments"] = [
+                ["containerID": "mix0", "ifname": "eth0"], ["containerID": "mix3", "ifname": "eth0"],
+                ["containerID": "mix6", "ifname": "eth0"],
+            ]
             gc = .object(object)
         }
         let collected = try Self.ipam(ours, "GC", config: gc.serialized(), containerID: "gc")
         #expect(collected.status == 0, "\(collected.output)")
         let kept = Set(dir.files("e2enet").filter { $0 != "lock" && !$0.hasPrefix("last_reserved_ip") })
-        let expected = Set(["mix0", "mix3", "mix6"].flatMap { held[$0] ?? [] }.map { String($0.split(separator: "/")[0]) })
+        let expected = Set(
+            ["mix0", "mix3", "mix6"].flatMap { held[$0] ?? [] }.map { String($0.split(separator: "/")[0]) })
         #expect(kept == expected, "after GC: \(kept.sorted()), expected \(expected.sorted())")
         for n in 8..<12 {
             let add = try Self.ipam(n % 2 == 0 ? Self.reference : ours, "ADD", config: config, containerID: "mix\(n)")
             #expect(add.status == 0, "mix\(n) after GC: \(add.output)")
-            for address in addresses(add) { #expect(!expected.contains(String(address.split(separator: "/")[0])), "\(address) handed out twice") }
+            for address in addresses(add) {
+                #expect(!expected.contains(String(address.split(separator: "/")[0])), "\(address) handed out twice")
+            }
         }
     }
 
@@ -105,18 +119,28 @@ import Glibc
         defer { dir.remove() }
         let config = Self.config(dir.path, ranges: #"[[{"subnet":"10.43.0.0/24"}]]"#)
         let ours = Testbed.binDirectory
-        for id in ["ours1", "ours2"] { #expect(try Self.ipam(ours, "ADD", config: config, containerID: id).status == 0) }
+        for id in ["ours1", "ours2"] {
+            #expect(try Self.ipam(ours, "ADD", config: config, containerID: id).status == 0)
+        }
         let made = try Self.ipam(Self.reference, "ADD", config: config, containerID: "ref1")
         #expect(made.status == 0, "\(made.output)")
-        #expect(try Self.ipam(ours, "ADD", config: config, containerID: "ref1").errorCode == 7, "the reference's reservation is a duplicate")
+        #expect(
+            try Self.ipam(ours, "ADD", config: config, containerID: "ref1").errorCode == 7,
+            "the reference's reservation is a duplicate")
         // A container restarted under the same id with the reference: released, then a new address.
         #expect(try Self.ipam(ours, "ADD", config: config, containerID: "ours3").status == 0)
         #expect(try Self.ipam(Self.reference, "DEL", config: config, containerID: "ours1").status == 0)
         let again = try Self.ipam(Self.reference, "ADD", config: config, containerID: "ours1")
         #expect(again.status == 0, "\(again.output)")
-        #expect(try Self.ipam(ours, "ADD", config: config, containerID: "ours1").errorCode == 7, "the reference's new reservation is a duplicate")
-        for id in ["ours1", "ours2", "ours3", "ref1"] { #expect(try Self.ipam(ours, "DEL", config: config, containerID: id).status == 0) }
-        #expect(dir.files("e2enet").filter { $0.hasPrefix("10.43.") }.isEmpty, "every reservation released: \(dir.files("e2enet"))")
+        #expect(
+            try Self.ipam(ours, "ADD", config: config, containerID: "ours1").errorCode == 7,
+            "the reference's new reservation is a duplicate")
+        for id in ["ours1", "ours2", "ours3", "ref1"] {
+            #expect(try Self.ipam(ours, "DEL", config: config, containerID: id).status == 0)
+        }
+        #expect(
+            dir.files("e2enet").filter { $0.hasPrefix("10.43.") }.isEmpty,
+            "every reservation released: \(dir.files("e2enet"))")
     }
 
     /// IPAM across suites: the reference macvlan delegates to our host-local and static, and
@@ -129,23 +153,34 @@ import Glibc
         defer { dir.remove() }
         let host = try bed.hostWithUplink()
         let cases: [(main: String, ipamPath: String, ipam: String)] = [
-            (Self.reference, Testbed.binDirectory, #"{"type":"host-local","dataDir":"\#(dir.path)","ranges":[[{"subnet":"10.47.0.0/24"}]]}"#),
+            (
+                Self.reference, Testbed.binDirectory,
+                #"{"type":"host-local","dataDir":"\#(dir.path)","ranges":[[{"subnet":"10.47.0.0/24"}]]}"#
+            ),
             (Self.reference, Testbed.binDirectory, #"{"type":"static","addresses":[{"address":"10.47.1.5/24"}]}"#),
-            (Testbed.binDirectory, Self.reference, #"{"type":"host-local","dataDir":"\#(dir.path)","ranges":[[{"subnet":"10.47.0.0/24"}]]}"#),
+            (
+                Testbed.binDirectory, Self.reference,
+                #"{"type":"host-local","dataDir":"\#(dir.path)","ranges":[[{"subnet":"10.47.0.0/24"}]]}"#
+            ),
         ]
         for (n, entry) in cases.enumerated() {
             let container = try bed.namespace("x\(n)")
             let config = #"{"cniVersion":"1.0.0","name":"xnet","type":"macvlan","master":"up0","ipam":\#(entry.ipam)}"#
-            let add = try bed.plugin("macvlan", "ADD", config: config, host: host, containerID: "x\(n)", netns: bed.path(container),
-                                     binDirectory: entry.main.hasPrefix("/usr") ? entry.main : Testbed.binDirectory,
-                                     cniPath: entry.ipamPath)
+            let add = try bed.plugin(
+                "macvlan", "ADD", config: config, host: host, containerID: "x\(n)", netns: bed.path(container),
+                binDirectory: entry.main.hasPrefix("/usr") ? entry.main : Testbed.binDirectory,
+                cniPath: entry.ipamPath)
             #expect(add.status == 0, "case \(n): \(add.output)")
             let address = try #require(add.json?["ips"]?.arrayValue?.first?["address"]?.stringValue)
-            let onLink = try bed.ipJSON(container, "addr", "show", "eth0").arrayValue?.first?["addr_info"]?.arrayValue ?? []
-            #expect(onLink.contains { "\($0["local"]?.stringValue ?? "")/\($0["prefixlen"]?.intValue ?? 0)" == address }, "case \(n)")
-            let del = try bed.plugin("macvlan", "DEL", config: config, host: host, containerID: "x\(n)", netns: bed.path(container),
-                                     binDirectory: entry.main.hasPrefix("/usr") ? entry.main : Testbed.binDirectory,
-                                     cniPath: entry.ipamPath)
+            let onLink =
+                try bed.ipJSON(container, "addr", "show", "eth0").arrayValue?.first?["addr_info"]?.arrayValue ?? []
+            #expect(
+                onLink.contains { "\($0["local"]?.stringValue ?? "")/\($0["prefixlen"]?.intValue ?? 0)" == address },
+                "case \(n)")
+            let del = try bed.plugin(
+                "macvlan", "DEL", config: config, host: host, containerID: "x\(n)", netns: bed.path(container),
+                binDirectory: entry.main.hasPrefix("/usr") ? entry.main : Testbed.binDirectory,
+                cniPath: entry.ipamPath)
             #expect(del.status == 0, "case \(n): \(del.output)")
         }
         #expect(dir.files("xnet").filter { $0.hasPrefix("10.") }.isEmpty)
@@ -158,7 +193,9 @@ import Glibc
         let count = 64
         final class Outcomes: @unchecked Sendable { var items = [PluginOutcome?](repeating: nil, count: 64) }
         let outcomes = Outcomes()
-        ParallelThreads.run(count) { n in outcomes.items[n] = try? Self.ipam(Testbed.binDirectory, "ADD", config: config, containerID: "par\(n)") }
+        ParallelThreads.run(count) { n in
+            outcomes.items[n] = try? Self.ipam(Testbed.binDirectory, "ADD", config: config, containerID: "par\(n)")
+        }
         let addresses = outcomes.items.compactMap { $0 }.flatMap(addresses)
         #expect(outcomes.items.allSatisfy { $0?.status == 0 })
         #expect(addresses.count == count)
@@ -169,7 +206,9 @@ import Glibc
             let content = try #require(dir.read("e2enet/" + file))
             #expect(content.hasPrefix("par") && content.hasSuffix("\r\neth0"), "\(file) holds \(content)")
         }
-        ParallelThreads.run(count) { n in outcomes.items[n] = try? Self.ipam(Testbed.binDirectory, "DEL", config: config, containerID: "par\(n)") }
+        ParallelThreads.run(count) { n in
+            outcomes.items[n] = try? Self.ipam(Testbed.binDirectory, "DEL", config: config, containerID: "par\(n)")
+        }
         #expect(outcomes.items.allSatisfy { $0?.status == 0 })
         #expect(dir.files("e2enet") == ["last_reserved_ip.0", "lock"])
     }
@@ -178,20 +217,34 @@ import Glibc
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         dir.write("resolv.conf", "nameserver 10.40.0.53\nsearch corp.example\noptions ndots:3\n")
-        let config = Self.config(dir.path, version: "1.1.0", ranges: #"[[{"subnet":"10.40.0.0/24","gateway":"10.40.0.254"}],[{"subnet":"fd40::/64"}]]"#,
-                                 extra: #","routes":[{"dst":"0.0.0.0/0"},{"dst":"::/0","gw":"fd40::1"}],"resolvConf":"\#(dir.path)/resolv.conf""#)
+        let config = Self.config(
+            dir.path, version: "1.1.0",
+            ranges: #"[[{"subnet":"10.40.0.0/24","gateway":"10.40.0.254"}],[{"subnet":"fd40::/64"}]]"#,
+            extra:
+                #","routes":[{"dst":"0.0.0.0/0"},{"dst":"::/0","gw":"fd40::1"}],"resolvConf":"\#(dir.path)/resolv.conf""#
+        )
         let add = try Self.ipam(Testbed.binDirectory, "ADD", config: config, containerID: "ds")
         #expect(add.status == 0, "\(add.output)")
-        #expect(add.json?["ips"] == [["address": "10.40.0.1/24", "gateway": "10.40.0.254"], ["address": "fd40::2/64", "gateway": "fd40::1"]])
+        #expect(
+            add.json?["ips"] == [
+                ["address": "10.40.0.1/24", "gateway": "10.40.0.254"], ["address": "fd40::2/64", "gateway": "fd40::1"],
+            ])
         #expect(add.json?["routes"] == [["dst": "0.0.0.0/0"], ["dst": "::/0", "gw": "fd40::1"]])
-        #expect(add.json?["dns"] == ["nameservers": ["10.40.0.53"], "search": ["corp.example"], "options": ["ndots:3"]])
+        #expect(
+            add.json?["dns"] == ["nameservers": ["10.40.0.53"], "search": ["corp.example"], "options": ["ndots:3"]])
         // A 0.2.0 config prints ip4/ip6, with the routes of each family and the DNS.
-        let legacy = try Self.ipam(Testbed.binDirectory, "ADD", config: config.replacingFirst("1.1.0", with: "0.2.0"), containerID: "old")
+        let legacy = try Self.ipam(
+            Testbed.binDirectory, "ADD", config: config.replacingFirst("1.1.0", with: "0.2.0"), containerID: "old")
         #expect(legacy.status == 0, "\(legacy.output)")
-        #expect(legacy.json?["ip4"] == ["ip": "10.40.0.2/24", "gateway": "10.40.0.254", "routes": [["dst": "0.0.0.0/0"]]])
-        #expect(legacy.json?["ip6"] == ["ip": "fd40::3/64", "gateway": "fd40::1", "routes": [["dst": "::/0", "gw": "fd40::1"]]])
+        #expect(
+            legacy.json?["ip4"] == ["ip": "10.40.0.2/24", "gateway": "10.40.0.254", "routes": [["dst": "0.0.0.0/0"]]])
+        #expect(
+            legacy.json?["ip6"] == [
+                "ip": "fd40::3/64", "gateway": "fd40::1", "routes": [["dst": "::/0", "gw": "fd40::1"]],
+            ])
         // Two IPv4 range sets cannot be expressed below 0.3.0.
-        let twoV4 = Self.config(dir.path, version: "0.2.0", ranges: #"[[{"subnet":"10.40.0.0/24"}],[{"subnet":"10.41.0.0/24"}]]"#)
+        let twoV4 = Self.config(
+            dir.path, version: "0.2.0", ranges: #"[[{"subnet":"10.40.0.0/24"}],[{"subnet":"10.41.0.0/24"}]]"#)
         let refused = try Self.ipam(Testbed.binDirectory, "ADD", config: twoV4, containerID: "old2")
         #expect(refused.errorCode == 7, "\(refused.output)")
     }
@@ -207,11 +260,18 @@ import Glibc
         #expect(status.errorCode == 50, "\(status.output)")
         #expect(status.json?["details"]?.stringValue?.contains("not-a-dir") == true)
 
-        for id in ["a", "b", "c"] { #expect(try Self.ipam(Testbed.binDirectory, "ADD", config: config, containerID: id).status == 0) }
-        let gcConfig = config.replacingFirst(#""type":"macvlan","#, with: #""type":"macvlan","cni.dev/valid-attachments":[{"containerID":"b","ifname":"eth0"}],"#)
+        for id in ["a", "b", "c"] {
+            #expect(try Self.ipam(Testbed.binDirectory, "ADD", config: config, containerID: id).status == 0)
+        }
+        let gcConfig = config.replacingFirst(
+            #""type":"macvlan","#,
+            with: #""type":"macvlan","cni.dev/valid-attachments":[{"containerID":"b","ifname":"eth0"}],"#)
         let gc = try Self.ipam(Testbed.binDirectory, "GC", config: gcConfig, containerID: "")
         #expect(gc.status == 0, "\(gc.output)")
         #expect(dir.files("e2enet") == ["10.40.0.3", "last_reserved_ip.0", "lock"])
-        #expect(try Self.ipam(Testbed.binDirectory, "GC", config: config.replacingFirst("1.1.0", with: "1.0.0"), containerID: "").errorCode == 1)
+        #expect(
+            try Self.ipam(
+                Testbed.binDirectory, "GC", config: config.replacingFirst("1.1.0", with: "1.0.0"), containerID: ""
+            ).errorCode == 1)
     }
 }

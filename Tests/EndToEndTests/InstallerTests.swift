@@ -2,10 +2,11 @@ import JSON
 import ProcessRunner
 import Synchronization
 import System
-import Testing
 import TestSupport
+import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `install.sh` and the installer image as an operator runs them on a live node.
@@ -16,8 +17,10 @@ struct InstallerTests {
     static func install(_ arguments: [String]) throws -> (status: Int32, output: String) {
         let artifacts = ReleaseArtifacts.shared
         try artifacts.require()
-        let outcome = try ChildProcess.run("/bin/sh", arguments: [artifacts.root + "/integration/install.sh", "--from", artifacts.dist + "/bin"] + arguments,
-                                           environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], captureStandardError: true)
+        let outcome = try ChildProcess.run(
+            "/bin/sh",
+            arguments: [artifacts.root + "/integration/install.sh", "--from", artifacts.dist + "/bin"] + arguments,
+            environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], captureStandardError: true)
         return (outcome.status, String(decoding: outcome.standardOutput + outcome.standardError, as: UTF8.self))
     }
 
@@ -46,15 +49,21 @@ struct InstallerTests {
         let node = dir.path + "/node"
         try Testbed.run(["/bin/cp", "-a", "/usr/lib/cni", node])
         let others = Directory.entryNames(atPath: node).filter { !Self.names.contains($0) }.sorted()
-        #expect(others.contains("portmap") && others.contains("tuning"), "reference plugins expected in /usr/lib/cni: \(others)")
+        #expect(
+            others.contains("portmap") && others.contains("tuning"),
+            "reference plugins expected in /usr/lib/cni: \(others)")
         let before = others.map { (try? FileIO.readFile(node + "/" + $0)) ?? [] }
         let over = try Self.install(["--dest", node])
         #expect(over.status == 0, "\(over.output)")
         for name in Self.names {
             let text = try ChildProcess.run(node + "/" + name, arguments: ["--version"], environment: [])
-            #expect(String(decoding: text.standardOutput, as: UTF8.self).hasPrefix("swift-cni \(name) "), "\(name) is not ours after install")
+            #expect(
+                String(decoding: text.standardOutput, as: UTF8.self).hasPrefix("swift-cni \(name) "),
+                "\(name) is not ours after install")
         }
-        #expect(others.map { (try? FileIO.readFile(node + "/" + $0)) ?? [] } == before, "the reference's other plugins were changed")
+        #expect(
+            others.map { (try? FileIO.readFile(node + "/" + $0)) ?? [] } == before,
+            "the reference's other plugins were changed")
         let removed = try Self.install(["--dest", node, "--uninstall"])
         #expect(removed.status == 0, "\(removed.output)")
         let left = Directory.entryNames(atPath: node).sorted()
@@ -86,25 +95,31 @@ struct InstallerTests {
             if worker == 0 {
                 for round in 0..<20 {
                     let source = round % 2 == 0 ? other : artifacts.dist + "/bin"
-                    let outcome = try? ChildProcess.run("/bin/sh", arguments: [artifacts.root + "/integration/install.sh", "--from", source, "--dest", dest],
-                                                        environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], captureStandardError: true)
+                    let outcome = try? ChildProcess.run(
+                        "/bin/sh",
+                        arguments: [artifacts.root + "/integration/install.sh", "--from", source, "--dest", dest],
+                        environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], captureStandardError: true)
                     if outcome?.status != 0 { failures.withLock { $0.append("install round \(round) failed") } }
                 }
                 stop.store(true, ordering: .relaxed)
             } else {
                 while !stop.load(ordering: .relaxed) {
-                    let outcome = try? ChildProcess.run(dest + "/macvlan", environment: ["CNI_COMMAND=VERSION"],
-                                                        input: Array(#"{"cniVersion":"1.0.0"}"#.utf8))
+                    let outcome = try? ChildProcess.run(
+                        dest + "/macvlan", environment: ["CNI_COMMAND=VERSION"],
+                        input: Array(#"{"cniVersion":"1.0.0"}"#.utf8))
                     runs.add(1, ordering: .relaxed)
                     let json = outcome.flatMap { try? JSONValue.parse($0.standardOutput) }
                     if outcome?.status != 0 || json?["supportedVersions"] == nil {
-                        failures.withLock { $0.append("exec failed: status \(outcome.map { String($0.status) } ?? "spawn error")") }
+                        failures.withLock {
+                            $0.append("exec failed: status \(outcome.map { String($0.status) } ?? "spawn error")")
+                        }
                     }
                 }
             }
         }
         let total = runs.load(ordering: .relaxed)
-        FileIO.writeAll(2, "installer: \(total) execs of macvlan during 20 upgrades, \(failures.withLock { $0.count }) failures\n")
+        FileIO.writeAll(
+            2, "installer: \(total) execs of macvlan during 20 upgrades, \(failures.withLock { $0.count }) failures\n")
         #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 }.prefix(5))")
         #expect(total > 20)
     }
@@ -118,27 +133,39 @@ struct InstallerTests {
         defer { dir.remove() }
         let dest = dir.path + "/host-bin"
         try Testbed.run(["/bin/mkdir", "-p", dest])
-        let podman = ["/usr/bin/podman", "--storage-driver", "vfs", "--root", dir.path + "/storage", "--runroot", dir.path + "/run",
-                      "--cgroup-manager", "cgroupfs", "--events-backend", "file", "--runtime", "runc"]
+        let podman = [
+            "/usr/bin/podman", "--storage-driver", "vfs", "--root", dir.path + "/storage", "--runroot",
+            dir.path + "/run",
+            "--cgroup-manager", "cgroupfs", "--events-backend", "file", "--runtime", "runc",
+        ]
         try Testbed.run(podman + ["load", "-q", "-i", artifacts.image])
-        let run = try ChildProcess.run(podman[0], arguments: Array(podman.dropFirst()) + [
-            "run", "--rm", "--network", "none", "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096",
-            "-v", "\(dest):/host/opt/cni/bin", "localhost/swift-cni:\(artifacts.version)"],
+        let run = try ChildProcess.run(
+            podman[0],
+            arguments: Array(podman.dropFirst()) + [
+                "run", "--rm", "--network", "none", "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096",
+                "-v", "\(dest):/host/opt/cni/bin", "localhost/swift-cni:\(artifacts.version)",
+            ],
             environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"], captureStandardError: true)
         let output = String(decoding: run.standardOutput + run.standardError, as: UTF8.self)
         #expect(run.status == 0, "\(output)")
         #expect(Directory.entryNames(atPath: dest).sorted() == Self.names.sorted(), "\(output)")
         for name in Self.names {
             let version = try ChildProcess.run(dest + "/" + name, arguments: ["--version"], environment: [])
-            #expect(String(decoding: version.standardOutput, as: UTF8.self).hasPrefix("swift-cni \(name) \(artifacts.version) "))
+            #expect(
+                String(decoding: version.standardOutput, as: UTF8.self).hasPrefix(
+                    "swift-cni \(name) \(artifacts.version) "))
         }
         // The image runs the plugins too (the dhcp daemon's DaemonSet uses it): its libraries load.
-        let inside = try ChildProcess.run(podman[0], arguments: Array(podman.dropFirst()) + [
-            "run", "--rm", "--network", "none", "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096",
-            "--entrypoint", "/swift-cni/bin/dhcp", "localhost/swift-cni:\(artifacts.version)", "daemon", "-h"],
+        let inside = try ChildProcess.run(
+            podman[0],
+            arguments: Array(podman.dropFirst()) + [
+                "run", "--rm", "--network", "none", "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096",
+                "--entrypoint", "/swift-cni/bin/dhcp", "localhost/swift-cni:\(artifacts.version)", "daemon", "-h",
+            ],
             environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"], captureStandardError: true)
-        #expect(inside.status == 0 && String(decoding: inside.standardOutput, as: UTF8.self).contains("usage: dhcp daemon"),
-                "\(String(decoding: inside.standardOutput + inside.standardError, as: UTF8.self))")
+        #expect(
+            inside.status == 0 && String(decoding: inside.standardOutput, as: UTF8.self).contains("usage: dhcp daemon"),
+            "\(String(decoding: inside.standardOutput + inside.standardError, as: UTF8.self))")
         _ = try? Testbed.run(podman + ["rmi", "-a", "-f"])
     }
 
@@ -148,13 +175,21 @@ struct InstallerTests {
     @Test func daemonSetInstallerRunsAsWritten() throws {
         let artifacts = ReleaseArtifacts.shared
         try artifacts.require()
-        let spec = try JSONValue.parse(try Testbed.run(["/usr/bin/python3", artifacts.root + "/integration/k8s-manifests.py", "installer",
-                                                        artifacts.root + "/deploy/kubernetes"]))
-        #expect(spec["image"] == .string("localhost/swift-cni:\(artifacts.version)"), "the DaemonSet names another image: \(spec)")
+        let spec = try JSONValue.parse(
+            try Testbed.run([
+                "/usr/bin/python3", artifacts.root + "/integration/k8s-manifests.py", "installer",
+                artifacts.root + "/deploy/kubernetes",
+            ]))
+        #expect(
+            spec["image"] == .string("localhost/swift-cni:\(artifacts.version)"),
+            "the DaemonSet names another image: \(spec)")
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let podman = ["/usr/bin/podman", "--storage-driver", "vfs", "--root", dir.path + "/storage", "--runroot", dir.path + "/run",
-                      "--cgroup-manager", "cgroupfs", "--events-backend", "file", "--runtime", "runc"]
+        let podman = [
+            "/usr/bin/podman", "--storage-driver", "vfs", "--root", dir.path + "/storage", "--runroot",
+            dir.path + "/run",
+            "--cgroup-manager", "cgroupfs", "--events-backend", "file", "--runtime", "runc",
+        ]
         try Testbed.run(podman + ["load", "-q", "-i", artifacts.image])
         var volumes: [String] = []
         var nodePaths: [String] = []
@@ -165,8 +200,12 @@ struct InstallerTests {
             nodePaths.append(node)
         }
         let args = spec["args"]?.arrayValue?.compactMap(\.stringValue) ?? []
-        let run = try ChildProcess.run(podman[0], arguments: Array(podman.dropFirst()) + ["run", "--rm", "--network", "none",
-            "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096"] + volumes + [spec["image"]?.stringValue ?? ""] + args,
+        let run = try ChildProcess.run(
+            podman[0],
+            arguments: Array(podman.dropFirst()) + [
+                "run", "--rm", "--network", "none",
+                "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096",
+            ] + volumes + [spec["image"]?.stringValue ?? ""] + args,
             environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"], captureStandardError: true)
         #expect(run.status == 0, "\(String(decoding: run.standardOutput + run.standardError, as: UTF8.self))")
         let bin = try #require(nodePaths.first)

@@ -2,8 +2,9 @@ import Namespaces
 import Netlink
 import System
 import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Link kinds the host kernel lacks (ipvlan, 802.1Q vlan), created and deleted through our own
@@ -26,7 +27,8 @@ struct KernelLinkTests {
         defer { bed.tearDown() }
         let (netlink, lower) = try setUp(bed)
         for flags in [IpvlanFlags(), .private, .vepa] {
-            try netlink.createLink(LinkRequest(name: "iv0", kind: .ipvlan(mode: mode, flags: flags), parentIndex: lower.index))
+            try netlink.createLink(
+                LinkRequest(name: "iv0", kind: .ipvlan(mode: mode, flags: flags), parentIndex: lower.index))
             let link = try #require(try netlink.link(named: "iv0"))
             #expect(link.kind == "ipvlan")
             #expect(link.ipvlanMode == mode)
@@ -60,7 +62,10 @@ let kernelHasIpvlan = access("/sys/module/ipvlan", F_OK) == 0
 @Suite struct HostKernelTests {
     /// On this host's kernel (no ipvlan, no 8021q) creation fails with EOPNOTSUPP and the
     /// kernel's own words, not a bare errno.
-    @Test(.enabled(if: !Testbed.insideVM && !kernelHasIpvlan, "this kernel has ipvlan: the missing-kernel error cannot be shown here"))
+    @Test(
+        .enabled(
+            if: !Testbed.insideVM && !kernelHasIpvlan,
+            "this kernel has ipvlan: the missing-kernel error cannot be shown here"))
     func hostKernelLacksIpvlanAndVlan() throws {
         let bed = try Testbed()
         defer { bed.tearDown() }
@@ -96,14 +101,18 @@ extension String {
 /// On this host's kernel, the ipvlan and vlan plugins fail ADD with the kernel's lack named
 /// (code 100), and leave nothing behind.
 @Suite struct HostKernelPluginTests {
-    @Test(.enabled(if: !Testbed.insideVM && !kernelHasIpvlan, "this kernel has ipvlan: the missing-kernel error cannot be shown here"),
-           arguments: [("ipvlan", "ipvlan"), ("vlan", "vlan (802.1Q)")])
+    @Test(
+        .enabled(
+            if: !Testbed.insideVM && !kernelHasIpvlan,
+            "this kernel has ipvlan: the missing-kernel error cannot be shown here"),
+        arguments: [("ipvlan", "ipvlan"), ("vlan", "vlan (802.1Q)")])
     func addSaysTheKernelLacksTheLinkType(_ plugin: String, _ kind: String) throws {
         let bed = try Testbed()
         defer { bed.tearDown() }
         let host = try bed.hostWithUplink()
         let container = try bed.namespace("c")
-        let config = #"{"cniVersion":"1.1.0","name":"n","type":"\#(plugin)","master":"up0","vlanId":7,"ipam":{"type":"static","addresses":[{"address":"10.9.9.9/24"}]}}"#
+        let config =
+            #"{"cniVersion":"1.1.0","name":"n","type":"\#(plugin)","master":"up0","vlanId":7,"ipam":{"type":"static","addresses":[{"address":"10.9.9.9/24"}]}}"#
         let add = try bed.plugin(plugin, "ADD", config: config, host: host, netns: bed.path(container))
         #expect(add.status == 1 && add.errorCode == 100)
         #expect(add.json?["msg"]?.stringValue == "the kernel does not support \(kind) links")

@@ -1,10 +1,11 @@
 import JSON
 import ProcessRunner
 import System
-import Testing
 import TestSupport
+import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A runtime that gives up on an ADD kills it (SIGKILL, no chance to roll back) and then calls
@@ -28,8 +29,16 @@ import Glibc
     static let runs = 100
 
     @Test(arguments: [
-        ("macvlan", #"{"cniVersion":"1.1.0","name":"kill","type":"macvlan","master":"up0","ipam":{"type":"host-local","dataDir":"STORE","ranges":[[{"subnet":"10.80.0.0/24"}]],"routes":[{"dst":"0.0.0.0/0"}]}}"#, false),
-        ("bridge", #"{"cniVersion":"1.1.0","name":"kill","type":"bridge","bridge":"kb0","isGateway":true,"ipMasq":true,"ipam":{"type":"host-local","dataDir":"STORE","ranges":[[{"subnet":"10.81.0.0/24"}]]}}"#, true),
+        (
+            "macvlan",
+            #"{"cniVersion":"1.1.0","name":"kill","type":"macvlan","master":"up0","ipam":{"type":"host-local","dataDir":"STORE","ranges":[[{"subnet":"10.80.0.0/24"}]],"routes":[{"dst":"0.0.0.0/0"}]}}"#,
+            false
+        ),
+        (
+            "bridge",
+            #"{"cniVersion":"1.1.0","name":"kill","type":"bridge","bridge":"kb0","isGateway":true,"ipMasq":true,"ipam":{"type":"host-local","dataDir":"STORE","ranges":[[{"subnet":"10.81.0.0/24"}]]}}"#,
+            true
+        ),
     ])
     func deleteAfterAKilledAddLeavesNothing(_ plugin: String, _ template: String, _ masquerades: Bool) throws {
         try run(plugin, template, masquerades, environment: [])
@@ -40,8 +49,10 @@ import Glibc
     /// the child inherited, then releases what it reserved.
     @Test(.enabled(if: Testbed.binariesHaveTestHooks, "needs the debug builds' switch that forces exec'd IPAM"))
     func deleteAfterAKilledAddWithExecdIPAMLeavesNothing() throws {
-        try run("macvlan", #"{"cniVersion":"1.1.0","name":"kill","type":"macvlan","master":"up0","ipam":{"type":"host-local","dataDir":"STORE","ranges":[[{"subnet":"10.82.0.0/24"}]]}}"#,
-                false, environment: ["SWIFT_CNI_IPAM_EXEC=1"])
+        try run(
+            "macvlan",
+            #"{"cniVersion":"1.1.0","name":"kill","type":"macvlan","master":"up0","ipam":{"type":"host-local","dataDir":"STORE","ranges":[[{"subnet":"10.82.0.0/24"}]]}}"#,
+            false, environment: ["SWIFT_CNI_IPAM_EXEC=1"])
     }
 
     /// The orphan race, made certain: a slow IPAM child (a script on CNI_PATH that takes 0.6 s
@@ -55,7 +66,9 @@ import Glibc
         let markers = stage.store.path + "/reserved"
         try Testbed.run(["/bin/mkdir", "-p", bin, markers])
         try Testbed.run(["/bin/ln", "-s", Testbed.binDirectory + "/macvlan", bin + "/macvlan"])
-        stage.store.write("bin/slowipam", """
+        stage.store.write(
+            "bin/slowipam",
+            """
             #!/bin/sh
             case "$CNI_COMMAND" in
               ADD) sleep 0.6; : > "\(markers)/$CNI_CONTAINERID"
@@ -65,22 +78,33 @@ import Glibc
 
             """)
         try Testbed.run(["/bin/chmod", "755", bin + "/slowipam"])
-        let config = #"{"cniVersion":"1.0.0","name":"orphan","type":"macvlan","master":"up0","ipam":{"type":"slowipam"}}"#
+        let config =
+            #"{"cniVersion":"1.0.0","name":"orphan","type":"macvlan","master":"up0","ipam":{"type":"slowipam"}}"#
         stage.store.write("config.json", config)
-        let env = ["CNI_COMMAND=ADD", "CNI_CONTAINERID=orphan1", "CNI_NETNS=\(stage.netns)", "CNI_IFNAME=eth0", "CNI_PATH=\(bin)",
-                   "PATH=/usr/sbin:/usr/bin:/sbin:/bin"]
-        let pid = try ChildProcess.spawn("/usr/sbin/ip", arguments: ["netns", "exec", stage.host, "/bin/sh", "-c", #"exec "$0" < "$1""#,
-                                                                     bin + "/macvlan", stage.store.path + "/config.json"],
-                                         environment: env, logFile: stage.store.path + "/add.log")
+        let env = [
+            "CNI_COMMAND=ADD", "CNI_CONTAINERID=orphan1", "CNI_NETNS=\(stage.netns)", "CNI_IFNAME=eth0",
+            "CNI_PATH=\(bin)",
+            "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+        ]
+        let pid = try ChildProcess.spawn(
+            "/usr/sbin/ip",
+            arguments: [
+                "netns", "exec", stage.host, "/bin/sh", "-c", #"exec "$0" < "$1""#,
+                bin + "/macvlan", stage.store.path + "/config.json",
+            ],
+            environment: env, logFile: stage.store.path + "/add.log")
         usleep(250_000)  // the IPAM child is sleeping now
         kill(pid, SIGKILL)
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let del = try stage.bed.plugin("macvlan", "DEL", config: config, host: stage.host, containerID: "orphan1", netns: stage.netns,
-                                       binDirectory: bin, cniPath: bin)
+        let del = try stage.bed.plugin(
+            "macvlan", "DEL", config: config, host: stage.host, containerID: "orphan1", netns: stage.netns,
+            binDirectory: bin, cniPath: bin)
         #expect(del.status == 0, "\(del.output)")
         usleep(800_000)  // long enough for an orphan that DEL did not wait for to finish
-        #expect(stage.store.files("reserved").isEmpty, "the orphaned IPAM child reserved after the DEL: \(stage.store.files("reserved"))")
+        #expect(
+            stage.store.files("reserved").isEmpty,
+            "the orphaned IPAM child reserved after the DEL: \(stage.store.files("reserved"))")
         #expect(try stage.bed.linkNames(stage.container) == ["lo"])
     }
 
@@ -99,7 +123,9 @@ import Glibc
             let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
             if parts.count == 2 { extra[parts[0]] = parts[1] }
         }
-        let first = try bed.plugin(plugin, "ADD", config: config, host: host, containerID: "k0", netns: bed.path(container), environment: extra)
+        let first = try bed.plugin(
+            plugin, "ADD", config: config, host: host, containerID: "k0", netns: bed.path(container), environment: extra
+        )
         let addSeconds = MonotonicClock.seconds - start
         #expect(first.status == 0, "\(first.output)")
         _ = try bed.plugin(plugin, "DEL", config: config, host: host, containerID: "k0", netns: bed.path(container))
@@ -111,14 +137,17 @@ import Glibc
         for run in 1...Self.runs {
             let id = "k\(run)"
             let delay = Double.random(in: 0...(addSeconds * 1.3), using: &generator)
-            let pid = try bed.spawnPlugin(plugin, "ADD", configFile: store.path + "/config.json", host: host, containerID: id,
-                                          netns: bed.path(container), logFile: store.path + "/add.log", environment: environment)
+            let pid = try bed.spawnPlugin(
+                plugin, "ADD", configFile: store.path + "/config.json", host: host, containerID: id,
+                netns: bed.path(container), logFile: store.path + "/add.log", environment: environment)
             usleep(UInt32(delay * 1_000_000))
             kill(pid, SIGKILL)
             var status: Int32 = 0
             while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
             if status & 0x7f == 0 { completed += 1 }
-            let del = try bed.plugin(plugin, "DEL", config: config, host: host, containerID: id, netns: bed.path(container), environment: extra)
+            let del = try bed.plugin(
+                plugin, "DEL", config: config, host: host, containerID: id, netns: bed.path(container),
+                environment: extra)
             let context = "\(plugin) run \(run) (seed \(seed), killed after \(Int(delay * 1000)) ms)"
             #expect(del.status == 0, "\(context): DEL failed: \(del.output)")
             let containerLinks = try bed.linkNames(container)
@@ -131,12 +160,16 @@ import Glibc
             #expect(index.isEmpty, "\(context): index files left: \(index)")
             if masquerades {
                 let tag = AttachmentTagText.attachment(network: "kill", containerID: id, ifName: "eth0")
-                let ruleset = try Testbed.run(["/usr/sbin/ip", "netns", "exec", host, "/usr/sbin/nft", "list", "ruleset"])
+                let ruleset = try Testbed.run([
+                    "/usr/sbin/ip", "netns", "exec", host, "/usr/sbin/nft", "list", "ruleset",
+                ])
                 #expect(!ruleset.contains(tag), "\(context): firewall objects left:\n\(ruleset)")
             }
             if containerLinks != ["lo"] || !reserved.isEmpty { break }
         }
-        FileIO.writeAll(2, "killed ADD (\(plugin)): \(Self.runs) runs, \(Self.runs - completed) of them killed before they finished\n")
+        FileIO.writeAll(
+            2,
+            "killed ADD (\(plugin)): \(Self.runs) runs, \(Self.runs - completed) of them killed before they finished\n")
         #expect(completed < Self.runs, "no ADD was killed half-way: the test did not exercise anything")
     }
 }

@@ -1,10 +1,11 @@
 import JSON
 import ProcessRunner
 import System
-import Testing
 import TestSupport
+import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// deploy/kubernetes proved offline: the manifests validate, and every NetworkAttachment-
@@ -29,20 +30,27 @@ enum KubernetesManifests {
         var type: String { config["type"]?.stringValue ?? "" }
         /// Needs a kernel feature the host lacks: ipvlan, 802.1Q, bridge VLAN filtering.
         var needsVM: Bool {
-            type == "ipvlan" || type == "vlan" || (type == "bridge" && (config["vlan"] != nil || config["vlanTrunk"] != nil))
+            type == "ipvlan" || type == "vlan"
+                || (type == "bridge" && (config["vlan"] != nil || config["vlanTrunk"] != nil))
         }
         var ipamType: String { config["ipam"]?["type"]?.stringValue ?? "" }
     }
 
     static func attachments() throws -> [Attachment] {
-        let outcome = try ChildProcess.run("/usr/bin/python3", arguments: [root + "/integration/k8s-manifests.py", "attachments", directory],
-                                           environment: ["PATH=/usr/bin:/bin"], captureStandardError: true)
-        guard outcome.status == 0 else { throw TestbedError(description: String(decoding: outcome.standardError, as: UTF8.self)) }
+        let outcome = try ChildProcess.run(
+            "/usr/bin/python3", arguments: [root + "/integration/k8s-manifests.py", "attachments", directory],
+            environment: ["PATH=/usr/bin:/bin"], captureStandardError: true)
+        guard outcome.status == 0 else {
+            throw TestbedError(description: String(decoding: outcome.standardError, as: UTF8.self))
+        }
         return String(decoding: outcome.standardOutput, as: UTF8.self).split(separator: "\n").compactMap { line in
-            guard let value = try? JSONValue.parse(String(line)), let config = value["config"]?.objectValue else { return nil }
-            return Attachment(nad: value["nad"]?.stringValue ?? "", pod: value["pod"]?.stringValue ?? "",
-                              interface: value["interface"]?.stringValue ?? "net1", config: config,
-                              mac: value["mac"]?.stringValue, ips: value["ips"]?.arrayValue)
+            guard let value = try? JSONValue.parse(String(line)), let config = value["config"]?.objectValue else {
+                return nil
+            }
+            return Attachment(
+                nad: value["nad"]?.stringValue ?? "", pod: value["pod"]?.stringValue ?? "",
+                interface: value["interface"]?.stringValue ?? "net1", config: config,
+                mac: value["mac"]?.stringValue, ips: value["ips"]?.arrayValue)
         }
     }
 
@@ -58,7 +66,9 @@ enum KubernetesManifests {
         } else {
             host = try bed.namespace("node")
             for uplink in ["eth1", "eth2", "eth2.10", "eth2.20"] {
-                try bed.ip(host, "link", "add", uplink, "type", "veth", "peer", "name", "p-" + uplink.replacing(".", with: "-"))
+                try bed.ip(
+                    host, "link", "add", uplink, "type", "veth", "peer", "name", "p-" + uplink.replacing(".", with: "-")
+                )
                 try bed.ip(host, "link", "set", uplink, "up")
             }
         }
@@ -76,26 +86,37 @@ enum KubernetesManifests {
         if !runtime.isEmpty { config["runtimeConfig"] = .object(runtime) }
         let text = JSONValue.object(config).serialized()
         let sandbox = "k8s\(attachment.pod)\(attachment.interface)"
-        let args = ["CNI_ARGS": "IgnoreUnknown=true;K8S_POD_NAMESPACE=default;K8S_POD_NAME=\(attachment.pod);K8S_POD_INFRA_CONTAINER_ID=\(sandbox)"]
+        let args = [
+            "CNI_ARGS":
+                "IgnoreUnknown=true;K8S_POD_NAMESPACE=default;K8S_POD_NAME=\(attachment.pod);K8S_POD_INFRA_CONTAINER_ID=\(sandbox)"
+        ]
         let what = "\(attachment.nad) for pod \(attachment.pod) as \(attachment.interface)"
-        let add = try bed.plugin(attachment.type, "ADD", config: text, host: host, containerID: sandbox, netns: bed.path(container),
-                                 ifName: attachment.interface, environment: args)
+        let add = try bed.plugin(
+            attachment.type, "ADD", config: text, host: host, containerID: sandbox, netns: bed.path(container),
+            ifName: attachment.interface, environment: args)
         #expect(add.status == 0, "\(what): \(add.output)")
         let link = try bed.ipJSON(container, "addr", "show", attachment.interface).arrayValue?.first
         #expect(link != nil, "\(what): no \(attachment.interface) in the pod")
         for ip in attachment.ips ?? [] where capabilities["ips"] == true {
             let wanted = ip.stringValue ?? ""
-            #expect(link?["addr_info"]?.arrayValue?.contains { "\($0["local"]?.stringValue ?? "")/\($0["prefixlen"]?.intValue ?? 0)" == wanted } == true,
-                    "\(what): \(wanted) missing")
+            #expect(
+                link?["addr_info"]?.arrayValue?.contains {
+                    "\($0["local"]?.stringValue ?? "")/\($0["prefixlen"]?.intValue ?? 0)" == wanted
+                } == true,
+                "\(what): \(wanted) missing")
         }
-        if let mac = attachment.mac, capabilities["mac"] == true { #expect(link?["address"]?.stringValue == mac, "\(what): MAC") }
+        if let mac = attachment.mac, capabilities["mac"] == true {
+            #expect(link?["address"]?.stringValue == mac, "\(what): MAC")
+        }
         var checked = config
         checked["prevResult"] = add.json
-        let check = try bed.plugin(attachment.type, "CHECK", config: JSONValue.object(checked).serialized(), host: host, containerID: sandbox,
-                                   netns: bed.path(container), ifName: attachment.interface, environment: args)
+        let check = try bed.plugin(
+            attachment.type, "CHECK", config: JSONValue.object(checked).serialized(), host: host, containerID: sandbox,
+            netns: bed.path(container), ifName: attachment.interface, environment: args)
         #expect(check.status == 0, "\(what): CHECK \(check.output)")
-        let del = try bed.plugin(attachment.type, "DEL", config: JSONValue.object(checked).serialized(), host: host, containerID: sandbox,
-                                 netns: bed.path(container), ifName: attachment.interface, environment: args)
+        let del = try bed.plugin(
+            attachment.type, "DEL", config: JSONValue.object(checked).serialized(), host: host, containerID: sandbox,
+            netns: bed.path(container), ifName: attachment.interface, environment: args)
         #expect(del.status == 0, "\(what): DEL \(del.output)")
         #expect(try bed.linkNames(container) == ["lo"], "\(what): left in the pod")
         try bed.deleteNamespace(container)
@@ -105,10 +126,16 @@ enum KubernetesManifests {
 @Suite(.enabled(if: !Testbed.insideVM, "the manifests are validated on the host; the VM runs KubernetesVMTests"))
 struct KubernetesManifestTests {
     @Test func manifestsValidateOffline() throws {
-        try #require(access(KubernetesManifests.validator, X_OK) == 0, "run integration/install-deps.sh (kubernetes-validate in /opt/swift-cni-tools/venv)")
-        let outcome = try ChildProcess.run(KubernetesManifests.validator, arguments: [KubernetesManifests.root + "/integration/k8s-manifests.py",
-                                                                                      "validate", KubernetesManifests.directory, "1.34.0"],
-                                           environment: ["PATH=/usr/bin:/bin", "HOME=/root"], captureStandardError: true)
+        try #require(
+            access(KubernetesManifests.validator, X_OK) == 0,
+            "run integration/install-deps.sh (kubernetes-validate in /opt/swift-cni-tools/venv)")
+        let outcome = try ChildProcess.run(
+            KubernetesManifests.validator,
+            arguments: [
+                KubernetesManifests.root + "/integration/k8s-manifests.py",
+                "validate", KubernetesManifests.directory, "1.34.0",
+            ],
+            environment: ["PATH=/usr/bin:/bin", "HOME=/root"], captureStandardError: true)
         let report = String(decoding: outcome.standardOutput + outcome.standardError, as: UTF8.self)
         FileIO.writeAll(2, "kubernetes: \(report.split(separator: "\n").last ?? "")\n")
         #expect(outcome.status == 0, "\(report)")
@@ -123,7 +150,8 @@ struct KubernetesManifestTests {
         #expect(Set(attachments.map(\.nad)).count == 16, "\(attachments.map(\.nad))")
         #expect(!attachments.contains { $0.pod == "example" }, "a NAD without an example pod")
         var ran = 0
-        for attachment in attachments where !attachment.needsVM && attachment.ipamType != "whereabouts" && attachment.ipamType != "dhcp" {
+        for attachment in attachments
+        where !attachment.needsVM && attachment.ipamType != "whereabouts" && attachment.ipamType != "dhcp" {
             try KubernetesManifests.execute(attachment)
             ran += 1
         }

@@ -1,9 +1,10 @@
 import JSON
 import ProcessRunner
-import Testing
 import TestSupport
+import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Our binaries driven by libcni itself (Debian's golang-github-appc-cni-dev 1.1.2, the
@@ -13,14 +14,22 @@ import Glibc
 struct LibcniInteropTests {
     /// Builds the driver once per test process (offline, from Debian's Go packages).
     static let driver: Result<String, TestbedError> = {
-        guard access("/usr/bin/go", X_OK) == 0, access("/usr/share/gocode/src/github.com/containernetworking/cni/libcni", F_OK) == 0 else {
-            return .failure(TestbedError(description: "libcni interop needs golang-go and golang-github-appc-cni-dev (integration/install-deps.sh installs them)"))
+        guard access("/usr/bin/go", X_OK) == 0,
+            access("/usr/share/gocode/src/github.com/containernetworking/cni/libcni", F_OK) == 0
+        else {
+            return .failure(
+                TestbedError(
+                    description:
+                        "libcni interop needs golang-go and golang-github-appc-cni-dev (integration/install-deps.sh installs them)"
+                ))
         }
         let output = "/tmp/swift-cni-libcni-driver-\(getpid())"
         do {
-            try Testbed.run(["/usr/bin/env", "GO111MODULE=off", "GOPATH=/tmp/swift-cni-gopath:/usr/share/gocode", "GOPROXY=off",
-                             "CGO_ENABLED=0", "GOCACHE=/tmp/swift-cni-gocache", "HOME=/tmp", "/usr/bin/go", "build", "-o", output,
-                             VMSuiteTests.repositoryRoot + "/integration/libcni-driver/main.go"])
+            try Testbed.run([
+                "/usr/bin/env", "GO111MODULE=off", "GOPATH=/tmp/swift-cni-gopath:/usr/share/gocode", "GOPROXY=off",
+                "CGO_ENABLED=0", "GOCACHE=/tmp/swift-cni-gocache", "HOME=/tmp", "/usr/bin/go", "build", "-o", output,
+                VMSuiteTests.repositoryRoot + "/integration/libcni-driver/main.go",
+            ])
             return .success(output)
         } catch let error as TestbedError {
             return .failure(error)
@@ -29,18 +38,36 @@ struct LibcniInteropTests {
         }
     }()
 
-    func drive(_ verb: String, _ list: String, host: String, netns: String, containerID: String, cache: String) throws -> (Int32, String, String) {
+    func drive(_ verb: String, _ list: String, host: String, netns: String, containerID: String, cache: String) throws
+        -> (Int32, String, String)
+    {
         let driver = try Self.driver.get()
-        let outcome = try ChildProcess.run("/usr/sbin/ip", arguments: ["netns", "exec", host, driver, verb, list, netns, containerID, "eth0",
-                                                                       Testbed.binDirectory, cache],
-                                           environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], captureStandardError: true)
-        return (outcome.status, String(decoding: outcome.standardOutput, as: UTF8.self), String(decoding: outcome.standardError, as: UTF8.self))
+        let outcome = try ChildProcess.run(
+            "/usr/sbin/ip",
+            arguments: [
+                "netns", "exec", host, driver, verb, list, netns, containerID, "eth0",
+                Testbed.binDirectory, cache,
+            ],
+            environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], captureStandardError: true)
+        return (
+            outcome.status, String(decoding: outcome.standardOutput, as: UTF8.self),
+            String(decoding: outcome.standardError, as: UTF8.self)
+        )
     }
 
     @Test(arguments: [
-        ("1.0.0", #"{"type":"macvlan","master":"up0","ipam":{"type":"host-local","dataDir":"STORE","ranges":[[{"subnet":"10.44.0.0/24"}]]}}"#),
-        ("0.4.0", #"{"type":"bridge","bridge":"br9","isGateway":true,"ipMasq":true,"ipam":{"type":"host-local","dataDir":"STORE","ranges":[[{"subnet":"10.45.0.0/24"}]]}}"#),
-        ("0.3.1", #"{"type":"macvlan","master":"up0","mode":"private","ipam":{"type":"static","addresses":[{"address":"10.46.0.9/24"}]}}"#),
+        (
+            "1.0.0",
+            #"{"type":"macvlan","master":"up0","ipam":{"type":"host-local","dataDir":"STORE","ranges":[[{"subnet":"10.44.0.0/24"}]]}}"#
+        ),
+        (
+            "0.4.0",
+            #"{"type":"bridge","bridge":"br9","isGateway":true,"ipMasq":true,"ipam":{"type":"host-local","dataDir":"STORE","ranges":[[{"subnet":"10.45.0.0/24"}]]}}"#
+        ),
+        (
+            "0.3.1",
+            #"{"type":"macvlan","master":"up0","mode":"private","ipam":{"type":"static","addresses":[{"address":"10.46.0.9/24"}]}}"#
+        ),
     ])
     func addCheckDelThroughLibcni(_ version: String, _ plugin: String) throws {
         let bed = try Testbed()
@@ -50,10 +77,14 @@ struct LibcniInteropTests {
         let host = try bed.hostWithUplink()
         let container = try bed.namespace("c")
         let list = dir.path + "/net.conflist"
-        dir.write("net.conflist", #"{"cniVersion":"\#(version)","name":"lcnet","plugins":[\#(plugin.replacingFirst("STORE", with: dir.path + "/store"))]}"#)
+        dir.write(
+            "net.conflist",
+            #"{"cniVersion":"\#(version)","name":"lcnet","plugins":[\#(plugin.replacingFirst("STORE", with: dir.path + "/store"))]}"#
+        )
         let cache = dir.path + "/cache"
 
-        let (added, output, errors) = try drive("add", list, host: host, netns: bed.path(container), containerID: "lc1", cache: cache)
+        let (added, output, errors) = try drive(
+            "add", list, host: host, netns: bed.path(container), containerID: "lc1", cache: cache)
         #expect(added == 0, "\(errors)")
         let result = try JSONValue.parse(output)
         #expect(result["cniVersion"]?.stringValue == version)
@@ -63,13 +94,15 @@ struct LibcniInteropTests {
         let cached = try Testbed.run(["/usr/bin/find", cache, "-type", "f"])
         #expect(cached.contains("lcnet-lc1-eth0"), "\(cached)")
 
-        let (checked, _, checkErrors) = try drive("check", list, host: host, netns: bed.path(container), containerID: "lc1", cache: cache)
+        let (checked, _, checkErrors) = try drive(
+            "check", list, host: host, netns: bed.path(container), containerID: "lc1", cache: cache)
         if version == "0.3.1" {
             #expect(checked == 1 && checkErrors.contains("does not support the CHECK command"), "\(checkErrors)")
         } else {
             #expect(checked == 0, "\(checkErrors)")
         }
-        let (deleted, _, delErrors) = try drive("del", list, host: host, netns: bed.path(container), containerID: "lc1", cache: cache)
+        let (deleted, _, delErrors) = try drive(
+            "del", list, host: host, netns: bed.path(container), containerID: "lc1", cache: cache)
         #expect(deleted == 0, "\(delErrors)")
         #expect(try bed.linkNames(container) == ["lo"])
         #expect(dir.files("store/lcnet").filter { $0.hasPrefix("10.") }.isEmpty)

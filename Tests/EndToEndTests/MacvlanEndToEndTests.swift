@@ -6,7 +6,10 @@ import Testing
 @Suite struct MacvlanEndToEndTests {
     func config(_ address: String?, version: String = "1.1.0", master: String? = "up0", extra: String = "") -> String {
         let masterKey = master.map { #""master":"\#($0)","# } ?? ""
-        let ipam = address.map { #","ipam":{"type":"static","addresses":[{"address":"\#($0)","gateway":"10.77.0.1"}],"routes":[{"dst":"0.0.0.0/0"}]}"# } ?? ""
+        let ipam =
+            address.map {
+                #","ipam":{"type":"static","addresses":[{"address":"\#($0)","gateway":"10.77.0.1"}],"routes":[{"dst":"0.0.0.0/0"}]}"#
+            } ?? ""
         return #"{"cniVersion":"\#(version)","name":"mvnet",\#(masterKey)"type":"macvlan"\#(extra)\#(ipam)}"#
     }
 
@@ -14,11 +17,14 @@ import Testing
         let bed = try Testbed()
         defer { bed.tearDown() }
         let host = try bed.hostWithUplink()
-        let c1 = try bed.namespace("c1"), c2 = try bed.namespace("c2")
+        let c1 = try bed.namespace("c1")
+        let c2 = try bed.namespace("c2")
 
-        let add1 = try bed.plugin("macvlan", "ADD", config: config("10.77.0.11/24"), host: host, containerID: "c1", netns: bed.path(c1))
+        let add1 = try bed.plugin(
+            "macvlan", "ADD", config: config("10.77.0.11/24"), host: host, containerID: "c1", netns: bed.path(c1))
         #expect(add1.status == 0, "\(add1.output)")
-        let add2 = try bed.plugin("macvlan", "ADD", config: config("10.77.0.12/24"), host: host, containerID: "c2", netns: bed.path(c2))
+        let add2 = try bed.plugin(
+            "macvlan", "ADD", config: config("10.77.0.12/24"), host: host, containerID: "c2", netns: bed.path(c2))
         #expect(add2.status == 0, "\(add2.output)")
 
         // The result names the container interface with its sandbox and MAC, and the address on it.
@@ -37,16 +43,20 @@ import Testing
         #expect(try bed.ping(from: c1, "10.77.0.12"))
         #expect(try bed.ping(from: c2, "10.77.0.11"))
 
-        let del = try bed.plugin("macvlan", "DEL", config: config("10.77.0.11/24"), host: host, containerID: "c1", netns: bed.path(c1))
+        let del = try bed.plugin(
+            "macvlan", "DEL", config: config("10.77.0.11/24"), host: host, containerID: "c1", netns: bed.path(c1))
         #expect(del.status == 0 && del.output.isEmpty, "\(del.output)")
         #expect(try bed.linkNames(c1) == ["lo"])
-        let again = try bed.plugin("macvlan", "DEL", config: config("10.77.0.11/24"), host: host, containerID: "c1", netns: bed.path(c1))
+        let again = try bed.plugin(
+            "macvlan", "DEL", config: config("10.77.0.11/24"), host: host, containerID: "c1", netns: bed.path(c1))
         #expect(again.status == 0, "\(again.output)")
 
         try bed.deleteNamespace(c2)
-        let gone = try bed.plugin("macvlan", "DEL", config: config("10.77.0.12/24"), host: host, containerID: "c2", netns: "/run/netns/\(c2)")
+        let gone = try bed.plugin(
+            "macvlan", "DEL", config: config("10.77.0.12/24"), host: host, containerID: "c2", netns: "/run/netns/\(c2)")
         #expect(gone.status == 0, "\(gone.output)")
-        let noNetns = try bed.plugin("macvlan", "DEL", config: config("10.77.0.12/24"), host: host, containerID: "c2", netns: nil)
+        let noNetns = try bed.plugin(
+            "macvlan", "DEL", config: config("10.77.0.12/24"), host: host, containerID: "c2", netns: nil)
         #expect(noNetns.status == 0, "\(noNetns.output)")
         // The master is untouched.
         #expect(try bed.linkNames(host).contains("up0"))
@@ -57,7 +67,8 @@ import Testing
         defer { bed.tearDown() }
         let host = try bed.hostWithUplink()
         let c1 = try bed.namespace("c1")
-        let add = try bed.plugin("macvlan", "ADD", config: config("10.77.0.21/24", version: "0.2.0"), host: host, netns: bed.path(c1))
+        let add = try bed.plugin(
+            "macvlan", "ADD", config: config("10.77.0.21/24", version: "0.2.0"), host: host, netns: bed.path(c1))
         #expect(add.status == 0, "\(add.output)")
         #expect(add.json?["cniVersion"] == "0.2.0")
         #expect(add.json?["ip4"]?["ip"] == "10.77.0.21/24")
@@ -69,7 +80,8 @@ import Testing
         defer { bed.tearDown() }
         let host = try bed.hostWithUplink()
         let c1 = try bed.namespace("c1")
-        let add = try bed.plugin("macvlan", "ADD", config: config(nil, extra: #","ipam":{}"#), host: host, netns: bed.path(c1))
+        let add = try bed.plugin(
+            "macvlan", "ADD", config: config(nil, extra: #","ipam":{}"#), host: host, netns: bed.path(c1))
         #expect(add.status == 0, "\(add.output)")
         #expect(add.json?["ips"] == nil)
         let link = try #require(try bed.ipJSON(c1, "addr", "show", "eth0").arrayValue?.first)
@@ -95,7 +107,8 @@ import Testing
         defer { bed.tearDown() }
         let host = try bed.hostWithUplink()
         let c1 = try bed.namespace("c1")
-        let add = try bed.plugin("macvlan", "ADD", config: config("10.77.0.41/24", master: "nosuch0"), host: host, netns: bed.path(c1))
+        let add = try bed.plugin(
+            "macvlan", "ADD", config: config("10.77.0.41/24", master: "nosuch0"), host: host, netns: bed.path(c1))
         #expect(add.status == 1 && add.errorCode == 7)
         #expect(add.json?["msg"]?.stringValue == "master \"nosuch0\" not found in the host netns")
         #expect(try bed.linkNames(c1) == ["lo"])
@@ -108,7 +121,8 @@ import Testing
         let c1 = try bed.namespace("c1")
         // A route through a gateway outside every connected subnet fails in the kernel
         // (ENETUNREACH) after the link was created, renamed, addressed and brought up.
-        let broken = #"{"cniVersion":"1.1.0","name":"mvnet","type":"macvlan","master":"up0","ipam":{"type":"static","addresses":[{"address":"10.77.0.51/24"}],"routes":[{"dst":"10.99.0.0/16","gw":"192.168.254.1"}]}}"#
+        let broken =
+            #"{"cniVersion":"1.1.0","name":"mvnet","type":"macvlan","master":"up0","ipam":{"type":"static","addresses":[{"address":"10.77.0.51/24"}],"routes":[{"dst":"10.99.0.0/16","gw":"192.168.254.1"}]}}"#
         let add = try bed.plugin("macvlan", "ADD", config: broken, host: host, netns: bed.path(c1))
         #expect(add.status == 1)
         #expect(add.errorCode == 100, "\(add.output)")
@@ -122,7 +136,8 @@ import Testing
         defer { bed.tearDown() }
         let host = try bed.hostWithUplink(defaultRoute: true)
         let c1 = try bed.namespace("c1")
-        let add = try bed.plugin("macvlan", "ADD", config: config("10.77.0.61/24", master: nil), host: host, netns: bed.path(c1))
+        let add = try bed.plugin(
+            "macvlan", "ADD", config: config("10.77.0.61/24", master: nil), host: host, netns: bed.path(c1))
         #expect(add.status == 0, "\(add.output)")
         let link = try #require(try bed.ipJSON(c1, "link", "show", "eth0").arrayValue?.first)
         let uplink = try #require(try bed.ipJSON(host, "link", "show", "up0").arrayValue?.first)
@@ -130,7 +145,8 @@ import Testing
 
         let noRoute = try bed.hostWithUplink("bare")
         let c2 = try bed.namespace("c2")
-        let failed = try bed.plugin("macvlan", "ADD", config: config("10.77.0.62/24", master: nil), host: noRoute, netns: bed.path(c2))
+        let failed = try bed.plugin(
+            "macvlan", "ADD", config: config("10.77.0.62/24", master: nil), host: noRoute, netns: bed.path(c2))
         #expect(failed.status == 1 && failed.errorCode == 7)
         #expect(failed.json?["msg"]?.stringValue?.contains("no default route") == true)
     }

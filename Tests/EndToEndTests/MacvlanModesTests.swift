@@ -1,6 +1,6 @@
 import JSON
-import Testing
 import TestSupport
+import Testing
 
 /// macvlan's complete behaviour: modes, MAC and MTU rules, versions, CHECK, STATUS, GC, and
 /// rollback of every ADD step. The 'host' is a namespace with uplink veth `up0`; its peer
@@ -31,16 +31,23 @@ import TestSupport
         return Layout(bed: bed, host: host, lan: lan)
     }
 
-    static func config(_ address: String?, mode: String? = nil, version: String = "1.1.0", extra: String = "",
-                       ipam: String? = nil) -> String {
+    static func config(
+        _ address: String?, mode: String? = nil, version: String = "1.1.0", extra: String = "",
+        ipam: String? = nil
+    ) -> String {
         let modeKey = mode.map { #","mode":"\#($0)""# } ?? ""
         let ipamObject = ipam ?? address.map { #"{"type":"static","addresses":[{"address":"\#($0)"}]}"# } ?? "{}"
-        return #"{"cniVersion":"\#(version)","name":"mvnet","type":"macvlan","master":"up0"\#(modeKey)\#(extra),"ipam":\#(ipamObject)}"#
+        return
+            #"{"cniVersion":"\#(version)","name":"mvnet","type":"macvlan","master":"up0"\#(modeKey)\#(extra),"ipam":\#(ipamObject)}"#
     }
 
-    func add(_ l: Layout, _ suffix: String, _ config: String, env: [String: String] = [:]) throws -> (String, PluginOutcome) {
+    func add(_ l: Layout, _ suffix: String, _ config: String, env: [String: String] = [:]) throws -> (
+        String, PluginOutcome
+    ) {
         let ns = try l.bed.namespace(suffix)
-        let outcome = try l.bed.plugin("macvlan", "ADD", config: config, host: l.host, containerID: suffix, netns: l.bed.path(ns), environment: env)
+        let outcome = try l.bed.plugin(
+            "macvlan", "ADD", config: config, host: l.host, containerID: suffix, netns: l.bed.path(ns), environment: env
+        )
         return (ns, outcome)
     }
 
@@ -51,7 +58,9 @@ import TestSupport
         let (c1, a1) = try add(l, "c1", Self.config("10.77.0.11/24", mode: "private"))
         let (c2, a2) = try add(l, "c2", Self.config("10.77.0.12/24", mode: "private"))
         #expect(a1.status == 0 && a2.status == 0, "\(a1.output) \(a2.output)")
-        #expect(try bed.ipJSON(c1, "link", "show", "eth0").arrayValue?.first?["linkinfo"]?["info_data"]?["mode"] == "private")
+        #expect(
+            try bed.ipJSON(c1, "link", "show", "eth0").arrayValue?.first?["linkinfo"]?["info_data"]?["mode"]
+                == "private")
         #expect(try bed.ping(from: c1, "10.77.0.1"))
         #expect(try !bed.ping(from: c1, "10.77.0.12"))
         #expect(try !bed.ping(from: c2, "10.77.0.11"))
@@ -103,7 +112,9 @@ import TestSupport
         let l = try layout(bed)
         let (c1, a1) = try add(l, "c1", Self.config(nil, mode: "source"))
         #expect(a1.status == 0, "\(a1.output)")
-        #expect(try bed.ipJSON(c1, "link", "show", "eth0").arrayValue?.first?["linkinfo"]?["info_data"]?["mode"] == "source")
+        #expect(
+            try bed.ipJSON(c1, "link", "show", "eth0").arrayValue?.first?["linkinfo"]?["info_data"]?["mode"] == "source"
+        )
     }
 
     @Test func broadcastQueueLength() throws {
@@ -112,7 +123,9 @@ import TestSupport
         let l = try layout(bed)
         let (c1, a1) = try add(l, "c1", Self.config(nil, extra: #","bcqueuelen":123"#))
         #expect(a1.status == 0, "\(a1.output)")
-        #expect(try bed.ipJSON(c1, "link", "show", "eth0").arrayValue?.first?["linkinfo"]?["info_data"]?["bcqueuelen"] == 123)
+        #expect(
+            try bed.ipJSON(c1, "link", "show", "eth0").arrayValue?.first?["linkinfo"]?["info_data"]?["bcqueuelen"]
+                == 123)
         let (_, negative) = try add(l, "c2", Self.config(nil, extra: #","bcqueuelen":-5"#))
         #expect(negative.json?["msg"] == #""bcqueuelen": -5 is out of range (0 to 4294967295)"#)
     }
@@ -135,8 +148,14 @@ import TestSupport
         let runtimeMAC = #","runtimeConfig":{"mac":"02:00:00:00:00:03"}"#
         let cases: [(String, [String: String], String)] = [
             (Self.config(nil, extra: configMAC), [:], "02:00:00:00:00:01"),
-            (Self.config(nil, extra: configMAC), ["CNI_ARGS": "IgnoreUnknown=1;MAC=02:00:00:00:00:02"], "02:00:00:00:00:02"),
-            (Self.config(nil, extra: configMAC + runtimeMAC), ["CNI_ARGS": "MAC=02:00:00:00:00:02"], "02:00:00:00:00:03"),
+            (
+                Self.config(nil, extra: configMAC), ["CNI_ARGS": "IgnoreUnknown=1;MAC=02:00:00:00:00:02"],
+                "02:00:00:00:00:02"
+            ),
+            (
+                Self.config(nil, extra: configMAC + runtimeMAC), ["CNI_ARGS": "MAC=02:00:00:00:00:02"],
+                "02:00:00:00:00:03"
+            ),
         ]
         for (n, (config, env, expected)) in cases.enumerated() {
             let (ns, outcome) = try add(l, "m\(n)", config, env: env)
@@ -171,7 +190,8 @@ import TestSupport
         let container = try bed.namespace("c")
         try bed.ip(container, "link", "add", "inner0", "type", "veth", "peer", "name", "inner0p")
         try bed.ip(container, "link", "set", "inner0", "up")
-        let config = #"{"cniVersion":"1.1.0","name":"mvnet","type":"macvlan","master":"inner0","linkInContainer":true,"ipam":{"type":"static","addresses":[{"address":"10.66.0.2/24"}]}}"#
+        let config =
+            #"{"cniVersion":"1.1.0","name":"mvnet","type":"macvlan","master":"inner0","linkInContainer":true,"ipam":{"type":"static","addresses":[{"address":"10.66.0.2/24"}]}}"#
         let add = try bed.plugin("macvlan", "ADD", config: config, host: host, netns: bed.path(container))
         #expect(add.status == 0, "\(add.output)")
         let link = try #require(try bed.ipJSON(container, "link", "show", "eth0").arrayValue?.first)
@@ -182,8 +202,9 @@ import TestSupport
         #expect(del.status == 0)
         #expect(!(try bed.linkNames(container)).contains("eth0"))
         // Without linkInContainer the same master is looked for on the host, and named as missing there.
-        let wrong = try bed.plugin("macvlan", "ADD", config: config.replacingFirst(#","linkInContainer":true"#, with: ""),
-                                   host: host, netns: bed.path(container))
+        let wrong = try bed.plugin(
+            "macvlan", "ADD", config: config.replacingFirst(#","linkInContainer":true"#, with: ""),
+            host: host, netns: bed.path(container))
         #expect(wrong.json?["msg"] == #"master "inner0" not found in the host netns"#)
     }
 
@@ -227,13 +248,15 @@ import TestSupport
         // CHECK with the ADD result as prevResult: refused below 0.4.0, passes from 0.4.0.
         var withPrevious = try #require(try JSONValue.parse(config).objectValue)
         withPrevious["prevResult"] = a1.json
-        let check = try bed.plugin("macvlan", "CHECK", config: JSONValue.object(withPrevious).serialized(), host: l.host,
-                                   containerID: "c1", netns: bed.path(c1))
+        let check = try bed.plugin(
+            "macvlan", "CHECK", config: JSONValue.object(withPrevious).serialized(), host: l.host,
+            containerID: "c1", netns: bed.path(c1))
         let checkAllowed = ["0.4.0", "1.0.0", "1.1.0"].contains(version)
         #expect(check.status == (checkAllowed ? 0 : 1), "\(check.output)")
         if !checkAllowed { #expect(check.json?["msg"] == "config version does not allow CHECK") }
         for verb in ["GC", "STATUS"] {
-            let outcome = try bed.plugin("macvlan", verb, config: config, host: l.host, containerID: "", netns: nil, ifName: "")
+            let outcome = try bed.plugin(
+                "macvlan", verb, config: config, host: l.host, containerID: "", netns: nil, ifName: "")
             #expect(outcome.status == (version == "1.1.0" ? 0 : 1), "\(verb) \(outcome.output)")
         }
         let del = try bed.plugin("macvlan", "DEL", config: config, host: l.host, containerID: "c1", netns: bed.path(c1))
@@ -249,7 +272,9 @@ import TestSupport
         #expect(outcome.json?["msg"] == "cannot convert: no valid IP addresses")
         // The reference leaves the link behind here; we undo the ADD.
         #expect(try bed.linkNames(c1) == ["lo"])
-        let del = try bed.plugin("macvlan", "DEL", config: Self.config(nil, version: "0.2.0"), host: l.host, containerID: "c1", netns: bed.path(c1))
+        let del = try bed.plugin(
+            "macvlan", "DEL", config: Self.config(nil, version: "0.2.0"), host: l.host, containerID: "c1",
+            netns: bed.path(c1))
         #expect(del.status == 0)
         #expect(try bed.linkNames(c1) == ["lo"])
     }
@@ -267,7 +292,8 @@ import TestSupport
             try bed.plugin("macvlan", "CHECK", config: text, host: l.host, containerID: "c1", netns: bed.path(c1))
         }
         #expect(try check(withPrevious).status == 0)
-        #expect(try check(withPrevious.replacingFirst(#""mode":"bridge""#, with: #""mode":"private""#)).errorCode == 103)
+        #expect(
+            try check(withPrevious.replacingFirst(#""mode":"bridge""#, with: #""mode":"private""#)).errorCode == 103)
         #expect(try check(config).json?["msg"] == "required prevResult missing")
         try bed.ip(c1, "addr", "del", "10.77.0.11/24", "dev", "eth0")
         let drifted = try check(withPrevious)
@@ -279,13 +305,18 @@ import TestSupport
         let bed = try Testbed()
         defer { bed.tearDown() }
         let l = try layout(bed)
-        #expect(try bed.plugin("macvlan", "STATUS", config: Self.config(nil), host: l.host, containerID: "", netns: nil, ifName: "").status == 0)
-        let missing = try bed.plugin("macvlan", "STATUS", config: Self.config(nil).replacingFirst("up0", with: "gone0"),
-                                     host: l.host, containerID: "", netns: nil, ifName: "")
+        #expect(
+            try bed.plugin(
+                "macvlan", "STATUS", config: Self.config(nil), host: l.host, containerID: "", netns: nil, ifName: ""
+            ).status == 0)
+        let missing = try bed.plugin(
+            "macvlan", "STATUS", config: Self.config(nil).replacingFirst("up0", with: "gone0"),
+            host: l.host, containerID: "", netns: nil, ifName: "")
         #expect(missing.errorCode == 50)
         #expect(missing.json?["msg"] == #"master "gone0" not found in the host netns"#)
-        let noRoute = try bed.plugin("macvlan", "STATUS", config: Self.config(nil).replacingFirst(#""master":"up0","#, with: ""),
-                                     host: l.host, containerID: "", netns: nil, ifName: "")
+        let noRoute = try bed.plugin(
+            "macvlan", "STATUS", config: Self.config(nil).replacingFirst(#""master":"up0","#, with: ""),
+            host: l.host, containerID: "", netns: nil, ifName: "")
         #expect(noRoute.errorCode == 50)
     }
 
@@ -307,7 +338,9 @@ import TestSupport
 
     /// A failure after each ADD step leaves no link in the container and no reservation,
     /// whether host-local runs in-process or is exec'd.
-    @Test(.enabled(if: Testbed.binariesHaveTestHooks, "release binaries carry no fault-injection hook"), arguments: ["create", "rename", "ipam", "sysctl", "address", "up", "route"])
+    @Test(
+        .enabled(if: Testbed.binariesHaveTestHooks, "release binaries carry no fault-injection hook"),
+        arguments: ["create", "rename", "ipam", "sysctl", "address", "up", "route"])
     func failureAfterEachStepLeavesNothing(_ step: String) throws {
         for exec in ["0", "1"] {
             let bed = try Testbed()
@@ -315,13 +348,17 @@ import TestSupport
             let dir = try TemporaryDirectory()
             defer { dir.remove() }
             let l = try layout(bed)
-            let hostLocal = #"{"type":"host-local","dataDir":"\#(dir.path)","ranges":[[{"subnet":"10.77.0.0/24"}]],"routes":[{"dst":"10.99.0.0/16"}]}"#
-            let (c1, outcome) = try add(l, "c1", Self.config(nil, ipam: hostLocal),
-                                        env: ["SWIFT_CNI_INJECT_FAILURE": step, "SWIFT_CNI_IPAM_EXEC": exec])
+            let hostLocal =
+                #"{"type":"host-local","dataDir":"\#(dir.path)","ranges":[[{"subnet":"10.77.0.0/24"}]],"routes":[{"dst":"10.99.0.0/16"}]}"#
+            let (c1, outcome) = try add(
+                l, "c1", Self.config(nil, ipam: hostLocal),
+                env: ["SWIFT_CNI_INJECT_FAILURE": step, "SWIFT_CNI_IPAM_EXEC": exec])
             #expect(outcome.status == 1)
             #expect(outcome.json?["msg"]?.stringValue == "injected failure after step \"\(step)\"", "\(outcome.output)")
             #expect(try bed.linkNames(c1) == ["lo"], "a link is left after a failure at \(step)")
-            #expect(dir.files("mvnet").filter { $0.hasPrefix("10.") }.isEmpty, "a reservation is left after a failure at \(step)")
+            #expect(
+                dir.files("mvnet").filter { $0.hasPrefix("10.") }.isEmpty,
+                "a reservation is left after a failure at \(step)")
             #expect(try bed.linkNames(l.host) == ["lo", "up0"])
         }
     }
@@ -334,7 +371,8 @@ import TestSupport
         #expect(missing.errorCode == 101)
         #expect(missing.json?["msg"]?.stringValue?.hasPrefix(#"failed to find plugin "no-such-ipam" in path"#) == true)
         #expect(try bed.linkNames(c1) == ["lo"])
-        let (c2, bad) = try add(l, "c2", Self.config(nil, ipam: #"{"type":"static","addresses":[{"address":"nonsense"}]}"#))
+        let (c2, bad) = try add(
+            l, "c2", Self.config(nil, ipam: #"{"type":"static","addresses":[{"address":"nonsense"}]}"#))
         #expect(bad.errorCode == 7)
         #expect(try bed.linkNames(c2) == ["lo"])
     }

@@ -12,7 +12,11 @@ import Testing
         let host = try bed.namespace("h")
         let outcome = try bed.plugin(plugin, "VERSION", config: #"{"cniVersion":"1.0.0"}"#, host: host)
         #expect(outcome.status == 0)
-        #expect(outcome.json == ["cniVersion": "1.0.0", "supportedVersions": ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]])
+        #expect(
+            outcome.json == [
+                "cniVersion": "1.0.0",
+                "supportedVersions": ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"],
+            ])
     }
 
     @Test(arguments: plugins)
@@ -21,7 +25,8 @@ import Testing
         defer { bed.tearDown() }
         let host = try bed.namespace("h")
         let container = try bed.namespace("c")
-        let good = #"{"cniVersion":"1.1.0","name":"n1","type":"\#(plugin)","master":"up0","ipam":{"type":"static","addresses":[{"address":"10.9.0.2/24"}]}}"#
+        let good =
+            #"{"cniVersion":"1.1.0","name":"n1","type":"\#(plugin)","master":"up0","ipam":{"type":"static","addresses":[{"address":"10.9.0.2/24"}]}}"#
 
         let badJSON = try bed.plugin(plugin, "ADD", config: "{\"cniVersion\":", host: host, netns: bed.path(container))
         #expect(badJSON.status == 1 && badJSON.errorCode == 6)
@@ -30,17 +35,21 @@ import Testing
         #expect(noNetns.status == 1 && noNetns.errorCode == 4)
         #expect(noNetns.json?["msg"]?.stringValue == "required env variables [CNI_NETNS] missing")
 
-        let unsupported = try bed.plugin(plugin, "ADD", config: good.replacingFirst("1.1.0", with: "9.9.9"), host: host, netns: bed.path(container))
+        let unsupported = try bed.plugin(
+            plugin, "ADD", config: good.replacingFirst("1.1.0", with: "9.9.9"), host: host, netns: bed.path(container))
         #expect(unsupported.status == 1 && unsupported.errorCode == 1)
 
-        let badIfName = try bed.plugin(plugin, "ADD", config: good, host: host, netns: bed.path(container), ifName: "eth0/x")
+        let badIfName = try bed.plugin(
+            plugin, "ADD", config: good, host: host, netns: bed.path(container), ifName: "eth0/x")
         #expect(badIfName.status == 1 && badIfName.errorCode == 4)
 
-        let badID = try bed.plugin(plugin, "ADD", config: good, host: host, containerID: "-x y", netns: bed.path(container))
+        let badID = try bed.plugin(
+            plugin, "ADD", config: good, host: host, containerID: "-x y", netns: bed.path(container))
         #expect(badID.status == 1 && badID.errorCode == 4)
         #expect(badID.json?["msg"]?.stringValue == "invalid characters in containerID")
 
-        let noName = try bed.plugin(plugin, "ADD", config: #"{"cniVersion":"1.1.0","type":"x"}"#, host: host, netns: bed.path(container))
+        let noName = try bed.plugin(
+            plugin, "ADD", config: #"{"cniVersion":"1.1.0","type":"x"}"#, host: host, netns: bed.path(container))
         #expect(noName.status == 1 && noName.errorCode == 7)
 
         let unknownCommand = try bed.plugin(plugin, "FROB", config: good, host: host, netns: bed.path(container))

@@ -2,8 +2,9 @@ import JSON
 import ProcessRunner
 import System
 import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What an operator gets: `integration/release.sh` run once (release build, tarball, sha256,
@@ -25,14 +26,19 @@ final class ReleaseArtifacts: Sendable {
         var text = String(decoding: (try? FileIO.readFile(root + "/Sources/CNI/BuildInfo.swift")) ?? [], as: UTF8.self)
         if let range = text.firstRange(of: "static let version = \"") { text = String(text[range.upperBound...]) }
         version = String(text.prefix { $0 != "\"" })
-        let outcome = try? ChildProcess.run("/bin/bash", arguments: [root + "/integration/release.sh", "--scratch-path", scratch,
-                                                                     "--dist", scratch + "/dist"],
-                                            environment: ["PATH=/opt/swift/usr/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"],
-                                            captureStandardError: true)
+        let outcome = try? ChildProcess.run(
+            "/bin/bash",
+            arguments: [
+                root + "/integration/release.sh", "--scratch-path", scratch,
+                "--dist", scratch + "/dist",
+            ],
+            environment: ["PATH=/opt/swift/usr/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"],
+            captureStandardError: true)
         if let outcome, outcome.status == 0 {
             buildError = nil
         } else {
-            buildError = outcome.map { String(decoding: $0.standardError, as: UTF8.self) } ?? "release.sh could not be started"
+            buildError =
+                outcome.map { String(decoding: $0.standardError, as: UTF8.self) } ?? "release.sh could not be started"
         }
     }
 
@@ -46,7 +52,9 @@ final class ReleaseArtifacts: Sendable {
 }
 
 /// The release a node installs: portable, small, versioned, and working end to end.
-@Suite(.enabled(if: !Testbed.insideVM, "the release is built and checked on the host, not in the VM"), .timeLimit(.minutes(20)))
+@Suite(
+    .enabled(if: !Testbed.insideVM, "the release is built and checked on the host, not in the VM"),
+    .timeLimit(.minutes(20)))
 struct ReleaseBuildTests {
     static let names = ["macvlan", "ipvlan", "vlan", "bridge", "host-local", "static", "dhcp", "loopback"]
 
@@ -57,10 +65,11 @@ struct ReleaseBuildTests {
         try artifacts.require()
         let binary = artifacts.dist + "/bin/macvlan"
         let dynamic = try Testbed.run(["/usr/bin/readelf", "-d", binary])
-        let needed = Set(dynamic.split(separator: "\n").filter { $0.contains("(NEEDED)") }.compactMap { line -> String? in
-            guard let open = line.firstIndex(of: "["), let close = line.lastIndex(of: "]") else { return nil }
-            return String(line[line.index(after: open)..<close])
-        })
+        let needed = Set(
+            dynamic.split(separator: "\n").filter { $0.contains("(NEEDED)") }.compactMap { line -> String? in
+                guard let open = line.firstIndex(of: "["), let close = line.lastIndex(of: "]") else { return nil }
+                return String(line[line.index(after: open)..<close])
+            })
         let allowed: Set<String> = ["libc.so.6", "libm.so.6", "ld-linux-x86-64.so.2", "libmnl.so.0"]
         #expect(needed.isSubset(of: allowed), "needs \(needed.subtracting(allowed))")
         let symbols = try Testbed.run(["/usr/bin/objdump", "-T", binary]).split(separator: "\n")
@@ -70,7 +79,9 @@ struct ReleaseBuildTests {
             let minor = Int(line[range.upperBound...].prefix { $0.isNumber }) ?? 0
             if minor > 34 { newest.append(String(line.split(separator: " ").last ?? "") + " (GLIBC_2.\(minor))") }
         }
-        #expect(newest.isEmpty, "glibc symbols newer than 2.34: \(newest); the compat definitions are in Sources/CSystem/glibc_compat.c")
+        #expect(
+            newest.isEmpty,
+            "glibc symbols newer than 2.34: \(newest); the compat definitions are in Sources/CSystem/glibc_compat.c")
         // No test hook in what a node installs.
         let bytes = try FileIO.readFile(binary, limit: 256 << 20)
         for hook in ["SWIFT_CNI_INJECT_FAILURE", "SWIFT_CNI_IPAM_EXEC"] {
@@ -83,9 +94,13 @@ struct ReleaseBuildTests {
     @Test func tarballLayoutSizeAndVersion() throws {
         let artifacts = ReleaseArtifacts.shared
         try artifacts.require()
-        let check = try ChildProcess.run("/bin/sh", arguments: ["-c", #"cd "$0" && sha256sum -c "$1""#, artifacts.dist,
-                                                                URLPath.lastComponent(artifacts.tarball) + ".sha256"],
-                                         environment: ["PATH=/usr/bin:/bin"], captureStandardError: true)
+        let check = try ChildProcess.run(
+            "/bin/sh",
+            arguments: [
+                "-c", #"cd "$0" && sha256sum -c "$1""#, artifacts.dist,
+                URLPath.lastComponent(artifacts.tarball) + ".sha256",
+            ],
+            environment: ["PATH=/usr/bin:/bin"], captureStandardError: true)
         #expect(check.status == 0, "\(String(decoding: check.standardOutput + check.standardError, as: UTF8.self))")
         let unpacked = try UnpackedRelease(artifacts)
         defer { unpacked.remove() }
@@ -96,19 +111,26 @@ struct ReleaseBuildTests {
             inodes.insert(UInt64(info.st_ino))
             let version = try ChildProcess.run(unpacked.bin + "/" + name, arguments: ["--version"], environment: [])
             let text = String(decoding: version.standardOutput, as: UTF8.self)
-            #expect(version.status == 0 && text.hasPrefix("swift-cni \(name) \(artifacts.version) ("), "\(name): \(text)")
+            #expect(
+                version.status == 0 && text.hasPrefix("swift-cni \(name) \(artifacts.version) ("), "\(name): \(text)")
             #expect(!text.contains("unknown commit"), "the release is stamped with its commit: \(text)")
             #expect(text.contains("1.1.0"))
         }
         #expect(inodes.count == 1, "the eight names are hard links of one file")
-        let size = Int(try Testbed.run(["/usr/bin/du", "-sb", unpacked.bin]).split(separator: "\t").first ?? "") ?? .max
+        let size =
+            Int(try Testbed.run(["/usr/bin/du", "-sb", unpacked.bin]).split(separator: "\t").first ?? "") ?? .max
         FileIO.writeAll(2, "release: installed bin dir \(size) bytes for eight names (goal 12582912)\n")
         #expect(size <= 12 << 20, "bin dir is \(size) bytes")
-        for file in ["install.sh", "LICENSE", "CHANGELOG.md", "README.md", "systemd/swift-cni-dhcp.service", "docs/dhcp-protocol.md"] {
+        for file in [
+            "install.sh", "LICENSE", "CHANGELOG.md", "README.md", "systemd/swift-cni-dhcp.service",
+            "docs/dhcp-protocol.md",
+        ] {
             #expect(access(unpacked.root + "/" + file, F_OK) == 0, "\(file) missing from the tarball")
         }
-        let unknown = try ChildProcess.run("/bin/sh", arguments: ["-c", "ln -s \"$0/macvlan\" \"$0/../portmap\" && exec \"$0/../portmap\"", unpacked.bin],
-                                           environment: [], captureStandardError: true)
+        let unknown = try ChildProcess.run(
+            "/bin/sh",
+            arguments: ["-c", "ln -s \"$0/macvlan\" \"$0/../portmap\" && exec \"$0/../portmap\"", unpacked.bin],
+            environment: [], captureStandardError: true)
         #expect(unknown.status == 1)
         #expect(String(decoding: unknown.standardError, as: UTF8.self).contains("\"portmap\" is none of them"))
     }
@@ -121,13 +143,16 @@ struct ReleaseBuildTests {
         let unpacked = try UnpackedRelease(artifacts)
         defer { unpacked.remove() }
         let bundle = try #require(CurrentExecutable.path)
-        let suites = ["MacvlanEndToEndTests", "MacvlanModesTests", "BridgeEndToEndTests", "HostLocalEndToEndTests",
-                      "DHCPEndToEndTests", "LoopbackTests", "ProtocolEndToEndTests", "KilledAddTests"]
+        let suites = [
+            "MacvlanEndToEndTests", "MacvlanModesTests", "BridgeEndToEndTests", "HostLocalEndToEndTests",
+            "DHCPEndToEndTests", "LoopbackTests", "ProtocolEndToEndTests", "KilledAddTests",
+        ]
         var arguments = ["--testing-library", "swift-testing"]
         for suite in suites { arguments += ["--filter", suite] }
-        let outcome = try ChildProcess.run(bundle, arguments: arguments,
-                                           environment: ["SWIFT_CNI_BIN=\(unpacked.bin)", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"],
-                                           captureStandardError: true)
+        let outcome = try ChildProcess.run(
+            bundle, arguments: arguments,
+            environment: ["SWIFT_CNI_BIN=\(unpacked.bin)", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"],
+            captureStandardError: true)
         let report = String(decoding: outcome.standardOutput + outcome.standardError, as: UTF8.self)
         let summary = report.split(separator: "\n").last { $0.contains("Test run with") } ?? "no summary"
         FileIO.writeAll(2, "release: suites against the tarball's bin dir: \(summary)\n")

@@ -1,28 +1,36 @@
 import JSON
 import ProcessRunner
 import System
-import Testing
 import TestSupport
+import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// host-local's store under faults and hostile contents: large attachments, long container
 /// ids, planted symlinks, FIFOs and directories, a read-only and a full filesystem. The binary
 /// runs as a runtime runs it; nothing it must not touch is touched, nothing hangs.
 @Suite struct StoreFaultTests {
-    static func config(_ store: String, network: String = "sf", ranges: String = #"[[{"subnet":"10.70.0.0/24"}]]"#) -> String {
+    static func config(_ store: String, network: String = "sf", ranges: String = #"[[{"subnet":"10.70.0.0/24"}]]"#)
+        -> String
+    {
         #"{"cniVersion":"1.1.0","name":"\#(network)","type":"host-local","ipam":{"type":"host-local","dataDir":"\#(store)","ranges":\#(ranges)}}"#
     }
 
     /// host-local run directly (it never enters CNI_NETNS), with the config on stdin.
-    static func hostLocal(_ command: String, _ config: String, containerID: String = "c1", ifName: String = "eth0",
-                          wrapper: [String] = []) throws -> PluginOutcome {
-        let env = ["CNI_COMMAND=\(command)", "CNI_CONTAINERID=\(containerID)", "CNI_NETNS=/run/netns/none",
-                   "CNI_IFNAME=\(ifName)", "CNI_PATH=\(Testbed.binDirectory)", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"]
+    static func hostLocal(
+        _ command: String, _ config: String, containerID: String = "c1", ifName: String = "eth0",
+        wrapper: [String] = []
+    ) throws -> PluginOutcome {
+        let env = [
+            "CNI_COMMAND=\(command)", "CNI_CONTAINERID=\(containerID)", "CNI_NETNS=/run/netns/none",
+            "CNI_IFNAME=\(ifName)", "CNI_PATH=\(Testbed.binDirectory)", "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+        ]
         let binary = Testbed.binDirectory + "/host-local"
         let arguments = wrapper.isEmpty ? [] : Array(wrapper.dropFirst()) + [binary]
-        let outcome = try ChildProcess.run(wrapper.first ?? binary, arguments: arguments, environment: env, input: Array(config.utf8))
+        let outcome = try ChildProcess.run(
+            wrapper.first ?? binary, arguments: arguments, environment: env, input: Array(config.utf8))
         return PluginOutcome(status: outcome.status, output: String(decoding: outcome.standardOutput, as: UTF8.self))
     }
 
@@ -36,7 +44,9 @@ import Glibc
     @Test func thousandRangeSetsAreAllReleased() throws {
         let store = try TemporaryDirectory()
         defer { store.remove() }
-        let ranges = "[" + (0..<1000).map { #"[{"subnet":"10.\#(100 + $0 / 250).\#($0 % 250).0/30"}]"# }.joined(separator: ",") + "]"
+        let ranges =
+            "[" + (0..<1000).map { #"[{"subnet":"10.\#(100 + $0 / 250).\#($0 % 250).0/30"}]"# }.joined(separator: ",")
+            + "]"
         let config = Self.config(store.path, ranges: ranges)
         let add = try Self.hostLocal("ADD", config)
         #expect(add.status == 0, "\(add.output.prefix(300))")
@@ -115,10 +125,15 @@ import Glibc
         let config = Self.config(store.path)
         let add = try Self.hostLocal("ADD", config)
         #expect(add.status == 0, "\(add.output)")
-        let readOnly = ["/usr/bin/unshare", "--mount", "/bin/sh", "-c",
-                        #"mount --make-rprivate / && mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$1""#,
-                        store.path]
-        guard let result = add.json else { Issue.record("ADD printed no JSON"); return }
+        let readOnly = [
+            "/usr/bin/unshare", "--mount", "/bin/sh", "-c",
+            #"mount --make-rprivate / && mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$1""#,
+            store.path,
+        ]
+        guard let result = add.json else {
+            Issue.record("ADD printed no JSON")
+            return
+        }
         var checkConfig = try JSONValue.parse(config)
         if case .object(var object) = checkConfig {
             object["prevResult"] = result
@@ -140,15 +155,20 @@ import Glibc
     @Test func fullStore() throws {
         let store = try TemporaryDirectory()
         defer { store.remove() }
-        let script = #"mount --make-rprivate / && mount -t tmpfs -o size=16k tmpfs "$0" && mkdir -p "$0/sf" && : > "$0/sf/lock" "#
+        let script =
+            #"mount --make-rprivate / && mount -t tmpfs -o size=16k tmpfs "$0" && mkdir -p "$0/sf" && : > "$0/sf/lock" "#
             + #"&& (dd if=/dev/zero of="$0/fill" bs=4k count=64 2>/dev/null; true) && "$1"; status=$?; "#
             + #"echo; echo ===; ls -A "$0/sf"; exit $status"#
-        let outcome = try Self.hostLocal("ADD", Self.config(store.path), wrapper: ["/usr/bin/unshare", "--mount", "/bin/sh", "-c", script, store.path])
+        let outcome = try Self.hostLocal(
+            "ADD", Self.config(store.path),
+            wrapper: ["/usr/bin/unshare", "--mount", "/bin/sh", "-c", script, store.path])
         let parts = outcome.output.components(separatedBy: "\n===\n")
         #expect(parts.count == 2, "\(outcome.output)")
         let json = try? JSONValue.parse(parts.first ?? "")
         #expect(json?["code"] == 104, "\(outcome.output)")
-        let left = (parts.last ?? "").split(separator: "\n").map(String.init).filter { $0 != "lock" && !$0.hasPrefix("last_reserved_ip") }
+        let left = (parts.last ?? "").split(separator: "\n").map(String.init).filter {
+            $0 != "lock" && !$0.hasPrefix("last_reserved_ip")
+        }
         #expect(left.isEmpty, "left on a full store: \(left)")
     }
 }

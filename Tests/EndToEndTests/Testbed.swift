@@ -2,12 +2,13 @@ import CSystem
 import JSON
 import Namespaces
 import ProcessRunner
-import System
 import Synchronization
-import Testing
+import System
 import TestSupport
+import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What a plugin printed and how it exited.
@@ -102,8 +103,10 @@ final class Testbed: @unchecked Sendable {
 
     /// Runs a command in a namespace (`ip netns exec`), returning its status.
     func exec(_ namespace: String, _ arguments: String...) throws -> Int32 {
-        try ChildProcess.run("/usr/sbin/ip", arguments: ["netns", "exec", namespace] + arguments,
-                             environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], captureStandardError: true).status
+        try ChildProcess.run(
+            "/usr/sbin/ip", arguments: ["netns", "exec", namespace] + arguments,
+            environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], captureStandardError: true
+        ).status
     }
 
     /// Pings every 0.2 s until one reply comes back, for at most 3 s (the first packet of a
@@ -116,16 +119,21 @@ final class Testbed: @unchecked Sendable {
     /// Execs plugin `name` from the build directory inside `host`, as a runtime does; in
     /// `workingDirectory` when given (`env -C`), so that relative paths in a config (a fuzzed
     /// `dataDir`) land in a directory the test owns and not in the test runner's.
-    func plugin(_ name: String, _ command: String, config: String, host: String, containerID: String = "ctr1",
-                netns: String? = nil, ifName: String = "eth0", environment extra: [String: String] = [:],
-                binDirectory: String = Testbed.binDirectory, cniPath: String? = nil,
-                workingDirectory: String? = nil) throws -> PluginOutcome {
-        var env = ["CNI_COMMAND": command, "CNI_CONTAINERID": containerID, "CNI_NETNS": netns ?? "",
-                   "CNI_IFNAME": ifName, "CNI_PATH": cniPath ?? binDirectory, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
+    func plugin(
+        _ name: String, _ command: String, config: String, host: String, containerID: String = "ctr1",
+        netns: String? = nil, ifName: String = "eth0", environment extra: [String: String] = [:],
+        binDirectory: String = Testbed.binDirectory, cniPath: String? = nil,
+        workingDirectory: String? = nil
+    ) throws -> PluginOutcome {
+        var env = [
+            "CNI_COMMAND": command, "CNI_CONTAINERID": containerID, "CNI_NETNS": netns ?? "",
+            "CNI_IFNAME": ifName, "CNI_PATH": cniPath ?? binDirectory, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+        ]
         for (key, value) in extra { env[key] = value }
         let inDirectory = workingDirectory.map { ["/usr/bin/env", "-C", $0] } ?? []
-        let outcome = try ChildProcess.run("/usr/sbin/ip", arguments: ["netns", "exec", host] + inDirectory + [binDirectory + "/" + name],
-                                           environment: env.map { "\($0.key)=\($0.value)" }, input: Array(config.utf8))
+        let outcome = try ChildProcess.run(
+            "/usr/sbin/ip", arguments: ["netns", "exec", host] + inDirectory + [binDirectory + "/" + name],
+            environment: env.map { "\($0.key)=\($0.value)" }, input: Array(config.utf8))
         return PluginOutcome(status: outcome.status, output: String(decoding: outcome.standardOutput, as: UTF8.self))
     }
 
@@ -133,23 +141,35 @@ final class Testbed: @unchecked Sendable {
     /// is read from a file (`configFile`), stdout and stderr go to `logFile`. Returns its pid
     /// (`ip netns exec` and the shell exec into the plugin, so it is the plugin's own), for a
     /// test that kills it half-way.
-    func spawnPlugin(_ name: String, _ command: String, configFile: String, host: String, containerID: String,
-                     netns: String, ifName: String = "eth0", logFile: String, environment extra: [String] = []) throws -> pid_t {
-        let env = ["CNI_COMMAND=\(command)", "CNI_CONTAINERID=\(containerID)", "CNI_NETNS=\(netns)", "CNI_IFNAME=\(ifName)",
-                   "CNI_PATH=\(Testbed.binDirectory)", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"] + extra
-        return try ChildProcess.spawn("/usr/sbin/ip", arguments: ["netns", "exec", host, "/bin/sh", "-c", #"exec "$0" < "$1""#,
-                                                                  Testbed.binDirectory + "/" + name, configFile],
-                                      environment: env, logFile: logFile)
+    func spawnPlugin(
+        _ name: String, _ command: String, configFile: String, host: String, containerID: String,
+        netns: String, ifName: String = "eth0", logFile: String, environment extra: [String] = []
+    ) throws -> pid_t {
+        let env =
+            [
+                "CNI_COMMAND=\(command)", "CNI_CONTAINERID=\(containerID)", "CNI_NETNS=\(netns)",
+                "CNI_IFNAME=\(ifName)",
+                "CNI_PATH=\(Testbed.binDirectory)", "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+            ] + extra
+        return try ChildProcess.spawn(
+            "/usr/sbin/ip",
+            arguments: [
+                "netns", "exec", host, "/bin/sh", "-c", #"exec "$0" < "$1""#,
+                Testbed.binDirectory + "/" + name, configFile,
+            ],
+            environment: env, logFile: logFile)
     }
 
     /// Runs a setup command; throws with its stderr when it fails.
     @discardableResult
     static func run(_ arguments: [String]) throws -> String {
-        let outcome = try ChildProcess.run(arguments[0], arguments: Array(arguments.dropFirst()),
-                                           environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], captureStandardError: true)
+        let outcome = try ChildProcess.run(
+            arguments[0], arguments: Array(arguments.dropFirst()),
+            environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], captureStandardError: true)
         guard outcome.status == 0 else {
-            throw TestbedError(description: "\(arguments.joined(separator: " ")) exited \(outcome.status): "
-                               + String(decoding: outcome.standardError, as: UTF8.self))
+            throw TestbedError(
+                description: "\(arguments.joined(separator: " ")) exited \(outcome.status): "
+                    + String(decoding: outcome.standardError, as: UTF8.self))
         }
         return String(decoding: outcome.standardOutput, as: UTF8.self)
     }
@@ -201,10 +221,13 @@ enum ParallelThreads {
         for n in 0..<count {
             var thread = pthread_t()
             let job = Job { body(n) }
-            if pthread_create(&thread, nil, { argument in
-                Unmanaged<Job>.fromOpaque(argument!).takeRetainedValue().work()
-                return nil
-            }, Unmanaged.passRetained(job).toOpaque()) == 0 {
+            if pthread_create(
+                &thread, nil,
+                { argument in
+                    Unmanaged<Job>.fromOpaque(argument!).takeRetainedValue().work()
+                    return nil
+                }, Unmanaged.passRetained(job).toOpaque()) == 0
+            {
                 threads.append(thread)
             }
         }
@@ -215,8 +238,9 @@ enum ParallelThreads {
 /// A command's stdout as text, with `input` on its stdin.
 enum ChildProcessText {
     static func run(_ executable: String, arguments: [String] = [], input: String) throws -> String {
-        let outcome = try ChildProcess.run(executable, arguments: arguments, environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
-                                           input: Array(input.utf8))
+        let outcome = try ChildProcess.run(
+            executable, arguments: arguments, environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
+            input: Array(input.utf8))
         return String(decoding: outcome.standardOutput, as: UTF8.self)
     }
 }

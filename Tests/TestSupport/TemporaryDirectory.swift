@@ -1,7 +1,8 @@
 import ProcessRunner
 import System
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 public struct TemporaryDirectoryError: Error {}

@@ -14,8 +14,10 @@ import Testing
         #expect(IPAddress(address.description) == address)
     }
 
-    @Test(arguments: ["", "1.2.3", "1.2.3.4.5", "256.1.1.1", "01.2.3.4", "1.2.3.-4", ":::", "1::2::3",
-                      "12345::", "1:2:3:4:5:6:7:8:9", "g::1", "1.2.3.4/24", " 1.2.3.4"])
+    @Test(arguments: [
+        "", "1.2.3", "1.2.3.4.5", "256.1.1.1", "01.2.3.4", "1.2.3.-4", ":::", "1::2::3",
+        "12345::", "1:2:3:4:5:6:7:8:9", "g::1", "1.2.3.4/24", " 1.2.3.4",
+    ])
     func rejectsMalformedAddresses(_ input: String) {
         #expect(IPAddress(input) == nil)
     }
@@ -65,7 +67,8 @@ import Testing
         for part in parts {
             let bytes = Array(part.utf8)
             guard (1...3).contains(bytes.count), bytes.allSatisfy({ (0x30...0x39).contains($0) }),
-                  !(bytes.count > 1 && bytes[0] == 0x30) else { return nil }
+                !(bytes.count > 1 && bytes[0] == 0x30)
+            else { return nil }
             let octet = bytes.reduce(UInt32(0)) { $0 * 10 + UInt32($1 - 0x30) }
             guard octet <= 255 else { return nil }
             value = value << 8 | octet
@@ -76,10 +79,15 @@ import Testing
     @Test func agreesWithTheRule() {
         var generator = SystemRandomNumberGenerator()
         let alphabet = Array("0123456789..1255٣x ".unicodeScalars).map(String.init)
-        var inputs = ["0.0.0.0", "255.255.255.255", "256.1.1.1", "01.1.1.1", "1.1.1", "1.1.1.1.", ".1.1.1.1", "1..1.1", "1.1.1.1 ",
-                      "1.1.1.00", "1.1.1.0", "999.1.1.1", "1.1.1.1234", "1.2.3.4", "", "1.2.3.٣"]
+        var inputs = [
+            "0.0.0.0", "255.255.255.255", "256.1.1.1", "01.1.1.1", "1.1.1", "1.1.1.1.", ".1.1.1.1", "1..1.1",
+            "1.1.1.1 ",
+            "1.1.1.00", "1.1.1.0", "999.1.1.1", "1.1.1.1234", "1.2.3.4", "", "1.2.3.٣",
+        ]
         for _ in 0..<20000 {
-            inputs.append((0..<Int.random(in: 1...16, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }.joined())
+            inputs.append(
+                (0..<Int.random(in: 1...16, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }
+                    .joined())
         }
         for text in inputs {
             #expect(IPAddress(text)?.v4Value == Self.oracle(text), "\(text)")

@@ -1,10 +1,12 @@
 import Addressing
 import CNI
 import Netlink
-@testable import Plugins
 import Testing
+
+@testable import Plugins
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // Root-less tests of the bridge's and loopback's decisions against a `FakeNode` (see
@@ -19,8 +21,10 @@ func bridgeConfig(_ extra: String = "", ipam: Bool = true) -> String {
 func bridgeNode(existingBridge: Bool = true) -> FakeNode {
     let node = subInterfaceNode()
     if existingBridge {
-        let bridge = node.addLink(Link(index: 0, name: "br0", flags: FakeNode.up, address: MACAddress("02:bb:00:00:00:01"), kind: "bridge"))
-        node.namespaces["host"]!.addresses.append(InterfaceAddress(interfaceIndex: bridge.index, prefix: IPPrefix("10.1.0.1/24")!))
+        let bridge = node.addLink(
+            Link(index: 0, name: "br0", flags: FakeNode.up, address: MACAddress("02:bb:00:00:00:01"), kind: "bridge"))
+        node.namespaces["host"]!.addresses.append(
+            InterfaceAddress(interfaceIndex: bridge.index, prefix: IPPrefix("10.1.0.1/24")!))
     }
     return node
 }
@@ -28,24 +32,26 @@ func bridgeNode(existingBridge: Bool = true) -> FakeNode {
 @Suite struct BridgeLogicTests {
     @Test func addPlumbsTheVethThenAddressesThenFirewallInOrder() throws {
         let node = bridgeNode(existingBridge: false)
-        let result = try BridgePlugin(host: FakeHost(node: node)).add(try pluginRequest(bridgeConfig(#","ipMasq":true,"macspoofchk":true"#)))
+        let result = try BridgePlugin(host: FakeHost(node: node)).add(
+            try pluginRequest(bridgeConfig(#","ipMasq":true,"macspoofchk":true"#)))
         let hostVeth = try #require(node.namespaces["host"]?.links.first { $0.kind == "veth" })
         let container = try #require(node.link("eth0", in: containerPath))
-        #expect(normalized(node.mutationLog, prefix: "veth") == [
-            "host newlink br0 bridge",
-            "host up br0",
-            "host newlink <tmp> veth peer eth0 in \(containerPath)",
-            "host master <tmp> br0",
-            "host up <tmp>",
-            "ipam host-local ADD c1/eth0",
-            "host newaddr br0 10.1.0.1/24",
-            "host sysctl net/ipv4/ip_forward=1",
-            "\(containerPath) newaddr eth0 10.1.0.5/24",
-            "\(containerPath) up eth0",
-            "\(containerPath) newroute 0.0.0.0/0 via 10.1.0.1 dev eth0",
-            "firewall masquerade add iptables net1/c1/eth0",
-            "firewall spoofcheck add nftables net1/c1/eth0 on <tmp> \(container.address!)",
-        ])
+        #expect(
+            normalized(node.mutationLog, prefix: "veth") == [
+                "host newlink br0 bridge",
+                "host up br0",
+                "host newlink <tmp> veth peer eth0 in \(containerPath)",
+                "host master <tmp> br0",
+                "host up <tmp>",
+                "ipam host-local ADD c1/eth0",
+                "host newaddr br0 10.1.0.1/24",
+                "host sysctl net/ipv4/ip_forward=1",
+                "\(containerPath) newaddr eth0 10.1.0.5/24",
+                "\(containerPath) up eth0",
+                "\(containerPath) newroute 0.0.0.0/0 via 10.1.0.1 dev eth0",
+                "firewall masquerade add iptables net1/c1/eth0",
+                "firewall spoofcheck add nftables net1/c1/eth0 on <tmp> \(container.address!)",
+            ])
         #expect(container.parentIndex == hostVeth.index && hostVeth.parentIndex == container.index)
         #expect(result.interfaces.map(\.name) == ["br0", hostVeth.name, "eth0"])
         #expect(result.interfaces.map(\.sandbox) == [nil, nil, containerPath])
@@ -72,9 +78,11 @@ func bridgeNode(existingBridge: Bool = true) -> FakeNode {
             let undo = Array(log[(failed + 1)...])
             // Registered in this order: veth (step 1), IPAM (4), masquerade (9), spoof check
             // (10, the last: nothing fails after it); undone newest first.
-            let expected = [step > 9 ? "firewall masquerade remove iptables net1/c1/eth0" : nil,
-                            step > 4 ? "ipam host-local DEL c1/eth0" : nil,
-                            step > 1 ? "host dellink <tmp>" : nil].compactMap { $0 }
+            let expected = [
+                step > 9 ? "firewall masquerade remove iptables net1/c1/eth0" : nil,
+                step > 4 ? "ipam host-local DEL c1/eth0" : nil,
+                step > 1 ? "host dellink <tmp>" : nil,
+            ].compactMap { $0 }
             #expect(undo == expected, "step \(step)")
         }
     }
@@ -83,7 +91,8 @@ func bridgeNode(existingBridge: Bool = true) -> FakeNode {
         let node = subInterfaceNode()
         node.addLink(Link(index: 0, name: "br0", kind: "macvlan"))
         let error = cniError { _ = try BridgePlugin(host: FakeHost(node: node)).add(try pluginRequest(bridgeConfig())) }
-        #expect(error?.code == 7 && error?.msg.contains("not a bridge (it is a macvlan)") == true && node.mutations == 0)
+        #expect(
+            error?.code == 7 && error?.msg.contains("not a bridge (it is a macvlan)") == true && node.mutations == 0)
     }
 
     @Test func aBridgeMadeConcurrentlyIsTakenAsIs() throws {
@@ -97,30 +106,37 @@ func bridgeNode(existingBridge: Bool = true) -> FakeNode {
     @Test func anAddressOfAnotherSubnetNeedsForceAddress() throws {
         let node = bridgeNode(existingBridge: false)
         let bridge = node.addLink(Link(index: 0, name: "br0", flags: FakeNode.up, kind: "bridge"))
-        node.namespaces["host"]!.addresses.append(InterfaceAddress(interfaceIndex: bridge.index, prefix: IPPrefix("192.168.5.1/24")!))
-        let refused = cniError { _ = try BridgePlugin(host: FakeHost(node: node)).add(try pluginRequest(bridgeConfig())) }
+        node.namespaces["host"]!.addresses.append(
+            InterfaceAddress(interfaceIndex: bridge.index, prefix: IPPrefix("192.168.5.1/24")!))
+        let refused = cniError {
+            _ = try BridgePlugin(host: FakeHost(node: node)).add(try pluginRequest(bridgeConfig()))
+        }
         #expect(refused?.code == 7 && refused?.msg.contains("set forceAddress") == true)
         #expect(node.namespaces["host"]!.links.allSatisfy { $0.kind != "veth" }, "the veth is undone")
         node.log = []
         _ = try BridgePlugin(host: FakeHost(node: node)).add(try pluginRequest(bridgeConfig(#","forceAddress":true"#)))
         #expect(node.mutationLog.contains("host deladdr br0 192.168.5.1/24"))
-        #expect(node.namespaces["host"]!.addresses.map(\.prefix.description).sorted() == ["10.0.0.2/24", "10.1.0.1/24"])
+        #expect(
+            node.namespaces["host"]!.addresses.map(\.prefix.description).sorted() == ["10.0.0.2/24", "10.1.0.1/24"])
     }
 
     @Test func portSettingsAndVLANs() throws {
         let node = bridgeNode()
-        _ = try BridgePlugin(host: FakeHost(node: node)).add(try pluginRequest(bridgeConfig(
-            #","hairpinMode":true,"vlan":0,"vlanTrunk":[{"id":7},{"minID":10,"maxID":12}]"#, ipam: false)))
-        #expect(normalized(node.mutationLog, prefix: "veth") == [
-            "host vlan_filtering br0 true",
-            "host newlink <tmp> veth peer eth0 in \(containerPath)",
-            "host master <tmp> br0",
-            "host brport <tmp> hairpin=true isolated=-",
-            "host delvlans <tmp> [1]",
-            "host addvlans <tmp> [7, 10, 11, 12]",
-            "host up <tmp>",
-            "\(containerPath) up eth0",
-        ])
+        _ = try BridgePlugin(host: FakeHost(node: node)).add(
+            try pluginRequest(
+                bridgeConfig(
+                    #","hairpinMode":true,"vlan":0,"vlanTrunk":[{"id":7},{"minID":10,"maxID":12}]"#, ipam: false)))
+        #expect(
+            normalized(node.mutationLog, prefix: "veth") == [
+                "host vlan_filtering br0 true",
+                "host newlink <tmp> veth peer eth0 in \(containerPath)",
+                "host master <tmp> br0",
+                "host brport <tmp> hairpin=true isolated=-",
+                "host delvlans <tmp> [1]",
+                "host addvlans <tmp> [7, 10, 11, 12]",
+                "host up <tmp>",
+                "\(containerPath) up eth0",
+            ])
     }
 
     @Test func anAccessVLANsGatewayLivesOnAVLANLinkOfTheBridge() throws {
@@ -140,7 +156,8 @@ func bridgeNode(existingBridge: Bool = true) -> FakeNode {
         try plugin.delete(try pluginRequest(bridgeConfig(#","vlan":100"#), "DEL"))
         #expect(node.link("br0.100") != nil)
         node.log = []
-        try plugin.delete(try pluginRequest(bridgeConfig(#","vlan":100"#), "DEL", netns: "/run/netns/c2", containerID: "c2"))
+        try plugin.delete(
+            try pluginRequest(bridgeConfig(#","vlan":100"#), "DEL", netns: "/run/netns/c2", containerID: "c2"))
         #expect(node.link("br0.100") == nil)
         #expect(node.mutationLog.suffix(2) == ["host dellink br0.100", "host delvlans br0 [100] self"])
     }
@@ -153,13 +170,14 @@ func bridgeNode(existingBridge: Bool = true) -> FakeNode {
         _ = try plugin.add(try pluginRequest(config))
         node.log = []
         try plugin.delete(try pluginRequest(config, "DEL"))
-        #expect(node.mutationLog == [
-            "ipam host-local DEL c1/eth0",
-            "firewall masquerade remove iptables net1/c1/eth0",
-            "firewall masquerade remove nftables net1/c1/eth0",
-            "firewall spoofcheck remove nftables net1/c1/eth0",
-            "\(containerPath) dellink eth0",
-        ])
+        #expect(
+            node.mutationLog == [
+                "ipam host-local DEL c1/eth0",
+                "firewall masquerade remove iptables net1/c1/eth0",
+                "firewall masquerade remove nftables net1/c1/eth0",
+                "firewall spoofcheck remove nftables net1/c1/eth0",
+                "\(containerPath) dellink eth0",
+            ])
         #expect(node.state == before, "the veth's host end went with its peer")
     }
 
@@ -167,12 +185,14 @@ func bridgeNode(existingBridge: Bool = true) -> FakeNode {
     @Test func deleteWithTheNamespaceGoneStillRemovesTheRules() throws {
         let node = bridgeNode()
         node.installedFirewalls = ["nftables"]
-        try BridgePlugin(host: FakeHost(node: node)).delete(try pluginRequest(bridgeConfig(#","ipMasq":true,"macspoofchk":true"#), "DEL", netns: "/run/netns/gone"))
-        #expect(node.mutationLog == [
-            "ipam host-local DEL c1/eth0",
-            "firewall masquerade remove nftables net1/c1/eth0",
-            "firewall spoofcheck remove nftables net1/c1/eth0",
-        ])
+        try BridgePlugin(host: FakeHost(node: node)).delete(
+            try pluginRequest(bridgeConfig(#","ipMasq":true,"macspoofchk":true"#), "DEL", netns: "/run/netns/gone"))
+        #expect(
+            node.mutationLog == [
+                "ipam host-local DEL c1/eth0",
+                "firewall masquerade remove nftables net1/c1/eth0",
+                "firewall spoofcheck remove nftables net1/c1/eth0",
+            ])
     }
 
     @Test func checkWantsThePeerOnTheBridge() throws {
@@ -194,9 +214,11 @@ func bridgeNode(existingBridge: Bool = true) -> FakeNode {
         let plugin = BridgePlugin(host: FakeHost(node: node))
         node.addNamespace("/run/netns/c2")
         for id in ["c1", "c2"] {
-            _ = try plugin.add(try pluginRequest(bridgeConfig(#","ipMasq":true"#), netns: "/run/netns/\(id)", containerID: id))
+            _ = try plugin.add(
+                try pluginRequest(bridgeConfig(#","ipMasq":true"#), netns: "/run/netns/\(id)", containerID: id))
         }
-        let gc = #"{"cniVersion":"1.1.0","name":"net1","type":"bridge","bridge":"br0","ipMasq":true,"ipam":{"type":"host-local"},"cni.dev/valid-attachments":[{"containerID":"c2","ifname":"eth0"}]}"#
+        let gc =
+            #"{"cniVersion":"1.1.0","name":"net1","type":"bridge","bridge":"br0","ipMasq":true,"ipam":{"type":"host-local"},"cni.dev/valid-attachments":[{"containerID":"c2","ifname":"eth0"}]}"#
         try plugin.garbageCollect(try pluginRequest(gc, "GC"))
         #expect(node.masquerades.keys.sorted() == ["iptables net1/c2/eth0"])
         #expect(node.log.last?.hasPrefix("ipam host-local GC") == true, "IPAM's GC comes after the rules'")
@@ -218,17 +240,22 @@ func bridgeNode(existingBridge: Bool = true) -> FakeNode {
 
     @Test func addBringsLoUpAndReportsItsAddresses() throws {
         let node = subInterfaceNode()
-        node.namespaces[containerPath]!.addresses = [InterfaceAddress(interfaceIndex: 1, prefix: IPPrefix("127.0.0.1/8")!),
-                                                     InterfaceAddress(interfaceIndex: 1, prefix: IPPrefix("::1/128")!)]
+        node.namespaces[containerPath]!.addresses = [
+            InterfaceAddress(interfaceIndex: 1, prefix: IPPrefix("127.0.0.1/8")!),
+            InterfaceAddress(interfaceIndex: 1, prefix: IPPrefix("::1/128")!),
+        ]
         let result = try LoopbackPlugin(host: FakeHost(node: node)).add(try pluginRequest(config))
         #expect(node.mutationLog == ["\(containerPath) up lo"])
         #expect(result.ips.map(\.address.description) == ["127.0.0.1/8", "::1/128"])
-        #expect(result.interfaces == [CNIResult.Interface(name: "lo", mac: "00:00:00:00:00:00", sandbox: containerPath)])
+        #expect(
+            result.interfaces == [CNIResult.Interface(name: "lo", mac: "00:00:00:00:00:00", sandbox: containerPath)])
     }
 
     @Test func aForeignAddressOnLoIsAnError() throws {
         let node = subInterfaceNode()
-        node.namespaces[containerPath]!.addresses = [InterfaceAddress(interfaceIndex: 1, prefix: IPPrefix("10.0.0.9/8")!)]
+        node.namespaces[containerPath]!.addresses = [
+            InterfaceAddress(interfaceIndex: 1, prefix: IPPrefix("10.0.0.9/8")!)
+        ]
         let error = cniError { _ = try LoopbackPlugin(host: FakeHost(node: node)).add(try pluginRequest(config)) }
         #expect(error?.msg == #"loopback interface found with non-loopback address "10.0.0.9""#)
     }

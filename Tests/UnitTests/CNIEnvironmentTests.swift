@@ -2,8 +2,10 @@ import CNI
 import Testing
 
 @Suite struct CNIEnvironmentTests {
-    let full = ["CNI_COMMAND": "ADD", "CNI_CONTAINERID": "abc", "CNI_NETNS": "/run/netns/x",
-                "CNI_IFNAME": "eth0", "CNI_PATH": "/opt/cni/bin:/usr/lib/cni"]
+    let full = [
+        "CNI_COMMAND": "ADD", "CNI_CONTAINERID": "abc", "CNI_NETNS": "/run/netns/x",
+        "CNI_IFNAME": "eth0", "CNI_PATH": "/opt/cni/bin:/usr/lib/cni",
+    ]
 
     @Test func readsAValidAddEnvironment() throws {
         let env = try #require(try CNIEnvironment.load(from: full))
@@ -20,7 +22,10 @@ import Testing
         env["CNI_NETNS"] = ""
         env["CNI_PATH"] = nil
         env["CNI_CONTAINERID"] = nil
-        #expect(throws: CNIError(code: .invalidEnvironment, msg: "required env variables [CNI_CONTAINERID,CNI_NETNS,CNI_PATH] missing")) {
+        #expect(
+            throws: CNIError(
+                code: .invalidEnvironment, msg: "required env variables [CNI_CONTAINERID,CNI_NETNS,CNI_PATH] missing")
+        ) {
             try CNIEnvironment.load(from: env)
         }
     }
@@ -33,7 +38,9 @@ import Testing
     }
 
     @Test func versionNeedsNothingElse() throws {
-        #expect(try CNIEnvironment.load(from: ["CNI_COMMAND": "VERSION", "CNI_CONTAINERID": "", "CNI_IFNAME": "dummy"])?.command == .version)
+        #expect(
+            try CNIEnvironment.load(from: ["CNI_COMMAND": "VERSION", "CNI_CONTAINERID": "", "CNI_IFNAME": "dummy"])?
+                .command == .version)
     }
 
     @Test func unknownCommand() {
@@ -49,7 +56,8 @@ import Testing
         if id.isEmpty {
             #expect(throws: CNIError.self) { try CNIEnvironment.load(from: env) }
         } else {
-            #expect(throws: CNIError(code: .invalidEnvironment, msg: "invalid characters in containerID", details: id)) {
+            #expect(throws: CNIError(code: .invalidEnvironment, msg: "invalid characters in containerID", details: id))
+            {
                 try CNIEnvironment.load(from: env)
             }
         }

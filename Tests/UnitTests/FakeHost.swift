@@ -4,8 +4,9 @@ import Firewall
 import Namespaces
 import Netlink
 import Plugins
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A model of the kernel and the rest of a node, for testing plugins' decisions without root:
@@ -92,10 +93,14 @@ final class FakeNode {
 
     /// The host's uplink `eth0` (index 2, up, 10.0.0.2/24) with a default route via 10.0.0.1.
     func addUplink() {
-        let uplink = addLink(Link(index: 2, name: "eth0", flags: Self.up, mtu: 1500, address: MACAddress("02:00:00:00:00:02")))
-        namespaces["host"]!.addresses.append(InterfaceAddress(interfaceIndex: uplink.index, prefix: IPPrefix("10.0.0.2/24")!))
-        namespaces["host"]!.routes.append(Route(destination: IPPrefix("0.0.0.0/0")!, gateway: IPAddress("10.0.0.1"),
-                                                outputInterfaceIndex: uplink.index))
+        let uplink = addLink(
+            Link(index: 2, name: "eth0", flags: Self.up, mtu: 1500, address: MACAddress("02:00:00:00:00:02")))
+        namespaces["host"]!.addresses.append(
+            InterfaceAddress(interfaceIndex: uplink.index, prefix: IPPrefix("10.0.0.2/24")!))
+        namespaces["host"]!.routes.append(
+            Route(
+                destination: IPPrefix("0.0.0.0/0")!, gateway: IPAddress("10.0.0.1"),
+                outputInterfaceIndex: uplink.index))
     }
 
     var state: State {
@@ -103,16 +108,24 @@ final class FakeNode {
             namespaces.mapValues(render).filter { !$0.value.isEmpty }
         }
         return State(
-            links: perNamespace { ns in ns.links.map { "\($0.name) \($0.kind ?? "-") up=\($0.isUp) master=\($0.masterIndex ?? 0)" }.sorted() },
+            links: perNamespace { ns in
+                ns.links.map { "\($0.name) \($0.kind ?? "-") up=\($0.isUp) master=\($0.masterIndex ?? 0)" }.sorted()
+            },
             addresses: perNamespace { ns in ns.addresses.map { "\($0.interfaceIndex) \($0.prefix)" }.sorted() },
-            routes: perNamespace { ns in ns.routes.map { "\($0.destination) \($0.gateway?.description ?? "-") \($0.outputInterfaceIndex ?? 0)" }.sorted() },
+            routes: perNamespace { ns in
+                ns.routes.map { "\($0.destination) \($0.gateway?.description ?? "-") \($0.outputInterfaceIndex ?? 0)" }
+                    .sorted()
+            },
             vlans: perNamespace { ns in ns.vlans.map { "\($0.key) \($0.value.sorted())" }.sorted() },
-            reservations: reservations.sorted(), masquerades: masquerades.keys.sorted(), spoofChecks: spoofChecks.sorted())
+            reservations: reservations.sorted(), masquerades: masquerades.keys.sorted(),
+            spoofChecks: spoofChecks.sorted())
     }
 
     /// The log lines that changed something, in order.
     var mutationLog: [String] {
-        log.filter { !$0.contains(" get") && !$0.hasPrefix("open ") && !$0.hasPrefix("lock ") && !$0.hasPrefix("unlock ") }
+        log.filter {
+            !$0.contains(" get") && !$0.hasPrefix("open ") && !$0.hasPrefix("lock ") && !$0.hasPrefix("unlock ")
+        }
     }
 
     /// Counts a state-changing call and fails it when the test asked for that one (or scripted
@@ -155,11 +168,15 @@ struct FakeHost: PluginHost {
         let key = "\(request.environment.containerID)/\(request.environment.ifName)"
         switch command {
         case .add:
-            if node.mutate("ipam \(type) ADD \(key)") != nil { throw CNIError(code: .delegateFailed, msg: "IPAM ADD failed") }
+            if node.mutate("ipam \(type) ADD \(key)") != nil {
+                throw CNIError(code: .delegateFailed, msg: "IPAM ADD failed")
+            }
             node.reservations.insert(key)
             return node.ipamResult
         case .delete:
-            if node.mutate("ipam \(type) DEL \(key)") != nil { throw CNIError(code: .delegateFailed, msg: "IPAM DEL failed") }
+            if node.mutate("ipam \(type) DEL \(key)") != nil {
+                throw CNIError(code: .delegateFailed, msg: "IPAM DEL failed")
+            }
             node.reservations.remove(key)
         default:
             node.log.append("ipam \(type) \(command.rawValue) \(key) (get)")
@@ -226,7 +243,8 @@ final class FakeNamespace: ContainerNamespace {
     static func write(_ key: String, _ value: String, in namespace: String, _ node: FakeNode) throws {
         let parts = key.split(separator: "/")
         if parts.count >= 4, parts[2] == "conf", !["all", "default"].contains(parts[3]),
-           node.namespaces[namespace]?.links.contains(where: { $0.name == parts[3] }) != true {
+            node.namespaces[namespace]?.links.contains(where: { $0.name == parts[3] }) != true
+        {
             node.log.append("\(namespace) sysctl \(key)=\(value) -> ENOENT")
             throw SysctlError(key: key, operation: "open", errno: ENOENT)
         }
@@ -305,7 +323,9 @@ final class FakeNetlink: NetlinkSession {
         set { node.namespaces[namespace] = newValue }
     }
 
-    private func fail(_ operation: String, _ errno: Int32) -> NetlinkError { NetlinkError(operation: operation, errno: errno) }
+    private func fail(_ operation: String, _ errno: Int32) -> NetlinkError {
+        NetlinkError(operation: operation, errno: errno)
+    }
 
     private func change(_ entry: String) throws(NetlinkError) {
         if let errno = node.mutate("\(namespace) \(entry)") { throw fail(entry, errno) }
@@ -337,23 +357,34 @@ final class FakeNetlink: NetlinkSession {
         if case .veth(let peer, let peerFD, _) = request.kind {
             entry += " peer \(peer)" + (peerFD.flatMap { node.descriptors[$0] }.map { " in \($0)" } ?? "")
         }
-        if let parent = request.parentIndex, !space.links.contains(where: { $0.index == parent }) { throw fail(entry, ENODEV) }
-        if node.namespaces[target]?.links.contains(where: { $0.name == request.name }) == true { throw fail(entry, EEXIST) }
+        if let parent = request.parentIndex, !space.links.contains(where: { $0.index == parent }) {
+            throw fail(entry, ENODEV)
+        }
+        if node.namespaces[target]?.links.contains(where: { $0.name == request.name }) == true {
+            throw fail(entry, EEXIST)
+        }
         try change(entry)
-        var link = Link(index: 0, name: request.name, mtu: request.mtu ?? parentMTU(request.parentIndex),
-                        address: request.address ?? MACAddress(bytes: [0x02, 0, 0, 0, 0, UInt8(truncatingIfNeeded: node.nextIndex)]),
-                        kind: request.kind.name, parentIndex: request.parentIndex)
+        var link = Link(
+            index: 0, name: request.name, mtu: request.mtu ?? parentMTU(request.parentIndex),
+            address: request.address
+                ?? MACAddress(bytes: [0x02, 0, 0, 0, 0, UInt8(truncatingIfNeeded: node.nextIndex)]),
+            kind: request.kind.name, parentIndex: request.parentIndex)
         switch request.kind {
         case .macvlan(let mode, _): link.macvlanMode = mode
-        case .ipvlan(let mode, let flags): link.ipvlanMode = mode; link.ipvlanFlags = flags
+        case .ipvlan(let mode, let flags):
+            link.ipvlanMode = mode
+            link.ipvlanFlags = flags
         case .vlan(let id): link.vlanID = id
         case .bridge: break
         case .veth(let peerName, let peerFD, let peerAddress):
             let peerSpace = peerFD.flatMap { node.descriptors[$0] } ?? namespace
             let made = node.addLink(link, in: target)
-            let peer = node.addLink(Link(index: 0, name: peerName, mtu: link.mtu,
-                                         address: peerAddress ?? MACAddress(bytes: [0x02, 0, 0, 0, 1, UInt8(truncatingIfNeeded: node.nextIndex)]),
-                                         kind: "veth", parentIndex: made.index), in: peerSpace)
+            let peer = node.addLink(
+                Link(
+                    index: 0, name: peerName, mtu: link.mtu,
+                    address: peerAddress
+                        ?? MACAddress(bytes: [0x02, 0, 0, 0, 1, UInt8(truncatingIfNeeded: node.nextIndex)]),
+                    kind: "veth", parentIndex: made.index), in: peerSpace)
             setParent(of: made.index, in: target, to: peer.index)
             return
         }
@@ -377,11 +408,14 @@ final class FakeNetlink: NetlinkSession {
     }
 
     func deleteLink(index: Int32) throws(NetlinkError) {
-        guard let link = space.links.first(where: { $0.index == index }) else { throw fail("dellink #\(index)", ENODEV) }
+        guard let link = space.links.first(where: { $0.index == index }) else {
+            throw fail("dellink #\(index)", ENODEV)
+        }
         try change("dellink \(link.name)")
         remove(index, from: namespace)
         if link.kind == "veth", let peer = link.parentIndex {
-            for (other, content) in node.namespaces where content.links.contains(where: { $0.index == peer && $0.parentIndex == index }) {
+            for (other, content) in node.namespaces
+            where content.links.contains(where: { $0.index == peer && $0.parentIndex == index }) {
                 remove(peer, from: other)
             }
         }
@@ -395,7 +429,9 @@ final class FakeNetlink: NetlinkSession {
     }
 
     func renameLink(index: Int32, to newName: String) throws(NetlinkError) {
-        if space.links.contains(where: { $0.name == newName }) { throw fail("rename \(name(index)) \(newName)", EEXIST) }
+        if space.links.contains(where: { $0.name == newName }) {
+            throw fail("rename \(name(index)) \(newName)", EEXIST)
+        }
         try modify(index, "rename \(name(index)) \(newName)") { $0.name = newName }
     }
 
@@ -412,14 +448,18 @@ final class FakeNetlink: NetlinkSession {
     }
 
     func setLink(index: Int32, masterIndex: Int32) throws(NetlinkError) {
-        guard space.links.contains(where: { $0.index == masterIndex }) else { throw fail("master \(name(index))", ENODEV) }
+        guard space.links.contains(where: { $0.index == masterIndex }) else {
+            throw fail("master \(name(index))", ENODEV)
+        }
         try modify(index, "master \(name(index)) \(name(masterIndex))") { $0.masterIndex = masterIndex }
     }
 
     func addAddress(_ address: InterfaceAddress) throws(NetlinkError) {
         let entry = "newaddr \(name(address.interfaceIndex)) \(address.prefix)"
         guard space.links.contains(where: { $0.index == address.interfaceIndex }) else { throw fail(entry, ENODEV) }
-        if space.addresses.contains(where: { $0.interfaceIndex == address.interfaceIndex && $0.prefix == address.prefix }) {
+        if space.addresses.contains(where: {
+            $0.interfaceIndex == address.interfaceIndex && $0.prefix == address.prefix
+        }) {
             throw fail(entry, EEXIST)
         }
         try change(entry)
@@ -428,7 +468,11 @@ final class FakeNetlink: NetlinkSession {
 
     func deleteAddress(_ address: InterfaceAddress) throws(NetlinkError) {
         let entry = "deladdr \(name(address.interfaceIndex)) \(address.prefix)"
-        guard space.addresses.contains(where: { $0.interfaceIndex == address.interfaceIndex && $0.prefix == address.prefix }) else {
+        guard
+            space.addresses.contains(where: {
+                $0.interfaceIndex == address.interfaceIndex && $0.prefix == address.prefix
+            })
+        else {
             throw fail(entry, EADDRNOTAVAIL)
         }
         try change(entry)
@@ -437,21 +481,30 @@ final class FakeNetlink: NetlinkSession {
 
     func addresses(interfaceIndex: Int32?, family: IPAddress.Family?) throws(NetlinkError) -> [InterfaceAddress] {
         node.log.append("\(namespace) getaddr \(interfaceIndex.map(name) ?? "all")")
-        return space.addresses.filter { (interfaceIndex == nil || $0.interfaceIndex == interfaceIndex) && (family == nil || $0.prefix.family == family) }
+        return space.addresses.filter {
+            (interfaceIndex == nil || $0.interfaceIndex == interfaceIndex)
+                && (family == nil || $0.prefix.family == family)
+        }
     }
 
     func addRoute(_ route: Route) throws(NetlinkError) {
-        let entry = "newroute \(route.destination)" + (route.gateway.map { " via \($0)" } ?? "")
+        let entry =
+            "newroute \(route.destination)" + (route.gateway.map { " via \($0)" } ?? "")
             + (route.outputInterfaceIndex.map { " dev \(name($0))" } ?? "")
-        if let index = route.outputInterfaceIndex, !space.links.contains(where: { $0.index == index }) { throw fail(entry, ENODEV) }
-        if space.routes.contains(where: { $0.destination == route.destination && $0.table == route.table && $0.priority == route.priority }) {
+        if let index = route.outputInterfaceIndex, !space.links.contains(where: { $0.index == index }) {
+            throw fail(entry, ENODEV)
+        }
+        if space.routes.contains(where: {
+            $0.destination == route.destination && $0.table == route.table && $0.priority == route.priority
+        }) {
             throw fail(entry, EEXIST)
         }
         try change(entry)
         space.routes.append(route)
     }
 
-    func routes(family: IPAddress.Family, table: UInt32?, outputInterfaceIndex: Int32?) throws(NetlinkError) -> [Route] {
+    func routes(family: IPAddress.Family, table: UInt32?, outputInterfaceIndex: Int32?) throws(NetlinkError) -> [Route]
+    {
         node.log.append("\(namespace) getroute \(family)")
         return space.routes.filter {
             $0.destination.family == family && (table == nil || $0.table == table)
@@ -464,7 +517,10 @@ final class FakeNetlink: NetlinkSession {
     }
 
     func setBridgePort(index: Int32, _ settings: BridgePortSettings) throws(NetlinkError) {
-        try modify(index, "brport \(name(index)) hairpin=\(settings.hairpin.map(String.init) ?? "-") isolated=\(settings.isolated.map(String.init) ?? "-")") { _ in }
+        try modify(
+            index,
+            "brport \(name(index)) hairpin=\(settings.hairpin.map(String.init) ?? "-") isolated=\(settings.isolated.map(String.init) ?? "-")"
+        ) { _ in }
     }
 
     func addBridgeVLANs(index: Int32, _ vlans: [BridgeVLAN], bridgeSelf: Bool) throws(NetlinkError) {

@@ -1,10 +1,12 @@
 import Addressing
 import CNI
-@testable import IPAM
-import Testing
 import TestSupport
+import Testing
+
+@testable import IPAM
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The complete-index fast path of host-local (`IndexCompleteness`): sealed after our own
@@ -12,7 +14,9 @@ import Glibc
 /// clock tick — and never trusted for a duplicate check after such a change.
 @Suite struct HostLocalIndexTests {
     func allocator(_ dir: TemporaryDirectory) throws -> HostLocalAllocator {
-        try HostLocalAllocator(config: try HostLocalConfig(request: try request(hostLocal(dir, ipam: #""ranges":[[{"subnet":"10.0.0.0/24"}]]"#))))
+        try HostLocalAllocator(
+            config: try HostLocalConfig(
+                request: try request(hostLocal(dir, ipam: #""ranges":[[{"subnet":"10.0.0.0/24"}]]"#))))
     }
 
     /// What the reference does on ADD: an O_EXCL file named by the address, `<id>\r\n<ifname>`.
@@ -23,7 +27,8 @@ import Glibc
     }
 
     func isDuplicate(_ error: any Error) -> Bool {
-        (error as? CNIError)?.code == 7 && (error as? CNIError)?.msg.contains("duplicate allocation is not allowed") == true
+        (error as? CNIError)?.code == 7
+            && (error as? CNIError)?.msg.contains("duplicate allocation is not allowed") == true
     }
 
     @Test func ourOperationsSealAndAnyOtherChangeBreaksTheSealAtOnce() throws {
@@ -36,10 +41,10 @@ import Glibc
         // In the same clock tick as our seal: a reservation made by another writer.
         referenceReserves(dir, "10.0.0.77", "r1\r\neth0")
         #expect(!a.store.indexIsComplete)
-        _ = try a.allocate(containerID: "c2", ifName: "eth0")   // reads everything, reconciles, seals
+        _ = try a.allocate(containerID: "c2", ifName: "eth0")  // reads everything, reconciles, seals
         #expect(a.store.indexIsComplete)
         #expect(dir.indexEntries("net1") == ["c1:eth0", "c2:eth0", "r1:eth0"])
-        _ = unlink(dir.path + "/net1/10.0.0.77")                 // another writer's DEL
+        _ = unlink(dir.path + "/net1/10.0.0.77")  // another writer's DEL
         #expect(!a.store.indexIsComplete)
         // DEL takes the attachment's verified entry and reads nothing else, so it does not
         // restore the seal; the next ADD reads the store once and does.
@@ -74,7 +79,7 @@ import Glibc
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let a = try allocator(dir)
-        _ = try a.allocate(containerID: "c1", ifName: "eth0")   // 10.0.0.2
+        _ = try a.allocate(containerID: "c1", ifName: "eth0")  // 10.0.0.2
         _ = unlink(dir.path + "/net1/10.0.0.2")
         referenceReserves(dir, "10.0.0.2", "c7\r\neth0")
         do {
@@ -93,9 +98,9 @@ import Glibc
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let a = try allocator(dir)
-        _ = try a.allocate(containerID: "c1", ifName: "eth0")   // 10.0.0.2
-        _ = unlink(dir.path + "/net1/10.0.0.2")                 // the reference's DEL
-        referenceReserves(dir, "10.0.0.9", "c1\r\neth0")        // the reference's ADD
+        _ = try a.allocate(containerID: "c1", ifName: "eth0")  // 10.0.0.2
+        _ = unlink(dir.path + "/net1/10.0.0.2")  // the reference's DEL
+        referenceReserves(dir, "10.0.0.9", "c1\r\neth0")  // the reference's ADD
         do { _ = try a.allocate(containerID: "c1", ifName: "eth0") } catch { #expect(isDuplicate(error)) }
         _ = try a.allocate(containerID: "c2", ifName: "eth0")
         #expect(a.store.indexIsComplete)
@@ -109,8 +114,8 @@ import Glibc
         defer { dir.remove() }
         let a = try allocator(dir)
         _ = try a.allocate(containerID: "seed", ifName: "eth0")
-        referenceReserves(dir, "10.0.0.60", "old")                // an old reference's file: the container only
-        _ = try a.allocate(containerID: "c2", ifName: "eth0")     // reconciles: "old:" is indexed
+        referenceReserves(dir, "10.0.0.60", "old")  // an old reference's file: the container only
+        _ = try a.allocate(containerID: "c2", ifName: "eth0")  // reconciles: "old:" is indexed
         #expect(a.store.indexIsComplete)
         do {
             _ = try a.allocate(containerID: "old", ifName: "eth3")
@@ -172,7 +177,9 @@ import Glibc
 /// time, and must still break the seal. (Kernels with multigrain timestamps, 6.13 and later,
 /// never repeat a time once it has been read, so the filesystem tests above cannot show this.)
 @Suite struct IndexSealArithmeticTests {
-    @Test(arguments: [(1_764_590_000, 0), (1_764_590_000, 1), (1_764_590_000, 500_000_000), (1_764_590_000, 999_999_999), (0, 0)])
+    @Test(arguments: [
+        (1_764_590_000, 0), (1_764_590_000, 1), (1_764_590_000, 500_000_000), (1_764_590_000, 999_999_999), (0, 0),
+    ])
     func anyLaterKernelTimeBreaksTheSeal(seconds: Int, nanoseconds: Int) {
         let lastChange = timespec(tv_sec: seconds, tv_nsec: nanoseconds)
         let sealed = ReservationStore.sealTimes(lastChange: lastChange)
@@ -182,8 +189,9 @@ import Glibc
             return timespec(tv_sec: seconds + total / 1_000_000_000, tv_nsec: total % 1_000_000_000)
         }
         for offset in [0, 1, 2, 4_000_000, 999_999_999, 1_000_000_000, 86_400_000_000_000] {
-            #expect(!ReservationStore.sealHolds(directory: later(offset), index: sealed.index),
-                    "a change \(offset) ns after the sealed one (0: the same tick) must break the seal")
+            #expect(
+                !ReservationStore.sealHolds(directory: later(offset), index: sealed.index),
+                "a change \(offset) ns after the sealed one (0: the same tick) must break the seal")
         }
     }
 
@@ -207,19 +215,26 @@ import Glibc
     /// A store with our reservations, other writers' (current and legacy), an empty file, then
     /// one ADD so the index is reconciled and sealed.
     func preparedStore(_ dir: TemporaryDirectory) throws -> HostLocalAllocator {
-        let a = try HostLocalAllocator(config: try HostLocalConfig(request: try request(
-            hostLocal(dir, ipam: #""ranges":[[{"subnet":"10.0.0.0/24"}],[{"subnet":"fd00::/64"}]]"#))))
+        let a = try HostLocalAllocator(
+            config: try HostLocalConfig(
+                request: try request(
+                    hostLocal(dir, ipam: #""ranges":[[{"subnet":"10.0.0.0/24"}],[{"subnet":"fd00::/64"}]]"#))))
         for id in ["keep1", "drop1"] { _ = try a.allocate(containerID: id, ifName: "eth0") }
-        for (address, owner) in [("10.0.0.100", "ref-keep\r\neth0"), ("10.0.0.101", "ref-drop\r\neth0"), ("10.0.0.102", "legacy-keep"),
-                                 ("10.0.0.103", "legacy-drop"), ("10.0.0.104", ""), ("10.0.0.105", "ref-keep\r\neth1")] {
+        for (address, owner) in [
+            ("10.0.0.100", "ref-keep\r\neth0"), ("10.0.0.101", "ref-drop\r\neth0"), ("10.0.0.102", "legacy-keep"),
+            ("10.0.0.103", "legacy-drop"), ("10.0.0.104", ""), ("10.0.0.105", "ref-keep\r\neth1"),
+        ] {
             dir.write("net1/" + address, owner)
         }
         _ = try a.allocate(containerID: "keep2", ifName: "eth0")
         return a
     }
 
-    let valid: Set<CNI.Attachment> = [CNI.Attachment(containerID: "keep1", ifName: "eth0"), CNI.Attachment(containerID: "keep2", ifName: "eth0"),
-                                  CNI.Attachment(containerID: "ref-keep", ifName: "eth0"), CNI.Attachment(containerID: "legacy-keep", ifName: "eth7")]
+    let valid: Set<CNI.Attachment> = [
+        CNI.Attachment(containerID: "keep1", ifName: "eth0"), CNI.Attachment(containerID: "keep2", ifName: "eth0"),
+        CNI.Attachment(containerID: "ref-keep", ifName: "eth0"),
+        CNI.Attachment(containerID: "legacy-keep", ifName: "eth7"),
+    ]
 
     @Test func byIndexAndByReadingEveryFileAgree() throws {
         var outcomes: [(released: Set<IPAddress>, left: [String])] = []
@@ -229,7 +244,7 @@ import Glibc
             let a = try preparedStore(dir)
             #expect(a.store.indexIsComplete)
             if readEveryFile {
-                dir.write("net1/unrelated", "x")   // any change by another writer: no index
+                dir.write("net1/unrelated", "x")  // any change by another writer: no index
                 #expect(!a.store.indexIsComplete)
             }
             let released = Set(try a.collectGarbage(valid: valid))
@@ -238,7 +253,10 @@ import Glibc
         }
         #expect(outcomes[0].released == outcomes[1].released)
         #expect(outcomes[0].left == outcomes[1].left)
-        #expect(outcomes[0].released.map(\.description).sorted() == ["10.0.0.101", "10.0.0.103", "10.0.0.104", "10.0.0.105", "10.0.0.3", "fd00::3"])
+        #expect(
+            outcomes[0].released.map(\.description).sorted() == [
+                "10.0.0.101", "10.0.0.103", "10.0.0.104", "10.0.0.105", "10.0.0.3", "fd00::3",
+            ])
     }
 
     /// After GC by index, ADD's duplicate check and DEL still see everything that stayed.
@@ -261,7 +279,9 @@ import Glibc
     @Test func entriesOfOwnersReleasedElsewhereGo() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let a = try HostLocalAllocator(config: try HostLocalConfig(request: try request(hostLocal(dir, ipam: #""ranges":[[{"subnet":"10.0.0.0/24"}]]"#))))
+        let a = try HostLocalAllocator(
+            config: try HostLocalConfig(
+                request: try request(hostLocal(dir, ipam: #""ranges":[[{"subnet":"10.0.0.0/24"}]]"#))))
         _ = try a.allocate(containerID: "seed", ifName: "eth0")
         dir.write("net1/10.0.0.50", "gone\r\neth0")
         _ = try a.allocate(containerID: "c1", ifName: "eth0")

@@ -2,17 +2,22 @@ import Addressing
 import CNI
 import IPAM
 import JSON
-import Testing
 import TestSupport
+import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
-func request(_ config: String, command: String = "ADD", containerID: String = "c1", ifName: String = "eth0",
-             args: String = "") throws -> CNIRequest {
-    let env = try #require(try CNIEnvironment.load(from: [
-        "CNI_COMMAND": command, "CNI_CONTAINERID": containerID, "CNI_NETNS": "/x", "CNI_IFNAME": ifName,
-        "CNI_PATH": "/x", "CNI_ARGS": args]))
+func request(
+    _ config: String, command: String = "ADD", containerID: String = "c1", ifName: String = "eth0",
+    args: String = ""
+) throws -> CNIRequest {
+    let env = try #require(
+        try CNIEnvironment.load(from: [
+            "CNI_COMMAND": command, "CNI_CONTAINERID": containerID, "CNI_NETNS": "/x", "CNI_IFNAME": ifName,
+            "CNI_PATH": "/x", "CNI_ARGS": args,
+        ]))
     return CNIRequest(environment: env, config: try NetworkConfig(bytes: Array(config.utf8)))
 }
 
@@ -65,31 +70,42 @@ func hostLocal(_ dir: TemporaryDirectory, ipam: String, version: String = "1.1.0
     }
 
     @Test func legacyVersionsGetOneAddressPerFamily() throws {
-        let error = try #require(try error(#""ranges":[[{"subnet":"10.0.0.0/24"}],[{"subnet":"10.1.0.0/24"}]]"#, version: "0.2.0"))
+        let error = try #require(
+            try error(#""ranges":[[{"subnet":"10.0.0.0/24"}],[{"subnet":"10.1.0.0/24"}]]"#, version: "0.2.0"))
         #expect(error.msg == "CNI version 0.2.0 does not support more than 1 address per family")
-        #expect(try self.error(#""ranges":[[{"subnet":"10.0.0.0/24"}],[{"subnet":"fd00::/64"}]]"#, version: "0.2.0") == nil)
+        #expect(
+            try self.error(#""ranges":[[{"subnet":"10.0.0.0/24"}],[{"subnet":"fd00::/64"}]]"#, version: "0.2.0") == nil)
     }
 
     @Test func rangeSourcesAndRequestedAddressesInOrder() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let text = hostLocal(dir, ipam: #""subnet":"10.9.0.0/24","ranges":[[{"subnet":"10.8.0.0/24"}]]"#,
-                             extra: #","runtimeConfig":{"ipRanges":[[{"subnet":"10.7.0.0/24"}]],"ips":["10.8.0.9/24"]},"args":{"cni":{"ips":["10.9.0.9"]}}"#)
+        let text = hostLocal(
+            dir, ipam: #""subnet":"10.9.0.0/24","ranges":[[{"subnet":"10.8.0.0/24"}]]"#,
+            extra:
+                #","runtimeConfig":{"ipRanges":[[{"subnet":"10.7.0.0/24"}]],"ips":["10.8.0.9/24"]},"args":{"cni":{"ips":["10.9.0.9"]}}"#
+        )
         let config = try HostLocalConfig(request: try request(text, args: "IP=10.7.0.9"))
-        #expect(config.rangeSets.map(\.description) == ["10.7.0.1-10.7.0.254", "10.9.0.1-10.9.0.254", "10.8.0.1-10.8.0.254"])
+        #expect(
+            config.rangeSets.map(\.description) == [
+                "10.7.0.1-10.7.0.254", "10.9.0.1-10.9.0.254", "10.8.0.1-10.8.0.254",
+            ])
         #expect(config.requestedAddresses.map(\.description) == ["10.7.0.9", "10.9.0.9", "10.8.0.9"])
     }
 }
 
 @Suite struct HostLocalAllocatorTests {
-    func allocator(_ dir: TemporaryDirectory, _ ipam: String, args: String = "", extra: String = "") throws -> HostLocalAllocator {
-        try HostLocalAllocator(config: try HostLocalConfig(request: try request(hostLocal(dir, ipam: ipam, extra: extra), args: args)))
+    func allocator(_ dir: TemporaryDirectory, _ ipam: String, args: String = "", extra: String = "") throws
+        -> HostLocalAllocator
+    {
+        try HostLocalAllocator(
+            config: try HostLocalConfig(request: try request(hostLocal(dir, ipam: ipam, extra: extra), args: args)))
     }
 
     @Test func roundRobinSkipsTheGatewayAndWraps() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let a = try allocator(dir, #""ranges":[[{"subnet":"10.0.0.0/29"}]]"#)   // .1 gateway, .2-.6 free
+        let a = try allocator(dir, #""ranges":[[{"subnet":"10.0.0.0/29"}]]"#)  // .1 gateway, .2-.6 free
         var got: [String] = []
         for n in 0..<5 { got += try a.allocate(containerID: "c\(n)", ifName: "eth0").map(\.address.description) }
         #expect(got == ["10.0.0.2/29", "10.0.0.3/29", "10.0.0.4/29", "10.0.0.5/29", "10.0.0.6/29"])
@@ -106,14 +122,18 @@ func hostLocal(_ dir: TemporaryDirectory, ipam: String, version: String = "1.1.0
     @Test func exhaustionNamesTheNetworkAndRange() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let a = try allocator(dir, #""ranges":[[{"subnet":"10.0.0.0/24","rangeStart":"10.0.0.10","rangeEnd":"10.0.0.10"}]]"#)
+        let a = try allocator(
+            dir, #""ranges":[[{"subnet":"10.0.0.0/24","rangeStart":"10.0.0.10","rangeEnd":"10.0.0.10"}]]"#)
         _ = try a.allocate(containerID: "c1", ifName: "eth0")
         do {
             _ = try a.allocate(containerID: "c2", ifName: "eth0")
             Issue.record("allocated from an exhausted range")
         } catch let error as CNIError {
             #expect(error.code == 102)
-            #expect(error.msg == #"failed to allocate for range 0: no IP addresses available in range set 10.0.0.10-10.0.0.10 of network "net1""#)
+            #expect(
+                error.msg
+                    == #"failed to allocate for range 0: no IP addresses available in range set 10.0.0.10-10.0.0.10 of network "net1""#
+            )
         }
     }
 
@@ -132,16 +152,24 @@ func hostLocal(_ dir: TemporaryDirectory, ipam: String, version: String = "1.1.0
         let ipam = #""ranges":[[{"subnet":"10.0.0.0/24"}],[{"subnet":"fd00::/64"}]]"#
         let got = try allocator(dir, ipam, args: "IP=10.0.0.77").allocate(containerID: "c1", ifName: "eth0")
         #expect(got.map(\.address.description) == ["10.0.0.77/24", "fd00::2/64"])
-        let taken = #expect(throws: CNIError.self) { try allocator(dir, ipam, args: "IP=10.0.0.77").allocate(containerID: "c2", ifName: "eth0") }
+        let taken = #expect(throws: CNIError.self) {
+            try allocator(dir, ipam, args: "IP=10.0.0.77").allocate(containerID: "c2", ifName: "eth0")
+        }
         #expect(taken?.code == 102)
-        let gateway = #expect(throws: CNIError.self) { try allocator(dir, ipam, args: "IP=10.0.0.1").allocate(containerID: "c3", ifName: "eth0") }
+        let gateway = #expect(throws: CNIError.self) {
+            try allocator(dir, ipam, args: "IP=10.0.0.1").allocate(containerID: "c3", ifName: "eth0")
+        }
         #expect(gateway?.msg.contains("is subnet's gateway") == true)
-        let outside = #expect(throws: CNIError.self) { try allocator(dir, ipam, args: "IP=10.99.0.1").allocate(containerID: "c4", ifName: "eth0") }
+        let outside = #expect(throws: CNIError.self) {
+            try allocator(dir, ipam, args: "IP=10.99.0.1").allocate(containerID: "c4", ifName: "eth0")
+        }
         #expect(outside?.msg == "failed to allocate all requested IPs: 10.99.0.1")
         // Nothing of the failed calls stays reserved.
         #expect(dir.files("net1").filter { $0.hasPrefix("10.") || $0.hasPrefix("fd") } == ["10.0.0.77", "fd00::2"])
-        let fromArgs = try allocator(dir, ipam, extra: #","args":{"cni":{"ips":["fd00::99"]}},"runtimeConfig":{"ips":["10.0.0.88/24"]}"#)
-            .allocate(containerID: "c5", ifName: "eth0")
+        let fromArgs = try allocator(
+            dir, ipam, extra: #","args":{"cni":{"ips":["fd00::99"]}},"runtimeConfig":{"ips":["10.0.0.88/24"]}"#
+        )
+        .allocate(containerID: "c5", ifName: "eth0")
         #expect(fromArgs.map(\.address.description) == ["10.0.0.88/24", "fd00::99/64"])
     }
 
@@ -161,7 +189,7 @@ func hostLocal(_ dir: TemporaryDirectory, ipam: String, version: String = "1.1.0
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let a = try allocator(dir, #""ranges":[[{"subnet":"10.0.0.0/24"}]]"#)
-        _ = try a.allocate(containerID: "c1", ifName: "eth0")      // 10.0.0.2, indexed
+        _ = try a.allocate(containerID: "c1", ifName: "eth0")  // 10.0.0.2, indexed
         // Another implementation released it and gave c1 another address behind our back.
         _ = unlink(dir.path + "/net1/10.0.0.2")
         dir.write("net1/10.0.0.40", "c1\r\neth0")
@@ -173,9 +201,9 @@ func hostLocal(_ dir: TemporaryDirectory, ipam: String, version: String = "1.1.0
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let a = try allocator(dir, #""ranges":[[{"subnet":"10.0.0.0/29"}]]"#)
-        _ = try a.allocate(containerID: "seed", ifName: "eth0")   // creates the directory: 10.0.0.2
-        dir.write("net1/10.0.0.3", "")                            // empty (a crash while writing)
-        _ = mkdir(dir.path + "/net1/10.0.0.4", 0o755)              // a directory in the way
+        _ = try a.allocate(containerID: "seed", ifName: "eth0")  // creates the directory: 10.0.0.2
+        dir.write("net1/10.0.0.3", "")  // empty (a crash while writing)
+        _ = mkdir(dir.path + "/net1/10.0.0.4", 0o755)  // a directory in the way
         dir.write("net1/garbage-name", "x")
         dir.write("net1/last_reserved_ip.0", "not an address")
         let got = try a.allocate(containerID: "c1", ifName: "eth0")
@@ -191,11 +219,17 @@ func hostLocal(_ dir: TemporaryDirectory, ipam: String, version: String = "1.1.0
         dir.write("net1/10.0.0.200", "legacy-keep")
         dir.write("net1/10.0.0.201", "legacy-drop")
         dir.write("net1/10.0.0.202", "")
-        let released = try a.collectGarbage(valid: [Attachment(containerID: "keep1", ifName: "eth0"),
-                                                    Attachment(containerID: "keep2", ifName: "eth0"),
-                                                    Attachment(containerID: "legacy-keep", ifName: "eth9")])
+        let released = try a.collectGarbage(valid: [
+            Attachment(containerID: "keep1", ifName: "eth0"),
+            Attachment(containerID: "keep2", ifName: "eth0"),
+            Attachment(containerID: "legacy-keep", ifName: "eth9"),
+        ])
         #expect(released.count == 6)
-        #expect(dir.files("net1") == ["10.0.0.2", "10.0.0.200", "10.0.0.4", "fd00::2", "fd00::4", "last_reserved_ip.0", "last_reserved_ip.1", "lock"])
+        #expect(
+            dir.files("net1") == [
+                "10.0.0.2", "10.0.0.200", "10.0.0.4", "fd00::2", "fd00::4", "last_reserved_ip.0", "last_reserved_ip.1",
+                "lock",
+            ])
         // The legacy reservation of a valid container stays, and so does its entry (the index lists
         // every owner in the store).
         #expect(dir.indexEntries("net1") == ["keep1:eth0", "keep2:eth0", "legacy-keep:"])
@@ -204,7 +238,13 @@ func hostLocal(_ dir: TemporaryDirectory, ipam: String, version: String = "1.1.0
     }
 
     @Test func resolvConfParsing() {
-        let dns = ResolvConf.parse("# comment\n; other\nnameserver 10.0.0.53\nnameserver fd00::53\ndomain example.org\nsearch a.example b.example\noptions ndots:2 edns0\nbogus\n")
-        #expect(dns == DNS(nameservers: ["10.0.0.53", "fd00::53"], domain: "example.org", search: ["a.example", "b.example"], options: ["ndots:2", "edns0"]))
+        let dns = ResolvConf.parse(
+            "# comment\n; other\nnameserver 10.0.0.53\nnameserver fd00::53\ndomain example.org\nsearch a.example b.example\noptions ndots:2 edns0\nbogus\n"
+        )
+        #expect(
+            dns
+                == DNS(
+                    nameservers: ["10.0.0.53", "fd00::53"], domain: "example.org", search: ["a.example", "b.example"],
+                    options: ["ndots:2", "edns0"]))
     }
 }

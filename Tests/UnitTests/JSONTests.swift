@@ -24,7 +24,9 @@ import Testing
         #expect(JSONValue.string("a\"\u{1}\n").serialized() == #""a\"\u0001\n""#)
     }
 
-    @Test(arguments: ["", "{", "[1,]", "{\"a\" 1}", "tru", "01", "1.", "\"\\x\"", "\"\\ud800\"", "[1] 2", "{\"a\":1,}", "\"\u{1}\""])
+    @Test(arguments: [
+        "", "{", "[1,]", "{\"a\" 1}", "tru", "01", "1.", "\"\\x\"", "\"\\ud800\"", "[1] 2", "{\"a\":1,}", "\"\u{1}\"",
+    ])
     func rejectsMalformedDocuments(_ text: String) {
         #expect(throws: JSONSyntaxError.self) { try JSONValue.parse(text) }
     }

@@ -11,8 +11,9 @@ final class RecordingPlugin: CNIPlugin, @unchecked Sendable {
     func add(_ request: CNIRequest) throws -> CNIResult {
         calls.append(.add)
         if let failure { throw failure }
-        return CNIResult(cniVersion: request.config.cniVersion,
-                         ips: [.init(address: .init("10.1.0.2/16")!, gateway: .init("10.1.0.1"))])
+        return CNIResult(
+            cniVersion: request.config.cniVersion,
+            ips: [.init(address: .init("10.1.0.2/16")!, gateway: .init("10.1.0.1"))])
     }
     func delete(_ request: CNIRequest) throws { calls.append(.delete) }
     func check(_ request: CNIRequest) throws { calls.append(.check) }
@@ -22,7 +23,10 @@ final class RecordingPlugin: CNIPlugin, @unchecked Sendable {
 
 @Suite struct PluginRunnerTests {
     func env(_ command: String) -> [String: String] {
-        ["CNI_COMMAND": command, "CNI_CONTAINERID": "c1", "CNI_NETNS": "/run/netns/x", "CNI_IFNAME": "eth0", "CNI_PATH": "/bin"]
+        [
+            "CNI_COMMAND": command, "CNI_CONTAINERID": "c1", "CNI_NETNS": "/run/netns/x", "CNI_IFNAME": "eth0",
+            "CNI_PATH": "/bin",
+        ]
     }
 
     func run(_ command: String, _ stdin: String, plugin: RecordingPlugin = RecordingPlugin()) -> (JSONValue?, Int32) {
@@ -33,7 +37,11 @@ final class RecordingPlugin: CNIPlugin, @unchecked Sendable {
     @Test func versionListsEverySupportedVersionAndEchoesTheInput() {
         let (reply, status) = run("VERSION", #"{"cniVersion":"0.4.0"}"#)
         #expect(status == 0)
-        #expect(reply == ["cniVersion": "0.4.0", "supportedVersions": ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]])
+        #expect(
+            reply == [
+                "cniVersion": "0.4.0",
+                "supportedVersions": ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"],
+            ])
         #expect(run("VERSION", "").0?["cniVersion"] == "1.1.0")
     }
 
@@ -61,13 +69,16 @@ final class RecordingPlugin: CNIPlugin, @unchecked Sendable {
         #expect(status == 1)
         #expect(reply?["code"] == 1)
         #expect(reply?["msg"] == "incompatible CNI versions")
-        #expect(reply?["details"] == #"config is "1.2.0", plugin supports ["0.1.0" "0.2.0" "0.3.0" "0.3.1" "0.4.0" "1.0.0" "1.1.0"]"#)
+        #expect(
+            reply?["details"]
+                == #"config is "1.2.0", plugin supports ["0.1.0" "0.2.0" "0.3.0" "0.3.1" "0.4.0" "1.0.0" "1.1.0"]"#)
     }
 
     @Test func checkNeeds040AndGCAndStatusNeed110() {
         #expect(run("CHECK", #"{"cniVersion":"0.3.1","name":"n"}"#).0?["msg"] == "config version does not allow CHECK")
         #expect(run("GC", #"{"cniVersion":"1.0.0","name":"n"}"#).0?["msg"] == "config version does not allow GC")
-        #expect(run("STATUS", #"{"cniVersion":"0.4.0","name":"n"}"#).0?["msg"] == "config version does not allow STATUS")
+        #expect(
+            run("STATUS", #"{"cniVersion":"0.4.0","name":"n"}"#).0?["msg"] == "config version does not allow STATUS")
         #expect(run("CHECK", #"{"cniVersion":"x.y","name":"n"}"#).0?["code"] == 6)
         let plugin = RecordingPlugin()
         #expect(run("GC", #"{"cniVersion":"1.1.0","name":"n"}"#, plugin: plugin).1 == 0)
@@ -97,9 +108,11 @@ final class RecordingPlugin: CNIPlugin, @unchecked Sendable {
     }
 
     @Test func readsValidAttachmentsWithFallback() throws {
-        let modern = try NetworkConfig(bytes: Array(#"{"name":"n","cni.dev/valid-attachments":[{"containerID":"a","ifname":"eth0"}]}"#.utf8))
+        let modern = try NetworkConfig(
+            bytes: Array(#"{"name":"n","cni.dev/valid-attachments":[{"containerID":"a","ifname":"eth0"}]}"#.utf8))
         #expect(try modern.validAttachments() == [Attachment(containerID: "a", ifName: "eth0")])
-        let old = try NetworkConfig(bytes: Array(#"{"name":"n","cni.dev/attachments":[{"containerID":"b","ifname":"net1"}]}"#.utf8))
+        let old = try NetworkConfig(
+            bytes: Array(#"{"name":"n","cni.dev/attachments":[{"containerID":"b","ifname":"net1"}]}"#.utf8))
         #expect(try old.validAttachments() == [Attachment(containerID: "b", ifName: "net1")])
         let none = try NetworkConfig(bytes: Array(#"{"name":"n","cni.dev/valid-attachments":null}"#.utf8))
         #expect(try none.validAttachments().isEmpty)

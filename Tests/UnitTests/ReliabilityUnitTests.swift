@@ -1,14 +1,16 @@
+import CMnl
 import CNI
 import CSystem
 import JSON
-import CMnl
 import Netlink
-@testable import Plugins
 import System
-import Testing
 import TestSupport
+import Testing
+
+@testable import Plugins
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The pieces issue 13's fixes rest on, without root: checked numbers, linear objects, files
@@ -28,11 +30,20 @@ import Glibc
     }
 
     @Test func configIntegersNameTheKeyAndTheRange() throws {
-        let reader = ConfigReader(try #require(JSONValue.parse(#"{"a":-1,"b":0.5,"c":"x","d":7,"e":1e400}"#).objectValue), path: "ipam")
-        #expect(throws: CNIError.invalidConfig(#""ipam.a": -1 is out of range (0 to 4294967295)"#)) { try reader.uint32("a") }
-        #expect(throws: CNIError.invalidConfig(#""ipam.b": 0.5 is not an integer (0 to 4294967295)"#)) { try reader.uint32("b") }
-        #expect(throws: CNIError.invalidConfig(#""ipam.c": expected an integer, found a string"#)) { try reader.uint32("c") }
-        #expect(throws: CNIError.invalidConfig(#""ipam.e": 1e400 is out of range (0 to 255)"#)) { try reader.integer("e", in: UInt8(0)...255) }
+        let reader = ConfigReader(
+            try #require(JSONValue.parse(#"{"a":-1,"b":0.5,"c":"x","d":7,"e":1e400}"#).objectValue), path: "ipam")
+        #expect(throws: CNIError.invalidConfig(#""ipam.a": -1 is out of range (0 to 4294967295)"#)) {
+            try reader.uint32("a")
+        }
+        #expect(throws: CNIError.invalidConfig(#""ipam.b": 0.5 is not an integer (0 to 4294967295)"#)) {
+            try reader.uint32("b")
+        }
+        #expect(throws: CNIError.invalidConfig(#""ipam.c": expected an integer, found a string"#)) {
+            try reader.uint32("c")
+        }
+        #expect(throws: CNIError.invalidConfig(#""ipam.e": 1e400 is out of range (0 to 255)"#)) {
+            try reader.integer("e", in: UInt8(0)...255)
+        }
         #expect(try reader.uint32("d") == 7)
         #expect(try reader.uint32("missing") == nil)
     }
@@ -40,8 +51,11 @@ import Glibc
     @Test func routesFromResultsAreRangeChecked() throws {
         let json = try JSONValue.parse(#"{"cniVersion":"1.1.0","routes":[{"dst":"10.0.0.0/8","priority":-1}]}"#)
         #expect(throws: ResultConversionError.self) { try CNIResult(json: json, defaultVersion: "1.1.0") }
-        let good = try CNIResult(json: try JSONValue.parse(#"{"cniVersion":"1.1.0","routes":[{"dst":"10.0.0.0/8","priority":4294967295,"table":100,"scope":253}]}"#),
-                                 defaultVersion: "1.1.0")
+        let good = try CNIResult(
+            json: try JSONValue.parse(
+                #"{"cniVersion":"1.1.0","routes":[{"dst":"10.0.0.0/8","priority":4294967295,"table":100,"scope":253}]}"#
+            ),
+            defaultVersion: "1.1.0")
         #expect(good.routes.first?.priority == UInt32.max)
         #expect(good.routes.first?.scope == 253)
     }
@@ -140,7 +154,10 @@ import Glibc
         do {
             _ = try Rollback.guarding { (rollback: inout Rollback) -> Int in
                 rollback.add("first") { order.append("first") }
-                rollback.add("delete link mv1") { order.append("second"); throw StepFailed() }
+                rollback.add("delete link mv1") {
+                    order.append("second")
+                    throw StepFailed()
+                }
                 throw CNIError(code: .kernelOperationFailed, msg: "add address failed")
             }
             Issue.record("no error")

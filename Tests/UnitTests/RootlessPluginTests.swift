@@ -1,8 +1,9 @@
 import ProcessRunner
-import Testing
 import TestSupport
+import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The suites of the plugins' decisions need no privilege: the main plugins' logic against the
@@ -24,13 +25,17 @@ import Glibc
         let length = readlink("/proc/self/exe", &target, target.count - 1)
         try #require(length > 0, "cannot read /proc/self/exe")
         let executable = String(decoding: target[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let copy = try ChildProcess.run("/bin/cp", arguments: [executable, bundle], environment: [], captureStandardError: true)
-        try #require(copy.status == 0, "cannot copy the test bundle: \(String(decoding: copy.standardError, as: UTF8.self))")
+        let copy = try ChildProcess.run(
+            "/bin/cp", arguments: [executable, bundle], environment: [], captureStandardError: true)
+        try #require(
+            copy.status == 0, "cannot copy the test bundle: \(String(decoding: copy.standardError, as: UTF8.self))")
         let outcome = try ChildProcess.run(
             "/usr/bin/setpriv",
-            arguments: ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
-                        bundle, "--testing-library", "swift-testing", "--filter",
-                        "LogicTests|HostLocalConfigTests|HostLocalAllocatorTests|HostLocalIndex|IndexSeal"],
+            arguments: [
+                "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
+                bundle, "--testing-library", "swift-testing", "--filter",
+                "LogicTests|HostLocalConfigTests|HostLocalAllocatorTests|HostLocalIndex|IndexSeal",
+            ],
             environment: ["PATH=/usr/bin:/bin", "HOME=/nonexistent", "NO_COLOR=1"], captureStandardError: true)
         let output = String(decoding: outcome.standardOutput + outcome.standardError, as: UTF8.self)
         let summary = output.split(separator: "\n").last { $0.contains("Test run with") } ?? "no summary"

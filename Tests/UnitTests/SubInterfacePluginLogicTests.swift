@@ -1,10 +1,12 @@
 import Addressing
 import CNI
 import Netlink
-@testable import Plugins
 import Testing
+
+@testable import Plugins
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // Root-less tests of macvlan's, ipvlan's and vlan's decisions: the plugins run against a
@@ -14,11 +16,15 @@ import Glibc
 let containerPath = "/run/netns/c1"
 
 /// A request as a runtime sends it, for a container in `containerPath`.
-func pluginRequest(_ config: String, _ command: String = "ADD", netns: String = containerPath, containerID: String = "c1",
-                   ifName: String = "eth0", args: String = "") throws -> CNIRequest {
-    let env = try #require(try CNIEnvironment.load(from: [
-        "CNI_COMMAND": command, "CNI_CONTAINERID": containerID, "CNI_NETNS": netns, "CNI_IFNAME": ifName,
-        "CNI_PATH": "/opt/cni/bin", "CNI_ARGS": args]))
+func pluginRequest(
+    _ config: String, _ command: String = "ADD", netns: String = containerPath, containerID: String = "c1",
+    ifName: String = "eth0", args: String = ""
+) throws -> CNIRequest {
+    let env = try #require(
+        try CNIEnvironment.load(from: [
+            "CNI_COMMAND": command, "CNI_CONTAINERID": containerID, "CNI_NETNS": netns, "CNI_IFNAME": ifName,
+            "CNI_PATH": "/opt/cni/bin", "CNI_ARGS": args,
+        ]))
     return CNIRequest(environment: env, config: try NetworkConfig(bytes: Array(config.utf8)))
 }
 
@@ -34,8 +40,10 @@ func cniError(_ body: () throws -> Void) -> CNIError? {
 
 /// The IPAM result the fake's IPAM hands out: 10.1.0.5/24 via 10.1.0.1, a default route.
 func ipamResult() -> CNIResult {
-    CNIResult(cniVersion: "1.1.0", ips: [CNIResult.IPConfig(address: IPPrefix("10.1.0.5/24")!, gateway: IPAddress("10.1.0.1"))],
-              routes: [CNIResult.Route(destination: IPPrefix("0.0.0.0/0")!)])
+    CNIResult(
+        cniVersion: "1.1.0",
+        ips: [CNIResult.IPConfig(address: IPPrefix("10.1.0.5/24")!, gateway: IPAddress("10.1.0.1"))],
+        routes: [CNIResult.Route(destination: IPPrefix("0.0.0.0/0")!)])
 }
 
 /// A node with the host's uplink eth0 (default route), the container's namespace, and an IPAM.
@@ -51,7 +59,8 @@ func subInterfaceNode() -> FakeNode {
 func normalized(_ lines: [String], prefix: String) -> [String] {
     lines.map { line in
         line.split(separator: " ", omittingEmptySubsequences: false).map { word in
-            word.hasPrefix(prefix) && word.count == prefix.count + 8 && word.dropFirst(prefix.count).allSatisfy(\.isHexDigit) ? "<tmp>" : String(word)
+            word.hasPrefix(prefix) && word.count == prefix.count + 8
+                && word.dropFirst(prefix.count).allSatisfy(\.isHexDigit) ? "<tmp>" : String(word)
         }.joined(separator: " ")
     }
 }
@@ -64,21 +73,28 @@ func macvlanConfig(_ extra: String = #","master":"eth0""#, ipam: Bool = true, ve
     @Test func addCreatesInTheContainerRenamesAndConfiguresInOrder() throws {
         let node = subInterfaceNode()
         let result = try MacvlanPlugin(host: FakeHost(node: node)).add(try pluginRequest(macvlanConfig()))
-        #expect(normalized(node.mutationLog, prefix: "mv") == [
-            "host newlink <tmp> macvlan on eth0 in \(containerPath)",
-            "\(containerPath) rename <tmp> eth0",
-            "ipam host-local ADD c1/eth0",
-            "\(containerPath) sysctl net/ipv4/conf/eth0/arp_notify=1",
-            "\(containerPath) sysctl net/ipv6/conf/eth0/ndisc_notify=1",
-            "\(containerPath) newaddr eth0 10.1.0.5/24",
-            "\(containerPath) up eth0",
-            "\(containerPath) newroute 0.0.0.0/0 via 10.1.0.1 dev eth0",
-        ])
+        #expect(
+            normalized(node.mutationLog, prefix: "mv") == [
+                "host newlink <tmp> macvlan on eth0 in \(containerPath)",
+                "\(containerPath) rename <tmp> eth0",
+                "ipam host-local ADD c1/eth0",
+                "\(containerPath) sysctl net/ipv4/conf/eth0/arp_notify=1",
+                "\(containerPath) sysctl net/ipv6/conf/eth0/ndisc_notify=1",
+                "\(containerPath) newaddr eth0 10.1.0.5/24",
+                "\(containerPath) up eth0",
+                "\(containerPath) newroute 0.0.0.0/0 via 10.1.0.1 dev eth0",
+            ])
         #expect(node.log.first == "lock attachment" && node.log.last == "unlock attachment")
         let link = try #require(node.link("eth0", in: containerPath))
         #expect(link.kind == "macvlan" && link.macvlanMode == .bridge && link.parentIndex == 2 && link.isUp)
-        #expect(result.interfaces == [CNIResult.Interface(name: "eth0", mac: link.address?.description, mtu: 1500, sandbox: containerPath)])
-        #expect(result.ips == [CNIResult.IPConfig(address: IPPrefix("10.1.0.5/24")!, gateway: IPAddress("10.1.0.1"), interface: 0)])
+        #expect(
+            result.interfaces == [
+                CNIResult.Interface(name: "eth0", mac: link.address?.description, mtu: 1500, sandbox: containerPath)
+            ])
+        #expect(
+            result.ips == [
+                CNIResult.IPConfig(address: IPPrefix("10.1.0.5/24")!, gateway: IPAddress("10.1.0.1"), interface: 0)
+            ])
         #expect(node.namespaces["host"]?.links.map(\.name) == ["eth0"], "nothing is made in the host namespace")
     }
 
@@ -87,17 +103,18 @@ func macvlanConfig(_ extra: String = #","master":"eth0""#, ipam: Bool = true, ve
         node.ipamResult?.ips.append(CNIResult.IPConfig(address: IPPrefix("fd00::5/64")!, gateway: IPAddress("fd00::1")))
         node.ipamResult?.routes.append(CNIResult.Route(destination: IPPrefix("::/0")!))
         _ = try MacvlanPlugin(host: FakeHost(node: node)).add(try pluginRequest(macvlanConfig()))
-        #expect(Array(normalized(node.mutationLog, prefix: "mv").dropFirst(3)) == [
-            "\(containerPath) sysctl net/ipv4/conf/eth0/arp_notify=1",
-            "\(containerPath) sysctl net/ipv6/conf/eth0/ndisc_notify=1",
-            "\(containerPath) sysctl net/ipv6/conf/lo/disable_ipv6=0",
-            "\(containerPath) sysctl net/ipv6/conf/eth0/disable_ipv6=0",
-            "\(containerPath) newaddr eth0 10.1.0.5/24",
-            "\(containerPath) newaddr eth0 fd00::5/64",
-            "\(containerPath) up eth0",
-            "\(containerPath) newroute 0.0.0.0/0 via 10.1.0.1 dev eth0",
-            "\(containerPath) newroute ::/0 via fd00::1 dev eth0",
-        ])
+        #expect(
+            Array(normalized(node.mutationLog, prefix: "mv").dropFirst(3)) == [
+                "\(containerPath) sysctl net/ipv4/conf/eth0/arp_notify=1",
+                "\(containerPath) sysctl net/ipv6/conf/eth0/ndisc_notify=1",
+                "\(containerPath) sysctl net/ipv6/conf/lo/disable_ipv6=0",
+                "\(containerPath) sysctl net/ipv6/conf/eth0/disable_ipv6=0",
+                "\(containerPath) newaddr eth0 10.1.0.5/24",
+                "\(containerPath) newaddr eth0 fd00::5/64",
+                "\(containerPath) up eth0",
+                "\(containerPath) newroute 0.0.0.0/0 via 10.1.0.1 dev eth0",
+                "\(containerPath) newroute ::/0 via fd00::1 dev eth0",
+            ])
     }
 
     /// Every state-changing step of ADD fails in turn: each time the ADD fails and the node is
@@ -111,14 +128,18 @@ func macvlanConfig(_ extra: String = #","master":"eth0""#, ipam: Bool = true, ve
             let node = subInterfaceNode()
             let before = node.state
             node.failingMutation = step
-            let error = cniError { _ = try MacvlanPlugin(host: FakeHost(node: node)).add(try pluginRequest(macvlanConfig())) }
+            let error = cniError {
+                _ = try MacvlanPlugin(host: FakeHost(node: node)).add(try pluginRequest(macvlanConfig()))
+            }
             #expect(error != nil, "step \(step)")
             #expect(node.state == before, "step \(step): \(node.mutationLog)")
             let log = normalized(node.mutationLog, prefix: "mv")
             let failed = try #require(log.firstIndex { $0.hasSuffix("-> failed") })
             let undo = Array(log[(failed + 1)...])
-            let expected = [step > 3 ? "ipam host-local DEL c1/eth0" : nil,
-                            step > 1 ? "\(containerPath) dellink \(step > 2 ? "eth0" : "<tmp>")" : nil].compactMap { $0 }
+            let expected = [
+                step > 3 ? "ipam host-local DEL c1/eth0" : nil,
+                step > 1 ? "\(containerPath) dellink \(step > 2 ? "eth0" : "<tmp>")" : nil,
+            ].compactMap { $0 }
             #expect(undo == expected, "step \(step)")
         }
     }
@@ -133,7 +154,9 @@ func macvlanConfig(_ extra: String = #","master":"eth0""#, ipam: Bool = true, ve
         let exists = refusal(macvlanConfig()) { $0.addLink(Link(index: 0, name: "eth0"), in: containerPath) }
         #expect(exists.0?.code == 4 && exists.0?.msg.contains("already exists") == true && exists.1 == 0)
         let noMaster = refusal(macvlanConfig(#","master":"nosuch0""#))
-        #expect(noMaster.0?.code == 7 && noMaster.0?.msg == #"master "nosuch0" not found in the host netns"# && noMaster.1 == 0)
+        #expect(
+            noMaster.0?.code == 7 && noMaster.0?.msg == #"master "nosuch0" not found in the host netns"#
+                && noMaster.1 == 0)
         let mtu = refusal(macvlanConfig(#","master":"eth0","mtu":9000"#))
         #expect(mtu.0?.code == 7 && mtu.0?.msg.contains("MTU 1500") == true && mtu.1 == 0)
         let noDefault = refusal(macvlanConfig("")) { $0.namespaces["host"]?.routes = [] }
@@ -144,22 +167,27 @@ func macvlanConfig(_ extra: String = #","master":"eth0""#, ipam: Bool = true, ve
         let node = subInterfaceNode()
         node.addLink(Link(index: 0, name: "eth1", flags: FakeNode.up))
         _ = try MacvlanPlugin(host: FakeHost(node: node)).add(try pluginRequest(macvlanConfig("")))
-        #expect(normalized(node.mutationLog, prefix: "mv").first == "host newlink <tmp> macvlan on eth0 in \(containerPath)")
+        #expect(
+            normalized(node.mutationLog, prefix: "mv").first == "host newlink <tmp> macvlan on eth0 in \(containerPath)"
+        )
     }
 
     @Test func linkInContainerCreatesBesideTheMasterThere() throws {
         let node = subInterfaceNode()
         node.addLink(Link(index: 0, name: "uplink", flags: FakeNode.up), in: containerPath)
-        _ = try MacvlanPlugin(host: FakeHost(node: node)).add(try pluginRequest(macvlanConfig(#","master":"uplink","linkInContainer":true"#)))
+        _ = try MacvlanPlugin(host: FakeHost(node: node)).add(
+            try pluginRequest(macvlanConfig(#","master":"uplink","linkInContainer":true"#)))
         #expect(normalized(node.mutationLog, prefix: "mv").first == "\(containerPath) newlink <tmp> macvlan on uplink")
     }
 
     @Test func withoutIPAMTheLinkIsOnlyBroughtUp() throws {
         let node = subInterfaceNode()
         let result = try MacvlanPlugin(host: FakeHost(node: node)).add(try pluginRequest(macvlanConfig(ipam: false)))
-        #expect(normalized(node.mutationLog, prefix: "mv") == [
-            "host newlink <tmp> macvlan on eth0 in \(containerPath)", "\(containerPath) rename <tmp> eth0", "\(containerPath) up eth0",
-        ])
+        #expect(
+            normalized(node.mutationLog, prefix: "mv") == [
+                "host newlink <tmp> macvlan on eth0 in \(containerPath)", "\(containerPath) rename <tmp> eth0",
+                "\(containerPath) up eth0",
+            ])
         #expect(result.ips.isEmpty)
     }
 
@@ -168,14 +196,19 @@ func macvlanConfig(_ extra: String = #","master":"eth0""#, ipam: Bool = true, ve
     @Test func anUnprintableResultIsUndone() throws {
         let node = subInterfaceNode()
         let before = node.state
-        let error = cniError { _ = try MacvlanPlugin(host: FakeHost(node: node)).add(try pluginRequest(macvlanConfig(ipam: false, version: "0.2.0"))) }
+        let error = cniError {
+            _ = try MacvlanPlugin(host: FakeHost(node: node)).add(
+                try pluginRequest(macvlanConfig(ipam: false, version: "0.2.0")))
+        }
         #expect(error != nil && node.state == before)
     }
 
     @Test func theKernelsRefusalIsExplained() throws {
         let node = subInterfaceNode()
         node.scriptedErrors = [("host newlink", EBUSY)]
-        let error = cniError { _ = try MacvlanPlugin(host: FakeHost(node: node)).add(try pluginRequest(macvlanConfig())) }
+        let error = cniError {
+            _ = try MacvlanPlugin(host: FakeHost(node: node)).add(try pluginRequest(macvlanConfig()))
+        }
         #expect(error?.code == 100 && error?.msg == #"master "eth0" cannot take a macvlan: it carries an ipvlan"#)
         #expect(!node.log.contains { $0.hasPrefix("ipam") })
     }
@@ -186,9 +219,10 @@ func macvlanConfig(_ extra: String = #","master":"eth0""#, ipam: Bool = true, ve
         let leftover = MacvlanPlugin.temporaryName(request.environment)
         node.addLink(Link(index: 0, name: leftover, kind: "macvlan", parentIndex: 2), in: containerPath)
         _ = try MacvlanPlugin(host: FakeHost(node: node)).add(request)
-        #expect(normalized(node.mutationLog, prefix: "mv").prefix(2) == [
-            "\(containerPath) dellink <tmp>", "host newlink <tmp> macvlan on eth0 in \(containerPath)",
-        ])
+        #expect(
+            normalized(node.mutationLog, prefix: "mv").prefix(2) == [
+                "\(containerPath) dellink <tmp>", "host newlink <tmp> macvlan on eth0 in \(containerPath)",
+            ])
     }
 
     @Test func deleteReleasesTheAddressesThenRemovesTheLink() throws {
@@ -211,7 +245,9 @@ func macvlanConfig(_ extra: String = #","master":"eth0""#, ipam: Bool = true, ve
         try plugin.delete(try pluginRequest(macvlanConfig(), "DEL", netns: "/run/netns/gone"))
         try plugin.delete(try pluginRequest(macvlanConfig(), "DEL", netns: ""))
         #expect(node.mutationLog == ["ipam host-local DEL c1/eth0", "ipam host-local DEL c1/eth0"])
-        #expect(node.log.filter { $0.hasPrefix("open ") } == ["open /run/netns/gone"], "no namespace is opened for an empty CNI_NETNS")
+        #expect(
+            node.log.filter { $0.hasPrefix("open ") } == ["open /run/netns/gone"],
+            "no namespace is opened for an empty CNI_NETNS")
     }
 
     @Test func deleteLeavesALinkOfAnotherKind() throws {
@@ -225,7 +261,8 @@ func macvlanConfig(_ extra: String = #","master":"eth0""#, ipam: Bool = true, ve
     /// prevResult of a successful ADD as a runtime would send it at CHECK.
     func checkConfig(_ result: CNIResult, extra: String = #","master":"eth0""#) throws -> String {
         let previous = try result.json(as: "1.1.0").serialized(indent: 0)
-        return #"{"cniVersion":"1.1.0","name":"net1","type":"macvlan"\#(extra),"ipam":{"type":"host-local"},"prevResult":\#(previous)}"#
+        return
+            #"{"cniVersion":"1.1.0","name":"net1","type":"macvlan"\#(extra),"ipam":{"type":"host-local"},"prevResult":\#(previous)}"#
     }
 
     @Test func checkFindsEveryDrift() throws {
@@ -242,13 +279,24 @@ func macvlanConfig(_ extra: String = #","master":"eth0""#, ipam: Bool = true, ve
             body(&node.namespaces[containerPath]!.links[position])
         }
         #expect(try check { _, _ in } == nil)
-        #expect(try check { node, _ in edit(node) { $0.macvlanMode = .vepa } }?.msg == #"interface "eth0" is in macvlan mode vepa, not bridge"#)
-        #expect(try check { node, _ in edit(node) { $0.address = MACAddress("02:aa:00:00:00:01") } }?.msg.contains("has MAC 02:aa:00:00:00:01") == true)
+        #expect(
+            try check { node, _ in edit(node) { $0.macvlanMode = .vepa } }?.msg
+                == #"interface "eth0" is in macvlan mode vepa, not bridge"#)
+        #expect(
+            try check { node, _ in edit(node) { $0.address = MACAddress("02:aa:00:00:00:01") } }?.msg.contains(
+                "has MAC 02:aa:00:00:00:01") == true)
         #expect(try check(#","master":"eth1""#) { _, _ in }?.msg == #"interface "eth0" is not on master "eth1""#)
-        #expect(try check { node, _ in node.namespaces[containerPath]!.addresses = [] }?.msg == "address 10.1.0.5/24 is missing on eth0")
-        #expect(try check { node, _ in node.namespaces[containerPath]!.routes = [] }?.msg == "route to 0.0.0.0/0 is missing in the container")
-        #expect(try check { node, _ in edit(node) { $0.kind = "veth" } }?.msg == #"interface "eth0" is a veth, not a macvlan"#)
-        #expect(try check { node, _ in node.namespaces[containerPath]!.links.removeAll { $0.name == "eth0" } }?.code == 103)
+        #expect(
+            try check { node, _ in node.namespaces[containerPath]!.addresses = [] }?.msg
+                == "address 10.1.0.5/24 is missing on eth0")
+        #expect(
+            try check { node, _ in node.namespaces[containerPath]!.routes = [] }?.msg
+                == "route to 0.0.0.0/0 is missing in the container")
+        #expect(
+            try check { node, _ in edit(node) { $0.kind = "veth" } }?.msg
+                == #"interface "eth0" is a veth, not a macvlan"#)
+        #expect(
+            try check { node, _ in node.namespaces[containerPath]!.links.removeAll { $0.name == "eth0" } }?.code == 103)
         #expect(try check { node, _ in node.ipamResult = nil } == nil, "CHECK does not ask the IPAM for a new result")
     }
 
@@ -256,7 +304,9 @@ func macvlanConfig(_ extra: String = #","master":"eth0""#, ipam: Bool = true, ve
         let node = subInterfaceNode()
         let plugin = MacvlanPlugin(host: FakeHost(node: node))
         #expect(cniError { try plugin.status(try pluginRequest(macvlanConfig(), "STATUS")) } == nil)
-        #expect(cniError { try plugin.status(try pluginRequest(macvlanConfig(#","master":"gone0""#), "STATUS")) }?.code == 50)
+        #expect(
+            cniError { try plugin.status(try pluginRequest(macvlanConfig(#","master":"gone0""#), "STATUS")) }?.code
+                == 50)
         node.namespaces["host"]?.routes = []
         #expect(cniError { try plugin.status(try pluginRequest(macvlanConfig(""), "STATUS")) }?.code == 50)
         #expect(node.mutations == 0)
@@ -266,9 +316,11 @@ func macvlanConfig(_ extra: String = #","master":"eth0""#, ipam: Bool = true, ve
 @Suite struct IpvlanVlanLogicTests {
     @Test func ipvlanCreatesWithModeAndFlags() throws {
         let node = subInterfaceNode()
-        let config = #"{"cniVersion":"1.1.0","name":"net1","type":"ipvlan","master":"eth0","mode":"l3","flag":"private","ipam":{"type":"host-local"}}"#
+        let config =
+            #"{"cniVersion":"1.1.0","name":"net1","type":"ipvlan","master":"eth0","mode":"l3","flag":"private","ipam":{"type":"host-local"}}"#
         _ = try IpvlanPlugin(host: FakeHost(node: node)).add(try pluginRequest(config))
-        #expect(normalized(node.mutationLog, prefix: "iv").first == "host newlink <tmp> ipvlan on eth0 in \(containerPath)")
+        #expect(
+            normalized(node.mutationLog, prefix: "iv").first == "host newlink <tmp> ipvlan on eth0 in \(containerPath)")
         let link = try #require(node.link("eth0", in: containerPath))
         #expect(link.ipvlanMode == .l3 && link.ipvlanFlags == .private)
     }
@@ -278,7 +330,8 @@ func macvlanConfig(_ extra: String = #","master":"eth0""#, ipam: Bool = true, ve
     @Test func ipvlanChainedTakesMasterAndAddressesFromPrevResult() throws {
         let node = subInterfaceNode()
         node.addLink(Link(index: 0, name: "uplink", flags: FakeNode.up))
-        let previous = #"{"cniVersion":"1.1.0","interfaces":[{"name":"uplink"}],"ips":[{"address":"10.9.0.7/24","gateway":"10.9.0.1"}],"routes":[{"dst":"10.8.0.0/16"}]}"#
+        let previous =
+            #"{"cniVersion":"1.1.0","interfaces":[{"name":"uplink"}],"ips":[{"address":"10.9.0.7/24","gateway":"10.9.0.1"}],"routes":[{"dst":"10.8.0.0/16"}]}"#
         let config = #"{"cniVersion":"1.1.0","name":"net1","type":"ipvlan","prevResult":\#(previous)}"#
         let result = try IpvlanPlugin(host: FakeHost(node: node)).add(try pluginRequest(config))
         let log = normalized(node.mutationLog, prefix: "iv")
@@ -291,17 +344,20 @@ func macvlanConfig(_ extra: String = #","master":"eth0""#, ipam: Bool = true, ve
     @Test func ipvlanOnAMacvlanMasterIsExplained() throws {
         let node = subInterfaceNode()
         node.scriptedErrors = [("host newlink", EBUSY)]
-        let config = #"{"cniVersion":"1.1.0","name":"net1","type":"ipvlan","master":"eth0","ipam":{"type":"host-local"}}"#
+        let config =
+            #"{"cniVersion":"1.1.0","name":"net1","type":"ipvlan","master":"eth0","ipam":{"type":"host-local"}}"#
         let error = cniError { _ = try IpvlanPlugin(host: FakeHost(node: node)).add(try pluginRequest(config)) }
         #expect(error?.msg == #"master "eth0" cannot take an ipvlan: it carries a macvlan"#)
     }
 
     @Test func vlanCreatesWithItsIdAndExplainsATakenId() throws {
-        let config = #"{"cniVersion":"1.1.0","name":"net1","type":"vlan","master":"eth0","vlanId":42,"ipam":{"type":"host-local"}}"#
+        let config =
+            #"{"cniVersion":"1.1.0","name":"net1","type":"vlan","master":"eth0","vlanId":42,"ipam":{"type":"host-local"}}"#
         let node = subInterfaceNode()
         _ = try VlanPlugin(host: FakeHost(node: node)).add(try pluginRequest(config))
         #expect(node.link("eth0", in: containerPath)?.vlanID == 42)
-        #expect(normalized(node.mutationLog, prefix: "vl").first == "host newlink <tmp> vlan on eth0 in \(containerPath)")
+        #expect(
+            normalized(node.mutationLog, prefix: "vl").first == "host newlink <tmp> vlan on eth0 in \(containerPath)")
 
         let taken = subInterfaceNode()
         taken.scriptedErrors = [("host newlink", EEXIST)]
@@ -311,18 +367,25 @@ func macvlanConfig(_ extra: String = #","master":"eth0""#, ipam: Bool = true, ve
     }
 
     @Test func vlanCheckComparesTheId() throws {
-        let config = #"{"cniVersion":"1.1.0","name":"net1","type":"vlan","master":"eth0","vlanId":42,"ipam":{"type":"host-local"}}"#
+        let config =
+            #"{"cniVersion":"1.1.0","name":"net1","type":"vlan","master":"eth0","vlanId":42,"ipam":{"type":"host-local"}}"#
         let node = subInterfaceNode()
         let plugin = VlanPlugin(host: FakeHost(node: node))
         let result = try plugin.add(try pluginRequest(config))
         let previous = try result.json(as: "1.1.0").serialized(indent: 0)
-        let checkConfig = #"{"cniVersion":"1.1.0","name":"net1","type":"vlan","master":"eth0","vlanId":43,"ipam":{"type":"host-local"},"prevResult":\#(previous)}"#
-        #expect(cniError { try plugin.check(try pluginRequest(checkConfig, "CHECK")) }?.msg == #"interface "eth0" has VLAN ID 42, not 43"#)
+        let checkConfig =
+            #"{"cniVersion":"1.1.0","name":"net1","type":"vlan","master":"eth0","vlanId":43,"ipam":{"type":"host-local"},"prevResult":\#(previous)}"#
+        #expect(
+            cniError { try plugin.check(try pluginRequest(checkConfig, "CHECK")) }?.msg
+                == #"interface "eth0" has VLAN ID 42, not 43"#)
     }
 
     @Test func vlanRequiresAMaster() throws {
         let node = subInterfaceNode()
-        let error = cniError { _ = try VlanPlugin(host: FakeHost(node: node)).add(try pluginRequest(#"{"cniVersion":"1.1.0","name":"n","type":"vlan","vlanId":1}"#)) }
+        let error = cniError {
+            _ = try VlanPlugin(host: FakeHost(node: node)).add(
+                try pluginRequest(#"{"cniVersion":"1.1.0","name":"n","type":"vlan","vlanId":1}"#))
+        }
         #expect(error?.code == 7 && node.mutations == 0)
     }
 }

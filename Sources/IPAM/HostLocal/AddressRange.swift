@@ -13,8 +13,10 @@ public struct AddressRange: Sendable, Equatable, CustomStringConvertible {
     /// Validates as the reference does, with messages that name the values (code 7): no /31,
     /// /32, /127 or /128; no host bits in the subnet; gateway, start and end inside the subnet
     /// and start <= end.
-    public init(subnet: IPPrefix, rangeStart: IPAddress? = nil, rangeEnd: IPAddress? = nil,
-                gateway: IPAddress? = nil) throws(CNIError) {
+    public init(
+        subnet: IPPrefix, rangeStart: IPAddress? = nil, rangeEnd: IPAddress? = nil,
+        gateway: IPAddress? = nil
+    ) throws(CNIError) {
         let width = subnet.family.bitWidth
         guard subnet.prefixLength <= width - 2 else {
             throw CNIError.invalidConfig("Network \(subnet) too small to allocate from")
@@ -30,7 +32,8 @@ public struct AddressRange: Sendable, Equatable, CustomStringConvertible {
             }
         }
         self.gateway = gateway ?? first
-        let defaultEnd = subnet.family == .v4 ? (subnet.lastAddress.advanced(by: -1) ?? subnet.lastAddress) : subnet.lastAddress
+        let defaultEnd =
+            subnet.family == .v4 ? (subnet.lastAddress.advanced(by: -1) ?? subnet.lastAddress) : subnet.lastAddress
         self.rangeStart = rangeStart ?? first
         self.rangeEnd = rangeEnd ?? defaultEnd
         for (name, address) in [("rangeStart", self.rangeStart), ("rangeEnd", self.rangeEnd)] {
@@ -42,7 +45,8 @@ public struct AddressRange: Sendable, Equatable, CustomStringConvertible {
             }
         }
         guard self.rangeStart <= self.rangeEnd else {
-            throw CNIError.invalidConfig("rangeEnd \(self.rangeEnd) is in network \(subnet) but before start \(self.rangeStart)")
+            throw CNIError.invalidConfig(
+                "rangeEnd \(self.rangeEnd) is in network \(subnet) but before start \(self.rangeStart)")
         }
     }
 
@@ -66,8 +70,9 @@ public struct AddressRange: Sendable, Equatable, CustomStringConvertible {
             throw CNIError.invalidConfig("\"\(reader.keyPath("subnet"))\" missing")
         }
         do {
-            try self.init(subnet: subnet, rangeStart: try reader.ipAddress("rangeStart"),
-                          rangeEnd: try reader.ipAddress("rangeEnd"), gateway: try reader.ipAddress("gateway"))
+            try self.init(
+                subnet: subnet, rangeStart: try reader.ipAddress("rangeStart"),
+                rangeEnd: try reader.ipAddress("rangeEnd"), gateway: try reader.ipAddress("gateway"))
         } catch {
             throw CNIError.invalidConfig("\(reader.path): \(error.msg)", details: error.details)
         }

@@ -1,7 +1,8 @@
 import Addressing
 import System
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// host-local's attachment index: which addresses each owner of the store holds, so DEL, CHECK
@@ -65,7 +66,8 @@ struct AttachmentIndex {
     func read(bucket name: String, in fd: Int32) -> [String: [IPAddress]] {
         var entries: [String: [IPAddress]] = [:]
         for line in lines(of: name, in: fd) {
-            guard let (entry, text) = Self.split(line), let address = IPAddress(String(decoding: text, as: UTF8.self)) else { continue }
+            guard let (entry, text) = Self.split(line), let address = IPAddress(String(decoding: text, as: UTF8.self))
+            else { continue }
             entries[String(decoding: entry, as: UTF8.self), default: []].append(address)
         }
         return entries
@@ -79,19 +81,25 @@ struct AttachmentIndex {
             return unlinkat(fd, name, 0) == 0 || errno == ENOENT
         }
         var text: [UInt8] = []
-        for line in lines { text += line; text.append(UInt8(ascii: "\n")) }
+        for line in lines {
+            text += line
+            text.append(UInt8(ascii: "\n"))
+        }
         return (try? AtomicFile.replace(name, in: fd, with: text)) != nil
     }
 
     /// The addresses listed for `entry`; nil when it has none. Only that entry's lines are
     /// decoded.
     func addresses(of entry: String) -> [IPAddress]? {
-        guard let bucketLines = withDirectory(create: false, { fd in lines(of: Self.bucket(of: entry), in: fd) }) else { return nil }
+        guard let bucketLines = withDirectory(create: false, { fd in lines(of: Self.bucket(of: entry), in: fd) }) else {
+            return nil
+        }
         let wanted = Array(entry.utf8)
         var addresses: [IPAddress] = []
         for line in bucketLines {
             guard let (name, text) = Self.split(line), name.elementsEqual(wanted),
-                  let address = IPAddress(String(decoding: text, as: UTF8.self)) else { continue }
+                let address = IPAddress(String(decoding: text, as: UTF8.self))
+            else { continue }
             addresses.append(address)
         }
         return addresses.isEmpty ? nil : addresses
@@ -110,7 +118,8 @@ struct AttachmentIndex {
                 // The other entries' lines are kept as they are, undecoded; the changed
                 // entries' lines are replaced. Nothing is written when they come out the same.
                 let changed = entries.map { Array($0.utf8) }
-                var kept: [ArraySlice<UInt8>] = [], dropped: [ArraySlice<UInt8>] = []
+                var kept: [ArraySlice<UInt8>] = []
+                var dropped: [ArraySlice<UInt8>] = []
                 for line in lines(of: bucket, in: fd) {
                     if let (name, _) = Self.split(line), changed.contains(where: { name.elementsEqual($0) }) {
                         dropped.append(line)
@@ -118,8 +127,14 @@ struct AttachmentIndex {
                         kept.append(line)
                     }
                 }
-                let added = entries.flatMap { entry in (changes[entry] ?? []).map { ArraySlice(Array((entry + " " + $0.description).utf8)) } }
-                if dropped.map(Array.init).sorted(by: Self.lexicographic) == added.map(Array.init).sorted(by: Self.lexicographic) { continue }
+                let added = entries.flatMap { entry in
+                    (changes[entry] ?? []).map { ArraySlice(Array((entry + " " + $0.description).utf8)) }
+                }
+                if dropped.map(Array.init).sorted(by: Self.lexicographic)
+                    == added.map(Array.init).sorted(by: Self.lexicographic)
+                {
+                    continue
+                }
                 guard store(bucket: bucket, kept + added, in: fd) else { return false }
             }
             return true
@@ -145,7 +160,9 @@ struct AttachmentIndex {
         _ = withDirectory(create: false) { fd in
             for name in (try? Directory.entryNames(of: fd, path: path)) ?? [] where Self.isBucket(name) {
                 let all = lines(of: name, in: fd)
-                let kept = all.filter { line in Self.split(line).map { keep(String(decoding: $0.entry, as: UTF8.self)) } ?? false }
+                let kept = all.filter { line in
+                    Self.split(line).map { keep(String(decoding: $0.entry, as: UTF8.self)) } ?? false
+                }
                 if kept.count != all.count { _ = store(bucket: name, kept, in: fd) }
             }
         }

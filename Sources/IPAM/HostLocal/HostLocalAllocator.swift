@@ -30,19 +30,25 @@ public struct HostLocalAllocator {
                 for (index, set) in config.rangeSets.enumerated() {
                     if let existing = held.first(where: { set.range(containing: $0) != nil }) {
                         throw CNIError.invalidConfig(
-                            "failed to allocate for range \(index): \(existing) has been allocated to \(containerID), duplicate allocation is not allowed")
+                            "failed to allocate for range \(index): \(existing) has been allocated to \(containerID), duplicate allocation is not allowed"
+                        )
                     }
-                    let wanted = requested.firstIndex { set.range(containing: $0) != nil }.map { requested.remove(at: $0) }
+                    let wanted = requested.firstIndex { set.range(containing: $0) != nil }.map {
+                        requested.remove(at: $0)
+                    }
                     let (address, range) = try take(from: set, index: index, requested: wanted, owner: owner)
                     reserved.append(address)
                     try store.setLastReserved(address, rangeSetIndex: index)
-                    configs.append(CNIResult.IPConfig(
-                        address: IPPrefix(address: address, prefixLength: range.subnet.prefixLength) ?? range.subnet,
-                        gateway: range.gateway))
+                    configs.append(
+                        CNIResult.IPConfig(
+                            address: IPPrefix(address: address, prefixLength: range.subnet.prefixLength)
+                                ?? range.subnet,
+                            gateway: range.gateway))
                 }
                 if !requested.isEmpty {
-                    throw CNIError.invalidConfig("failed to allocate all requested IPs: "
-                                                 + requested.map(\.description).joined(separator: " "))
+                    throw CNIError.invalidConfig(
+                        "failed to allocate all requested IPs: "
+                            + requested.map(\.description).joined(separator: " "))
                 }
             } catch {
                 for address in reserved { try? store.remove(address) }
@@ -54,17 +60,23 @@ public struct HostLocalAllocator {
         }
     }
 
-    private func take(from set: RangeSet, index: Int, requested: IPAddress?, owner: ReservationOwner) throws -> (IPAddress, AddressRange) {
+    private func take(from set: RangeSet, index: Int, requested: IPAddress?, owner: ReservationOwner) throws -> (
+        IPAddress, AddressRange
+    ) {
         if let requested {
             guard let range = set.range(containing: requested) else {
                 throw CNIError.invalidConfig("requested IP address \(requested) is not in range set \(set)")
             }
             if requested == range.gateway {
-                throw CNIError.invalidConfig("failed to allocate for range \(index): requested ip \(requested) is subnet's gateway")
+                throw CNIError.invalidConfig(
+                    "failed to allocate for range \(index): requested ip \(requested) is subnet's gateway")
             }
             guard try store.reserve(requested, for: owner) else {
-                throw CNIError(code: .addressesExhausted,
-                               msg: "failed to allocate for range \(index): requested IP address \(requested) is not available in range set \(set)")
+                throw CNIError(
+                    code: .addressesExhausted,
+                    msg:
+                        "failed to allocate for range \(index): requested IP address \(requested) is not available in range set \(set)"
+                )
             }
             return (requested, range)
         }
@@ -72,8 +84,11 @@ public struct HostLocalAllocator {
         while let (candidate, range) = cursor.next() {
             if try store.reserve(candidate, for: owner) { return (candidate, range) }
         }
-        throw CNIError(code: .addressesExhausted,
-                       msg: "failed to allocate for range \(index): no IP addresses available in range set \(set) of network \"\(config.networkName)\"")
+        throw CNIError(
+            code: .addressesExhausted,
+            msg:
+                "failed to allocate for range \(index): no IP addresses available in range set \(set) of network \"\(config.networkName)\""
+        )
     }
 
     /// Releases every address of the attachment (DEL). The index names them when this
@@ -107,7 +122,8 @@ public struct HostLocalAllocator {
         // since): a listed address that is not the attachment's sends this here too.
         let (all, complete) = try readEverything()
         let exact = all.filter { $0.owner == ReservationOwner(containerID: containerID, ifName: ifName) }
-        let chosen = exact.isEmpty ? all.filter { $0.owner == ReservationOwner(containerID: containerID, ifName: nil) } : exact
+        let chosen =
+            exact.isEmpty ? all.filter { $0.owner == ReservationOwner(containerID: containerID, ifName: nil) } : exact
         return (chosen.map(\.address), complete)
     }
 
@@ -116,11 +132,15 @@ public struct HostLocalAllocator {
     /// CHECK (`exactOnly`), when the entry lists only addresses that are still the
     /// attachment's; otherwise by reading every file and reconciling the index with them.
     /// With `exactOnly`, legacy reservations count only when there is no exact one.
-    private func heldAddresses(containerID: String, ifName: String, exactOnly: Bool) throws -> (addresses: [IPAddress], complete: Bool) {
+    private func heldAddresses(containerID: String, ifName: String, exactOnly: Bool) throws -> (
+        addresses: [IPAddress], complete: Bool
+    ) {
         let exactOwner = ReservationOwner(containerID: containerID, ifName: ifName)
         let legacyOwner = ReservationOwner(containerID: containerID, ifName: nil)
         func verified(_ owner: ReservationOwner) -> (addresses: [IPAddress], allListedHeld: Bool)? {
-            guard let listed = store.indexedAddresses(containerID: containerID, ifName: owner.ifName ?? ""), !listed.isEmpty else { return nil }
+            guard let listed = store.indexedAddresses(containerID: containerID, ifName: owner.ifName ?? ""),
+                !listed.isEmpty
+            else { return nil }
             let held = listed.filter { store.owner(of: $0) == owner }
             return (held, held.count == listed.count)
         }
@@ -134,7 +154,9 @@ public struct HostLocalAllocator {
             return ([], false)
         }
         let (all, complete) = try readEverything()
-        return (all.filter { $0.owner?.matches(containerID: containerID, ifName: ifName) == true }.map(\.address), complete)
+        return (
+            all.filter { $0.owner?.matches(containerID: containerID, ifName: ifName) == true }.map(\.address), complete
+        )
     }
 
     /// Every reservation, read file by file as the reference does, and the index reconciled
@@ -154,7 +176,9 @@ public struct HostLocalAllocator {
     public func collectGarbage(valid: Set<Attachment>) throws -> [IPAddress] {
         let validContainers = Set(valid.map(\.containerID))
         return try store.withLock { () throws -> [IPAddress] in
-            if store.indexIsComplete, let released = collectGarbageByIndex(valid: valid, validContainers: validContainers) {
+            if store.indexIsComplete,
+                let released = collectGarbageByIndex(valid: valid, validContainers: validContainers)
+            {
                 store.sealIndex()
                 return released
             }
@@ -174,11 +198,14 @@ public struct HostLocalAllocator {
                 }
             }
             let complete = store.reconcileIndex(with: kept)
-            store.pruneIndex(keeping: Set(valid.map { "\($0.containerID):\($0.ifName)" } + validContainers.map { "\($0):" }))
+            store.pruneIndex(
+                keeping: Set(valid.map { "\($0.containerID):\($0.ifName)" } + validContainers.map { "\($0):" }))
             if complete { store.sealIndex() }
             if !skipped.isEmpty {
-                FileIO.writeAll(2, "host-local GC: skipped entries of \(store.directory) that are not reservation files: "
-                                + skipped.joined(separator: ", ") + "\n")
+                FileIO.writeAll(
+                    2,
+                    "host-local GC: skipped entries of \(store.directory) that are not reservation files: "
+                        + skipped.joined(separator: ", ") + "\n")
             }
             return released
         }
@@ -206,15 +233,17 @@ extension HostLocalAllocator {
             // An entry name with one colon is `<containerID>:<ifname>` or, legacy, `<containerID>:`.
             let parts = name.split(separator: ":", omittingEmptySubsequences: false)
             if parts.count == 2 {
-                let owner = ReservationOwner(containerID: String(parts[0]), ifName: parts[1].isEmpty ? nil : String(parts[1]))
+                let owner = ReservationOwner(
+                    containerID: String(parts[0]), ifName: parts[1].isEmpty ? nil : String(parts[1]))
                 if Self.keeps(owner, valid: valid, validContainers: validContainers) { continue }
             }
             var remaining: [IPAddress] = []
             for address in listed {
                 // Gone, not a file, or another owner's now (its own entry lists it): not this entry's.
                 guard let owner = store.fileOwner(of: address),
-                      (owner.map { ReservationStore.indexEntry(containerID: $0.containerID, ifName: $0.ifName ?? "") }
-                        ?? ReservationStore.ownerlessEntry) == name else { continue }
+                    (owner.map { ReservationStore.indexEntry(containerID: $0.containerID, ifName: $0.ifName ?? "") }
+                        ?? ReservationStore.ownerlessEntry) == name
+                else { continue }
                 if Self.keeps(owner, valid: valid, validContainers: validContainers) {
                     remaining.append(address)
                 } else if (try? store.remove(address)) != nil {

@@ -32,8 +32,10 @@ public struct HostLocalConfig: Sendable {
         if let text = args["IP"], !text.isEmpty {
             requested.append(try Self.requestedAddress(text, source: "CNI_ARGS IP"))
         }
-        for (source, list) in [("args.cni.ips", request.config.args["cni"]?["ips"]),
-                               ("runtimeConfig.ips", request.config.runtimeConfig["ips"])] {
+        for (source, list) in [
+            ("args.cni.ips", request.config.args["cni"]?["ips"]),
+            ("runtimeConfig.ips", request.config.runtimeConfig["ips"]),
+        ] {
             guard let list, !list.isNull else { continue }
             guard let entries = list.arrayValue else {
                 throw CNIError.invalidConfig("\"\(source)\": expected an array, found \(list.kindName)")
@@ -59,7 +61,8 @@ public struct HostLocalConfig: Sendable {
         let version = CNIVersion(parsing: request.config.cniVersion) ?? CNIVersion(0, 1, 0)
         if version < CNIVersion(0, 3, 0) {
             for family in [IPAddress.Family.v4, .v6] where sets.filter({ $0.family == family }).count > 1 {
-                throw CNIError.invalidConfig("CNI version \(request.config.cniVersion) does not support more than 1 address per family")
+                throw CNIError.invalidConfig(
+                    "CNI version \(request.config.cniVersion) does not support more than 1 address per family")
             }
         }
         for (i, a) in sets.enumerated() {
@@ -90,7 +93,8 @@ public struct HostLocalConfig: Sendable {
             var ranges: [AddressRange] = []
             for (position, member) in members.enumerated() {
                 guard let object = member.objectValue else {
-                    throw CNIError.invalidConfig("\"\(path)[\(position)]\": expected an object, found \(member.kindName)")
+                    throw CNIError.invalidConfig(
+                        "\"\(path)[\(position)]\": expected an object, found \(member.kindName)")
                 }
                 ranges.append(try AddressRange(ConfigReader(object, path: "\(path)[\(position)]")))
             }

@@ -1,7 +1,8 @@
 import Addressing
 import CNI
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The `host-local` executable's plugin: addresses from ranges, reserved in files under
@@ -14,7 +15,8 @@ public struct HostLocalPlugin: CNIPlugin {
         let config = try HostLocalConfig(request: request)
         let dns = try config.resolvConf.map { path throws(CNIError) in try ResolvConf.load(path) } ?? DNS()
         let allocator = try HostLocalAllocator(config: config)
-        let ips = try allocator.allocate(containerID: request.environment.containerID, ifName: request.environment.ifName)
+        let ips = try allocator.allocate(
+            containerID: request.environment.containerID, ifName: request.environment.ifName)
         return CNIResult(cniVersion: request.config.cniVersion, ips: ips, routes: config.routes, dns: dns)
     }
 
@@ -32,11 +34,14 @@ public struct HostLocalPlugin: CNIPlugin {
         let env = request.environment
         let held = try HostLocalAllocator(config: config).addresses(containerID: env.containerID, ifName: env.ifName)
         guard !held.isEmpty else {
-            throw CNIError(code: .checkFailed, msg: "host-local: failed to find address added by container \(env.containerID)")
+            throw CNIError(
+                code: .checkFailed, msg: "host-local: failed to find address added by container \(env.containerID)")
         }
-        for (index, set) in config.rangeSets.enumerated() where !held.contains(where: { set.range(containing: $0) != nil }) {
-            throw CNIError(code: .checkFailed,
-                           msg: "host-local: container \(env.containerID) holds no address in range set \(index) (\(set))")
+        for (index, set) in config.rangeSets.enumerated()
+        where !held.contains(where: { set.range(containing: $0) != nil }) {
+            throw CNIError(
+                code: .checkFailed,
+                msg: "host-local: container \(env.containerID) holds no address in range set \(index) (\(set))")
         }
     }
 
@@ -58,8 +63,9 @@ public struct HostLocalPlugin: CNIPlugin {
                 }
             }
         } catch {
-            throw CNIError(code: .pluginNotAvailable, msg: "host-local data directory is not usable",
-                           details: String(describing: error))
+            throw CNIError(
+                code: .pluginNotAvailable, msg: "host-local data directory is not usable",
+                details: String(describing: error))
         }
     }
 }

@@ -1,7 +1,8 @@
 import Addressing
 import System
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// When the attachment index is complete — it lists every address of every owner in the
@@ -35,10 +36,12 @@ extension ReservationStore {
     /// The index is complete: nothing but this store's sealed operations changed the network
     /// directory since the last seal (see above).
     public var indexIsComplete: Bool {
-        var directoryStatus = stat(), indexStatus = stat()
+        var directoryStatus = stat()
+        var indexStatus = stat()
         guard fstat(directoryFD, &directoryStatus) == 0,
-              fstatat(AT_FDCWD, indexDirectory, &indexStatus, AT_SYMLINK_NOFOLLOW) == 0,
-              indexStatus.st_mode & S_IFMT == S_IFDIR else { return false }
+            fstatat(AT_FDCWD, indexDirectory, &indexStatus, AT_SYMLINK_NOFOLLOW) == 0,
+            indexStatus.st_mode & S_IFMT == S_IFDIR
+        else { return false }
         return Self.sealHolds(directory: directoryStatus.st_mtim, index: indexStatus.st_mtim)
     }
 
@@ -95,7 +98,9 @@ extension ReservationStore {
         var held: [String: [IPAddress]] = [:]
         for reservation in reservations where reservation.isFile {
             // Files with no owner (empty: a writer killed mid-way) are listed too, for GC.
-            let entry = reservation.owner.map { Self.indexEntry(containerID: $0.containerID, ifName: $0.ifName ?? "") } ?? Self.ownerlessEntry
+            let entry =
+                reservation.owner.map { Self.indexEntry(containerID: $0.containerID, ifName: $0.ifName ?? "") }
+                ?? Self.ownerlessEntry
             current[reservation.address] = entry
             held[entry, default: []].append(reservation.address)
         }
@@ -118,7 +123,8 @@ extension ReservationStore {
         var record: [IPAddress: String] = [:]
         for line in content.split(separator: UInt8(ascii: "\n")) {
             guard let space = line.firstIndex(of: UInt8(ascii: " ")),
-                  let address = IPAddress(String(decoding: line[line.startIndex..<space], as: UTF8.self)) else { continue }
+                let address = IPAddress(String(decoding: line[line.startIndex..<space], as: UTF8.self))
+            else { continue }
             record[address] = String(decoding: line[(space + 1)...], as: UTF8.self)
         }
         return record
@@ -126,10 +132,13 @@ extension ReservationStore {
 
     /// One nanosecond later / earlier, without overflow on any value a filesystem may hold.
     static func nanosecondAfter(_ time: timespec) -> timespec {
-        time.tv_nsec >= 999_999_999 ? timespec(tv_sec: time.tv_sec &+ 1, tv_nsec: 0) : timespec(tv_sec: time.tv_sec, tv_nsec: time.tv_nsec + 1)
+        time.tv_nsec >= 999_999_999
+            ? timespec(tv_sec: time.tv_sec &+ 1, tv_nsec: 0) : timespec(tv_sec: time.tv_sec, tv_nsec: time.tv_nsec + 1)
     }
 
     static func nanosecondBefore(_ time: timespec) -> timespec {
-        time.tv_nsec <= 0 ? timespec(tv_sec: time.tv_sec &- 1, tv_nsec: 999_999_999) : timespec(tv_sec: time.tv_sec, tv_nsec: time.tv_nsec - 1)
+        time.tv_nsec <= 0
+            ? timespec(tv_sec: time.tv_sec &- 1, tv_nsec: 999_999_999)
+            : timespec(tv_sec: time.tv_sec, tv_nsec: time.tv_nsec - 1)
     }
 }

@@ -2,8 +2,9 @@ import Addressing
 import CNI
 import CSystem
 import System
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Why the reservation store could not be used: the failed system call, its path and errno
@@ -230,9 +231,10 @@ public final class ReservationStore {
         do throws(SystemError) {
             do throws(SystemError) {
                 fd = try FileIO.openRegularFile(name, in: directoryFD, flags: O_WRONLY | O_CREAT, displayPath: path)
-            } catch where error.errno == ELOOP || error.errno == EINVAL {
+            } catch  where error.errno == ELOOP || error.errno == EINVAL {
                 if unlinkat(directoryFD, name, 0) != 0 { throw SystemError.last("remove", path) }
-                fd = try FileIO.openRegularFile(name, in: directoryFD, flags: O_WRONLY | O_CREAT | O_EXCL, displayPath: path)
+                fd = try FileIO.openRegularFile(
+                    name, in: directoryFD, flags: O_WRONLY | O_CREAT | O_EXCL, displayPath: path)
             }
         } catch {
             throw StoreError(error)

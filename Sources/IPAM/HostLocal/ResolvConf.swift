@@ -1,7 +1,8 @@
 import CNI
 import System
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Reads a resolv.conf into the result's DNS, as the reference does: `nameserver`, `domain`,

@@ -41,8 +41,9 @@ struct BridgeConfig {
         isGateway = try reader.bool("isGateway") ?? false || isDefaultGateway
         forceAddress = try reader.bool("forceAddress") ?? false
         ipMasq = try reader.bool("ipMasq") ?? false
-        ipMasqBackend = try readChoice(reader, "ipMasqBackend", what: "ipMasqBackend", default: nil,
-                                       [("iptables", .iptables), ("nftables", .nftables)])
+        ipMasqBackend = try readChoice(
+            reader, "ipMasqBackend", what: "ipMasqBackend", default: nil,
+            [("iptables", .iptables), ("nftables", .nftables)])
         mtu = try readMTU(reader, maximum: 65535)
         hairpinMode = try reader.bool("hairpinMode") ?? false
         promiscMode = try reader.bool("promiscMode") ?? false
@@ -56,9 +57,13 @@ struct BridgeConfig {
         vlan = UInt16(vlanValue)
         var trunk: [(first: UInt16, last: UInt16)] = []
         for entry in try reader.objects("vlanTrunk") ?? [] {
-            let id = try entry.int("id"), minID = try entry.int("minID"), maxID = try entry.int("maxID")
+            let id = try entry.int("id")
+            let minID = try entry.int("minID")
+            let maxID = try entry.int("maxID")
             if let id {
-                guard (1...4094).contains(id) else { throw CNIError.invalidConfig("\(entry.path): invalid VLAN ID \(id) (must be between 1 and 4094)") }
+                guard (1...4094).contains(id) else {
+                    throw CNIError.invalidConfig("\(entry.path): invalid VLAN ID \(id) (must be between 1 and 4094)")
+                }
                 trunk.append((UInt16(id), UInt16(id)))
             }
             if minID != nil || maxID != nil {
@@ -66,7 +71,8 @@ struct BridgeConfig {
                     throw CNIError.invalidConfig("\(entry.path): minID and maxID must be given together")
                 }
                 guard (1...4094).contains(minID), (1...4094).contains(maxID), minID <= maxID else {
-                    throw CNIError.invalidConfig("\(entry.path): invalid VLAN range \(minID)-\(maxID) (1-4094, minID <= maxID)")
+                    throw CNIError.invalidConfig(
+                        "\(entry.path): invalid VLAN range \(minID)-\(maxID) (1-4094, minID <= maxID)")
                 }
                 trunk.append((UInt16(minID), UInt16(maxID)))
             }

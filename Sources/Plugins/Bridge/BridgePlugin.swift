@@ -3,8 +3,9 @@ import CNI
 import Firewall
 import Namespaces
 import Netlink
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The bridge plugin: a Linux bridge on the host, a veth pair per container with the host end
@@ -13,7 +14,9 @@ public struct BridgePlugin: CNIPlugin {
     /// What the plugin does to the system goes through its host (the kernel, or a test's fake).
     let host: any PluginHost
     public init(host: any PluginHost = SystemHost()) { self.host = host }
-    public var about: String { "swift-cni bridge: a veth pair per container on a Linux bridge, with gateway, NAT, VLANs and spoof check" }
+    public var about: String {
+        "swift-cni bridge: a veth pair per container on a Linux bridge, with gateway, NAT, VLANs and spoof check"
+    }
 
     /// The result lists the bridge, the host end and the container end, in that order (as
     /// the reference): the addresses belong to the container end, interface 2.
@@ -34,29 +37,34 @@ public struct BridgePlugin: CNIPlugin {
         let containerNetlink = try container.netlink()
         let hostNetlink = try host.hostNetlink()
         if try containerNetlink.link(named: env.ifName) != nil {
-            throw CNIError(code: .invalidEnvironment, msg: "interface \"\(env.ifName)\" already exists in netns \(env.netns)")
+            throw CNIError(
+                code: .invalidEnvironment, msg: "interface \"\(env.ifName)\" already exists in netns \(env.netns)")
         }
         let bridge = try ensureBridge(config, hostNetlink)
 
         return try Rollback.guarding { rollback in
             let hostVethName = TemporaryName.make(prefix: "veth")
-            try hostNetlink.createLink(LinkRequest(
-                name: hostVethName,
-                kind: .veth(peerName: env.ifName, peerNamespaceFD: container.fileDescriptor, peerAddress: config.mac),
-                mtu: config.mtu == 0 ? nil : config.mtu))
+            try hostNetlink.createLink(
+                LinkRequest(
+                    name: hostVethName,
+                    kind: .veth(
+                        peerName: env.ifName, peerNamespaceFD: container.fileDescriptor, peerAddress: config.mac),
+                    mtu: config.mtu == 0 ? nil : config.mtu))
             guard let hostVeth = try hostNetlink.link(named: hostVethName) else {
                 throw CNIError(code: .kernelOperationFailed, msg: "veth \"\(hostVethName)\" vanished after creation")
             }
             rollback.add("delete veth \(hostVethName)") { try hostNetlink.deleteLink(index: hostVeth.index) }
             try host.checkpoint("veth")
             guard let containerLink = try containerNetlink.link(named: env.ifName) else {
-                throw CNIError(code: .kernelOperationFailed, msg: "veth end \"\(env.ifName)\" is missing in netns \(env.netns)")
+                throw CNIError(
+                    code: .kernelOperationFailed, msg: "veth end \"\(env.ifName)\" is missing in netns \(env.netns)")
             }
 
             try attachPort(hostVeth, to: bridge, config, hostNetlink)
             try host.checkpoint("port")
 
-            var result = try host.addIPAM(request, interfaceIndex: Self.containerInterfaceIndex, rollback: &rollback)
+            var result =
+                try host.addIPAM(request, interfaceIndex: Self.containerInterfaceIndex, rollback: &rollback)
                 ?? CNIResult(cniVersion: request.config.cniVersion)
 
             if config.isGateway {
@@ -64,15 +72,23 @@ public struct BridgePlugin: CNIPlugin {
                 try host.checkpoint("gateway")
             }
 
-            let configuration = InterfaceConfiguration(netlink: containerNetlink, namespace: container, host: host, duplicateAddressDetection: config.enableDAD)
+            let configuration = InterfaceConfiguration(
+                netlink: containerNetlink, namespace: container, host: host, duplicateAddressDetection: config.enableDAD
+            )
             if result.ips.isEmpty {
-                if !config.disableContainerInterface { try containerNetlink.setLink(index: containerLink.index, up: true) }
+                if !config.disableContainerInterface {
+                    try containerNetlink.setLink(index: containerLink.index, up: true)
+                }
             } else {
-                try configuration.apply(result, interfaceIndexInResult: Self.containerInterfaceIndex, link: containerLink)
-                if config.disableContainerInterface { try containerNetlink.setLink(index: containerLink.index, up: false) }
+                try configuration.apply(
+                    result, interfaceIndexInResult: Self.containerInterfaceIndex, link: containerLink)
+                if config.disableContainerInterface {
+                    try containerNetlink.setLink(index: containerLink.index, up: false)
+                }
             }
 
-            let attachment = FirewallAttachment(network: request.config.name, containerID: env.containerID, ifName: env.ifName)
+            let attachment = FirewallAttachment(
+                network: request.config.name, containerID: env.containerID, ifName: env.ifName)
             if config.ipMasq, !result.ips.isEmpty {
                 let firewall = host.masqueradeFirewall(config.ipMasqBackend)
                 try firewall.addMasquerade(attachment, addresses: result.ips.map(\.address))
@@ -80,7 +96,8 @@ public struct BridgePlugin: CNIPlugin {
                 try host.checkpoint("masquerade")
             }
             guard let finalContainer = try containerNetlink.link(index: containerLink.index) else {
-                throw CNIError(code: .kernelOperationFailed, msg: "veth end \"\(env.ifName)\" vanished from netns \(env.netns)")
+                throw CNIError(
+                    code: .kernelOperationFailed, msg: "veth end \"\(env.ifName)\" vanished from netns \(env.netns)")
             }
             if config.macSpoofCheck, let mac = finalContainer.address {
                 let spoofCheck = host.spoofCheckFirewall()
@@ -96,7 +113,9 @@ public struct BridgePlugin: CNIPlugin {
             result.interfaces = [
                 CNIResult.Interface(name: bridgeNow.name, mac: bridgeNow.address?.description),
                 CNIResult.Interface(name: hostVeth.name, mac: hostVeth.address?.description),
-                CNIResult.Interface(name: env.ifName, mac: finalContainer.address?.description, mtu: Int(finalContainer.mtu), sandbox: env.netns),
+                CNIResult.Interface(
+                    name: env.ifName, mac: finalContainer.address?.description, mtu: Int(finalContainer.mtu),
+                    sandbox: env.netns),
             ]
             try result.ensurePrintable(for: request)
             return result
@@ -110,8 +129,9 @@ public struct BridgePlugin: CNIPlugin {
         if bridge == nil {
             do {
                 // A fixed MAC: otherwise the bridge takes its lowest port's, and changes under CHECK.
-                try netlink.createBridge(name: config.bridge, mtu: config.mtu == 0 ? nil : config.mtu,
-                                      address: .randomLocal(), vlanFiltering: config.usesVLANs)
+                try netlink.createBridge(
+                    name: config.bridge, mtu: config.mtu == 0 ? nil : config.mtu,
+                    address: .randomLocal(), vlanFiltering: config.usesVLANs)
             } catch {
                 // EEXIST: a concurrent ADD made it first; it is looked up below.
                 if error.errno != EEXIST { throw Self.explainBridgeFailure(error, config) }
@@ -122,7 +142,9 @@ public struct BridgePlugin: CNIPlugin {
             throw CNIError(code: .tryAgainLater, msg: "bridge \"\(config.bridge)\" vanished while being set up")
         }
         guard found.kind == "bridge" else {
-            throw CNIError.invalidConfig("\"\(config.bridge)\" already exists but is not a bridge (it is a \(found.kind ?? "device without a kind"))")
+            throw CNIError.invalidConfig(
+                "\"\(config.bridge)\" already exists but is not a bridge (it is a \(found.kind ?? "device without a kind"))"
+            )
         }
         if config.usesVLANs {
             do {
@@ -139,8 +161,10 @@ public struct BridgePlugin: CNIPlugin {
     /// EOPNOTSUPP when VLAN filtering is asked for: the kernel lacks CONFIG_BRIDGE_VLAN_FILTERING.
     static func explainBridgeFailure(_ error: NetlinkError, _ config: BridgeConfig) -> any Error {
         if error.errno == EOPNOTSUPP && config.usesVLANs {
-            return CNIError(code: .kernelOperationFailed,
-                            msg: "the kernel does not support bridge VLAN filtering, which \"vlan\"/\"vlanTrunk\" need", details: error.description)
+            return CNIError(
+                code: .kernelOperationFailed,
+                msg: "the kernel does not support bridge VLAN filtering, which \"vlan\"/\"vlanTrunk\" need",
+                details: error.description)
         }
         return error
     }
@@ -149,8 +173,11 @@ public struct BridgePlugin: CNIPlugin {
     func attachPort(_ port: Link, to bridge: Link, _ config: BridgeConfig, _ netlink: any NetlinkSession) throws {
         try netlink.setLink(index: port.index, masterIndex: bridge.index)
         if config.hairpinMode || config.portIsolation {
-            try netlink.setBridgePort(index: port.index, BridgePortSettings(hairpin: config.hairpinMode ? true : nil,
-                                                                          isolated: config.portIsolation ? true : nil))
+            try netlink.setBridgePort(
+                index: port.index,
+                BridgePortSettings(
+                    hairpin: config.hairpinMode ? true : nil,
+                    isolated: config.portIsolation ? true : nil))
         }
         if config.usesVLANs {
             if !config.preserveDefaultVlan { try netlink.deleteBridgeVLANs(index: port.index, [BridgeVLAN(1)]) }
@@ -165,7 +192,9 @@ public struct BridgePlugin: CNIPlugin {
     /// isGateway: each family's gateway (IPAM's, or the subnet's first address) on the bridge,
     /// forwarding on; isDefaultGateway: a default route via it unless IPAM gave one. An address
     /// of another subnet of the family already on the bridge is an error unless forceAddress.
-    func configureGateway(_ result: inout CNIResult, bridge: Link, _ config: BridgeConfig, _ netlink: any NetlinkSession) throws {
+    func configureGateway(
+        _ result: inout CNIResult, bridge: Link, _ config: BridgeConfig, _ netlink: any NetlinkSession
+    ) throws {
         let gatewayLink = config.vlan == 0 ? bridge : try vlanGatewayLink(bridge: bridge, config, netlink)
         let existing = try netlink.addresses(interfaceIndex: gatewayLink.index)
         var families: Set<IPAddress.Family> = []
@@ -173,23 +202,35 @@ public struct BridgePlugin: CNIPlugin {
             let ip = result.ips[index]
             let gateway = ip.gateway ?? ip.address.network.advanced(by: 1) ?? ip.address.network
             result.ips[index].gateway = gateway
-            guard let gatewayPrefix = IPPrefix(address: gateway, prefixLength: ip.address.prefixLength) else { continue }
+            guard let gatewayPrefix = IPPrefix(address: gateway, prefixLength: ip.address.prefixLength) else {
+                continue
+            }
             families.insert(ip.address.family)
             if existing.contains(where: { $0.prefix == gatewayPrefix }) { continue }
-            for other in existing where other.prefix.family == gatewayPrefix.family && other.scope == 0
-                && other.prefix.subnet != gatewayPrefix.subnet && other.prefix.family == .v4 {
+            for other in existing
+            where other.prefix.family == gatewayPrefix.family && other.scope == 0
+                && other.prefix.subnet != gatewayPrefix.subnet && other.prefix.family == .v4
+            {
                 guard config.forceAddress else {
-                    throw CNIError.invalidConfig("bridge \"\(config.bridge)\" already has address \(other.prefix), not in the subnet of gateway \(gatewayPrefix); set forceAddress to replace it")
+                    throw CNIError.invalidConfig(
+                        "bridge \"\(config.bridge)\" already has address \(other.prefix), not in the subnet of gateway \(gatewayPrefix); set forceAddress to replace it"
+                    )
                 }
                 try netlink.deleteAddress(other)
             }
             do {
-                try netlink.addAddress(InterfaceAddress(interfaceIndex: gatewayLink.index, prefix: gatewayPrefix,
-                                                     flags: gateway.family == .v6 ? InterfaceAddress.noDuplicateAddressDetection : 0))
+                try netlink.addAddress(
+                    InterfaceAddress(
+                        interfaceIndex: gatewayLink.index, prefix: gatewayPrefix,
+                        flags: gateway.family == .v6 ? InterfaceAddress.noDuplicateAddressDetection : 0))
             } catch {
                 if error.errno != EEXIST { throw error }
             }
-            if config.isDefaultGateway, !result.routes.contains(where: { $0.destination.prefixLength == 0 && $0.destination.family == ip.address.family }) {
+            if config.isDefaultGateway,
+                !result.routes.contains(where: {
+                    $0.destination.prefixLength == 0 && $0.destination.family == ip.address.family
+                })
+            {
                 let zero = ip.address.family == .v4 ? IPAddress(v4: 0) : IPAddress(v6High: 0, low: 0)
                 if let any = IPPrefix(address: zero, prefixLength: 0) {
                     result.routes.append(CNIResult.Route(destination: any, gateway: gateway))
@@ -204,13 +245,18 @@ public struct BridgePlugin: CNIPlugin {
     /// with that VLAN added (tagged) to the bridge device itself, as the reference does. Made
     /// once per VLAN and shared by its containers; an existing one is reused.
     func vlanGatewayLink(bridge: Link, _ config: BridgeConfig, _ netlink: any NetlinkSession) throws -> Link {
-        try host.holdingBridgeLock(config.bridge) { () throws -> Link in try makeVLANGatewayLink(bridge: bridge, config, netlink) }
+        try host.holdingBridgeLock(config.bridge) { () throws -> Link in
+            try makeVLANGatewayLink(bridge: bridge, config, netlink)
+        }
     }
 
-    private func makeVLANGatewayLink(bridge: Link, _ config: BridgeConfig, _ netlink: any NetlinkSession) throws -> Link {
+    private func makeVLANGatewayLink(bridge: Link, _ config: BridgeConfig, _ netlink: any NetlinkSession) throws -> Link
+    {
         let name = "\(bridge.name).\(config.vlan)"
         guard name.utf8.count <= 15 else {
-            throw CNIError.invalidConfig("the gateway link \"\(name)\" for VLAN \(config.vlan) would be longer than 15 bytes: use a shorter bridge name")
+            throw CNIError.invalidConfig(
+                "the gateway link \"\(name)\" for VLAN \(config.vlan) would be longer than 15 bytes: use a shorter bridge name"
+            )
         }
         try netlink.addBridgeVLANs(index: bridge.index, [BridgeVLAN(config.vlan)], bridgeSelf: true)
         if try netlink.link(named: name) == nil {
@@ -218,8 +264,11 @@ public struct BridgePlugin: CNIPlugin {
                 try netlink.createLink(LinkRequest(name: name, kind: .vlan(id: config.vlan), parentIndex: bridge.index))
             } catch {
                 if error.errno == EOPNOTSUPP {
-                    throw CNIError(code: .kernelOperationFailed, msg: "the kernel does not support vlan (802.1Q) links, which a gateway on VLAN \(config.vlan) needs",
-                                   details: error.description)
+                    throw CNIError(
+                        code: .kernelOperationFailed,
+                        msg:
+                            "the kernel does not support vlan (802.1Q) links, which a gateway on VLAN \(config.vlan) needs",
+                        details: error.description)
                 }
                 if error.errno != EEXIST { throw error }
             }
@@ -240,7 +289,9 @@ public struct BridgePlugin: CNIPlugin {
         guard let bridge = try netlink.link(named: config.bridge), bridge.kind == "bridge" else { return }
         let ignoredIndex = try ignored.flatMap { name throws(NetlinkError) in try netlink.link(named: name)?.index }
         try host.holdingBridgeLock(config.bridge) {
-            let ports = try netlink.bridgeVLANs().filter { $0.masterIndex == bridge.index && $0.index != bridge.index && $0.index != ignoredIndex }
+            let ports = try netlink.bridgeVLANs().filter {
+                $0.masterIndex == bridge.index && $0.index != bridge.index && $0.index != ignoredIndex
+            }
             guard !ports.contains(where: { $0.vlans.contains(config.vlan) }) else { return }
             if let gateway = try netlink.link(named: "\(config.bridge).\(config.vlan)"), gateway.kind == "vlan" {
                 do {
@@ -268,16 +319,20 @@ public struct BridgePlugin: CNIPlugin {
         let config = try BridgeConfig(request)
         let env = request.environment
         _ = try host.runIPAM(.delete, request)
-        let attachment = FirewallAttachment(network: request.config.name, containerID: env.containerID, ifName: env.ifName)
+        let attachment = FirewallAttachment(
+            network: request.config.name, containerID: env.containerID, ifName: env.ifName)
         if config.ipMasq {
             for firewall in host.installedMasqueradeFirewalls() { try firewall.removeMasquerade(attachment) }
         }
-        if config.macSpoofCheck, let spoofCheck = host.installedSpoofCheckFirewall() { try spoofCheck.removeSpoofCheck(attachment) }
+        if config.macSpoofCheck, let spoofCheck = host.installedSpoofCheckFirewall() {
+            try spoofCheck.removeSpoofCheck(attachment)
+        }
         try ContainerInterface.delete(env, kind: "veth", host: host)
         if config.isGateway && config.vlan != 0 {
             // The host end named in prevResult (runtimes send it from 0.4.0) may outlive a deleted
             // netns for a moment (the kernel tears namespaces down asynchronously): not a user.
-            let hostEnd = request.config.prevResult?.interfaces.first { $0.sandbox == nil && $0.name != config.bridge }?.name
+            let hostEnd = request.config.prevResult?.interfaces.first { $0.sandbox == nil && $0.name != config.bridge }?
+                .name
             try removeUnusedVLANGateway(config, ignoringPort: hostEnd)
         }
     }
@@ -286,7 +341,9 @@ public struct BridgePlugin: CNIPlugin {
     /// ports, addresses and routes are in place; IPAM CHECK.
     public func check(_ request: CNIRequest) throws {
         let config = try BridgeConfig(request)
-        guard let previous = request.config.prevResult else { throw CNIError.invalidConfig("required prevResult missing") }
+        guard let previous = request.config.prevResult else {
+            throw CNIError.invalidConfig("required prevResult missing")
+        }
         let env = request.environment
         _ = try host.runIPAM(.check, request)
         let hostNetlink = try host.hostNetlink()
@@ -294,10 +351,19 @@ public struct BridgePlugin: CNIPlugin {
             throw CNIError(code: .checkFailed, msg: "bridge \"\(config.bridge)\" is missing")
         }
         if let recorded = previous.interfaces.first(where: { $0.name == config.bridge && $0.sandbox == nil }),
-           let mac = recorded.mac, MACAddress(mac) != bridge.address {
-            throw CNIError(code: .checkFailed, msg: "bridge \"\(config.bridge)\" has MAC \(bridge.address?.description ?? "none"), prevResult says \(mac)")
+            let mac = recorded.mac, MACAddress(mac) != bridge.address
+        {
+            throw CNIError(
+                code: .checkFailed,
+                msg:
+                    "bridge \"\(config.bridge)\" has MAC \(bridge.address?.description ?? "none"), prevResult says \(mac)"
+            )
         }
-        guard let interfaceIndex = previous.interfaces.firstIndex(where: { $0.name == env.ifName && $0.sandbox == env.netns }) else {
+        guard
+            let interfaceIndex = previous.interfaces.firstIndex(where: {
+                $0.name == env.ifName && $0.sandbox == env.netns
+            })
+        else {
             throw CNIError(code: .checkFailed, msg: "prevResult has no interface \"\(env.ifName)\" in \(env.netns)")
         }
         let container = try host.openNamespace(env.netns)
@@ -306,20 +372,26 @@ public struct BridgePlugin: CNIPlugin {
             throw CNIError(code: .checkFailed, msg: "veth \"\(env.ifName)\" not found in netns \(env.netns)")
         }
         guard let peerIndex = link.parentIndex, let peer = try hostNetlink.link(index: peerIndex), peer.kind == "veth",
-              peer.masterIndex == bridge.index else {
-            throw CNIError(code: .checkFailed, msg: "the peer of \"\(env.ifName)\" is not a port of bridge \"\(config.bridge)\"")
+            peer.masterIndex == bridge.index
+        else {
+            throw CNIError(
+                code: .checkFailed, msg: "the peer of \"\(env.ifName)\" is not a port of bridge \"\(config.bridge)\"")
         }
-        try InterfaceConfiguration(netlink: netlink, namespace: container, host: host).verify(previous, interfaceIndexInResult: interfaceIndex, link: link)
+        try InterfaceConfiguration(netlink: netlink, namespace: container, host: host).verify(
+            previous, interfaceIndexInResult: interfaceIndex, link: link)
     }
 
     /// GC: removes the masquerade objects of this network's attachments that are not valid
     /// (in every installed backend, the reference's and our 0.1.0 formats), then forwards to IPAM.
     public func garbageCollect(_ request: CNIRequest) throws {
         _ = try BridgeConfig(request)
-        let valid = Set(try request.config.validAttachments().map {
-            FirewallAttachment(network: request.config.name, containerID: $0.containerID, ifName: $0.ifName)
-        })
-        for firewall in host.installedMasqueradeFirewalls() { try firewall.collectGarbage(network: request.config.name, valid: valid) }
+        let valid = Set(
+            try request.config.validAttachments().map {
+                FirewallAttachment(network: request.config.name, containerID: $0.containerID, ifName: $0.ifName)
+            })
+        for firewall in host.installedMasqueradeFirewalls() {
+            try firewall.collectGarbage(network: request.config.name, valid: valid)
+        }
         _ = try host.runIPAM(.garbageCollect, request)
     }
 
@@ -337,7 +409,8 @@ public struct BridgePlugin: CNIPlugin {
         }
         for (name, unusableReason) in needed {
             if let reason = unusableReason {
-                throw CNIError(code: .pluginNotAvailable, msg: "the \(name) firewall backend is not usable", details: reason)
+                throw CNIError(
+                    code: .pluginNotAvailable, msg: "the \(name) firewall backend is not usable", details: reason)
             }
         }
         _ = try host.runIPAM(.status, request)

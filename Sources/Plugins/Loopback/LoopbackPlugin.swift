@@ -39,11 +39,14 @@ public struct LoopbackPlugin: CNIPlugin {
         try netlink.setLink(index: link.index, up: true)
         let addresses = try netlink.addresses(interfaceIndex: link.index).map(\.prefix)
         if let foreign = addresses.first(where: { !$0.address.isLoopback }) {
-            throw CNIError(code: .kernelOperationFailed, msg: "loopback interface found with non-loopback address \"\(foreign.address)\"")
+            throw CNIError(
+                code: .kernelOperationFailed,
+                msg: "loopback interface found with non-loopback address \"\(foreign.address)\"")
         }
         if let previous = request.config.prevResult { return previous }
-        var result = CNIResult(cniVersion: request.config.cniVersion,
-                               interfaces: [CNIResult.Interface(name: "lo", mac: "00:00:00:00:00:00", sandbox: env.netns)])
+        var result = CNIResult(
+            cniVersion: request.config.cniVersion,
+            interfaces: [CNIResult.Interface(name: "lo", mac: "00:00:00:00:00:00", sandbox: env.netns)])
         for family in [IPAddress.Family.v4, .v6] {
             if let first = addresses.first(where: { $0.family == family }) {
                 result.ips.append(CNIResult.IPConfig(address: first, interface: 0))
@@ -55,7 +58,8 @@ public struct LoopbackPlugin: CNIPlugin {
     public func delete(_ request: CNIRequest) throws {
         let env = request.environment
         guard !env.netns.isEmpty else { return }
-        let netlink: any NetlinkSession, link: Link
+        let netlink: any NetlinkSession
+        let link: Link
         do {
             (netlink, link) = try loopback(in: env.netns)
         } catch NamespaceError.notFound {

@@ -14,7 +14,8 @@ public struct MacvlanConfig {
     init(_ request: CNIRequest) throws(CNIError) {
         let reader = request.config.reader
         settings = try SubInterfaceSettings.read(request, mac: try readMAC(request, includeArgsCNI: false))
-        mode = try readChoice(reader, "mode", what: "macvlan mode", default: .bridge, MacvlanMode.allCases.map { ($0.name, $0) })
+        mode = try readChoice(
+            reader, "mode", what: "macvlan mode", default: .bridge, MacvlanMode.allCases.map { ($0.name, $0) })
         broadcastQueueLength = try reader.uint32("bcqueuelen")
     }
 }

@@ -1,7 +1,8 @@
 import CNI
 import Netlink
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The macvlan plugin: a macvlan link on a master, in any of the kernel's modes.
@@ -23,8 +24,11 @@ public struct MacvlanFlavor: SubInterfaceFlavor {
 
     public func verify(_ link: Link, _ config: MacvlanConfig, ifName: String) throws {
         guard link.macvlanMode == config.mode else {
-            throw CNIError(code: .checkFailed,
-                           msg: "interface \"\(ifName)\" is in macvlan mode \(link.macvlanMode?.name ?? "unknown"), not \(config.mode.name)")
+            throw CNIError(
+                code: .checkFailed,
+                msg:
+                    "interface \"\(ifName)\" is in macvlan mode \(link.macvlanMode?.name ?? "unknown"), not \(config.mode.name)"
+            )
         }
     }
 
@@ -34,18 +38,25 @@ public struct MacvlanFlavor: SubInterfaceFlavor {
     public func explainCreateFailure(_ error: NetlinkError, master: Link, config: MacvlanConfig) -> any Error {
         switch error.errno {
         case EOPNOTSUPP:
-            return CNIError(code: .kernelOperationFailed, msg: "the kernel does not support macvlan links", details: error.description)
+            return CNIError(
+                code: .kernelOperationFailed, msg: "the kernel does not support macvlan links",
+                details: error.description)
         case EBUSY:
-            return CNIError(code: .kernelOperationFailed,
-                            msg: "master \"\(master.name)\" cannot take a macvlan: it carries an ipvlan", details: error.description)
+            return CNIError(
+                code: .kernelOperationFailed,
+                msg: "master \"\(master.name)\" cannot take a macvlan: it carries an ipvlan", details: error.description
+            )
         case EINVAL where config.mode == .passthru:
-            return CNIError(code: .kernelOperationFailed,
-                            msg: "master \"\(master.name)\" cannot take a passthru macvlan: it has macvlans already, and passthru needs the master to itself",
-                            details: error.description)
+            return CNIError(
+                code: .kernelOperationFailed,
+                msg:
+                    "master \"\(master.name)\" cannot take a passthru macvlan: it has macvlans already, and passthru needs the master to itself",
+                details: error.description)
         case EINVAL:
-            return CNIError(code: .kernelOperationFailed,
-                            msg: "master \"\(master.name)\" refused the macvlan (a passthru macvlan on it takes the whole device)",
-                            details: error.description)
+            return CNIError(
+                code: .kernelOperationFailed,
+                msg: "master \"\(master.name)\" refused the macvlan (a passthru macvlan on it takes the whole device)",
+                details: error.description)
         default:
             return error
         }

@@ -5,12 +5,15 @@ import JSON
 extension SubInterfaceSettings {
     /// The keys macvlan, ipvlan and vlan share: `master`, `mtu` (0 = the master's),
     /// `linkInContainer`, `dns`; code 7 for a negative MTU or a missing required master.
-    static func read(_ request: CNIRequest, masterRequirement: String? = nil, mac: MACAddress? = nil) throws(CNIError) -> SubInterfaceSettings {
+    static func read(_ request: CNIRequest, masterRequirement: String? = nil, mac: MACAddress? = nil) throws(CNIError)
+        -> SubInterfaceSettings
+    {
         let reader = request.config.reader
         let master = try reader.string("master").flatMap { $0.isEmpty ? nil : $0 }
         if master == nil, let masterRequirement { throw CNIError.invalidConfig(masterRequirement) }
-        return SubInterfaceSettings(master: master, mtu: try readMTU(reader), linkInContainer: try reader.bool("linkInContainer") ?? false,
-                                    mac: mac, dns: request.config.dns)
+        return SubInterfaceSettings(
+            master: master, mtu: try readMTU(reader), linkInContainer: try reader.bool("linkInContainer") ?? false,
+            mac: mac, dns: request.config.dns)
     }
 }
 
@@ -21,8 +24,10 @@ func readMTU(_ reader: ConfigReader, maximum: UInt32 = UInt32.max) throws(CNIErr
 
 /// One of a fixed set of names (`mode`, `flag`): the default when absent or empty, code 7
 /// listing the valid names otherwise.
-func readChoice<Value>(_ reader: ConfigReader, _ key: String, what: String, default defaultValue: Value,
-                       _ choices: [(String, Value)]) throws(CNIError) -> Value {
+func readChoice<Value>(
+    _ reader: ConfigReader, _ key: String, what: String, default defaultValue: Value,
+    _ choices: [(String, Value)]
+) throws(CNIError) -> Value {
     let name = try reader.string(key) ?? ""
     if name.isEmpty { return defaultValue }
     guard let match = choices.first(where: { $0.0 == name }) else {
@@ -39,11 +44,15 @@ func readMAC(_ request: CNIRequest, includeArgsCNI: Bool) throws(CNIError) -> MA
     if request.command == .add || request.command == .check {
         let args = try request.cniArgs(knownKeys: ["MAC", "IP", "GATEWAY"])
         if let text = args["MAC"], !text.isEmpty {
-            guard let parsed = MACAddress(text) else { throw CNIError.invalidConfig("CNI_ARGS MAC: invalid MAC address \"\(text)\"") }
+            guard let parsed = MACAddress(text) else {
+                throw CNIError.invalidConfig("CNI_ARGS MAC: invalid MAC address \"\(text)\"")
+            }
             chosen = parsed
         }
     }
-    if includeArgsCNI, let cni = try ConfigReader(request.config.args, path: "args").object("cni"), let parsed = try cni.macAddress("mac") {
+    if includeArgsCNI, let cni = try ConfigReader(request.config.args, path: "args").object("cni"),
+        let parsed = try cni.macAddress("mac")
+    {
         chosen = parsed
     }
     if let parsed = try ConfigReader(request.config.runtimeConfig, path: "runtimeConfig").macAddress("mac") {

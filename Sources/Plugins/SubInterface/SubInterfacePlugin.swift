@@ -1,10 +1,11 @@
 import Addressing
 import CNI
-import Namespaces
 import KernelErrors
+import Namespaces
 import Netlink
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The settings every sub-interface plugin (macvlan, ipvlan, vlan) shares, read from its config.
@@ -49,7 +50,9 @@ extension SubInterfaceFlavor {
     public func explainCreateFailure(_ error: NetlinkError, master: Link, config: Config) -> any Error {
         switch error.errno {
         case EOPNOTSUPP:
-            CNIError(code: .kernelOperationFailed, msg: "the kernel does not support \(Self.kind) links", details: error.description)
+            CNIError(
+                code: .kernelOperationFailed, msg: "the kernel does not support \(Self.kind) links",
+                details: error.description)
         default:
             error
         }
@@ -84,12 +87,15 @@ public struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
         let hostNetlink = settings.linkInContainer ? containerNetlink : try host.hostNetlink()
 
         if try containerNetlink.link(named: env.ifName) != nil {
-            throw CNIError(code: .invalidEnvironment, msg: "interface \"\(env.ifName)\" already exists in netns \(env.netns)")
+            throw CNIError(
+                code: .invalidEnvironment, msg: "interface \"\(env.ifName)\" already exists in netns \(env.netns)")
         }
-        let master = try MasterResolution.resolve(settings.master ?? flavor.defaultMaster(config, request), hostNetlink,
-                                                  namespaceDescription: masterPlace(settings, env))
+        let master = try MasterResolution.resolve(
+            settings.master ?? flavor.defaultMaster(config, request), hostNetlink,
+            namespaceDescription: masterPlace(settings, env))
         if settings.mtu > master.mtu {
-            throw CNIError.invalidConfig("invalid MTU \(settings.mtu): it must not exceed the master's (\"\(master.name)\", MTU \(master.mtu))")
+            throw CNIError.invalidConfig(
+                "invalid MTU \(settings.mtu): it must not exceed the master's (\"\(master.name)\", MTU \(master.mtu))")
         }
 
         let temporaryName = Self.temporaryName(env)
@@ -98,15 +104,18 @@ public struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
         try ContainerInterface.deleteLink(named: temporaryName, kind: Flavor.kind, containerNetlink)
         return try Rollback.guarding { rollback in
             do throws(NetlinkError) {
-                try hostNetlink.createLink(LinkRequest(
-                    name: temporaryName, kind: flavor.linkKind(config), parentIndex: master.index,
-                    mtu: settings.mtu == 0 ? nil : settings.mtu, address: settings.mac,
-                    namespaceFD: settings.linkInContainer ? nil : container.fileDescriptor))
+                try hostNetlink.createLink(
+                    LinkRequest(
+                        name: temporaryName, kind: flavor.linkKind(config), parentIndex: master.index,
+                        mtu: settings.mtu == 0 ? nil : settings.mtu, address: settings.mac,
+                        namespaceFD: settings.linkInContainer ? nil : container.fileDescriptor))
             } catch {
                 throw flavor.explainCreateFailure(error, master: master, config: config)
             }
             guard let created = try containerNetlink.link(named: temporaryName) else {
-                throw CNIError(code: .kernelOperationFailed, msg: "\(Flavor.kind) \"\(temporaryName)\" vanished from netns \(env.netns) after creation")
+                throw CNIError(
+                    code: .kernelOperationFailed,
+                    msg: "\(Flavor.kind) \"\(temporaryName)\" vanished from netns \(env.netns) after creation")
             }
             rollback.add("delete link \(temporaryName)") { try containerNetlink.deleteLink(index: created.index) }
             try host.checkpoint("create")
@@ -116,13 +125,18 @@ public struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
             var result = CNIResult(cniVersion: request.config.cniVersion)
             if let ipamResult = try host.addIPAM(request, interfaceIndex: 0, rollback: &rollback) {
                 result = ipamResult
-            } else if flavor.addressesFromPreviousResult, let previous = request.config.prevResult, !previous.ips.isEmpty {
-                result.ips = previous.ips.map { CNIResult.IPConfig(address: $0.address, gateway: $0.gateway, interface: 0) }
+            } else if flavor.addressesFromPreviousResult, let previous = request.config.prevResult,
+                !previous.ips.isEmpty
+            {
+                result.ips = previous.ips.map {
+                    CNIResult.IPConfig(address: $0.address, gateway: $0.gateway, interface: 0)
+                }
                 result.routes = previous.routes
                 result.dns = previous.dns
             }
             guard let link = try containerNetlink.link(index: created.index) else {
-                throw CNIError(code: .kernelOperationFailed, msg: "link \"\(env.ifName)\" vanished from netns \(env.netns)")
+                throw CNIError(
+                    code: .kernelOperationFailed, msg: "link \"\(env.ifName)\" vanished from netns \(env.netns)")
             }
             let configuration = InterfaceConfiguration(netlink: containerNetlink, namespace: container, host: host)
             if result.ips.isEmpty {
@@ -134,8 +148,11 @@ public struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
                 try configuration.apply(result, interfaceIndexInResult: 0, link: link)
             }
             if let dns = settings.dns, !dns.isEmpty { result.dns = dns }
-            result.interfaces = [CNIResult.Interface(name: env.ifName, mac: link.address?.description,
-                                                     mtu: Int(link.mtu), sandbox: env.netns)]
+            result.interfaces = [
+                CNIResult.Interface(
+                    name: env.ifName, mac: link.address?.description,
+                    mtu: Int(link.mtu), sandbox: env.netns)
+            ]
             try result.ensurePrintable(for: request)
             return result
         }
@@ -169,12 +186,15 @@ public struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
             throw CNIError.invalidConfig("required prevResult missing")
         }
         let env = request.environment
-        guard let interfaceIndex = previous.interfaces.firstIndex(where: { $0.name == env.ifName && $0.sandbox != nil }) else {
+        guard let interfaceIndex = previous.interfaces.firstIndex(where: { $0.name == env.ifName && $0.sandbox != nil })
+        else {
             throw CNIError(code: .checkFailed, msg: "prevResult has no interface \"\(env.ifName)\" in a sandbox")
         }
         let recorded = previous.interfaces[interfaceIndex]
         guard recorded.sandbox == env.netns else {
-            throw CNIError(code: .checkFailed, msg: "interface \"\(env.ifName)\" was recorded in \(recorded.sandbox ?? ""), not in \(env.netns)")
+            throw CNIError(
+                code: .checkFailed,
+                msg: "interface \"\(env.ifName)\" was recorded in \(recorded.sandbox ?? ""), not in \(env.netns)")
         }
         _ = try host.runIPAM(.check, request)
         let container = try host.openNamespace(env.netns)
@@ -184,21 +204,30 @@ public struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
         // prevResult lists our own link instead, so the master cannot be named again: only a
         // configured (or default-route) master is compared.
         let chainedMaster = settings.master == nil && flavor.defaultMaster(config, request) != nil
-        let master = chainedMaster ? nil : try MasterResolution.resolve(settings.master, masterNetlink,
-                                                                        namespaceDescription: masterPlace(settings, env))
+        let master =
+            chainedMaster
+            ? nil
+            : try MasterResolution.resolve(
+                settings.master, masterNetlink,
+                namespaceDescription: masterPlace(settings, env))
         guard let link = try netlink.link(named: env.ifName) else {
             throw CNIError(code: .checkFailed, msg: "interface \"\(env.ifName)\" not found in netns \(env.netns)")
         }
         guard link.kind == Flavor.kind else {
-            throw CNIError(code: .checkFailed, msg: "interface \"\(env.ifName)\" is a \(link.kind ?? "device without a kind"), not a \(Flavor.kind)")
+            throw CNIError(
+                code: .checkFailed,
+                msg: "interface \"\(env.ifName)\" is a \(link.kind ?? "device without a kind"), not a \(Flavor.kind)")
         }
         try flavor.verify(link, config, ifName: env.ifName)
         if let master, link.parentIndex != master.index {
             throw CNIError(code: .checkFailed, msg: "interface \"\(env.ifName)\" is not on master \"\(master.name)\"")
         }
         if let mac = recorded.mac, !mac.isEmpty, MACAddress(mac) != link.address {
-            throw CNIError(code: .checkFailed,
-                           msg: "interface \"\(env.ifName)\" has MAC \(link.address?.description ?? "none"), prevResult says \(mac)")
+            throw CNIError(
+                code: .checkFailed,
+                msg:
+                    "interface \"\(env.ifName)\" has MAC \(link.address?.description ?? "none"), prevResult says \(mac)"
+            )
         }
         try InterfaceConfiguration(netlink: netlink, namespace: container, host: host)
             .verify(previous, interfaceIndexInResult: interfaceIndex, link: link)
@@ -216,8 +245,9 @@ public struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
         let settings = flavor.settings(config)
         if !settings.linkInContainer {
             do {
-                _ = try MasterResolution.resolve(settings.master ?? flavor.defaultMaster(config, request), try host.hostNetlink(),
-                                                 namespaceDescription: "the host netns")
+                _ = try MasterResolution.resolve(
+                    settings.master ?? flavor.defaultMaster(config, request), try host.hostNetlink(),
+                    namespaceDescription: "the host netns")
             } catch let error as CNIError {
                 throw CNIError(code: .pluginNotAvailable, msg: error.msg, details: error.details)
             }

@@ -1,8 +1,9 @@
 import CNI
 import JSON
 import Netlink
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The vlan plugin's config (reference keys): the shared ones with `master` required,
@@ -13,7 +14,9 @@ public struct VlanConfig {
 
     init(_ request: CNIRequest) throws(CNIError) {
         settings = try SubInterfaceSettings.read(
-            request, masterRequirement: "\"master\" field is required. It specifies the host interface name to create the VLAN for")
+            request,
+            masterRequirement:
+                "\"master\" field is required. It specifies the host interface name to create the VLAN for")
         let id = try request.config.reader.int("vlanId") ?? 0
         guard (0...4094).contains(id) else {
             throw CNIError.invalidConfig("invalid VLAN ID \(id) (must be between 0 and 4094 inclusive)")
@@ -36,10 +39,15 @@ public struct VlanFlavor: SubInterfaceFlavor {
 
     public func verify(_ link: Link, _ config: VlanConfig, ifName: String) throws {
         guard link.vlanID == config.vlanID else {
-            throw CNIError(code: .checkFailed, msg: "interface \"\(ifName)\" has VLAN ID \(link.vlanID.map(String.init) ?? "none"), not \(config.vlanID)")
+            throw CNIError(
+                code: .checkFailed,
+                msg:
+                    "interface \"\(ifName)\" has VLAN ID \(link.vlanID.map(String.init) ?? "none"), not \(config.vlanID)"
+            )
         }
         if config.settings.mtu != 0, link.mtu != config.settings.mtu {
-            throw CNIError(code: .checkFailed, msg: "interface \"\(ifName)\" has MTU \(link.mtu), not \(config.settings.mtu)")
+            throw CNIError(
+                code: .checkFailed, msg: "interface \"\(ifName)\" has MTU \(link.mtu), not \(config.settings.mtu)")
         }
     }
 
@@ -48,10 +56,14 @@ public struct VlanFlavor: SubInterfaceFlavor {
     public func explainCreateFailure(_ error: NetlinkError, master: Link, config: VlanConfig) -> any Error {
         switch error.errno {
         case EOPNOTSUPP:
-            CNIError(code: .kernelOperationFailed, msg: "the kernel does not support vlan (802.1Q) links", details: error.description)
+            CNIError(
+                code: .kernelOperationFailed, msg: "the kernel does not support vlan (802.1Q) links",
+                details: error.description)
         case EEXIST:
-            CNIError(code: .kernelOperationFailed, msg: "master \"\(master.name)\" already has a VLAN with id \(config.vlanID)",
-                     details: error.description)
+            CNIError(
+                code: .kernelOperationFailed,
+                msg: "master \"\(master.name)\" already has a VLAN with id \(config.vlanID)",
+                details: error.description)
         default:
             error
         }
