@@ -29,26 +29,26 @@ let package = Package(
         .target(name: "CSystem"),
         // POSIX plumbing every other module uses: SystemError, whole-file reads of our own
         // files (no symlinks, no FIFOs), FileLock, AtomicFile, directories, the monotonic clock.
-        .target(name: "System", dependencies: ["CSystem"]),
-        .target(name: "Namespaces", dependencies: ["CSystem", "System"]),
-        .target(name: "Netlink", dependencies: ["CMnl", "Namespaces", "Addressing", "System"]),
-        .target(name: "ProcessRunner", dependencies: ["CSystem", "System"]),
-        .target(name: "CNI", dependencies: ["JSON", "Addressing", "ProcessRunner", "System", "CSystem"]),
+        .target(name: "POSIX", dependencies: ["CSystem"]),
+        .target(name: "Namespaces", dependencies: ["CSystem", "POSIX"]),
+        .target(name: "Netlink", dependencies: ["CMnl", "Namespaces", "Addressing", "POSIX"]),
+        .target(name: "ProcessRunner", dependencies: ["CSystem", "POSIX"]),
+        .target(name: "CNI", dependencies: ["JSON", "Addressing", "ProcessRunner", "POSIX", "CSystem"]),
         .target(name: "DHCP", dependencies: ["Addressing"]),
         // The CNI codes of netlink, namespace and sysctl errors, for every binary that meets them.
         .target(name: "KernelErrors", dependencies: ["CNI", "Namespaces", "Netlink"]),
         .target(
             name: "DHCPService",
             dependencies: [
-                "DHCP", "CNI", "JSON", "Namespaces", "Netlink", "Addressing", "CSystem", "ProcessRunner", "System",
+                "DHCP", "CNI", "JSON", "Namespaces", "Netlink", "Addressing", "CSystem", "ProcessRunner", "POSIX",
                 "KernelErrors",
             ]),
-        .target(name: "Firewall", dependencies: ["ProcessRunner", "JSON", "Addressing", "System"]),
-        .target(name: "IPAM", dependencies: ["CNI", "JSON", "Addressing", "CSystem", "System"]),
+        .target(name: "Firewall", dependencies: ["ProcessRunner", "JSON", "Addressing", "POSIX"]),
+        .target(name: "IPAM", dependencies: ["CNI", "JSON", "Addressing", "CSystem", "POSIX"]),
         .target(
             name: "Plugins",
             dependencies: [
-                "CNI", "IPAM", "JSON", "Netlink", "Namespaces", "Addressing", "Firewall", "ProcessRunner", "System",
+                "CNI", "IPAM", "JSON", "Netlink", "Namespaces", "Addressing", "Firewall", "ProcessRunner", "POSIX",
                 "KernelErrors", "CSystem",
             ]),
         .executableTarget(name: "macvlan", dependencies: ["Plugins", "CNI"]),
@@ -59,20 +59,20 @@ let package = Package(
         .executableTarget(name: "bridge", dependencies: ["Plugins", "CNI"]),
         .executableTarget(name: "dhcp", dependencies: ["DHCPService"]),
         .executableTarget(name: "loopback", dependencies: ["Plugins", "CNI"]),
-        .executableTarget(name: "swift-cni", dependencies: ["Plugins", "IPAM", "DHCPService", "CNI", "System"]),
-        .executableTarget(name: "cni-bench", dependencies: ["Namespaces", "ProcessRunner", "System"]),
-        .target(name: "TestSupport", dependencies: ["ProcessRunner", "System"], path: "Tests/TestSupport"),
+        .executableTarget(name: "swift-cni", dependencies: ["Plugins", "IPAM", "DHCPService", "CNI", "POSIX"]),
+        .executableTarget(name: "cni-bench", dependencies: ["Namespaces", "ProcessRunner", "POSIX"]),
+        .target(name: "TestSupport", dependencies: ["ProcessRunner", "POSIX"], path: "Tests/TestSupport"),
         .testTarget(
             name: "UnitTests",
             dependencies: [
                 "JSON", "CNI", "IPAM", "Netlink", "Namespaces", "Plugins", "CMnl", "Addressing", "TestSupport", "DHCP",
-                "System", "CSystem", "Firewall", "ProcessRunner",
+                "POSIX", "CSystem", "Firewall", "ProcessRunner",
             ]
         ),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "JSON", "CNI", "Netlink", "Namespaces", "ProcessRunner", "System", "Addressing", "CSystem",
+                "JSON", "CNI", "Netlink", "Namespaces", "ProcessRunner", "POSIX", "Addressing", "CSystem",
                 "TestSupport",
             ]
         ),

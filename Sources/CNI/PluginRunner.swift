@@ -1,5 +1,5 @@
 import JSON
-import System
+import POSIX
 
 #if canImport(Glibc)
     import Glibc

@@ -1,7 +1,7 @@
 import CNI
 import DHCP
 import JSON
-import System
+import POSIX
 
 #if canImport(Glibc)
     import Glibc

@@ -2,7 +2,7 @@ import Addressing
 import CSystem
 import DHCP
 import Namespaces
-import System
+import POSIX
 
 #if canImport(Glibc)
     import Glibc

@@ -6,7 +6,7 @@ import JSON
 import KernelErrors
 import Namespaces
 import Netlink
-import System
+import POSIX
 
 #if canImport(Glibc)
     import Glibc
@@ -295,7 +295,7 @@ final class LeaseManager: @unchecked Sendable {
         settings.stateDirectory + "/" + FNV1a.hex(FNV1a.hash(key.utf8)) + ".json"
     }
 
-    /// Writes the record to `<stateDirectory>/<hash of key>.json` (System's `AtomicFile`:
+    /// Writes the record to `<stateDirectory>/<hash of key>.json` (POSIX's `AtomicFile`:
     /// temporary file, fsync, rename).
     func persist(_ record: LeaseRecord) {
         // A renewal that finishes after a DEL released the lease must not bring its file back.

@@ -1,4 +1,4 @@
-import System
+import POSIX
 
 /// Short, stable names for one attachment's firewall objects, so that DEL and GC find exactly
 /// what ADD made without keeping state: FNV-1a 64 of the network name and of

@@ -1,6 +1,6 @@
 import Addressing
+import POSIX
 import ProcessRunner
-import System
 
 #if canImport(Glibc)
     import Glibc

@@ -1,7 +1,7 @@
 import Addressing
 import CNI
 import JSON
-import System
+import POSIX
 
 /// The `static` IPAM: addresses, routes and DNS written in the config (reference-plugins.md).
 ///

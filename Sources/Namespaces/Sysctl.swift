@@ -1,4 +1,4 @@
-import System
+import POSIX
 
 #if canImport(Glibc)
     import Glibc

@@ -1,4 +1,4 @@
-import System
+import POSIX
 
 /// Names for links while they are created, before they are renamed or moved.
 enum TemporaryName {

@@ -1,5 +1,5 @@
 import CSystem
-import System
+import POSIX
 
 #if canImport(Glibc)
     import Glibc

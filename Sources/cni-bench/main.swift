@@ -1,7 +1,7 @@
 import CSystem
 import Namespaces
+import POSIX
 import ProcessRunner
-import System
 
 // cni-bench: times our plugins against the reference Go plugins in one run, interleaved,
 // and prints medians and ratios. Plugins are exec'd from inside a host namespace the

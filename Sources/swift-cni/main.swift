@@ -3,8 +3,8 @@
 import CNI
 import DHCPService
 import IPAM
+import POSIX
 import Plugins
-import System
 
 #if canImport(Glibc)
     import Glibc

@@ -1,7 +1,7 @@
 import JSON
+import POSIX
 import ProcessRunner
 import Synchronization
-import System
 import TestSupport
 import Testing
 

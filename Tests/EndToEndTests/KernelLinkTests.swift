@@ -1,6 +1,6 @@
 import Namespaces
 import Netlink
-import System
+import POSIX
 import Testing
 
 #if canImport(Glibc)

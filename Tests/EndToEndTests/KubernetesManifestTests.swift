@@ -1,6 +1,6 @@
 import JSON
+import POSIX
 import ProcessRunner
-import System
 import TestSupport
 import Testing
 

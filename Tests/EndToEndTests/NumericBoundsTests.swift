@@ -1,5 +1,5 @@
 import JSON
-import System
+import POSIX
 import TestSupport
 import Testing
 

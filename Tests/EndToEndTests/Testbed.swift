@@ -1,9 +1,9 @@
 import CSystem
 import JSON
 import Namespaces
+import POSIX
 import ProcessRunner
 import Synchronization
-import System
 import TestSupport
 import Testing
 

@@ -1,5 +1,5 @@
+import POSIX
 import ProcessRunner
-import System
 import Testing
 
 #if canImport(Glibc)

@@ -1,5 +1,5 @@
+import POSIX
 import ProcessRunner
-import System
 
 #if canImport(Glibc)
     import Glibc

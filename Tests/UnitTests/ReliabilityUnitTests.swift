@@ -3,7 +3,7 @@ import CNI
 import CSystem
 import JSON
 import Netlink
-import System
+import POSIX
 import TestSupport
 import Testing
 

@@ -1,5 +1,5 @@
 import Addressing
-import System
+import POSIX
 
 #if canImport(Glibc)
     import Glibc
@@ -14,7 +14,7 @@ import System
 /// files small whatever the number of owners: indexing a store of thousands written by others
 /// creates 64 files, not thousands (a store of 5000 owners has about 80 lines per bucket).
 ///
-/// Each bucket is replaced whole (System's `AtomicFile`: a reader sees the old or the new
+/// Each bucket is replaced whole (POSIX's `AtomicFile`: a reader sees the old or the new
 /// content); callers hold the store's lock, so there is one writer at a time. Every file is
 /// opened relative to the directory, never through a symlink. Failing to write is reported, not
 /// thrown: the index is a hint until it is sealed complete (see `IndexCompleteness`).

@@ -1,6 +1,6 @@
 import Addressing
 import CNI
-import System
+import POSIX
 
 /// Hands out and takes back host-local addresses, with the reference's rules: round robin
 /// from the address after `last_reserved_ip.<n>`, the gateway never handed out, one address

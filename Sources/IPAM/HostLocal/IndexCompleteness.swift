@@ -1,5 +1,5 @@
 import Addressing
-import System
+import POSIX
 
 #if canImport(Glibc)
     import Glibc

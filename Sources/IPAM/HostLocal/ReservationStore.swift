@@ -1,7 +1,7 @@
 import Addressing
 import CNI
 import CSystem
-import System
+import POSIX
 
 #if canImport(Glibc)
     import Glibc

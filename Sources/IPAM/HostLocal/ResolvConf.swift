@@ -1,5 +1,5 @@
 import CNI
-import System
+import POSIX
 
 #if canImport(Glibc)
     import Glibc
