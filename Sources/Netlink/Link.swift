@@ -99,11 +99,6 @@ public enum MacvlanMode: UInt32, Sendable, CaseIterable {
         case .source: "source"
         }
     }
-
-    public init?(name: String) {
-        guard let mode = Self.allCases.first(where: { $0.name == name }) else { return nil }
-        self = mode
-    }
 }
 
 /// IFLA_IPVLAN_MODE values.
@@ -118,11 +113,6 @@ public enum IpvlanMode: UInt16, Sendable, CaseIterable {
         case .l3: "l3"
         case .l3s: "l3s"
         }
-    }
-
-    public init?(name: String) {
-        guard let mode = Self.allCases.first(where: { $0.name == name }) else { return nil }
-        self = mode
     }
 }
 

@@ -43,16 +43,6 @@ extension RouteNetlink {
         }
     }
 
-    /// RTM_GETLINK with NLM_F_DUMP: every link in the socket's namespace.
-    public func links() throws(NetlinkError) -> [Link] {
-        let request = MessageBuilder(type: Int(RTM_GETLINK), flags: 0)
-        request.putFamilyHeader(Self.linkHeader())
-        request.put(IFLA_EXT_MASK, u32: UInt32(RTEXT_FILTER_SKIP_STATS))
-        return try dump(request, operation: "list links")
-            .filter { $0.type == UInt16(RTM_NEWLINK) }
-            .compactMap(Link.init(message:))
-    }
-
     /// Builds the RTM_NEWLINK request for `linkRequest` (exposed for golden-bytes tests).
     public static func createLinkMessage(_ linkRequest: LinkRequest) -> MessageBuilder {
         let request = MessageBuilder(type: Int(RTM_NEWLINK), flags: Int32(NLM_F_CREATE | NLM_F_EXCL))
@@ -156,14 +146,6 @@ extension RouteNetlink {
     public func setLink(index: Int32, masterIndex: Int32) throws(NetlinkError) {
         try setAttribute(index: index, operation: "set master #\(masterIndex) on link #\(index)") {
             $0.put(IFLA_MASTER, u32: UInt32(bitPattern: masterIndex))
-        }
-    }
-
-    /// RTM_SETLINK with IFLA_NET_NS_FD: moves the link into another namespace. EEXIST when a
-    /// link of that name exists there.
-    public func moveLink(index: Int32, toNamespaceFD fd: Int32) throws(NetlinkError) {
-        try setAttribute(index: index, operation: "move link #\(index) to another namespace") {
-            $0.put(IFLA_NET_NS_FD, u32: UInt32(bitPattern: fd))
         }
     }
 

@@ -86,13 +86,6 @@ extension RouteNetlink {
         try perform(Self.addRouteMessage(route), operation: "add route \(Self.describe(route))")
     }
 
-    /// RTM_DELROUTE. ESRCH when no such route exists.
-    public func deleteRoute(_ route: Route) throws(NetlinkError) {
-        try perform(
-            Self.routeMessage(type: Int(RTM_DELROUTE), flags: 0, route),
-            operation: "delete route \(Self.describe(route))")
-    }
-
     static func describe(_ route: Route) -> String {
         var text = route.isDefault ? "default" : route.destination.subnet.description
         if let gateway = route.gateway { text += " via \(gateway)" }

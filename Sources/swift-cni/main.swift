@@ -10,23 +10,26 @@ import Plugins
     import Glibc
 #endif
 
-switch BuildInfo.invokedName {
-case "macvlan": PluginRunner.main(MacvlanPlugin())
-case "ipvlan": PluginRunner.main(IpvlanPlugin())
-case "vlan": PluginRunner.main(VlanPlugin())
-case "bridge": PluginRunner.main(BridgePlugin())
-case "host-local": PluginRunner.main(HostLocalPlugin())
-case "static": PluginRunner.main(StaticPlugin())
-case "dhcp": DHCPCommand.main()
-case "loopback": PluginRunner.main(LoopbackPlugin())
-default:
-    FileIO.writeAll(
-        2,
-        """
-        \(BuildInfo.banner(name: "multi-call binary"))
-        swift-cni: this binary runs the plugin it is executed as, and "\(BuildInfo.invokedName)" is none of them.
-        Install it (hard links or copies) as: \(MultiCall.names.joined(separator: ", ")).
+/// The names the binary answers to, in install order, and what each runs: the one table for
+/// the dispatch and the usage message.
+let plugins: [(name: String, run: () -> Never)] = [
+    ("macvlan", { PluginRunner.main(MacvlanPlugin()) }),
+    ("ipvlan", { PluginRunner.main(IpvlanPlugin()) }),
+    ("vlan", { PluginRunner.main(VlanPlugin()) }),
+    ("bridge", { PluginRunner.main(BridgePlugin()) }),
+    ("host-local", { PluginRunner.main(HostLocalPlugin()) }),
+    ("static", { PluginRunner.main(StaticPlugin()) }),
+    ("dhcp", { DHCPCommand.main() }),
+    ("loopback", { PluginRunner.main(LoopbackPlugin()) }),
+]
 
-        """)
-    exit(1)
-}
+if let plugin = plugins.first(where: { $0.name == BuildInfo.invokedName }) { plugin.run() }
+FileIO.writeAll(
+    2,
+    """
+    \(BuildInfo.banner(name: "multi-call binary"))
+    swift-cni: this binary runs the plugin it is executed as, and "\(BuildInfo.invokedName)" is none of them.
+    Install it (hard links or copies) as: \(plugins.map(\.name).joined(separator: ", ")).
+
+    """)
+exit(1)

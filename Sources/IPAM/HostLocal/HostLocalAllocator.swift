@@ -240,7 +240,7 @@ extension HostLocalAllocator {
             var remaining: [IPAddress] = []
             for address in listed {
                 // Gone, not a file, or another owner's now (its own entry lists it): not this entry's.
-                guard let owner = store.fileOwner(of: address),
+                guard case .file(let owner) = store.entry(at: address),
                     (owner.map { ReservationStore.indexEntry(containerID: $0.containerID, ifName: $0.ifName ?? "") }
                         ?? ReservationStore.ownerlessEntry) == name
                 else { continue }

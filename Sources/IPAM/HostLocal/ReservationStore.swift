@@ -67,6 +67,16 @@ public struct Reservation: Sendable, Equatable {
     public var isFile: Bool = true
 }
 
+/// What one address's name in the network directory holds.
+enum AddressEntry: Equatable {
+    /// No entry: the address is free.
+    case absent
+    /// A directory, symlink, FIFO or other non-file: taken, but not ours to touch.
+    case notAFile
+    /// A reservation file; its owner is nil when it is empty or unreadable.
+    case file(owner: ReservationOwner?)
+}
+
 /// host-local's on-disk store, byte-compatible with the reference's: `<dataDir>/<network>/`
 /// holds one file per address, named by the address, containing `<containerID>\r\n<ifname>`;
 /// `last_reserved_ip.<range set index>` holds the last address handed out of each range set;
@@ -78,7 +88,7 @@ public struct Reservation: Sendable, Equatable {
 /// falls back to reading them all. The reference ignores it.
 ///
 /// Every file is opened relative to the directory's descriptor, without following symlinks
-/// and without blocking on a FIFO (System's `FileIO.openRegularFile`): nothing planted in the
+/// and without blocking on a FIFO (POSIX's `FileIO.openRegularFile`): nothing planted in the
 /// store is ever followed, written through or waited on. Files are read whole.
 public final class ReservationStore {
     public let directory: String
@@ -163,16 +173,17 @@ public final class ReservationStore {
 
     /// The owner written in one address file; nil when the file is missing, empty or unreadable.
     public func owner(of address: IPAddress) -> ReservationOwner? {
-        fileOwner(of: address) ?? nil
+        if case .file(let owner) = entry(at: address) { return owner }
+        return nil
     }
 
-    /// An address file as it is now: nil when it is gone or not a regular file; else its owner
-    /// (nil inside: empty or unreadable).
-    func fileOwner(of address: IPAddress) -> ReservationOwner?? {
+    /// What the address's name holds now.
+    func entry(at address: IPAddress) -> AddressEntry {
         switch FileIO.readRegularFileIfPresent(address.description, in: directoryFD) {
-        case .missing, .notRegular: return nil
-        case .contents(let bytes): return .some(ReservationOwner(content: bytes))
-        case .failed: return .some(nil)
+        case .missing: return .absent
+        case .notRegular: return .notAFile
+        case .contents(let bytes): return .file(owner: ReservationOwner(content: bytes))
+        case .failed: return .file(owner: nil)
         }
     }
 
