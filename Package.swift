@@ -14,7 +14,6 @@ let package = Package(
         .executable(name: "loopback", targets: ["loopback"]),
         // What a node installs: one binary, hard-linked under every plugin's name.
         .executable(name: "swift-cni", targets: ["swift-cni"]),
-        .executable(name: "cni-bench", targets: ["cni-bench"]),
     ],
     targets: [
         // libmnl from Debian's libmnl-dev, plus a header of inline helpers for the
@@ -60,7 +59,9 @@ let package = Package(
         .executableTarget(name: "dhcp", dependencies: ["DHCPService"]),
         .executableTarget(name: "loopback", dependencies: ["Plugins", "CNI"]),
         .executableTarget(name: "swift-cni", dependencies: ["Plugins", "IPAM", "DHCPService", "CNI", "POSIX"]),
-        .executableTarget(name: "cni-bench", dependencies: ["Namespaces", "ProcessRunner", "POSIX"]),
+        // The benchmark driver behind bench/run.sh: not a product, never in a release.
+        .executableTarget(
+            name: "cni-bench", dependencies: ["Namespaces", "ProcessRunner", "POSIX"], path: "bench/cni-bench"),
         .target(name: "TestSupport", dependencies: ["ProcessRunner", "POSIX"], path: "Tests/TestSupport"),
         .testTarget(
             name: "UnitTests",

@@ -90,7 +90,8 @@ struct ReleaseBuildTests {
     }
 
     /// The tarball verifies against its sha256, unpacks to the bin dir layout with one file
-    /// hard-linked under the eight names, in at most 12 MiB, each saying which it is.
+    /// hard-linked under the eight names and nothing else (no benchmark driver), in at most
+    /// 12 MiB, each saying which it is.
     @Test func tarballLayoutSizeAndVersion() throws {
         let artifacts = ReleaseArtifacts.shared
         try artifacts.require()
@@ -127,6 +128,12 @@ struct ReleaseBuildTests {
         ] {
             #expect(access(unpacked.root + "/" + file, F_OK) == 0, "\(file) missing from the tarball")
         }
+        // The benchmark driver is not part of the product: no file of the tarball is it or
+        // comes from bench/, and bin/ holds the eight names and nothing else.
+        let listing = try Testbed.run(["/bin/tar", "-tzf", artifacts.tarball]).split(separator: "\n")
+        let benchFiles = listing.filter { $0.contains("cni-bench") || $0.contains("/bench/") }
+        #expect(benchFiles.isEmpty, "the tarball carries the benchmark: \(benchFiles)")
+        #expect(Directory.entryNames(atPath: unpacked.bin).sorted() == Self.names.sorted())
         let unknown = try ChildProcess.run(
             "/bin/sh",
             arguments: ["-c", "ln -s \"$0/macvlan\" \"$0/../portmap\" && exec \"$0/../portmap\"", unpacked.bin],

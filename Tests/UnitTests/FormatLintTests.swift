@@ -6,7 +6,7 @@ import Testing
 #endif
 
 /// The tree's `.swift-format` is the law: `swift-format lint --strict` over every Swift file of
-/// the package must report nothing. A missing swift-format fails the test (it ships with every
+/// the package (Package.swift, Sources, Tests, bench) must report nothing. A missing swift-format fails the test (it ships with every
 /// Swift toolchain since 6.0), so the check is never skipped quietly.
 @Suite struct FormatLintTests {
     static var repositoryRoot: String {
@@ -33,13 +33,13 @@ import Testing
             tool,
             arguments: [
                 "lint", "--strict", "--recursive", "--configuration", root + "/.swift-format",
-                root + "/Package.swift", root + "/Sources", root + "/Tests",
+                root + "/Package.swift", root + "/Sources", root + "/Tests", root + "/bench",
             ],
             environment: [], captureStandardError: true)
         let findings = String(decoding: outcome.standardError + outcome.standardOutput, as: UTF8.self)
         #expect(
             outcome.status == 0 && findings.isEmpty,
-            "swift-format lint found (run `swift format --in-place --recursive Sources Tests Package.swift`):\n\(findings)"
+            "swift-format lint found (run `swift format --in-place --recursive Package.swift Sources Tests bench`):\n\(findings)"
         )
     }
 }

@@ -1,0 +1,56 @@
+import CSystem
+import Namespaces
+import POSIX
+import ProcessRunner
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+struct Options {
+    var ours = ""
+    var reference = "/usr/lib/cni"
+    var cycles = 50
+    /// Pause between an ADD and its DEL, in milliseconds: deleting a link within a few
+    /// milliseconds of bringing it up costs the kernel more (pending link events), which no
+    /// real container lifetime hits; both implementations get the same pause.
+    var settleMilliseconds = 100
+    /// ADD/DEL cycles through each DHCP daemon (the reference's take seconds each).
+    var dhcpCycles = 5
+    /// Only the large-input table.
+    var largeInputsOnly = false
+    var storeScalingOnly = false
+    var runtimeOnly = false
+    var dhcpOnly = false
+    var dhcpPing = true
+    /// bench/c-floor (built by bench/run.sh): the kernel work of a macvlan ADD in one C process.
+    var cFloor: String?
+
+    init(_ arguments: [String]) {
+        var iterator = arguments.dropFirst().makeIterator()
+        while let argument = iterator.next() {
+            switch argument {
+            case "--ours": ours = iterator.next() ?? ""
+            case "--reference": reference = iterator.next() ?? reference
+            case "--cycles": cycles = Int(iterator.next() ?? "") ?? cycles
+            case "--settle-ms": settleMilliseconds = Int(iterator.next() ?? "") ?? settleMilliseconds
+            case "--dhcp-cycles": dhcpCycles = Int(iterator.next() ?? "") ?? dhcpCycles
+            case "--large-inputs-only": largeInputsOnly = true
+            case "--store-scaling-only": storeScalingOnly = true
+            case "--runtime-only": runtimeOnly = true
+            case "--dhcp-only": dhcpOnly = true
+            case "--no-dhcp-ping": dhcpPing = false
+            case "--c-floor": cFloor = iterator.next()
+            default:
+                printError(
+                    "usage: cni-bench --ours DIR [--reference DIR] [--cycles N] [--settle-ms MS] [--dhcp-cycles N] [--large-inputs-only] [--store-scaling-only] [--runtime-only] [--dhcp-only] [--c-floor PATH]"
+                )
+                exit(2)
+            }
+        }
+        if ours.isEmpty {
+            printError("cni-bench: --ours DIR is required")
+            exit(2)
+        }
+    }
+}
