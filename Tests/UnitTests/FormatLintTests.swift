@@ -1,3 +1,4 @@
+import POSIX
 import ProcessRunner
 import Testing
 
@@ -41,5 +42,20 @@ import Testing
             outcome.status == 0 && findings.isEmpty,
             "swift-format lint found (run `swift format --in-place --recursive Package.swift Sources Tests bench`):\n\(findings)"
         )
+    }
+
+    /// No Swift file in Sources/ is over 400 lines: a file that grows past it is split by what
+    /// its parts do (as LeaseManager's records, persistence, log and exchange were).
+    @Test func noSourceFileIsOver400Lines() throws {
+        let root = Self.repositoryRoot
+        let outcome = try ChildProcess.run(
+            "/usr/bin/find", arguments: [root + "/Sources", "-name", "*.swift", "-type", "f"], environment: [])
+        let files = String(decoding: outcome.standardOutput, as: UTF8.self).split(separator: "\n")
+        #expect(files.count > 50, "the sources were found")
+        for file in files {
+            let bytes = try FileIO.readFile(String(file))
+            let lines = bytes.count { $0 == UInt8(ascii: "\n") }
+            #expect(lines <= 400, "\(file) has \(lines) lines")
+        }
     }
 }

@@ -1,0 +1,85 @@
+import Addressing
+import CNI
+import CSystem
+import DHCP
+import JSON
+import KernelErrors
+import Namespaces
+import Netlink
+import POSIX
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The lease records on disk: one JSON file per attachment under the state directory, written
+/// atomically after every change and read back when the daemon starts.
+extension LeaseManager {
+    func stateFile(_ key: String) -> String {
+        settings.stateDirectory + "/" + FNV1a.hex(FNV1a.hash(key.utf8)) + ".json"
+    }
+
+    /// Writes the record to `<stateDirectory>/<hash of key>.json` (POSIX's `AtomicFile`:
+    /// temporary file, fsync, rename).
+    func persist(_ record: LeaseRecord) {
+        // A renewal that finishes after a DEL released the lease must not bring its file back.
+        let snapshot = monitor.locked { () -> (lease: DHCPLease, boundAtWall: Double, broadcast: Bool)? in
+            guard records[record.request.key] === record, let lease = record.client.lease else { return nil }
+            return (lease, record.boundAtWall, record.client.identity.broadcast)
+        }
+        guard let snapshot else { return }
+        var object = record.request.json.objectValue ?? JSONObject()
+        object["command"] = nil
+        object["mac"] = .string(
+            record.hardwareAddress.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":"))
+        object["lease"] = LeaseCoding.json(snapshot.lease)
+        object["boundAt"] = .number(String(snapshot.boundAtWall))
+        object["broadcast"] = .bool(snapshot.broadcast)
+        do throws(SystemError) {
+            try AtomicFile.replace(
+                stateFile(record.request.key), with: Array(JSONValue.object(object).serialized(indent: 2).utf8),
+                mode: 0o600, sync: true)
+        } catch {
+            log("cannot keep the lease of \(record.request.key) on disk: \(error)")
+        }
+    }
+
+    /// Loads the leases kept on disk and resumes them (expired ones are dropped; one whose
+    /// renewal time has passed renews at once).
+    func resume() {
+        _ = mkdir(settings.stateDirectory, 0o700)
+        for name in Directory.entryNames(atPath: settings.stateDirectory) where name.hasSuffix(".json") {
+            let path = settings.stateDirectory + "/" + name
+            guard let bytes = try? FileIO.readRegularFile(path), let value = try? JSONValue.parse(bytes),
+                var object = value.objectValue,
+                let leaseValue = object["lease"], let lease = try? LeaseCoding.lease(leaseValue),
+                let boundAt = object["boundAt"]?.doubleValue, boundAt.isFinite, boundAt <= WallClock.seconds + 60,
+                let macText = object["mac"]?.stringValue,
+                let mac = MACAddress(macText)
+            else {
+                log("ignoring unreadable lease file \(path)")
+                continue
+            }
+            object["command"] = "add"
+            guard let request = try? DaemonRequest(json: .object(object)) else { continue }
+            let age = WallClock.seconds - boundAt
+            if age >= Double(lease.leaseSeconds) {
+                log("expired: \(lease.address) of \(Self.describe(request)) ran out while the daemon was down")
+                unlink(path)
+                continue
+            }
+            let broadcast = object["broadcast"]?.boolValue ?? settings.broadcast
+            var client = DHCPClient(
+                identity: Self.identity(request, hardwareAddress: mac.bytes, broadcast: broadcast), resuming: lease,
+                boundAt: MonotonicClock.seconds - age, now: MonotonicClock.seconds)
+            client.maximumRetransmit = settings.resendMaximum
+            // INIT-REBOOT: the server confirms the lease now (REQUEST with option 50), so a
+            // restart never costs the address; its renewal timers then start afresh.
+            client.confirmAfterRestart(now: MonotonicClock.seconds)
+            let record = LeaseRecord(request: request, hardwareAddress: mac.bytes, client: client, boundAtWall: boundAt)
+            monitor.locked { records[request.key] = record }
+            log("resumed lease \(lease.address) of \(request.key), \(Int(Double(lease.leaseSeconds) - age)) s left")
+        }
+        monitor.locked { monitor.signal() }
+    }
+}

@@ -1,0 +1,55 @@
+import Addressing
+import CNI
+import CSystem
+import DHCP
+import JSON
+import KernelErrors
+import Namespaces
+import Netlink
+import POSIX
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One attachment's lease as the daemon keeps it.
+final class LeaseRecord: @unchecked Sendable {
+    let request: DaemonRequest
+    let hardwareAddress: [UInt8]
+    var client: DHCPClient
+    /// The wall-clock time the lease was granted, kept on disk so a restart resumes it.
+    var boundAtWall: Double
+
+    init(request: DaemonRequest, hardwareAddress: [UInt8], client: DHCPClient, boundAtWall: Double) {
+        self.request = request
+        self.hardwareAddress = hardwareAddress
+        self.client = client
+        self.boundAtWall = boundAtWall
+    }
+}
+
+/// Daemon settings (the reference's flags, and ours).
+struct DaemonSettings: Sendable {
+    /// The longest wait any timeout may ask for (a day): every duration from a flag or a
+    /// request is checked against it, so none overflows a poll(2) or timespec conversion.
+    static let longestTimeout: Double = 86_400
+    /// Requests served at once (a thread each); more are answered with code 11.
+    var maximumWorkers = 64
+    /// `-resendtimeout`: how long one renewal or rebinding exchange may go on before it waits
+    /// for the lease's next timer (the reference's bound on its retries).
+    var resendTimeout: Double = 5
+    /// `-broadcast`: ask servers for broadcast replies on every interface (off, as the reference).
+    var broadcast = false
+
+    var socketPath = "/run/cni/dhcp.sock"
+    /// Where the socket is made: `-hostprefix` + `-socketpath`, as the reference does, so a
+    /// daemon in a container with the host's / at the prefix serves the plugins' default path.
+    var listenPath: String { hostPrefix + socketPath }
+    var pidFile: String?
+    /// Seconds an ADD may wait for a lease.
+    var acquireTimeout: Double = 10
+    /// Longest pause between retransmissions.
+    var resendMaximum: Double = 62
+    var hostPrefix = ""
+    var stateDirectory = "/var/lib/cni/swift-dhcp"
+}
