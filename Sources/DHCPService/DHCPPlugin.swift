@@ -114,7 +114,7 @@ public struct DHCPPlugin: CNIPlugin {
     /// Sends one request and waits for the reply; a daemon that cannot be reached is an
     /// error that says how to start it (code 11: it may help to retry once it runs).
     func call(_ daemon: DaemonRequest, _ settings: Settings, wait: Double) throws -> JSONValue {
-        let fd: Int32
+        let fd: FileDescriptor
         do {
             fd = try UnixSocket.connect(settings.socketPath, timeout: 2)
         } catch {
@@ -125,8 +125,8 @@ public struct DHCPPlugin: CNIPlugin {
                     "start it with \"dhcp daemon -socketpath \(settings.socketPath)\" (or enable swift-cni-dhcp.socket with systemd)"
             )
         }
-        defer { close(fd) }
-        FileIO.writeAll(fd, daemon.json.serialized() + "\n")
+        defer { fd.closeIgnoringErrors() }
+        FileIO.writeAll(fd.rawValue, daemon.json.serialized() + "\n")
         guard let line = UnixSocket.readLine(fd, timeout: wait), let reply = try? JSONValue.parse(line) else {
             throw CNIError(
                 code: .tryAgainLater,

@@ -15,47 +15,44 @@ import POSIX
 /// yet; the client need not ask for broadcast replies (the reference's default). Without
 /// CAP_NET_RAW the UDP socket receives, and only broadcast replies arrive (`receivesUnicast`).
 final class DHCPTransport {
-    let fd: Int32
+    let fd: FileDescriptor
     /// The packet socket, or -1 when it could not be opened.
-    let packetFD: Int32
+    let packetFD: FileDescriptor?
     let interface: String
 
     /// Replies unicast to the offered address reach this transport.
-    var receivesUnicast: Bool { packetFD >= 0 }
+    var receivesUnicast: Bool { packetFD != nil }
 
     init(interface: String, in namespace: NetworkNamespace) throws {
         self.interface = interface
-        (fd, packetFD) = try namespace.run { () throws(SystemError) -> (Int32, Int32) in
-            let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            guard fd >= 0 else { throw SystemError(operation: "socket on", path: interface, errno: errno) }
-            var on: Int32 = 1
-            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
-            setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &on, socklen_t(MemoryLayout<Int32>.size))
-            let bound = interface.withCString {
-                setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, $0, socklen_t(interface.utf8.count + 1))
-            }
-            guard bound == 0 else {
-                let error = errno
-                close(fd)
-                throw SystemError(operation: "bind to device on", path: interface, errno: error)
-            }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(68).bigEndian
-            let result = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        (fd, packetFD) = try namespace.run { () throws(SystemError) -> (FileDescriptor, FileDescriptor?) in
+            let udp = try FileDescriptor(
+                checking: socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0), "socket on",
+                interface)
+            try udp.closeOnError { (udp) throws(SystemError) in
+                var on: Int32 = 1
+                setsockopt(udp.rawValue, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
+                setsockopt(udp.rawValue, SOL_SOCKET, SO_BROADCAST, &on, socklen_t(MemoryLayout<Int32>.size))
+                let bound = interface.withCString {
+                    setsockopt(udp.rawValue, SOL_SOCKET, SO_BINDTODEVICE, $0, socklen_t(interface.utf8.count + 1))
                 }
+                try SystemError.check(bound, "bind to device on", interface)
+                var address = sockaddr_in()
+                address.sin_family = sa_family_t(AF_INET)
+                address.sin_port = in_port_t(68).bigEndian
+                let result = withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        bind(udp.rawValue, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                    }
+                }
+                try SystemError.check(result, "bind to port 68 on", interface)
             }
-            guard result == 0 else {
-                let error = errno
-                close(fd)
-                throw SystemError(operation: "bind to port 68 on", path: interface, errno: error)
-            }
-            let packetFD = interface.withCString { csystem_ip_packet_socket($0) }
+            // Without CAP_NET_RAW there is no packet socket: broadcast replies only.
+            let packet = try? FileDescriptor(
+                checking: interface.withCString { csystem_ip_packet_socket($0) }, "packet socket on", interface)
             // Replies are read from the packet socket alone; the UDP socket's copy is discarded.
-            if packetFD >= 0 { shutdown(fd, Int32(SHUT_RD)) }
-            return (fd, packetFD)
+            if packet != nil { shutdown(udp.rawValue, Int32(SHUT_RD)) }
+            return (udp, packet)
         }
     }
 
@@ -63,10 +60,9 @@ final class DHCPTransport {
     /// synchronize_net: 10-15 ms here), so it is closed on a thread of its own: the ADD's reply
     /// does not wait for it.
     deinit {
-        close(fd)
-        if packetFD >= 0 {
-            let packetFD = packetFD
-            if !Thread.start({ close(packetFD) }) { close(packetFD) }
+        fd.closeIgnoringErrors()
+        if let packetFD {
+            if !Thread.start({ packetFD.closeIgnoringErrors() }) { packetFD.closeIgnoringErrors() }
         }
     }
 
@@ -82,18 +78,22 @@ final class DHCPTransport {
         let sent = bytes.withUnsafeBytes { buffer in
             withUnsafePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    sendto(fd, buffer.baseAddress, buffer.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                    sendto(
+                        fd.rawValue, buffer.baseAddress, buffer.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
                 }
             }
         }
-        guard sent == bytes.count else { throw SystemError(operation: "send on", path: interface, errno: errno) }
+        try SystemError.check(sent, "send on", interface)
+        guard sent == bytes.count else {
+            throw SystemError(operation: "send on", path: interface, errno: EMSGSIZE, problem: "short send")
+        }
     }
 
     /// Waits up to `timeout` seconds for one reply that parses as DHCP; nil on timeout.
     /// Anything else (other IPv4 traffic on the packet socket, malformed datagrams) is dropped.
     func receive(timeout: Double) -> DHCPMessage? {
         let deadline = MonotonicClock.seconds + max(0, timeout)
-        let source = receivesUnicast ? packetFD : fd
+        let source = (packetFD ?? fd).rawValue
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
             let remaining = deadline - MonotonicClock.seconds

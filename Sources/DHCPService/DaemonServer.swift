@@ -24,7 +24,7 @@ public enum DHCPDaemon {
             exit(2)
         }
         let manager = LeaseManager(settings: settings)
-        let listener: Int32
+        let listener: FileDescriptor
         do {
             listener = try listen(settings)
         } catch {
@@ -33,10 +33,12 @@ public enum DHCPDaemon {
         }
         if let pidFile = settings.pidFile {
             let text = Array("\(getpid())\n".utf8)
-            let fd = open(pidFile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-            if fd >= 0 {
-                FileIO.writeAll(fd, text)
-                close(fd)
+            do throws(SystemError) {
+                let file = try FileDescriptor(
+                    checking: open(pidFile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644), "open", pidFile)
+                try file.closeAfter { (file) throws(SystemError) in try FileIO.writeAll(text, to: file, path: pidFile) }
+            } catch {
+                log("pid file: \(error)")
             }
         }
         signal(SIGPIPE, SIG_IGN)
@@ -54,16 +56,17 @@ public enum DHCPDaemon {
         let workers = WorkerCount(limit: settings.maximumWorkers)
         var lastAcceptLog = 0.0
         while stopRequested == 0 {
-            var descriptor = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
+            var descriptor = pollfd(fd: listener.rawValue, events: Int16(POLLIN), revents: 0)
             guard poll(&descriptor, 1, 500) > 0 else { continue }
-            let connection = csystem_accept_cloexec(listener)
-            guard connection >= 0 else {
+            let connection: FileDescriptor
+            do throws(SystemError) {
+                connection = try FileDescriptor(checking: csystem_accept_cloexec(listener.rawValue), "accept")
+            } catch {
                 // Out of descriptors or memory: the listener stays readable, so without a pause
                 // the loop would spin. Back off and say so (at most once a minute).
-                let error = errno
-                if error != EINTR && error != EAGAIN && error != ECONNABORTED {
+                if error.errno != EINTR && error.errno != EAGAIN && error.errno != ECONNABORTED {
                     if MonotonicClock.seconds - lastAcceptLog > 60 {
-                        log("accept: \(SystemError.message(for: error)); pausing 100 ms between attempts")
+                        log("\(error); pausing 100 ms between attempts")
                         lastAcceptLog = MonotonicClock.seconds
                     }
                     _ = poll(nil, 0, 100)
@@ -184,11 +187,11 @@ public enum DHCPDaemon {
     /// The listening socket: fd 3 from systemd (LISTEN_FDS=1 for this pid), or a new unix
     /// socket at the path, mode 0600. A live daemon already there is an error; a stale
     /// socket file is replaced.
-    static func listen(_ settings: DaemonSettings) throws -> Int32 {
+    static func listen(_ settings: DaemonSettings) throws -> FileDescriptor {
         if let fds = getenv("LISTEN_FDS").map({ String(cString: $0) }), fds == "1",
             let pid = getenv("LISTEN_PID").map({ String(cString: $0) }), pid == String(getpid())
         {
-            return 3
+            return FileDescriptor(rawValue: 3)
         }
         var info = stat()
         if lstat(settings.listenPath, &info) == 0 {
@@ -200,7 +203,7 @@ public enum DHCPDaemon {
                     msg: "\(settings.listenPath) exists and is not a socket; refusing to replace it")
             }
             if let existing = try? UnixSocket.connect(settings.listenPath, timeout: 0.5) {
-                close(existing)
+                existing.closeIgnoringErrors()
                 throw CNIError(
                     code: .invalidEnvironment, msg: "another dhcp daemon is listening on \(settings.listenPath)")
             }
@@ -216,19 +219,21 @@ public enum DHCPDaemon {
 
     /// Answers a connection the daemon cannot serve now with code 11 (try again later) and
     /// closes it; the reply is small enough for the socket buffer, and sent without waiting.
-    static func refuse(_ connection: Int32, _ message: String) {
+    static func refuse(_ connection: FileDescriptor, _ message: String) {
         let reply: JSONValue = [
             "ok": false, "code": .integer(CNIError.Code.tryAgainLater.rawValue),
             "msg": .string(message + "; try again"),
         ]
         let bytes = Array((reply.serialized() + "\n").utf8)
-        _ = bytes.withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
-        close(connection)
+        _ = bytes.withUnsafeBytes {
+            send(connection.rawValue, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+        }
+        connection.closeIgnoringErrors()
     }
 
     /// One connection: a request line in, a reply line out.
-    static func serve(_ connection: Int32, _ manager: LeaseManager) {
-        defer { close(connection) }
+    static func serve(_ connection: FileDescriptor, _ manager: LeaseManager) {
+        defer { connection.closeIgnoringErrors() }
         guard let line = UnixSocket.readLine(connection, timeout: 10) else { return }
         let reply: JSONValue
         do {
@@ -243,7 +248,7 @@ public enum DHCPDaemon {
                 "details": .string(cniError.details ?? ""),
             ]
         }
-        FileIO.writeAll(connection, reply.serialized() + "\n")
+        FileIO.writeAll(connection.rawValue, reply.serialized() + "\n")
     }
 
     static func handle(_ request: DaemonRequest, _ manager: LeaseManager) throws -> JSONValue {

@@ -20,66 +20,68 @@ enum UnixSocket {
         return address
     }
 
-    static func listen(_ path: String) throws(SystemError) -> Int32 {
+    /// A listening socket bound to `path` (the caller removes a stale socket first: EADDRINUSE).
+    static func listen(_ path: String) throws(SystemError) -> FileDescriptor {
         var address = try address(path)
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw SystemError(operation: "socket for", path: path, errno: errno) }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+        let socketFD = try FileDescriptor(
+            checking: socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0), "socket for",
+            path)
+        return try socketFD.closeOnError { (fd) throws(SystemError) -> FileDescriptor in
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
             }
+            try SystemError.check(bound, "bind", path)
+            try SystemError.check(Glibc.listen(fd.rawValue, 128), "listen on", path)
+            return fd
         }
-        guard bound == 0, Glibc.listen(fd, 128) == 0 else {
-            let error = errno
-            close(fd)
-            throw SystemError(operation: "listen on", path: path, errno: error)
-        }
-        return fd
     }
 
     /// Connects to the daemon's socket within `timeout` seconds (ENOENT/ECONNREFUSED: no
     /// daemon); the descriptor returned is blocking (reads go through `readLine`'s poll).
-    static func connect(_ path: String, timeout: Double) throws(SystemError) -> Int32 {
+    static func connect(_ path: String, timeout: Double) throws(SystemError) -> FileDescriptor {
         var address = try address(path)
         // Non-blocking, so a daemon whose listen backlog is full (EAGAIN) is retried every
         // 10 ms until `timeout` instead of blocking without bound.
-        let fd = socket(
-            AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-        guard fd >= 0 else { throw SystemError(operation: "socket for", path: path, errno: errno) }
+        let socketFD = try FileDescriptor(
+            checking: socket(
+                AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0),
+            "socket for", path)
         let deadline = MonotonicClock.seconds + timeout
-        while true {
-            let result = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+        return try socketFD.closeOnError { (fd) throws(SystemError) -> FileDescriptor in
+            while true {
+                let result = withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        Glibc.connect(fd.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                    }
+                }
+                do throws(SystemError) {
+                    try SystemError.check(result, "connect to", path)
+                    break
+                } catch  where (error.errno == EAGAIN || error.errno == EINTR) && MonotonicClock.seconds < deadline {
+                    _ = poll(nil, 0, 10)
                 }
             }
-            if result == 0 { break }
-            let error = errno
-            if (error == EAGAIN || error == EINTR) && MonotonicClock.seconds < deadline {
-                _ = poll(nil, 0, 10)
-                continue
-            }
-            close(fd)
-            throw SystemError(operation: "connect to", path: path, errno: error)
+            let flags = fcntl(fd.rawValue, F_GETFL)
+            if flags >= 0 { _ = fcntl(fd.rawValue, F_SETFL, flags & ~O_NONBLOCK) }
+            return fd
         }
-        let flags = fcntl(fd, F_GETFL)
-        if flags >= 0 { _ = fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) }
-        return fd
     }
 
     /// Reads up to a newline, at most 1 MiB, within `timeout` seconds; nil on timeout or EOF first.
-    static func readLine(_ fd: Int32, timeout: Double) -> String? {
+    static func readLine(_ fd: FileDescriptor, timeout: Double) -> String? {
         var data: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         let deadline = MonotonicClock.seconds + timeout
         while data.count < 1 << 20 {
             let remaining = deadline - MonotonicClock.seconds
             if remaining <= 0 { return nil }
-            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            var descriptor = pollfd(fd: fd.rawValue, events: Int16(POLLIN), revents: 0)
             let ready = poll(&descriptor, 1, pollMilliseconds(remaining))
             if ready < 0 && errno == EINTR { continue }
             if ready <= 0 { continue }
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            let count = chunk.withUnsafeMutableBytes { read(fd.rawValue, $0.baseAddress, $0.count) }
             if count <= 0 { return data.isEmpty ? nil : String(decoding: data, as: UTF8.self) }
             data += chunk[0..<count]
             if let newline = data.firstIndex(of: 10) { return String(decoding: data[..<newline], as: UTF8.self) }

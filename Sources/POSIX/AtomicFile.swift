@@ -22,15 +22,18 @@ public enum AtomicFile {
         if unlinkat(directoryFD, temporary, 0) != 0 && errno != ENOENT {
             throw SystemError.last("remove", shown)
         }
-        let fd = openat(directoryFD, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw SystemError.last("create", shown) }
+        let fd = try FileDescriptor(
+            checking: openat(directoryFD, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode),
+            "create", shown)
         var failure: SystemError?
-        if !FileIO.writeAll(fd, content) {
-            failure = SystemError.last("write", shown)
-        } else if sync && fsync(fd) != 0 {
-            failure = SystemError.last("fsync", shown)
+        do throws(SystemError) {
+            try fd.closeAfter { (fd) throws(SystemError) in
+                try FileIO.writeAll(content, to: fd, path: shown)
+                if sync { try SystemError.check(fsync(fd.rawValue), "fsync", shown) }
+            }
+        } catch {
+            failure = error
         }
-        close(fd)
         if failure == nil && renameat(directoryFD, temporary, directoryFD, name) != 0 {
             failure = SystemError.last("rename", shown)
         }

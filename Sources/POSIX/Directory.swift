@@ -6,8 +6,8 @@
 public enum Directory {
     /// The names of the entries of the directory open at `fd` (the descriptor is duplicated,
     /// so the caller's stays open and positioned), without "." and "..".
-    public static func entryNames(of fd: Int32, path: String) throws(SystemError) -> [String] {
-        let copy = dup(fd)
+    public static func entryNames(of fd: FileDescriptor, path: String) throws(SystemError) -> [String] {
+        let copy = dup(fd.rawValue)
         guard copy >= 0, let stream = fdopendir(copy) else {
             let error = SystemError.last("read directory", path)
             if copy >= 0 { close(copy) }
@@ -39,11 +39,11 @@ public enum Directory {
     /// Opens a directory by name relative to `directoryFD` without following a symlink
     /// (O_DIRECTORY | O_NOFOLLOW): a symlink answers ELOOP, a file ENOTDIR.
     public static func open(_ name: String, in directoryFD: Int32 = AT_FDCWD, displayPath: String? = nil)
-        throws(SystemError) -> Int32
+        throws(SystemError) -> FileDescriptor
     {
-        let fd = openat(directoryFD, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { throw SystemError.last("open directory", displayPath ?? name) }
-        return fd
+        try FileDescriptor(
+            checking: openat(directoryFD, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), "open directory",
+            displayPath ?? name)
     }
 
     /// `mkdir -p` with `mode` for the directories it creates; EEXIST for a directory is fine.

@@ -32,10 +32,9 @@ public enum FileIO {
     /// Opens `path` read-only and reads it whole (see `readAll`). Symlinks are followed:
     /// for files the user names (configs, resolv.conf).
     public static func readFile(_ path: String, limit: Int = defaultLimit) throws(SystemError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw SystemError.last("open", path) }
-        defer { close(fd) }
-        return try readAll(fd, limit: limit, path: path)
+        let fd = try FileDescriptor(checking: open(path, O_RDONLY | O_CLOEXEC), "open", path)
+        defer { fd.closeIgnoringErrors() }
+        return try readAll(fd.rawValue, limit: limit, path: path)
     }
 
     /// Opens a file of our own: never through a symlink (O_NOFOLLOW: ELOOP), never blocking on
@@ -48,10 +47,10 @@ public enum FileIO {
         _ name: String, in directoryFD: Int32 = AT_FDCWD, flags: Int32,
         mode: mode_t = 0o644, displayPath: String? = nil,
         inheritedByChildren: Bool = false
-    ) throws(SystemError) -> Int32 {
+    ) throws(SystemError) -> FileDescriptor {
         let shown = displayPath ?? name
         // O_TRUNC is applied after the type check, so a planted device is never truncated.
-        let fd: Int32
+        let fd: FileDescriptor
         switch openOwn(
             name, in: directoryFD, flags: flags & ~O_TRUNC, mode: mode, shown: shown,
             inheritedByChildren: inheritedByChildren)
@@ -59,10 +58,10 @@ public enum FileIO {
         case .file(let opened, _): fd = opened
         case .missing(let error), .notRegular(let error), .failed(let error): throw error
         }
-        if flags & O_TRUNC != 0 && ftruncate(fd, 0) != 0 {
-            let error = SystemError.last("truncate", shown)
-            close(fd)
-            throw error
+        if flags & O_TRUNC != 0 {
+            try fd.closeOnError { (fd) throws(SystemError) in
+                try SystemError.check(ftruncate(fd.rawValue, 0), "truncate", shown)
+            }
         }
         return fd
     }
@@ -70,7 +69,7 @@ public enum FileIO {
     /// What opening a file of our own found.
     private enum Opened {
         /// A regular file: its descriptor (the caller's to close) and fstat(2).
-        case file(Int32, stat)
+        case file(FileDescriptor, stat)
         /// ENOENT.
         case missing(SystemError)
         /// A symlink (ELOOP), directory, FIFO, socket or device: "not a regular file".
@@ -83,10 +82,13 @@ public enum FileIO {
         _ name: String, in directoryFD: Int32, flags: Int32, mode: mode_t, shown: String,
         inheritedByChildren: Bool
     ) -> Opened {
-        let fd = openat(
-            directoryFD, name, flags | O_NOFOLLOW | O_NONBLOCK | (inheritedByChildren ? 0 : O_CLOEXEC), mode)
-        guard fd >= 0 else {
-            let error = SystemError.last("open", shown)
+        let fd: FileDescriptor
+        do throws(SystemError) {
+            fd = try FileDescriptor(
+                checking: openat(
+                    directoryFD, name, flags | O_NOFOLLOW | O_NONBLOCK | (inheritedByChildren ? 0 : O_CLOEXEC), mode),
+                "open", shown)
+        } catch {
             switch error.errno {
             case ENOENT: return .missing(error)
             case ELOOP: return .notRegular(error)
@@ -94,13 +96,13 @@ public enum FileIO {
             }
         }
         var info = stat()
-        guard fstat(fd, &info) == 0 else {
+        guard fstat(fd.rawValue, &info) == 0 else {
             let error = SystemError.last("stat", shown)
-            close(fd)
+            fd.closeIgnoringErrors()
             return .failed(error)
         }
         guard info.st_mode & S_IFMT == S_IFREG else {
-            close(fd)
+            fd.closeIgnoringErrors()
             return .notRegular(
                 SystemError(operation: "open", path: shown, errno: EINVAL, problem: "not a regular file"))
         }
@@ -119,8 +121,8 @@ public enum FileIO {
         let shown = displayPath ?? name
         switch openOwn(name, in: directoryFD, flags: O_RDONLY, mode: 0, shown: shown, inheritedByChildren: false) {
         case .file(let fd, let info):
-            defer { close(fd) }
-            return try readOpened(fd, size: info.st_size, limit: limit, shown: shown)
+            defer { fd.closeIgnoringErrors() }
+            return try readOpened(fd.rawValue, size: info.st_size, limit: limit, shown: shown)
         case .missing(let error), .notRegular(let error), .failed(let error):
             throw error
         }
@@ -145,9 +147,9 @@ public enum FileIO {
         let shown = displayPath ?? name
         switch openOwn(name, in: directoryFD, flags: O_RDONLY, mode: 0, shown: shown, inheritedByChildren: false) {
         case .file(let fd, let info):
-            defer { close(fd) }
+            defer { fd.closeIgnoringErrors() }
             do throws(SystemError) {
-                return .contents(try readOpened(fd, size: info.st_size, limit: limit, shown: shown))
+                return .contents(try readOpened(fd.rawValue, size: info.st_size, limit: limit, shown: shown))
             } catch {
                 return .failed(error)
             }
@@ -197,4 +199,9 @@ public enum FileIO {
 
     @discardableResult
     public static func writeAll(_ fd: Int32, _ text: String) -> Bool { writeAll(fd, Array(text.utf8)) }
+
+    /// `writeAll` that throws the write's errno as a `SystemError` naming `path`.
+    public static func writeAll(_ bytes: [UInt8], to fd: FileDescriptor, path: String) throws(SystemError) {
+        if !writeAll(fd.rawValue, bytes) { throw SystemError.last("write", path) }
+    }
 }

@@ -8,7 +8,7 @@
 /// the lock of a store on a read-only filesystem can still be taken by readers.
 public final class FileLock {
     public let path: String
-    private let fd: Int32
+    private let fd: FileDescriptor
 
     /// Opens (creating with `mode` when missing) `name` relative to `directoryFD` (or a path,
     /// with AT_FDCWD). A read-only filesystem where the file exists is fine; one where it does
@@ -27,7 +27,7 @@ public final class FileLock {
             inheritedByChildren: inheritedByChildren)
     }
 
-    deinit { close(fd) }
+    deinit { fd.closeIgnoringErrors() }
 
     /// Runs `body` holding LOCK_EX (blocking; EINTR retried) and unlocks afterwards, also when
     /// `body` throws. A lock that cannot be taken throws `lockFailure` of the flock(2) error;
@@ -36,10 +36,10 @@ public final class FileLock {
         orThrow lockFailure: (SystemError) -> Failure,
         _ body: () throws(Failure) -> T
     ) throws(Failure) -> T {
-        while flock(fd, LOCK_EX) != 0 {
+        while flock(fd.rawValue, LOCK_EX) != 0 {
             if errno != EINTR { throw lockFailure(SystemError.last("lock", path)) }
         }
-        defer { flock(fd, LOCK_UN) }
+        defer { flock(fd.rawValue, LOCK_UN) }
         return try body()
     }
 }

@@ -31,7 +31,7 @@ struct AttachmentIndex {
     let path: String
     /// The open index directory (created first when asked); nil when it cannot be had. The
     /// descriptor belongs to the store.
-    let directory: (_ create: Bool) -> Int32?
+    let directory: (_ create: Bool) -> FileDescriptor?
 
     /// The bucket file of an entry.
     static func bucket(of entry: String) -> String {
@@ -47,7 +47,7 @@ struct AttachmentIndex {
     /// cannot be opened.
     func withDirectory<T>(create: Bool, _ body: (Int32) -> T) -> T? {
         guard let fd = directory(create) else { return nil }
-        return body(fd)
+        return body(fd.rawValue)
     }
 
     /// A bucket's lines, as bytes; none when it is missing or unreadable.
@@ -146,7 +146,9 @@ struct AttachmentIndex {
     /// Every entry of every bucket; nil when the directory cannot be read.
     func all() -> [String: [IPAddress]]? {
         withDirectory(create: false) { fd -> [String: [IPAddress]]? in
-            guard let names = try? Directory.entryNames(of: fd, path: path) else { return nil }
+            guard let names = try? Directory.entryNames(of: FileDescriptor(rawValue: fd), path: path) else {
+                return nil
+            }
             var entries: [String: [IPAddress]] = [:]
             for name in names where Self.isBucket(name) {
                 entries.merge(read(bucket: name, in: fd)) { $0 + $1 }
@@ -158,7 +160,8 @@ struct AttachmentIndex {
     /// Removes the entries `keep` refuses (GC), each bucket rewritten once.
     func prune(keeping keep: (String) -> Bool) {
         _ = withDirectory(create: false) { fd in
-            for name in (try? Directory.entryNames(of: fd, path: path)) ?? [] where Self.isBucket(name) {
+            for name in (try? Directory.entryNames(of: FileDescriptor(rawValue: fd), path: path)) ?? []
+            where Self.isBucket(name) {
                 let all = lines(of: name, in: fd)
                 let kept = all.filter { line in
                     Self.split(line).map { keep(String(decoding: $0.entry, as: UTF8.self)) } ?? false
@@ -173,7 +176,7 @@ struct AttachmentIndex {
     /// killed writers.
     func removeStrayFiles() {
         _ = withDirectory(create: false) { fd in
-            for name in (try? Directory.entryNames(of: fd, path: path)) ?? []
+            for name in (try? Directory.entryNames(of: FileDescriptor(rawValue: fd), path: path)) ?? []
             where !Self.isBucket(name) && name != ReservationStore.reconciliationRecord {
                 unlinkat(fd, name, 0)
             }

@@ -1,5 +1,6 @@
 import Addressing
 import CNI
+import POSIX
 
 #if canImport(Glibc)
     import Glibc
@@ -58,8 +59,10 @@ public struct HostLocalPlugin: CNIPlugin {
         do {
             let store = try ReservationStore(dataDirectory: config.dataDirectory, network: config.networkName)
             try store.withLock {
-                guard access(store.directory, W_OK) == 0 else {
-                    throw StoreError(operation: "write to", path: store.directory, errno: errno)
+                do throws(SystemError) {
+                    try SystemError.check(access(store.directory, W_OK), "write to", store.directory)
+                } catch {
+                    throw StoreError(error)
                 }
             }
         } catch {

@@ -73,7 +73,7 @@ extension ReservationStore {
     /// the index has been brought up to date). Failing to seal only costs the next operation
     /// a full read.
     public func sealIndex() {
-        guard let indexFD = indexDirectory(create: true) else { return }
+        guard let indexFD = indexDirectory(create: true)?.rawValue else { return }
         var status = stat()
         guard fstat(directoryFD, &status) == 0 else { return }
         let sealed = Self.sealTimes(lastChange: status.st_mtim)
@@ -92,7 +92,7 @@ extension ReservationStore {
     /// Failing to write is not an error: the index is only sealed when this succeeded.
     @discardableResult
     public func reconcileIndex(with reservations: [Reservation]) -> Bool {
-        guard let indexFD = indexDirectory(create: true) else { return false }
+        guard let indexFD = indexDirectory(create: true)?.rawValue else { return false }
         let previous = Self.parseRecord((try? FileIO.readRegularFile(Self.reconciliationRecord, in: indexFD)) ?? [])
         var current: [IPAddress: String] = [:]
         var held: [String: [IPAddress]] = [:]

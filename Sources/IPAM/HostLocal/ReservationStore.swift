@@ -93,9 +93,11 @@ enum AddressEntry: Equatable {
 public final class ReservationStore {
     public let directory: String
     public let indexDirectory: String
-    let directoryFD: Int32
+    /// The network directory, open for the store's life: every file is opened relative to it.
+    let networkDirectory: FileDescriptor
+    var directoryFD: Int32 { networkDirectory.rawValue }
     /// The index directory once `indexDirectory(create:)` has opened it.
-    private var openedIndexFD: Int32?
+    private var openedIndexDirectory: FileDescriptor?
     private let lock: FileLock
 
     /// Creates the network directory (0755) if needed and opens its lock file (read-only is
@@ -106,21 +108,19 @@ public final class ReservationStore {
         do throws(SystemError) {
             try Directory.create(directory)
             let fd = try Directory.open(directory)
-            do throws(SystemError) {
-                lock = try FileLock("lock", in: fd, displayPath: directory + "/lock")
-            } catch {
-                close(fd)
-                throw error
+            let lockPath = directory + "/lock"
+            lock = try fd.closeOnError { (fd) throws(SystemError) in
+                try FileLock("lock", in: fd.rawValue, displayPath: lockPath)
             }
-            directoryFD = fd
+            networkDirectory = fd
         } catch {
             throw StoreError(error)
         }
     }
 
     deinit {
-        close(directoryFD)
-        if let openedIndexFD { close(openedIndexFD) }
+        networkDirectory.closeIgnoringErrors()
+        openedIndexDirectory?.closeIgnoringErrors()
     }
 
     /// Runs `body` holding the exclusive flock on `lock` (blocking; EINTR retried).
@@ -135,39 +135,57 @@ public final class ReservationStore {
     /// process ever sees it half written, and an existing name is never replaced (EEXIST:
     /// false). Filesystems without O_TMPFILE get O_EXCL creation and a write, as the reference.
     public func reserve(_ address: IPAddress, for owner: ReservationOwner) throws(StoreError) -> Bool {
-        let name = address.description
-        let content = Array(owner.fileContent.utf8)
-        let temporary = csystem_open_tmpfile(directoryFD, 0o644)
-        if temporary >= 0 {
-            defer { close(temporary) }
-            guard FileIO.writeAll(temporary, content) else {
-                throw StoreError(operation: "write reservation for", path: directory + "/" + name, errno: errno)
-            }
-            if linkat(AT_FDCWD, "/proc/self/fd/\(temporary)", directoryFD, name, AT_SYMLINK_FOLLOW) == 0 { return true }
-            if errno == EEXIST { return false }
-            if errno != ENOENT && errno != EXDEV && errno != EPERM {
-                throw StoreError(operation: "link reservation", path: directory + "/" + name, errno: errno)
-            }
-            // /proc is not mounted, or linking an O_TMPFILE is refused: fall through.
+        do throws(SystemError) {
+            return try reserveFile(address.description, content: Array(owner.fileContent.utf8))
+        } catch {
+            throw StoreError(error)
         }
-        let fd = openat(directoryFD, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
-        if fd < 0 {
-            if errno == EEXIST { return false }
-            throw StoreError(operation: "create", path: directory + "/" + name, errno: errno)
+    }
+
+    private func reserveFile(_ name: String, content: [UInt8]) throws(SystemError) -> Bool {
+        let path = directory + "/" + name
+        if let temporary = try? FileDescriptor(checking: csystem_open_tmpfile(directoryFD, 0o644), "open") {
+            let linked = try temporary.closeAfter { (file) throws(SystemError) -> Bool? in
+                try FileIO.writeAll(content, to: file, path: path)
+                do throws(SystemError) {
+                    try SystemError.check(
+                        linkat(AT_FDCWD, "/proc/self/fd/\(file.rawValue)", directoryFD, name, AT_SYMLINK_FOLLOW),
+                        "link reservation", path)
+                    return true
+                } catch  where error.errno == EEXIST {
+                    return false
+                } catch  where [ENOENT, EXDEV, EPERM].contains(error.errno) {
+                    return nil  // /proc is not mounted, or linking an O_TMPFILE is refused: fall through.
+                }
+            }
+            if let linked { return linked }
         }
-        defer { close(fd) }
-        guard FileIO.writeAll(fd, content) else {
-            let error = errno
+        let file: FileDescriptor
+        do throws(SystemError) {
+            file = try FileDescriptor(
+                checking: openat(directoryFD, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644),
+                "create", path)
+        } catch  where error.errno == EEXIST {
+            return false
+        }
+        do throws(SystemError) {
+            try file.closeAfter { (file) throws(SystemError) in try FileIO.writeAll(content, to: file, path: path) }
+        } catch {
             unlinkat(directoryFD, name, 0)
-            throw StoreError(operation: "write", path: directory + "/" + name, errno: error)
+            throw error
         }
         return true
     }
 
     /// Removes an address file. Already gone is fine.
     public func remove(_ address: IPAddress) throws(StoreError) {
-        if unlinkat(directoryFD, address.description, 0) != 0 && errno != ENOENT {
-            throw StoreError(operation: "remove", path: directory + "/" + address.description, errno: errno)
+        do throws(SystemError) {
+            try SystemError.check(
+                unlinkat(directoryFD, address.description, 0), "remove", directory + "/" + address.description)
+        } catch  where error.errno == ENOENT {
+            return
+        } catch {
+            throw StoreError(error)
         }
     }
 
@@ -193,7 +211,7 @@ public final class ReservationStore {
     public func reservations() throws(StoreError) -> [Reservation] {
         let names: [String]
         do throws(SystemError) {
-            names = try Directory.entryNames(of: directoryFD, path: directory)
+            names = try Directory.entryNames(of: networkDirectory, path: directory)
         } catch {
             throw StoreError(error)
         }
@@ -238,28 +256,27 @@ public final class ReservationStore {
     public func setLastReserved(_ address: IPAddress, rangeSetIndex: Int) throws(StoreError) {
         let name = "last_reserved_ip.\(rangeSetIndex)"
         let path = directory + "/" + name
-        let fd: Int32
         do throws(SystemError) {
+            let file: FileDescriptor
             do throws(SystemError) {
-                fd = try FileIO.openRegularFile(name, in: directoryFD, flags: O_WRONLY | O_CREAT, displayPath: path)
+                file = try FileIO.openRegularFile(name, in: directoryFD, flags: O_WRONLY | O_CREAT, displayPath: path)
             } catch  where error.errno == ELOOP || error.errno == EINVAL {
-                if unlinkat(directoryFD, name, 0) != 0 { throw SystemError.last("remove", path) }
-                fd = try FileIO.openRegularFile(
+                try SystemError.check(unlinkat(directoryFD, name, 0), "remove", path)
+                file = try FileIO.openRegularFile(
                     name, in: directoryFD, flags: O_WRONLY | O_CREAT | O_EXCL, displayPath: path)
+            }
+            // Overwritten in place and cut only when the old text was longer: truncating to zero
+            // first would free the file's block and allocate it again on every ADD.
+            let content = Array(address.description.utf8)
+            try file.closeAfter { (file) throws(SystemError) in
+                try FileIO.writeAll(content, to: file, path: path)
+                var info = stat()
+                if fstat(file.rawValue, &info) == 0 && info.st_size > Int64(content.count) {
+                    try SystemError.check(ftruncate(file.rawValue, off_t(content.count)), "truncate", path)
+                }
             }
         } catch {
             throw StoreError(error)
-        }
-        defer { close(fd) }
-        // Overwritten in place and cut only when the old text was longer: truncating to zero
-        // first would free the file's block and allocate it again on every ADD.
-        let content = Array(address.description.utf8)
-        guard FileIO.writeAll(fd, content) else {
-            throw StoreError(operation: "write", path: path, errno: errno)
-        }
-        var info = stat()
-        if fstat(fd, &info) == 0 && info.st_size > Int64(content.count) && ftruncate(fd, off_t(content.count)) != 0 {
-            throw StoreError(operation: "truncate", path: path, errno: errno)
         }
     }
 
@@ -273,11 +290,11 @@ public final class ReservationStore {
     /// The index directory, opened once (without following a symlink) and kept open for the
     /// store's life; created when `create`. nil when it is missing (and not to be created) or
     /// cannot be opened.
-    func indexDirectory(create: Bool) -> Int32? {
-        if let indexFD = openedIndexFD { return indexFD }
+    func indexDirectory(create: Bool) -> FileDescriptor? {
+        if let opened = openedIndexDirectory { return opened }
         if create { guard (try? Directory.create(indexDirectory)) != nil else { return nil } }
         guard let fd = try? Directory.open(indexDirectory) else { return nil }
-        openedIndexFD = fd
+        openedIndexDirectory = fd
         return fd
     }
 
