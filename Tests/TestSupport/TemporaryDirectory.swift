@@ -22,16 +22,15 @@ public struct TemporaryDirectory {
     public func files(_ sub: String) -> [String] {
         Directory.entryNames(atPath: path + "/" + sub).sorted()
     }
-    /// The entries of host-local's index for `network` in a store here (the owners its
-    /// `bucket2.xx` files list, sorted), followed by any other file in the index directory but
-    /// the store-wide record of the last reconciliation (`.reconciled2`): temporary files, or the
-    /// one-file-per-attachment entries of earlier versions.
+    /// The keys of host-local's index for `network` in a store here (the owners its
+    /// `bucket3.xx` files list, sorted), followed by any other file in the index directory:
+    /// temporary files, or the files of earlier layouts.
     public func indexEntries(_ network: String) -> [String] {
         let directory = ".swift-cni-index/" + network
         var entries: Set<String> = []
         var others: [String] = []
-        for name in files(directory) where !name.hasPrefix(".reconciled") {
-            guard name.hasPrefix("bucket"), !name.hasSuffix(".tmp") else {
+        for name in files(directory) {
+            guard name.hasPrefix("bucket3."), !name.hasSuffix(".tmp") else {
                 others.append(name)
                 continue
             }
@@ -42,10 +41,10 @@ public struct TemporaryDirectory {
         return entries.sorted() + others
     }
 
-    /// The bucket of host-local's index that holds `entry` (`<containerID>:<ifname>`): the low
+    /// The bucket of host-local's index that holds `key` (`<containerID>:<ifname>`): the
     /// FNV-1a hash modulo 64.
-    public static func indexBucket(of entry: String) -> String {
-        "bucket2." + FNV1a.hex(FNV1a.hash(entry.utf8) % 64, digits: 2)
+    public static func indexBucket(of key: String) -> String {
+        "bucket3." + FNV1a.hex(FNV1a.hash(key.utf8) % 64, digits: 2)
     }
 
     public func write(_ sub: String, _ content: String) {

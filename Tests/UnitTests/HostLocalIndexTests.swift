@@ -31,6 +31,19 @@ import Testing
             && (error as? CNIError)?.msg.contains("duplicate allocation is not allowed") == true
     }
 
+    /// The ADD must be refused as a duplicate (an ADD that succeeds is a failure of the test).
+    func expectDuplicate(
+        _ a: HostLocalAllocator, _ containerID: String, _ ifName: String = "eth0",
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        do {
+            let ips = try a.allocate(containerID: containerID, ifName: ifName)
+            Issue.record("ADD of \(containerID)/\(ifName) was not refused: got \(ips)", sourceLocation: sourceLocation)
+        } catch {
+            #expect(isDuplicate(error), "\(error)", sourceLocation: sourceLocation)
+        }
+    }
+
     @Test func ourOperationsSealAndAnyOtherChangeBreaksTheSealAtOnce() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
@@ -46,10 +59,11 @@ import Testing
         #expect(dir.indexEntries("net1") == ["c1:eth0", "c2:eth0", "r1:eth0"])
         _ = unlink(dir.path + "/net1/10.0.0.77")  // another writer's DEL
         #expect(!a.store.indexIsComplete)
-        // DEL takes the attachment's verified entry and reads nothing else, so it does not
-        // restore the seal; the next ADD reads the store once and does.
+        // An unsealed index is never trusted, not even for the attachment's own entry: DEL
+        // reads the store once (it may hold more of c2's addresses than the entry lists),
+        // rebuilds the index and seals it again.
         try a.release(containerID: "c2", ifName: "eth0")
-        #expect(!a.store.indexIsComplete)
+        #expect(a.store.indexIsComplete)
         _ = try a.allocate(containerID: "c3", ifName: "eth0")
         #expect(a.store.indexIsComplete)
         dir.write(".swift-cni-index/net1/planted:eth0", "10.0.0.9")  // our index changed by someone else
@@ -63,12 +77,12 @@ import Testing
         _ = try a.allocate(containerID: "c1", ifName: "eth0")
         referenceReserves(dir, "10.0.0.3", "r1\r\neth0")
         #expect(throws: (any Error).self) { _ = try a.allocate(containerID: "r1", ifName: "eth0") }
-        do { _ = try a.allocate(containerID: "r1", ifName: "eth0") } catch { #expect(isDuplicate(error)) }
+        expectDuplicate(a, "r1", "eth0")
         // Sealed again by the failed ADD's read? No: an ADD that fails does not seal.
         let next = try a.allocate(containerID: "c2", ifName: "eth0")
         #expect(next.first?.address.description == "10.0.0.4/24", "10.0.0.3 is taken by the other writer's reservation")
         #expect(a.store.indexIsComplete)
-        do { _ = try a.allocate(containerID: "r1", ifName: "eth0") } catch { #expect(isDuplicate(error)) }
+        expectDuplicate(a, "r1", "eth0")
         #expect(try a.release(containerID: "r1", ifName: "eth0") == [IPAddress("10.0.0.3")!])
     }
 
@@ -101,7 +115,7 @@ import Testing
         _ = try a.allocate(containerID: "c1", ifName: "eth0")  // 10.0.0.2
         _ = unlink(dir.path + "/net1/10.0.0.2")  // the reference's DEL
         referenceReserves(dir, "10.0.0.9", "c1\r\neth0")  // the reference's ADD
-        do { _ = try a.allocate(containerID: "c1", ifName: "eth0") } catch { #expect(isDuplicate(error)) }
+        expectDuplicate(a, "c1", "eth0")
         _ = try a.allocate(containerID: "c2", ifName: "eth0")
         #expect(a.store.indexIsComplete)
         #expect(a.store.indexedAddresses(containerID: "c1", ifName: "eth0") == [IPAddress("10.0.0.9")!])
@@ -138,20 +152,28 @@ import Testing
         _ = try a.allocate(containerID: "c1", ifName: "eth0")
         #expect(a.store.indexIsComplete)
         #expect(dir.indexEntries("net1") == ["c1:eth0", "old:eth0", "seed:eth0"], "no per-attachment file is left")
-        do { _ = try a.allocate(containerID: "old", ifName: "eth0") } catch { #expect(isDuplicate(error)) }
+        expectDuplicate(a, "old", "eth0")
     }
 
-    /// An owner no line can hold (a line break in its interface name, from a hand-written
-    /// file): the index stays unsealed, and every operation reads the store, as the reference.
-    @Test func anOwnerTheIndexCannotHoldKeepsItUnsealed() throws {
+    /// An owner with a line break, a space, a colon and a percent sign in its names (from a
+    /// hand-written file): the index's keys escape them, so the owner is indexed like any other
+    /// and the store is sealed.
+    @Test func anOwnerWithLineBreaksAndColonsIsIndexed() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let a = try allocator(dir)
         _ = try a.allocate(containerID: "seed", ifName: "eth0")
         referenceReserves(dir, "10.0.0.40", "odd\r\nin\nside")
+        referenceReserves(dir, "10.0.0.41", "a:b\r\nc %d")
+        referenceReserves(dir, "10.0.0.42", "a\r\nb:c %d")
         _ = try a.allocate(containerID: "c1", ifName: "eth0")
-        #expect(!a.store.indexIsComplete)
-        do { _ = try a.allocate(containerID: "odd", ifName: "in\nside") } catch { #expect(isDuplicate(error)) }
+        #expect(a.store.indexIsComplete)
+        #expect(
+            dir.indexEntries("net1") == ["a%3Ab:c%20%25d", "a:b%3Ac%20%25d", "c1:eth0", "odd:in%0Aside", "seed:eth0"])
+        expectDuplicate(a, "a:b", "c %d")
+        #expect(try a.release(containerID: "a", ifName: "b:c %d") == [IPAddress("10.0.0.42")!])
+        #expect(try a.addresses(containerID: "a:b", ifName: "c %d") == [IPAddress("10.0.0.41")!])
+        expectDuplicate(a, "odd", "in\nside")
         #expect(try a.release(containerID: "odd", ifName: "in\nside") == [IPAddress("10.0.0.40")!])
     }
 
@@ -164,11 +186,13 @@ import Testing
         _ = try a.allocate(containerID: "c1", ifName: "eth0")
         #expect(dir.indexEntries("net1").count == 202)
         #expect(dir.files(".swift-cni-index/net1").count <= 65, "buckets, not a file per owner")
-        // Complete now: a file changed in place (not through the directory, which no writer
-        // does) is not read again, which shows ADD no longer reads every file.
-        dir.write("net1/10.0.0.10", "someone-else\r\neth0")
+        // Sealed now: a file changed in place (not through the directory, which no writer
+        // does) is not read again, which shows ADD no longer reads every file: the owner it now
+        // names is not found through the index, so its ADD is not refused.
+        dir.write("net1/10.0.0.11", "zz\r\neth0")
         #expect(a.store.indexIsComplete)
-        do { _ = try a.allocate(containerID: "r0", ifName: "eth0") } catch { #expect(isDuplicate(error)) }
+        #expect(try a.allocate(containerID: "zz", ifName: "eth0").count == 1)
+        expectDuplicate(a, "r0", "eth0")
     }
 }
 

@@ -232,7 +232,7 @@ func hostLocal(_ dir: TemporaryDirectory, ipam: String, version: String = "1.1.0
             ])
         // The legacy reservation of a valid container stays, and so does its entry (the index lists
         // every owner in the store).
-        #expect(dir.indexEntries("net1") == ["keep1:eth0", "keep2:eth0", "legacy-keep:"])
+        #expect(dir.indexEntries("net1") == ["keep1:eth0", "keep2:eth0", "legacy-keep"])
         #expect(try a.collectGarbage(valid: []).count == 5)
         #expect(dir.files("net1") == ["last_reserved_ip.0", "last_reserved_ip.1", "lock"])
     }

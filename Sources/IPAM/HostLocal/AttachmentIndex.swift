@@ -5,181 +5,244 @@ import POSIX
     import Glibc
 #endif
 
+/// The key of one owner in the attachment index: `<containerID>:<ifname>` for an attachment,
+/// `<containerID>` alone for a legacy reservation (an old reference's file naming the container
+/// only), `.ownerless` for address files with no owner (empty or unreadable). Inside the names,
+/// `%`, `:`, space and control bytes are written `%XX`, so every owner has a key, no two
+/// owners share one, and a key never holds the line's separator.
+struct IndexKey: Hashable, Sendable {
+    let text: String
+
+    static let ownerless = IndexKey(text: ".ownerless")
+
+    init(_ owner: ReservationOwner?) {
+        guard let owner else {
+            self = .ownerless
+            return
+        }
+        let containerID = Self.escape(owner.containerID)
+        text = owner.ifName.map { containerID + ":" + Self.escape($0) } ?? containerID
+    }
+
+    private init(text: String) { self.text = text }
+
+    /// Whom a key names.
+    enum Named: Equatable {
+        case ownerless
+        case owner(ReservationOwner)
+        /// Not a key this layout writes (a hand-edited line).
+        case unparsable
+    }
+
+    var named: Named {
+        if self == .ownerless { return .ownerless }
+        let parts = text.utf8.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)
+        guard parts.count <= 2, let containerID = Self.unescape(parts[0]) else { return .unparsable }
+        guard parts.count == 2 else { return .owner(ReservationOwner(containerID: containerID, ifName: nil)) }
+        guard let ifName = Self.unescape(parts[1]) else { return .unparsable }
+        return .owner(ReservationOwner(containerID: containerID, ifName: ifName))
+    }
+
+    init?(parsing bytes: ArraySlice<UInt8>) {
+        guard !bytes.isEmpty else { return nil }
+        text = String(decoding: bytes, as: UTF8.self)
+    }
+
+    private static func needsEscape(_ byte: UInt8) -> Bool {
+        byte <= 0x20 || byte == 0x7f || byte == UInt8(ascii: "%") || byte == UInt8(ascii: ":")
+    }
+
+    static func escape(_ name: String) -> String {
+        guard name.utf8.contains(where: needsEscape) else { return name }
+        var bytes: [UInt8] = []
+        for byte in name.utf8 {
+            if needsEscape(byte) {
+                bytes += Array("%".utf8) + Array(FNV1a.hex(UInt64(byte), digits: 2).uppercased().utf8)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    static func unescape(_ bytes: Substring.UTF8View.SubSequence) -> String? {
+        var result: [UInt8] = []
+        var iterator = bytes.makeIterator()
+        while let byte = iterator.next() {
+            guard byte == UInt8(ascii: "%") else {
+                result.append(byte)
+                continue
+            }
+            guard let high = iterator.next(), let low = iterator.next(),
+                let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16)
+            else { return nil }
+            result.append(value)
+        }
+        return String(decoding: result, as: UTF8.self)
+    }
+}
+
 /// host-local's attachment index: which addresses each owner of the store holds, so DEL, CHECK
 /// and ADD's duplicate check read one small file instead of every reservation (the reference
-/// ignores it). In `<dataDir>/.swift-cni-index/<network>/`, 64 bucket files `bucket2.<xx>`
-/// (xx: the entry name's FNV-1a hash modulo 64, in hex) hold lines `<entry> <address>`,
-/// where the entry is `<containerID>:<ifname>`, `<containerID>:` for a legacy owner (the
-/// container only) or `.ownerless` for address files with no owner. Buckets keep the number of
-/// files small whatever the number of owners: indexing a store of thousands written by others
-/// creates 64 files, not thousands (a store of 5000 owners has about 80 lines per bucket).
+/// ignores it). In `<dataDir>/.swift-cni-index/<network>/`, 64 bucket files `bucket3.<xx>`
+/// (xx: the key's FNV-1a hash modulo 64, in hex) hold lines `<key> <address>` (see
+/// `IndexKey`). Buckets keep the number of files small whatever the number of owners: indexing
+/// a store of thousands written by others creates 64 files, not thousands.
 ///
-/// Each bucket is replaced whole (POSIX's `AtomicFile`: a reader sees the old or the new
-/// content); callers hold the store's lock, so there is one writer at a time. Every file is
-/// opened relative to the directory, never through a symlink. Failing to write is reported, not
-/// thrown: the index is a hint until it is sealed complete (see `IndexCompleteness`).
+/// This type only reads and writes buckets; whether they can be trusted is `StoreSession`'s
+/// business. Each bucket is replaced whole (POSIX's `AtomicFile`: a reader sees the old or the
+/// new content, and the rename changes the index directory's mtime, which the seal relies on);
+/// callers hold the store's lock, so there is one writer at a time. Every file is opened
+/// relative to the directory, never through a symlink.
 struct AttachmentIndex {
     static let bucketCount = 64
-    /// The layout's version: in the bucket names, the reconciliation record's name and the
-    /// seal (see `IndexCompleteness`), so a store indexed in another layout is never taken for
-    /// complete and is rebuilt once. 1 was the one file per attachment of the first releases.
-    static let layout = 2
+    /// The layout's version: in the bucket names and in the seal (see `IndexSeal`), so a store
+    /// indexed in another layout is never trusted and is rebuilt once. 1: a file per attachment;
+    /// 2: buckets with a reconciliation record, which could go stale (0.2.0 development);
+    /// 3: buckets rebuilt from a full read whenever they cannot be trusted.
+    static let layout = 3
     static let bucketPrefix = "bucket\(layout)."
 
     /// A bucket file of this layout (not a killed writer's temporary file).
     static func isBucket(_ name: String) -> Bool { name.hasPrefix(bucketPrefix) && !name.hasSuffix(".tmp") }
+
     let path: String
     /// The open index directory (created first when asked); nil when it cannot be had. The
     /// descriptor belongs to the store.
     let directory: (_ create: Bool) -> FileDescriptor?
 
-    /// The bucket file of an entry.
-    static func bucket(of entry: String) -> String {
-        bucketPrefix + FNV1a.hex(FNV1a.hash(entry.utf8) % UInt64(bucketCount), digits: 2)
+    /// The bucket file of a key.
+    static func bucket(of key: IndexKey) -> String {
+        bucketPrefix + FNV1a.hex(FNV1a.hash(key.text.utf8) % UInt64(bucketCount), digits: 2)
     }
 
-    /// An entry name can be stored: not empty, no line break (a line holds one entry).
-    static func isStorable(_ entry: String) -> Bool {
-        !entry.isEmpty && !entry.utf8.contains(UInt8(ascii: "\n"))
+    /// A bucket's lines, as bytes; nil when it cannot be read, none when it is missing.
+    private func lines(of bucket: String, in fd: FileDescriptor) -> [ArraySlice<UInt8>]? {
+        switch FileIO.readRegularFileIfPresent(bucket, in: fd.rawValue) {
+        case .contents(let bytes): return bytes.split(separator: UInt8(ascii: "\n"))
+        case .missing: return []
+        case .notRegular, .failed: return nil
+        }
     }
 
-    /// Runs `body` with the index directory open (created first when `create`); nil when it
-    /// cannot be opened.
-    func withDirectory<T>(create: Bool, _ body: (Int32) -> T) -> T? {
-        guard let fd = directory(create) else { return nil }
-        return body(fd.rawValue)
+    /// A line's key and address.
+    private static func parse(_ line: ArraySlice<UInt8>) -> (key: IndexKey, address: IPAddress)? {
+        guard let space = line.lastIndex(of: UInt8(ascii: " ")),
+            let key = IndexKey(parsing: line[line.startIndex..<space]),
+            let address = IPAddress(String(decoding: line[(space + 1)...], as: UTF8.self))
+        else { return nil }
+        return (key, address)
     }
 
-    /// A bucket's lines, as bytes; none when it is missing or unreadable.
-    func lines(of bucket: String, in fd: Int32) -> [ArraySlice<UInt8>] {
-        ((try? FileIO.readRegularFile(bucket, in: fd)) ?? []).split(separator: UInt8(ascii: "\n"))
+    private static func line(_ key: IndexKey, _ address: IPAddress) -> [UInt8] {
+        Array((key.text + " " + address.description).utf8)
     }
 
-    /// A line's entry part (before its last space) and address part, as bytes.
-    static func split(_ line: ArraySlice<UInt8>) -> (entry: ArraySlice<UInt8>, address: ArraySlice<UInt8>)? {
-        guard let space = line.lastIndex(of: UInt8(ascii: " ")) else { return nil }
-        return (line[line.startIndex..<space], line[(space + 1)...])
-    }
-
-    /// A bucket's entries, decoded. Lines that do not parse are dropped (a torn line can only
-    /// come from a foreign hand: ours are replaced whole).
-    func read(bucket name: String, in fd: Int32) -> [String: [IPAddress]] {
-        var entries: [String: [IPAddress]] = [:]
-        for line in lines(of: name, in: fd) {
-            guard let (entry, text) = Self.split(line), let address = IPAddress(String(decoding: text, as: UTF8.self))
+    /// The addresses listed for `key` (empty when it has none); nil when the index cannot be
+    /// read. Only that key's lines are decoded.
+    func addresses(of key: IndexKey) -> [IPAddress]? {
+        guard let fd = directory(false), let bucketLines = lines(of: Self.bucket(of: key), in: fd) else {
+            return nil
+        }
+        let wanted = Array(key.text.utf8)
+        var addresses: [IPAddress] = []
+        for line in bucketLines {
+            guard let space = line.lastIndex(of: UInt8(ascii: " ")),
+                line[line.startIndex..<space].elementsEqual(wanted),
+                let address = IPAddress(String(decoding: line[(space + 1)...], as: UTF8.self))
             else { continue }
-            entries[String(decoding: entry, as: UTF8.self), default: []].append(address)
+            addresses.append(address)
+        }
+        return addresses
+    }
+
+    /// Every key of every bucket with its addresses; nil when the index cannot be read.
+    func all() -> [IndexKey: [IPAddress]]? {
+        guard let fd = directory(false), let names = try? Directory.entryNames(of: fd, path: path) else {
+            return nil
+        }
+        var entries: [IndexKey: [IPAddress]] = [:]
+        for name in names where Self.isBucket(name) {
+            guard let bucketLines = lines(of: name, in: fd) else { return nil }
+            for line in bucketLines {
+                guard let (key, address) = Self.parse(line) else { continue }
+                entries[key, default: []].append(address)
+            }
         }
         return entries
     }
 
-    /// Replaces a bucket with `lines`, or removes it (and a killed writer's temporary file)
-    /// when there are none.
-    func store(bucket name: String, _ lines: [ArraySlice<UInt8>], in fd: Int32) -> Bool {
+    /// Sets the addresses of several keys (an empty list removes one), reading and writing
+    /// each bucket concerned once; the other keys' lines are kept as they are. false when a
+    /// bucket could not be read or written.
+    func update(_ changes: [IndexKey: [IPAddress]]) -> Bool {
+        guard !changes.isEmpty else { return true }
+        guard let fd = directory(true) else { return false }
+        var byBucket: [String: [IndexKey]] = [:]
+        for key in changes.keys { byBucket[Self.bucket(of: key), default: []].append(key) }
+        for (bucket, keys) in byBucket {
+            guard let current = lines(of: bucket, in: fd) else { return false }
+            let changed = keys.map { Array($0.text.utf8) }
+            let kept = current.filter { line in
+                guard let space = line.lastIndex(of: UInt8(ascii: " ")) else { return false }
+                return !changed.contains { line[line.startIndex..<space].elementsEqual($0) }
+            }
+            let added = keys.flatMap { key in (changes[key] ?? []).map { ArraySlice(Self.line(key, $0)) } }
+            guard store(bucket: bucket, kept + added, replacing: current, in: fd) else { return false }
+        }
+        return true
+    }
+
+    /// Makes the index hold exactly `entries`: every bucket whose content differs is rewritten,
+    /// every other file in the index directory (other layouts' files, killed writers'
+    /// temporary files) removed. false when any of it failed.
+    func rebuild(_ entries: [IndexKey: [IPAddress]]) -> Bool {
+        guard let fd = directory(true), let names = try? Directory.entryNames(of: fd, path: path) else {
+            return false
+        }
+        var desired: [String: [ArraySlice<UInt8>]] = [:]
+        for (key, addresses) in entries where !addresses.isEmpty {
+            desired[Self.bucket(of: key), default: []] += addresses.map { ArraySlice(Self.line(key, $0)) }
+        }
+        var succeeded = true
+        for name in names where !Self.isBucket(name) {
+            if unlinkat(fd.rawValue, name, 0) != 0 && errno != ENOENT { succeeded = false }
+        }
+        for bucket in Set(desired.keys).union(names.filter(Self.isBucket)) {
+            guard let current = lines(of: bucket, in: fd),
+                store(bucket: bucket, desired[bucket] ?? [], replacing: current, in: fd)
+            else {
+                succeeded = false
+                continue
+            }
+        }
+        return succeeded
+    }
+
+    /// Replaces a bucket's `current` lines with `lines` (nothing is written when they are the
+    /// same lines in any order), or removes the bucket when there are none.
+    private func store(
+        bucket name: String, _ lines: [ArraySlice<UInt8>], replacing current: [ArraySlice<UInt8>], in fd: FileDescriptor
+    ) -> Bool {
+        if lines.count == current.count
+            && lines.map(Array.init).sorted(by: Self.lexicographic)
+                == current.map(Array.init).sorted(by: Self.lexicographic)
+        {
+            return true
+        }
         guard !lines.isEmpty else {
-            unlinkat(fd, AtomicFile.temporaryName(for: name), 0)
-            return unlinkat(fd, name, 0) == 0 || errno == ENOENT
+            unlinkat(fd.rawValue, AtomicFile.temporaryName(for: name), 0)
+            return unlinkat(fd.rawValue, name, 0) == 0 || errno == ENOENT
         }
         var text: [UInt8] = []
         for line in lines {
             text += line
             text.append(UInt8(ascii: "\n"))
         }
-        return (try? AtomicFile.replace(name, in: fd, with: text)) != nil
+        return (try? AtomicFile.replace(name, in: fd.rawValue, with: text)) != nil
     }
 
-    /// The addresses listed for `entry`; nil when it has none. Only that entry's lines are
-    /// decoded.
-    func addresses(of entry: String) -> [IPAddress]? {
-        guard let bucketLines = withDirectory(create: false, { fd in lines(of: Self.bucket(of: entry), in: fd) }) else {
-            return nil
-        }
-        let wanted = Array(entry.utf8)
-        var addresses: [IPAddress] = []
-        for line in bucketLines {
-            guard let (name, text) = Self.split(line), name.elementsEqual(wanted),
-                let address = IPAddress(String(decoding: text, as: UTF8.self))
-            else { continue }
-            addresses.append(address)
-        }
-        return addresses.isEmpty ? nil : addresses
-    }
-
-    /// Sets the addresses of several entries (an empty list removes one), reading and writing
-    /// each bucket concerned once. false when an entry cannot be stored or a write failed.
-    @discardableResult
-    func update(_ changes: [String: [IPAddress]]) -> Bool {
-        guard !changes.isEmpty else { return true }
-        guard changes.keys.allSatisfy(Self.isStorable) else { return false }
-        return withDirectory(create: true) { fd in
-            var byBucket: [String: [String]] = [:]
-            for entry in changes.keys { byBucket[Self.bucket(of: entry), default: []].append(entry) }
-            for (bucket, entries) in byBucket {
-                // The other entries' lines are kept as they are, undecoded; the changed
-                // entries' lines are replaced. Nothing is written when they come out the same.
-                let changed = entries.map { Array($0.utf8) }
-                var kept: [ArraySlice<UInt8>] = []
-                var dropped: [ArraySlice<UInt8>] = []
-                for line in lines(of: bucket, in: fd) {
-                    if let (name, _) = Self.split(line), changed.contains(where: { name.elementsEqual($0) }) {
-                        dropped.append(line)
-                    } else {
-                        kept.append(line)
-                    }
-                }
-                let added = entries.flatMap { entry in
-                    (changes[entry] ?? []).map { ArraySlice(Array((entry + " " + $0.description).utf8)) }
-                }
-                if dropped.map(Array.init).sorted(by: Self.lexicographic)
-                    == added.map(Array.init).sorted(by: Self.lexicographic)
-                {
-                    continue
-                }
-                guard store(bucket: bucket, kept + added, in: fd) else { return false }
-            }
-            return true
-        } ?? false
-    }
-
-    static func lexicographic(_ left: [UInt8], _ right: [UInt8]) -> Bool { left.lexicographicallyPrecedes(right) }
-
-    /// Every entry of every bucket; nil when the directory cannot be read.
-    func all() -> [String: [IPAddress]]? {
-        withDirectory(create: false) { fd -> [String: [IPAddress]]? in
-            guard let names = try? Directory.entryNames(of: FileDescriptor(rawValue: fd), path: path) else {
-                return nil
-            }
-            var entries: [String: [IPAddress]] = [:]
-            for name in names where Self.isBucket(name) {
-                entries.merge(read(bucket: name, in: fd)) { $0 + $1 }
-            }
-            return entries
-        } ?? nil
-    }
-
-    /// Removes the entries `keep` refuses (GC), each bucket rewritten once.
-    func prune(keeping keep: (String) -> Bool) {
-        _ = withDirectory(create: false) { fd in
-            for name in (try? Directory.entryNames(of: FileDescriptor(rawValue: fd), path: path)) ?? []
-            where Self.isBucket(name) {
-                let all = lines(of: name, in: fd)
-                let kept = all.filter { line in
-                    Self.split(line).map { keep(String(decoding: $0.entry, as: UTF8.self)) } ?? false
-                }
-                if kept.count != all.count { _ = store(bucket: name, kept, in: fd) }
-            }
-        }
-    }
-
-    /// Removes what is not this layout's: other layouts' files (the one file per attachment of
-    /// the first releases, buckets and records of other versions) and temporary files of
-    /// killed writers.
-    func removeStrayFiles() {
-        _ = withDirectory(create: false) { fd in
-            for name in (try? Directory.entryNames(of: FileDescriptor(rawValue: fd), path: path)) ?? []
-            where !Self.isBucket(name) && name != ReservationStore.reconciliationRecord {
-                unlinkat(fd, name, 0)
-            }
-        }
+    private static func lexicographic(_ left: [UInt8], _ right: [UInt8]) -> Bool {
+        left.lexicographicallyPrecedes(right)
     }
 }

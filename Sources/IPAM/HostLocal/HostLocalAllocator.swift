@@ -17,13 +17,13 @@ public struct HostLocalAllocator {
     /// Reserves one address from each range set for the attachment, all under one lock. A
     /// failure releases what this call reserved. Errors: code 7 for a requested address in no
     /// range set or equal to a gateway, 102 when a range set is exhausted or a requested address
-    /// is taken, 7 for a second allocation to the same container and interface (found through
-    /// the index when it is complete, else by reading every file; see `IndexCompleteness`).
+    /// is taken, 7 for a second allocation to the same container and interface (its own
+    /// reservations or, as the reference, its container's legacy ones).
     public func allocate(containerID: String, ifName: String) throws -> [CNIResult.IPConfig] {
         let owner = ReservationOwner(containerID: containerID, ifName: ifName)
-        return try store.withLock { () throws -> [CNIResult.IPConfig] in
+        return try store.session { session throws -> [CNIResult.IPConfig] in
             var requested = config.requestedAddresses
-            let (held, complete) = try heldAddresses(containerID: containerID, ifName: ifName, exactOnly: false)
+            let held = try session.addresses(of: owner) + session.addresses(of: owner.legacy)
             var reserved: [IPAddress] = []
             var configs: [CNIResult.IPConfig] = []
             do {
@@ -36,7 +36,7 @@ public struct HostLocalAllocator {
                     let wanted = requested.firstIndex { set.range(containing: $0) != nil }.map {
                         requested.remove(at: $0)
                     }
-                    let (address, range) = try take(from: set, index: index, requested: wanted, owner: owner)
+                    let (address, range) = try take(from: set, index: index, requested: wanted, owner: owner, session)
                     reserved.append(address)
                     try store.setLastReserved(address, rangeSetIndex: index)
                     configs.append(
@@ -51,18 +51,16 @@ public struct HostLocalAllocator {
                             + requested.map(\.description).joined(separator: " "))
                 }
             } catch {
-                for address in reserved { try? store.remove(address) }
+                for address in reserved.reversed() { try? session.release(address, of: IndexKey(owner)) }
                 throw error
             }
-            // Sealed only when the index lists this attachment too.
-            if store.index(reserved, containerID: containerID, ifName: ifName) && complete { store.sealIndex() }
             return configs
         }
     }
 
-    private func take(from set: RangeSet, index: Int, requested: IPAddress?, owner: ReservationOwner) throws -> (
-        IPAddress, AddressRange
-    ) {
+    private func take(
+        from set: RangeSet, index: Int, requested: IPAddress?, owner: ReservationOwner, _ session: StoreSession
+    ) throws -> (IPAddress, AddressRange) {
         if let requested {
             guard let range = set.range(containing: requested) else {
                 throw CNIError.invalidConfig("requested IP address \(requested) is not in range set \(set)")
@@ -71,7 +69,7 @@ public struct HostLocalAllocator {
                 throw CNIError.invalidConfig(
                     "failed to allocate for range \(index): requested ip \(requested) is subnet's gateway")
             }
-            guard try store.reserve(requested, for: owner) else {
+            guard try session.reserve(requested, for: owner) else {
                 throw CNIError(
                     code: .addressesExhausted,
                     msg:
@@ -82,7 +80,7 @@ public struct HostLocalAllocator {
         }
         var cursor = RangeCursor(set: set, lastReserved: store.lastReserved(rangeSetIndex: index))
         while let (candidate, range) = cursor.next() {
-            if try store.reserve(candidate, for: owner) { return (candidate, range) }
+            if try session.reserve(candidate, for: owner) { return (candidate, range) }
         }
         throw CNIError(
             code: .addressesExhausted,
@@ -91,171 +89,96 @@ public struct HostLocalAllocator {
         )
     }
 
-    /// Releases every address of the attachment (DEL). The index names them when this
-    /// suite made the reservation; otherwise (or when the index is stale) every file is read,
-    /// so reservations made by the reference are released too. Idempotent. Returns what was
+    /// Releases every address of the attachment (DEL): its own reservations or, as the
+    /// reference, its container's legacy ones when it has none. Idempotent. Returns what was
     /// released.
     @discardableResult
     public func release(containerID: String, ifName: String) throws -> [IPAddress] {
-        try store.withLock { () throws -> [IPAddress] in
-            let (released, complete) = try findOwned(containerID: containerID, ifName: ifName)
-            for address in released { try store.remove(address) }
-            store.removeIndex(containerID: containerID, ifName: ifName)
-            if complete { store.sealIndex() }
-            return released
+        try store.session { session throws -> [IPAddress] in
+            let (key, held) = try Self.owned(ReservationOwner(containerID: containerID, ifName: ifName), session)
+            for address in held { try session.release(address, of: key) }
+            return held
         }
     }
 
-    /// The addresses the attachment holds (CHECK), by the index when it is right, else by
-    /// reading every file.
+    /// The addresses the attachment holds (CHECK), chosen as DEL chooses them.
     public func addresses(containerID: String, ifName: String) throws -> [IPAddress] {
-        try store.withLock { try findOwned(containerID: containerID, ifName: ifName).addresses }
+        try store.session { session in
+            try Self.owned(ReservationOwner(containerID: containerID, ifName: ifName), session).addresses
+        }
     }
 
-    /// What the attachment holds for DEL and CHECK: its own reservations, or, as the
-    /// reference, its container's legacy ones when it has none. `complete`: the index is
-    /// complete afterwards (it was, or was reconciled here).
-    private func findOwned(containerID: String, ifName: String) throws -> (addresses: [IPAddress], complete: Bool) {
-        let found = try heldAddresses(containerID: containerID, ifName: ifName, exactOnly: true)
-        if !found.addresses.isEmpty || found.complete { return found }
-        // The index can be stale for an attachment it lists (written by another implementation
-        // since): a listed address that is not the attachment's sends this here too.
-        let (all, complete) = try readEverything()
-        let exact = all.filter { $0.owner == ReservationOwner(containerID: containerID, ifName: ifName) }
-        let chosen =
-            exact.isEmpty ? all.filter { $0.owner == ReservationOwner(containerID: containerID, ifName: nil) } : exact
-        return (chosen.map(\.address), complete)
-    }
-
-    /// The attachment's reservations: through the index (its entry and its container's legacy
-    /// entry, each address checked against its file) when the index is complete or, for DEL and
-    /// CHECK (`exactOnly`), when the entry lists only addresses that are still the
-    /// attachment's; otherwise by reading every file and reconciling the index with them.
-    /// With `exactOnly`, legacy reservations count only when there is no exact one.
-    private func heldAddresses(containerID: String, ifName: String, exactOnly: Bool) throws -> (
-        addresses: [IPAddress], complete: Bool
+    /// What an attachment holds for DEL and CHECK: its own reservations, or its container's
+    /// legacy ones when it has none (the reference's rule).
+    static func owned(_ owner: ReservationOwner, _ session: StoreSession) throws -> (
+        key: IndexKey, addresses: [IPAddress]
     ) {
-        let exactOwner = ReservationOwner(containerID: containerID, ifName: ifName)
-        let legacyOwner = ReservationOwner(containerID: containerID, ifName: nil)
-        func verified(_ owner: ReservationOwner) -> (addresses: [IPAddress], allListedHeld: Bool)? {
-            guard let listed = store.indexedAddresses(containerID: containerID, ifName: owner.ifName ?? ""),
-                !listed.isEmpty
-            else { return nil }
-            let held = listed.filter { store.owner(of: $0) == owner }
-            return (held, held.count == listed.count)
-        }
-        if store.indexIsComplete {
-            let exact = verified(exactOwner)?.addresses ?? []
-            if exactOnly && !exact.isEmpty { return (exact, true) }
-            return (exact + (verified(legacyOwner)?.addresses ?? []), true)
-        }
-        if exactOnly {
-            if let exact = verified(exactOwner), exact.allListedHeld { return (exact.addresses, false) }
-            return ([], false)
-        }
-        let (all, complete) = try readEverything()
-        return (
-            all.filter { $0.owner?.matches(containerID: containerID, ifName: ifName) == true }.map(\.address), complete
-        )
-    }
-
-    /// Every reservation, read file by file as the reference does, and the index reconciled
-    /// with them; `complete`: the index may be sealed afterwards.
-    private func readEverything() throws -> (reservations: [Reservation], complete: Bool) {
-        let all = try store.reservations()
-        return (all, store.reconcileIndex(with: all))
+        let exact = try session.addresses(of: owner)
+        if !exact.isEmpty { return (IndexKey(owner), exact) }
+        return (IndexKey(owner.legacy), try session.addresses(of: owner.legacy))
     }
 
     /// GC: releases every reservation whose attachment is not in `valid` (legacy files are
     /// valid when their container is), and every address file with no owner (empty or
     /// unreadable: under the lock, no writer is filling it). `lock` and `last_reserved_ip.*`
     /// are never touched; an entry under an address's name that is not a regular file (a
-    /// directory, a symlink) is skipped and named in a warning on stderr. Returns what was
-    /// released.
+    /// directory, a symlink) is skipped and named in a warning on stderr. With an exact index
+    /// only the owners that go are read; each address is checked against its file first, and a
+    /// mismatch sends GC to a read of every file. Returns what was released.
     @discardableResult
     public func collectGarbage(valid: Set<Attachment>) throws -> [IPAddress] {
         let validContainers = Set(valid.map(\.containerID))
-        return try store.withLock { () throws -> [IPAddress] in
-            if store.indexIsComplete,
-                let released = collectGarbageByIndex(valid: valid, validContainers: validContainers)
+        return try store.session { session throws -> [IPAddress] in
+            var (entries, fromIndex) = try session.allOwners()
+            if fromIndex && entries.keys.contains(where: { $0.named == .unparsable }) {
+                entries = try session.readEverything()
+                fromIndex = false
+            }
+            var doomed: [(key: IndexKey, addresses: [IPAddress])] = []
+            for (key, addresses) in entries {
+                switch key.named {
+                case .owner(let owner) where Self.keeps(owner, valid: valid, validContainers: validContainers):
+                    continue
+                default:
+                    doomed.append((key, addresses))
+                }
+            }
+            if fromIndex
+                && !doomed.allSatisfy({ entry in entry.addresses.allSatisfy { session.verified($0, entry.key) } })
             {
-                store.sealIndex()
-                return released
+                // The index did not match the files: decide from a read of every file.
+                entries = try session.readEverything()
+                doomed = entries.compactMap { key, addresses in
+                    if case .owner(let owner) = key.named,
+                        Self.keeps(owner, valid: valid, validContainers: validContainers)
+                    {
+                        return nil
+                    }
+                    return (key, addresses)
+                }
             }
             var released: [IPAddress] = []
-            var skipped: [String] = []
-            var kept: [Reservation] = []
-            for reservation in try store.reservations() {
-                guard reservation.isFile else {
-                    skipped.append(reservation.address.description)
-                    continue
-                }
-                if Self.keeps(reservation.owner, valid: valid, validContainers: validContainers) {
-                    kept.append(reservation)
-                } else {
-                    try store.remove(reservation.address)
-                    released.append(reservation.address)
+            for (key, addresses) in doomed {
+                for address in addresses {
+                    try session.release(address, of: key)
+                    released.append(address)
                 }
             }
-            let complete = store.reconcileIndex(with: kept)
-            store.pruneIndex(
-                keeping: Set(valid.map { "\($0.containerID):\($0.ifName)" } + validContainers.map { "\($0):" }))
-            if complete { store.sealIndex() }
-            if !skipped.isEmpty {
+            if !session.notFiles.isEmpty {
                 FileIO.writeAll(
                     2,
                     "host-local GC: skipped entries of \(store.directory) that are not reservation files: "
-                        + skipped.joined(separator: ", ") + "\n")
+                        + session.notFiles.map(\.description).joined(separator: ", ") + "\n")
             }
             return released
         }
     }
-}
 
-extension HostLocalAllocator {
     /// GC's keep rule: a reservation stays when its attachment is valid, a legacy one when its
-    /// container is; one with no owner goes.
-    static func keeps(_ owner: ReservationOwner?, valid: Set<Attachment>, validContainers: Set<String>) -> Bool {
-        guard let owner else { return false }
+    /// container is.
+    static func keeps(_ owner: ReservationOwner, valid: Set<Attachment>, validContainers: Set<String>) -> Bool {
         guard let ifName = owner.ifName else { return validContainers.contains(owner.containerID) }
         return valid.contains(Attachment(containerID: owner.containerID, ifName: ifName))
-    }
-
-    /// GC through a complete index: the entries name every owner in the store, so only the
-    /// entries of attachments that are not valid (and the ownerless files) are read and their
-    /// files removed, each checked against its file first; the valid ones are not read. nil
-    /// when the index cannot be listed (then every file is read).
-    func collectGarbageByIndex(valid: Set<Attachment>, validContainers: Set<String>) -> [IPAddress]? {
-        guard let entries = store.attachmentIndex.all() else { return nil }
-        var released: [IPAddress] = []
-        var changes: [String: [IPAddress]] = [:]
-        for (name, listed) in entries {
-            // An entry name with one colon is `<containerID>:<ifname>` or, legacy, `<containerID>:`.
-            let parts = name.split(separator: ":", omittingEmptySubsequences: false)
-            if parts.count == 2 {
-                let owner = ReservationOwner(
-                    containerID: String(parts[0]), ifName: parts[1].isEmpty ? nil : String(parts[1]))
-                if Self.keeps(owner, valid: valid, validContainers: validContainers) { continue }
-            }
-            var remaining: [IPAddress] = []
-            for address in listed {
-                // Gone, not a file, or another owner's now (its own entry lists it): not this entry's.
-                guard case .file(let owner) = store.entry(at: address),
-                    (owner.map { ReservationStore.indexEntry(containerID: $0.containerID, ifName: $0.ifName ?? "") }
-                        ?? ReservationStore.ownerlessEntry) == name
-                else { continue }
-                if Self.keeps(owner, valid: valid, validContainers: validContainers) {
-                    remaining.append(address)
-                } else if (try? store.remove(address)) != nil {
-                    released.append(address)
-                } else {
-                    return nil
-                }
-            }
-            changes[name] = remaining
-        }
-        guard store.attachmentIndex.update(changes) else { return nil }
-        return released
     }
 }
 

@@ -55,6 +55,9 @@ public struct ReservationOwner: Sendable, Equatable, Hashable {
     }
 
     var fileContent: String { containerID + "\r\n" + (ifName ?? "") }
+
+    /// The legacy owner of the same container: a file that names the container only.
+    var legacy: ReservationOwner { ReservationOwner(containerID: containerID, ifName: nil) }
 }
 
 /// One entry of the store named by an address: the address, and its owner (nil when the file
@@ -82,10 +85,9 @@ enum AddressEntry: Equatable {
 /// `last_reserved_ip.<range set index>` holds the last address handed out of each range set;
 /// `lock` is taken with flock(2) around every change.
 ///
-/// Besides that, `<dataDir>/.swift-cni-index/<network>/<containerID>:<ifname>` lists the
-/// addresses of each attachment, so DEL and CHECK need not read every file; it is a hint
-/// only: what it lists is checked against the address files, and a missing or stale entry
-/// falls back to reading them all. The reference ignores it.
+/// Besides that, `<dataDir>/.swift-cni-index/<network>/` holds the attachment index
+/// (`AttachmentIndex`), which the reference ignores; `StoreSession` is the only user of both and
+/// keeps the index exact while it is sealed (`IndexSeal`).
 ///
 /// Every file is opened relative to the directory's descriptor, without following symlinks
 /// and without blocking on a FIFO (POSIX's `FileIO.openRegularFile`): nothing planted in the
@@ -282,9 +284,6 @@ public final class ReservationStore {
 
     // MARK: The attachment index
 
-    /// An attachment's entry name; a legacy owner (container only) is `<containerID>:`.
-    static func indexEntry(containerID: String, ifName: String) -> String { containerID + ":" + ifName }
-
     var attachmentIndex: AttachmentIndex { AttachmentIndex(path: indexDirectory, directory: indexDirectory(create:)) }
 
     /// The index directory, opened once (without following a symlink) and kept open for the
@@ -298,28 +297,8 @@ public final class ReservationStore {
         return fd
     }
 
-    /// The addresses the index lists for an attachment; nil when it has no entry.
-    public func indexedAddresses(containerID: String, ifName: String) -> [IPAddress]? {
-        attachmentIndex.addresses(of: Self.indexEntry(containerID: containerID, ifName: ifName))
-    }
-
-    /// Records an attachment's addresses (called under the store's lock). Failing to write the
-    /// hint is not an error: lookups fall back to reading the address files. Returns whether
-    /// it was written.
-    @discardableResult
-    public func index(_ addresses: [IPAddress], containerID: String, ifName: String) -> Bool {
-        attachmentIndex.update([Self.indexEntry(containerID: containerID, ifName: ifName): addresses])
-    }
-
-    /// Removes an attachment's entry.
-    public func removeIndex(containerID: String, ifName: String) {
-        attachmentIndex.update([Self.indexEntry(containerID: containerID, ifName: ifName): []])
-    }
-
-    /// Removes the index entries of attachments outside `keep` (GC), and what earlier versions
-    /// or killed writers left in the index directory.
-    public func pruneIndex(keeping keep: Set<String>) {
-        attachmentIndex.prune { keep.contains($0) }
-        attachmentIndex.removeStrayFiles()
+    /// The addresses the index lists for an attachment (for tests); nil when it cannot be read.
+    func indexedAddresses(containerID: String, ifName: String) -> [IPAddress]? {
+        attachmentIndex.addresses(of: IndexKey(ReservationOwner(containerID: containerID, ifName: ifName)))
     }
 }
