@@ -143,6 +143,35 @@ import Testing
             "every reservation released: \(dir.files("e2enet"))")
     }
 
+    /// An address that leaves its owner and comes back to the same owner while our index is
+    /// sealed (issue 19's reproduction): our DEL must release it, CHECK must see it, a second
+    /// ADD must be refused and GC must free it.
+    @Test func anAddressThatComesBackToItsOwnerIsStillSeen() throws {
+        try #require(access(Self.reference + "/host-local", X_OK) == 0, "apt-get install containernetworking-plugins")
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let config = Self.config(dir.path, version: "1.0.0", ranges: #"[[{"subnet":"10.44.0.0/24"}]]"#)
+        let ours = Testbed.binDirectory
+        #expect(
+            try Self.ipam(Self.reference, "ADD", config: config, containerID: "Y", args: "IP=10.44.0.2").status == 0)
+        #expect(try Self.ipam(ours, "ADD", config: config, containerID: "W").status == 0)
+        #expect(try Self.ipam(ours, "DEL", config: config, containerID: "Y").status == 0)
+        #expect(!dir.files("e2enet").contains("10.44.0.2"), "our DEL released Y's address")
+        #expect(
+            try Self.ipam(Self.reference, "ADD", config: config, containerID: "Y", args: "IP=10.44.0.2").status == 0)
+        #expect(try Self.ipam(ours, "ADD", config: config, containerID: "Z").status == 0)
+        #expect(try Self.ipam(ours, "CHECK", config: config, containerID: "Y").status == 0, "CHECK sees Y's address")
+        #expect(try Self.ipam(ours, "ADD", config: config, containerID: "Y").errorCode == 7, "a second ADD is refused")
+        #expect(try Self.ipam(ours, "DEL", config: config, containerID: "Y").status == 0)
+        #expect(!dir.files("e2enet").contains("10.44.0.2"), "our DEL released Y's returned address")
+        #expect(
+            try Self.ipam(Self.reference, "ADD", config: config, containerID: "Y", args: "IP=10.44.0.2").status == 0)
+        let gc = config.replacing(
+            #""1.0.0","name":"e2enet""#, with: #""1.1.0","name":"e2enet","cni.dev/valid-attachments":[]"#)
+        #expect(try Self.ipam(ours, "GC", config: gc, containerID: "Y").status == 0)
+        #expect(dir.files("e2enet").filter { $0.hasPrefix("10.44.") }.isEmpty, "GC freed everything")
+    }
+
     /// IPAM across suites: the reference macvlan delegates to our host-local and static, and
     /// our macvlan to the reference's host-local (found on CNI_PATH, exec'd).
     @Test func delegationAcrossSuites() throws {
