@@ -32,8 +32,8 @@ public struct FirewallAttachment: Sendable, Equatable, Hashable {
         ReferenceNames.networkHash(network) + "-" + ReferenceNames.hex(ifName + ":" + containerID, length: 16)
     }
 
-    /// `<hash>, net: <network>, if: <ifname>, id: <container id>` without double quotes, at most
-    /// 128 bytes (knftables' comment limit).
+    /// `<hash>, net: <network>, if: <ifname>, id: <container id>` without double quotes or
+    /// control characters, at most 128 bytes (knftables' comment limit), cut between characters.
     public var nftablesComment: String {
         let text =
             "\(nftablesHash), net: \(ReferenceNames.unquoted(network)), if: \(ReferenceNames.unquoted(ifName)), id: \(ReferenceNames.unquoted(containerID))"
@@ -105,10 +105,19 @@ public enum ReferenceNames {
             String.UnicodeScalarView(text.unicodeScalars.filter { $0 != "\"" && $0.value >= 0x20 && $0.value != 0x7f }))
     }
 
-    /// At most `bytes` bytes of UTF-8, cut as Go's `s[:n]` cuts.
+    /// At most `bytes` bytes of UTF-8, cut before the first character that does not fit
+    /// whole. (The reference cuts the bytes as Go's `s[:n]` does, which can leave half a
+    /// character; rules are matched by the comment's hash, which both cuts keep.)
     static func prefix(_ text: String, bytes: Int) -> String {
-        let utf8 = Array(text.utf8)
-        guard utf8.count > bytes else { return text }
-        return String(decoding: utf8.prefix(bytes), as: UTF8.self)
+        guard text.utf8.count > bytes else { return text }
+        var kept = String.UnicodeScalarView()
+        var count = 0
+        for scalar in text.unicodeScalars {
+            let width = String(scalar).utf8.count
+            guard count + width <= bytes else { break }
+            kept.append(scalar)
+            count += width
+        }
+        return String(kept)
     }
 }

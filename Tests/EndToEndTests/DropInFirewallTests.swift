@@ -27,12 +27,13 @@ struct DropInFirewallTests {
         }
 
         /// Runs `ours` or the reference's bridge (each with its own IPAM on CNI_PATH).
-        func bridge(_ ours: Bool, _ command: String, _ config: String, _ containerID: String, netns: String) throws
-            -> PluginOutcome
-        {
+        func bridge(
+            _ ours: Bool, _ command: String, _ config: String, _ containerID: String, netns: String,
+            ifName: String = "eth0"
+        ) throws -> PluginOutcome {
             let directory = ours ? Testbed.binDirectory : DropInFirewallTests.reference
             return try bed.plugin(
-                "bridge", command, config: config, host: host, containerID: containerID, netns: netns,
+                "bridge", command, config: config, host: host, containerID: containerID, netns: netns, ifName: ifName,
                 binDirectory: directory, cniPath: directory)
         }
 
@@ -99,6 +100,59 @@ struct DropInFirewallTests {
         let state = try node.firewallState()
         #expect(left.isEmpty, "left by our DEL: \(left)\n\(state)")
         #expect(node.reservations.isEmpty)
+    }
+
+    /// Interface names the kernel and the reference accept but nft's text syntax cannot hold
+    /// unquoted (quotes, `;`, braces, `#`, backslashes, non-ASCII): made by the reference's ADD
+    /// or ours with macspoofchk and ipMasq, under each backend, our DEL removes every object
+    /// and reservation, and a second DEL succeeds too.
+    static let hostileNames = [#"e"t;{x"#, #"a'b\c"#, "$x@y}", "n\u{e9}v0", #"\#u{fc}"\{"#, "#;--", "@'{}"]
+
+    @Test(arguments: ["iptables", "nftables"])
+    func hostileInterfaceNamesAreRemovedByOurDel(_ backend: String) throws {
+        let node = try Node()
+        defer { node.stage.tearDown() }
+        let config = node.config(backend: backend)
+        for (index, name) in Self.hostileNames.enumerated() {
+            for ours in [false, true] {
+                let id = "h\(index)\(ours ? "o" : "r")"
+                let netns = node.bed.path(try node.container(id))
+                let add = try node.bridge(ours, "ADD", config, id, netns: netns, ifName: name)
+                #expect(add.status == 0, "\(ours ? "our" : "reference") ADD of \(name): \(add.output)")
+                let previous = try node.withPrevious(config, add)
+                let del = try node.bridge(true, "DEL", previous, id, netns: netns, ifName: name)
+                #expect(del.status == 0, "our DEL of \(name) (\(ours ? "ours" : "the reference's")): \(del.output)")
+                let again = try node.bridge(true, "DEL", previous, id, netns: netns, ifName: name)
+                #expect(again.status == 0, "our second DEL of \(name): \(again.output)")
+                let left = try node.leftovers(id)
+                let state = try node.firewallState()
+                #expect(left.isEmpty, "\(name) (\(backend)) left \(left):\n\(state)")
+            }
+        }
+        #expect(node.reservations.isEmpty, "\(node.reservations)")
+        #expect(try node.bed.linkNames(node.host).filter { $0.hasPrefix("veth") }.isEmpty, "a veth leaked")
+    }
+
+    /// A masquerade comment over nft's 128 bytes is cut between characters, never inside one
+    /// (a cut inside a two-byte character once made ADD fail), and DEL still finds the rule.
+    @Test(arguments: [78, 79, 80])
+    func aLongCommentIsCutBetweenCharacters(_ networkLength: Int) throws {
+        let node = try Node()
+        defer { node.stage.tearDown() }
+        let network = String(repeating: "n", count: networkLength)
+        let config = node.config(backend: "nftables", spoofCheck: false)
+            .replacingFirst(#""name":"dropnet""#, with: #""name":"\#(network)""#)
+        let name = String(repeating: "\u{e9}", count: 7)
+        let netns = node.bed.path(try node.container("long"))
+        let add = try node.bridge(true, "ADD", config, "long1", netns: netns, ifName: name)
+        #expect(add.status == 0, "ADD: \(add.output)")
+        let ruleset = try node.firewallState()
+        #expect(ruleset.contains("if: \u{e9}"), "the comment holds the interface name: \(ruleset)")
+        #expect(!ruleset.contains("\u{fffd}"), "no replacement character in the comment: \(ruleset)")
+        let del = try node.bridge(true, "DEL", try node.withPrevious(config, add), "long1", netns: netns, ifName: name)
+        #expect(del.status == 0, "DEL: \(del.output)")
+        let after = try node.firewallState()
+        #expect(!after.contains("masquerade comment"), "\(after)")
     }
 
     @Test func ourAddThenReferenceCheckAndDel() throws {
