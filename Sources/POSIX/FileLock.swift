@@ -42,4 +42,41 @@ public final class FileLock {
         defer { flock(fd.rawValue, LOCK_UN) }
         return try body()
     }
+
+    /// The file this lock holds is still the one named by its path: not removed, not
+    /// replaced (same device and inode as `lstat` of the path).
+    public var isStillNamedByItsPath: Bool {
+        var held = stat()
+        var named = stat()
+        guard fstat(fd.rawValue, &held) == 0, lstat(path, &named) == 0 else { return false }
+        return held.st_dev == named.st_dev && held.st_ino == named.st_ino
+    }
+
+    /// Runs `body` holding LOCK_EX on the file at `path` (created with `mode` when missing),
+    /// for locks whose holders may remove the file afterwards (`removeAfterwards`: removed,
+    /// still held, once `body` has succeeded). A waiter whose file was removed or replaced while
+    /// it waited takes the lock again on the file the path names now, so two processes never
+    /// both hold "the" lock of one name on two different files. Failures to open or lock throw
+    /// `lockFailure`; what `body` throws passes unchanged.
+    public static func holding<T, Failure: Error>(
+        path: String, mode: mode_t = 0o600, inheritedByChildren: Bool = false, removeAfterwards: Bool = false,
+        orThrow lockFailure: (SystemError) -> Failure, _ body: () throws(Failure) -> T
+    ) throws(Failure) -> T {
+        while true {
+            let lock: FileLock
+            do throws(SystemError) {
+                lock = try FileLock(path, mode: mode, inheritedByChildren: inheritedByChildren)
+            } catch {
+                throw lockFailure(error)
+            }
+            let outcome = try lock.withLock(orThrow: lockFailure) { () throws(Failure) -> T? in
+                guard lock.isStillNamedByItsPath else { return nil }
+                let value = try body()
+                if removeAfterwards { unlink(path) }
+                return value
+            }
+            // nil: the file we waited on is gone; lock the one the path names now.
+            if let outcome { return outcome }
+        }
+    }
 }

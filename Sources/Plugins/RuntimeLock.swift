@@ -15,7 +15,8 @@ enum RuntimeLock {
     /// Runs `body` holding an exclusive flock on `name`, in `directory` or its `subdirectory`.
     /// A lock that cannot be made or taken is code 100 naming `what`; what `body` throws passes
     /// unchanged. With `inheritedByChildren` every child the process starts holds it too; with
-    /// `removeAfterwards` the file is removed, still held, once `body` has succeeded.
+    /// `removeAfterwards` the file is removed, still held, once `body` has succeeded (a waiter
+    /// on the removed file then locks the new one: see `FileLock.holding`).
     static func holding<T>(
         _ name: String, in subdirectory: String? = nil, what: String, inheritedByChildren: Bool = false,
         removeAfterwards: Bool = false, _ body: () throws -> T
@@ -23,22 +24,18 @@ enum RuntimeLock {
         let failure = { (error: SystemError) -> any Error in
             CNIError(code: .kernelOperationFailed, msg: "cannot use the \(what): \(error)")
         }
-        let lock: FileLock
+        var parent = directory
         do throws(SystemError) {
             try Directory.createPrivate(directory)
-            var parent = directory
             if let subdirectory {
                 parent += "/" + subdirectory
                 try Directory.createPrivate(parent)
             }
-            lock = try FileLock(parent + "/" + name, mode: 0o600, inheritedByChildren: inheritedByChildren)
         } catch {
             throw failure(error)
         }
-        return try lock.withLock(orThrow: failure) {
-            let value = try body()
-            if removeAfterwards { unlink(lock.path) }
-            return value
-        }
+        return try FileLock.holding(
+            path: parent + "/" + name, inheritedByChildren: inheritedByChildren, removeAfterwards: removeAfterwards,
+            orThrow: failure, body)
     }
 }
