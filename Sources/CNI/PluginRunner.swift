@@ -45,17 +45,48 @@ public enum PluginRunner {
             FileIO.writeAll(1, about(plugin))
             exit(0)
         }
-        let (output, status, about) = run(plugin, environment: processEnvironment(), readInput: readStandardInput)
+        // A write to a pipe the runtime has closed fails with EPIPE (and the ADD is undone)
+        // instead of killing the plugin half-way through its output.
+        signal(SIGPIPE, SIG_IGN)
+        let stdoutWasOpen = occupyClosedStandardDescriptors()
+        let (output, status, about) = run(
+            plugin, environment: processEnvironment(), readInput: readStandardInput,
+            deliver: { stdoutWasOpen && FileIO.writeAll(1, $0) })
         if let about { FileIO.writeAll(2, about) }
-        if !output.isEmpty { FileIO.writeAll(1, output) }
+        if !output.isEmpty {
+            // Where stdout cannot take the error, stderr (a runtime's log) still may.
+            if !stdoutWasOpen || !FileIO.writeAll(1, output) { FileIO.writeAll(2, output) }
+        }
         exit(status)
+    }
+
+    /// Opens /dev/null on each of descriptors 0, 1 and 2 that the runtime left closed, so that
+    /// no file the plugin opens later (a lock, a reservation) gets one of those numbers and
+    /// receives the result meant for stdout. Returns whether stdout was open.
+    static func occupyClosedStandardDescriptors() -> Bool {
+        var stdoutWasOpen = true
+        for fd: Int32 in 0...2 where fcntl(fd, F_GETFD) == -1 && errno == EBADF {
+            if fd == 1 { stdoutWasOpen = false }
+            let null = open("/dev/null", O_RDWR)
+            if null >= 0 && null != fd {
+                dup2(null, fd)
+                close(null)
+            }
+        }
+        return stdoutWasOpen
     }
 
     /// The whole protocol without touching the process: returns what to print on stdout, the
     /// exit status, and the description for stderr when there was no CNI_COMMAND.
+    ///
+    /// An ADD's result is handed to `deliver` (stdout): when it cannot be delivered (stdout
+    /// closed, a pipe the runtime closed, a full disk), the runtime can never learn what was
+    /// made, so the ADD is undone with the plugin's DEL and fails with code 5; the error, which
+    /// cannot reach stdout either, is returned for stderr. Without `deliver` the result is
+    /// returned as the output.
     public static func run(
         _ plugin: some CNIPlugin, environment: [String: String],
-        readInput: () throws(CNIError) -> [UInt8]
+        readInput: () throws(CNIError) -> [UInt8], deliver: ((String) -> Bool)? = nil
     ) -> (output: String, status: Int32, about: String?) {
         var cniVersion: String?
         do {
@@ -71,7 +102,18 @@ public enum PluginRunner {
             switch env.command {
             case .add:
                 let result = try plugin.add(request)
-                return (try result.json(as: cniVersion ?? CNIVersion.current).serialized(indent: 4) + "\n", 0, nil)
+                let text: String
+                do {
+                    text = try result.json(as: cniVersion ?? CNIVersion.current).serialized(indent: 4) + "\n"
+                } catch {
+                    throw undo(plugin, request, because: error)
+                }
+                guard let deliver else { return (text, 0, nil) }
+                guard deliver(text) else {
+                    let reason = SystemError.last("write the result to", "stdout")
+                    throw undo(plugin, request, because: CNIError(code: .ioFailure, msg: "cannot \(reason)"))
+                }
+                return ("", 0, nil)
             case .delete: try plugin.delete(request)
             case .check: try plugin.check(request)
             case .garbageCollect: try plugin.garbageCollect(request)
@@ -83,6 +125,22 @@ public enum PluginRunner {
             let cniError = classify(error)
             return (cniError.json(cniVersion: cniVersion).serialized(indent: 4) + "\n", 1, nil)
         }
+    }
+
+    /// Undoes an ADD that cannot be reported, with the plugin's DEL (the spec's undo of an ADD),
+    /// and returns the error to report; an undo that fails is named in its details.
+    static func undo(_ plugin: some CNIPlugin, _ request: CNIRequest, because error: any Error) -> CNIError {
+        var failure = classify(error)
+        var deletion = request
+        deletion.environment.command = .delete
+        do {
+            try plugin.delete(deletion)
+            failure.msg += "; the ADD was undone"
+        } catch {
+            failure.details = [failure.details, "undoing the ADD failed: \(classify(error).msg)"]
+                .compactMap { $0 }.joined(separator: "; ")
+        }
+        return failure
     }
 
     /// What a plugin says when run by hand: the banner, what it is, the CNI versions.

@@ -34,6 +34,30 @@ final class RecordingPlugin: CNIPlugin, @unchecked Sendable {
         return (try? JSONValue.parse(output), status)
     }
 
+    /// A result that cannot be delivered: the ADD is undone with the plugin's DEL and fails
+    /// with code 5; one that is delivered is not printed again.
+    @Test func anUndeliverableResultUndoesTheAdd() throws {
+        let plugin = RecordingPlugin()
+        let config = #"{"cniVersion":"1.0.0","name":"n","type":"recording"}"#
+        let (output, status, _) = PluginRunner.run(
+            plugin, environment: env("ADD"), readInput: { Array(config.utf8) }, deliver: { _ in false })
+        #expect(status == 1)
+        #expect(plugin.calls == [.add, .delete])
+        let error = try JSONValue.parse(output)
+        #expect(error["code"]?.intValue == 5)
+        #expect(error["msg"]?.stringValue?.contains("the ADD was undone") == true, "\(output)")
+        let delivered = RecordingPlugin()
+        var written = ""
+        let (rest, code, _) = PluginRunner.run(
+            delivered, environment: env("ADD"), readInput: { Array(config.utf8) },
+            deliver: {
+                written = $0
+                return true
+            })
+        #expect(code == 0 && rest.isEmpty && written.contains("10.1.0.2/16"))
+        #expect(delivered.calls == [.add])
+    }
+
     @Test func versionListsEverySupportedVersionAndEchoesTheInput() {
         let (reply, status) = run("VERSION", #"{"cniVersion":"0.4.0"}"#)
         #expect(status == 0)
