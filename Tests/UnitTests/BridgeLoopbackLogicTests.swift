@@ -1,5 +1,6 @@
 import Addressing
 import CNI
+import JSON
 import Netlink
 import Testing
 
@@ -207,6 +208,31 @@ func bridgeNode(existingBridge: Bool = true) -> FakeNode {
         #expect(cniError { try plugin.check(check) }?.msg == #"the peer of "eth0" is not a port of bridge "br0""#)
         node.namespaces["host"]!.links.removeAll { $0.name == "br0" }
         #expect(cniError { try plugin.check(check) }?.msg == #"bridge "br0" is missing"#)
+    }
+
+    /// CHECK compares the container's MAC and the host end's name and MAC with prevResult, as
+    /// the reference does.
+    @Test func checkComparesMACsAndTheHostEndsName() throws {
+        let node = bridgeNode()
+        let plugin = BridgePlugin(host: FakeHost(node: node))
+        let result = try plugin.add(try pluginRequest(bridgeConfig()))
+        let recorded = try result.json(as: "1.1.0")
+        let interfaces = try #require(recorded["interfaces"]?.arrayValue)
+        let hostEnd = try #require(interfaces.firstIndex { $0["sandbox"] == nil && $0["name"]?.stringValue != "br0" })
+        let containerEnd = try #require(interfaces.firstIndex { $0["sandbox"] != nil })
+        func changed(_ index: Int, _ key: String, _ value: String) -> CNIError? {
+            guard case .object(var top) = recorded, case .object(var entry) = interfaces[index] else { return nil }
+            entry[key] = .string(value)
+            var list = interfaces
+            list[index] = .object(entry)
+            top["interfaces"] = .array(list)
+            let config = bridgeConfig(#","prevResult":\#(JSONValue.object(top).serialized(indent: 0))"#)
+            return cniError { try plugin.check(try pluginRequest(config, "CHECK")) }
+        }
+        #expect(changed(containerEnd, "mac", "02:00:00:00:00:99")?.code == 103)
+        #expect(changed(hostEnd, "mac", "02:00:00:00:00:98")?.code == 103)
+        #expect(changed(hostEnd, "name", "vethnotmine")?.code == 103)
+        #expect(changed(containerEnd, "name", "eth0")?.code == nil, "the unchanged result still passes")
     }
 
     @Test func garbageCollectionKeepsTheValidAttachments() throws {

@@ -257,6 +257,32 @@ public struct BridgePlugin: CNIPlugin {
             throw CNIError(
                 code: .checkFailed, msg: "the peer of \"\(env.ifName)\" is not a port of bridge \"\(config.bridge)\"")
         }
+        // As the reference: the container's MAC, and the host end's name and MAC, are the
+        // ones prevResult recorded.
+        if let mac = previous.interfaces[interfaceIndex].mac, MACAddress(mac) != link.address {
+            throw CNIError(
+                code: .checkFailed,
+                msg:
+                    "interface \"\(env.ifName)\" has MAC \(link.address?.description ?? "none"), prevResult says \(mac)"
+            )
+        }
+        let hostEnds = previous.interfaces.filter { ($0.sandbox ?? "").isEmpty && $0.name != config.bridge }
+        if !hostEnds.isEmpty {
+            guard let recorded = hostEnds.first(where: { $0.name == peer.name }) else {
+                throw CNIError(
+                    code: .checkFailed,
+                    msg:
+                        "the host end of \"\(env.ifName)\" is \"\(peer.name)\", prevResult says \(hostEnds.map { "\"\($0.name)\"" }.joined(separator: ", "))"
+                )
+            }
+            if let mac = recorded.mac, MACAddress(mac) != peer.address {
+                throw CNIError(
+                    code: .checkFailed,
+                    msg:
+                        "host veth \"\(peer.name)\" has MAC \(peer.address?.description ?? "none"), prevResult says \(mac)"
+                )
+            }
+        }
         try InterfaceConfiguration(netlink: netlink, namespace: container, host: host).verify(
             previous, interfaceIndexInResult: interfaceIndex, link: link)
     }
