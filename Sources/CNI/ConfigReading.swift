@@ -25,10 +25,21 @@ public struct ConfigReader: Sendable {
         return value
     }
 
+    /// A string member. A NUL character (`\u0000`, valid JSON) is code 7: every string of a
+    /// config ends up as a path, an interface name or another C string, where it would silently
+    /// cut the value short (`"/x\u0000/y"` would become `/x`).
     public func string(_ key: String) throws(CNIError) -> String? {
         guard let value = value(key) else { return nil }
         guard let string = value.stringValue else { throw mismatch(key, "a string", value) }
+        try Self.refuseNUL(string, keyPath(key))
         return string
+    }
+
+    static func refuseNUL(_ string: String, _ where: String) throws(CNIError) {
+        if string.utf8.contains(0) {
+            throw CNIError.invalidConfig(
+                "\"\(`where`)\": contains a NUL character (\\u0000), which no name or path can hold")
+        }
     }
 
     public func bool(_ key: String) throws(CNIError) -> Bool? {
@@ -97,6 +108,7 @@ public struct ConfigReader: Sendable {
                 throw CNIError.invalidConfig(
                     "\"\(keyPath(key))[\(index)]\": expected a string, found \(element.kindName)")
             }
+            try Self.refuseNUL(string, "\(keyPath(key))[\(index)]")
             strings.append(string)
         }
         return strings

@@ -11,7 +11,7 @@ import ProcessRunner
 public enum Delegation {
     /// The first regular, executable file named `type` in the CNI_PATH directories (A8).
     public static func find(type: String, in path: [String]) throws(CNIError) -> String {
-        guard !type.isEmpty, !type.contains("/"), type != ".", type != ".." else {
+        guard !type.isEmpty, !type.contains("/"), !type.utf8.contains(0), type != ".", type != ".." else {
             throw CNIError.invalidConfig("invalid plugin type \"\(type)\"")
         }
         for directory in path {

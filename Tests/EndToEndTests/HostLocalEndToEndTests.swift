@@ -143,6 +143,22 @@ import Testing
             "every reservation released: \(dir.files("e2enet"))")
     }
 
+    /// A NUL inside a string (valid JSON) never reaches a C string, where it would cut the
+    /// value short: the store would have been written in `<dir>/x`.
+    @Test func aNULInsideAStringIsCodeSeven() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        for config in [
+            #"{"cniVersion":"1.0.0","name":"nul","type":"host-local","ipam":{"type":"host-local","dataDir":"\#(dir.path)/x\u0000/y","ranges":[[{"subnet":"10.45.0.0/24"}]]}}"#,
+            #"{"cniVersion":"1.0.0","name":"nul\u0000net","type":"host-local","ipam":{"type":"host-local","dataDir":"\#(dir.path)/z","ranges":[[{"subnet":"10.45.0.0/24"}]]}}"#,
+        ] {
+            let outcome = try Self.ipam(Testbed.binDirectory, "ADD", config: config, containerID: "n1")
+            #expect(outcome.errorCode == 7, "\(outcome.output)")
+            #expect(outcome.json?["msg"]?.stringValue?.contains("NUL") == true, "\(outcome.output)")
+        }
+        #expect(dir.files("").isEmpty, "nothing was written: \(dir.files(""))")
+    }
+
     /// An address that leaves its owner and comes back to the same owner while our index is
     /// sealed (issue 19's reproduction): our DEL must release it, CHECK must see it, a second
     /// ADD must be refused and GC must free it.
