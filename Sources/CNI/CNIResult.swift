@@ -185,9 +185,11 @@ extension CNIResult {
         return try Route(destination: destination, gateway: try reader.ipAddress("gw"), reading: reader)
     }
 
-    /// The result as JSON at `version`, converted as libcni converts (D6): 0.1.0/0.2.0 keep the
-    /// first IPv4 and first IPv6 and fail only with no address at all; 0.3.x/0.4.0 add
-    /// `version` to each IP and drop the 1.x-only fields.
+    /// The result as JSON at `version`, converted as libcni converts (D6), with one exception:
+    /// 0.1.0/0.2.0 hold one IPv4 and one IPv6 address, and where libcni keeps the first of each
+    /// family and drops the rest without a word, a result with more than one address of a
+    /// family fails here (code 1) instead of reporting less than was configured. 0.3.x/0.4.0
+    /// add `version` to each IP and drop the 1.x-only fields.
     public func json(as versionText: String) throws(ResultConversionError) -> JSONValue {
         guard let version = CNIVersion(parsing: versionText),
             CNIVersion.supported.contains(versionText) || versionText.isEmpty
@@ -203,6 +205,15 @@ extension CNIResult {
             let firstV6 = ips.first { $0.address.family == .v6 }
             guard firstV4 != nil || firstV6 != nil else {
                 throw ResultConversionError(description: "cannot convert: no valid IP addresses")
+            }
+            for family in [IPAddress.Family.v4, .v6] {
+                let addresses = ips.filter { $0.address.family == family }.map(\.address.description)
+                if addresses.count > 1 {
+                    throw ResultConversionError(
+                        description:
+                            "cannot convert to \(versionText): it holds one \(family == .v4 ? "IPv4" : "IPv6") address, the result has \(addresses.count) (\(addresses.joined(separator: ", "))); use cniVersion 0.3.0 or later"
+                    )
+                }
             }
             for (key, ip) in [("ip4", firstV4), ("ip6", firstV6)] {
                 guard let ip else { continue }

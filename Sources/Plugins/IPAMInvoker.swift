@@ -52,7 +52,8 @@ enum IPAMInvoker {
 extension PluginHost {
     /// A main plugin's IPAM ADD: runs it, registers its DEL as the undo step, and returns its
     /// addresses pointed at `interfaceIndex` of the main plugin's result, with its routes and
-    /// DNS; nil when the config has no IPAM. An IPAM that returns no address is an error.
+    /// DNS; nil when the config has no IPAM. An IPAM that returns no address, or a gateway of
+    /// another family than its address or route, is an error (code 101; its DEL undoes it).
     func addIPAM(_ request: CNIRequest, interfaceIndex: Int, rollback: inout Rollback) throws -> CNIResult? {
         guard let ipamType = request.config.ipamType else { return nil }
         guard let ipamResult = try runIPAM(.add, request) else {
@@ -62,6 +63,26 @@ extension PluginHost {
         try checkpoint("ipam")
         guard !ipamResult.ips.isEmpty else {
             throw CNIError(code: .delegateFailed, msg: "IPAM plugin \"\(ipamType)\" returned no IP configuration")
+        }
+        // A gateway of the other family (an IPv6 gateway for an IPv4 address) would be set up
+        // as an address of the wrong family on the bridge, or a route nowhere.
+        for ip in ipamResult.ips {
+            if let gateway = ip.gateway, gateway.family != ip.address.family {
+                throw CNIError(
+                    code: .delegateFailed,
+                    msg:
+                        "IPAM plugin \"\(ipamType)\" returned gateway \(gateway) for address \(ip.address), which is of the other family"
+                )
+            }
+        }
+        for route in ipamResult.routes {
+            if let gateway = route.gateway, gateway.family != route.destination.family {
+                throw CNIError(
+                    code: .delegateFailed,
+                    msg:
+                        "IPAM plugin \"\(ipamType)\" returned route \(route.destination) via \(gateway), which is of the other family"
+                )
+            }
         }
         var result = CNIResult(cniVersion: request.config.cniVersion)
         result.ips = ipamResult.ips.map {

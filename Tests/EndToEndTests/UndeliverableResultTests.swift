@@ -45,4 +45,21 @@ import Testing
         #expect(
             try stage.bed.linkNames(stage.host).filter { $0.hasPrefix("veth") }.isEmpty, "a veth was left on the host")
     }
+
+    /// A result the config's version cannot hold whole (cniVersion 0.2.0 has one IPv4 address;
+    /// static gives two) fails with code 1 instead of reporting one of them, and the macvlan
+    /// made for it is undone.
+    @Test(arguments: ["static", "macvlan"])
+    func aResultTheVersionCannotHoldFailsAndLeavesNothing(_ plugin: String) throws {
+        let stage = try PluginStage()
+        defer { stage.tearDown() }
+        let ipam =
+            #""ipam":{"type":"static","addresses":[{"address":"10.67.0.2/24"},{"address":"10.67.0.3/24"}]}"#
+        let config = #"{"cniVersion":"0.2.0","name":"legacy","type":"\#(plugin)","master":"up0",\#(ipam)}"#
+        let outcome = try stage.bed.plugin(
+            plugin, "ADD", config: config, host: stage.host, containerID: "legacy1", netns: stage.netns)
+        #expect(outcome.errorCode == 1, "\(outcome.output)")
+        #expect(outcome.output.contains("10.67.0.3/24"), "the error names what would be dropped: \(outcome.output)")
+        #expect(try stage.bed.linkNames(stage.container) == ["lo"], "a link was left in the container")
+    }
 }

@@ -210,6 +210,27 @@ func bridgeNode(existingBridge: Bool = true) -> FakeNode {
         #expect(cniError { try plugin.check(check) }?.msg == #"bridge "br0" is missing"#)
     }
 
+    /// An IPAM result with an IPv6 gateway for an IPv4 address (or such a route) is refused
+    /// before anything is configured with it, and the ADD leaves the node as it was.
+    @Test func aGatewayOfTheOtherFamilyIsRefused() throws {
+        for (ips, routes) in [
+            ([CNIResult.IPConfig(address: IPPrefix("10.1.0.5/24")!, gateway: IPAddress("fd00::1"))], []),
+            (
+                [CNIResult.IPConfig(address: IPPrefix("10.1.0.5/24")!)],
+                [CNIResult.Route(destination: IPPrefix("0.0.0.0/0")!, gateway: IPAddress("fd00::1"))]
+            ),
+        ] {
+            let node = bridgeNode()
+            let before = node.state
+            node.ipamResult = CNIResult(cniVersion: "1.1.0", ips: ips, routes: routes)
+            let error = cniError {
+                _ = try BridgePlugin(host: FakeHost(node: node)).add(try pluginRequest(bridgeConfig()))
+            }
+            #expect(error?.code == 101 && error?.msg.contains("other family") == true, "\(String(describing: error))")
+            #expect(node.state == before, "the ADD was undone")
+        }
+    }
+
     /// CHECK compares the container's MAC and the host end's name and MAC with prevResult, as
     /// the reference does.
     @Test func checkComparesMACsAndTheHostEndsName() throws {

@@ -50,11 +50,18 @@ import Testing
         #expect(try result().json(as: "0.1.0") == expected)
     }
 
-    @Test func legacyKeepsOnlyTheFirstAddressOfEachFamily() throws {
+    /// libcni keeps the first address of each family and drops the others silently; a result
+    /// that would lose one fails instead.
+    @Test func legacyRefusesToDropAnAddress() throws {
         var many = try result()
         many.ips.append(CNIResult.IPConfig(address: try #require(.init("1.2.3.31/24"))))
-        let converted = try many.json(as: "0.2.0")
-        #expect(converted["ip4"]?["ip"]?.stringValue == "1.2.3.30/24")
+        #expect(
+            throws: ResultConversionError(
+                description:
+                    "cannot convert to 0.2.0: it holds one IPv4 address, the result has 2 (1.2.3.30/24, 1.2.3.31/24); use cniVersion 0.3.0 or later"
+            )
+        ) { try many.json(as: "0.2.0") }
+        #expect(try many.json(as: "0.3.0")["ips"]?.arrayValue?.count == many.ips.count)
     }
 
     @Test func noAddressCannotGoBelow030() throws {

@@ -55,7 +55,8 @@ public struct MacvlanFlavor: SubInterfaceFlavor {
         case EINVAL:
             return CNIError(
                 code: .kernelOperationFailed,
-                msg: "master \"\(master.name)\" refused the macvlan (a passthru macvlan on it takes the whole device)",
+                msg:
+                    "master \"\(master.name)\" refused the macvlan (EINVAL): a passthru macvlan on it takes the whole device, or the device cannot carry macvlans",
                 details: error.description)
         default:
             return error

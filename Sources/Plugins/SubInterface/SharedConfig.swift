@@ -17,9 +17,19 @@ extension SubInterfaceSettings {
     }
 }
 
-/// `mtu`: 0 or absent means the kernel's default; negative or oversized is code 7.
+/// The smallest MTU the kernel gives an Ethernet device (ETH_MIN_MTU, IPv4's minimum).
+let smallestMTU: UInt32 = 68
+
+/// `mtu`: 0 or absent means the kernel's default; negative, oversized, or between 1 and 67
+/// (which the kernel refuses with a bare EINVAL) is code 7.
 func readMTU(_ reader: ConfigReader, maximum: UInt32 = UInt32.max) throws(CNIError) -> UInt32 {
-    try reader.integer("mtu", in: 0...maximum) ?? 0
+    let mtu = try reader.integer("mtu", in: 0...maximum) ?? 0
+    if mtu != 0 && mtu < smallestMTU {
+        throw CNIError.invalidConfig(
+            "\"\(reader.keyPath("mtu"))\": \(mtu) is below \(smallestMTU), the smallest MTU of an Ethernet device (0 or no mtu: the default)"
+        )
+    }
+    return mtu
 }
 
 /// One of a fixed set of names (`mode`, `flag`): the default when absent or empty, code 7

@@ -93,6 +93,10 @@ public struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
         let master = try MasterResolution.resolve(
             settings.master ?? flavor.defaultMaster(config, request), hostNetlink,
             namespaceDescription: masterPlace(settings, env))
+        if master.flags & UInt32(IFF_LOOPBACK) != 0 {
+            throw CNIError.invalidConfig(
+                "master \"\(master.name)\" is a loopback device, which cannot carry a \(Flavor.kind) link")
+        }
         if settings.mtu > master.mtu {
             throw CNIError.invalidConfig(
                 "invalid MTU \(settings.mtu): it must not exceed the master's (\"\(master.name)\", MTU \(master.mtu))")
