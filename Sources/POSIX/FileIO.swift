@@ -29,11 +29,18 @@ public enum FileIO {
         return data
     }
 
-    /// Opens `path` read-only and reads it whole (see `readAll`). Symlinks are followed:
-    /// for files the user names (configs, resolv.conf).
+    /// Opens `path` read-only and reads it whole (see `readAll`). Symlinks are followed: for
+    /// files the user names (configs, resolv.conf). Only a regular file is read: a FIFO, device
+    /// or directory is EINVAL, "not a regular file", and is never waited on (the open does not
+    /// block, O_NONBLOCK, and nothing is read from it).
     public static func readFile(_ path: String, limit: Int = defaultLimit) throws(SystemError) -> [UInt8] {
-        let fd = try FileDescriptor(checking: open(path, O_RDONLY | O_CLOEXEC), "open", path)
+        let fd = try FileDescriptor(checking: open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), "open", path)
         defer { fd.closeIgnoringErrors() }
+        var info = stat()
+        try SystemError.check(fstat(fd.rawValue, &info), "stat", path)
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            throw SystemError(operation: "open", path: path, errno: EINVAL, problem: "not a regular file")
+        }
         return try readAll(fd.rawValue, limit: limit, path: path)
     }
 

@@ -143,6 +143,22 @@ import Testing
             "every reservation released: \(dir.files("e2enet"))")
     }
 
+    /// A `resolvConf` that is a FIFO (or a directory) is code 7 at once: opening a FIFO for
+    /// reading used to wait for a writer forever, and the ADD with it.
+    @Test(.timeLimit(.minutes(1))) func aResolvConfThatIsNotAFileIsRefusedAtOnce() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        #expect(mkfifo(dir.path + "/fifo", 0o644) == 0)
+        for target in ["fifo", ""] {
+            let config =
+                #"{"cniVersion":"1.0.0","name":"rc","type":"host-local","ipam":{"type":"host-local","dataDir":"\#(dir.path)/store","resolvConf":"\#(dir.path)/\#(target)","ranges":[[{"subnet":"10.46.0.0/24"}]]}}"#
+            let outcome = try Self.ipam(Testbed.binDirectory, "ADD", config: config, containerID: "rc1")
+            #expect(outcome.errorCode == 7, "\(outcome.output)")
+            #expect(outcome.output.contains("not a regular file"), "\(outcome.output)")
+        }
+        #expect(dir.files("store/rc").filter { $0.hasPrefix("10.46.") }.isEmpty)
+    }
+
     /// A NUL inside a string (valid JSON) never reaches a C string, where it would cut the
     /// value short: the store would have been written in `<dir>/x`.
     @Test func aNULInsideAStringIsCodeSeven() throws {
