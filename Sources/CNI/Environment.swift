@@ -39,6 +39,12 @@ public struct CNIEnvironment: Sendable {
         case .garbageCollect, .status: required = ["CNI_PATH"]
         case .version: required = []
         }
+        for name in ["CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_ARGS", "CNI_PATH"]
+        where value(name).utf8.contains(0) {
+            throw CNIError(
+                code: .invalidEnvironment,
+                msg: "\(name) holds bytes that are not UTF-8: swift-cni takes names and paths as UTF-8 text")
+        }
         let missing = required.filter { value($0).isEmpty }
         if !missing.isEmpty {
             throw CNIError(

@@ -1,4 +1,5 @@
 import JSON
+import POSIX
 
 /// The network configuration a plugin reads on stdin (§3, C3-C4): the common keys, typed,
 /// and the whole object for the plugin's own keys (unknown keys are tolerated).
@@ -98,5 +99,15 @@ public struct Attachment: Hashable, Sendable {
     public init(containerID: String, ifName: String) {
         self.containerID = containerID
         self.ifName = ifName
+    }
+
+    /// Byte for byte (see `ExactName`).
+    public static func == (left: Attachment, right: Attachment) -> Bool {
+        ExactName.equal(left.containerID, right.containerID) && ExactName.equal(left.ifName, right.ifName)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        ExactName.hash(containerID, into: &hasher)
+        ExactName.hash(ifName, into: &hasher)
     }
 }

@@ -193,7 +193,10 @@ public enum PluginRunner {
     }
 
     /// The process environment, split on the first '=' byte (no Character processing: a
-    /// plugin's start-up should not page in the runtime's grapheme tables).
+    /// plugin's start-up should not page in the runtime's grapheme tables). A value whose bytes
+    /// are not UTF-8 is marked with a leading NUL (which no environment value can hold), so
+    /// that `CNIEnvironment.load` refuses it instead of working on a name whose bytes were
+    /// replaced by U+FFFD (`\xff` and `\xfe` would be one name).
     static func processEnvironment() -> [String: String] {
         var result: [String: String] = [:]
         var pointer = environ
@@ -202,8 +205,9 @@ public enum PluginRunner {
             entry.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
                 let buffer = UnsafeBufferPointer(start: bytes, count: length)
                 if let equals = buffer.firstIndex(of: UInt8(ascii: "=")) {
-                    result[String(decoding: buffer[..<equals], as: UTF8.self)] = String(
-                        decoding: buffer[(equals + 1)...], as: UTF8.self)
+                    let value = buffer[(equals + 1)...]
+                    result[String(decoding: buffer[..<equals], as: UTF8.self)] =
+                        String(validating: value, as: UTF8.self) ?? ("\u{0}" + String(decoding: value, as: UTF8.self))
                 }
             }
             pointer += 1

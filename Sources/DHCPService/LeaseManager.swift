@@ -17,7 +17,8 @@ import POSIX
 final class LeaseManager: @unchecked Sendable {
     let settings: DaemonSettings
     let monitor = Monitor()
-    var records: [String: LeaseRecord] = [:]
+    /// By `DaemonRequest.key`, byte for byte (see `ExactKey`).
+    var records: [ExactKey: LeaseRecord] = [:]
 
     init(settings: DaemonSettings) {
         self.settings = settings
@@ -31,7 +32,7 @@ final class LeaseManager: @unchecked Sendable {
     /// `timeout` seconds, and keeps the lease. The link is brought up first. Errors name the
     /// interface and what was heard.
     func acquire(_ request: DaemonRequest) throws -> DHCPLease {
-        if let lease = monitor.locked({ records[request.key]?.client.lease }) {
+        if let lease = monitor.locked({ records[ExactKey(request.key)]?.client.lease }) {
             return lease
         }
         let namespace = try NetworkNamespace(path: netnsPath(request))
@@ -65,7 +66,7 @@ final class LeaseManager: @unchecked Sendable {
                 request: request, hardwareAddress: mac.bytes, client: client,
                 boundAtWall: WallClock.seconds - (MonotonicClock.seconds - client.boundAt))
             monitor.locked {
-                records[request.key] = record
+                records[ExactKey(request.key)] = record
                 monitor.signal()
             }
             persist(record)
@@ -104,7 +105,7 @@ final class LeaseManager: @unchecked Sendable {
     /// Forgets the lease and sends RELEASE from the leased address (when the namespace and
     /// the address are still there). An unknown attachment is fine.
     func release(_ key: String) {
-        guard let record = monitor.locked({ records.removeValue(forKey: key) }) else { return }
+        guard let record = monitor.locked({ records.removeValue(forKey: ExactKey(key)) }) else { return }
         unlink(stateFile(key))
         sendRelease(record)
     }
@@ -137,16 +138,16 @@ final class LeaseManager: @unchecked Sendable {
     }
 
     /// The lease of an attachment, when it holds one.
-    func lease(_ key: String) -> DHCPLease? { monitor.locked { records[key]?.client.lease } }
+    func lease(_ key: String) -> DHCPLease? { monitor.locked { records[ExactKey(key)]?.client.lease } }
 
     /// Releases the leases of `network` whose attachment is not in `valid`.
     func collectGarbage(network: String, valid: Set<Attachment>) {
         let stale = monitor.locked {
             records.filter {
-                $0.value.request.network == network
+                ExactName.equal($0.value.request.network, network)
                     && !valid.contains(
                         Attachment(containerID: $0.value.request.containerID, ifName: $0.value.request.ifName))
-            }.map(\.key)
+            }.map(\.value.request.key)
         }
         for key in stale { release(key) }
     }
@@ -170,7 +171,7 @@ final class LeaseManager: @unchecked Sendable {
     private func service(_ record: LeaseRecord) {
         guard let namespace = try? NetworkNamespace(path: netnsPath(record.request)) else {
             log("netns \(record.request.netns) is gone: dropping the lease of \(record.request.key)")
-            monitor.locked { _ = records.removeValue(forKey: record.request.key) }
+            monitor.locked { _ = records.removeValue(forKey: ExactKey(record.request.key)) }
             unlink(stateFile(record.request.key))
             return
         }
@@ -178,7 +179,7 @@ final class LeaseManager: @unchecked Sendable {
             log(
                 "interface \(record.request.ifName) in \(record.request.netns) is gone: dropping the lease of \(record.request.key)"
             )
-            monitor.locked { _ = records.removeValue(forKey: record.request.key) }
+            monitor.locked { _ = records.removeValue(forKey: ExactKey(record.request.key)) }
             unlink(stateFile(record.request.key))
             return
         }

@@ -24,7 +24,7 @@ extension LeaseManager {
     func persist(_ record: LeaseRecord) {
         // A renewal that finishes after a DEL released the lease must not bring its file back.
         let snapshot = monitor.locked { () -> (lease: DHCPLease, boundAtWall: Double, broadcast: Bool)? in
-            guard records[record.request.key] === record, let lease = record.client.lease else { return nil }
+            guard records[ExactKey(record.request.key)] === record, let lease = record.client.lease else { return nil }
             return (lease, record.boundAtWall, record.client.identity.broadcast)
         }
         guard let snapshot else { return }
@@ -77,7 +77,7 @@ extension LeaseManager {
             // restart never costs the address; its renewal timers then start afresh.
             client.confirmAfterRestart(now: MonotonicClock.seconds)
             let record = LeaseRecord(request: request, hardwareAddress: mac.bytes, client: client, boundAtWall: boundAt)
-            monitor.locked { records[request.key] = record }
+            monitor.locked { records[ExactKey(request.key)] = record }
             log("resumed lease \(lease.address) of \(request.key), \(Int(Double(lease.leaseSeconds) - age)) s left")
         }
         monitor.locked { monitor.signal() }

@@ -1,3 +1,5 @@
+import POSIX
+
 /// One attachment's firewall objects, named exactly as the reference plugins (v1.1 to v1.9)
 /// name theirs, so that either implementation's DEL and GC find what the other's ADD made.
 public struct FirewallAttachment: Sendable, Equatable, Hashable {
@@ -9,6 +11,16 @@ public struct FirewallAttachment: Sendable, Equatable, Hashable {
         self.network = network
         self.containerID = containerID
         self.ifName = ifName
+    }
+
+    /// Byte for byte (see `ExactName`).
+    public static func == (left: FirewallAttachment, right: FirewallAttachment) -> Bool {
+        ExactName.equal(left.network, right.network) && ExactName.equal(left.containerID, right.containerID)
+            && ExactName.equal(left.ifName, right.ifName)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        for name in [network, containerID, ifName] { ExactName.hash(name, into: &hasher) }
     }
 
     /// The names our 0.1.0 release used (`SCNI-…` chains, `scni_…` tables): still removed by

@@ -159,6 +159,58 @@ import Testing
         #expect(dir.files("store/rc").filter { $0.hasPrefix("10.46.") }.isEmpty)
     }
 
+    /// Names are bytes: two interface names that Swift's String calls equal (canonically
+    /// equivalent, "n\u{e9}t" and "ne\u{301}t") are two attachments to the kernel and the
+    /// reference, and to us; each DEL releases its own address only, ours or the reference's.
+    @Test func canonicallyEquivalentNamesAreTwoAttachments() throws {
+        try #require(access(Self.reference + "/host-local", X_OK) == 0, "apt-get install containernetworking-plugins")
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let config = Self.config(dir.path, version: "1.0.0", ranges: #"[[{"subnet":"10.48.0.0/24"}]]"#)
+        let ours = Testbed.binDirectory
+        let composed = "n\u{e9}t"
+        let decomposed = "ne\u{301}t"
+        let first = try Self.ipam(ours, "ADD", config: config, containerID: "c1", ifName: composed)
+        let second = try Self.ipam(ours, "ADD", config: config, containerID: "c1", ifName: decomposed)
+        #expect(first.status == 0 && second.status == 0, "\(first.output) \(second.output)")
+        #expect(addresses(first) != addresses(second))
+        let byReference = try Self.ipam(Self.reference, "ADD", config: config, containerID: "c2", ifName: composed)
+        #expect(byReference.status == 0, "\(byReference.output)")
+        #expect(try Self.ipam(ours, "ADD", config: config, containerID: "c2", ifName: decomposed).status == 0)
+        #expect(try Self.ipam(ours, "DEL", config: config, containerID: "c1", ifName: decomposed).status == 0)
+        #expect(try Self.ipam(ours, "CHECK", config: config, containerID: "c1", ifName: composed).status == 0)
+        #expect(try Self.ipam(Self.reference, "DEL", config: config, containerID: "c2", ifName: composed).status == 0)
+        #expect(try Self.ipam(ours, "CHECK", config: config, containerID: "c2", ifName: decomposed).status == 0)
+        #expect(try Self.ipam(ours, "DEL", config: config, containerID: "c1", ifName: composed).status == 0)
+        #expect(try Self.ipam(ours, "DEL", config: config, containerID: "c2", ifName: decomposed).status == 0)
+        #expect(dir.files("e2enet").filter { $0.hasPrefix("10.48.") }.isEmpty, "\(dir.files("e2enet"))")
+    }
+
+    /// An interface name whose bytes are not UTF-8 is refused (code 4) rather than read with
+    /// U+FFFD in place of its bytes (which made `\xff` and `\xfe` one name, and wrote bytes to
+    /// the store that the reference's DEL would not match).
+    @Test func aNameThatIsNotUTF8IsRefused() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let config = Self.config(dir.path, version: "1.0.0", ranges: #"[[{"subnet":"10.49.0.0/24"}]]"#)
+        dir.write("config.json", config)
+        for byte in ["377", "376"] {
+            let outcome = try ChildProcess.run(
+                "/bin/sh",
+                arguments: [
+                    "-c", #"CNI_IFNAME="$(printf 'a\\#(byte)')" exec "$0" < "$1""#,
+                    Testbed.binDirectory + "/host-local",
+                    dir.path + "/config.json",
+                ],
+                environment: [
+                    "CNI_COMMAND=ADD", "CNI_CONTAINERID=u1", "CNI_NETNS=/run/netns/none", "CNI_PATH=/bin",
+                ])
+            let output = String(decoding: outcome.standardOutput, as: UTF8.self)
+            #expect(output.contains("\"code\": 4") && output.contains("not UTF-8"), "\(output)")
+        }
+        #expect(dir.files("e2enet").filter { $0.hasPrefix("10.49.") }.isEmpty)
+    }
+
     /// A NUL inside a string (valid JSON) never reaches a C string, where it would cut the
     /// value short: the store would have been written in `<dir>/x`.
     @Test func aNULInsideAStringIsCodeSeven() throws {

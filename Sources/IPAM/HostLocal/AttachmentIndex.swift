@@ -13,6 +13,9 @@ import POSIX
 struct IndexKey: Hashable, Sendable {
     let text: String
 
+    static func == (left: IndexKey, right: IndexKey) -> Bool { ExactName.equal(left.text, right.text) }
+    func hash(into hasher: inout Hasher) { ExactName.hash(text, into: &hasher) }
+
     static let ownerless = IndexKey(text: ".ownerless")
 
     init(_ owner: ReservationOwner?) {

@@ -29,6 +29,19 @@ public struct ReservationOwner: Sendable, Equatable, Hashable {
     /// nil for a legacy file that names only the container.
     public var ifName: String?
 
+    /// Byte for byte, as the reference compares a file's content (see `ExactName`).
+    public static func == (left: ReservationOwner, right: ReservationOwner) -> Bool {
+        ExactName.equal(left.containerID, right.containerID)
+            && (left.ifName == nil) == (right.ifName == nil)
+            && ExactName.equal(left.ifName ?? "", right.ifName ?? "")
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        ExactName.hash(containerID, into: &hasher)
+        hasher.combine(ifName == nil)
+        ExactName.hash(ifName ?? "", into: &hasher)
+    }
+
     /// Reads a file's content the way the reference compares it (white space trimmed); nil
     /// for an empty or unreadable file.
     init?(content: [UInt8]) {
@@ -51,7 +64,7 @@ public struct ReservationOwner: Sendable, Equatable, Hashable {
     /// The attachment holds this reservation: same container and interface, or a legacy file
     /// of the same container.
     func matches(containerID: String, ifName: String) -> Bool {
-        self.containerID == containerID && (self.ifName == nil || self.ifName == ifName)
+        ExactName.equal(self.containerID, containerID) && (self.ifName.map { ExactName.equal($0, ifName) } ?? true)
     }
 
     var fileContent: String { containerID + "\r\n" + (ifName ?? "") }

@@ -3,6 +3,7 @@ import CNI
 import Firewall
 import Namespaces
 import Netlink
+import POSIX
 
 #if canImport(Glibc)
     import Glibc
@@ -211,8 +212,10 @@ public struct BridgePlugin: CNIPlugin {
         if config.isGateway && config.vlan != 0 {
             // The host end named in prevResult (runtimes send it from 0.4.0) may outlive a deleted
             // netns for a moment (the kernel tears namespaces down asynchronously): not a user.
-            let hostEnd = request.config.prevResult?.interfaces.first { $0.sandbox == nil && $0.name != config.bridge }?
-                .name
+            let hostEnd = request.config.prevResult?.interfaces.first {
+                $0.sandbox == nil && !ExactName.equal($0.name, config.bridge)
+            }?
+            .name
             try removeUnusedVLANGateway(config, ignoringPort: hostEnd)
         }
     }
@@ -230,7 +233,9 @@ public struct BridgePlugin: CNIPlugin {
         guard let bridge = try hostNetlink.link(named: config.bridge), bridge.kind == "bridge" else {
             throw CNIError(code: .checkFailed, msg: "bridge \"\(config.bridge)\" is missing")
         }
-        if let recorded = previous.interfaces.first(where: { $0.name == config.bridge && $0.sandbox == nil }),
+        if let recorded = previous.interfaces.first(where: {
+            ExactName.equal($0.name, config.bridge) && $0.sandbox == nil
+        }),
             let mac = recorded.mac, MACAddress(mac) != bridge.address
         {
             throw CNIError(
@@ -241,7 +246,7 @@ public struct BridgePlugin: CNIPlugin {
         }
         guard
             let interfaceIndex = previous.interfaces.firstIndex(where: {
-                $0.name == env.ifName && $0.sandbox == env.netns
+                ExactName.equal($0.name, env.ifName) && $0.sandbox == env.netns
             })
         else {
             throw CNIError(code: .checkFailed, msg: "prevResult has no interface \"\(env.ifName)\" in \(env.netns)")
@@ -266,9 +271,11 @@ public struct BridgePlugin: CNIPlugin {
                     "interface \"\(env.ifName)\" has MAC \(link.address?.description ?? "none"), prevResult says \(mac)"
             )
         }
-        let hostEnds = previous.interfaces.filter { ($0.sandbox ?? "").isEmpty && $0.name != config.bridge }
+        let hostEnds = previous.interfaces.filter {
+            ($0.sandbox ?? "").isEmpty && !ExactName.equal($0.name, config.bridge)
+        }
         if !hostEnds.isEmpty {
-            guard let recorded = hostEnds.first(where: { $0.name == peer.name }) else {
+            guard let recorded = hostEnds.first(where: { ExactName.equal($0.name, peer.name) }) else {
                 throw CNIError(
                     code: .checkFailed,
                     msg:

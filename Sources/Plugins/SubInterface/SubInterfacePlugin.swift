@@ -3,6 +3,7 @@ import CNI
 import KernelErrors
 import Namespaces
 import Netlink
+import POSIX
 
 #if canImport(Glibc)
     import Glibc
@@ -190,7 +191,10 @@ public struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
             throw CNIError.invalidConfig("required prevResult missing")
         }
         let env = request.environment
-        guard let interfaceIndex = previous.interfaces.firstIndex(where: { $0.name == env.ifName && $0.sandbox != nil })
+        guard
+            let interfaceIndex = previous.interfaces.firstIndex(where: {
+                ExactName.equal($0.name, env.ifName) && $0.sandbox != nil
+            })
         else {
             throw CNIError(code: .checkFailed, msg: "prevResult has no interface \"\(env.ifName)\" in a sandbox")
         }
