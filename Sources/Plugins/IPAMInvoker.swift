@@ -66,23 +66,23 @@ extension PluginHost {
         }
         // A gateway of the other family (an IPv6 gateway for an IPv4 address) would be set up
         // as an address of the wrong family on the bridge, or a route nowhere.
-        for ip in ipamResult.ips {
-            if let gateway = ip.gateway, gateway.family != ip.address.family {
-                throw CNIError(
-                    code: .delegateFailed,
-                    msg:
-                        "IPAM plugin \"\(ipamType)\" returned gateway \(gateway) for address \(ip.address), which is of the other family"
+        let gateways =
+            ipamResult.ips.map {
+                (
+                    $0.gateway, $0.address.family,
+                    "gateway \($0.gateway.map(\.description) ?? "") for address \($0.address)"
                 )
             }
-        }
-        for route in ipamResult.routes {
-            if let gateway = route.gateway, gateway.family != route.destination.family {
-                throw CNIError(
-                    code: .delegateFailed,
-                    msg:
-                        "IPAM plugin \"\(ipamType)\" returned route \(route.destination) via \(gateway), which is of the other family"
+            + ipamResult.routes.map {
+                (
+                    $0.gateway, $0.destination.family,
+                    "route \($0.destination) via \($0.gateway.map(\.description) ?? "")"
                 )
             }
+        for case (let gateway?, let family, let what) in gateways where gateway.family != family {
+            throw CNIError(
+                code: .delegateFailed,
+                msg: "IPAM plugin \"\(ipamType)\" returned \(what), which is of the other family")
         }
         var result = CNIResult(cniVersion: request.config.cniVersion)
         result.ips = ipamResult.ips.map {

@@ -36,21 +36,6 @@ import Testing
         var description: String { containerID + "/" + ifName }
     }
 
-    /// SplitMix64: a small, seedable generator, the same sequence on every machine.
-    struct Generator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-        mutating func pick<T>(_ values: [T]) -> T { values[below(values.count)] }
-        mutating func chance(_ percent: Int) -> Bool { below(100) < percent }
-    }
-
     /// Where a killed or failing step is stopped: strace's `-e inject` on the store's calls.
     static let killPoints = [
         ("linkat", 1),  // before the reservation exists
@@ -65,7 +50,7 @@ import Testing
     final class Run {
         let store: TemporaryDirectory
         let config: String
-        var rng: Generator
+        var rng: SeededGenerator
         let seed: UInt64
         /// What each attachment holds: one address, or more when the reference took a requested
         /// one for an attachment that held one already (it checks duplicates only without IP=).
@@ -77,7 +62,7 @@ import Testing
 
         init(seed: UInt64) throws {
             self.seed = seed
-            rng = Generator(state: seed)
+            rng = SeededGenerator(seed: seed)
             store = try TemporaryDirectory()
             config =
                 #"{"cniVersion":"1.0.0","name":"model","type":"host-local","ipam":{"type":"host-local","dataDir":"\#(store.path)","ranges":[[{"subnet":"10.77.0.0/29"}]]}}"#
@@ -270,7 +255,8 @@ import Testing
         defer { run.store.remove() }
         let problems = try run.run(steps: steps)
         let counts = run.counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-        FileIO.writeAll(2, "host-local model, seed \(seed): \(steps) steps planned (\(counts))\n")
+        FileIO.writeAll(
+            2, "host-local model, seed \(seed): \(run.counts.values.reduce(0, +)) of \(steps) steps run (\(counts))\n")
         #expect(problems.isEmpty, "seed \(seed): \(problems.joined(separator: "\n"))")
     }
 

@@ -14,18 +14,6 @@ import Testing
 /// firewall table naming the attachment. Kill points are drawn from a seeded generator (the
 /// seed is printed) between 0 and 1.3x the time one ADD takes.
 @Suite struct KilledAddTests {
-    /// SplitMix64: a small seeded generator, so a failing run can be replayed.
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9e37_79b9_7f4a_7c15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-            z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-            return z ^ (z >> 31)
-        }
-    }
-
     static let runs = 100
 
     @Test(arguments: [
@@ -131,7 +119,7 @@ import Testing
         _ = try bed.plugin(plugin, "DEL", config: config, host: host, containerID: "k0", netns: bed.path(container))
 
         let seed = UInt64(MonotonicClock.nanoseconds)
-        var generator = SeededGenerator(state: seed)
+        var generator = SeededGenerator(seed: seed)
         FileIO.writeAll(2, "killed ADD (\(plugin)): seed \(seed), one ADD takes \(Int(addSeconds * 1000)) ms\n")
         var completed = 0
         for run in 1...Self.runs {
