@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds a release offline, into dist/:
-#   dist/bin/                                   the eight plugin names, hard links of one stripped binary
+# Builds a release into dist/ (the one download: Debian 13's libmnl.a, see build-static.sh):
+#   dist/bin/                                   the eight plugin names, hard links of one stripped,
+#                                               fully static binary (DYNAMIC=1: the glibc + libmnl.so build)
 #   dist/swift-cni-<version>-linux-amd64.tgz    bin/ (hard links kept), install.sh, systemd units, docs,
 #                                               README, CHANGELOG, LICENSE; and its .sha256
 #   dist/swift-cni-<version>-image.tar          the installer image (OCI archive; see integration/image/)
@@ -27,14 +28,18 @@ names=(macvlan ipvlan vlan bridge host-local static dhcp loopback)
 scratch_args=()
 [ -n "$scratch" ] && scratch_args=(--scratch-path "$scratch")
 
-bash integration/build-release.sh --product swift-cni "${scratch_args[@]}" >&2
-binpath=$(swift build -c release --show-bin-path "${scratch_args[@]}")
+if [ "${DYNAMIC:-0}" = 1 ]; then
+  bash integration/build-release.sh --product swift-cni "${scratch_args[@]}" >&2
+  binary=$(swift build -c release --show-bin-path "${scratch_args[@]}")/swift-cni
+else
+  binary=$(bash integration/build-static.sh --scratch-path "${scratch:-.build-static}")
+fi
 
 # One stripped file (symbols are most of the size; the installed dir must stay under 12 MiB),
 # hard-linked under every name.
 rm -rf "$dist/bin"
 mkdir -p "$dist/bin"
-strip --strip-all -o "$dist/bin/${names[0]}" "$binpath/swift-cni"
+strip --strip-all -o "$dist/bin/${names[0]}" "$binary"
 chmod 0755 "$dist/bin/${names[0]}"
 for name in "${names[@]:1}"; do ln "$dist/bin/${names[0]}" "$dist/bin/$name"; done
 echo "release.sh: $dist/bin: ${names[*]} ($(stat -c %s "$dist/bin/${names[0]}") bytes, one file)" >&2
@@ -45,7 +50,7 @@ stage=$dist/stage
 rm -rf "$stage"
 mkdir -p "$stage/$base"
 cp -a "$dist/bin" "$stage/$base/bin"
-cp -a systemd docs README.md CHANGELOG.md LICENSE "$stage/$base/"
+cp -a systemd docs deploy conf-examples README.md CHANGELOG.md LICENSE NOTICE "$stage/$base/"
 cp integration/install.sh "$stage/$base/install.sh"
 epoch=$(git log -1 --format=%ct 2>/dev/null || echo 0)
 tarball=$base-linux-amd64.tgz

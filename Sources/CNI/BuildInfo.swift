@@ -12,7 +12,15 @@ public enum BuildInfo {
 
     /// The name this process was executed as (the last component of argv[0]).
     public static var invokedName: String {
-        let path = CommandLine.arguments.first ?? "swift-cni"
+        let path = arguments.first ?? "swift-cni"
         return path.split(separator: "/").last.map(String.init) ?? path
     }
+
+    /// The process's arguments as main received them (see `csystem_argv`): unlike
+    /// `CommandLine.arguments`, also there where /proc is not mounted (a static binary in an
+    /// empty chroot or a minimal container).
+    public static let arguments: [String] = {
+        guard let argv = csystem_argv() else { return CommandLine.arguments }
+        return (0..<Int(csystem_argc())).compactMap { argv[$0].map { String(cString: $0) } }
+    }()
 }

@@ -41,7 +41,7 @@ public enum PluginRunner {
     /// `--version` as the first argument prints the banner and the supported CNI versions on
     /// stdout and exits 0, whatever the environment.
     public static func main(_ plugin: some CNIPlugin) -> Never {
-        if CommandLine.arguments.dropFirst().first == "--version" {
+        if BuildInfo.arguments.dropFirst().first == "--version" {
             FileIO.writeAll(1, about(plugin))
             exit(0)
         }

@@ -6,6 +6,9 @@
  * from 2.34 on (RHEL 9, Ubuntu 22.04, Debian 12). Each is written against older interfaces
  * only: getrandom (2.25), sqrt and dl_iterate_phdr (2.2.5).
  */
+/* A fully static build (integration/build-static.sh, -DSWIFT_CNI_STATIC) links glibc's own
+   libc.a, which defines all three: these definitions would clash with it. */
+#ifndef SWIFT_CNI_STATIC
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -99,3 +102,25 @@ int csystem_find_object_agrees(void *address) {
        the main program is its first segment's, ours the last segment's; nothing reads it.) */
     return ours.dlfo_map_start == theirs.dlfo_map_start && ours.dlfo_eh_frame == theirs.dlfo_eh_frame;
 }
+#else /* SWIFT_CNI_STATIC */
+/* In a static executable glibc's dladdr knows no object, so the Swift runtime, which asks
+   for its own path in a static initializer (the backtracer looks for swift-backtrace beside
+   it), falls back to readlink("/proc/self/exe") and aborts with "Unable to obtain Swift
+   runtime path" where /proc is not mounted (an empty chroot, a minimal container). Every
+   address of a static executable is in the executable: this dladdr names it by the path it
+   was started with. Nothing in the plugins uses the answer but that path lookup. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+
+extern char __executable_start;
+
+int dladdr(const void *address, Dl_info *info) {
+    (void)address;
+    info->dli_fname = program_invocation_name;
+    info->dli_fbase = &__executable_start;
+    info->dli_sname = 0;
+    info->dli_saddr = 0;
+    return 1;
+}
+#endif /* SWIFT_CNI_STATIC */

@@ -80,3 +80,15 @@ int csystem_ip_packet_socket(const char *interface) {
     }
     return fd;
 }
+
+static int captured_argc;
+static char *const *captured_argv;
+
+__attribute__((constructor)) static void csystem_capture_arguments(int argc, char **argv, char **envp) {
+    (void)envp;
+    captured_argc = argc;
+    captured_argv = argv;
+}
+
+int csystem_argc(void) { return captured_argv ? captured_argc : 0; }
+char *const *csystem_argv(void) { return captured_argv; }

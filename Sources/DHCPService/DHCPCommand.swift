@@ -3,7 +3,7 @@ import CNI
 /// The `dhcp` executable: `dhcp daemon [flags]` runs the lease daemon; anything else is the
 /// IPAM plugin.
 public enum DHCPCommand {
-    public static func main(arguments: [String] = CommandLine.arguments) -> Never {
+    public static func main(arguments: [String] = BuildInfo.arguments) -> Never {
         if arguments.count > 1 && arguments[1] == "daemon" {
             DHCPDaemon.main(arguments: Array(arguments.dropFirst(2)))
         }

@@ -1,6 +1,7 @@
 import JSON
 import POSIX
 import ProcessRunner
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -58,30 +59,46 @@ final class ReleaseArtifacts: Sendable {
 struct ReleaseBuildTests {
     static let names = ["macvlan", "ipvlan", "vlan", "bridge", "host-local", "static", "dhcp", "loopback"]
 
-    /// Only glibc and libmnl are needed, and no glibc symbol version newer than 2.34 (RHEL 9,
-    /// Ubuntu 22.04): each newer one is named with where it comes from.
-    @Test func portableToGlibc234() throws {
+    /// The release binary is fully static: no ELF interpreter, no dynamic section (so no
+    /// NEEDED library: no glibc or libmnl on the node), and it works in an empty root (a chroot
+    /// holding only it, no /proc): VERSION, --version, and host-local's ADD, CHECK and DEL on a
+    /// store inside that root.
+    @Test func fullyStaticAndRunsInAnEmptyRoot() throws {
         let artifacts = ReleaseArtifacts.shared
         try artifacts.require()
         let binary = artifacts.dist + "/bin/macvlan"
-        let dynamic = try Testbed.run(["/usr/bin/readelf", "-d", binary])
-        let needed = Set(
-            dynamic.split(separator: "\n").filter { $0.contains("(NEEDED)") }.compactMap { line -> String? in
-                guard let open = line.firstIndex(of: "["), let close = line.lastIndex(of: "]") else { return nil }
-                return String(line[line.index(after: open)..<close])
-            })
-        let allowed: Set<String> = ["libc.so.6", "libm.so.6", "ld-linux-x86-64.so.2", "libmnl.so.0"]
-        #expect(needed.isSubset(of: allowed), "needs \(needed.subtracting(allowed))")
-        let symbols = try Testbed.run(["/usr/bin/objdump", "-T", binary]).split(separator: "\n")
-        var newest: [String] = []
-        for line in symbols {
-            guard let range = line.firstRange(of: "GLIBC_2.") else { continue }
-            let minor = Int(line[range.upperBound...].prefix { $0.isNumber }) ?? 0
-            if minor > 34 { newest.append(String(line.split(separator: " ").last ?? "") + " (GLIBC_2.\(minor))") }
+        let headers = try Testbed.run(["/usr/bin/readelf", "-l", "-d", binary])
+        #expect(!headers.contains("INTERP"), "the binary asks for an ELF interpreter")
+        #expect(!headers.contains("(NEEDED)") && headers.contains("There is no dynamic section"), "\(headers)")
+        let root = try TemporaryDirectory()
+        defer { root.remove() }
+        try Testbed.run(["/bin/cp", binary, root.path + "/host-local"])
+        try Testbed.run(["/bin/ln", root.path + "/host-local", root.path + "/loopback"])
+        func inRoot(_ plugin: String, _ command: String, _ config: String, arguments: [String] = []) throws
+            -> ChildProcess.Outcome
+        {
+            try ChildProcess.run(
+                "/usr/sbin/chroot", arguments: [root.path, "/" + plugin] + arguments,
+                environment: [
+                    "CNI_COMMAND=\(command)", "CNI_CONTAINERID=root1", "CNI_NETNS=/none", "CNI_IFNAME=eth0",
+                    "CNI_PATH=/",
+                ], input: Array(config.utf8), captureStandardError: true)
         }
-        #expect(
-            newest.isEmpty,
-            "glibc symbols newer than 2.34: \(newest); the compat definitions are in Sources/CSystem/glibc_compat.c")
+        let version = try inRoot("loopback", "VERSION", #"{"cniVersion":"1.1.0"}"#)
+        #expect(version.status == 0 && String(decoding: version.standardOutput, as: UTF8.self).contains("1.1.0"))
+        let banner = try inRoot("loopback", "", "", arguments: ["--version"])
+        #expect(String(decoding: banner.standardOutput, as: UTF8.self).hasPrefix("swift-cni loopback "))
+        let config =
+            #"{"cniVersion":"1.1.0","name":"rootnet","type":"host-local","ipam":{"type":"host-local","dataDir":"/store","ranges":[[{"subnet":"10.50.0.0/24"}]]}}"#
+        for command in ["ADD", "CHECK", "DEL"] {
+            let outcome = try inRoot("host-local", command, config)
+            #expect(
+                outcome.status == 0,
+                "\(command) in an empty root: \(String(decoding: outcome.standardOutput + outcome.standardError, as: UTF8.self))"
+            )
+            if command == "ADD" { #expect(root.files("store/rootnet").contains("10.50.0.2")) }
+        }
+        #expect(!root.files("store/rootnet").contains("10.50.0.2"), "DEL released the address")
         // No test hook in what a node installs.
         let bytes = try FileIO.readFile(binary, limit: 256 << 20)
         for hook in ["SWIFT_CNI_INJECT_FAILURE", "SWIFT_CNI_IPAM_EXEC"] {
@@ -123,8 +140,8 @@ struct ReleaseBuildTests {
         FileIO.writeAll(2, "release: installed bin dir \(size) bytes for eight names (goal 12582912)\n")
         #expect(size <= 12 << 20, "bin dir is \(size) bytes")
         for file in [
-            "install.sh", "LICENSE", "CHANGELOG.md", "README.md", "systemd/swift-cni-dhcp.service",
-            "docs/dhcp-protocol.md",
+            "install.sh", "LICENSE", "NOTICE", "CHANGELOG.md", "README.md", "systemd/swift-cni-dhcp.service",
+            "docs/dhcp-protocol.md", "deploy/kubernetes/installer-daemonset.yaml", "conf-examples/README.md",
         ] {
             #expect(access(unpacked.root + "/" + file, F_OK) == 0, "\(file) missing from the tarball")
         }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the installer image offline (FROM scratch: no registry is asked for anything) and
-# saves it as an OCI archive. It holds a static busybox, the release under /swift-cni, and the
-# four shared libraries the plugins need, so it runs the installer (its entrypoint) and the
-# plugins themselves (`dhcp daemon` in deploy/kubernetes/dhcp-daemon.yaml).
+# saves it as an OCI archive. It holds a static busybox and the release under /swift-cni (a
+# static binary: no library), so it runs the installer (its entrypoint) and the plugins
+# themselves (`dhcp daemon` in deploy/kubernetes/dhcp-daemon.yaml).
 #   integration/image/build.sh RELEASE_DIR VERSION OUTPUT.tar
 # RELEASE_DIR is the unpacked release (bin/, install.sh, ...). Podman's storage is a temporary
 # directory removed afterwards (vfs driver: works where overlay mounts are not allowed).
@@ -23,9 +23,10 @@ for applet in sh cat chmod cmp cp dirname grep ln mkdir mv pwd rm sed sync; do
   ln -s busybox "$context/rootfs/bin/$applet"
 done
 cp -a "$release/." "$context/rootfs/swift-cni/"
-# The shared libraries the plugins load (glibc's loader, libc, libm, libmnl), at the paths the
-# loader looks in, so the image can also run them (the dhcp daemon's DaemonSet does).
-for library in $(ldd "$release/bin/macvlan" | grep -o '/[^ ]*'); do
+# The shared libraries the plugins load, at the paths the loader looks in, so the image can also
+# run them (the dhcp daemon's DaemonSet does): none for the static release, glibc's loader,
+# libc, libm and libmnl for a DYNAMIC=1 one.
+for library in $( (ldd "$release/bin/macvlan" 2>/dev/null || true) | grep -o '/[^ ]*'); do
   mkdir -p "$context/rootfs$(dirname "$library")"
   cp -L "$library" "$context/rootfs$library"
 done

@@ -10,6 +10,12 @@
 #include <spawn.h>
 #include <stdint.h>
 
+/// The process's arguments as the kernel passed them to main, captured by a constructor
+/// (glibc hands argc/argv to init functions, in static executables too). The Swift runtime
+/// reads them from /proc/self/cmdline, which is missing where /proc is not mounted.
+int csystem_argc(void);
+char *const *csystem_argv(void);
+
 /// setns(2) for a network namespace (CLONE_NEWNET). Returns 0 or -1 with errno set.
 int csystem_setns_net(int fd);
 

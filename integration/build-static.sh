@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Builds the release's multi-call binary fully static (no ELF interpreter, no NEEDED entry):
+# the Swift runtime, glibc (libc.a) and libmnl (Debian 13's libmnl.a, fetched by
+# fetch-static-libmnl.sh) linked in, so it runs on any x86-64 Linux kernel, with or without
+# glibc or libmnl on the node (immutable node OSes, distroless containers such as Multus
+# thick's). glibc warns that dlopen in a static program needs the build's glibc at run time:
+# only the Swift runtime's optional prespecialization probe calls it, and the plugins use no
+# NSS (getpwnam, getaddrinfo), which is what would need it.
+# Prints the path of the binary (stripped of debug info; release.sh strips it whole).
+# Usage: integration/build-static.sh [--scratch-path DIR] [extra swift build arguments]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v swift >/dev/null || export PATH=/opt/swift/usr/bin:$PATH
+mnl=$(bash integration/fetch-static-libmnl.sh amd64)
+scratch=.build-static
+if [ "${1:-}" = --scratch-path ]; then scratch=$2; shift 2; fi
+commit=unknown
+if git rev-parse --git-dir >/dev/null 2>&1; then
+  commit=$(git rev-parse --short=12 HEAD)
+  git diff --quiet HEAD -- Sources Package.swift 2>/dev/null || commit="$commit-dirty"
+fi
+flags=(-c release --product swift-cni --scratch-path "$scratch" -Xswiftc -static-executable
+  -Xlinker -L"$mnl" -Xlinker --strip-debug -Xcc -DSWIFT_CNI_STATIC -Xcc "-DSWIFT_CNI_COMMIT=\"$commit\"")
+swift build "${flags[@]}" "$@" >&2
+echo "$(swift build -c release --scratch-path "$scratch" --show-bin-path)/swift-cni"
