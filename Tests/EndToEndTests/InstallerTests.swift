@@ -67,7 +67,80 @@ struct InstallerTests {
         let removed = try Self.install(["--dest", node, "--uninstall"])
         #expect(removed.status == 0, "\(removed.output)")
         let left = Directory.entryNames(atPath: node).sorted()
-        #expect(left == others, "after --uninstall: \(left)")
+        #expect(left == Directory.entryNames(atPath: "/usr/lib/cni").sorted(), "after --uninstall: \(left)")
+    }
+
+    /// Every file of a directory: name, mode and content.
+    static func snapshot(_ directory: String) throws -> [String] {
+        try Testbed.run([
+            "/bin/sh", "-c",
+            #"cd "$0" && for f in $(ls -A | sort); do stat -c '%n %a %s %Y' "$f"; sha256sum < "$f"; done"#, directory,
+        ])
+        .split(separator: "\n").map(String.init)
+    }
+
+    /// Install over the reference's plugins (a subset, then all), then --uninstall: the
+    /// directory is byte for byte what it was (names, modes, times, contents), the reference's
+    /// bridge, loopback and host-local back in place. Each replaced name says old -> new.
+    @Test func uninstallGivesTheReferencesPluginsBackByteForByte() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let node = dir.path + "/node"
+        try Testbed.run(["/bin/cp", "-a", "/usr/lib/cni", node])
+        let before = try Self.snapshot(node)
+        let some = try Self.install(["--dest", node, "--only", "macvlan,ipvlan,vlan,dhcp"])
+        #expect(some.status == 0, "\(some.output)")
+        #expect(
+            some.output.contains("macvlan: CNI macvlan plugin") && some.output.contains("-> swift-cni 0.2.0"),
+            "\(some.output)")
+        for name in ["bridge", "loopback", "host-local", "static"] {
+            #expect(
+                try FileIO.readFile(node + "/" + name) == (try FileIO.readFile("/usr/lib/cni/" + name)),
+                "--only touched \(name)")
+        }
+        #expect(try Self.install(["--dest", node]).status == 0)
+        #expect(Directory.entryNames(atPath: node + "/.swift-cni-replaced").sorted() == Self.names.sorted())
+        let removed = try Self.install(["--dest", node, "--uninstall"])
+        #expect(removed.status == 0 && removed.output.contains("restored"), "\(removed.output)")
+        #expect(try Self.snapshot(node) == before, "the directory differs from before the install")
+    }
+
+    /// A new binary that does not run on this node is refused before anything is changed.
+    @Test func aBinaryThatDoesNotRunIsRefusedBeforeAnyChange() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let node = dir.path + "/node"
+        try Testbed.run(["/bin/cp", "-a", "/usr/lib/cni", node])
+        let before = try Self.snapshot(node)
+        try Testbed.run(["/bin/mkdir", dir.path + "/broken"])
+        for name in Self.names {
+            dir.write("broken/" + name, "#!/nonexistent/interpreter\n# swift-cni-binary-v1\n")
+            _ = chmod(dir.path + "/broken/" + name, 0o755)
+        }
+        let outcome = try ChildProcess.run(
+            "/bin/sh",
+            arguments: [
+                ReleaseArtifacts.shared.root + "/integration/install.sh", "--from", dir.path + "/broken", "--dest",
+                node,
+            ],
+            environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], captureStandardError: true)
+        let said = String(decoding: outcome.standardError, as: UTF8.self)
+        #expect(outcome.status != 0 && said.contains("does not run on this node"), "\(said)")
+        #expect(try Self.snapshot(node) == before, "the directory was changed")
+    }
+
+    /// --with-systemd puts the dhcp daemon's units where asked; --help prints the usage.
+    @Test func systemdUnitsAndHelp() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let outcome = try Self.install([
+            "--dest", dir.path + "/bin", "--with-systemd", "--systemd-dir", dir.path + "/units",
+        ])
+        #expect(outcome.status == 0, "\(outcome.output)")
+        #expect(dir.files("units") == ["swift-cni-dhcp.service", "swift-cni-dhcp.socket"])
+        let help = try Self.install(["--help"])
+        #expect(
+            help.status == 0 && help.output.contains("--uninstall") && help.output.contains("--only"), "\(help.output)")
     }
 
     /// A runtime exec'ing `macvlan` (VERSION) in a loop while the plugins are upgraded back and
