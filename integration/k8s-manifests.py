@@ -29,6 +29,8 @@ ANNOTATION = "k8s.v1.cni.cncf.io/networks"
 
 def documents(directory):
     for path in sorted(Path(directory).rglob("*.yaml")):
+        if path.name == "kustomization.yaml":
+            continue
         for document in yaml.safe_load_all(path.read_text()):
             if document:
                 yield path, document

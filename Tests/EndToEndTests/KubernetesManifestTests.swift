@@ -143,6 +143,34 @@ struct KubernetesManifestTests {
         #expect(report.split(separator: "\n").filter { $0.hasPrefix("ok ") }.count >= 20, "\(report)")
     }
 
+    /// `kubectl kustomize deploy/kubernetes` renders the base (installer and dhcp DaemonSets),
+    /// the rendering validates, and both DaemonSets run only on Linux nodes of the image's
+    /// architectures, with the image named by the kustomization.
+    @Test func theKustomizeBaseRendersAndValidates() throws {
+        let kubectl = try #require(
+            ["/usr/bin/kubectl", "/usr/local/bin/kubectl"].first { (path: String) in access(path, X_OK) == 0 },
+            "kubectl is missing: integration/install-deps.sh installs Debian's kubernetes-client")
+        let rendered = try ChildProcess.run(
+            kubectl, arguments: ["kustomize", KubernetesManifests.directory],
+            environment: ["PATH=/usr/bin:/bin", "HOME=/root"], captureStandardError: true)
+        let text = String(decoding: rendered.standardOutput, as: UTF8.self)
+        #expect(rendered.status == 0, "\(String(decoding: rendered.standardError, as: UTF8.self))")
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        dir.write("rendered.yaml", text)
+        let outcome = try ChildProcess.run(
+            KubernetesManifests.validator,
+            arguments: [KubernetesManifests.root + "/integration/k8s-manifests.py", "validate", dir.path, "1.34.0"],
+            environment: ["PATH=/usr/bin:/bin", "HOME=/root"], captureStandardError: true)
+        let report = String(decoding: outcome.standardOutput + outcome.standardError, as: UTF8.self)
+        #expect(outcome.status == 0 && report.contains("0 failed"), "\(report)")
+        #expect(report.contains("DaemonSet swift-cni-installer") && report.contains("DaemonSet swift-cni-dhcp"))
+        #expect(text.ranges(of: "kubernetes.io/os: linux").count == 2, "both DaemonSets on Linux nodes")
+        #expect(text.ranges(of: "key: kubernetes.io/arch").count == 2, "both pinned to architectures")
+        #expect(text.contains("image: localhost/swift-cni:0.2.0"), "\(text)")
+        #expect(text.contains("type: spc_t"), "the installer may write /opt/cni/bin on SELinux nodes")
+    }
+
     /// Every attachment the host kernel can make; whereabouts is only documented (not installed).
     @Test func networkAttachmentsRunAsMultusCallsThem() throws {
         let attachments = try KubernetesManifests.attachments()
