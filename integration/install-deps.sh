@@ -10,7 +10,7 @@ packages=(
   qemu-system-x86 linux-image-amd64 busybox-static cpio xz-utils kmod   # the VM runner (busybox: also the image)
   podman runc file                 # the installer image: built and run offline (integration/image/)
   containernetworking-plugins      # the reference Go plugins, for benchmarks and interop tests
-  hyperfine strace time            # benchmarks (bench/memory.sh holds processes at exit with strace; GNU time for peak RSS)
+  hyperfine strace time netavark   # benchmarks (netavark: Podman's network backend, compared with bridge) (bench/memory.sh holds processes at exit with strace; GNU time for peak RSS)
   golang-go golang-github-appc-cni-dev   # libcni (Podman/containerd/CRI-O's library) drives the binaries in a test
   dnsmasq-base                     # a DHCP server for the dhcp tests
   python3-yaml python3-venv        # deploy/kubernetes: manifests read and validated offline

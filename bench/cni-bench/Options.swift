@@ -23,6 +23,9 @@ struct Options {
     var runtimeOnly = false
     var dhcpOnly = false
     var dhcpPing = true
+    var netavarkOnly = false
+    /// Podman's network backend, for the bridge comparison (Debian's netavark package).
+    var netavark = "/usr/lib/podman/netavark"
     /// bench/c-floor (built by bench/run.sh): the kernel work of a macvlan ADD in one C process.
     var cFloor: String?
 
@@ -40,10 +43,12 @@ struct Options {
             case "--runtime-only": runtimeOnly = true
             case "--dhcp-only": dhcpOnly = true
             case "--no-dhcp-ping": dhcpPing = false
+            case "--netavark-only": netavarkOnly = true
+            case "--netavark": netavark = iterator.next() ?? netavark
             case "--c-floor": cFloor = iterator.next()
             default:
                 printError(
-                    "usage: cni-bench --ours DIR [--reference DIR] [--cycles N] [--settle-ms MS] [--dhcp-cycles N] [--large-inputs-only] [--store-scaling-only] [--runtime-only] [--dhcp-only] [--c-floor PATH]"
+                    "usage: cni-bench --ours DIR [--reference DIR] [--cycles N] [--settle-ms MS] [--dhcp-cycles N] [--large-inputs-only] [--store-scaling-only] [--runtime-only] [--dhcp-only] [--netavark-only] [--netavark PATH] [--c-floor PATH]"
                 )
                 exit(2)
             }

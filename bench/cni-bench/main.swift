@@ -21,6 +21,7 @@ do {
     let parts: [(asked: Bool, run: (Options) throws -> Void)] = [
         (options.largeInputsOnly, benchmarkLargeInputs), (options.storeScalingOnly, benchmarkStoreScaling),
         (options.runtimeOnly, benchmarkRuntimeMode), (options.dhcpOnly, benchmarkDHCP),
+        (options.netavarkOnly, benchmarkNetavark),
     ]
     if let part = parts.first(where: \.asked) {
         try part.run(options)
@@ -30,6 +31,11 @@ do {
     try benchmarkRuntimeMode(options: options)
     try benchmarkStoreScaling(options: options)
     try benchmarkLargeInputs(options: options)
+    if access(options.netavark, X_OK) == 0 {
+        try benchmarkNetavark(options: options)
+    } else {
+        printError("cni-bench: no netavark at \(options.netavark) (apt-get install netavark): its table is left out")
+    }
     if options.dhcpCycles > 0 {
         guard access("/usr/sbin/dnsmasq", X_OK) == 0, access(options.reference + "/dhcp", X_OK) == 0 else {
             throw BenchError(

@@ -1,0 +1,72 @@
+import CSystem
+import Namespaces
+import POSIX
+import ProcessRunner
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Podman's network backend against our bridge: `netavark setup` / `teardown` of a bridge
+/// network with NAT (its iptables driver) beside our bridge + host-local + ipMasq (iptables)
+/// ADD / DEL, interleaved, each in the same host namespace on a bridge and subnet of its own.
+/// Netavark gets its address as Podman gives it (static_ips: Podman allocates, netavark
+/// applies), so our row includes host-local's allocation and netavark's does not. The table's
+/// "ref" columns are netavark's here.
+func benchmarkNetavark(options: Options) throws {
+    guard access(options.netavark, X_OK) == 0 else {
+        throw BenchError(description: "\(options.netavark) is missing (apt-get install netavark)")
+    }
+    let spaces = BenchNamespaces()
+    let (host, netns) = try spaces.hostAndContainer("nv")
+    let scratch = "/tmp/scni-bench-nv-\(getpid())"
+    try shell(["/bin/mkdir", "-p", scratch + "/netavark"])
+    defer { _ = try? shell(["/bin/rm", "-rf", scratch]) }
+    let ours =
+        #"{"cniVersion":"1.0.0","name":"nvours","type":"bridge","bridge":"obr0","isGateway":true,"ipMasq":true,"ipMasqBackend":"iptables","ipam":{"type":"host-local","dataDir":"\#(scratch)/store","ranges":[[{"subnet":"10.94.0.0/16"}]]}}"#
+    func netavarkOptions(_ cycle: Int) -> String {
+        let id = String(repeating: "0", count: 56) + FNV1a.hex(UInt64(cycle), digits: 8)
+        return
+            #"{"container_id":"\#(id)","container_name":"bench\#(cycle)","networks":{"benchnet":{"static_ips":["10.93.\#(cycle / 250).\#(cycle % 250 + 2)"],"interface_name":"eth0"}},"network_info":{"benchnet":{"name":"benchnet","id":"\#(String(repeating: "a", count: 64))","driver":"bridge","network_interface":"nvbr0","subnets":[{"subnet":"10.93.0.0/16","gateway":"10.93.0.1"}],"ipv6_enabled":false,"internal":false,"dns_enabled":false,"ipam_options":{"driver":"host-local"}}}}"#
+    }
+    func netavark(_ verb: String, _ cycle: Int) throws -> Sample {
+        try host.run { () throws -> Sample in
+            let start = MonotonicClock.nanoseconds
+            let outcome = try ChildProcess.run(
+                options.netavark, arguments: ["--config", scratch + "/netavark", verb, netns],
+                environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], input: Array(netavarkOptions(cycle).utf8),
+                captureStandardError: true)
+            let elapsed = MonotonicClock.nanoseconds - start
+            guard outcome.status == 0 else {
+                throw BenchError(
+                    description: "netavark \(verb) exited \(outcome.status): "
+                        + String(decoding: outcome.standardError, as: UTF8.self))
+            }
+            return Sample(nanoseconds: elapsed, peakKiB: outcome.peakMemoryKiB)
+        }
+    }
+    var add = Row(name: "bridge+ipMasq ADD | setup")
+    var del = Row(name: "bridge+ipMasq DEL | teardown")
+    for cycle in 0..<options.cycles {
+        for oursFirst in cycle % 2 == 0 ? [true, false] : [false, true] {
+            if oursFirst {
+                let id = "nv\(cycle)"
+                add.ours.append(
+                    try invoke(
+                        options.ours + "/bridge", in: host, command: "ADD", config: ours, containerID: id,
+                        netns: netns, path: options.ours))
+                usleep(useconds_t(options.settleMilliseconds * 1000))
+                del.ours.append(
+                    try invoke(
+                        options.ours + "/bridge", in: host, command: "DEL", config: ours, containerID: id,
+                        netns: netns, path: options.ours))
+            } else {
+                add.reference.append(try netavark("setup", cycle))
+                usleep(useconds_t(options.settleMilliseconds * 1000))
+                del.reference.append(try netavark("teardown", cycle))
+            }
+        }
+    }
+    print("\nPodman's netavark (\(options.netavark)) in the ref columns: setup/teardown of a bridge network with NAT")
+    printTable([add, del], cycles: options.cycles, settle: options.settleMilliseconds)
+}
