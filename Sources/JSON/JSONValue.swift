@@ -77,12 +77,15 @@ public enum JSONValue: Sendable, Equatable {
 }
 
 /// A JSON object: members in document order, with lookup by key (the last of duplicates wins,
-/// as in Go's encoding/json). Lookup and insertion go through a hash index of the keys, so
-/// building an object of n members costs O(n), not O(n²).
+/// as in Go's encoding/json). Past a few members, lookup and insertion go through a hash index
+/// of the keys, so building an object of n members costs O(n), not O(n²).
 public struct JSONObject: Sendable, Equatable {
     public private(set) var members: [(key: String, value: JSONValue)] = []
-    /// Where each key sits in `members`.
-    private var positions: [String: Int] = [:]
+    /// Where each key sits in `members`, once the object has more than `indexedFrom` members;
+    /// smaller objects are searched in order. Most objects of a config hold a handful of
+    /// members, and a hash index each more than doubled the memory of object-heavy documents.
+    private var positions: [String: Int]?
+    static let indexedFrom = 8
 
     public init() {}
 
@@ -98,22 +101,36 @@ public struct JSONObject: Sendable, Equatable {
     public var keys: [String] { members.map(\.key) }
     public var isEmpty: Bool { members.isEmpty }
 
+    private func position(of key: String) -> Int? {
+        if let positions { return positions[key] }
+        return members.firstIndex { $0.key == key }
+    }
+
     /// Reading finds a member; writing replaces it in place or appends it; writing nil removes
     /// it (O(n): the positions after it move).
     public subscript(key: String) -> JSONValue? {
-        get { positions[key].map { members[$0].value } }
+        get { position(of: key).map { members[$0].value } }
         set {
-            if let index = positions[key] {
+            if let index = position(of: key) {
                 if let newValue {
                     members[index].value = newValue
                 } else {
                     members.remove(at: index)
-                    positions[key] = nil
-                    for position in index..<members.count { positions[members[position].key] = position }
+                    if positions != nil {
+                        positions?[key] = nil
+                        for position in index..<members.count { positions?[members[position].key] = position }
+                    }
                 }
             } else if let newValue {
-                positions[key] = members.count
                 members.append((key, newValue))
+                if positions != nil {
+                    positions?[key] = members.count - 1
+                } else if members.count > Self.indexedFrom {
+                    var index: [String: Int] = [:]
+                    index.reserveCapacity(members.count * 2)
+                    for (position, member) in members.enumerated() { index[member.key] = position }
+                    positions = index
+                }
             }
         }
     }
