@@ -30,20 +30,10 @@ func benchmarkNetavark(options: Options) throws {
             #"{"container_id":"\#(id)","container_name":"bench\#(cycle)","networks":{"benchnet":{"static_ips":["10.93.\#(cycle / 250).\#(cycle % 250 + 2)"],"interface_name":"eth0"}},"network_info":{"benchnet":{"name":"benchnet","id":"\#(String(repeating: "a", count: 64))","driver":"bridge","network_interface":"nvbr0","subnets":[{"subnet":"10.93.0.0/16","gateway":"10.93.0.1"}],"ipv6_enabled":false,"internal":false,"dns_enabled":false,"ipam_options":{"driver":"host-local"}}}}"#
     }
     func netavark(_ verb: String, _ cycle: Int) throws -> Sample {
-        try host.run { () throws -> Sample in
-            let start = MonotonicClock.nanoseconds
-            let outcome = try ChildProcess.run(
-                options.netavark, arguments: ["--config", scratch + "/netavark", verb, netns],
-                environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], input: Array(netavarkOptions(cycle).utf8),
-                captureStandardError: true)
-            let elapsed = MonotonicClock.nanoseconds - start
-            guard outcome.status == 0 else {
-                throw BenchError(
-                    description: "netavark \(verb) exited \(outcome.status): "
-                        + String(decoding: outcome.standardError, as: UTF8.self))
-            }
-            return Sample(nanoseconds: elapsed, peakKiB: outcome.peakMemoryKiB)
-        }
+        try timed(
+            options.netavark, arguments: ["--config", scratch + "/netavark", verb, netns],
+            environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], input: netavarkOptions(cycle), in: host,
+            what: "netavark \(verb)")
     }
     var add = Row(name: "bridge+ipMasq ADD | setup")
     var del = Row(name: "bridge+ipMasq DEL | teardown")

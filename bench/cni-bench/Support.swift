@@ -60,6 +60,27 @@ func shell(_ arguments: [String]) throws -> String {
     return String(decoding: outcome.standardOutput, as: UTF8.self)
 }
 
+/// Runs `executable` inside `host` and times it; fails on a non-zero exit with what it said
+/// (stdout for a plugin's error JSON, stderr for a tool's message).
+func timed(
+    _ executable: String, arguments: [String] = [], environment: [String], input: String, in host: NetworkNamespace,
+    what: String
+) throws -> Sample {
+    try host.run { () throws -> Sample in
+        let start = MonotonicClock.nanoseconds
+        let outcome = try ChildProcess.run(
+            executable, arguments: arguments, environment: environment, input: Array(input.utf8),
+            captureStandardError: true)
+        let elapsed = MonotonicClock.nanoseconds - start
+        guard outcome.status == 0 else {
+            throw BenchError(
+                description: "\(what) exited \(outcome.status): "
+                    + String(decoding: outcome.standardOutput + outcome.standardError, as: UTF8.self))
+        }
+        return Sample(nanoseconds: elapsed, peakKiB: outcome.peakMemoryKiB)
+    }
+}
+
 /// Execs `plugin` inside `host` with the CNI environment and config; fails on a non-zero exit.
 func invoke(
     _ plugin: String, in host: NetworkNamespace, command: String, config: String,
@@ -69,17 +90,7 @@ func invoke(
         "CNI_COMMAND=\(command)", "CNI_CONTAINERID=\(containerID)", "CNI_NETNS=\(netns)",
         "CNI_IFNAME=eth0", "CNI_PATH=\(path)", "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
     ]
-    return try host.run { () throws -> Sample in
-        let start = MonotonicClock.nanoseconds
-        let outcome = try ChildProcess.run(plugin, environment: environment, input: Array(config.utf8))
-        let elapsed = MonotonicClock.nanoseconds - start
-        guard outcome.status == 0 else {
-            throw BenchError(
-                description: "\(plugin) \(command) exited \(outcome.status): "
-                    + String(decoding: outcome.standardOutput, as: UTF8.self))
-        }
-        return Sample(nanoseconds: elapsed, peakKiB: outcome.peakMemoryKiB)
-    }
+    return try timed(plugin, environment: environment, input: config, in: host, what: "\(plugin) \(command)")
 }
 
 /// As `invoke`, with the peak RSS measured by GNU time (`/usr/bin/time -f %M`): wait4's
