@@ -260,12 +260,12 @@ import Testing
         #expect(problems.isEmpty, "seed \(seed): \(problems.joined(separator: "\n"))")
     }
 
-    @Test(.timeLimit(.minutes(10))) func aFixedSeedRunsTheModel() throws {
+    @Test func aFixedSeedRunsTheModel() throws {
         try run(seed: 20_261_204, steps: 1500)
     }
 
     /// A new seed each run (or SWIFT_CNI_MODEL_SEED), printed with the result.
-    @Test(.timeLimit(.minutes(10))) func aNewSeedRunsTheModel() throws {
+    @Test func aNewSeedRunsTheModel() throws {
         let seed =
             getenv("SWIFT_CNI_MODEL_SEED").flatMap { UInt64(String(cString: $0)) } ?? UInt64.random(in: 1...UInt64.max)
         try run(seed: seed, steps: 700)
