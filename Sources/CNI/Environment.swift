@@ -1,3 +1,5 @@
+import POSIX
+
 /// The verbs of spec 1.1.0 (§2).
 public enum CNICommand: String, Sendable, CaseIterable {
     case add = "ADD"
@@ -39,11 +41,13 @@ public struct CNIEnvironment: Sendable {
         case .garbageCollect, .status: required = ["CNI_PATH"]
         case .version: required = []
         }
-        for name in ["CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_ARGS", "CNI_PATH"]
-        where value(name).utf8.contains(0) {
+        // CNI_IFNAME may hold any bytes the kernel takes (carried as `RawName`s); the paths and
+        // arguments a runtime generates are refused when they are not UTF-8.
+        for name in ["CNI_CONTAINERID", "CNI_NETNS", "CNI_ARGS", "CNI_PATH"]
+        where value(name).unicodeScalars.contains(where: RawName.isRawByte) {
             throw CNIError(
                 code: .invalidEnvironment,
-                msg: "\(name) holds bytes that are not UTF-8: swift-cni takes names and paths as UTF-8 text")
+                msg: "\(name) holds bytes that are not UTF-8: swift-cni takes it as UTF-8 text")
         }
         let missing = required.filter { value($0).isEmpty }
         if !missing.isEmpty {
@@ -84,7 +88,7 @@ public struct CNIEnvironment: Sendable {
 
     /// A5: 1-15 bytes, not "." or "..", no '/', ':' or white space.
     public static func validateInterfaceName(_ name: String) throws(CNIError) {
-        if name.utf8.count > 15 {
+        if name.rawBytes.count > 15 {
             throw CNIError(
                 code: .invalidEnvironment, msg: "interface name is too long",
                 details: "interface name should be less than 16 characters")

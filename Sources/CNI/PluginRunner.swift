@@ -193,10 +193,9 @@ public enum PluginRunner {
     }
 
     /// The process environment, split on the first '=' byte (no Character processing: a
-    /// plugin's start-up should not page in the runtime's grapheme tables). A value whose bytes
-    /// are not UTF-8 is marked with a leading NUL (which no environment value can hold), so
-    /// that `CNIEnvironment.load` refuses it instead of working on a name whose bytes were
-    /// replaced by U+FFFD (`\xff` and `\xfe` would be one name).
+    /// plugin's start-up should not page in the runtime's grapheme tables). Values are decoded
+    /// as names (`RawName`): bytes that are not UTF-8 are kept, so an interface name is the
+    /// same bytes to us as to the kernel and the reference (never U+FFFD in their place).
     static func processEnvironment() -> [String: String] {
         var result: [String: String] = [:]
         var pointer = environ
@@ -206,8 +205,7 @@ public enum PluginRunner {
                 let buffer = UnsafeBufferPointer(start: bytes, count: length)
                 if let equals = buffer.firstIndex(of: UInt8(ascii: "=")) {
                     let value = buffer[(equals + 1)...]
-                    result[String(decoding: buffer[..<equals], as: UTF8.self)] =
-                        String(validating: value, as: UTF8.self) ?? ("\u{0}" + String(decoding: value, as: UTF8.self))
+                    result[String(decoding: buffer[..<equals], as: UTF8.self)] = RawName.decode(value)
                 }
             }
             pointer += 1

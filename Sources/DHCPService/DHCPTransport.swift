@@ -33,8 +33,8 @@ final class DHCPTransport {
                 var on: Int32 = 1
                 setsockopt(udp.rawValue, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
                 setsockopt(udp.rawValue, SOL_SOCKET, SO_BROADCAST, &on, socklen_t(MemoryLayout<Int32>.size))
-                let bound = interface.withCString {
-                    setsockopt(udp.rawValue, SOL_SOCKET, SO_BINDTODEVICE, $0, socklen_t(interface.utf8.count + 1))
+                let bound = interface.withRawCString {
+                    setsockopt(udp.rawValue, SOL_SOCKET, SO_BINDTODEVICE, $0, socklen_t(interface.rawBytes.count + 1))
                 }
                 try SystemError.check(bound, "bind to device on", interface)
                 var address = sockaddr_in()
@@ -49,7 +49,7 @@ final class DHCPTransport {
             }
             // Without CAP_NET_RAW there is no packet socket: broadcast replies only.
             let packet = try? FileDescriptor(
-                checking: interface.withCString { csystem_ip_packet_socket($0) }, "packet socket on", interface)
+                checking: interface.withRawCString { csystem_ip_packet_socket($0) }, "packet socket on", interface)
             // Replies are read from the packet socket alone; the UDP socket's copy is discarded.
             if packet != nil { shutdown(udp.rawValue, Int32(SHUT_RD)) }
             return (udp, packet)

@@ -13,7 +13,7 @@ public struct AttachmentTag: Sendable, Equatable, Hashable {
     public init(network: String, containerID: String, ifName: String) {
         self.network = Self.networkPrefix(network)
         self.attachment = FNV1a.hex(
-            FNV1a.hash(Array(network.utf8) + [0] + Array(containerID.utf8) + [0] + Array(ifName.utf8)),
+            FNV1a.hash(network.rawBytes + [0] + containerID.rawBytes + [0] + ifName.rawBytes),
             digits: 12)
     }
 

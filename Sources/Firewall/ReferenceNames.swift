@@ -55,7 +55,7 @@ public struct FirewallAttachment: Sendable, Equatable, Hashable {
     // MARK: MAC spoof check (pkg/link/spoofcheck.go)
 
     /// `<container id>-<ifname>`: the bridge plugin's uniqueID.
-    var spoofReference: String { containerID + "-" + ifName }
+    var spoofReference: String { ReferenceNames.jsonText(containerID + "-" + ifName) }
     public var spoofInterfaceChain: String { "cni-br-iface-" + spoofReference }
     public var spoofMACChain: String { spoofInterfaceChain + "-mac" }
     public var spoofComment: String { "macspoofchk-" + spoofReference }
@@ -99,7 +99,11 @@ public enum ReferenceNames {
             case "\t": result += "\\t"
             case "\u{0B}": result += "\\v"
             default:
-                if scalar.value < 0x20 || scalar.value == 0x7f {
+                if RawName.isRawByte(scalar) {
+                    // A byte that is not UTF-8, as Go's %q writes one.
+                    let digits = String(scalar.value & 0xff, radix: 16)
+                    result += "\\x" + (digits.count < 2 ? "0" : "") + digits
+                } else if scalar.value < 0x20 || scalar.value == 0x7f {
                     let digits = String(scalar.value, radix: 16)
                     result += "\\x" + (digits.count < 2 ? "0" : "") + digits
                 } else {
@@ -111,10 +115,21 @@ public enum ReferenceNames {
     }
 
     /// Without double quotes (what the reference strips from nftables comments); control
-    /// characters go too, since no nft string may hold them.
+    /// characters go too, since no nft string may hold them; bytes that are not UTF-8 as U+FFFD
+    /// (see `jsonText`).
     static func unquoted(_ text: String) -> String {
-        String(
-            String.UnicodeScalarView(text.unicodeScalars.filter { $0 != "\"" && $0.value >= 0x20 && $0.value != 0x7f }))
+        jsonText(
+            String(
+                String.UnicodeScalarView(
+                    text.unicodeScalars.filter { $0 != "\"" && $0.value >= 0x20 && $0.value != 0x7f })))
+    }
+
+    /// A name as the reference hands it to nft's JSON: Go's encoding/json writes each byte that
+    /// is not UTF-8 as U+FFFD, so the reference's chain names and comments hold that.
+    static func jsonText(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: RawName.isRawByte) else { return text }
+        return String(
+            String.UnicodeScalarView(text.unicodeScalars.map { RawName.isRawByte($0) ? "\u{FFFD}" : $0 }))
     }
 
     /// At most `bytes` bytes of UTF-8, cut before the first character that does not fit

@@ -1,3 +1,5 @@
+import POSIX
+
 /// SHA-512 (FIPS 180-4), for the reference plugins' firewall names: their iptables chains and
 /// nftables comments are named by hex digits of SHA-512 over the network and container, and
 /// ours must be the same names for either implementation to clean up after the other.
@@ -90,7 +92,7 @@ enum SHA512 {
     static func hex(_ text: String) -> String {
         let digits: [Character] = Array("0123456789abcdef")
         var result = ""
-        for byte in digest(Array(text.utf8)) {
+        for byte in digest(text.rawBytes) {
             result.append(digits[Int(byte >> 4)])
             result.append(digits[Int(byte & 0xf)])
         }

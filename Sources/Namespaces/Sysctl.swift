@@ -33,7 +33,7 @@ public enum Sysctl {
 
     /// Reads a value, without its trailing newline. ENOENT: no such key (or the feature is absent).
     public static func read(_ key: String) throws(SysctlError) -> String {
-        let fd = open(path(for: key), O_RDONLY | O_CLOEXEC)
+        let fd = path(for: key).withRawCString { open($0, O_RDONLY | O_CLOEXEC) }
         guard fd >= 0 else { throw SysctlError(key: key, operation: "open", errno: errno) }
         defer { close(fd) }
         var buffer = [UInt8](repeating: 0, count: 256)
@@ -46,7 +46,7 @@ public enum Sysctl {
 
     /// Writes a value. ENOENT: no such key; EINVAL: the kernel refused the value.
     public static func write(_ key: String, _ value: String) throws(SysctlError) {
-        let fd = open(path(for: key), O_WRONLY | O_CLOEXEC)
+        let fd = path(for: key).withRawCString { open($0, O_WRONLY | O_CLOEXEC) }
         guard fd >= 0 else { throw SysctlError(key: key, operation: "open", errno: errno) }
         defer { close(fd) }
         let bytes = Array(value.utf8)

@@ -1,4 +1,5 @@
 import CMnl
+import POSIX
 
 #if canImport(Glibc)
     import Glibc
@@ -52,7 +53,8 @@ public final class MessageBuilder {
 
     /// A NUL-terminated string attribute (mnl_attr_put_strz), as the kernel expects for names.
     public func put(_ type: Int, string value: String) {
-        checkRoom(mnl_attr_put_strz_check(header, Self.capacity, UInt16(type), value), type)
+        // The name's bytes (`rawBytes`), as the kernel names the link.
+        checkRoom(value.withRawCString { mnl_attr_put_strz_check(header, Self.capacity, UInt16(type), $0) }, type)
     }
 
     public func put(_ type: Int, bytes value: [UInt8]) {

@@ -1,4 +1,5 @@
 import CMnl
+import POSIX
 
 /// One netlink message received from the kernel, copied out of its datagram.
 public struct NetlinkMessage: Sendable {
@@ -58,7 +59,7 @@ public struct NetlinkAttributes: Sendable {
     public func string(_ type: Int) -> String? {
         guard let value = self[type] else { return nil }
         let end = value.firstIndex(of: 0) ?? value.count
-        return String(decoding: value[0..<end], as: UTF8.self)
+        return RawName.decode(value[0..<end])
     }
 
     public func nested(_ type: Int) -> NetlinkAttributes? { self[type].map { NetlinkAttributes($0) } }

@@ -47,3 +47,90 @@ public struct ExactKey: Hashable, Sendable {
         self.bytes = bytes
     }
 }
+
+/// Names as the kernel and the reference take them: bytes, not necessarily UTF-8. A Swift
+/// `String` holds only Unicode, so a name's bytes that are not UTF-8 are kept in it as the
+/// private-use scalars U+10FF00 + byte (plane 16's last block, which no interface name,
+/// container id or path is written with; a name that does hold one has its bytes kept the
+/// same way, so the mapping stays one to one); `rawBytes` gives the bytes back exactly. Every name
+/// that reaches the kernel, a file, a hash or another process goes out through `rawBytes`.
+public enum RawName {
+    static let base: UInt32 = 0x10_FF00
+
+    /// `bytes` as a name: valid UTF-8 as it is, every other byte as U+10FF00 + byte.
+    public static func decode<Bytes: Collection>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+        if let valid = String(validating: bytes, as: UTF8.self), !valid.unicodeScalars.contains(where: isRawByte) {
+            return valid
+        }
+        let array = Array(bytes)
+        var scalars = String.UnicodeScalarView()
+        var index = 0
+        while index < array.count {
+            let length = validSequenceLength(array, at: index)
+            if length > 0, let text = String(validating: array[index..<(index + length)], as: UTF8.self),
+                !text.unicodeScalars.contains(where: isRawByte)
+            {
+                scalars.append(contentsOf: text.unicodeScalars)
+                index += length
+            } else {
+                scalars.append(Unicode.Scalar(base + UInt32(array[index])) ?? "\u{FFFD}")
+                index += 1
+            }
+        }
+        return String(scalars)
+    }
+
+    /// The length of the well-formed UTF-8 sequence starting at `index` (RFC 3629: no overlong
+    /// forms, no surrogates, nothing past U+10FFFF), or 0.
+    static func validSequenceLength(_ bytes: [UInt8], at index: Int) -> Int {
+        let lead = bytes[index]
+        let (length, low, high): (Int, UInt8, UInt8) =
+            switch lead {
+            case 0x00...0x7F: (1, 0x80, 0xBF)
+            case 0xC2...0xDF: (2, 0x80, 0xBF)
+            case 0xE0: (3, 0xA0, 0xBF)
+            case 0xE1...0xEC, 0xEE...0xEF: (3, 0x80, 0xBF)
+            case 0xED: (3, 0x80, 0x9F)
+            case 0xF0: (4, 0x90, 0xBF)
+            case 0xF1...0xF3: (4, 0x80, 0xBF)
+            case 0xF4: (4, 0x80, 0x8F)
+            default: (0, 0, 0)
+            }
+        guard length > 0, index + length <= bytes.count else { return 0 }
+        if length > 1 && !(low...high).contains(bytes[index + 1]) { return 0 }
+        for offset in 2..<max(2, length) where !(0x80...0xBF).contains(bytes[index + offset]) { return 0 }
+        return length
+    }
+
+    /// The scalar stands for a byte that is not UTF-8.
+    public static func isRawByte(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value >= base && scalar.value <= base + 0xFF
+    }
+}
+
+extension String {
+    /// The bytes this name stands for (see `RawName`): its UTF-8, but each U+10FF00 + b as the
+    /// byte b.
+    public var rawBytes: [UInt8] {
+        guard unicodeScalars.contains(where: RawName.isRawByte) else { return Array(utf8) }
+        var bytes: [UInt8] = []
+        for scalar in unicodeScalars {
+            if RawName.isRawByte(scalar) {
+                bytes.append(UInt8(scalar.value - RawName.base))
+            } else {
+                bytes += String(scalar).utf8
+            }
+        }
+        return bytes
+    }
+
+    /// Runs `body` with the name's bytes as a NUL-terminated C string (for open(2), setsockopt).
+    public func withRawCString<Result>(_ body: (UnsafePointer<CChar>) throws -> Result) rethrows -> Result {
+        let bytes = rawBytes.map { CChar(bitPattern: $0) } + [0]
+        return try bytes.withUnsafeBufferPointer { buffer in
+            // Never empty: the NUL is there.
+            guard let start = buffer.baseAddress else { return try "".withCString(body) }
+            return try body(start)
+        }
+    }
+}

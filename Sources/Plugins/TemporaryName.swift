@@ -14,6 +14,6 @@ enum TemporaryName {
     /// "<containerID>\0<ifName>"), at most 15 bytes. An ADD killed in between leaves the link
     /// under this name, so the runtime's DEL (and the next ADD) can find and remove it.
     static func make(prefix: String, containerID: String, ifName: String) -> String {
-        prefix + FNV1a.hex(FNV1a.hash(Array(containerID.utf8) + [0] + Array(ifName.utf8)), digits: 8)
+        prefix + FNV1a.hex(FNV1a.hash(containerID.rawBytes + [0] + ifName.rawBytes), digits: 8)
     }
 }

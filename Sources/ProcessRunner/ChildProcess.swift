@@ -190,7 +190,8 @@ public enum ChildProcess {
     }
 
     private static func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
-        var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
+        // Each string's bytes (`rawBytes`: a name's bytes that are not UTF-8 go out as they came).
+        var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { $0.withRawCString { strdup($0) } }
         pointers.append(nil)
         defer { for pointer in pointers { free(pointer) } }
         return body(pointers)

@@ -1,4 +1,5 @@
 import JSON
+import POSIX
 import TestSupport
 import Testing
 
@@ -106,7 +107,10 @@ struct DropInFirewallTests {
     /// unquoted (quotes, `;`, braces, `#`, backslashes, non-ASCII): made by the reference's ADD
     /// or ours with macspoofchk and ipMasq, under each backend, our DEL removes every object
     /// and reservation, and a second DEL succeeds too.
-    static let hostileNames = [#"e"t;{x"#, #"a'b\c"#, "$x@y}", "n\u{e9}v0", #"\#u{fc}"\{"#, "#;--", "@'{}"]
+    static let hostileNames = [
+        #"e"t;{x"#, #"a'b\c"#, "$x@y}", "n\u{e9}v0", #"\#u{fc}"\{"#, "#;--", "@'{}",
+        RawName.decode([0x65, 0x74, 0xff]),
+    ]
 
     @Test(arguments: ["iptables", "nftables"])
     func hostileInterfaceNamesAreRemovedByOurDel(_ backend: String) throws {

@@ -1,4 +1,5 @@
 import JSON
+import POSIX
 import ProcessRunner
 import TestSupport
 import Testing
@@ -197,29 +198,31 @@ import Testing
         #expect(dir.files("e2enet").filter { $0.hasPrefix("10.48.") }.isEmpty, "\(dir.files("e2enet"))")
     }
 
-    /// An interface name whose bytes are not UTF-8 is refused (code 4) rather than read with
-    /// U+FFFD in place of its bytes (which made `\xff` and `\xfe` one name, and wrote bytes to
-    /// the store that the reference's DEL would not match).
-    @Test func aNameThatIsNotUTF8IsRefused() throws {
+    /// An interface name whose bytes are not UTF-8 is those bytes, as to the kernel and the
+    /// reference (it used to be read with U+FFFD in their place: `\xff` and `\xfe` were one
+    /// name, and the store held bytes the reference's DEL did not match).
+    @Test func aNameThatIsNotUTF8IsItsBytes() throws {
+        try #require(access(Self.reference + "/host-local", X_OK) == 0, "apt-get install containernetworking-plugins")
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let config = Self.config(dir.path, version: "1.0.0", ranges: #"[[{"subnet":"10.49.0.0/24"}]]"#)
-        dir.write("config.json", config)
-        for byte in ["377", "376"] {
-            let outcome = try ChildProcess.run(
-                "/bin/sh",
-                arguments: [
-                    "-c", #"CNI_IFNAME="$(printf 'a\\#(byte)')" exec "$0" < "$1""#,
-                    Testbed.binDirectory + "/host-local",
-                    dir.path + "/config.json",
-                ],
-                environment: [
-                    "CNI_COMMAND=ADD", "CNI_CONTAINERID=u1", "CNI_NETNS=/run/netns/none", "CNI_PATH=/bin",
-                ])
-            let output = String(decoding: outcome.standardOutput, as: UTF8.self)
-            #expect(output.contains("\"code\": 4") && output.contains("not UTF-8"), "\(output)")
-        }
-        #expect(dir.files("e2enet").filter { $0.hasPrefix("10.49.") }.isEmpty)
+        let ours = Testbed.binDirectory
+        let ff = RawName.decode([0x61, 0xff])
+        let fe = RawName.decode([0x61, 0xfe])
+        let first = try Self.ipam(ours, "ADD", config: config, containerID: "u1", ifName: ff)
+        let second = try Self.ipam(ours, "ADD", config: config, containerID: "u1", ifName: fe)
+        #expect(first.status == 0 && second.status == 0, "\(first.output) \(second.output)")
+        let file = try #require(addresses(first).first.map { String($0.prefix { $0 != "/" }) })
+        #expect(
+            try FileIO.readFile(dir.path + "/e2enet/" + file) == Array("u1\r\na".utf8) + [0xff],
+            "the reservation holds the name's bytes")
+        #expect(try Self.ipam(Self.reference, "DEL", config: config, containerID: "u1", ifName: ff).status == 0)
+        #expect(!dir.files("e2enet").contains(file), "the reference's DEL released our reservation of the same bytes")
+        #expect(try Self.ipam(Self.reference, "ADD", config: config, containerID: "u2", ifName: ff).status == 0)
+        #expect(try Self.ipam(ours, "CHECK", config: config, containerID: "u2", ifName: ff).status == 0)
+        #expect(try Self.ipam(ours, "DEL", config: config, containerID: "u2", ifName: ff).status == 0)
+        #expect(try Self.ipam(ours, "DEL", config: config, containerID: "u1", ifName: fe).status == 0)
+        #expect(dir.files("e2enet").filter { $0.hasPrefix("10.49.") }.isEmpty, "\(dir.files("e2enet"))")
     }
 
     /// A NUL inside a string (valid JSON) never reaches a C string, where it would cut the

@@ -47,4 +47,29 @@ import Testing
         }
         #expect(IndexKey(nil).named == .ownerless)
     }
+
+    /// Any bytes come back exactly from a name (`RawName.decode` then `rawBytes`), valid UTF-8
+    /// stays as it is, and two different byte strings are never one name.
+    @Test func rawNamesRoundTripEveryByteString() {
+        var generator = SystemRandomNumberGenerator()
+        var seen: [String: [UInt8]] = [:]
+        for _ in 0..<20000 {
+            let length = Int.random(in: 0...8, using: &generator)
+            let bytes = (0..<length).map { _ in
+                // Mostly bytes around the UTF-8 boundaries.
+                [0x41, 0x7f, 0x80, 0xbf, 0xc2, 0xe0, 0xed, 0xf0, 0xf4, 0xf8, 0xff, 0x8f, 0xbc][
+                    Int.random(in: 0..<13, using: &generator)]
+                    as UInt8
+            }
+            let name = RawName.decode(bytes)
+            #expect(name.rawBytes == bytes, "\(bytes)")
+            if let previous = seen[name] { #expect(previous == bytes, "two byte strings, one name: \(bytes)") }
+            seen[name] = bytes
+        }
+        #expect(RawName.decode(Array("n\u{e9}t".utf8)) == "n\u{e9}t")
+        // A name that really holds a scalar of the raw block keeps its bytes too.
+        let genuine = Array("a\u{10FFFF}".utf8)
+        #expect(RawName.decode(genuine).rawBytes == genuine)
+        #expect(RawName.decode(genuine) != RawName.decode([0x61, 0xff]))
+    }
 }

@@ -8,8 +8,9 @@ import POSIX
 /// The key of one owner in the attachment index: `<containerID>:<ifname>` for an attachment,
 /// `<containerID>` alone for a legacy reservation (an old reference's file naming the container
 /// only), `.ownerless` for address files with no owner (empty or unreadable). Inside the names,
-/// `%`, `:`, space and control bytes are written `%XX`, so every owner has a key, no two
-/// owners share one, and a key never holds the line's separator.
+/// `%`, `:`, space, control and non-ASCII bytes are written `%XX`, so every owner has a key
+/// (names that are not UTF-8 too), no two owners share one, and a key is ASCII without the
+/// line's separator.
 struct IndexKey: Hashable, Sendable {
     let text: String
 
@@ -52,13 +53,14 @@ struct IndexKey: Hashable, Sendable {
     }
 
     private static func needsEscape(_ byte: UInt8) -> Bool {
-        byte <= 0x20 || byte == 0x7f || byte == UInt8(ascii: "%") || byte == UInt8(ascii: ":")
+        byte <= 0x20 || byte >= 0x7f || byte == UInt8(ascii: "%") || byte == UInt8(ascii: ":")
     }
 
     static func escape(_ name: String) -> String {
-        guard name.utf8.contains(where: needsEscape) else { return name }
+        let raw = name.rawBytes
+        guard raw.contains(where: needsEscape) else { return name }
         var bytes: [UInt8] = []
-        for byte in name.utf8 {
+        for byte in raw {
             if needsEscape(byte) {
                 bytes += Array("%".utf8) + Array(FNV1a.hex(UInt64(byte), digits: 2).uppercased().utf8)
             } else {
@@ -81,7 +83,7 @@ struct IndexKey: Hashable, Sendable {
             else { return nil }
             result.append(value)
         }
-        return String(decoding: result, as: UTF8.self)
+        return RawName.decode(result)
     }
 }
 

@@ -45,7 +45,7 @@ public struct ReservationOwner: Sendable, Equatable, Hashable {
     /// Reads a file's content the way the reference compares it (white space trimmed); nil
     /// for an empty or unreadable file.
     init?(content: [UInt8]) {
-        let text = String(decoding: content, as: UTF8.self).trimmingWhitespace
+        let text = RawName.decode(content).trimmingWhitespace
         guard !text.isEmpty else { return nil }
         if let separator = text.firstRange(of: "\r\n") {
             containerID = String(text[..<separator.lowerBound])
@@ -151,7 +151,7 @@ public final class ReservationStore {
     /// false). Filesystems without O_TMPFILE get O_EXCL creation and a write, as the reference.
     public func reserve(_ address: IPAddress, for owner: ReservationOwner) throws(StoreError) -> Bool {
         do throws(SystemError) {
-            return try reserveFile(address.description, content: Array(owner.fileContent.utf8))
+            return try reserveFile(address.description, content: owner.fileContent.rawBytes)
         } catch {
             throw StoreError(error)
         }
