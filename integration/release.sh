@@ -39,7 +39,11 @@ fi
 # hard-linked under every name.
 rm -rf "$dist/bin"
 mkdir -p "$dist/bin"
-strip --strip-all -o "$dist/bin/${names[0]}" "$binary"
+# Reproducible: no GNU build-id and no .swift_modhash (module hashes that change with every
+# clean build; only debuggers read them); with the commit's date in the build identity
+# (build-static.sh), two builds of one commit give the same bytes, whatever their paths.
+strip --strip-all --remove-section=.swift_modhash --remove-section=.note.gnu.build-id \
+  -o "$dist/bin/${names[0]}" "$binary"
 chmod 0755 "$dist/bin/${names[0]}"
 for name in "${names[@]:1}"; do ln "$dist/bin/${names[0]}" "$dist/bin/$name"; done
 echo "release.sh: $dist/bin: ${names[*]} ($(stat -c %s "$dist/bin/${names[0]}") bytes, one file)" >&2

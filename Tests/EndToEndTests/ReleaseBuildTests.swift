@@ -106,6 +106,49 @@ struct ReleaseBuildTests {
         }
     }
 
+    /// The checkout has no uncommitted change under Sources or Package.swift: its build is
+    /// stamped with the commit alone, and so reproducible.
+    static var treeIsClean: Bool {
+        let outcome = try? ChildProcess.run(
+            "/usr/bin/git",
+            arguments: [
+                "-C", ReleaseArtifacts.shared.root, "diff", "--quiet", "HEAD", "--", "Sources", "Package.swift",
+            ],
+            environment: ["PATH=/usr/bin:/bin", "HOME=/root"])
+        return outcome?.status == 0
+    }
+
+    /// Two builds of one commit, in scratch directories at different paths, give the same
+    /// tarball to the byte (the same binary, stamped with the commit and its date; no build-id
+    /// or module hashes; tar and gzip without times or owners of the build).
+    @Test(
+        .enabled(
+            if: ReleaseBuildTests.treeIsClean,
+            "the tree has uncommitted changes under Sources: reproducibility is checked on a clean checkout (CI)"))
+    func aSecondBuildOfTheCommitIsTheSameBytes() throws {
+        let artifacts = ReleaseArtifacts.shared
+        try artifacts.require()
+        let scratch = artifacts.root + "/.build-release-repro"
+        defer { _ = try? Testbed.run(["/bin/rm", "-rf", scratch]) }
+        let outcome = try ChildProcess.run(
+            "/bin/bash",
+            arguments: [
+                artifacts.root + "/integration/release.sh", "--no-image", "--scratch-path", scratch, "--dist",
+                scratch + "/dist",
+            ],
+            environment: ["PATH=/opt/swift/usr/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"],
+            captureStandardError: true)
+        #expect(outcome.status == 0, "\(String(decoding: outcome.standardError, as: UTF8.self).suffix(2000))")
+        let name = URLPath.lastComponent(artifacts.tarball)
+        let first = try FileIO.readFile(artifacts.tarball + ".sha256", limit: 4096)
+        let second = try FileIO.readFile(scratch + "/dist/" + name + ".sha256", limit: 4096)
+        FileIO.writeAll(2, "release: tarball sha256, two builds: \(String(decoding: first + second, as: UTF8.self))")
+        #expect(first == second, "two builds of one commit differ")
+        #expect(
+            try FileIO.readFile(artifacts.dist + "/bin/macvlan", limit: 64 << 20)
+                == (try FileIO.readFile(scratch + "/dist/bin/macvlan", limit: 64 << 20)))
+    }
+
     /// The tarball verifies against its sha256, unpacks to the bin dir layout with one file
     /// hard-linked under the eight names and nothing else (no benchmark driver), in at most
     /// 12 MiB, each saying which it is.
