@@ -62,19 +62,21 @@ public struct DHCPLease: Sendable, Equatable {
                 address: message.yourAddress, prefixLength: maskLength ?? Self.classfulLength(message.yourAddress))
         else { return nil }
         address = prefix
-        leaseSeconds = message.option(DHCPOptionCode.leaseTime).flatMap(Self.uint32) ?? 3600
-        renewalSeconds = message.option(DHCPOptionCode.renewalTime).flatMap(Self.uint32) ?? leaseSeconds / 2
-        rebindingSeconds =
-            message.option(DHCPOptionCode.rebindingTime).flatMap(Self.uint32) ?? UInt32(UInt64(leaseSeconds) * 7 / 8)
+        (leaseSeconds, renewalSeconds, rebindingSeconds) = Self.saneTimers(
+            lease: message.option(DHCPOptionCode.leaseTime).flatMap(Self.uint32),
+            t1: message.option(DHCPOptionCode.renewalTime).flatMap(Self.uint32),
+            t2: message.option(DHCPOptionCode.rebindingTime).flatMap(Self.uint32))
         routers = Self.addresses(message.option(DHCPOptionCode.router))
         dnsServers = Self.addresses(message.option(DHCPOptionCode.domainNameServer))
         domainName = message.option(DHCPOptionCode.domainName).map {
             String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
         }.flatMap { $0.isEmpty ? nil : $0 }
         searchDomains = message.option(DHCPOptionCode.domainSearch).map(Self.decodeDomainSearch) ?? []
+        // Below 576 (a rogue or broken server's 68) every reply would be fragmented and the
+        // lease lost at its renewal: ignored, as dhcpcd and dhclient do.
         mtu = message.option(DHCPOptionCode.interfaceMTU).flatMap {
             $0.count == 2 ? UInt16($0[0]) << 8 | UInt16($0[1]) : nil
-        }
+        }.flatMap { $0 >= Self.smallestMTU ? $0 : nil }
         if let classless = message.option(DHCPOptionCode.classlessStaticRoutes),
             let parsed = Self.decodeClasslessRoutes(classless)
         {
@@ -95,6 +97,24 @@ public struct DHCPLease: Sendable, Equatable {
             }
             routes = list
         }
+    }
+
+    /// The smallest interface MTU taken from option 26: IPv4's 576 (RFC 791), as dhcpcd and
+    /// dhclient keep.
+    public static let smallestMTU: UInt16 = 576
+    /// The shortest lease taken: a lease of 0 or a few seconds (a rogue or broken server) would
+    /// make the client renew hundreds of times a second and drop the address each time.
+    public static let shortestLease: UInt32 = 60
+
+    /// Lease time, T1 and T2 kept to 0 < T1 < T2 < lease with the lease at least
+    /// `shortestLease`: a missing lease is an hour; a T1 or T2 out of that order (0, past the
+    /// lease, T2 before T1) is the RFC 2131 default, 50 % and 87.5 % of the lease.
+    static func saneTimers(lease: UInt32?, t1: UInt32?, t2: UInt32?) -> (UInt32, UInt32, UInt32) {
+        let lease = max(lease ?? 3600, shortestLease)
+        let defaultT2 = UInt32(UInt64(lease) * 7 / 8)
+        let renewal = t1.flatMap { $0 > 0 && $0 < lease ? $0 : nil } ?? lease / 2
+        let rebinding = t2.flatMap { $0 > renewal && $0 < lease ? $0 : nil } ?? max(defaultT2, renewal + 1)
+        return (lease, renewal, min(rebinding, lease - 1))
     }
 
     static func uint32(_ data: [UInt8]) -> UInt32? {

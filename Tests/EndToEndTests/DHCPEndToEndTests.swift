@@ -1,4 +1,5 @@
 import JSON
+import POSIX
 import ProcessRunner
 import TestSupport
 import Testing
@@ -200,6 +201,24 @@ final class DHCPLab {
             "macvlan", "ADD", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1))
         #expect(add.status == 0, "\(add.output)")
         #expect(try bed.ipJSON(c1, "link", "show", "eth0").arrayValue?.first?["mtu"] == 1400)
+    }
+
+    /// A rogue or broken server's MTU of 68 is not applied: every reply would then be
+    /// fragmented and the lease lost at its renewal. (Its lease of 0 and T1 of 0, which dnsmasq
+    /// will not send, are kept sane by `DHCPLease`: DHCPTests.aRogueServersValuesAreKeptSane.)
+    @Test func aRogueServersMTUIsNotApplied() throws {
+        let bed = try Testbed()
+        let lab = try DHCPLab(bed, dnsmasqOptions: ["--dhcp-option=option:mtu,68"])
+        defer { lab.tearDown() }
+        let c1 = try bed.namespace("c1")
+        let add = try bed.plugin(
+            "macvlan", "ADD", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1))
+        #expect(add.status == 0, "\(add.output)")
+        #expect(try bed.ipJSON(c1, "link", "show", "eth0").arrayValue?.first?["mtu"] == 1500, "MTU 68 was applied")
+        #expect(
+            try bed.plugin(
+                "macvlan", "DEL", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1)
+            ).status == 0)
     }
 
     /// The server changes its mind: at renewal it refuses the address (NAK) and hands out

@@ -193,6 +193,40 @@ func serverReply(
         #expect(bytes[(240 + expectedOptions.count)...].allSatisfy { $0 == 0 })
     }
 
+    /// A rogue or broken server: an MTU below 576 is ignored, a lease of 0 is a minute, and
+    /// T1/T2 out of order (0, past the lease, T2 before T1) take the RFC 2131 defaults.
+    @Test(
+        arguments: [
+            // (MTU, lease, T1, T2) sent -> (MTU, lease, T1, T2) taken
+            (
+                [0, 68], 0 as UInt32, 0 as UInt32?, nil as UInt32?, nil as UInt16?, 60 as UInt32, 30 as UInt32,
+                52 as UInt32
+            ),
+            ([5, 0x78], 3600, 0, 0, 1400, 3600, 1800, 3150),
+            ([2, 0x3f], 3600, 4000, 100, nil, 3600, 1800, 3150),
+            ([2, 0x40], 120, 4, 8, 576, 120, 4, 8),
+            ([2, 0x40], 1, 1, 2, 576, 60, 1, 2),
+            ([2, 0x40], 120, 100, 50, 576, 120, 100, 105),
+        ] as [([UInt8], UInt32, UInt32?, UInt32?, UInt16?, UInt32, UInt32, UInt32)])
+    func aRogueServersValuesAreKeptSane(
+        _ mtu: [UInt8], _ lease: UInt32, _ t1: UInt32?, _ t2: UInt32?, _ takenMTU: UInt16?, _ takenLease: UInt32,
+        _ takenT1: UInt32, _ takenT2: UInt32
+    ) throws {
+        func be(_ value: UInt32) -> [UInt8] {
+            [UInt8(value >> 24), UInt8(value >> 16 & 0xff), UInt8(value >> 8 & 0xff), UInt8(value & 0xff)]
+        }
+        var options: [UInt8] =
+            [54, 4, 10, 77, 0, 1] + [51, 4] + be(lease) + [1, 4, 255, 255, 255, 0] + [26, 2] + mtu
+        if let t1 { options += [58, 4] + be(t1) }
+        if let t2 { options += [59, 4] + be(t2) }
+        let message = try DHCPMessage(
+            decoding: serverReply(type: 5, xid: 7, yiaddr: [10, 77, 0, 150], mac: mac, options: options))
+        let taken = try #require(DHCPLease(ack: message))
+        #expect(taken.mtu == takenMTU)
+        #expect(
+            taken.leaseSeconds == takenLease && taken.renewalSeconds == takenT1 && taken.rebindingSeconds == takenT2)
+    }
+
     @Test func ackWithClasslessRoutesDNSAndSearch() throws {
         // 121: 10.0.0.0/8 via 10.77.0.254, 0.0.0.0/0 via 10.77.0.1, 192.168.1.0/24 on-link.
         let routes: [UInt8] = [8, 10, 10, 77, 0, 254] + [0, 10, 77, 0, 1] + [24, 192, 168, 1, 0, 0, 0, 0]
