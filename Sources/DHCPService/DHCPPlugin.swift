@@ -127,10 +127,26 @@ public struct DHCPPlugin: CNIPlugin {
         }
         defer { fd.closeIgnoringErrors() }
         FileIO.writeAll(fd.rawValue, daemon.json.serialized() + "\n")
-        guard let line = UnixSocket.readLine(fd, timeout: wait), let reply = try? JSONValue.parse(line) else {
+        guard let line = UnixSocket.readLine(fd, timeout: wait) else {
             throw CNIError(
                 code: .tryAgainLater,
                 msg: "the dhcp daemon at \(settings.socketPath) did not answer within \(formatSeconds(wait))")
+        }
+        if line.hasPrefix("HTTP/") {
+            // The reference's daemon serves Go net/rpc over HTTP on the same default path.
+            throw CNIError(
+                code: .tryAgainLater,
+                msg:
+                    "\(settings.socketPath) is served by the reference plugins' dhcp daemon (it answered HTTP), which swift-cni's dhcp plugin cannot use",
+                details:
+                    "switch the daemon with the plugin: stop the reference's (systemctl disable --now cni-dhcp.socket cni-dhcp.service) and start ours (systemctl enable --now swift-cni-dhcp.socket, or \"dhcp daemon\"); see docs/upgrading.md"
+            )
+        }
+        guard let reply = try? JSONValue.parse(line) else {
+            throw CNIError(
+                code: .decodingFailure,
+                msg: "the dhcp daemon at \(settings.socketPath) answered with something that is not JSON",
+                details: String(line.prefix(200)))
         }
         guard reply["ok"]?.boolValue == true else {
             throw CNIError(

@@ -203,6 +203,36 @@ final class DHCPLab {
         #expect(try bed.ipJSON(c1, "link", "show", "eth0").arrayValue?.first?["mtu"] == 1400)
     }
 
+    /// The reference's dhcp daemon (Go net/rpc over HTTP) on the socket: our plugin says so
+    /// and how to switch, at once, instead of "did not answer within 65 s".
+    @Test func theReferencesDaemonOnTheSocketIsNamed() throws {
+        try #require(access("/usr/lib/cni/dhcp", X_OK) == 0, "apt-get install containernetworking-plugins")
+        let bed = try Testbed()
+        defer { bed.tearDown() }
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let socket = dir.path + "/reference.sock"
+        let daemon = try ChildProcess.spawn(
+            "/usr/lib/cni/dhcp", arguments: ["daemon", "-socketpath", socket], environment: [],
+            logFile: dir.path + "/reference.log")
+        defer { ChildProcess.stop(daemon) }
+        for _ in 0..<100 where access(socket, F_OK) != 0 { usleep(50_000) }
+        let container = try bed.namespace("c1")
+        let config =
+            #"{"cniVersion":"1.0.0","name":"refd","type":"dhcp","ipam":{"type":"dhcp","daemonSocketPath":"\#(socket)"}}"#
+        let run = try ChildProcess.run(
+            "/usr/bin/timeout", arguments: ["20", Testbed.binDirectory + "/dhcp"],
+            environment: [
+                "CNI_COMMAND=ADD", "CNI_CONTAINERID=c1", "CNI_NETNS=\(bed.path(container))", "CNI_IFNAME=eth0",
+                "CNI_PATH=/bin",
+            ], input: Array(config.utf8))
+        let outcome = PluginOutcome(status: run.status, output: String(decoding: run.standardOutput, as: UTF8.self))
+        #expect(outcome.status != 124, "the plugin waited for an answer until killed")
+        #expect(outcome.errorCode == 11, "\(outcome.output)")
+        #expect(outcome.output.contains("reference plugins' dhcp daemon"), "\(outcome.output)")
+        #expect(outcome.output.contains("swift-cni-dhcp.socket"), "the error says how to switch: \(outcome.output)")
+    }
+
     /// A rogue or broken server's MTU of 68 is not applied: every reply would then be
     /// fragmented and the lease lost at its renewal. (Its lease of 0 and T1 of 0, which dnsmasq
     /// will not send, are kept sane by `DHCPLease`: DHCPTests.aRogueServersValuesAreKeptSane.)
