@@ -23,9 +23,10 @@ func log(_ text: String) {
     FileIO.writeAll(2, "\(timestamp()) dhcp daemon: \(text)\n")
 }
 
-/// The wall-clock time as RFC 3339 in UTC with milliseconds: `2026-12-01T11:59:07.123Z`.
-func timestamp() -> String {
-    let now = WallClock.seconds
+/// A wall-clock time (now by default) as RFC 3339 in UTC with milliseconds:
+/// `2026-12-01T11:59:07.123Z`.
+func timestamp(_ now: Double = WallClock.seconds) -> String {
+    guard now.isFinite, abs(now) < 1e12 else { return "\(now)" }
     var seconds = time_t(now.rounded(.down))
     var parts = tm()
     gmtime_r(&seconds, &parts)

@@ -271,6 +271,8 @@ public enum DHCPDaemon {
             return ["ok": true]
         case .status:
             return ["ok": true]
+        case .leases:
+            return ["ok": true, "leases": .array(manager.listing())]
         }
     }
 }

@@ -63,7 +63,7 @@ enum LeaseCoding {
 
 /// What a plugin asks of the daemon.
 struct DaemonRequest: Sendable {
-    enum Command: String, Sendable { case add, del, check, gc, status }
+    enum Command: String, Sendable { case add, del, check, gc, status, leases }
     var command: Command
     var containerID: String = ""
     var network: String = ""

@@ -140,6 +140,31 @@ final class LeaseManager: @unchecked Sendable {
     /// The lease of an attachment, when it holds one.
     func lease(_ key: String) -> DHCPLease? { monitor.locked { records[ExactKey(key)]?.client.lease } }
 
+    /// What `dhcp leases` shows: one object per lease held (container, network, interface,
+    /// family, address, server, state, expires), sorted by container and interface.
+    func listing() -> [JSONValue] {
+        let held = monitor.locked { Array(records.values) }
+        return held.compactMap { record -> (String, JSONValue)? in
+            guard let lease = record.client.lease else { return nil }
+            let state: String =
+                switch record.client.state {
+                case .bound: "bound"
+                case .renewing: "renewing"
+                case .rebinding: "rebinding"
+                case .rebooting: "confirming"
+                default: "acquiring"
+                }
+            let request = record.request
+            let entry: JSONValue = [
+                "container": .string(request.containerID), "network": .string(request.network),
+                "interface": .string(request.ifName), "family": "IPv4", "address": .string(lease.address.description),
+                "server": .string(lease.serverIdentifier.description), "state": .string(state),
+                "expires": .string(timestamp(record.boundAtWall + Double(lease.leaseSeconds))),
+            ]
+            return (request.containerID + "/" + request.ifName, entry)
+        }.sorted { $0.0 < $1.0 }.map(\.1)
+    }
+
     /// Releases the leases of `network` whose attachment is not in `valid`.
     func collectGarbage(network: String, valid: Set<Attachment>) {
         let stale = monitor.locked {

@@ -203,6 +203,45 @@ final class DHCPLab {
         #expect(try bed.ipJSON(c1, "link", "show", "eth0").arrayValue?.first?["mtu"] == 1400)
     }
 
+    /// `dhcp leases` lists what the running daemon holds, as a table and as JSON; the lease is
+    /// gone from it after DEL.
+    @Test func leasesListsWhatTheDaemonHolds() throws {
+        let bed = try Testbed()
+        let lab = try DHCPLab(bed)
+        defer { lab.tearDown() }
+        let c1 = try bed.namespace("c1")
+        let add = try bed.plugin(
+            "macvlan", "ADD", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1))
+        #expect(add.status == 0, "\(add.output)")
+        let address = try #require(add.json?["ips"]?.arrayValue?.first?["address"]?.stringValue)
+        func leases(_ arguments: [String]) throws -> (Int32, String) {
+            let outcome = try ChildProcess.run(
+                Testbed.binDirectory + "/dhcp", arguments: ["leases", "-socketpath", lab.socketPath] + arguments,
+                environment: [], captureStandardError: true)
+            return (outcome.status, String(decoding: outcome.standardOutput + outcome.standardError, as: UTF8.self))
+        }
+        let (status, json) = try leases(["--json"])
+        #expect(status == 0, "\(json)")
+        let list = try #require(try JSONValue.parse(json).arrayValue)
+        #expect(list.count == 1)
+        let lease = try #require(list.first)
+        #expect(lease["container"]?.stringValue == "c1" && lease["network"]?.stringValue == "dhnet")
+        #expect(lease["interface"]?.stringValue == "eth0" && lease["family"]?.stringValue == "IPv4")
+        #expect(lease["address"]?.stringValue == address && lease["server"]?.stringValue == "10.77.0.1")
+        #expect(lease["state"]?.stringValue == "bound")
+        #expect(lease["expires"]?.stringValue?.hasSuffix("Z") == true, "\(lease)")
+        let (_, table) = try leases([])
+        let lines = table.split(separator: "\n")
+        #expect(lines.count == 2 && lines[0].hasPrefix("CONTAINER") && lines[1].contains(address), "\(table)")
+        #expect(
+            try bed.plugin(
+                "macvlan", "DEL", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1)
+            ).status == 0)
+        #expect(try JSONValue.parse(try leases(["--json"]).1).arrayValue?.isEmpty == true)
+        let (missing, said) = try leases(["-socketpath", lab.socketPath + ".none"])
+        #expect(missing == 1 && said.contains("cannot reach"), "\(said)")
+    }
+
     /// The reference's dhcp daemon (Go net/rpc over HTTP) on the socket: our plugin says so
     /// and how to switch, at once, instead of "did not answer within 65 s".
     @Test func theReferencesDaemonOnTheSocketIsNamed() throws {
