@@ -54,17 +54,20 @@ final class LeaseManager: @unchecked Sendable {
         let first = client.start(now: MonotonicClock.seconds)
         if let lease = try exchange.run(&client, first: first, until: MonotonicClock.seconds + timeout) {
             // Option 26: the server's MTU for this segment goes on the interface now (the CNI
-            // result has no place for it); one the kernel refuses is reported.
+            // result has no place for it); one the kernel refuses is reported. The interface's
+            // own MTU is kept, and put back by DEL.
+            var originalMTU: UInt32?
             if let mtu = lease.mtu, UInt32(mtu) != link.mtu {
                 do {
                     try netlink.setLink(index: link.index, mtu: UInt32(mtu))
+                    originalMTU = link.mtu
                 } catch {
                     log("\(request.key): cannot apply the server's MTU \(mtu): \(error)")
                 }
             }
             let record = LeaseRecord(
                 request: request, hardwareAddress: mac.bytes, client: client,
-                boundAtWall: WallClock.seconds - (MonotonicClock.seconds - client.boundAt))
+                boundAtWall: WallClock.seconds - (MonotonicClock.seconds - client.boundAt), originalMTU: originalMTU)
             monitor.locked {
                 records[ExactKey(request.key)] = record
                 monitor.signal()
@@ -102,12 +105,29 @@ final class LeaseManager: @unchecked Sendable {
 
     // MARK: DEL, CHECK, GC
 
-    /// Forgets the lease and sends RELEASE from the leased address (when the namespace and
-    /// the address are still there). An unknown attachment is fine.
+    /// Forgets the lease, sends RELEASE from the leased address (when the namespace and the
+    /// address are still there) and puts back the interface's own MTU where the server's was
+    /// applied. An unknown attachment is fine.
     func release(_ key: String) {
         guard let record = monitor.locked({ records.removeValue(forKey: ExactKey(key)) }) else { return }
         unlink(stateFile(key))
         sendRelease(record)
+        restoreMTU(record)
+    }
+
+    /// RTM_SETLINK with the MTU the interface had before the lease (nothing when the server
+    /// set none, or the interface is gone: ENODEV is no error here).
+    private func restoreMTU(_ record: LeaseRecord) {
+        guard let mtu = record.originalMTU else { return }
+        do {
+            let namespace = try NetworkNamespace(path: netnsPath(record.request))
+            let netlink = try RouteNetlink(in: namespace)
+            guard let link = try netlink.link(named: record.request.ifName) else { return }
+            if link.mtu != mtu { try netlink.setLink(index: link.index, mtu: mtu) }
+            log("restored MTU \(mtu) on \(Self.describe(record.request))")
+        } catch {
+            log("cannot restore MTU \(mtu) on \(Self.describe(record.request)): \(error)")
+        }
     }
 
     private func sendRelease(_ record: LeaseRecord) {

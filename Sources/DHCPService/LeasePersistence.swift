@@ -35,6 +35,7 @@ extension LeaseManager {
         object["lease"] = LeaseCoding.json(snapshot.lease)
         object["boundAt"] = .number(String(snapshot.boundAtWall))
         object["broadcast"] = .bool(snapshot.broadcast)
+        if let mtu = record.originalMTU { object["originalMTU"] = .integer(mtu) }
         do throws(SystemError) {
             try AtomicFile.replace(
                 stateFile(record.request.key), with: Array(JSONValue.object(object).serialized(indent: 2).utf8),
@@ -76,7 +77,10 @@ extension LeaseManager {
             // INIT-REBOOT: the server confirms the lease now (REQUEST with option 50), so a
             // restart never costs the address; its renewal timers then start afresh.
             client.confirmAfterRestart(now: MonotonicClock.seconds)
-            let record = LeaseRecord(request: request, hardwareAddress: mac.bytes, client: client, boundAtWall: boundAt)
+            let originalMTU = object["originalMTU"]?.integer(as: UInt32.self)
+            let record = LeaseRecord(
+                request: request, hardwareAddress: mac.bytes, client: client, boundAtWall: boundAt,
+                originalMTU: originalMTU)
             monitor.locked { records[ExactKey(request.key)] = record }
             log("resumed lease \(lease.address) of \(request.key), \(Int(Double(lease.leaseSeconds) - age)) s left")
         }

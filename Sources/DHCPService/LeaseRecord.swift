@@ -19,12 +19,18 @@ final class LeaseRecord: @unchecked Sendable {
     var client: DHCPClient
     /// The wall-clock time the lease was granted, kept on disk so a restart resumes it.
     var boundAtWall: Double
+    /// The interface's MTU before the server's (option 26) was applied: put back on DEL.
+    var originalMTU: UInt32?
 
-    init(request: DaemonRequest, hardwareAddress: [UInt8], client: DHCPClient, boundAtWall: Double) {
+    init(
+        request: DaemonRequest, hardwareAddress: [UInt8], client: DHCPClient, boundAtWall: Double,
+        originalMTU: UInt32? = nil
+    ) {
         self.request = request
         self.hardwareAddress = hardwareAddress
         self.client = client
         self.boundAtWall = boundAtWall
+        self.originalMTU = originalMTU
     }
 }
 
