@@ -74,7 +74,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "JSON", "CNI", "Netlink", "Namespaces", "ProcessRunner", "POSIX", "Addressing", "CSystem",
-                "TestSupport",
+                "TestSupport", "DHCP",
             ]
         ),
     ],

@@ -1,0 +1,131 @@
+import Addressing
+import CSystem
+import DHCP
+import JSON
+import Namespaces
+import POSIX
+import ProcessRunner
+import Synchronization
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A DHCP server of the test's own in the LAN namespace that answers every DISCOVER and
+/// REQUEST with what a broken or hostile server sends: a lease of 0 seconds and T1 = T2 = 0
+/// (dnsmasq will not send those). It counts the requests it hears.
+final class RogueDHCPServer: @unchecked Sendable {
+    let socket: FileDescriptor
+    let heard = Atomic<Int>(0)
+    let stopped = Atomic<Bool>(false)
+    private var thread = pthread_t()
+
+    init(inNamespace path: String, interface: String) throws {
+        let namespace = try NetworkNamespace(path: path)
+        socket = try namespace.run { () throws(SystemError) -> FileDescriptor in
+            let fd = try FileDescriptor(
+                checking: Glibc.socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0), "socket")
+            var on: Int32 = 1
+            setsockopt(fd.rawValue, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
+            setsockopt(fd.rawValue, SOL_SOCKET, SO_BROADCAST, &on, socklen_t(MemoryLayout<Int32>.size))
+            _ = interface.withCString {
+                setsockopt(fd.rawValue, SOL_SOCKET, SO_BINDTODEVICE, $0, socklen_t(interface.utf8.count + 1))
+            }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(67).bigEndian
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd.rawValue, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            try SystemError.check(bound, "bind port 67")
+            return fd
+        }
+        let box = Unmanaged.passRetained(self).toOpaque()
+        pthread_create(
+            &thread, nil,
+            { raw in
+                guard let raw else { return nil }
+                Unmanaged<RogueDHCPServer>.fromOpaque(raw).takeRetainedValue().serve()
+                return nil
+            }, box)
+    }
+
+    func stop() {
+        stopped.store(true, ordering: .sequentiallyConsistent)
+        pthread_join(thread, nil)
+        socket.closeIgnoringErrors()
+    }
+
+    private func serve() {
+        var buffer = [UInt8](repeating: 0, count: 2048)
+        while !stopped.load(ordering: .sequentiallyConsistent) {
+            var descriptor = pollfd(fd: socket.rawValue, events: Int16(POLLIN), revents: 0)
+            guard poll(&descriptor, 1, 100) > 0 else { continue }
+            let count = buffer.withUnsafeMutableBytes { recv(socket.rawValue, $0.baseAddress, $0.count, 0) }
+            guard count > 0, let message = try? DHCPMessage(decoding: Array(buffer[0..<count])),
+                let type = message.messageType, type == .discover || type == .request
+            else { continue }
+            heard.add(1, ordering: .relaxed)
+            var reply = DHCPMessage()
+            reply.op = 2
+            reply.transactionID = message.transactionID
+            reply.flags = 0x8000
+            reply.yourAddress = IPAddressLiteral.offered
+            reply.clientHardwareAddress = message.clientHardwareAddress
+            reply.setOption(53, [type == .discover ? DHCPMessageType.offer.rawValue : DHCPMessageType.ack.rawValue])
+            reply.setOption(54, [10, 77, 0, 1])
+            reply.setOption(51, [0, 0, 0, 0])
+            reply.setOption(58, [0, 0, 0, 0])
+            reply.setOption(59, [0, 0, 0, 0])
+            reply.setOption(1, [255, 255, 255, 0])
+            let bytes = reply.encoded()
+            var destination = sockaddr_in()
+            destination.sin_family = sa_family_t(AF_INET)
+            destination.sin_port = in_port_t(68).bigEndian
+            destination.sin_addr.s_addr = in_addr_t(0xffff_ffff)
+            _ = bytes.withUnsafeBytes { buffer in
+                withUnsafePointer(to: &destination) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        sendto(
+                            socket.rawValue, buffer.baseAddress, buffer.count, 0, $0,
+                            socklen_t(MemoryLayout<sockaddr_in>.size))
+                    }
+                }
+            }
+        }
+    }
+}
+
+enum IPAddressLiteral {
+    static let offered = IPAddress("10.77.0.150") ?? IPAddress(v4: 0)
+}
+
+/// Under a server that gives leases of 0 s with T1 = T2 = 0, the daemon takes a one-minute
+/// lease and does not renew in a loop (it sent hundreds of requests a second).
+@Suite struct RogueDHCPServerTests {
+    @Test func aLeaseOfZeroSecondsDoesNotMakeTheDaemonLoop() throws {
+        let bed = try Testbed()
+        let lab = try DHCPLab(bed, server: false)
+        defer { lab.tearDown() }
+        let server = try RogueDHCPServer(inNamespace: bed.path(lab.lan), interface: "up0p")
+        defer { server.stop() }
+        let c1 = try bed.namespace("c1")
+        let add = try bed.plugin(
+            "macvlan", "ADD", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1))
+        let afterLease = server.heard.load(ordering: .relaxed)
+        usleep(3_000_000)
+        let inThreeSeconds = server.heard.load(ordering: .relaxed) - afterLease
+        FileIO.writeAll(
+            2,
+            "dhcp: under a server giving 0 s leases and T1 = 0: ADD exit \(add.status), \(afterLease) messages to lease, \(inThreeSeconds) in the next 3 s\n"
+        )
+        #expect(add.status == 0, "\(add.output)")
+        #expect(inThreeSeconds <= 2, "the daemon sent \(inThreeSeconds) requests in 3 s")
+        _ = try bed.plugin(
+            "macvlan", "DEL", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1))
+    }
+}
