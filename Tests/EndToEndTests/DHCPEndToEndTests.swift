@@ -192,7 +192,10 @@ final class DHCPLab {
             ).status == 0)
     }
 
-    @Test func serverMTUIsApplied() throws {
+    /// The server's MTU goes on the interface, and DEL takes it off again: the IPAM's DEL (run
+    /// alone here, while the interface still exists) puts back the MTU the interface had
+    /// before the lease, also after a daemon restart (it is kept in the lease's file).
+    @Test func serverMTUIsAppliedAndDelPutsBackTheOwnMTU() throws {
         let bed = try Testbed()
         let lab = try DHCPLab(bed, dnsmasqOptions: ["--dhcp-option=option:mtu,1400"])
         defer { lab.tearDown() }
@@ -201,6 +204,13 @@ final class DHCPLab {
             "macvlan", "ADD", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1))
         #expect(add.status == 0, "\(add.output)")
         #expect(try bed.ipJSON(c1, "link", "show", "eth0").arrayValue?.first?["mtu"] == 1400)
+        lab.stopDaemon()
+        try lab.startDaemon()
+        let del = try bed.plugin(
+            "dhcp", "DEL", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1))
+        #expect(del.status == 0, "\(del.output)")
+        #expect(
+            try bed.ipJSON(c1, "link", "show", "eth0").arrayValue?.first?["mtu"] == 1500, "\(lab.log("daemon.log"))")
     }
 
     /// `dhcp leases` lists what the running daemon holds, as a table and as JSON; the lease is
@@ -288,27 +298,6 @@ final class DHCPLab {
             try bed.plugin(
                 "macvlan", "DEL", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1)
             ).status == 0)
-    }
-
-    /// The server's MTU is taken off again by DEL: the IPAM's DEL (run alone here, while the
-    /// interface still exists) puts back the MTU the interface had before the lease, also
-    /// after a daemon restart (it is kept in the lease's file).
-    @Test func delPutsBackTheInterfacesOwnMTU() throws {
-        let bed = try Testbed()
-        let lab = try DHCPLab(bed, dnsmasqOptions: ["--dhcp-option=option:mtu,1400"])
-        defer { lab.tearDown() }
-        let c1 = try bed.namespace("c1")
-        let add = try bed.plugin(
-            "macvlan", "ADD", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1))
-        #expect(add.status == 0, "\(add.output)")
-        #expect(try bed.ipJSON(c1, "link", "show", "eth0").arrayValue?.first?["mtu"] == 1400)
-        lab.stopDaemon()
-        try lab.startDaemon()
-        let del = try bed.plugin(
-            "dhcp", "DEL", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1))
-        #expect(del.status == 0, "\(del.output)")
-        #expect(
-            try bed.ipJSON(c1, "link", "show", "eth0").arrayValue?.first?["mtu"] == 1500, "\(lab.log("daemon.log"))")
     }
 
     /// The server changes its mind: at renewal it refuses the address (NAK) and hands out

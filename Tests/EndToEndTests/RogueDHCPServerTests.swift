@@ -20,7 +20,7 @@ final class RogueDHCPServer: @unchecked Sendable {
     let socket: FileDescriptor
     let heard = Atomic<Int>(0)
     let stopped = Atomic<Bool>(false)
-    private var thread = pthread_t()
+    private var thread: pthread_t?
 
     init(inNamespace path: String, interface: String) throws {
         let namespace = try NetworkNamespace(path: path)
@@ -44,19 +44,13 @@ final class RogueDHCPServer: @unchecked Sendable {
             try SystemError.check(bound, "bind port 67")
             return fd
         }
-        let box = Unmanaged.passRetained(self).toOpaque()
-        pthread_create(
-            &thread, nil,
-            { raw in
-                guard let raw else { return nil }
-                Unmanaged<RogueDHCPServer>.fromOpaque(raw).takeRetainedValue().serve()
-                return nil
-            }, box)
+        // The server lives until stop() has joined its thread.
+        thread = Threads.start { [self] in serve() }
     }
 
     func stop() {
         stopped.store(true, ordering: .sequentiallyConsistent)
-        pthread_join(thread, nil)
+        if let thread { pthread_join(thread, nil) }
         socket.closeIgnoringErrors()
     }
 

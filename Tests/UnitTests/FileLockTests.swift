@@ -10,24 +10,6 @@ import Testing
 /// A lock whose holder removes its file (the attachment lock after a DEL): a waiter blocked on
 /// the removed file must not hold "the" lock while a newcomer holds the new file of that name.
 @Suite struct FileLockTests {
-    /// A thread of its own (not a pool's, which may hold a blocked body back and hide the race).
-    static func thread(_ body: @escaping @Sendable () -> Void) -> pthread_t? {
-        final class Box: @unchecked Sendable {
-            let body: @Sendable () -> Void
-            init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-        }
-        var thread = pthread_t()
-        let box = Unmanaged.passRetained(Box(body)).toOpaque()
-        let created = pthread_create(
-            &thread, nil,
-            { raw in
-                guard let raw else { return nil }
-                Unmanaged<Box>.fromOpaque(raw).takeRetainedValue().body()
-                return nil
-            }, box)
-        return created == 0 ? thread : nil
-    }
-
     @Test func aWaiterOnARemovedFileTakesTheNewOne() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
@@ -47,7 +29,7 @@ import Testing
         try FileLock.holding(path: path, removeAfterwards: true, orThrow: noFailure) { () throws(SystemError) in
             // The waiter opens the file and blocks in flock on it while we hold it.
             threads.append(
-                Self.thread {
+                Threads.start {
                     _ = try? FileLock.holding(path: path, orThrow: noFailure) { () throws(SystemError) in work(300) }
                 })
             usleep(200_000)
@@ -55,7 +37,7 @@ import Testing
         }
         // The file is gone now; a newcomer makes a new one and locks it at once.
         threads.append(
-            Self.thread {
+            Threads.start {
                 _ = try? FileLock.holding(path: path, orThrow: noFailure) { () throws(SystemError) in work(300) }
             })
         #expect(threads.count == 2, "both threads started")
