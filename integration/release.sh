@@ -63,5 +63,6 @@ tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$epoch" -C "$stage
 echo "release.sh: $dist/$tarball ($(stat -c %s "$dist/$tarball") bytes), $tarball.sha256" >&2
 
 if [ "$image" = 1 ]; then
-  bash integration/image/build.sh "$stage/$base" "$version" "$dist/$base-image.tar" >&2
+  bash integration/image/build.sh "$stage/$base" "$version" "$dist/$base-image.tar" "$epoch" \
+    "$(git rev-parse HEAD 2>/dev/null || echo unknown)" >&2
 fi

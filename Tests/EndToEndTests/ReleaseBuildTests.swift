@@ -120,7 +120,8 @@ struct ReleaseBuildTests {
 
     /// Two builds of one commit, in scratch directories at different paths, give the same
     /// tarball to the byte (the same binary, stamped with the commit and its date; no build-id
-    /// or module hashes; tar and gzip without times or owners of the build).
+    /// or module hashes; tar and gzip without times or owners of the build) and an installer
+    /// image with the same manifest digest.
     @Test(
         .enabled(
             if: ReleaseBuildTests.treeIsClean,
@@ -133,8 +134,7 @@ struct ReleaseBuildTests {
         let outcome = try ChildProcess.run(
             "/bin/bash",
             arguments: [
-                artifacts.root + "/integration/release.sh", "--no-image", "--scratch-path", scratch, "--dist",
-                scratch + "/dist",
+                artifacts.root + "/integration/release.sh", "--scratch-path", scratch, "--dist", scratch + "/dist",
             ],
             environment: ["PATH=/opt/swift/usr/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"],
             captureStandardError: true)
@@ -144,6 +144,13 @@ struct ReleaseBuildTests {
         let second = try FileIO.readFile(scratch + "/dist/" + name + ".sha256", limit: 4096)
         FileIO.writeAll(2, "release: tarball sha256, two builds: \(String(decoding: first + second, as: UTF8.self))")
         #expect(first == second, "two builds of one commit differ")
+        // The installer image: the same manifest digest (creation and file times from the commit).
+        let digest = URLPath.lastComponent(artifacts.image).replacing(".tar", with: ".digest")
+        let images = try [artifacts.dist, scratch + "/dist"].map {
+            String(decoding: try FileIO.readFile($0 + "/" + digest, limit: 4096), as: UTF8.self)
+        }
+        FileIO.writeAll(2, "release: image manifest digest, two builds: \(images.joined(separator: " "))")
+        #expect(images[0].hasPrefix("sha256:") && images[0] == images[1], "two images of one commit differ: \(images)")
         #expect(
             try FileIO.readFile(artifacts.dist + "/bin/macvlan", limit: 64 << 20)
                 == (try FileIO.readFile(scratch + "/dist/bin/macvlan", limit: 64 << 20)))
