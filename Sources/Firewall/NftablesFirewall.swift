@@ -90,7 +90,7 @@ public struct NftablesFirewall: FirewallBackend {
 
         """
 
-    /// The transaction for `addMasquerade` (exposed for tests): the reference's postrouting
+    /// The transaction for `addMasquerade`: the reference's postrouting
     /// chain made anew (multicast returns, the rest goes to `masq_checks`), this attachment's
     /// earlier rules (`stale` handles) replaced by one per address, `ip saddr == A ip daddr !=
     /// SUBNET masquerade` commented with the attachment.
@@ -165,7 +165,7 @@ public struct NftablesFirewall: FirewallBackend {
         transaction.delete("table", NftablesTransaction.table(family, table))
     }
 
-    /// The spoof check's transaction (exposed for tests): `table bridge nat`, chain
+    /// The spoof check's transaction: `table bridge nat`, chain
     /// `PREROUTING` (filter, priority -300) jumping from `hostInterface` to the attachment's
     /// chain, which jumps to its `-mac` chain: `ether saddr == MAC return`, else `drop`; every
     /// rule commented with the attachment.

@@ -130,11 +130,20 @@ struct AttachmentIndex {
         }
     }
 
+    /// A line's key part (before its last space) and address part, as bytes.
+    private static func fields(_ line: ArraySlice<UInt8>) -> (key: ArraySlice<UInt8>, address: ArraySlice<UInt8>)? {
+        guard let space = line.lastIndex(of: UInt8(ascii: " ")) else { return nil }
+        return (line[line.startIndex..<space], line[(space + 1)...])
+    }
+
+    private static func address(_ field: ArraySlice<UInt8>) -> IPAddress? {
+        IPAddress(String(decoding: field, as: UTF8.self))
+    }
+
     /// A line's key and address.
     private static func parse(_ line: ArraySlice<UInt8>) -> (key: IndexKey, address: IPAddress)? {
-        guard let space = line.lastIndex(of: UInt8(ascii: " ")),
-            let key = IndexKey(parsing: line[line.startIndex..<space]),
-            let address = IPAddress(String(decoding: line[(space + 1)...], as: UTF8.self))
+        guard let (keyField, addressField) = fields(line), let key = IndexKey(parsing: keyField),
+            let address = address(addressField)
         else { return nil }
         return (key, address)
     }
@@ -152,9 +161,7 @@ struct AttachmentIndex {
         let wanted = Array(key.text.utf8)
         var addresses: [IPAddress] = []
         for line in bucketLines {
-            guard let space = line.lastIndex(of: UInt8(ascii: " ")),
-                line[line.startIndex..<space].elementsEqual(wanted),
-                let address = IPAddress(String(decoding: line[(space + 1)...], as: UTF8.self))
+            guard let (key, field) = Self.fields(line), key.elementsEqual(wanted), let address = Self.address(field)
             else { continue }
             addresses.append(address)
         }
@@ -189,8 +196,8 @@ struct AttachmentIndex {
             guard let current = lines(of: bucket, in: fd) else { return false }
             let changed = keys.map { Array($0.text.utf8) }
             let kept = current.filter { line in
-                guard let space = line.lastIndex(of: UInt8(ascii: " ")) else { return false }
-                return !changed.contains { line[line.startIndex..<space].elementsEqual($0) }
+                guard let (key, _) = Self.fields(line) else { return false }
+                return !changed.contains { key.elementsEqual($0) }
             }
             let added = keys.flatMap { key in (changes[key] ?? []).map { ArraySlice(Self.line(key, $0)) } }
             guard store(bucket: bucket, kept + added, replacing: current, in: fd) else { return false }

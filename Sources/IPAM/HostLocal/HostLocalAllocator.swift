@@ -129,36 +129,24 @@ public struct HostLocalAllocator {
     public func collectGarbage(valid: Set<Attachment>) throws -> [IPAddress] {
         let validContainers = Set(valid.map(\.containerID))
         return try store.session { session throws -> [IPAddress] in
-            var (entries, fromIndex) = try session.allOwners()
-            if fromIndex && entries.keys.contains(where: { $0.named == .unparsable }) {
-                entries = try session.readEverything()
-                fromIndex = false
+            // What goes: every owner GC does not keep, ownerless files and unparsable keys included.
+            func doomed(_ entries: [IndexKey: [IPAddress]]) -> [(key: IndexKey, addresses: [IPAddress])] {
+                entries.filter { key, _ in
+                    guard case .owner(let owner) = key.named else { return true }
+                    return !Self.keeps(owner, valid: valid, validContainers: validContainers)
+                }.map { ($0.key, $0.value) }
             }
-            var doomed: [(key: IndexKey, addresses: [IPAddress])] = []
-            for (key, addresses) in entries {
-                switch key.named {
-                case .owner(let owner) where Self.keeps(owner, valid: valid, validContainers: validContainers):
-                    continue
-                default:
-                    doomed.append((key, addresses))
-                }
-            }
+            let (entries, fromIndex) = try session.allOwners()
+            var going = doomed(entries)
+            // An address whose file does not name its key's owner (or a key no owner parses
+            // from): the index did not match the files; decide from a read of every file.
             if fromIndex
-                && !doomed.allSatisfy({ entry in entry.addresses.allSatisfy { session.verified($0, entry.key) } })
+                && !going.allSatisfy({ entry in entry.addresses.allSatisfy { session.verified($0, entry.key) } })
             {
-                // The index did not match the files: decide from a read of every file.
-                entries = try session.readEverything()
-                doomed = entries.compactMap { key, addresses in
-                    if case .owner(let owner) = key.named,
-                        Self.keeps(owner, valid: valid, validContainers: validContainers)
-                    {
-                        return nil
-                    }
-                    return (key, addresses)
-                }
+                going = doomed(try session.readEverything())
             }
             var released: [IPAddress] = []
-            for (key, addresses) in doomed {
+            for (key, addresses) in going {
                 for address in addresses {
                     try session.release(address, of: key)
                     released.append(address)

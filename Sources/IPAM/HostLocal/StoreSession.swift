@@ -56,11 +56,8 @@ final class StoreSession {
     /// The addresses whose files name exactly `owner` (an attachment, or a legacy owner).
     func addresses(of owner: ReservationOwner) throws(StoreError) -> [IPAddress] {
         let key = IndexKey(owner)
-        if let everything { return everything[key] ?? [] }
-        if let known = pending[key] ?? checked[key] { return known }
-        if exact, let listed = index.addresses(of: key),
-            listed.allSatisfy({ files.entry(at: $0) == .file(owner: owner) })
-        {
+        if let known = known(key) { return known }
+        if exact, let listed = index.addresses(of: key), listed.allSatisfy({ holds($0, owner) }) {
             checked[key] = listed
             return listed
         }
@@ -78,12 +75,25 @@ final class StoreSession {
         return (try readEverything(), false)
     }
 
-    /// `address`'s file names the owner of `key` (for entries taken from the index).
+    /// What this session already knows a key to hold: from its read of every file, its own
+    /// changes, or an index entry it checked. nil when it has to look.
+    private func known(_ key: IndexKey) -> [IPAddress]? {
+        if let everything { return everything[key] ?? [] }
+        return pending[key] ?? checked[key]
+    }
+
+    /// `address`'s name is a reservation file naming `owner` (nil: a file with no owner).
+    private func holds(_ address: IPAddress, _ owner: ReservationOwner?) -> Bool {
+        files.entry(at: address) == .file(owner: owner)
+    }
+
+    /// `address`'s file names the owner of `key` (for entries taken from the index; a key no
+    /// owner parses from never matches).
     func verified(_ address: IPAddress, _ key: IndexKey) -> Bool {
-        switch (key.named, files.entry(at: address)) {
-        case (.ownerless, .file(owner: nil)): return true
-        case (.owner(let owner), .file(owner: let found)): return found == owner
-        default: return false
+        switch key.named {
+        case .ownerless: holds(address, nil)
+        case .owner(let owner): holds(address, owner)
+        case .unparsable: false
         }
     }
 
@@ -128,7 +138,7 @@ final class StoreSession {
     /// Removes the address file of `address`, held by the owner of `key` (looked up in this
     /// session).
     func release(_ address: IPAddress, of key: IndexKey) throws(StoreError) {
-        let held = pending[key] ?? checked[key] ?? everything?[key] ?? []
+        let held = known(key) ?? []
         do throws(StoreError) {
             try files.remove(address)
         } catch {
