@@ -111,16 +111,17 @@ final class LeaseManager: @unchecked Sendable {
     func release(_ key: String) {
         guard let record = monitor.locked({ records.removeValue(forKey: ExactKey(key)) }) else { return }
         unlink(stateFile(key))
-        sendRelease(record)
-        restoreMTU(record)
+        // One open of the container's namespace for both (nil: it is gone, nothing to tell or undo).
+        let namespace = try? NetworkNamespace(path: netnsPath(record.request))
+        sendRelease(record, in: namespace)
+        if let namespace { restoreMTU(record, in: namespace) }
     }
 
     /// RTM_SETLINK with the MTU the interface had before the lease (nothing when the server
     /// set none, or the interface is gone: ENODEV is no error here).
-    private func restoreMTU(_ record: LeaseRecord) {
+    private func restoreMTU(_ record: LeaseRecord, in namespace: NetworkNamespace) {
         guard let mtu = record.originalMTU else { return }
         do {
-            let namespace = try NetworkNamespace(path: netnsPath(record.request))
             let netlink = try RouteNetlink(in: namespace)
             guard let link = try netlink.link(named: record.request.ifName) else { return }
             if link.mtu != mtu { try netlink.setLink(index: link.index, mtu: mtu) }
@@ -130,11 +131,10 @@ final class LeaseManager: @unchecked Sendable {
         }
     }
 
-    private func sendRelease(_ record: LeaseRecord) {
+    private func sendRelease(_ record: LeaseRecord, in namespace: NetworkNamespace?) {
         let client = monitor.locked { record.client }
         let address = client.lease.map { "\($0.address)" } ?? "no address"
-        guard let (message, destination) = client.release(),
-            let namespace = try? NetworkNamespace(path: netnsPath(record.request)),
+        guard let (message, destination) = client.release(), let namespace,
             let transport = try? DHCPTransport(interface: record.request.ifName, in: namespace)
         else {
             log(
