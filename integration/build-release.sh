@@ -26,11 +26,6 @@ if [ -n "$archive" ] && [ -f "$archive" ]; then
 else
   echo "build-release: libstdc++.a not found (apt-get install libstdc++-12-dev); linking it dynamically" >&2
 fi
-# The version's commit, stamped into every binary (`<plugin> --version`).
-commit=unknown
-if git rev-parse --git-dir >/dev/null 2>&1; then
-  commit=$(git rev-parse --short=12 HEAD)
-  git diff --quiet HEAD -- Sources Package.swift 2>/dev/null || commit="$commit-dirty"
-fi
+source integration/build-stamp.sh
 flags+=(-Xcc "-DSWIFT_CNI_COMMIT=\"$commit\"")
 swift build "${flags[@]}" "$@"

@@ -14,16 +14,7 @@ command -v swift >/dev/null || export PATH=/opt/swift/usr/bin:$PATH
 mnl=$(bash integration/fetch-static-libmnl.sh amd64)
 scratch=.build-static
 if [ "${1:-}" = --scratch-path ]; then scratch=$2; shift 2; fi
-commit=unknown
-if git rev-parse --git-dir >/dev/null 2>&1; then
-  commit=$(git rev-parse --short=12 HEAD)
-  if git diff --quiet HEAD -- Sources Package.swift 2>/dev/null; then
-    # The build identity's date is the commit's: two builds of one commit are the same bytes.
-    export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)}
-  else
-    commit="$commit-dirty"
-  fi
-fi
+source integration/build-stamp.sh
 flags=(-c release --product swift-cni --scratch-path "$scratch" -Xswiftc -static-executable
   -Xlinker -L"$mnl" -Xlinker --strip-debug -Xcc -DSWIFT_CNI_STATIC -Xcc "-DSWIFT_CNI_COMMIT=\"$commit\"")
 swift build "${flags[@]}" "$@" >&2
