@@ -30,6 +30,8 @@ enum ContainerInterface {
         guard let link = try netlink.link(named: name), link.kind == kind else { return }
         do {
             try netlink.deleteLink(index: link.index)
-        } catch  where error.isNotFound {}
+        } catch {
+            guard error.isNotFound else { throw error }  // not `catch where ... {}`: see SystemHost
+        }
     }
 }
