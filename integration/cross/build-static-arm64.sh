@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Cross-builds the release's multi-call binary for aarch64, fully static (no ELF interpreter,
+# no NEEDED entry), on this amd64 machine: Debian 13's swiftlang 6.0.3 runs in the trixie
+# chroot that setup-arm64.sh made, against the aarch64 sysroot beside it (glibc's libc.a,
+# libmnl.a, the static Swift runtime of swiftlang:arm64). The checkout and the sysroot are
+# bind-mounted into the chroot at /src and /sysroot in a private mount namespace (nothing
+# stays mounted afterwards); the build's scratch directory (default .build-arm64) must be
+# inside the checkout, the only host directory the chroot sees.
+# Links with lld (Debian's amd64 swiftlang ships ld.lld; the default ld is x86-only).
+# Prints the path of the binary (debug info stripped; release.sh strips it whole).
+# Usage: integration/cross/build-static-arm64.sh [--scratch-path DIR] [extra swift build arguments]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+cache=$(bash integration/cross/setup-arm64.sh)
+source integration/build-stamp.sh
+scratch=.build-arm64
+if [ "${1:-}" = --scratch-path ]; then
+  mkdir -p "$2"
+  scratch=$(realpath --relative-to="$PWD" "$2")
+  shift 2
+fi
+case "$scratch" in
+  ../* | /*) echo "build-static-arm64: the scratch path must be inside the checkout ($PWD)" >&2; exit 2 ;;
+esac
+flags=(-c release --product swift-cni --scratch-path "/src/$scratch" --triple aarch64-unknown-linux-gnu
+  --sdk /sysroot -Xswiftc -sdk -Xswiftc /sysroot -Xswiftc -static-executable
+  -Xswiftc -resource-dir -Xswiftc /sysroot/usr/lib/swift_static -Xswiftc -use-ld=lld
+  -Xlinker --strip-debug -Xcc -DSWIFT_CNI_STATIC -Xcc "-DSWIFT_CNI_COMMIT=\"$commit\"")
+mkdir -p "$scratch" "$cache/trixie-amd64/src" "$cache/trixie-amd64/sysroot"
+# shellcheck disable=SC2016
+unshare --mount --propagation private bash -c '
+  set -e
+  root=$1; src=$2; sysroot=$3; shift 3
+  mount --bind "$src" "$root/src"
+  mount --bind "$sysroot" "$root/sysroot"
+  mount -t proc proc "$root/proc"
+  stamp=()
+  [ -n "${SOURCE_DATE_EPOCH:-}" ] && stamp=(SOURCE_DATE_EPOCH="$SOURCE_DATE_EPOCH")
+  exec chroot "$root" env -i PATH=/usr/bin:/bin HOME=/root "${stamp[@]}" \
+    PKG_CONFIG_PATH=/sysroot/usr/lib/aarch64-linux-gnu/pkgconfig PKG_CONFIG_SYSROOT_DIR=/sysroot \
+    sh -c "cd /src && swift build \"\$@\"" swift-build "$@"
+' unshare-build "$cache/trixie-amd64" "$PWD" "$cache/sysroot-arm64" "${flags[@]}" "$@" >&2
+echo "$PWD/$scratch/aarch64-unknown-linux-gnu/release/swift-cni"
