@@ -167,6 +167,9 @@ struct KubernetesManifestTests {
         #expect(report.contains("DaemonSet swift-cni-installer") && report.contains("DaemonSet swift-cni-dhcp"))
         #expect(text.ranges(of: "kubernetes.io/os: linux").count == 2, "both DaemonSets on Linux nodes")
         #expect(text.ranges(of: "key: kubernetes.io/arch").count == 2, "both pinned to architectures")
+        // The image index's two platforms, and no other (a node of another architecture would
+        // pull nothing it can run).
+        #expect(text.ranges(of: "values:\n                - amd64\n                - arm64\n").count == 2, "\(text)")
         #expect(text.contains("image: localhost/swift-cni:0.2.0"), "\(text)")
         #expect(text.contains("type: spc_t"), "the installer may write /opt/cni/bin on SELinux nodes")
     }

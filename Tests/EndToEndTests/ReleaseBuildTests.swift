@@ -8,8 +8,9 @@ import Testing
     import Glibc
 #endif
 
-/// What an operator gets: `integration/release.sh` run once (release build, tarball, sha256,
-/// installer image) in a scratch directory of its own, then checked and used as a node would.
+/// What an operator gets: `integration/release.sh` run once (release builds for amd64 and
+/// arm64, tarballs, sha256, the installer image index) in a scratch directory of its own, then
+/// checked and used as a node would.
 final class ReleaseArtifacts: Sendable {
     let root = VMSuiteTests.repositoryRoot
     var scratch: String { root + "/.build-release-check" }
@@ -43,7 +44,9 @@ final class ReleaseArtifacts: Sendable {
         }
     }
 
-    var tarball: String { dist + "/swift-cni-\(version)-linux-amd64.tgz" }
+    var tarball: String { dist + "/" + tarball(arch: "amd64") }
+    /// The file name of an architecture's tarball in `dist`.
+    func tarball(arch: String) -> String { "swift-cni-\(version)-linux-\(arch).tgz" }
     var image: String { dist + "/swift-cni-\(version)-image.tar" }
     var unstrippedBinary: String { scratch + "/release/swift-cni" }
 
@@ -119,9 +122,9 @@ struct ReleaseBuildTests {
     }
 
     /// Two builds of one commit, in scratch directories at different paths, give the same
-    /// tarball to the byte (the same binary, stamped with the commit and its date; no build-id
-    /// or module hashes; tar and gzip without times or owners of the build) and an installer
-    /// image with the same manifest digest.
+    /// tarballs to the byte, amd64 and arm64 (the same binary, stamped with the commit and its
+    /// date; no build-id or module hashes; tar and gzip without times or owners of the build)
+    /// and an installer image index with the same digest.
     @Test(
         .enabled(
             if: ReleaseBuildTests.treeIsClean,
@@ -139,17 +142,20 @@ struct ReleaseBuildTests {
             environment: ["PATH=/opt/swift/usr/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"],
             captureStandardError: true)
         #expect(outcome.status == 0, "\(String(decoding: outcome.standardError, as: UTF8.self).suffix(2000))")
-        let name = URLPath.lastComponent(artifacts.tarball)
-        let first = try FileIO.readFile(artifacts.tarball + ".sha256", limit: 4096)
-        let second = try FileIO.readFile(scratch + "/dist/" + name + ".sha256", limit: 4096)
-        FileIO.writeAll(2, "release: tarball sha256, two builds: \(String(decoding: first + second, as: UTF8.self))")
-        #expect(first == second, "two builds of one commit differ")
-        // The installer image: the same manifest digest (creation and file times from the commit).
+        for arch in ["amd64", "arm64"] {
+            let name = artifacts.tarball(arch: arch)
+            let first = try FileIO.readFile(artifacts.dist + "/" + name + ".sha256", limit: 4096)
+            let second = try FileIO.readFile(scratch + "/dist/" + name + ".sha256", limit: 4096)
+            let both = String(decoding: first + second, as: UTF8.self)
+            FileIO.writeAll(2, "release: tarball sha256, two builds: \(both)")
+            #expect(first == second, "two \(arch) builds of one commit differ")
+        }
+        // The installer image index: the same digest (creation and file times from the commit).
         let digest = URLPath.lastComponent(artifacts.image).replacing(".tar", with: ".digest")
         let images = try [artifacts.dist, scratch + "/dist"].map {
             String(decoding: try FileIO.readFile($0 + "/" + digest, limit: 4096), as: UTF8.self)
         }
-        FileIO.writeAll(2, "release: image manifest digest, two builds: \(images.joined(separator: " "))")
+        FileIO.writeAll(2, "release: image index digest, two builds: \(images.joined(separator: " "))")
         #expect(images[0].hasPrefix("sha256:") && images[0] == images[1], "two images of one commit differ: \(images)")
         #expect(
             try FileIO.readFile(artifacts.dist + "/bin/macvlan", limit: 64 << 20)
