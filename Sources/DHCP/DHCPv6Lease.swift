@@ -1,0 +1,97 @@
+import Addressing
+
+/// What a DHCPv6 REPLY granted one IA_NA: the first address, the timers (made sane), the
+/// server that holds the binding, and the DNS options.
+public struct DHCPv6Lease: Sendable, Equatable {
+    public var address: IPAddress
+    /// The server's DUID (option 2), sent back in REQUEST, RENEW and RELEASE.
+    public var serverID: [UInt8]
+    public var preferredLifetime: UInt32
+    public var validLifetime: UInt32
+    public var renewalSeconds: UInt32
+    public var rebindingSeconds: UInt32
+    public var dnsServers: [IPAddress]
+    public var domainSearch: [String]
+
+    public init(
+        address: IPAddress, serverID: [UInt8], preferredLifetime: UInt32, validLifetime: UInt32,
+        renewalSeconds: UInt32, rebindingSeconds: UInt32, dnsServers: [IPAddress] = [], domainSearch: [String] = []
+    ) {
+        self.address = address
+        self.serverID = serverID
+        self.preferredLifetime = preferredLifetime
+        self.validLifetime = validLifetime
+        self.renewalSeconds = renewalSeconds
+        self.rebindingSeconds = rebindingSeconds
+        self.dnsServers = dnsServers
+        self.domainSearch = domainSearch
+    }
+
+    /// The shortest valid lifetime taken, as DHCPv4's shortest lease: 0 or a few seconds from a
+    /// rogue or broken server would make the client renew without pause.
+    public static let shortestLifetime: UInt32 = 60
+
+    /// The lease in an ADVERTISE or REPLY for the IA `iaid`: nil when the message carries no
+    /// usable address for it (status NoAddrsAvail, an empty IA, no server identifier). Timers
+    /// are kept to 0 < T1 < T2 < valid lifetime with the valid lifetime at least
+    /// `shortestLifetime` and the preferred at most the valid; a T1/T2 of 0 or out of order is
+    /// RFC 8415 21.4's advice, 0.5 and 0.8 of the preferred lifetime.
+    public init?(reply message: DHCPv6Message, iaid: UInt32) {
+        guard let serverID = message.option(DHCPv6OptionCode.serverID), !serverID.isEmpty else { return nil }
+        let associations = message.options.filter { $0.code == DHCPv6OptionCode.identityAssociationNA }
+            .compactMap { try? DHCPv6IdentityAssociation(decoding: $0.data) }
+        guard let association = associations.first(where: { $0.iaid == iaid }),
+            association.status == DHCPv6Status.success,
+            let granted = association.addresses.first(where: { $0.validLifetime > 0 })
+        else { return nil }
+        self.address = granted.address
+        self.serverID = serverID
+        let valid = max(granted.validLifetime, Self.shortestLifetime)
+        let preferred = min(max(granted.preferredLifetime, 1), valid)
+        validLifetime = valid
+        preferredLifetime = preferred
+        let reference = preferred == UInt32.max ? valid : preferred
+        let renewal =
+            association.t1 > 0 && association.t1 < valid ? association.t1 : max(1, UInt32(UInt64(reference) / 2))
+        let rebinding =
+            association.t2 > renewal && association.t2 < valid
+            ? association.t2 : max(renewal + 1, UInt32(UInt64(reference) * 4 / 5))
+        renewalSeconds = min(renewal, valid - 2)
+        rebindingSeconds = min(max(rebinding, renewalSeconds + 1), valid - 1)
+        dnsServers = message.dnsServers
+        domainSearch = message.domainList
+    }
+}
+
+/// The client's identity to DHCPv6 servers: one DUID and one IAID per attachment, the same
+/// across daemon restarts (derived from the attachment, not stored), distinct for containers
+/// that share a MAC address (ipvlan).
+public struct DHCPv6ClientIdentity: Sendable, Equatable {
+    /// DUID-UUID (RFC 6355, type 4): a name-based UUID of "<containerID>/<network>/<ifname>".
+    public var duid: [UInt8]
+    public var iaid: UInt32
+
+    public init(duid: [UInt8], iaid: UInt32) {
+        self.duid = duid
+        self.iaid = iaid
+    }
+
+    /// The identity of an attachment: the UUID is the first 16 bytes of two FNV-1a 64-bit
+    /// hashes of the name (with the version 4 layout's variant bits, RFC 4122), and the IAID
+    /// their low 32 bits. Only uniqueness and stability matter: the server compares bytes.
+    public init(containerID: String, network: String, ifName: String) {
+        let name = Array("\(containerID)/\(network)/\(ifName)".utf8)
+        let first = Self.fnv1a(name, seed: 0xcbf2_9ce4_8422_2325)
+        let second = Self.fnv1a(name, seed: first)
+        var uuid = (0..<8).map { UInt8(truncatingIfNeeded: first >> (56 - 8 * $0)) }
+        uuid += (0..<8).map { UInt8(truncatingIfNeeded: second >> (56 - 8 * $0)) }
+        uuid[6] = uuid[6] & 0x0F | 0x40
+        uuid[8] = uuid[8] & 0x3F | 0x80
+        duid = [0, 4] + uuid
+        iaid = UInt32(truncatingIfNeeded: second)
+    }
+
+    static func fnv1a(_ bytes: [UInt8], seed: UInt64) -> UInt64 {
+        bytes.reduce(seed) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
+    }
+}
