@@ -73,9 +73,17 @@ public struct DHCPv6Client: Sendable {
     /// so a lease resumed after a restart is checked without asking for a new address.
     public mutating func confirmAfterRestart(now: Double) -> [DHCPv6Action] {
         guard lease != nil else { return start(now: now) }
+        prepareToConfirm(now: now)
+        return tick(now: now)
+    }
+
+    /// BOUND -> CONFIRMING with the first CONFIRM due now: the next `tick` sends it (the
+    /// daemon's renewal loop does, for every lease resumed after a restart).
+    public mutating func prepareToConfirm(now: Double) {
+        guard lease != nil else { return }
         newExchange(now: now)
         state = .confirming
-        return [.send(message(.confirm, now: now, includeServer: false))]
+        nextDeadline = now
     }
 
     // MARK: Messages

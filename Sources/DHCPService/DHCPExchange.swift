@@ -12,20 +12,49 @@ import POSIX
     import Glibc
 #endif
 
-/// One DHCP exchange, for a first lease and for every renewal alike: performs the client's
-/// actions (sending through `transport`), feeds it what arrives and its timers, and returns the
-/// lease once it is bound, or nil when `deadline` passes first. Counts what it sent and heard,
-/// for the error that says so.
-struct DHCPExchange {
-    let transport: DHCPTransport
+/// What a client asks the exchange to do: one shape for DHCPv4's and DHCPv6's actions.
+enum ExchangeStep<Outgoing, Lease> {
+    case send(Outgoing)
+    case bound(Lease)
+    case lost(String)
+}
+
+/// A client state machine the exchange drives (DHCPClient, DHCPv6Client).
+protocol ExchangeClient {
+    associatedtype Incoming
+    associatedtype Outgoing
+    associatedtype Lease
+    var nextDeadline: Double? { get }
+    mutating func steps(receiving message: Incoming, now: Double) -> [ExchangeStep<Outgoing, Lease>]
+    mutating func steps(tickingAt now: Double) -> [ExchangeStep<Outgoing, Lease>]
+}
+
+/// The sockets of one family on one interface (DHCPTransport, DHCPv6Transport).
+protocol ExchangeTransport {
+    associatedtype Incoming
+    associatedtype Outgoing
+    func send(_ message: Outgoing) throws
+    /// One message, or nil when `timeout` seconds pass first.
+    func receive(timeout: Double) -> Incoming?
+    /// The message's type, for "heard 2 OFFER, 1 NAK".
+    static func label(_ message: Incoming) -> String
+}
+
+/// One DHCP exchange, for a first lease and for every renewal alike, DHCPv4 or DHCPv6:
+/// performs the client's actions (sending through `transport`), feeds it what arrives and its
+/// timers, and returns the lease once it is bound, or nil when `deadline` passes first.
+/// Counts what it sent and heard, for the error that says so.
+struct DHCPExchange<Client: ExchangeClient, Transport: ExchangeTransport>
+where Transport.Incoming == Client.Incoming, Transport.Outgoing == Client.Outgoing {
+    let transport: Transport
     /// A first lease fails at once when sending fails; a renewal retries at its next timer.
     let sendFailuresAreErrors: Bool
-    var beforeEachRound: (DHCPClient) -> Void = { _ in }
+    var beforeEachRound: (Client) -> Void = { _ in }
     var onLost: (String) -> Void = { _ in }
     private(set) var sent = 0
     private(set) var heard: [String: Int] = [:]
 
-    init(transport: DHCPTransport, sendFailuresAreErrors: Bool) {
+    init(transport: Transport, sendFailuresAreErrors: Bool) {
         self.transport = transport
         self.sendFailuresAreErrors = sendFailuresAreErrors
     }
@@ -36,15 +65,19 @@ struct DHCPExchange {
             : "heard " + heard.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
     }
 
-    mutating func run(_ client: inout DHCPClient, first: [DHCPAction], until deadline: Double) throws -> DHCPLease? {
-        var actions = first
+    mutating func run(
+        _ client: inout Client, first: [ExchangeStep<Client.Outgoing, Client.Lease>], until deadline: Double
+    )
+        throws -> Client.Lease?
+    {
+        var steps = first
         while true {
             beforeEachRound(client)
-            for action in actions {
-                switch action {
-                case .send(let message, let destination):
+            for step in steps {
+                switch step {
+                case .send(let message):
                     do {
-                        try transport.send(message, to: destination)
+                        try transport.send(message)
                         sent += 1
                     } catch {
                         if sendFailuresAreErrors { throw error }
@@ -60,11 +93,51 @@ struct DHCPExchange {
             // Until the client's next timer (a retransmission already due: at once), or the end.
             let wait = max(0, min(deadline, client.nextDeadline ?? deadline) - now)
             if let message = transport.receive(timeout: wait) {
-                heard[message.messageType.map { "\($0)".uppercased() } ?? "other", default: 0] += 1
-                actions = client.receive(message, now: MonotonicClock.seconds)
+                heard[Transport.label(message), default: 0] += 1
+                steps = client.steps(receiving: message, now: MonotonicClock.seconds)
             } else {
-                actions = client.tick(now: MonotonicClock.seconds)
+                steps = client.steps(tickingAt: MonotonicClock.seconds)
             }
         }
+    }
+}
+
+extension DHCPClient: ExchangeClient {
+    typealias Outgoing = (DHCPMessage, DHCPDestination)
+
+    static func steps(_ actions: [DHCPAction]) -> [ExchangeStep<Outgoing, DHCPLease>] {
+        actions.map {
+            switch $0 {
+            case .send(let message, let destination): .send((message, destination))
+            case .bound(let lease): .bound(lease)
+            case .lost(let reason): .lost(reason)
+            }
+        }
+    }
+
+    mutating func steps(receiving message: DHCPMessage, now: Double) -> [ExchangeStep<Outgoing, DHCPLease>] {
+        Self.steps(receive(message, now: now))
+    }
+
+    mutating func steps(tickingAt now: Double) -> [ExchangeStep<Outgoing, DHCPLease>] { Self.steps(tick(now: now)) }
+}
+
+extension DHCPv6Client: ExchangeClient {
+    static func steps(_ actions: [DHCPv6Action]) -> [ExchangeStep<DHCPv6Message, DHCPv6Lease>] {
+        actions.map {
+            switch $0 {
+            case .send(let message): .send(message)
+            case .bound(let lease): .bound(lease)
+            case .lost(let reason): .lost(reason)
+            }
+        }
+    }
+
+    mutating func steps(receiving message: DHCPv6Message, now: Double) -> [ExchangeStep<DHCPv6Message, DHCPv6Lease>] {
+        Self.steps(receive(message, now: now))
+    }
+
+    mutating func steps(tickingAt now: Double) -> [ExchangeStep<DHCPv6Message, DHCPv6Lease>] {
+        Self.steps(tick(now: now))
     }
 }

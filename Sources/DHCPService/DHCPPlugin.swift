@@ -1,3 +1,4 @@
+import Addressing
 import CNI
 import DHCP
 import JSON
@@ -13,7 +14,9 @@ import POSIX
 /// wait for a lease; default and maximum the daemon's -timeout), and the reference's
 /// `request` ([{option, skipDefault}]: option names or codes to ask for; `skipDefault` asks
 /// for those alone), `provide` ([{option, value | fromArg}]: options to send, e.g. a host name
-/// from K8S_POD_NAME, or the client identifier) and `priority` (the metric of the lease's routes).
+/// from K8S_POD_NAME, or the client identifier), `priority` (the metric of the lease's routes)
+/// and ours: `ipFamilies` (["IPv4"], the default; ["IPv6"]; ["IPv4", "IPv6"]: DHCPv4 and
+/// DHCPv6 leased at once, a failure of either undoing both).
 public struct DHCPPlugin: CNIPlugin {
     public init() {}
     public var about: String {
@@ -42,6 +45,7 @@ public struct DHCPPlugin: CNIPlugin {
         var skipDefaultRequests = false
         /// `priority`: the metric of the routes the lease brings.
         var priority: UInt32?
+        var families: [LeaseFamily] = [.ipv4]
     }
 
     static func optionCode(_ text: String, path: String) throws(CNIError) -> UInt8 {
@@ -70,6 +74,21 @@ public struct DHCPPlugin: CNIPlugin {
             settings.requestOptions.append(try optionCode(option, path: entry.path))
         }
         settings.priority = try ipam.uint32("priority")
+        if let names = try ipam.strings("ipFamilies") {
+            var families: [LeaseFamily] = []
+            for name in names {
+                guard let family = LeaseFamily(rawValue: name) else {
+                    throw CNIError.invalidConfig(
+                        "\"ipam.ipFamilies\": unknown family \"\(name.prefix(40))\" (expected \"IPv4\" and/or \"IPv6\")"
+                    )
+                }
+                if !families.contains(family) { families.append(family) }
+            }
+            guard !families.isEmpty else {
+                throw CNIError.invalidConfig("\"ipam.ipFamilies\" is empty: name \"IPv4\", \"IPv6\" or both")
+            }
+            settings.families = families
+        }
         for entry in try ipam.objects("provide") ?? [] {
             guard let option = try entry.string("option") else { continue }
             let code = try optionCode(option, path: entry.path)
@@ -108,6 +127,7 @@ public struct DHCPPlugin: CNIPlugin {
         daemon.provideOptions = settings.provideOptions
         daemon.skipDefaultRequests = settings.skipDefaultRequests
         daemon.priority = settings.priority
+        daemon.families = settings.families
         return daemon
     }
 
@@ -160,10 +180,13 @@ public struct DHCPPlugin: CNIPlugin {
     public func add(_ request: CNIRequest) throws -> CNIResult {
         let settings = try Self.settings(request)
         let reply = try call(daemonRequest(.add, request, settings), settings, wait: (settings.timeout ?? 60) + 5)
-        guard let leaseValue = reply["lease"] else {
+        guard reply["lease"] != nil || reply["lease6"] != nil else {
             throw CNIError(code: .decodingFailure, msg: "the dhcp daemon sent no lease")
         }
-        var result = LeaseCoding.result(try LeaseCoding.lease(leaseValue), cniVersion: request.config.cniVersion)
+        var result = LeaseCoding.result(
+            try reply["lease"].map { (value) throws(CNIError) in try LeaseCoding.lease(value) },
+            try reply["lease6"].map { (value) throws(CNIError) in try LeaseCoding.lease6(value) },
+            cniVersion: request.config.cniVersion)
         if let priority = settings.priority {
             for index in result.routes.indices { result.routes[index].priority = priority }
         }
@@ -189,12 +212,18 @@ public struct DHCPPlugin: CNIPlugin {
     public func check(_ request: CNIRequest) throws {
         let settings = try Self.settings(request)
         let reply = try call(daemonRequest(.check, request, settings), settings, wait: 10)
-        guard let leaseValue = reply["lease"] else {
-            throw CNIError(code: .checkFailed, msg: "the dhcp daemon holds no lease")
+        var addresses: [IPPrefix] = []
+        if let value = reply["lease"] { addresses.append(try LeaseCoding.lease(value).address) }
+        if let value = reply["lease6"],
+            let prefix = IPPrefix(address: try LeaseCoding.lease6(value).lease.address, prefixLength: 128)
+        {
+            addresses.append(prefix)
         }
-        let lease = try LeaseCoding.lease(leaseValue)
-        if let previous = request.config.prevResult, !previous.ips.contains(where: { $0.address == lease.address }) {
-            throw CNIError(code: .checkFailed, msg: "the lease is for \(lease.address), which is not in prevResult")
+        guard !addresses.isEmpty else { throw CNIError(code: .checkFailed, msg: "the dhcp daemon holds no lease") }
+        if let previous = request.config.prevResult {
+            for address in addresses where !previous.ips.contains(where: { $0.address == address }) {
+                throw CNIError(code: .checkFailed, msg: "the lease is for \(address), which is not in prevResult")
+            }
         }
     }
 

@@ -51,6 +51,7 @@ public enum DHCPDaemon {
         signal(SIGTERM) { _ in stopRequested = 1 }
         signal(SIGINT) { _ in stopRequested = 1 }
         manager.resume()
+        manager.resume6()
         Thread.start { manager.renewalLoop() }
         log("listening on \(settings.listenPath), leases kept in \(settings.stateDirectory)")
         let workers = WorkerCount(limit: settings.maximumWorkers)
@@ -254,18 +255,28 @@ public enum DHCPDaemon {
     static func handle(_ request: DaemonRequest, _ manager: LeaseManager) throws -> JSONValue {
         switch request.command {
         case .add:
-            let lease = try manager.acquire(request)
-            return ["ok": true, "lease": LeaseCoding.json(lease)]
+            return try manager.acquireAll(request)
         case .del:
             manager.release(request.key)
+            manager.release6(request.key)
             return ["ok": true]
         case .check:
-            guard let lease = manager.lease(request.key) else {
-                throw CNIError(
-                    code: .checkFailed,
-                    msg: "the dhcp daemon holds no lease for \(request.ifName) of container \(request.containerID)")
+            var reply = JSONObject()
+            reply["ok"] = true
+            for family in request.families {
+                switch family {
+                case .ipv4: reply["lease"] = manager.lease(request.key).map(LeaseCoding.json)
+                case .ipv6: reply["lease6"] = manager.lease6(request.key).map { LeaseCoding.json($0) }
+                }
+                guard reply[family == .ipv4 ? "lease" : "lease6"] != nil else {
+                    throw CNIError(
+                        code: .checkFailed,
+                        msg:
+                            "the dhcp daemon holds no \(family.rawValue) lease for \(request.ifName) of container \(request.containerID)"
+                    )
+                }
             }
-            return ["ok": true, "lease": LeaseCoding.json(lease)]
+            return .object(reply)
         case .gc:
             manager.collectGarbage(network: request.network, valid: Set(request.validAttachments))
             return ["ok": true]

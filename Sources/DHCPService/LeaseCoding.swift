@@ -23,6 +23,44 @@ enum LeaseCoding {
         return .object(object)
     }
 
+    /// A DHCPv6 lease, with the default router the container's kernel took from an
+    /// advertisement (`router`, when known).
+    static func json(_ lease: DHCPv6Lease, router: IPAddress? = nil) -> JSONValue {
+        var object = JSONObject()
+        object["address"] = .string(lease.address.description)
+        object["serverID"] = .string(lease.serverID.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined())
+        object["preferredLifetime"] = .integer(lease.preferredLifetime)
+        object["validLifetime"] = .integer(lease.validLifetime)
+        object["renewalSeconds"] = .integer(lease.renewalSeconds)
+        object["rebindingSeconds"] = .integer(lease.rebindingSeconds)
+        object["dns"] = .array(lease.dnsServers.map { .string($0.description) })
+        object["search"] = .array(lease.domainSearch.map(JSONValue.string))
+        if let router { object["router"] = .string(router.description) }
+        return .object(object)
+    }
+
+    static func lease6(_ value: JSONValue) throws(CNIError) -> (lease: DHCPv6Lease, router: IPAddress?) {
+        guard let object = value.objectValue else {
+            throw CNIError(code: .decodingFailure, msg: "lease6 is not an object")
+        }
+        let reader = ConfigReader(object, path: "lease6")
+        guard let address = try reader.ipAddress("address"), address.family == .v6,
+            let serverText = try reader.string("serverID"), serverText.count % 2 == 0
+        else { throw CNIError(code: .decodingFailure, msg: "lease6 lacks its IPv6 address or server") }
+        let characters = Array(serverText)
+        let serverID = stride(from: 0, to: characters.count, by: 2).compactMap {
+            UInt8(String(characters[$0..<($0 + 2)]), radix: 16)
+        }
+        func seconds(_ key: String) throws(CNIError) -> UInt32 { UInt32(clamping: max(0, try reader.int(key) ?? 0)) }
+        let lease = DHCPv6Lease(
+            address: address, serverID: serverID, preferredLifetime: try seconds("preferredLifetime"),
+            validLifetime: try seconds("validLifetime"), renewalSeconds: try seconds("renewalSeconds"),
+            rebindingSeconds: try seconds("rebindingSeconds"),
+            dnsServers: (try reader.strings("dns") ?? []).compactMap { IPAddress($0) },
+            domainSearch: try reader.strings("search") ?? [])
+        return (lease, try reader.ipAddress("router"))
+    }
+
     static func lease(_ value: JSONValue) throws(CNIError) -> DHCPLease {
         guard let object = value.objectValue else {
             throw CNIError(code: .decodingFailure, msg: "lease is not an object")
@@ -47,18 +85,38 @@ enum LeaseCoding {
             mtu: try reader.int("mtu").map { UInt16(clamping: $0) })
     }
 
-    /// The CNI result for a lease: the address with the first router as gateway, the routes
-    /// (on-link ones without a gateway) and the DNS settings.
-    static func result(_ lease: DHCPLease, cniVersion: String) -> CNIResult {
+    /// The CNI result for the leases of an attachment: the DHCPv4 address with the first router
+    /// as gateway and the routes (on-link ones without a gateway); the DHCPv6 address as /128
+    /// with the advertised router as gateway (the kernel installs that default route itself:
+    /// no route is added for it); the DNS servers and search lists of both.
+    static func result(_ lease: DHCPLease?, _ lease6: (lease: DHCPv6Lease, router: IPAddress?)?, cniVersion: String)
+        -> CNIResult
+    {
         var result = CNIResult(cniVersion: cniVersion)
-        result.ips = [CNIResult.IPConfig(address: lease.address, gateway: lease.routers.first)]
-        result.routes = lease.routes.map { route in
-            CNIResult.Route(destination: route.destination, gateway: route.router.v4Value == 0 ? nil : route.router)
+        var nameservers: [String] = []
+        var search: [String] = []
+        if let lease {
+            result.ips.append(CNIResult.IPConfig(address: lease.address, gateway: lease.routers.first))
+            result.routes = lease.routes.map { route in
+                CNIResult.Route(destination: route.destination, gateway: route.router.v4Value == 0 ? nil : route.router)
+            }
+            nameservers += lease.dnsServers.map(\.description)
+            search += lease.searchDomains
         }
-        result.dns = DNS(
-            nameservers: lease.dnsServers.map(\.description), domain: lease.domainName, search: lease.searchDomains)
+        if let (lease, router) = lease6, let address = IPPrefix(address: lease.address, prefixLength: 128) {
+            result.ips.append(CNIResult.IPConfig(address: address, gateway: router))
+            nameservers += lease.dnsServers.map(\.description)
+            search += lease.domainSearch.filter { !search.contains($0) }
+        }
+        result.dns = DNS(nameservers: nameservers, domain: lease?.domainName, search: search)
         return result
     }
+}
+
+/// An address family a lease is asked for: `ipam.ipFamilies`, in the Kubernetes spelling.
+enum LeaseFamily: String, Sendable, CaseIterable {
+    case ipv4 = "IPv4"
+    case ipv6 = "IPv6"
 }
 
 /// What a plugin asks of the daemon.
@@ -81,6 +139,8 @@ struct DaemonRequest: Sendable {
     var skipDefaultRequests = false
     /// The metric of the routes the daemon installs on a changed lease.
     var priority: UInt32?
+    /// DHCPv4, DHCPv6 or both (leased at once; a failure of either undoes both).
+    var families: [LeaseFamily] = [.ipv4]
 
     var key: String { "\(containerID)/\(network)/\(ifName)" }
 
@@ -102,6 +162,7 @@ struct DaemonRequest: Sendable {
         }
         if skipDefaultRequests { object["skipDefault"] = true }
         if let priority { object["priority"] = .integer(priority) }
+        if families != [.ipv4] { object["ipFamilies"] = .array(families.map { .string($0.rawValue) }) }
         if !validAttachments.isEmpty || command == .gc {
             object["valid"] = .array(
                 validAttachments.map { ["containerID": .string($0.containerID), "ifname": .string($0.ifName)] })
@@ -136,6 +197,10 @@ struct DaemonRequest: Sendable {
         }
         skipDefaultRequests = try reader.bool("skipDefault") ?? false
         priority = try reader.uint32("priority")
+        if let names = try reader.strings("ipFamilies") {
+            families = LeaseFamily.allCases.filter { names.contains($0.rawValue) }
+            if families.isEmpty { families = [.ipv4] }
+        }
         for entry in try reader.objects("valid") ?? [] {
             validAttachments.append(
                 Attachment(containerID: try entry.string("containerID") ?? "", ifName: try entry.string("ifname") ?? "")

@@ -19,6 +19,8 @@ final class LeaseManager: @unchecked Sendable {
     let monitor = Monitor()
     /// By `DaemonRequest.key`, byte for byte (see `ExactKey`).
     var records: [ExactKey: LeaseRecord] = [:]
+    /// DHCPv6 leases, by the same key (IPv6Leases.swift).
+    var records6: [ExactKey: Lease6Record] = [:]
 
     init(settings: DaemonSettings) {
         self.settings = settings
@@ -50,8 +52,8 @@ final class LeaseManager: @unchecked Sendable {
         var client = DHCPClient(identity: Self.identity(request, hardwareAddress: mac.bytes, broadcast: broadcast))
         client.maximumRetransmit = settings.resendMaximum
         let timeout = min(request.timeout ?? settings.acquireTimeout, settings.acquireTimeout)
-        var exchange = DHCPExchange(transport: transport, sendFailuresAreErrors: true)
-        let first = client.start(now: MonotonicClock.seconds)
+        var exchange = DHCPExchange<DHCPClient, DHCPTransport>(transport: transport, sendFailuresAreErrors: true)
+        let first = DHCPClient.steps(client.start(now: MonotonicClock.seconds))
         if let lease = try exchange.run(&client, first: first, until: MonotonicClock.seconds + timeout) {
             // Option 26: the server's MTU for this segment goes on the interface now (the CNI
             // result has no place for it); one the kernel refuses is reported. The interface's
@@ -107,13 +109,22 @@ final class LeaseManager: @unchecked Sendable {
 
     /// Forgets the lease, sends RELEASE from the leased address (when the namespace and the
     /// address are still there) and puts back the interface's own MTU where the server's was
-    /// applied. An unknown attachment is fine.
-    func release(_ key: String) {
+    /// applied. An unknown attachment is fine. `addressNotConfigured`: the lease is undone
+    /// before any plugin put its address on the interface (the other family of a dual-stack
+    /// ADD failed): the address is there for the RELEASE only, so the server hears it from
+    /// the address it is about.
+    func release(_ key: String, addressNotConfigured: Bool = false) {
         guard let record = monitor.locked({ records.removeValue(forKey: ExactKey(key)) }) else { return }
         unlink(stateFile(key))
         // One open of the container's namespace for both (nil: it is gone, nothing to tell or undo).
         let namespace = try? NetworkNamespace(path: netnsPath(record.request))
-        sendRelease(record, in: namespace)
+        if addressNotConfigured, let namespace, let lease = monitor.locked({ record.client.lease }) {
+            withTransientAddress(lease.address, on: record.request.ifName, in: namespace) {
+                sendRelease(record, in: namespace)
+            }
+        } else {
+            sendRelease(record, in: namespace)
+        }
         if let namespace { restoreMTU(record, in: namespace) }
     }
 
@@ -164,37 +175,43 @@ final class LeaseManager: @unchecked Sendable {
     /// family, address, server, state, expires), sorted by container and interface.
     func listing() -> [JSONValue] {
         let held = monitor.locked { Array(records.values) }
-        return held.compactMap { record -> (String, JSONValue)? in
-            guard let lease = record.client.lease else { return nil }
-            let state: String =
-                switch record.client.state {
-                case .bound: "bound"
-                case .renewing: "renewing"
-                case .rebinding: "rebinding"
-                case .rebooting: "confirming"
-                default: "acquiring"
-                }
-            let request = record.request
-            let entry: JSONValue = [
-                "container": .string(request.containerID), "network": .string(request.network),
-                "interface": .string(request.ifName), "family": "IPv4", "address": .string(lease.address.description),
-                "server": .string(lease.serverIdentifier.description), "state": .string(state),
-                "expires": .string(timestamp(record.boundAtWall + Double(lease.leaseSeconds))),
-            ]
-            return (request.containerID + "/" + request.ifName, entry)
-        }.sorted { $0.0 < $1.0 }.map(\.1)
+        return
+            (held.compactMap { record -> (String, JSONValue)? in
+                guard let lease = record.client.lease else { return nil }
+                let state: String =
+                    switch record.client.state {
+                    case .bound: "bound"
+                    case .renewing: "renewing"
+                    case .rebinding: "rebinding"
+                    case .rebooting: "confirming"
+                    default: "acquiring"
+                    }
+                let request = record.request
+                let entry: JSONValue = [
+                    "container": .string(request.containerID), "network": .string(request.network),
+                    "interface": .string(request.ifName), "family": "IPv4",
+                    "address": .string(lease.address.description),
+                    "server": .string(lease.serverIdentifier.description), "state": .string(state),
+                    "expires": .string(timestamp(record.boundAtWall + Double(lease.leaseSeconds))),
+                ]
+                return (request.containerID + "/" + request.ifName + "/4", entry)
+            } + listing6()).sorted { $0.0 < $1.0 }.map(\.1)
     }
 
     /// Releases the leases of `network` whose attachment is not in `valid`.
     func collectGarbage(network: String, valid: Set<Attachment>) {
-        let stale = monitor.locked {
-            records.filter {
-                ExactName.equal($0.value.request.network, network)
-                    && !valid.contains(
-                        Attachment(containerID: $0.value.request.containerID, ifName: $0.value.request.ifName))
-            }.map(\.value.request.key)
+        func isStale(_ request: DaemonRequest) -> Bool {
+            ExactName.equal(request.network, network)
+                && !valid.contains(Attachment(containerID: request.containerID, ifName: request.ifName))
+        }
+        let (stale, stale6) = monitor.locked {
+            (
+                records.values.map(\.request).filter(isStale).map(\.key),
+                records6.values.map(\.request).filter(isStale).map(\.key)
+            )
         }
         for key in stale { release(key) }
+        for key in stale6 { release6(key) }
     }
 
     // MARK: Renewal
@@ -203,13 +220,19 @@ final class LeaseManager: @unchecked Sendable {
     /// a lease whose namespace is gone is dropped.
     func renewalLoop() -> Never {
         while true {
-            let due: [LeaseRecord] = monitor.locked {
-                let deadline = records.values.compactMap(\.client.nextDeadline).min()
+            let (due, due6) = monitor.locked { () -> ([LeaseRecord], [Lease6Record]) in
+                let deadline =
+                    (records.values.compactMap(\.client.nextDeadline)
+                    + records6.values.compactMap(\.client.nextDeadline)).min()
                 if deadline.map({ $0 > MonotonicClock.seconds }) ?? true { monitor.wait(until: deadline) }
                 let now = MonotonicClock.seconds
-                return records.values.filter { ($0.client.nextDeadline ?? .infinity) <= now }
+                return (
+                    records.values.filter { ($0.client.nextDeadline ?? .infinity) <= now },
+                    records6.values.filter { ($0.client.nextDeadline ?? .infinity) <= now }
+                )
             }
             for record in due { service(record) }
+            for record in due6 { service6(record) }
         }
     }
 
@@ -231,7 +254,7 @@ final class LeaseManager: @unchecked Sendable {
         var client = monitor.locked { record.client }
         var phase = "renewed"
         var removed: DHCPLease?
-        var exchange = DHCPExchange(transport: transport, sendFailuresAreErrors: false)
+        var exchange = DHCPExchange<DHCPClient, DHCPTransport>(transport: transport, sendFailuresAreErrors: false)
         exchange.beforeEachRound = { client in
             if client.state == .rebinding { phase = "rebound" }
             if client.state == .rebooting { phase = "confirmed after the restart" }
@@ -243,7 +266,7 @@ final class LeaseManager: @unchecked Sendable {
                 removed = old
             }
         }
-        let first = client.tick(now: MonotonicClock.seconds)
+        let first = DHCPClient.steps(client.tick(now: MonotonicClock.seconds))
         if let lease = try? exchange.run(&client, first: first, until: MonotonicClock.seconds + settings.resendTimeout)
         {
             let boundAtWall = WallClock.seconds - (MonotonicClock.seconds - client.boundAt)

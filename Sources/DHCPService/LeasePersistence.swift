@@ -87,3 +87,89 @@ extension LeaseManager {
         monitor.locked { monitor.signal() }
     }
 }
+
+/// The DHCPv6 leases on disk, beside the DHCPv4 ones: `<hash of key>.v6`, the request and the
+/// lease, read back when the daemon starts and confirmed with the server (CONFIRM).
+extension LeaseManager {
+    func stateFile6(_ key: String) -> String {
+        settings.stateDirectory + "/" + FNV1a.hex(FNV1a.hash(key.utf8)) + ".v6"
+    }
+
+    func persist6(_ record: Lease6Record) {
+        let snapshot = monitor.locked { () -> (lease: DHCPv6Lease, boundAtWall: Double)? in
+            guard records6[ExactKey(record.request.key)] === record, let lease = record.client.lease else { return nil }
+            return (lease, record.boundAtWall)
+        }
+        guard let snapshot else { return }
+        var object = record.request.json.objectValue ?? JSONObject()
+        object["command"] = nil
+        object["lease6"] = LeaseCoding.json(snapshot.lease)
+        object["boundAt"] = .number(String(snapshot.boundAtWall))
+        do throws(SystemError) {
+            try AtomicFile.replace(
+                stateFile6(record.request.key), with: Array(JSONValue.object(object).serialized(indent: 2).utf8),
+                mode: 0o600, sync: true)
+        } catch {
+            log("cannot keep the DHCPv6 lease of \(record.request.key) on disk: \(error)")
+        }
+    }
+
+    /// Loads the DHCPv6 leases kept on disk (expired ones are dropped) and confirms each.
+    func resume6() {
+        for name in Directory.entryNames(atPath: settings.stateDirectory) where name.hasSuffix(".v6") {
+            let path = settings.stateDirectory + "/" + name
+            guard let bytes = try? FileIO.readRegularFile(path), let value = try? JSONValue.parse(bytes),
+                var object = value.objectValue, let leaseValue = object["lease6"],
+                let (lease, _) = try? LeaseCoding.lease6(leaseValue),
+                let boundAt = object["boundAt"]?.doubleValue, boundAt.isFinite, boundAt <= WallClock.seconds + 60
+            else {
+                log("ignoring unreadable lease file \(path)")
+                continue
+            }
+            object["command"] = "add"
+            guard let request = try? DaemonRequest(json: .object(object)) else { continue }
+            let age = WallClock.seconds - boundAt
+            if age >= Double(lease.validLifetime) {
+                log("expired: \(lease.address) of \(Self.describe(request)) ran out while the daemon was down")
+                unlink(path)
+                continue
+            }
+            var client = DHCPv6Client(
+                identity: Self.identity6(request), resuming: lease, boundAt: MonotonicClock.seconds - age)
+            client.maximumRetransmit = settings.resendMaximum
+            // CONFIRM at the next turn of the renewal loop: the address is kept unless the
+            // server says it is not on this link.
+            client.prepareToConfirm(now: MonotonicClock.seconds)
+            monitor.locked {
+                records6[ExactKey(request.key)] = Lease6Record(request: request, client: client, boundAtWall: boundAt)
+            }
+            log(
+                "resumed DHCPv6 lease \(lease.address) of \(request.key), \(Int(Double(lease.validLifetime) - age)) s left"
+            )
+        }
+        monitor.locked { monitor.signal() }
+    }
+
+    /// `dhcp leases` lines for the DHCPv6 leases, keyed for sorting beside the DHCPv4 ones.
+    func listing6() -> [(String, JSONValue)] {
+        let held = monitor.locked { Array(records6.values).map { ($0.request, $0.client, $0.boundAtWall) } }
+        return held.compactMap { request, client, boundAtWall in
+            guard let lease = client.lease else { return nil }
+            let state: String =
+                switch client.state {
+                case .bound: "bound"
+                case .renewing: "renewing"
+                case .rebinding: "rebinding"
+                case .confirming: "confirming"
+                default: "acquiring"
+                }
+            let entry: JSONValue = [
+                "container": .string(request.containerID), "network": .string(request.network),
+                "interface": .string(request.ifName), "family": "IPv6", "address": .string(lease.address.description),
+                "server": .string(lease.serverID.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()),
+                "state": .string(state), "expires": .string(timestamp(boundAtWall + Double(lease.validLifetime))),
+            ]
+            return (request.containerID + "/" + request.ifName + "/6", entry)
+        }
+    }
+}

@@ -17,6 +17,18 @@ public struct InterfaceAddress: Sendable, Equatable {
 
     /// IFA_F_NODAD: the address is usable at once, without IPv6 duplicate address detection.
     public static let noDuplicateAddressDetection = UInt32(IFA_F_NODAD)
+    /// IFA_F_TENTATIVE: IPv6 DAD runs; the address cannot be a source unless also optimistic.
+    public static let tentative = UInt32(IFA_F_TENTATIVE)
+    /// IFA_F_OPTIMISTIC: tentative, but usable as a source (optimistic DAD, RFC 4429).
+    public static let optimistic = UInt32(IFA_F_OPTIMISTIC)
+    /// IFA_F_DADFAILED: DAD found a duplicate; the address is unusable.
+    public static let duplicateAddressDetectionFailed = UInt32(IFA_F_DADFAILED)
+
+    /// An IPv6 address that can be a packet's source: not tentative (or optimistic), DAD not failed.
+    public var isUsableSource: Bool {
+        (flags & Self.tentative == 0 || flags & Self.optimistic != 0)
+            && flags & Self.duplicateAddressDetectionFailed == 0
+    }
 
     public init(interfaceIndex: Int32, prefix: IPPrefix, scope: UInt8 = 0, flags: UInt32 = 0) {
         self.interfaceIndex = interfaceIndex

@@ -1,0 +1,192 @@
+import JSON
+import POSIX
+import ProcessRunner
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// DHCPv6 (and DHCPv4 beside it) from dnsmasq on the lab's segment: fd00:77::1/64 on the
+/// server, leases fd00:77::100-1ff, router advertisements on (`--enable-ra`), DNS fd00:77::53
+/// and search list corp6.example.
+extension DHCPLab {
+    static let v6Options = [
+        "--dhcp-range=fd00:77::100,fd00:77::1ff,64,2m", "--enable-ra", "--ra-param=up0p,3",
+        "--dhcp-option=option6:dns-server,[fd00:77::53]", "--dhcp-option=option6:domain-search,corp6.example",
+        "--dhcp-rapid-commit",
+    ]
+
+    /// A lab whose dnsmasq serves DHCPv6 (and DHCPv4) with `options` added.
+    static func dualStack(_ bed: Testbed, _ options: [String] = DHCPLab.v6Options) throws -> DHCPLab {
+        let lab = try DHCPLab(bed, server: false)
+        try bed.ip(lab.lan, "addr", "add", "fd00:77::1/64", "dev", "up0p", "nodad")
+        try lab.startDnsmasq(options)
+        return lab
+    }
+
+    func config(families: String, timeout: Int? = nil) -> String {
+        config(extra: #","ipFamilies":\#(families)"# + (timeout.map { #","timeout":\#($0)"# } ?? ""))
+    }
+}
+
+@Suite struct DHCPv6EndToEndTests {
+    /// Time from the plugin's start to its result, in milliseconds.
+    static func timed<T>(_ body: () throws -> T) rethrows -> (T, Double) {
+        let start = MonotonicClock.seconds
+        let value = try body()
+        return (value, (MonotonicClock.seconds - start) * 1000)
+    }
+
+    /// One ADD with ipFamilies ["IPv4", "IPv6"]: both addresses in the result and on eth0 (the
+    /// v6 one as /128, with the advertised router as its gateway once known), DNS of both; the
+    /// container reaches the server over IPv6 once the kernel took the advertised prefix; CHECK
+    /// passes; DEL releases both (dnsmasq's lease file forgets them); a second DEL succeeds.
+    @Test func dualStackLeaseAndReleaseOnDel() throws {
+        let bed = try Testbed()
+        let lab = try DHCPLab.dualStack(bed)
+        defer { lab.tearDown() }
+        let c1 = try bed.namespace("c1")
+        let config = lab.config(families: #"["IPv4","IPv6"]"#)
+        let (add, milliseconds) = try Self.timed {
+            try bed.plugin("macvlan", "ADD", config: config, host: lab.host, containerID: "c1", netns: bed.path(c1))
+        }
+        FileIO.writeAll(2, "dhcpv6: dual-stack ADD (macvlan, dnsmasq) \(Int(milliseconds)) ms\n")
+        #expect(add.status == 0, "\(add.output)\n\(lab.log("daemon.log"))\n\(lab.log("dnsmasq.log"))")
+        let ips = add.json?["ips"]?.arrayValue ?? []
+        let v4 = try #require(ips.compactMap { $0["address"]?.stringValue }.first { $0.hasPrefix("10.77.0.") })
+        let v6 = try #require(ips.compactMap { $0["address"]?.stringValue }.first { $0.hasPrefix("fd00:77::") })
+        #expect(v6.hasSuffix("/128"), "\(v6)")
+        let dns = add.json?["dns"]
+        #expect(dns?["nameservers"] == ["10.77.0.53", "fd00:77::53"], "\(String(describing: dns))")
+        #expect(dns?["search"] == ["corp.example", "corp6.example"], "\(String(describing: dns))")
+        let onLink = try bed.ipJSON(c1, "addr", "show", "eth0").arrayValue?.first?["addr_info"]?.arrayValue ?? []
+        let present = onLink.map { "\($0["local"]?.stringValue ?? "")/\($0["prefixlen"]?.intValue ?? 0)" }
+        #expect(present.contains(v4) && present.contains(v6), "\(present)")
+        let v6Address = String(v6.split(separator: "/")[0])
+        #expect(lab.log("dnsmasq.leases").contains(v6Address), "\(lab.log("dnsmasq.leases"))")
+        try lab.waitFor("the advertised prefix in the container") {
+            ((try? bed.ip(c1, "-6", "route", "show", "fd00:77::/64")) ?? "").contains("fd00:77::/64")
+        }
+        #expect(try bed.ping(from: c1, "fd00:77::1"))
+        #expect(try bed.ping(from: c1, "10.77.0.1"))
+
+        var object = try #require(try JSONValue.parse(config).objectValue)
+        object["prevResult"] = add.json
+        let check = try bed.plugin(
+            "macvlan", "CHECK", config: JSONValue.object(object).serialized(), host: lab.host, containerID: "c1",
+            netns: bed.path(c1))
+        #expect(check.status == 0, "\(check.output)")
+
+        let del = try bed.plugin(
+            "macvlan", "DEL", config: config, host: lab.host, containerID: "c1", netns: bed.path(c1))
+        #expect(del.status == 0, "\(del.output)")
+        try lab.waitFor("dnsmasq to drop both leases") {
+            let leases = lab.log("dnsmasq.leases")
+            return !leases.contains(v6Address) && !leases.contains(String(v4.split(separator: "/")[0]))
+        }
+        #expect(
+            try bed.plugin("macvlan", "DEL", config: config, host: lab.host, containerID: "c1", netns: bed.path(c1))
+                .status == 0)
+    }
+
+    /// ipFamilies ["IPv6"] alone: only an IPv6 address; two containers get distinct DUIDs and
+    /// addresses; `dhcp leases --json` lists them as IPv6. Times to lease are printed.
+    @Test func ipv6OnlyDistinctClientsAndListing() throws {
+        let bed = try Testbed()
+        let lab = try DHCPLab.dualStack(bed)
+        defer { lab.tearDown() }
+        var addresses: [String] = []
+        for name in ["c1", "c2"] {
+            let netns = try bed.namespace(name)
+            let (add, milliseconds) = try Self.timed {
+                try bed.plugin(
+                    "macvlan", "ADD", config: lab.config(families: #"["IPv6"]"#), host: lab.host, containerID: name,
+                    netns: bed.path(netns))
+            }
+            FileIO.writeAll(2, "dhcpv6: IPv6-only ADD (macvlan, dnsmasq) \(Int(milliseconds)) ms\n")
+            #expect(add.status == 0, "\(add.output)\n\(lab.log("daemon.log"))")
+            let ips = add.json?["ips"]?.arrayValue ?? []
+            #expect(ips.count == 1)
+            addresses += ips.compactMap { $0["address"]?.stringValue }
+        }
+        #expect(Set(addresses).count == 2 && addresses.allSatisfy { $0.hasPrefix("fd00:77::") }, "\(addresses)")
+        let outcome = try ChildProcess.run(
+            Testbed.binDirectory + "/dhcp", arguments: ["leases", "-socketpath", lab.socketPath, "--json"],
+            environment: [])
+        let list = try JSONValue.parse(String(decoding: outcome.standardOutput, as: UTF8.self)).arrayValue ?? []
+        #expect(list.count == 2 && list.allSatisfy { $0["family"] == "IPv6" && $0["state"] == "bound" }, "\(list)")
+        #expect(Set(list.compactMap { $0["server"]?.stringValue }).count == 1)
+        let (v4, milliseconds) = try Self.timed {
+            try bed.plugin(
+                "macvlan", "ADD", config: lab.config(), host: lab.host, containerID: "c3",
+                netns: bed.path(try bed.namespace("c3")))
+        }
+        #expect(v4.status == 0)
+        FileIO.writeAll(2, "dhcpv6: IPv4-only ADD, same lab (macvlan, dnsmasq) \(Int(milliseconds)) ms\n")
+    }
+
+    /// A DHCPv6 failure (dnsmasq serves no IPv6 range) fails the dual-stack ADD with code 11
+    /// and undoes the DHCPv4 lease that succeeded: RELEASE reaches dnsmasq, no eth0 is left.
+    @Test func aFailureOfOneFamilyUndoesBoth() throws {
+        let bed = try Testbed()
+        let lab = try DHCPLab(bed)
+        defer { lab.tearDown() }
+        let c1 = try bed.namespace("c1")
+        let add = try bed.plugin(
+            "macvlan", "ADD", config: lab.config(families: #"["IPv4","IPv6"]"#, timeout: 2), host: lab.host,
+            containerID: "c1", netns: bed.path(c1))
+        #expect(add.status != 0 && add.json?["code"] == 11, "\(add.output)")
+        #expect((add.json?["msg"]?.stringValue ?? "").contains("DHCPv6"), "\(add.output)")
+        try lab.waitFor("the DHCPv4 lease released", seconds: 5) { lab.log("dnsmasq.log").contains("DHCPRELEASE") }
+        #expect(!lab.log("dnsmasq.leases").contains("10.77.0."), "\(lab.log("dnsmasq.leases"))")
+        #expect(((try? bed.ip(c1, "link", "show", "eth0")) ?? "").isEmpty, "eth0 left behind")
+    }
+
+    /// Unknown or empty ipFamilies: code 7 naming the key, before anything is made.
+    @Test func ipFamiliesAreChecked() throws {
+        let bed = try Testbed()
+        let lab = try DHCPLab(bed, server: false)
+        defer { lab.tearDown() }
+        let c1 = try bed.namespace("c1")
+        for families in [#"["IPv5"]"#, "[]", #""IPv4""#] {
+            let add = try bed.plugin(
+                "dhcp", "ADD", config: lab.config(families: families), host: lab.host, containerID: "c1",
+                netns: bed.path(c1))
+            #expect(add.json?["code"] == 7, "\(families): \(add.output)")
+            #expect((add.json?["msg"]?.stringValue ?? "").contains("ipFamilies"), "\(add.output)")
+        }
+    }
+
+    /// The daemon restarted after a dual-stack ADD resumes both leases: DHCPv6 is confirmed
+    /// (CONFIRM, not a new SOLICIT), DHCPv4 too (INIT-REBOOT), and the addresses stay.
+    @Test func aRestartKeepsBothLeases() throws {
+        let bed = try Testbed()
+        let lab = try DHCPLab.dualStack(bed)
+        defer { lab.tearDown() }
+        let c1 = try bed.namespace("c1")
+        let config = lab.config(families: #"["IPv4","IPv6"]"#)
+        let add = try bed.plugin(
+            "macvlan", "ADD", config: config, host: lab.host, containerID: "c1", netns: bed.path(c1))
+        #expect(add.status == 0, "\(add.output)")
+        let addresses = Set((add.json?["ips"]?.arrayValue ?? []).compactMap { $0["address"]?.stringValue })
+        let solicits = lab.log("dnsmasq.log").occurrences(of: "DHCPSOLICIT")
+        lab.stopDaemon()
+        try lab.startDaemon()
+        try lab.waitFor("the DHCPv6 lease confirmed") {
+            lab.log("daemon.log").contains("confirmed after the restart")
+                && lab.log("dnsmasq.log").contains("DHCPCONFIRM")
+        }
+        #expect(lab.log("dnsmasq.log").occurrences(of: "DHCPSOLICIT") == solicits, "\(lab.log("dnsmasq.log"))")
+        var object = try #require(try JSONValue.parse(config).objectValue)
+        object["prevResult"] = add.json
+        let check = try bed.plugin(
+            "macvlan", "CHECK", config: JSONValue.object(object).serialized(), host: lab.host, containerID: "c1",
+            netns: bed.path(c1))
+        #expect(check.status == 0, "\(check.output)\n\(lab.log("daemon.log"))")
+        let onLink = try bed.ipJSON(c1, "addr", "show", "eth0").arrayValue?.first?["addr_info"]?.arrayValue ?? []
+        let present = Set(onLink.map { "\($0["local"]?.stringValue ?? "")/\($0["prefixlen"]?.intValue ?? 0)" })
+        #expect(addresses.isSubset(of: present), "\(addresses) vs \(present)")
+    }
+}
