@@ -190,3 +190,48 @@ extension DHCPLab {
         #expect(addresses.isSubset(of: present), "\(addresses) vs \(present)")
     }
 }
+
+/// DHCPv6 on ipvlan (inside the VM: this host's kernel has no ipvlan): slaves share the
+/// master's MAC, so only the per-attachment DUID and IAID tell the containers apart.
+@Suite(.enabled(if: Testbed.insideVM, "runs inside integration/vm-run.sh; started by VMSuiteTests"))
+struct DHCPv6VMTests {
+    /// Two ipvlan containers, dual stack: distinct IPv4 and IPv6 leases, each on its eth0 (the
+    /// IPv6 one reachable from the server's side), both released on DEL.
+    @Test func ipvlanContainersGetDistinctDualStackLeases() throws {
+        let bed = try Testbed()
+        let lab = try DHCPLab.dualStack(bed)
+        defer { lab.tearDown() }
+        let config = lab.config(type: "ipvlan", extra: #","ipFamilies":["IPv4","IPv6"]"#)
+        var v6: [String] = []
+        var v4: [String] = []
+        var namespaces: [String: String] = [:]
+        for name in ["c1", "c2"] {
+            let ns = try bed.namespace(name)
+            namespaces[name] = ns
+            let add = try bed.plugin(
+                "ipvlan", "ADD", config: config, host: lab.host, containerID: name, netns: bed.path(ns))
+            #expect(add.status == 0, "\(add.output)\n\(lab.log("daemon.log"))")
+            let ips = (add.json?["ips"]?.arrayValue ?? []).compactMap { $0["address"]?.stringValue }
+            v4 += ips.filter { $0.hasPrefix("10.77.0.") }
+            v6 += ips.filter { $0.hasPrefix("fd00:77::") }
+            try lab.waitFor("the advertised prefix in \(name)") {
+                ((try? bed.ip(ns, "-6", "route", "show", "fd00:77::/64")) ?? "").contains("fd00:77::/64")
+            }
+            #expect(try bed.ping(from: ns, "fd00:77::1"), "\(name) reaches the server over IPv6")
+        }
+        #expect(Set(v4).count == 2 && Set(v6).count == 2, "\(v4) \(v6)")
+        let duids = lab.log("dnsmasq.log").split(separator: "\n").filter { $0.contains("DHCPREPLY") }
+            .compactMap { $0.split(separator: " ").last.map(String.init) }
+        #expect(Set(duids).count == 2, "two DUIDs: \(duids)")
+        for name in ["c1", "c2"] {
+            let del = try bed.plugin(
+                "ipvlan", "DEL", config: config, host: lab.host, containerID: name,
+                netns: bed.path(namespaces[name] ?? ""))
+            #expect(del.status == 0, "\(del.output)")
+        }
+        try lab.waitFor("dnsmasq to drop the IPv6 leases") {
+            let leases = lab.log("dnsmasq.leases")
+            return v6.allSatisfy { !leases.contains(String($0.split(separator: "/")[0])) }
+        }
+    }
+}

@@ -13,6 +13,7 @@ import Testing
     /// The suites that run inside the VM.
     static let suites = [
         "KernelLinkTests", "IpvlanVlanVMTests", "ConfExamplesTests", "BridgeVLANVMTests", "DHCPVMTests",
+        "DHCPv6VMTests",
         "KubernetesVMTests",
     ]
 
