@@ -5,7 +5,8 @@
 #   macvlan, ipvlan (l2), vlan and bridge, each with host-local: ADD, the container's address
 #   and route, traffic between two containers (or to a peer on the VLAN), CHECK, DEL, DEL again;
 #   an ADD with a bad config (CNI error JSON, code 7, nothing made); a DHCP lease from dnsmasq
-#   through `dhcp daemon` on macvlan, and its RELEASE on DEL.
+#   through `dhcp daemon` on macvlan, and its RELEASE on DEL; a dual-stack (DHCPv4 + DHCPv6)
+#   lease and its release.
 # Prints one "ok"/"not ok" line per check and a summary; exits 1 if any check failed.
 # Usage: arm64-suite.sh BIN_DIR
 set -u
@@ -117,9 +118,11 @@ in_ns a64-host ip link add up1 type veth peer name up1p
 in_ns a64-host ip link set up1 up
 in_ns a64-host ip link set up1p netns a64-lan
 in_ns a64-lan ip address add 10.64.7.1/24 dev up1p
+in_ns a64-lan ip address add fd00:64::1/64 dev up1p nodad
 in_ns a64-lan ip link set up1p up
 in_ns a64-lan dnsmasq --keep-in-foreground --conf-file=/dev/null --port=0 --interface=up1p --bind-interfaces \
   --except-interface=lo --dhcp-range=10.64.7.100,10.64.7.150,255.255.255.0,2m --dhcp-option=option:router,10.64.7.1 \
+  --dhcp-range=fd00:64::100,fd00:64::1ff,64,2m --enable-ra --dhcp-rapid-commit \
   --dhcp-leasefile="$WORK/dnsmasq.leases" --pid-file= --user=root --no-ping --dhcp-authoritative \
   --log-dhcp --log-facility="$WORK/dnsmasq.log" &
 DNSMASQ=$!
@@ -138,6 +141,19 @@ check "dhcp: DEL" cni macvlan DEL dhcp-c1 a64-dhcp1 "$dhcp_config"
 for _ in $(seq 50); do grep -qw "$leased" "$WORK/dnsmasq.leases" || break; sleep 0.1; done
 check "dhcp: RELEASE reached dnsmasq (the lease is gone)" sh -c "! grep -qw '$leased' '$WORK/dnsmasq.leases'"
 ip netns delete a64-dhcp1
+
+# Dual stack: DHCPv4 and DHCPv6 (optimistic DAD, Rapid Commit) on one ADD, both released on DEL.
+dual_config="{\"cniVersion\":\"1.1.0\",\"name\":\"a64-dual\",\"type\":\"macvlan\",\"master\":\"up1\",\"ipam\":{\"type\":\"dhcp\",\"daemonSocketPath\":\"$WORK/dhcp.sock\",\"ipFamilies\":[\"IPv4\",\"IPv6\"]}}"
+ip netns add a64-dual1
+check "dhcp dual stack: ADD" cni macvlan ADD dual-c1 a64-dual1 "$dual_config"
+leased6=$(jq -r '.ips[] | select(.address | startswith("fd00:64::")) | .address' "$WORK/out" | cut -d/ -f1)
+check "dhcp dual stack: an IPv4 and an IPv6 address in the result" sh -c "[ \$(jq '.ips | length' '$WORK/out') = 2 ] && [ -n '$leased6' ]"
+check "dhcp dual stack: the IPv6 address is on eth0" sh -c "ip netns exec a64-dual1 ip -6 -o address show dev eth0 | grep -qw '$leased6'"
+check "dhcp dual stack: dnsmasq holds the IPv6 lease" grep -qw "$leased6" "$WORK/dnsmasq.leases"
+check "dhcp dual stack: DEL" cni macvlan DEL dual-c1 a64-dual1 "$dual_config"
+for _ in $(seq 50); do grep -qw "$leased6" "$WORK/dnsmasq.leases" || break; sleep 0.1; done
+check "dhcp dual stack: the IPv6 lease is released" sh -c "! grep -qw '$leased6' '$WORK/dnsmasq.leases'"
+ip netns delete a64-dual1
 [ "$failed" = 0 ] || { echo "# daemon log:"; sed 's/^/#   /' "$WORK/daemon.log" | tail -20; }
 
 echo "# arm64 suite: $passed passed, $failed failed"
