@@ -30,12 +30,16 @@ public struct DHCPv6Lease: Sendable, Equatable {
     /// The shortest valid lifetime taken, as DHCPv4's shortest lease: 0 or a few seconds from a
     /// rogue or broken server would make the client renew without pause.
     public static let shortestLifetime: UInt32 = 60
+    /// The shortest T1 taken: renewals at most every 10 s (REN_TIMEOUT), whatever T1 a server
+    /// sends.
+    public static let shortestRenewal: UInt32 = 10
 
     /// The lease in an ADVERTISE or REPLY for the IA `iaid`: nil when the message carries no
     /// usable address for it (status NoAddrsAvail, an empty IA, no server identifier). Timers
     /// are kept to 0 < T1 < T2 < valid lifetime with the valid lifetime at least
-    /// `shortestLifetime` and the preferred at most the valid; a T1/T2 of 0 or out of order is
-    /// RFC 8415 21.4's advice, 0.5 and 0.8 of the preferred lifetime.
+    /// `shortestLifetime`, the preferred at most the valid and T1 at least `shortestRenewal`;
+    /// a T1/T2 of 0 or out of order is RFC 8415 21.4's advice, 0.5 and 0.8 of the preferred
+    /// lifetime (taken as at least a minute).
     public init?(reply message: DHCPv6Message, iaid: UInt32) {
         guard let serverID = message.option(DHCPv6OptionCode.serverID), !serverID.isEmpty else { return nil }
         let associations = message.options.filter { $0.code == DHCPv6OptionCode.identityAssociationNA }
@@ -50,9 +54,10 @@ public struct DHCPv6Lease: Sendable, Equatable {
         let preferred = min(max(granted.preferredLifetime, 1), valid)
         validLifetime = valid
         preferredLifetime = preferred
-        let reference = preferred == UInt32.max ? valid : preferred
-        let renewal =
-            association.t1 > 0 && association.t1 < valid ? association.t1 : max(1, UInt32(UInt64(reference) / 2))
+        // The lifetime the default timers derive from: the preferred one, at least a minute.
+        let reference = preferred == UInt32.max ? valid : min(max(preferred, Self.shortestLifetime), valid)
+        let proposed = association.t1 > 0 && association.t1 < valid ? association.t1 : UInt32(UInt64(reference) / 2)
+        let renewal = max(proposed, Self.shortestRenewal)
         let rebinding =
             association.t2 > renewal && association.t2 < valid
             ? association.t2 : max(renewal + 1, UInt32(UInt64(reference) * 4 / 5))

@@ -123,3 +123,121 @@ enum IPAddressLiteral {
             "macvlan", "DEL", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1))
     }
 }
+
+/// A DHCPv6 server of the test's own on [::]:547 in the LAN namespace (joined to ff02::1:2)
+/// that answers every SOLICIT (Rapid Commit), REQUEST, RENEW and REBIND with an address of
+/// valid and preferred lifetime 1 s and T1 = T2 = 0. It counts what it hears.
+final class RogueDHCPv6Server: @unchecked Sendable {
+    let socket: FileDescriptor
+    let heard = Atomic<Int>(0)
+    let stopped = Atomic<Bool>(false)
+    private var thread: pthread_t?
+
+    init(inNamespace path: String, interface: String) throws {
+        let namespace = try NetworkNamespace(path: path)
+        socket = try namespace.run { () throws(SystemError) -> FileDescriptor in
+            let fd = try FileDescriptor(
+                checking: Glibc.socket(AF_INET6, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0),
+                "socket")
+            var on: Int32 = 1
+            setsockopt(fd.rawValue, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
+            var address = sockaddr_in6()
+            address.sin6_family = sa_family_t(AF_INET6)
+            address.sin6_port = in_port_t(547).bigEndian
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd.rawValue, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
+                }
+            }
+            try SystemError.check(bound, "bind port 547")
+            var group = ipv6_mreq()
+            group.ipv6mr_interface = UInt32(if_nametoindex(interface))
+            withUnsafeMutableBytes(of: &group.ipv6mr_multiaddr) { raw in
+                for (index, byte) in (IPAddress("ff02::1:2")?.bytes ?? []).enumerated() { raw[index] = byte }
+            }
+            let joined = setsockopt(
+                fd.rawValue, Int32(IPPROTO_IPV6), IPV6_ADD_MEMBERSHIP, &group, socklen_t(MemoryLayout<ipv6_mreq>.size))
+            try SystemError.check(joined, "join ff02::1:2")
+            return fd
+        }
+        thread = Threads.start { [self] in serve() }
+    }
+
+    func stop() {
+        stopped.store(true, ordering: .sequentiallyConsistent)
+        if let thread { pthread_join(thread, nil) }
+        socket.closeIgnoringErrors()
+    }
+
+    private func serve() {
+        var buffer = [UInt8](repeating: 0, count: 2048)
+        while !stopped.load(ordering: .sequentiallyConsistent) {
+            var descriptor = pollfd(fd: socket.rawValue, events: Int16(POLLIN), revents: 0)
+            guard poll(&descriptor, 1, 100) > 0 else { continue }
+            var peer = sockaddr_in6()
+            var peerLength = socklen_t(MemoryLayout<sockaddr_in6>.size)
+            let count = buffer.withUnsafeMutableBytes { bytes in
+                withUnsafeMutablePointer(to: &peer) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        recvfrom(socket.rawValue, bytes.baseAddress, bytes.count, 0, $0, &peerLength)
+                    }
+                }
+            }
+            guard count > 0, let message = try? DHCPv6Message(decoding: buffer[0..<count]),
+                [.solicit, .request, .renew, .rebind].contains(message.type),
+                let clientID = message.option(DHCPv6OptionCode.clientID),
+                let ia = message.option(DHCPv6OptionCode.identityAssociationNA),
+                let association = try? DHCPv6IdentityAssociation(decoding: ia)
+            else { continue }
+            heard.add(1, ordering: .relaxed)
+            let granted = DHCPv6IdentityAssociation(
+                iaid: association.iaid, t1: 0, t2: 0,
+                addresses: [
+                    DHCPv6Address(
+                        address: IPAddress("fd00:77::150") ?? IPAddress(v4: 0), preferredLifetime: 1, validLifetime: 1)
+                ])
+            var options = [
+                DHCPv6Option(DHCPv6OptionCode.clientID, clientID),
+                DHCPv6Option(DHCPv6OptionCode.serverID, [0, 3, 0, 1, 2, 0, 0, 0, 0, 1]), granted.option,
+            ]
+            if message.type == .solicit { options.append(DHCPv6Option(DHCPv6OptionCode.rapidCommit, [])) }
+            let reply = DHCPv6Message(type: .reply, transactionID: message.transactionID, options: options).encoded
+            _ = reply.withUnsafeBytes { bytes in
+                withUnsafePointer(to: &peer) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        sendto(socket.rawValue, bytes.baseAddress, bytes.count, 0, $0, peerLength)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The same for DHCPv6: lifetimes of 1 s and T1 = T2 = 0 make a lease of a minute renewed
+/// after 30 s, not a client renewing without pause.
+@Suite struct RogueDHCPv6ServerTests {
+    @Test func lifetimesOfOneSecondDoNotMakeTheDaemonLoop() throws {
+        let bed = try Testbed()
+        let lab = try DHCPLab(bed, server: false)
+        defer { lab.tearDown() }
+        try bed.ip(lab.lan, "addr", "add", "fd00:77::1/64", "dev", "up0p", "nodad")
+        let server = try RogueDHCPv6Server(inNamespace: bed.path(lab.lan), interface: "up0p")
+        defer { server.stop() }
+        let c1 = try bed.namespace("c1")
+        let config = lab.config(families: #"["IPv6"]"#)
+        let add = try bed.plugin(
+            "macvlan", "ADD", config: config, host: lab.host, containerID: "c1", netns: bed.path(c1))
+        let afterLease = server.heard.load(ordering: .relaxed)
+        usleep(3_000_000)
+        let inThreeSeconds = server.heard.load(ordering: .relaxed) - afterLease
+        FileIO.writeAll(
+            2,
+            "dhcpv6: under a server giving 1 s lifetimes and T1 = 0: ADD exit \(add.status), \(afterLease) messages to lease, \(inThreeSeconds) in the next 3 s\n"
+        )
+        #expect(add.status == 0, "\(add.output)\n\(lab.log("daemon.log"))")
+        #expect(add.json?["ips"]?.arrayValue?.first?["address"] == "fd00:77::150/128")
+        #expect(inThreeSeconds <= 1, "the daemon sent \(inThreeSeconds) messages in 3 s")
+        #expect(lab.log("daemon.log").contains("valid 60 s"), "\(lab.log("daemon.log"))")
+        _ = try bed.plugin("macvlan", "DEL", config: config, host: lab.host, containerID: "c1", netns: bed.path(c1))
+    }
+}

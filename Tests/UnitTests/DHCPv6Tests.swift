@@ -138,15 +138,17 @@ func v6IA(
     }
 
     /// A rogue or broken server: valid lifetime 0 is no address; 5 s is raised to 60 s, T1 = T2
-    /// = 0 become 0.5 and 0.8 of the preferred lifetime, a T2 before T1 is replaced, a
-    /// preferred lifetime above the valid one discards the address (RFC 8415 21.6).
+    /// = 0 become 0.5 and 0.8 of the preferred lifetime (at least a minute), a T1 of 1 s is
+    /// 10 s, a T2 before T1 is replaced, a preferred lifetime above the valid one discards the
+    /// address (RFC 8415 21.6).
     @Test func rogueLifetimesAreMadeSane() throws {
         #expect(DHCPv6Lease(reply: try reply(7, valid: 0), iaid: identity.iaid) == nil)
         let short = try #require(
             DHCPv6Lease(reply: try reply(7, t1: 0, t2: 0, preferred: 5, valid: 5), iaid: identity.iaid))
         #expect(short.validLifetime == 60 && short.preferredLifetime == 5)
-        #expect(short.renewalSeconds >= 1 && short.renewalSeconds < short.rebindingSeconds)
-        #expect(short.rebindingSeconds < short.validLifetime)
+        #expect(short.renewalSeconds == 30 && short.rebindingSeconds == 48, "\(short)")
+        let eager = try #require(DHCPv6Lease(reply: try reply(7, t1: 1, t2: 2), iaid: identity.iaid))
+        #expect(eager.renewalSeconds == 10 && eager.rebindingSeconds > 10, "T1 of 1 s: \(eager)")
         let zero = try #require(DHCPv6Lease(reply: try reply(7, t1: 0, t2: 0), iaid: identity.iaid))
         #expect(zero.renewalSeconds == 1800 && zero.rebindingSeconds == 2880)
         let backwards = try #require(DHCPv6Lease(reply: try reply(7, t1: 3000, t2: 100), iaid: identity.iaid))
