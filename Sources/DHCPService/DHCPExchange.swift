@@ -29,24 +29,14 @@ protocol ExchangeClient {
     mutating func steps(tickingAt now: Double) -> [ExchangeStep<Outgoing, Lease>]
 }
 
-/// The sockets of one family on one interface (DHCPTransport, DHCPv6Transport).
-protocol ExchangeTransport {
-    associatedtype Incoming
-    associatedtype Outgoing
-    func send(_ message: Outgoing) throws
-    /// One message, or nil when `timeout` seconds pass first.
-    func receive(timeout: Double) -> Incoming?
-    /// The message's type, for "heard 2 OFFER, 1 NAK".
-    static func label(_ message: Incoming) -> String
-}
-
 /// One DHCP exchange, for a first lease and for every renewal alike, DHCPv4 or DHCPv6:
-/// performs the client's actions (sending through `transport`), feeds it what arrives and its
+/// performs the client's actions (sending through `channel`), feeds it what arrives and its
 /// timers, and returns the lease once it is bound, or nil when `deadline` passes first.
 /// Counts what it sent and heard, for the error that says so.
-struct DHCPExchange<Client: ExchangeClient, Transport: ExchangeTransport>
-where Transport.Incoming == Client.Incoming, Transport.Outgoing == Client.Outgoing {
-    let transport: Transport
+struct DHCPExchange<Client: ExchangeClient> {
+    let channel: DHCPChannel<Client.Incoming, Client.Outgoing>
+    /// Seconds on the host's monotonic clock.
+    let clock: () -> Double
     /// A first lease fails at once when sending fails; a renewal retries at its next timer.
     let sendFailuresAreErrors: Bool
     var beforeEachRound: (Client) -> Void = { _ in }
@@ -54,8 +44,12 @@ where Transport.Incoming == Client.Incoming, Transport.Outgoing == Client.Outgoi
     private(set) var sent = 0
     private(set) var heard: [String: Int] = [:]
 
-    init(transport: Transport, sendFailuresAreErrors: Bool) {
-        self.transport = transport
+    init(
+        channel: DHCPChannel<Client.Incoming, Client.Outgoing>, clock: @escaping () -> Double,
+        sendFailuresAreErrors: Bool
+    ) {
+        self.channel = channel
+        self.clock = clock
         self.sendFailuresAreErrors = sendFailuresAreErrors
     }
 
@@ -77,7 +71,7 @@ where Transport.Incoming == Client.Incoming, Transport.Outgoing == Client.Outgoi
                 switch step {
                 case .send(let message):
                     do {
-                        try transport.send(message)
+                        try channel.send(message)
                         sent += 1
                     } catch {
                         if sendFailuresAreErrors { throw error }
@@ -88,15 +82,15 @@ where Transport.Incoming == Client.Incoming, Transport.Outgoing == Client.Outgoi
                     onLost(reason)
                 }
             }
-            let now = MonotonicClock.seconds
+            let now = clock()
             if now >= deadline { return nil }
             // Until the client's next timer (a retransmission already due: at once), or the end.
             let wait = max(0, min(deadline, client.nextDeadline ?? deadline) - now)
-            if let message = transport.receive(timeout: wait) {
-                heard[Transport.label(message), default: 0] += 1
-                steps = client.steps(receiving: message, now: MonotonicClock.seconds)
+            if let message = channel.receive(wait) {
+                heard[channel.label(message), default: 0] += 1
+                steps = client.steps(receiving: message, now: clock())
             } else {
-                steps = client.steps(tickingAt: MonotonicClock.seconds)
+                steps = client.steps(tickingAt: clock())
             }
         }
     }

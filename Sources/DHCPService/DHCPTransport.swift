@@ -14,7 +14,7 @@ import POSIX
 /// server's reply arrives whether it is broadcast or unicast to an address not configured
 /// yet; the client need not ask for broadcast replies (the reference's default). Without
 /// CAP_NET_RAW the UDP socket receives, and only broadcast replies arrive (`receivesUnicast`).
-final class DHCPTransport: ExchangeTransport {
+final class DHCPTransport {
     let fd: FileDescriptor
     /// The packet socket, or -1 when it could not be opened.
     let packetFD: FileDescriptor?
@@ -65,8 +65,6 @@ final class DHCPTransport: ExchangeTransport {
             if !Thread.start({ packetFD.closeIgnoringErrors() }) { packetFD.closeIgnoringErrors() }
         }
     }
-
-    func send(_ outgoing: (DHCPMessage, DHCPDestination)) throws { try send(outgoing.0, to: outgoing.1) }
 
     static func label(_ message: DHCPMessage) -> String { message.messageType.map { "\($0)".uppercased() } ?? "other" }
 

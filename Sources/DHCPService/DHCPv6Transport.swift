@@ -12,7 +12,7 @@ import POSIX
 /// any thread): UDP on [::]:546 bound to the interface, sending to
 /// All_DHCP_Relay_Agents_and_Servers (ff02::1:2) port 547 from the interface's link-local
 /// address; servers answer that address, port 546.
-final class DHCPv6Transport: ExchangeTransport {
+final class DHCPv6Transport {
     let fd: FileDescriptor
     let interface: String
     let interfaceIndex: Int32

@@ -21,7 +21,7 @@ extension LeaseManager {
     /// fails whole, with the first family's error.
     func acquireAll(_ request: DaemonRequest) throws -> JSONValue {
         if request.families.contains(.ipv6) {
-            try prepareForIPv6(request, try NetworkNamespace(path: netnsPath(request)))
+            try prepareForIPv6(request, try host.openNamespace(netnsPath(request)))
         }
         var reply = JSONObject()
         reply["ok"] = true
@@ -65,11 +65,11 @@ extension LeaseManager {
     /// Runs `body` with `address` on the interface (RTM_NEWADDR, then RTM_DELADDR), unless it
     /// is there already. A failure is logged; `body` runs anyway.
     func withTransientAddress(
-        _ address: IPPrefix, on ifName: String, in namespace: NetworkNamespace, _ body: () -> Void
+        _ address: IPPrefix, on ifName: String, in namespace: any LeaseNamespace, _ body: () -> Void
     ) {
         var added: InterfaceAddress?
         do {
-            let netlink = try RouteNetlink(in: namespace)
+            let netlink = try namespace.netlink()
             if let link = try netlink.link(named: ifName),
                 try !netlink.addresses(interfaceIndex: link.index).contains(where: { $0.prefix == address })
             {

@@ -38,14 +38,11 @@ extension LeaseManager {
     /// still runs and still catches a duplicate) and router advertisements taken
     /// (`accept_ra=1`). Then the link goes up. A link that is already up keeps its tentative
     /// link-local address: `acquire6` waits for DAD to finish on it.
-    func prepareForIPv6(_ request: DaemonRequest, _ namespace: NetworkNamespace) throws {
-        let writes = [("disable_ipv6", "0"), ("optimistic_dad", "1"), ("use_optimistic", "1"), ("accept_ra", "1")]
-        try namespace.run { () throws(SysctlError) in
-            for (name, value) in writes {
-                try Sysctl.write(Sysctl.interfaceKey(family: "ipv6", interface: request.ifName, name), value)
-            }
-        }
-        let netlink = try RouteNetlink(in: namespace)
+    func prepareForIPv6(_ request: DaemonRequest, _ namespace: any LeaseNamespace) throws {
+        try namespace.writeIPv6Settings(
+            interface: request.ifName,
+            [("disable_ipv6", "0"), ("optimistic_dad", "1"), ("use_optimistic", "1"), ("accept_ra", "1")])
+        let netlink = try namespace.netlink()
         if let link = try netlink.link(named: request.ifName), !link.isUp {
             try netlink.setLink(index: link.index, up: true)
         }
@@ -53,21 +50,21 @@ extension LeaseManager {
 
     /// Waits (at most 3 s) until the interface has a link-local address that can be a source:
     /// not tentative, or optimistic. RTM_GETADDR dumps, 20 ms apart.
-    private func waitForLinkLocal(_ netlink: RouteNetlink, _ link: Link) throws {
-        let deadline = MonotonicClock.seconds + 3
+    private func waitForLinkLocal(_ netlink: any NetlinkSession, _ link: Link) throws {
+        let deadline = host.monotonicSeconds + 3
         while true {
             let usable = try netlink.addresses(interfaceIndex: link.index, family: .v6).contains {
                 $0.prefix.address.bytes.prefix(2) == [0xfe, 0x80] && $0.isUsableSource
             }
             if usable { return }
-            if MonotonicClock.seconds >= deadline {
+            if host.monotonicSeconds >= deadline {
                 throw CNIError(
                     code: .tryAgainLater,
                     msg:
                         "\(link.name) has no usable IPv6 link-local address to ask DHCPv6 from (IPv6 disabled, or DAD failed)"
                 )
             }
-            _ = poll(nil, 0, 20)
+            host.pause(0.02)
         }
     }
 
@@ -75,23 +72,23 @@ extension LeaseManager {
     /// `timeout` seconds, and keeps the lease.
     func acquire6(_ request: DaemonRequest) throws -> DHCPv6Lease {
         if let lease = monitor.locked({ records6[ExactKey(request.key)]?.client.lease }) { return lease }
-        let namespace = try NetworkNamespace(path: netnsPath(request))
-        let netlink = try RouteNetlink(in: namespace)
+        let namespace = try host.openNamespace(netnsPath(request))
+        let netlink = try namespace.netlink()
         guard let link = try netlink.link(named: request.ifName) else {
             throw CNIError(
                 code: .invalidEnvironment, msg: "interface \"\(request.ifName)\" not found in netns \(request.netns)")
         }
         try waitForLinkLocal(netlink, link)
-        let transport = try DHCPv6Transport(interface: request.ifName, index: link.index, in: namespace)
+        let channel = try namespace.channel6(interface: request.ifName, index: link.index)
         var client = DHCPv6Client(identity: Self.identity6(request))
         client.maximumRetransmit = settings.resendMaximum
         let timeout = min(request.timeout ?? settings.acquireTimeout, settings.acquireTimeout)
-        var exchange = DHCPExchange<DHCPv6Client, DHCPv6Transport>(transport: transport, sendFailuresAreErrors: true)
-        let first = DHCPv6Client.steps(client.start(now: MonotonicClock.seconds))
-        if let lease = try exchange.run(&client, first: first, until: MonotonicClock.seconds + timeout) {
+        var exchange = DHCPExchange<DHCPv6Client>(channel: channel, clock: clock, sendFailuresAreErrors: true)
+        let first = DHCPv6Client.steps(client.start(now: host.monotonicSeconds))
+        if let lease = try exchange.run(&client, first: first, until: host.monotonicSeconds + timeout) {
             let record = Lease6Record(
                 request: request, client: client,
-                boundAtWall: WallClock.seconds - (MonotonicClock.seconds - client.boundAt))
+                boundAtWall: host.wallSeconds - (host.monotonicSeconds - client.boundAt))
             monitor.locked {
                 records6[ExactKey(request.key)] = record
                 monitor.signal()
@@ -112,8 +109,8 @@ extension LeaseManager {
     /// The default router the kernel took from an advertisement on the interface (the gateway
     /// of its IPv6 default route), if it has one yet.
     func router6(_ request: DaemonRequest) -> IPAddress? {
-        guard let namespace = try? NetworkNamespace(path: netnsPath(request)),
-            let netlink = try? RouteNetlink(in: namespace), let link = try? netlink.link(named: request.ifName),
+        guard let namespace = try? host.openNamespace(netnsPath(request)),
+            let netlink = try? namespace.netlink(), let link = try? netlink.link(named: request.ifName),
             let routes = try? netlink.routes(family: .v6, table: nil, outputInterfaceIndex: link.index)
         else { return nil }
         return routes.first { $0.isDefault && $0.gateway != nil }?.gateway
@@ -123,13 +120,13 @@ extension LeaseManager {
     /// there). An unknown attachment is fine.
     func release6(_ key: String) {
         guard let record = monitor.locked({ records6.removeValue(forKey: ExactKey(key)) }) else { return }
-        unlink(stateFile6(key))
+        host.removeState(stateFile6(key))
         let client = monitor.locked { record.client }
         let address = client.lease.map { "\($0.address)" } ?? "no address"
         guard let message = client.release(),
-            let namespace = try? NetworkNamespace(path: netnsPath(record.request)),
-            let netlink = try? RouteNetlink(in: namespace), let link = try? netlink.link(named: record.request.ifName),
-            let transport = try? DHCPv6Transport(interface: record.request.ifName, index: link.index, in: namespace)
+            let namespace = try? host.openNamespace(netnsPath(record.request)),
+            let netlink = try? namespace.netlink(), let link = try? netlink.link(named: record.request.ifName),
+            let channel = try? namespace.channel6(interface: record.request.ifName, index: link.index)
         else {
             log(
                 "released \(address) of \(Self.describe(record.request)) without telling the server (netns or interface gone)"
@@ -137,7 +134,7 @@ extension LeaseManager {
             return
         }
         do {
-            try transport.send(message)
+            try channel.send(message)
             log("released \(address) of \(Self.describe(record.request)) by DHCPv6")
         } catch {
             log("error: DHCPv6 RELEASE of \(address) for \(Self.describe(record.request)): \(error)")
@@ -148,53 +145,44 @@ extension LeaseManager {
     /// CONFIRM); a lease whose namespace or interface is gone is dropped.
     func service6(_ record: Lease6Record) {
         let key = record.request.key
-        guard let namespace = try? NetworkNamespace(path: netnsPath(record.request)),
-            let netlink = try? RouteNetlink(in: namespace), let link = try? netlink.link(named: record.request.ifName),
-            let transport = try? DHCPv6Transport(interface: record.request.ifName, index: link.index, in: namespace)
+        guard let namespace = try? host.openNamespace(netnsPath(record.request)),
+            let netlink = try? namespace.netlink(), let link = try? netlink.link(named: record.request.ifName),
+            let channel = try? namespace.channel6(interface: record.request.ifName, index: link.index)
         else {
             log("netns \(record.request.netns) or its interface is gone: dropping the DHCPv6 lease of \(key)")
             monitor.locked { _ = records6.removeValue(forKey: ExactKey(key)) }
-            unlink(stateFile6(key))
+            host.removeState(stateFile6(key))
             return
         }
         var client = monitor.locked { record.client }
         let phase = client.state == .confirming ? "confirmed after the restart" : "renewed"
-        var exchange = DHCPExchange<DHCPv6Client, DHCPv6Transport>(transport: transport, sendFailuresAreErrors: false)
+        var exchange = DHCPExchange<DHCPv6Client>(channel: channel, clock: clock, sendFailuresAreErrors: false)
         exchange.onLost = { reason in
-            log("lost the DHCPv6 lease of \(Self.describe(record.request)): \(reason)")
+            self.log("lost the DHCPv6 lease of \(Self.describe(record.request)): \(reason)")
             if let old = self.monitor.locked({ record.client.lease }) {
-                self.setAddress(nil, replacing: old, netlink, link)
+                self.change(record.request, in: namespace, adding: nil, removing: Self.host128(old.address))
             }
         }
-        let first = DHCPv6Client.steps(client.tick(now: MonotonicClock.seconds))
-        let granted = try? exchange.run(&client, first: first, until: MonotonicClock.seconds + settings.resendTimeout)
+        let first = DHCPv6Client.steps(client.tick(now: host.monotonicSeconds))
+        let granted = try? exchange.run(&client, first: first, until: host.monotonicSeconds + settings.resendTimeout)
         let previous = monitor.locked { () -> DHCPv6Lease? in
             let previous = record.client.lease
             record.client = client
-            if granted != nil { record.boundAtWall = WallClock.seconds - (MonotonicClock.seconds - client.boundAt) }
+            if granted != nil { record.boundAtWall = host.wallSeconds - (host.monotonicSeconds - client.boundAt) }
             return previous
         }
         guard let lease = granted ?? (client.state == .bound ? client.lease : nil) else { return }
         persist6(record)
-        if previous?.address != lease.address { setAddress(lease, replacing: previous, netlink, link) }
+        // A different address (or one back after a loss): on as /128 without DAD (the server
+        // vouches for it), the old one off.
+        if previous?.address != lease.address {
+            change(
+                record.request, in: namespace, adding: Self.host128(lease.address),
+                removing: previous.flatMap { Self.host128($0.address) },
+                addressFlags: InterfaceAddress.noDuplicateAddressDetection)
+        }
         log("\(phase) \(lease.address) for \(Self.describe(record.request)) by DHCPv6, valid \(lease.validLifetime) s")
     }
 
-    /// The leased address on the interface (/128, no DAD: the server vouches for it), the old
-    /// one off. A failure is logged with the attachment, never dropped silently.
-    private func setAddress(_ lease: DHCPv6Lease?, replacing old: DHCPv6Lease?, _ netlink: RouteNetlink, _ link: Link) {
-        do {
-            if let lease, let prefix = IPPrefix(address: lease.address, prefixLength: 128) {
-                try netlink.addAddress(
-                    InterfaceAddress(
-                        interfaceIndex: link.index, prefix: prefix, flags: InterfaceAddress.noDuplicateAddressDetection)
-                )
-            }
-            if let old, old.address != lease?.address, let prefix = IPPrefix(address: old.address, prefixLength: 128) {
-                try netlink.deleteAddress(InterfaceAddress(interfaceIndex: link.index, prefix: prefix))
-            }
-        } catch {
-            log("error: changing the DHCPv6 address on \(link.name): \(error)")
-        }
-    }
+    static func host128(_ address: IPAddress) -> IPPrefix? { IPPrefix(address: address, prefixLength: 128) }
 }

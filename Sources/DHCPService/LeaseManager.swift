@@ -16,15 +16,21 @@ import POSIX
 /// its own thread (entering the container's netns on that thread only), renewals on one more.
 final class LeaseManager: @unchecked Sendable {
     let settings: DaemonSettings
+    /// The clocks, namespaces, state files and log (LeaseHost.swift).
+    let host: any LeaseHost
     let monitor = Monitor()
     /// By `DaemonRequest.key`, byte for byte (see `ExactKey`).
     var records: [ExactKey: LeaseRecord] = [:]
     /// DHCPv6 leases, by the same key (IPv6Leases.swift).
     var records6: [ExactKey: Lease6Record] = [:]
 
-    init(settings: DaemonSettings) {
+    init(settings: DaemonSettings, host: any LeaseHost = SystemLeaseHost()) {
         self.settings = settings
+        self.host = host
     }
+
+    /// A line of the daemon's log, through the host.
+    func log(_ text: String) { host.log(text) }
 
     func netnsPath(_ request: DaemonRequest) -> String { settings.hostPrefix + request.netns }
 
@@ -37,24 +43,24 @@ final class LeaseManager: @unchecked Sendable {
         if let lease = monitor.locked({ records[ExactKey(request.key)]?.client.lease }) {
             return lease
         }
-        let namespace = try NetworkNamespace(path: netnsPath(request))
-        let netlink = try RouteNetlink(in: namespace)
+        let namespace = try host.openNamespace(netnsPath(request))
+        let netlink = try namespace.netlink()
         guard let link = try netlink.link(named: request.ifName), let mac = link.address else {
             throw CNIError(
                 code: .invalidEnvironment, msg: "interface \"\(request.ifName)\" not found in netns \(request.netns)")
         }
         if !link.isUp { try netlink.setLink(index: link.index, up: true) }
-        let transport = try DHCPTransport(interface: request.ifName, in: namespace)
+        let channel = try namespace.channel4(interface: request.ifName)
         // Broadcast replies when the daemon is told so (-broadcast), and where a unicast reply
         // cannot reach this interface: ipvlan slaves share the master's MAC, and the master
         // gets frames for an address no slave has yet.
-        let broadcast = settings.broadcast || link.kind == "ipvlan" || !transport.receivesUnicast
+        let broadcast = settings.broadcast || link.kind == "ipvlan" || !channel.receivesUnicast
         var client = DHCPClient(identity: Self.identity(request, hardwareAddress: mac.bytes, broadcast: broadcast))
         client.maximumRetransmit = settings.resendMaximum
         let timeout = min(request.timeout ?? settings.acquireTimeout, settings.acquireTimeout)
-        var exchange = DHCPExchange<DHCPClient, DHCPTransport>(transport: transport, sendFailuresAreErrors: true)
-        let first = DHCPClient.steps(client.start(now: MonotonicClock.seconds))
-        if let lease = try exchange.run(&client, first: first, until: MonotonicClock.seconds + timeout) {
+        var exchange = DHCPExchange<DHCPClient>(channel: channel, clock: clock, sendFailuresAreErrors: true)
+        let first = DHCPClient.steps(client.start(now: host.monotonicSeconds))
+        if let lease = try exchange.run(&client, first: first, until: host.monotonicSeconds + timeout) {
             // Option 26: the server's MTU for this segment goes on the interface now (the CNI
             // result has no place for it); one the kernel refuses is reported. The interface's
             // own MTU is kept, and put back by DEL.
@@ -69,7 +75,7 @@ final class LeaseManager: @unchecked Sendable {
             }
             let record = LeaseRecord(
                 request: request, hardwareAddress: mac.bytes, client: client,
-                boundAtWall: WallClock.seconds - (MonotonicClock.seconds - client.boundAt), originalMTU: originalMTU)
+                boundAtWall: host.wallSeconds - (host.monotonicSeconds - client.boundAt), originalMTU: originalMTU)
             monitor.locked {
                 records[ExactKey(request.key)] = record
                 monitor.signal()
@@ -115,9 +121,9 @@ final class LeaseManager: @unchecked Sendable {
     /// the address it is about.
     func release(_ key: String, addressNotConfigured: Bool = false) {
         guard let record = monitor.locked({ records.removeValue(forKey: ExactKey(key)) }) else { return }
-        unlink(stateFile(key))
+        host.removeState(stateFile(key))
         // One open of the container's namespace for both (nil: it is gone, nothing to tell or undo).
-        let namespace = try? NetworkNamespace(path: netnsPath(record.request))
+        let namespace = try? host.openNamespace(netnsPath(record.request))
         if addressNotConfigured, let namespace, let lease = monitor.locked({ record.client.lease }) {
             withTransientAddress(lease.address, on: record.request.ifName, in: namespace) {
                 sendRelease(record, in: namespace)
@@ -130,10 +136,10 @@ final class LeaseManager: @unchecked Sendable {
 
     /// RTM_SETLINK with the MTU the interface had before the lease (nothing when the server
     /// set none, or the interface is gone: ENODEV is no error here).
-    private func restoreMTU(_ record: LeaseRecord, in namespace: NetworkNamespace) {
+    private func restoreMTU(_ record: LeaseRecord, in namespace: any LeaseNamespace) {
         guard let mtu = record.originalMTU else { return }
         do {
-            let netlink = try RouteNetlink(in: namespace)
+            let netlink = try namespace.netlink()
             guard let link = try netlink.link(named: record.request.ifName) else { return }
             if link.mtu != mtu { try netlink.setLink(index: link.index, mtu: mtu) }
             log("restored MTU \(mtu) on \(Self.describe(record.request))")
@@ -142,11 +148,11 @@ final class LeaseManager: @unchecked Sendable {
         }
     }
 
-    private func sendRelease(_ record: LeaseRecord, in namespace: NetworkNamespace?) {
+    private func sendRelease(_ record: LeaseRecord, in namespace: (any LeaseNamespace)?) {
         let client = monitor.locked { record.client }
         let address = client.lease.map { "\($0.address)" } ?? "no address"
         guard let (message, destination) = client.release(), let namespace,
-            let transport = try? DHCPTransport(interface: record.request.ifName, in: namespace)
+            let channel = try? namespace.channel4(interface: record.request.ifName)
         else {
             log(
                 "released \(address) of \(Self.describe(record.request)) without telling the server (netns or interface gone)"
@@ -154,7 +160,7 @@ final class LeaseManager: @unchecked Sendable {
             return
         }
         do {
-            try transport.send(message, to: destination)
+            try channel.send((message, destination))
             log(
                 "released \(address) of \(Self.describe(record.request)) to server \(client.lease.map { "\($0.serverIdentifier)" } ?? "\(destination)")"
             )
@@ -212,107 +218,5 @@ final class LeaseManager: @unchecked Sendable {
         }
         for key in stale { release(key) }
         for key in stale6 { release6(key) }
-    }
-
-    // MARK: Renewal
-
-    /// Runs forever: sleeps until the earliest lease timer, then renews, rebinds or re-acquires;
-    /// a lease whose namespace is gone is dropped.
-    func renewalLoop() -> Never {
-        while true {
-            let (due, due6) = monitor.locked { () -> ([LeaseRecord], [Lease6Record]) in
-                let deadline =
-                    (records.values.compactMap(\.client.nextDeadline)
-                    + records6.values.compactMap(\.client.nextDeadline)).min()
-                if deadline.map({ $0 > MonotonicClock.seconds }) ?? true { monitor.wait(until: deadline) }
-                let now = MonotonicClock.seconds
-                return (
-                    records.values.filter { ($0.client.nextDeadline ?? .infinity) <= now },
-                    records6.values.filter { ($0.client.nextDeadline ?? .infinity) <= now }
-                )
-            }
-            for record in due { service(record) }
-            for record in due6 { service6(record) }
-        }
-    }
-
-    private func service(_ record: LeaseRecord) {
-        guard let namespace = try? NetworkNamespace(path: netnsPath(record.request)) else {
-            log("netns \(record.request.netns) is gone: dropping the lease of \(record.request.key)")
-            monitor.locked { _ = records.removeValue(forKey: ExactKey(record.request.key)) }
-            unlink(stateFile(record.request.key))
-            return
-        }
-        guard let transport = try? DHCPTransport(interface: record.request.ifName, in: namespace) else {
-            log(
-                "interface \(record.request.ifName) in \(record.request.netns) is gone: dropping the lease of \(record.request.key)"
-            )
-            monitor.locked { _ = records.removeValue(forKey: ExactKey(record.request.key)) }
-            unlink(stateFile(record.request.key))
-            return
-        }
-        var client = monitor.locked { record.client }
-        var phase = "renewed"
-        var removed: DHCPLease?
-        var exchange = DHCPExchange<DHCPClient, DHCPTransport>(transport: transport, sendFailuresAreErrors: false)
-        exchange.beforeEachRound = { client in
-            if client.state == .rebinding { phase = "rebound" }
-            if client.state == .rebooting { phase = "confirmed after the restart" }
-        }
-        exchange.onLost = { reason in
-            log("lost the lease of \(Self.describe(record.request)): \(reason)")
-            if let old = self.monitor.locked({ record.client.lease }), removed == nil {
-                self.remove(old, record, namespace)
-                removed = old
-            }
-        }
-        let first = DHCPClient.steps(client.tick(now: MonotonicClock.seconds))
-        if let lease = try? exchange.run(&client, first: first, until: MonotonicClock.seconds + settings.resendTimeout)
-        {
-            let boundAtWall = WallClock.seconds - (MonotonicClock.seconds - client.boundAt)
-            let previous = monitor.locked { () -> DHCPLease? in
-                let previous = record.client.lease
-                record.boundAtWall = boundAtWall
-                record.client = client
-                return previous
-            }
-            persist(record)
-            if let gone = removed {
-                apply(lease, replacing: gone, record, namespace)
-            } else if let previous, previous.address != lease.address {
-                apply(lease, replacing: previous, record, namespace)
-            }
-            log(
-                "\(phase) \(lease.address) for \(Self.describe(record.request)) from server \(lease.serverIdentifier), \(lease.leaseSeconds) s"
-            )
-            return
-        }
-        monitor.locked { record.client = client }
-    }
-
-    /// A lease that brought a different address (or came back after one was lost): the new
-    /// address goes on the interface, the old one off (when it differs), and the default
-    /// route via the new router.
-    private func apply(
-        _ lease: DHCPLease, replacing old: DHCPLease, _ record: LeaseRecord, _ namespace: NetworkNamespace
-    ) {
-        guard let netlink = try? RouteNetlink(in: namespace), let link = try? netlink.link(named: record.request.ifName)
-        else { return }
-        try? netlink.addAddress(InterfaceAddress(interfaceIndex: link.index, prefix: lease.address))
-        if old.address != lease.address {
-            try? netlink.deleteAddress(InterfaceAddress(interfaceIndex: link.index, prefix: old.address))
-        }
-        for route in lease.routes {
-            try? netlink.addRoute(
-                Route(
-                    destination: route.destination, gateway: route.router.v4Value == 0 ? nil : route.router,
-                    outputInterfaceIndex: link.index, priority: record.request.priority))
-        }
-    }
-
-    private func remove(_ lease: DHCPLease, _ record: LeaseRecord, _ namespace: NetworkNamespace) {
-        guard let netlink = try? RouteNetlink(in: namespace), let link = try? netlink.link(named: record.request.ifName)
-        else { return }
-        try? netlink.deleteAddress(InterfaceAddress(interfaceIndex: link.index, prefix: lease.address))
     }
 }

@@ -36,10 +36,9 @@ extension LeaseManager {
         object["boundAt"] = .number(String(snapshot.boundAtWall))
         object["broadcast"] = .bool(snapshot.broadcast)
         if let mtu = record.originalMTU { object["originalMTU"] = .integer(mtu) }
-        do throws(SystemError) {
-            try AtomicFile.replace(
-                stateFile(record.request.key), with: Array(JSONValue.object(object).serialized(indent: 2).utf8),
-                mode: 0o600, sync: true)
+        do {
+            try host.writeState(
+                stateFile(record.request.key), Array(JSONValue.object(object).serialized(indent: 2).utf8))
         } catch {
             log("cannot keep the lease of \(record.request.key) on disk: \(error)")
         }
@@ -48,13 +47,12 @@ extension LeaseManager {
     /// Loads the leases kept on disk and resumes them (expired ones are dropped; one whose
     /// renewal time has passed renews at once).
     func resume() {
-        _ = mkdir(settings.stateDirectory, 0o700)
-        for name in Directory.entryNames(atPath: settings.stateDirectory) where name.hasSuffix(".json") {
+        for (name, bytes) in host.stateFiles(in: settings.stateDirectory) where name.hasSuffix(".json") {
             let path = settings.stateDirectory + "/" + name
-            guard let bytes = try? FileIO.readRegularFile(path), let value = try? JSONValue.parse(bytes),
+            guard let value = try? JSONValue.parse(bytes),
                 var object = value.objectValue,
                 let leaseValue = object["lease"], let lease = try? LeaseCoding.lease(leaseValue),
-                let boundAt = object["boundAt"]?.doubleValue, boundAt.isFinite, boundAt <= WallClock.seconds + 60,
+                let boundAt = object["boundAt"]?.doubleValue, boundAt.isFinite, boundAt <= host.wallSeconds + 60,
                 let macText = object["mac"]?.stringValue,
                 let mac = MACAddress(macText)
             else {
@@ -63,20 +61,20 @@ extension LeaseManager {
             }
             object["command"] = "add"
             guard let request = try? DaemonRequest(json: .object(object)) else { continue }
-            let age = WallClock.seconds - boundAt
+            let age = host.wallSeconds - boundAt
             if age >= Double(lease.leaseSeconds) {
                 log("expired: \(lease.address) of \(Self.describe(request)) ran out while the daemon was down")
-                unlink(path)
+                host.removeState(path)
                 continue
             }
             let broadcast = object["broadcast"]?.boolValue ?? settings.broadcast
             var client = DHCPClient(
                 identity: Self.identity(request, hardwareAddress: mac.bytes, broadcast: broadcast), resuming: lease,
-                boundAt: MonotonicClock.seconds - age, now: MonotonicClock.seconds)
+                boundAt: host.monotonicSeconds - age, now: host.monotonicSeconds)
             client.maximumRetransmit = settings.resendMaximum
             // INIT-REBOOT: the server confirms the lease now (REQUEST with option 50), so a
             // restart never costs the address; its renewal timers then start afresh.
-            client.confirmAfterRestart(now: MonotonicClock.seconds)
+            client.confirmAfterRestart(now: host.monotonicSeconds)
             let originalMTU = object["originalMTU"]?.integer(as: UInt32.self)
             let record = LeaseRecord(
                 request: request, hardwareAddress: mac.bytes, client: client, boundAtWall: boundAt,
@@ -105,10 +103,9 @@ extension LeaseManager {
         object["command"] = nil
         object["lease6"] = LeaseCoding.json(snapshot.lease)
         object["boundAt"] = .number(String(snapshot.boundAtWall))
-        do throws(SystemError) {
-            try AtomicFile.replace(
-                stateFile6(record.request.key), with: Array(JSONValue.object(object).serialized(indent: 2).utf8),
-                mode: 0o600, sync: true)
+        do {
+            try host.writeState(
+                stateFile6(record.request.key), Array(JSONValue.object(object).serialized(indent: 2).utf8))
         } catch {
             log("cannot keep the DHCPv6 lease of \(record.request.key) on disk: \(error)")
         }
@@ -116,30 +113,30 @@ extension LeaseManager {
 
     /// Loads the DHCPv6 leases kept on disk (expired ones are dropped) and confirms each.
     func resume6() {
-        for name in Directory.entryNames(atPath: settings.stateDirectory) where name.hasSuffix(".v6") {
+        for (name, bytes) in host.stateFiles(in: settings.stateDirectory) where name.hasSuffix(".v6") {
             let path = settings.stateDirectory + "/" + name
-            guard let bytes = try? FileIO.readRegularFile(path), let value = try? JSONValue.parse(bytes),
+            guard let value = try? JSONValue.parse(bytes),
                 var object = value.objectValue, let leaseValue = object["lease6"],
                 let (lease, _) = try? LeaseCoding.lease6(leaseValue),
-                let boundAt = object["boundAt"]?.doubleValue, boundAt.isFinite, boundAt <= WallClock.seconds + 60
+                let boundAt = object["boundAt"]?.doubleValue, boundAt.isFinite, boundAt <= host.wallSeconds + 60
             else {
                 log("ignoring unreadable lease file \(path)")
                 continue
             }
             object["command"] = "add"
             guard let request = try? DaemonRequest(json: .object(object)) else { continue }
-            let age = WallClock.seconds - boundAt
+            let age = host.wallSeconds - boundAt
             if age >= Double(lease.validLifetime) {
                 log("expired: \(lease.address) of \(Self.describe(request)) ran out while the daemon was down")
-                unlink(path)
+                host.removeState(path)
                 continue
             }
             var client = DHCPv6Client(
-                identity: Self.identity6(request), resuming: lease, boundAt: MonotonicClock.seconds - age)
+                identity: Self.identity6(request), resuming: lease, boundAt: host.monotonicSeconds - age)
             client.maximumRetransmit = settings.resendMaximum
             // CONFIRM at the next turn of the renewal loop: the address is kept unless the
             // server says it is not on this link.
-            client.prepareToConfirm(now: MonotonicClock.seconds)
+            client.prepareToConfirm(now: host.monotonicSeconds)
             monitor.locked {
                 records6[ExactKey(request.key)] = Lease6Record(request: request, client: client, boundAtWall: boundAt)
             }

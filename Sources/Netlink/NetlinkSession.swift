@@ -11,6 +11,7 @@ public protocol NetlinkSession: AnyObject {
     func deleteLink(index: Int32) throws(NetlinkError)
     func renameLink(index: Int32, to name: String) throws(NetlinkError)
     func setLink(index: Int32, up: Bool) throws(NetlinkError)
+    func setLink(index: Int32, mtu: UInt32) throws(NetlinkError)
     func setLink(index: Int32, promiscuous: Bool) throws(NetlinkError)
     func setLink(index: Int32, masterIndex: Int32) throws(NetlinkError)
     func addAddress(_ address: InterfaceAddress) throws(NetlinkError)

@@ -441,6 +441,10 @@ final class FakeNetlink: NetlinkSession {
         }
     }
 
+    func setLink(index: Int32, mtu: UInt32) throws(NetlinkError) {
+        try modify(index, "mtu \(name(index)) \(mtu)") { $0.mtu = mtu }
+    }
+
     func setLink(index: Int32, promiscuous: Bool) throws(NetlinkError) {
         try modify(index, "promisc \(name(index)) \(promiscuous)") {
             $0.flags = promiscuous ? $0.flags | FakeNode.promiscuous : $0.flags & ~FakeNode.promiscuous
