@@ -67,7 +67,7 @@ let package = Package(
             name: "UnitTests",
             dependencies: [
                 "JSON", "CNI", "IPAM", "Netlink", "Namespaces", "Plugins", "CMnl", "Addressing", "TestSupport", "DHCP",
-                "POSIX", "CSystem", "Firewall", "ProcessRunner",
+                "POSIX", "CSystem", "Firewall", "ProcessRunner", "DHCPService",
             ]
         ),
         .testTarget(

@@ -1,0 +1,175 @@
+import Addressing
+import DHCP
+import Netlink
+import POSIX
+
+@testable import DHCPService
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The lease daemon's world, played: a clock that moves only when told (or when a channel
+/// waits for a reply that does not come), containers' namespaces on a FakeNode, servers as
+/// functions from a client's message to their replies, state files in memory, the log kept.
+/// One thread at a time (the FakeNode is not locked).
+final class FakeLeaseHost: LeaseHost, @unchecked Sendable {
+    let node = FakeNode()
+    var clock: Double = 1000
+    let epoch: Double = 1_800_000_000
+    var files: [String: [UInt8]] = [:]
+    var lines: [String] = []
+    var sysctls: [String: String] = [:]
+    /// The DHCPv4 server on every container's segment; nil replies: silent.
+    var server4: (DHCPMessage) -> [DHCPMessage] = { _ in [] }
+    var server6: (DHCPv6Message) -> [DHCPv6Message] = { _ in [] }
+    var sent4: [(message: DHCPMessage, destination: DHCPDestination)] = []
+    var sent6: [DHCPv6Message] = []
+
+    var monotonicSeconds: Double { clock }
+    var wallSeconds: Double { epoch + clock }
+    func pause(_ seconds: Double) { clock += seconds }
+
+    func openNamespace(_ path: String) throws -> any LeaseNamespace {
+        guard node.namespaces[path] != nil else {
+            throw SystemError(operation: "open", path: path, errno: ENOENT)
+        }
+        return FakeLeaseNamespace(host: self, path: path)
+    }
+
+    func writeState(_ path: String, _ bytes: [UInt8]) throws { files[path] = bytes }
+    func removeState(_ path: String) { files[path] = nil }
+    func stateFiles(in directory: String) -> [(name: String, bytes: [UInt8])] {
+        files.filter { $0.key.hasPrefix(directory + "/") }.map {
+            (String($0.key.dropFirst(directory.count + 1)), $0.value)
+        }
+    }
+    func log(_ text: String) { lines.append(text) }
+
+    /// A container namespace at `path` with `eth0` (down, MTU 1500, the given MAC) and its
+    /// IPv6 link-local address.
+    func addContainer(_ path: String, mac: String = "02:00:00:00:00:c1") {
+        node.addNamespace(path)
+        let link = node.addLink(Link(index: 2, name: "eth0", mtu: 1500, address: MACAddress(mac)), in: path)
+        node.namespaces[path]?.addresses.append(
+            InterfaceAddress(interfaceIndex: link.index, prefix: IPPrefix("fe80::c1/64")!, scope: 253))
+    }
+
+    func addresses(_ path: String) -> [String] {
+        (node.namespaces[path]?.addresses ?? []).map(\.prefix.description).filter { !$0.hasPrefix("fe80") }
+    }
+}
+
+final class FakeLeaseNamespace: LeaseNamespace {
+    let host: FakeLeaseHost
+    let path: String
+
+    init(host: FakeLeaseHost, path: String) {
+        self.host = host
+        self.path = path
+    }
+
+    func netlink() throws -> any NetlinkSession { FakeNetlink(node: host.node, namespace: path) }
+
+    func writeIPv6Settings(interface: String, _ settings: [(name: String, value: String)]) throws {
+        for (name, value) in settings { host.sysctls["\(interface).\(name)"] = value }
+    }
+
+    /// Replies queue up as the client sends; a wait with none queued moves the clock on.
+    final class Queue<Message> {
+        var waiting: [Message] = []
+    }
+
+    func channel4(interface: String) throws -> DHCPChannel<DHCPMessage, (DHCPMessage, DHCPDestination)> {
+        let queue = Queue<DHCPMessage>()
+        return DHCPChannel(
+            send: { [host] in
+                host.sent4.append(($0.0, $0.1))
+                queue.waiting += host.server4($0.0)
+            },
+            receive: { [host] timeout in
+                if queue.waiting.isEmpty {
+                    host.clock += timeout
+                    return nil
+                }
+                return queue.waiting.removeFirst()
+            }, label: DHCPTransport.label)
+    }
+
+    func channel6(interface: String, index: Int32) throws -> DHCPChannel<DHCPv6Message, DHCPv6Message> {
+        let queue = Queue<DHCPv6Message>()
+        return DHCPChannel(
+            send: { [host] in
+                host.sent6.append($0)
+                queue.waiting += host.server6($0)
+            },
+            receive: { [host] timeout in
+                if queue.waiting.isEmpty {
+                    host.clock += timeout
+                    return nil
+                }
+                return queue.waiting.removeFirst()
+            }, label: DHCPv6Transport.label)
+    }
+}
+
+/// A DHCPv4 server as a function: OFFER for DISCOVER, ACK for REQUEST, with the given lease
+/// (address, seconds, T1, T2, MTU).
+struct ScriptedServer4 {
+    var address = "10.77.0.150"
+    var lease: UInt32 = 120
+    var t1: UInt32 = 60
+    var t2: UInt32 = 105
+    var mtu: UInt16?
+
+    func reply(_ message: DHCPMessage) -> [DHCPMessage] {
+        guard let type = message.messageType, type == .discover || type == .request else { return [] }
+        var reply = DHCPMessage()
+        reply.op = 2
+        reply.transactionID = message.transactionID
+        reply.yourAddress = IPAddress(address) ?? IPAddress(v4: 0)
+        reply.clientHardwareAddress = message.clientHardwareAddress
+        reply.setOption(53, [type == .discover ? DHCPMessageType.offer.rawValue : DHCPMessageType.ack.rawValue])
+        reply.setOption(54, [10, 77, 0, 1])
+        reply.setOption(51, be32(lease))
+        reply.setOption(58, be32(t1))
+        reply.setOption(59, be32(t2))
+        reply.setOption(1, [255, 255, 255, 0])
+        reply.setOption(3, [10, 77, 0, 1])
+        if let mtu { reply.setOption(26, [UInt8(mtu >> 8), UInt8(mtu & 0xff)]) }
+        return [reply]
+    }
+}
+
+/// A DHCPv6 server as a function: REPLY (with Rapid Commit) to SOLICIT, REPLY to REQUEST,
+/// RENEW, REBIND; Success to CONFIRM.
+struct ScriptedServer6 {
+    var address = "fd00:77::150"
+    var valid: UInt32 = 120
+    var t1: UInt32 = 60
+    var t2: UInt32 = 96
+
+    func reply(_ message: DHCPv6Message) -> [DHCPv6Message] {
+        guard let clientID = message.option(DHCPv6OptionCode.clientID) else { return [] }
+        var options = [
+            DHCPv6Option(DHCPv6OptionCode.clientID, clientID),
+            DHCPv6Option(DHCPv6OptionCode.serverID, [0, 3, 0, 1, 2, 0, 0, 0, 0, 1]),
+        ]
+        switch message.type {
+        case .confirm:
+            options.append(DHCPv6Option(DHCPv6OptionCode.statusCode, [0, 0]))
+        case .solicit, .request, .renew, .rebind:
+            guard let ia = message.option(DHCPv6OptionCode.identityAssociationNA),
+                let association = try? DHCPv6IdentityAssociation(decoding: ia)
+            else { return [] }
+            let granted = DHCPv6Address(
+                address: IPAddress(address) ?? IPAddress(v4: 0), preferredLifetime: valid, validLifetime: valid)
+            options.append(
+                DHCPv6IdentityAssociation(iaid: association.iaid, t1: t1, t2: t2, addresses: [granted]).option)
+            if message.type == .solicit { options.append(DHCPv6Option(DHCPv6OptionCode.rapidCommit, [])) }
+        default:
+            return []
+        }
+        return [DHCPv6Message(type: .reply, transactionID: message.transactionID, options: options)]
+    }
+}
