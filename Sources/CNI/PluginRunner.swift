@@ -51,7 +51,7 @@ public enum PluginRunner {
         let stdoutWasOpen = occupyClosedStandardDescriptors()
         let (output, status, about) = run(
             plugin, environment: processEnvironment(), readInput: readStandardInput,
-            deliver: { stdoutWasOpen && FileIO.writeAll(1, $0) })
+            deliver: { stdoutWasOpen && FileIO.writeAll(1, $0) }, standardOutputOpen: stdoutWasOpen)
         if let about { FileIO.writeAll(2, about) }
         if !output.isEmpty {
             // Where stdout cannot take the error, stderr (a runtime's log) still may.
@@ -83,10 +83,12 @@ public enum PluginRunner {
     /// closed, a pipe the runtime closed, a full disk), the runtime can never learn what was
     /// made, so the ADD is undone with the plugin's DEL and fails with code 5; the error, which
     /// cannot reach stdout either, is returned for stderr. Without `deliver` the result is
-    /// returned as the output.
+    /// returned as the output. When stdout was closed from the start (`standardOutputOpen`
+    /// false) an ADD is refused before anything is made: code 5.
     public static func run(
         _ plugin: some CNIPlugin, environment: [String: String],
-        readInput: () throws(CNIError) -> [UInt8], deliver: ((String) -> Bool)? = nil
+        readInput: () throws(CNIError) -> [UInt8], deliver: ((String) -> Bool)? = nil,
+        standardOutputOpen: Bool = true
     ) -> (output: String, status: Int32, about: String?) {
         var cniVersion: String?
         do {
@@ -101,6 +103,11 @@ public enum PluginRunner {
             let request = CNIRequest(environment: env, config: config)
             switch env.command {
             case .add:
+                guard standardOutputOpen else {
+                    throw CNIError(
+                        code: .ioFailure,
+                        msg: "stdout is closed: the runtime could not read an ADD's result, so nothing was made")
+                }
                 let result = try plugin.add(request)
                 let text: String
                 do {

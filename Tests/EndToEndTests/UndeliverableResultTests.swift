@@ -44,6 +44,12 @@ import Testing
         #expect(try stage.bed.linkNames(stage.container) == ["lo"], "a link was left in the container")
         #expect(
             try stage.bed.linkNames(stage.host).filter { $0.hasPrefix("veth") }.isEmpty, "a veth was left on the host")
+        if redirection == ">&-" {
+            // Closed from the start: refused before anything is made (not even the bridge,
+            // which a DEL keeps).
+            #expect(errors.contains("stdout is closed"), "\(errors)")
+            #expect(try !stage.bed.linkNames(stage.host).contains("ubr0"), "the bridge was made")
+        }
     }
 
     /// A result the config's version cannot hold whole (cniVersion 0.2.0 has one IPv4 address;
