@@ -26,27 +26,7 @@ final class DHCPTransport {
     init(interface: String, in namespace: NetworkNamespace) throws {
         self.interface = interface
         (fd, packetFD) = try namespace.run { () throws(SystemError) -> (FileDescriptor, FileDescriptor?) in
-            let udp = try FileDescriptor(
-                checking: socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0), "socket on",
-                interface)
-            try udp.closeOnError { (udp) throws(SystemError) in
-                var on: Int32 = 1
-                setsockopt(udp.rawValue, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
-                setsockopt(udp.rawValue, SOL_SOCKET, SO_BROADCAST, &on, socklen_t(MemoryLayout<Int32>.size))
-                let bound = interface.withRawCString {
-                    setsockopt(udp.rawValue, SOL_SOCKET, SO_BINDTODEVICE, $0, socklen_t(interface.rawBytes.count + 1))
-                }
-                try SystemError.check(bound, "bind to device on", interface)
-                var address = sockaddr_in()
-                address.sin_family = sa_family_t(AF_INET)
-                address.sin_port = in_port_t(68).bigEndian
-                let result = withUnsafePointer(to: &address) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                        bind(udp.rawValue, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                    }
-                }
-                try SystemError.check(result, "bind to port 68 on", interface)
-            }
+            let udp = try DHCPSocket.udp(family: AF_INET, port: 68, interface: interface)
             // Without CAP_NET_RAW there is no packet socket: broadcast replies only.
             let packet = try? FileDescriptor(
                 checking: interface.withRawCString { csystem_ip_packet_socket($0) }, "packet socket on", interface)
@@ -110,5 +90,50 @@ final class DHCPTransport {
                 receivesUnicast ? DHCPPacket.payload(ofIPv4: Array(buffer[0..<count])) : Array(buffer[0..<count])
             if let datagram, let message = try? DHCPMessage(decoding: datagram) { return message }
         }
+    }
+}
+
+/// The UDP socket both DHCP transports start from.
+enum DHCPSocket {
+    /// socket(family, SOCK_DGRAM), SO_REUSEADDR (and SO_BROADCAST for IPv4), SO_BINDTODEVICE
+    /// `interface` and bind to the wildcard address, `port`, in the calling thread's namespace.
+    /// EADDRINUSE: another client holds the port on that interface; EPERM/EACCES: no root.
+    static func udp(family: Int32, port: UInt16, interface: String) throws(SystemError) -> FileDescriptor {
+        let udp = try FileDescriptor(
+            checking: socket(family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0), "socket on",
+            interface)
+        try udp.closeOnError { (udp) throws(SystemError) in
+            var on: Int32 = 1
+            setsockopt(udp.rawValue, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
+            if family == AF_INET {
+                setsockopt(udp.rawValue, SOL_SOCKET, SO_BROADCAST, &on, socklen_t(MemoryLayout<Int32>.size))
+            }
+            let bound = interface.withRawCString {
+                setsockopt(udp.rawValue, SOL_SOCKET, SO_BINDTODEVICE, $0, socklen_t(interface.rawBytes.count + 1))
+            }
+            try SystemError.check(bound, "bind to device on", interface)
+            let result: Int32
+            if family == AF_INET {
+                var address = sockaddr_in()
+                address.sin_family = sa_family_t(AF_INET)
+                address.sin_port = in_port_t(port).bigEndian
+                result = withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        bind(udp.rawValue, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                    }
+                }
+            } else {
+                var address = sockaddr_in6()
+                address.sin6_family = sa_family_t(AF_INET6)
+                address.sin6_port = in_port_t(port).bigEndian
+                result = withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        bind(udp.rawValue, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
+                    }
+                }
+            }
+            try SystemError.check(result, "bind to port \(port) on", interface)
+        }
+        return udp
     }
 }

@@ -23,27 +23,7 @@ final class DHCPv6Transport {
         self.interface = interface
         interfaceIndex = index
         fd = try namespace.run { () throws(SystemError) -> FileDescriptor in
-            let udp = try FileDescriptor(
-                checking: socket(AF_INET6, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0),
-                "IPv6 socket on", interface)
-            try udp.closeOnError { (udp) throws(SystemError) in
-                var on: Int32 = 1
-                setsockopt(udp.rawValue, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
-                let bound = interface.withRawCString {
-                    setsockopt(udp.rawValue, SOL_SOCKET, SO_BINDTODEVICE, $0, socklen_t(interface.rawBytes.count + 1))
-                }
-                try SystemError.check(bound, "bind to device on", interface)
-                var address = sockaddr_in6()
-                address.sin6_family = sa_family_t(AF_INET6)
-                address.sin6_port = in_port_t(546).bigEndian
-                let result = withUnsafePointer(to: &address) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                        bind(udp.rawValue, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
-                    }
-                }
-                try SystemError.check(result, "bind to port 546 on", interface)
-            }
-            return udp
+            try DHCPSocket.udp(family: AF_INET6, port: 546, interface: interface)
         }
     }
 

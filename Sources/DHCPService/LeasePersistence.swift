@@ -28,45 +28,40 @@ extension LeaseManager {
             return (lease, record.boundAtWall, record.client.identity.broadcast)
         }
         guard let snapshot else { return }
-        var object = record.request.json.objectValue ?? JSONObject()
+        keep(record.request, boundAt: snapshot.boundAtWall, at: stateFile(record.request.key)) { object in
+            object["mac"] = .string(
+                record.hardwareAddress.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":"))
+            object["lease"] = LeaseCoding.json(snapshot.lease)
+            object["broadcast"] = .bool(snapshot.broadcast)
+            if let mtu = record.originalMTU { object["originalMTU"] = .integer(mtu) }
+        }
+    }
+
+    /// Writes the request's JSON (without its command), `boundAt` and what `fill` adds to
+    /// `path` through the host (temporary file, fsync, rename); a failure is logged.
+    func keep(_ request: DaemonRequest, boundAt: Double, at path: String, _ fill: (inout JSONObject) -> Void) {
+        var object = request.json.objectValue ?? JSONObject()
         object["command"] = nil
-        object["mac"] = .string(
-            record.hardwareAddress.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":"))
-        object["lease"] = LeaseCoding.json(snapshot.lease)
-        object["boundAt"] = .number(String(snapshot.boundAtWall))
-        object["broadcast"] = .bool(snapshot.broadcast)
-        if let mtu = record.originalMTU { object["originalMTU"] = .integer(mtu) }
+        object["boundAt"] = .number(String(boundAt))
+        fill(&object)
         do {
-            try host.writeState(
-                stateFile(record.request.key), Array(JSONValue.object(object).serialized(indent: 2).utf8))
+            try host.writeState(path, Array(JSONValue.object(object).serialized(indent: 2).utf8))
         } catch {
-            log("cannot keep the lease of \(record.request.key) on disk: \(error)")
+            log("cannot keep the lease of \(Self.describe(request)) on disk (\(path)): \(error)")
         }
     }
 
     /// Loads the leases kept on disk and resumes them (expired ones are dropped; one whose
     /// renewal time has passed renews at once).
     func resume() {
-        for (name, bytes) in host.stateFiles(in: settings.stateDirectory) where name.hasSuffix(".json") {
-            let path = settings.stateDirectory + "/" + name
-            guard let value = try? JSONValue.parse(bytes),
-                var object = value.objectValue,
-                let leaseValue = object["lease"], let lease = try? LeaseCoding.lease(leaseValue),
-                let boundAt = object["boundAt"]?.doubleValue, boundAt.isFinite, boundAt <= host.wallSeconds + 60,
-                let macText = object["mac"]?.stringValue,
-                let mac = MACAddress(macText)
-            else {
-                log("ignoring unreadable lease file \(path)")
-                continue
-            }
-            object["command"] = "add"
-            guard let request = try? DaemonRequest(json: .object(object)) else { continue }
-            let age = host.wallSeconds - boundAt
-            if age >= Double(lease.leaseSeconds) {
-                log("expired: \(lease.address) of \(Self.describe(request)) ran out while the daemon was down")
-                host.removeState(path)
-                continue
-            }
+        let kept = keptLeases(suffix: ".json") { (object) -> (DHCPLease, IPPrefix, UInt32)? in
+            guard let value = object["lease"], let lease = try? LeaseCoding.lease(value),
+                let mac = object["mac"]?.stringValue, MACAddress(mac) != nil
+            else { return nil }
+            return (lease, lease.address, lease.leaseSeconds)
+        }
+        for (object, request, lease, boundAt, age) in kept {
+            guard let mac = object["mac"]?.stringValue.flatMap({ MACAddress($0) }) else { continue }
             let broadcast = object["broadcast"]?.boolValue ?? settings.broadcast
             var client = DHCPClient(
                 identity: Self.identity(request, hardwareAddress: mac.bytes, broadcast: broadcast), resuming: lease,
@@ -99,38 +94,18 @@ extension LeaseManager {
             return (lease, record.boundAtWall)
         }
         guard let snapshot else { return }
-        var object = record.request.json.objectValue ?? JSONObject()
-        object["command"] = nil
-        object["lease6"] = LeaseCoding.json(snapshot.lease)
-        object["boundAt"] = .number(String(snapshot.boundAtWall))
-        do {
-            try host.writeState(
-                stateFile6(record.request.key), Array(JSONValue.object(object).serialized(indent: 2).utf8))
-        } catch {
-            log("cannot keep the DHCPv6 lease of \(record.request.key) on disk: \(error)")
+        keep(record.request, boundAt: snapshot.boundAtWall, at: stateFile6(record.request.key)) {
+            $0["lease6"] = LeaseCoding.json(snapshot.lease)
         }
     }
 
     /// Loads the DHCPv6 leases kept on disk (expired ones are dropped) and confirms each.
     func resume6() {
-        for (name, bytes) in host.stateFiles(in: settings.stateDirectory) where name.hasSuffix(".v6") {
-            let path = settings.stateDirectory + "/" + name
-            guard let value = try? JSONValue.parse(bytes),
-                var object = value.objectValue, let leaseValue = object["lease6"],
-                let (lease, _) = try? LeaseCoding.lease6(leaseValue),
-                let boundAt = object["boundAt"]?.doubleValue, boundAt.isFinite, boundAt <= host.wallSeconds + 60
-            else {
-                log("ignoring unreadable lease file \(path)")
-                continue
-            }
-            object["command"] = "add"
-            guard let request = try? DaemonRequest(json: .object(object)) else { continue }
-            let age = host.wallSeconds - boundAt
-            if age >= Double(lease.validLifetime) {
-                log("expired: \(lease.address) of \(Self.describe(request)) ran out while the daemon was down")
-                host.removeState(path)
-                continue
-            }
+        let kept = keptLeases(suffix: ".v6") { (object) -> (DHCPv6Lease, IPAddress, UInt32)? in
+            guard let value = object["lease6"], let (lease, _) = try? LeaseCoding.lease6(value) else { return nil }
+            return (lease, lease.address, lease.validLifetime)
+        }
+        for (_, request, lease, boundAt, age) in kept {
             var client = DHCPv6Client(
                 identity: Self.identity6(request), resuming: lease, boundAt: host.monotonicSeconds - age)
             client.maximumRetransmit = settings.resendMaximum
@@ -168,5 +143,34 @@ extension LeaseManager {
             ]
             return (request.containerID + "/" + request.ifName + "/6", entry)
         }
+    }
+
+    /// The lease files ending in `suffix`: each one's JSON, request, lease (from `read`: the
+    /// lease, its address and lifetime), wall-clock grant time and age. An unreadable file is
+    /// logged and left; an expired lease is logged and its file removed.
+    func keptLeases<Lease, Address>(
+        suffix: String, read: (JSONObject) -> (Lease, Address, UInt32)?
+    ) -> [(object: JSONObject, request: DaemonRequest, lease: Lease, boundAt: Double, age: Double)] {
+        var kept: [(object: JSONObject, request: DaemonRequest, lease: Lease, boundAt: Double, age: Double)] = []
+        for (name, bytes) in host.stateFiles(in: settings.stateDirectory) where name.hasSuffix(suffix) {
+            let path = settings.stateDirectory + "/" + name
+            guard var object = (try? JSONValue.parse(bytes))?.objectValue,
+                let (lease, address, lifetime) = read(object),
+                let boundAt = object["boundAt"]?.doubleValue, boundAt.isFinite, boundAt <= host.wallSeconds + 60
+            else {
+                log("ignoring unreadable lease file \(path)")
+                continue
+            }
+            object["command"] = "add"
+            guard let request = try? DaemonRequest(json: .object(object)) else { continue }
+            let age = host.wallSeconds - boundAt
+            if age >= Double(lifetime) {
+                log("expired: \(address) of \(Self.describe(request)) ran out while the daemon was down")
+                host.removeState(path)
+                continue
+            }
+            kept.append((object, request, lease, boundAt, age))
+        }
+        return kept
     }
 }

@@ -103,6 +103,19 @@ final class DHCPLab {
 
     func log(_ name: String) -> String { (try? String(contentsOfProcFile: dir.path + "/" + name)) ?? "" }
 
+    /// CHECK of `plugin` for container `containerID` with `config` and the ADD's result as
+    /// prevResult.
+    func check(
+        _ config: String, prevResult: JSONValue?, containerID: String, netns: String, plugin: String = "macvlan"
+    ) throws -> (status: Int32, output: String) {
+        var object = (try? JSONValue.parse(config).objectValue) ?? JSONObject()
+        object["prevResult"] = prevResult
+        let outcome = try bed.plugin(
+            plugin, "CHECK", config: JSONValue.object(object).serialized(), host: host, containerID: containerID,
+            netns: bed.path(netns))
+        return (outcome.status, outcome.output)
+    }
+
     func config(type: String = "macvlan", extra: String = "") -> String {
         #"{"cniVersion":"1.1.0","name":"dhnet","type":"\#(type)","master":"up0","ipam":{"type":"dhcp","daemonSocketPath":"\#(socketPath)"\#(extra)}}"#
     }
@@ -131,11 +144,7 @@ final class DHCPLab {
         let leases = lab.log("dnsmasq.leases")
         #expect(leases.contains(String(address.split(separator: "/")[0])) && leases.contains(" web-0 "), "\(leases)")
 
-        var object = try #require(try JSONValue.parse(lab.config()).objectValue)
-        object["prevResult"] = add.json
-        let check = try bed.plugin(
-            "macvlan", "CHECK", config: JSONValue.object(object).serialized(), host: lab.host, containerID: "c1",
-            netns: bed.path(c1))
+        let check = try lab.check(lab.config(), prevResult: add.json, containerID: "c1", netns: c1)
         #expect(check.status == 0, "\(check.output)")
 
         let del = try bed.plugin(

@@ -72,11 +72,7 @@ extension DHCPLab {
         #expect(try bed.ping(from: c1, "fd00:77::1"))
         #expect(try bed.ping(from: c1, "10.77.0.1"))
 
-        var object = try #require(try JSONValue.parse(config).objectValue)
-        object["prevResult"] = add.json
-        let check = try bed.plugin(
-            "macvlan", "CHECK", config: JSONValue.object(object).serialized(), host: lab.host, containerID: "c1",
-            netns: bed.path(c1))
+        let check = try lab.check(config, prevResult: add.json, containerID: "c1", netns: c1)
         #expect(check.status == 0, "\(check.output)")
 
         let del = try bed.plugin(
@@ -179,11 +175,7 @@ extension DHCPLab {
                 && lab.log("dnsmasq.log").contains("DHCPCONFIRM")
         }
         #expect(lab.log("dnsmasq.log").occurrences(of: "DHCPSOLICIT") == solicits, "\(lab.log("dnsmasq.log"))")
-        var object = try #require(try JSONValue.parse(config).objectValue)
-        object["prevResult"] = add.json
-        let check = try bed.plugin(
-            "macvlan", "CHECK", config: JSONValue.object(object).serialized(), host: lab.host, containerID: "c1",
-            netns: bed.path(c1))
+        let check = try lab.check(config, prevResult: add.json, containerID: "c1", netns: c1)
         #expect(check.status == 0, "\(check.output)\n\(lab.log("daemon.log"))")
         let onLink = try bed.ipJSON(c1, "addr", "show", "eth0").arrayValue?.first?["addr_info"]?.arrayValue ?? []
         let present = Set(onLink.map { "\($0["local"]?.stringValue ?? "")/\($0["prefixlen"]?.intValue ?? 0)" })

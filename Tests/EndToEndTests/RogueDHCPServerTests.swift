@@ -13,40 +13,61 @@ import Testing
     import Glibc
 #endif
 
-/// A DHCP server of the test's own in the LAN namespace that answers every DISCOVER and
-/// REQUEST with what a broken or hostile server sends: a lease of 0 seconds and T1 = T2 = 0
-/// (dnsmasq will not send those). It counts the requests it hears.
-final class RogueDHCPServer: @unchecked Sendable {
+/// A UDP server of the test's own in a namespace: a thread polls its socket, hands each
+/// datagram to `respond` and sends what it returns to the address it gives (nil: the sender).
+/// It counts the datagrams `respond` answered.
+class ScriptedUDPServer: @unchecked Sendable {
     let socket: FileDescriptor
     let heard = Atomic<Int>(0)
     let stopped = Atomic<Bool>(false)
     private var thread: pthread_t?
 
-    init(inNamespace path: String, interface: String) throws {
+    /// `family`'s UDP socket bound to the wildcard address and `port` inside `path`, set up
+    /// further by `configure` there (SO_BINDTODEVICE, a multicast group).
+    init(
+        inNamespace path: String, family: Int32, port: UInt16,
+        configure: (FileDescriptor) throws(SystemError) -> Void
+    ) throws {
         let namespace = try NetworkNamespace(path: path)
         socket = try namespace.run { () throws(SystemError) -> FileDescriptor in
             let fd = try FileDescriptor(
-                checking: Glibc.socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0), "socket")
+                checking: Glibc.socket(family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0), "socket")
             var on: Int32 = 1
             setsockopt(fd.rawValue, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
             setsockopt(fd.rawValue, SOL_SOCKET, SO_BROADCAST, &on, socklen_t(MemoryLayout<Int32>.size))
-            _ = interface.withCString {
-                setsockopt(fd.rawValue, SOL_SOCKET, SO_BINDTODEVICE, $0, socklen_t(interface.utf8.count + 1))
-            }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(67).bigEndian
+            try configure(fd)
+            var address = sockaddr_storage()
+            let length = Self.wildcard(&address, family: family, port: port)
             let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(fd.rawValue, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd.rawValue, $0, length) }
             }
-            try SystemError.check(bound, "bind port 67")
+            try SystemError.check(bound, "bind port \(port)")
             return fd
         }
-        // The server lives until stop() has joined its thread.
         thread = Threads.start { [self] in serve() }
     }
+
+    /// The wildcard address of `family` with `port` (or a broadcast/peer address when the
+    /// caller changes it), and its length.
+    static func wildcard(_ storage: inout sockaddr_storage, family: Int32, port: UInt16) -> socklen_t {
+        withUnsafeMutablePointer(to: &storage) { pointer in
+            if family == AF_INET6 {
+                return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) {
+                    $0.pointee.sin6_family = sa_family_t(AF_INET6)
+                    $0.pointee.sin6_port = in_port_t(port).bigEndian
+                    return socklen_t(MemoryLayout<sockaddr_in6>.size)
+                }
+            }
+            return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) {
+                $0.pointee.sin_family = sa_family_t(AF_INET)
+                $0.pointee.sin_port = in_port_t(port).bigEndian
+                return socklen_t(MemoryLayout<sockaddr_in>.size)
+            }
+        }
+    }
+
+    /// The reply to one datagram, and where to send it (nil: back to its sender); nil: none.
+    func respond(_ datagram: [UInt8]) -> (bytes: [UInt8], destination: (sockaddr_storage, socklen_t)?)? { nil }
 
     func stop() {
         stopped.store(true, ordering: .sequentiallyConsistent)
@@ -59,34 +80,22 @@ final class RogueDHCPServer: @unchecked Sendable {
         while !stopped.load(ordering: .sequentiallyConsistent) {
             var descriptor = pollfd(fd: socket.rawValue, events: Int16(POLLIN), revents: 0)
             guard poll(&descriptor, 1, 100) > 0 else { continue }
-            let count = buffer.withUnsafeMutableBytes { recv(socket.rawValue, $0.baseAddress, $0.count, 0) }
-            guard count > 0, let message = try? DHCPMessage(decoding: Array(buffer[0..<count])),
-                let type = message.messageType, type == .discover || type == .request
-            else { continue }
-            heard.add(1, ordering: .relaxed)
-            var reply = DHCPMessage()
-            reply.op = 2
-            reply.transactionID = message.transactionID
-            reply.flags = 0x8000
-            reply.yourAddress = IPAddressLiteral.offered
-            reply.clientHardwareAddress = message.clientHardwareAddress
-            reply.setOption(53, [type == .discover ? DHCPMessageType.offer.rawValue : DHCPMessageType.ack.rawValue])
-            reply.setOption(54, [10, 77, 0, 1])
-            reply.setOption(51, [0, 0, 0, 0])
-            reply.setOption(58, [0, 0, 0, 0])
-            reply.setOption(59, [0, 0, 0, 0])
-            reply.setOption(1, [255, 255, 255, 0])
-            let bytes = reply.encoded()
-            var destination = sockaddr_in()
-            destination.sin_family = sa_family_t(AF_INET)
-            destination.sin_port = in_port_t(68).bigEndian
-            destination.sin_addr.s_addr = in_addr_t(0xffff_ffff)
-            _ = bytes.withUnsafeBytes { buffer in
-                withUnsafePointer(to: &destination) {
+            var peer = sockaddr_storage()
+            var peerLength = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let count = buffer.withUnsafeMutableBytes { bytes in
+                withUnsafeMutablePointer(to: &peer) {
                     $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                        sendto(
-                            socket.rawValue, buffer.baseAddress, buffer.count, 0, $0,
-                            socklen_t(MemoryLayout<sockaddr_in>.size))
+                        recvfrom(socket.rawValue, bytes.baseAddress, bytes.count, 0, $0, &peerLength)
+                    }
+                }
+            }
+            guard count > 0, let (reply, destination) = respond(Array(buffer[0..<count])) else { continue }
+            heard.add(1, ordering: .relaxed)
+            var (target, targetLength) = destination ?? (peer, peerLength)
+            _ = reply.withUnsafeBytes { bytes in
+                withUnsafePointer(to: &target) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        sendto(socket.rawValue, bytes.baseAddress, bytes.count, 0, $0, targetLength)
                     }
                 }
             }
@@ -94,8 +103,84 @@ final class RogueDHCPServer: @unchecked Sendable {
     }
 }
 
+/// A DHCP server of the test's own in the LAN namespace that answers every DISCOVER and
+/// REQUEST with what a broken or hostile server sends: a lease of 0 seconds and T1 = T2 = 0
+/// (dnsmasq will not send those), broadcast.
+final class RogueDHCPServer: ScriptedUDPServer, @unchecked Sendable {
+    init(inNamespace path: String, interface: String) throws {
+        try super.init(inNamespace: path, family: AF_INET, port: 67) { (fd) throws(SystemError) in
+            _ = interface.withCString {
+                setsockopt(fd.rawValue, SOL_SOCKET, SO_BINDTODEVICE, $0, socklen_t(interface.utf8.count + 1))
+            }
+        }
+    }
+
+    override func respond(_ datagram: [UInt8]) -> (bytes: [UInt8], destination: (sockaddr_storage, socklen_t)?)? {
+        guard let message = try? DHCPMessage(decoding: datagram), let type = message.messageType,
+            type == .discover || type == .request
+        else { return nil }
+        var reply = DHCPMessage()
+        reply.op = 2
+        reply.transactionID = message.transactionID
+        reply.flags = 0x8000
+        reply.yourAddress = IPAddressLiteral.offered
+        reply.clientHardwareAddress = message.clientHardwareAddress
+        reply.setOption(53, [type == .discover ? DHCPMessageType.offer.rawValue : DHCPMessageType.ack.rawValue])
+        reply.setOption(54, [10, 77, 0, 1])
+        reply.setOption(51, [0, 0, 0, 0])
+        reply.setOption(58, [0, 0, 0, 0])
+        reply.setOption(59, [0, 0, 0, 0])
+        reply.setOption(1, [255, 255, 255, 0])
+        var broadcast = sockaddr_storage()
+        let length = Self.wildcard(&broadcast, family: AF_INET, port: 68)
+        withUnsafeMutablePointer(to: &broadcast) {
+            $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr.s_addr = 0xffff_ffff }
+        }
+        return (reply.encoded(), (broadcast, length))
+    }
+}
+
 enum IPAddressLiteral {
     static let offered = IPAddress("10.77.0.150") ?? IPAddress(v4: 0)
+}
+
+/// A DHCPv6 server of the test's own on [::]:547 in the LAN namespace (joined to ff02::1:2)
+/// that answers every SOLICIT (Rapid Commit), REQUEST, RENEW and REBIND with an address of
+/// valid and preferred lifetime 1 s and T1 = T2 = 0, to the sender.
+final class RogueDHCPv6Server: ScriptedUDPServer, @unchecked Sendable {
+    init(inNamespace path: String, interface: String) throws {
+        try super.init(inNamespace: path, family: AF_INET6, port: 547) { (fd) throws(SystemError) in
+            var group = ipv6_mreq()
+            group.ipv6mr_interface = UInt32(if_nametoindex(interface))
+            withUnsafeMutableBytes(of: &group.ipv6mr_multiaddr) { raw in
+                for (index, byte) in (IPAddress("ff02::1:2")?.bytes ?? []).enumerated() { raw[index] = byte }
+            }
+            let joined = setsockopt(
+                fd.rawValue, Int32(IPPROTO_IPV6), IPV6_ADD_MEMBERSHIP, &group, socklen_t(MemoryLayout<ipv6_mreq>.size))
+            try SystemError.check(joined, "join ff02::1:2")
+        }
+    }
+
+    override func respond(_ datagram: [UInt8]) -> (bytes: [UInt8], destination: (sockaddr_storage, socklen_t)?)? {
+        guard let message = try? DHCPv6Message(decoding: datagram),
+            [.solicit, .request, .renew, .rebind].contains(message.type),
+            let clientID = message.option(DHCPv6OptionCode.clientID),
+            let ia = message.option(DHCPv6OptionCode.identityAssociationNA),
+            let association = try? DHCPv6IdentityAssociation(decoding: ia)
+        else { return nil }
+        let granted = DHCPv6IdentityAssociation(
+            iaid: association.iaid, t1: 0, t2: 0,
+            addresses: [
+                DHCPv6Address(
+                    address: IPAddress("fd00:77::150") ?? IPAddress(v4: 0), preferredLifetime: 1, validLifetime: 1)
+            ])
+        var options = [
+            DHCPv6Option(DHCPv6OptionCode.clientID, clientID),
+            DHCPv6Option(DHCPv6OptionCode.serverID, [0, 3, 0, 1, 2, 0, 0, 0, 0, 1]), granted.option,
+        ]
+        if message.type == .solicit { options.append(DHCPv6Option(DHCPv6OptionCode.rapidCommit, [])) }
+        return (DHCPv6Message(type: .reply, transactionID: message.transactionID, options: options).encoded, nil)
+    }
 }
 
 /// Under a server that gives leases of 0 s with T1 = T2 = 0, the daemon takes a one-minute
@@ -121,95 +206,6 @@ enum IPAddressLiteral {
         #expect(inThreeSeconds <= 2, "the daemon sent \(inThreeSeconds) requests in 3 s")
         _ = try bed.plugin(
             "macvlan", "DEL", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1))
-    }
-}
-
-/// A DHCPv6 server of the test's own on [::]:547 in the LAN namespace (joined to ff02::1:2)
-/// that answers every SOLICIT (Rapid Commit), REQUEST, RENEW and REBIND with an address of
-/// valid and preferred lifetime 1 s and T1 = T2 = 0. It counts what it hears.
-final class RogueDHCPv6Server: @unchecked Sendable {
-    let socket: FileDescriptor
-    let heard = Atomic<Int>(0)
-    let stopped = Atomic<Bool>(false)
-    private var thread: pthread_t?
-
-    init(inNamespace path: String, interface: String) throws {
-        let namespace = try NetworkNamespace(path: path)
-        socket = try namespace.run { () throws(SystemError) -> FileDescriptor in
-            let fd = try FileDescriptor(
-                checking: Glibc.socket(AF_INET6, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0),
-                "socket")
-            var on: Int32 = 1
-            setsockopt(fd.rawValue, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
-            var address = sockaddr_in6()
-            address.sin6_family = sa_family_t(AF_INET6)
-            address.sin6_port = in_port_t(547).bigEndian
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(fd.rawValue, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
-                }
-            }
-            try SystemError.check(bound, "bind port 547")
-            var group = ipv6_mreq()
-            group.ipv6mr_interface = UInt32(if_nametoindex(interface))
-            withUnsafeMutableBytes(of: &group.ipv6mr_multiaddr) { raw in
-                for (index, byte) in (IPAddress("ff02::1:2")?.bytes ?? []).enumerated() { raw[index] = byte }
-            }
-            let joined = setsockopt(
-                fd.rawValue, Int32(IPPROTO_IPV6), IPV6_ADD_MEMBERSHIP, &group, socklen_t(MemoryLayout<ipv6_mreq>.size))
-            try SystemError.check(joined, "join ff02::1:2")
-            return fd
-        }
-        thread = Threads.start { [self] in serve() }
-    }
-
-    func stop() {
-        stopped.store(true, ordering: .sequentiallyConsistent)
-        if let thread { pthread_join(thread, nil) }
-        socket.closeIgnoringErrors()
-    }
-
-    private func serve() {
-        var buffer = [UInt8](repeating: 0, count: 2048)
-        while !stopped.load(ordering: .sequentiallyConsistent) {
-            var descriptor = pollfd(fd: socket.rawValue, events: Int16(POLLIN), revents: 0)
-            guard poll(&descriptor, 1, 100) > 0 else { continue }
-            var peer = sockaddr_in6()
-            var peerLength = socklen_t(MemoryLayout<sockaddr_in6>.size)
-            let count = buffer.withUnsafeMutableBytes { bytes in
-                withUnsafeMutablePointer(to: &peer) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                        recvfrom(socket.rawValue, bytes.baseAddress, bytes.count, 0, $0, &peerLength)
-                    }
-                }
-            }
-            guard count > 0, let message = try? DHCPv6Message(decoding: buffer[0..<count]),
-                [.solicit, .request, .renew, .rebind].contains(message.type),
-                let clientID = message.option(DHCPv6OptionCode.clientID),
-                let ia = message.option(DHCPv6OptionCode.identityAssociationNA),
-                let association = try? DHCPv6IdentityAssociation(decoding: ia)
-            else { continue }
-            heard.add(1, ordering: .relaxed)
-            let granted = DHCPv6IdentityAssociation(
-                iaid: association.iaid, t1: 0, t2: 0,
-                addresses: [
-                    DHCPv6Address(
-                        address: IPAddress("fd00:77::150") ?? IPAddress(v4: 0), preferredLifetime: 1, validLifetime: 1)
-                ])
-            var options = [
-                DHCPv6Option(DHCPv6OptionCode.clientID, clientID),
-                DHCPv6Option(DHCPv6OptionCode.serverID, [0, 3, 0, 1, 2, 0, 0, 0, 0, 1]), granted.option,
-            ]
-            if message.type == .solicit { options.append(DHCPv6Option(DHCPv6OptionCode.rapidCommit, [])) }
-            let reply = DHCPv6Message(type: .reply, transactionID: message.transactionID, options: options).encoded
-            _ = reply.withUnsafeBytes { bytes in
-                withUnsafePointer(to: &peer) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                        sendto(socket.rawValue, bytes.baseAddress, bytes.count, 0, $0, peerLength)
-                    }
-                }
-            }
-        }
     }
 }
 
