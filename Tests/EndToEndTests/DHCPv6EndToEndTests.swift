@@ -188,7 +188,8 @@ extension DHCPLab {
 @Suite(.enabled(if: Testbed.insideVM, "runs inside integration/vm-run.sh; started by VMSuiteTests"))
 struct DHCPv6VMTests {
     /// Two ipvlan containers, dual stack: distinct IPv4 and IPv6 leases, each on its eth0 (the
-    /// IPv6 one reachable from the server's side), both released on DEL.
+    /// IPv6 one reachable from the server's side), kept and confirmed across a daemon restart,
+    /// released on DEL.
     @Test func ipvlanContainersGetDistinctDualStackLeases() throws {
         let bed = try Testbed()
         let lab = try DHCPLab.dualStack(bed)
@@ -215,6 +216,19 @@ struct DHCPv6VMTests {
         let duids = lab.log("dnsmasq.log").split(separator: "\n").filter { $0.contains("DHCPREPLY") }
             .compactMap { $0.split(separator: " ").last.map(String.init) }
         #expect(Set(duids).count == 2, "two DUIDs: \(duids)")
+        // A restarted daemon confirms both DHCPv6 leases (CONFIRM, no new SOLICIT) and keeps them.
+        let solicits = lab.log("dnsmasq.log").occurrences(of: "DHCPSOLICIT")
+        lab.stopDaemon()
+        try lab.startDaemon()
+        try lab.waitFor("both leases confirmed", seconds: 30) {
+            lab.log("dnsmasq.log").occurrences(of: "DHCPCONFIRM") >= 2
+                && lab.log("daemon.log").occurrences(of: "by DHCPv6, valid") >= 4
+        }
+        #expect(lab.log("dnsmasq.log").occurrences(of: "DHCPSOLICIT") == solicits)
+        for (name, ns) in namespaces {
+            let present = try bed.ip(ns, "-6", "-o", "address", "show", "dev", "eth0")
+            #expect(v6.contains { present.contains($0) }, "\(name) kept its IPv6 address: \(present)")
+        }
         for name in ["c1", "c2"] {
             let del = try bed.plugin(
                 "ipvlan", "DEL", config: config, host: lab.host, containerID: name,
