@@ -11,7 +11,7 @@ extension LeaseManager {
     /// Where a lease acquired on another thread is handed over.
     private final class Handover: @unchecked Sendable {
         let monitor = Monitor()
-        var outcome: Result<DHCPv6Lease, any Error>?
+        var outcome: Result<(lease: DHCPv6Lease, router: IPAddress?), any Error>?
     }
 
     /// The daemon's reply to ADD: `lease` (DHCPv4) and/or `lease6` (DHCPv6, with the router the
@@ -39,14 +39,15 @@ extension LeaseManager {
                 throw CNIError(code: .tryAgainLater, msg: "the dhcp daemon cannot start a thread for DHCPv6 now")
             }
             let outcome4 = Result { try acquire(request) }
-            let outcome6 = handover.monitor.locked { () -> Result<DHCPv6Lease, any Error> in
+            let outcome6 = handover.monitor.locked {
+                () -> Result<(lease: DHCPv6Lease, router: IPAddress?), any Error> in
                 while handover.outcome == nil { handover.monitor.wait(until: nil) }
                 return handover.outcome ?? .failure(CNIError(code: .internalError, msg: "no DHCPv6 outcome"))
             }
             switch (outcome4, outcome6) {
             case (.success(let lease), .success(let lease6)):
                 reply["lease"] = LeaseCoding.json(lease)
-                reply["lease6"] = LeaseCoding.json(lease6, router: router6(request))
+                reply["lease6"] = LeaseCoding.json(lease6.lease, router: lease6.router)
             case (.failure(let error), _):
                 if case .success = outcome6 { release6(request.key) }
                 throw error
@@ -55,7 +56,8 @@ extension LeaseManager {
                 throw error
             }
         case (false, true):
-            reply["lease6"] = LeaseCoding.json(try acquire6(request), router: router6(request))
+            let (lease6, router) = try acquire6(request)
+            reply["lease6"] = LeaseCoding.json(lease6, router: router)
         default:
             reply["lease"] = LeaseCoding.json(try acquire(request))
         }

@@ -69,9 +69,12 @@ extension LeaseManager {
     }
 
     /// SOLICIT (Rapid Commit) .. REPLY on the interface inside the container, at most
-    /// `timeout` seconds, and keeps the lease.
-    func acquire6(_ request: DaemonRequest) throws -> DHCPv6Lease {
-        if let lease = monitor.locked({ records6[ExactKey(request.key)]?.client.lease }) { return lease }
+    /// `timeout` seconds, and keeps the lease; with it, the default router the kernel has
+    /// taken from an advertisement by then (read with the same netlink session).
+    func acquire6(_ request: DaemonRequest) throws -> (lease: DHCPv6Lease, router: IPAddress?) {
+        if let lease = monitor.locked({ records6[ExactKey(request.key)]?.client.lease }) {
+            return (lease, openInterface(request).flatMap { router6($0.netlink, $0.link) })
+        }
         let namespace = try host.openNamespace(netnsPath(request))
         let netlink = try namespace.netlink()
         guard let link = try netlink.link(named: request.ifName) else {
@@ -95,7 +98,7 @@ extension LeaseManager {
             }
             persist6(record)
             log("acquired \(lease.address) for \(Self.describe(request)) by DHCPv6, valid \(lease.validLifetime) s")
-            return lease
+            return (lease, router6(netlink, link))
         }
         let text = "sent \(exchange.sent) messages, \(exchange.heardText)"
         log("error: no DHCPv6 lease for \(Self.describe(request)) within \(formatSeconds(timeout)): \(text)")
@@ -107,13 +110,21 @@ extension LeaseManager {
     }
 
     /// The default router the kernel took from an advertisement on the interface (the gateway
-    /// of its IPv6 default route), if it has one yet.
-    func router6(_ request: DaemonRequest) -> IPAddress? {
+    /// of its IPv6 default route, RTM_GETROUTE), if it has one yet.
+    func router6(_ netlink: any NetlinkSession, _ link: Link) -> IPAddress? {
+        let routes = try? netlink.routes(family: .v6, table: nil, outputInterfaceIndex: link.index)
+        return routes?.first { $0.isDefault && $0.gateway != nil }?.gateway
+    }
+
+    /// The attachment's namespace, a netlink session in it and its interface; nil when the
+    /// namespace or the interface is gone.
+    func openInterface(_ request: DaemonRequest) -> (
+        namespace: any LeaseNamespace, netlink: any NetlinkSession, link: Link
+    )? {
         guard let namespace = try? host.openNamespace(netnsPath(request)),
-            let netlink = try? namespace.netlink(), let link = try? netlink.link(named: request.ifName),
-            let routes = try? netlink.routes(family: .v6, table: nil, outputInterfaceIndex: link.index)
+            let netlink = try? namespace.netlink(), let link = try? netlink.link(named: request.ifName)
         else { return nil }
-        return routes.first { $0.isDefault && $0.gateway != nil }?.gateway
+        return (namespace, netlink, link)
     }
 
     /// Forgets the DHCPv6 lease and sends RELEASE (when the namespace and interface are still
@@ -123,9 +134,7 @@ extension LeaseManager {
         host.removeState(stateFile6(key))
         let client = monitor.locked { record.client }
         let address = client.lease.map { "\($0.address)" } ?? "no address"
-        guard let message = client.release(),
-            let namespace = try? host.openNamespace(netnsPath(record.request)),
-            let netlink = try? namespace.netlink(), let link = try? netlink.link(named: record.request.ifName),
+        guard let message = client.release(), let (namespace, _, link) = openInterface(record.request),
             let channel = try? namespace.channel6(interface: record.request.ifName, index: link.index)
         else {
             log(
@@ -145,8 +154,7 @@ extension LeaseManager {
     /// CONFIRM); a lease whose namespace or interface is gone is dropped.
     func service6(_ record: Lease6Record) {
         let key = record.request.key
-        guard let namespace = try? host.openNamespace(netnsPath(record.request)),
-            let netlink = try? namespace.netlink(), let link = try? netlink.link(named: record.request.ifName),
+        guard let (namespace, _, link) = openInterface(record.request),
             let channel = try? namespace.channel6(interface: record.request.ifName, index: link.index)
         else {
             log("netns \(record.request.netns) or its interface is gone: dropping the DHCPv6 lease of \(key)")

@@ -28,7 +28,7 @@ enum LeaseCoding {
     static func json(_ lease: DHCPv6Lease, router: IPAddress? = nil) -> JSONValue {
         var object = JSONObject()
         object["address"] = .string(lease.address.description)
-        object["serverID"] = .string(lease.serverID.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined())
+        object["serverID"] = .string(hex(lease.serverID))
         object["preferredLifetime"] = .integer(lease.preferredLifetime)
         object["validLifetime"] = .integer(lease.validLifetime)
         object["renewalSeconds"] = .integer(lease.renewalSeconds)
@@ -37,6 +37,11 @@ enum LeaseCoding {
         object["search"] = .array(lease.domainSearch.map(JSONValue.string))
         if let router { object["router"] = .string(router.description) }
         return .object(object)
+    }
+
+    /// Bytes as lowercase hex digits, two a byte (a DUID in the lease file and `dhcp leases`).
+    static func hex(_ bytes: [UInt8]) -> String {
+        bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
     }
 
     static func lease6(_ value: JSONValue) throws(CNIError) -> (lease: DHCPv6Lease, router: IPAddress?) {

@@ -29,8 +29,7 @@ extension LeaseManager {
         }
         guard let snapshot else { return }
         keep(record.request, boundAt: snapshot.boundAtWall, at: stateFile(record.request.key)) { object in
-            object["mac"] = .string(
-                record.hardwareAddress.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":"))
+            object["mac"] = MACAddress(bytes: record.hardwareAddress).map { .string($0.description) }
             object["lease"] = LeaseCoding.json(snapshot.lease)
             object["broadcast"] = .bool(snapshot.broadcast)
             if let mtu = record.originalMTU { object["originalMTU"] = .integer(mtu) }
@@ -54,14 +53,13 @@ extension LeaseManager {
     /// Loads the leases kept on disk and resumes them (expired ones are dropped; one whose
     /// renewal time has passed renews at once).
     func resume() {
-        let kept = keptLeases(suffix: ".json") { (object) -> (DHCPLease, IPPrefix, UInt32)? in
+        let kept = keptLeases(suffix: ".json") { (object) -> ((DHCPLease, MACAddress), IPPrefix, UInt32)? in
             guard let value = object["lease"], let lease = try? LeaseCoding.lease(value),
-                let mac = object["mac"]?.stringValue, MACAddress(mac) != nil
+                let mac = object["mac"]?.stringValue.flatMap({ MACAddress($0) })
             else { return nil }
-            return (lease, lease.address, lease.leaseSeconds)
+            return ((lease, mac), lease.address, lease.leaseSeconds)
         }
-        for (object, request, lease, boundAt, age) in kept {
-            guard let mac = object["mac"]?.stringValue.flatMap({ MACAddress($0) }) else { continue }
+        for (object, request, (lease, mac), boundAt, age) in kept {
             let broadcast = object["broadcast"]?.boolValue ?? settings.broadcast
             var client = DHCPClient(
                 identity: Self.identity(request, hardwareAddress: mac.bytes, broadcast: broadcast), resuming: lease,
@@ -138,7 +136,7 @@ extension LeaseManager {
             let entry: JSONValue = [
                 "container": .string(request.containerID), "network": .string(request.network),
                 "interface": .string(request.ifName), "family": "IPv6", "address": .string(lease.address.description),
-                "server": .string(lease.serverID.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()),
+                "server": .string(LeaseCoding.hex(lease.serverID)),
                 "state": .string(state), "expires": .string(timestamp(boundAtWall + Double(lease.validLifetime))),
             ]
             return (request.containerID + "/" + request.ifName + "/6", entry)
