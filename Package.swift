@@ -4,16 +4,9 @@ import PackageDescription
 let package = Package(
     name: "swift-cni",
     products: [
-        .executable(name: "macvlan", targets: ["macvlan"]),
-        .executable(name: "static", targets: ["static"]),
-        .executable(name: "host-local", targets: ["host-local"]),
-        .executable(name: "ipvlan", targets: ["ipvlan"]),
-        .executable(name: "vlan", targets: ["vlan"]),
-        .executable(name: "bridge", targets: ["bridge"]),
-        .executable(name: "dhcp", targets: ["dhcp"]),
-        .executable(name: "loopback", targets: ["loopback"]),
-        // What a node installs: one binary, hard-linked under every plugin's name.
-        .executable(name: "swift-cni", targets: ["swift-cni"]),
+        // What a node installs: one binary, hard-linked under every plugin's name; the names
+        // are PluginRegistry's list (`swift-cni --list`).
+        .executable(name: "swift-cni", targets: ["swift-cni"])
     ],
     targets: [
         // libmnl from Debian's libmnl-dev, plus a header of inline helpers for the
@@ -50,15 +43,9 @@ let package = Package(
                 "CNI", "IPAM", "JSON", "Netlink", "Namespaces", "Addressing", "Firewall", "ProcessRunner", "POSIX",
                 "KernelErrors", "CSystem",
             ]),
-        .executableTarget(name: "macvlan", dependencies: ["Plugins", "CNI"]),
-        .executableTarget(name: "static", dependencies: ["IPAM", "CNI"]),
-        .executableTarget(name: "host-local", dependencies: ["IPAM", "CNI"]),
-        .executableTarget(name: "ipvlan", dependencies: ["Plugins", "CNI"]),
-        .executableTarget(name: "vlan", dependencies: ["Plugins", "CNI"]),
-        .executableTarget(name: "bridge", dependencies: ["Plugins", "CNI"]),
-        .executableTarget(name: "dhcp", dependencies: ["DHCPService"]),
-        .executableTarget(name: "loopback", dependencies: ["Plugins", "CNI"]),
-        .executableTarget(name: "swift-cni", dependencies: ["Plugins", "IPAM", "DHCPService", "CNI", "POSIX"]),
+        // The one table of plugins (name, summary, entry point) and the multi-call dispatch.
+        .target(name: "PluginRegistry", dependencies: ["Plugins", "IPAM", "DHCPService", "CNI", "POSIX"]),
+        .executableTarget(name: "swift-cni", dependencies: ["PluginRegistry"]),
         // The benchmark driver behind bench/run.sh: not a product, never in a release.
         .executableTarget(
             name: "cni-bench", dependencies: ["Namespaces", "ProcessRunner", "POSIX"], path: "bench/cni-bench"),

@@ -3,9 +3,12 @@
 # on a host namespace's uplink veth, with static addresses, and ping each other; then DEL.
 # Everything happens in namespaces this script makes and deletes; the real host is untouched.
 # Usage (as root, after a build): integration/demo.sh [BIN_DIR]
+# BIN_DIR: a CNI bin dir (a release's bin/), or a build dir holding swift-cni (default
+# .build/release), whose plugin names integration/plugin-links.sh lays out first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-$PWD/.build/release}
+[ -x "$BIN/macvlan" ] || BIN=$(bash integration/plugin-links.sh "$BIN")
 P=swiftcni-demo-$$
 cleanup() { for n in c1 c2 host; do ip netns delete "$P-$n" 2>/dev/null || true; done; }
 trap cleanup EXIT

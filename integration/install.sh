@@ -7,7 +7,7 @@
 #   install.sh --uninstall [--dest DIR] [--only NAMES]
 #
 # --dest DIR         the CNI bin dir (default /opt/cni/bin; created when missing)
-# --from DIR         a bin dir holding the eight names (default: bin/ beside this script, as in
+# --from DIR         a bin dir holding the plugin names (default: bin/ beside this script, as in
 #                    the release tarball and the image; in a source checkout, dist/bin, built
 #                    first by integration/release.sh when missing)
 # --only NAMES       a comma-separated subset, e.g. macvlan,ipvlan,vlan,dhcp: keep the primary
@@ -26,12 +26,12 @@
 # DEST (the reference's portmap, tuning, firewall ...) are never touched.
 set -eu
 
-all="macvlan ipvlan vlan bridge host-local static dhcp loopback"
-names=$all
+names=""
 marker="swift-cni-binary-v1"
 dest=/opt/cni/bin
 from=""
 uninstall=0
+only=0
 systemd=0
 systemd_dir=/etc/systemd/system
 
@@ -44,8 +44,8 @@ while [ $# -gt 0 ]; do
     --dest=*) dest=${1#--dest=}; shift ;;
     --from) [ $# -ge 2 ] || die "--from needs a directory"; from=$2; shift 2 ;;
     --from=*) from=${1#--from=}; shift ;;
-    --only) [ $# -ge 2 ] || die "--only needs names"; names=$(echo "$2" | tr ',' ' '); shift 2 ;;
-    --only=*) names=$(echo "${1#--only=}" | tr ',' ' '); shift ;;
+    --only) [ $# -ge 2 ] || die "--only needs names"; only=1; names=$(echo "$2" | tr ',' ' '); shift 2 ;;
+    --only=*) only=1; names=$(echo "${1#--only=}" | tr ',' ' '); shift ;;
     --with-systemd) systemd=1; shift ;;
     --systemd-dir) [ $# -ge 2 ] || die "--systemd-dir needs a directory"; systemd_dir=$2; shift 2 ;;
     --uninstall) uninstall=1; shift ;;
@@ -53,18 +53,34 @@ while [ $# -gt 0 ]; do
     *) die "unknown argument $1 (see --help)" ;;
   esac
 done
-[ -n "$names" ] || die "--only names nothing"
-for name in $names; do
-  case " $all " in *" $name "*) ;; *) die "unknown plugin \"$name\" in --only (plugins: $all)" ;; esac
-done
+[ "$only" = 0 ] || [ -n "$names" ] || die "--only names nothing"
 
 backup=$dest/.swift-cni-replaced
 is_ours() { [ -f "$1" ] && grep -q "$marker" "$1" 2>/dev/null; }
 # The first line a plugin says about itself: ours and the reference's both answer --version
 # (the reference prints its banner when run without CNI_COMMAND).
 version_of() { (env -u CNI_COMMAND "$1" --version 2>&1 || true) | head -n 1; }
+# The plugin names: the registry of the binary in DIR (any of our files there answers
+# --list); 0.2.0 and older did not answer it and carried these eight.
+plugins_in() {
+  for file in "$1"/*; do
+    is_ours "$file" || continue
+    listed=$(env -u CNI_COMMAND "$file" --list 2>/dev/null | tr '\n' ' ' || true)
+    echo "${listed:-macvlan ipvlan vlan bridge host-local static dhcp loopback}"
+    return 0
+  done
+}
+# Sets names to the registry of DIR, or checks --only's names against it.
+choose_names() {
+  all=$(plugins_in "$1")
+  if [ "$only" = 0 ]; then names=$all; return 0; fi
+  for name in $names; do
+    case " $all " in *" $name "*) ;; *) die "unknown plugin \"$name\" in --only (plugins: $all)" ;; esac
+  done
+}
 
 if [ "$uninstall" = 1 ]; then
+  [ -d "$dest" ] && choose_names "$dest"
   changed=""
   for name in $names; do
     is_ours "$dest/$name" || continue
@@ -92,6 +108,9 @@ if [ -z "$from" ]; then
     die "no plugins to install: give --from DIR"
   fi
 fi
+[ -d "$from" ] || die "no plugins to install: $from is not a directory"
+choose_names "$from"
+[ -n "$names" ] || die "no swift-cni plugin binary in $from"
 for name in $names; do
   is_ours "$from/$name" || die "$from/$name is not a swift-cni plugin binary"
 done

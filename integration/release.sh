@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds a release into dist/, for amd64 and arm64 (the downloads: Debian 13's libmnl.a, and for
 # arm64 the trixie chroot, sysroot and compiler of integration/cross/setup-arm64.sh):
-#   dist/bin/, dist/bin-arm64/                  the eight plugin names, hard links of one stripped,
+#   dist/bin/, dist/bin-arm64/                  the plugin names (the binary's --list), hard links of one stripped,
 #                                               fully static binary (amd64, arm64)
 #   dist/swift-cni-<version>-linux-<arch>.tgz   bin/ (hard links kept), install.sh, systemd units, docs,
 #                                               deploy/, conf-examples/, README, CHANGELOG, LICENSE,
@@ -34,7 +34,6 @@ while [ $# -gt 0 ]; do
 done
 [ ${#arches[@]} -gt 0 ] || arches=(amd64 arm64)
 if [ "${DYNAMIC:-0}" = 1 ]; then arches=(amd64); image=0; fi
-names=(macvlan ipvlan vlan bridge host-local static dhcp loopback)
 scratch_args=()
 [ -n "$scratch" ] && scratch_args=(--scratch-path "$scratch")
 epoch=$(git log -1 --format=%ct 2>/dev/null || echo 0)
@@ -54,6 +53,14 @@ for arch in "${arches[@]}"; do
     binary=$(bash integration/build-static.sh --scratch-path "${scratch:-.build-static}")
     busybox=/bin/busybox
   fi
+
+  # The names are the binary's own registry (`swift-cni --list`); arm64's through qemu-user.
+  if [ "$arch" = arm64 ]; then
+    mapfile -t names < <(qemu-aarch64-static "$binary" --list)
+  else
+    mapfile -t names < <("$binary" --list)
+  fi
+  [ ${#names[@]} -gt 0 ] || { echo "release.sh: $binary --list names no plugin" >&2; exit 1; }
 
   # One stripped file (symbols are most of the size; the installed dir must stay under 12 MiB),
   # hard-linked under every name. Reproducible: no GNU build-id and no .swift_modhash (module

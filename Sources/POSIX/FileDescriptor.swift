@@ -42,6 +42,7 @@ public struct FileDescriptor: Sendable, Hashable {
 
     /// Runs `body` and closes the descriptor only when it throws: for a function that opens a
     /// descriptor, sets it up and hands it on.
+    @discardableResult
     public func closeOnError<R, Failure: Error>(_ body: (FileDescriptor) throws(Failure) -> R) throws(Failure) -> R {
         do throws(Failure) {
             return try body(self)

@@ -60,7 +60,8 @@ final class ReleaseArtifacts: Sendable {
     .enabled(if: !Testbed.insideVM, "the release is built and checked on the host, not in the VM"),
     .timeLimit(.minutes(20)))
 struct ReleaseBuildTests {
-    static let names = ["macvlan", "ipvlan", "vlan", "bridge", "host-local", "static", "dhcp", "loopback"]
+    /// The registry's names (`swift-cni --list` of this build): what the release must carry.
+    static let names = Testbed.registeredPlugins
 
     /// The release binary is fully static: no ELF interpreter, no dynamic section (so no
     /// NEEDED library: no glibc or libmnl on the node), and it works in an empty root (a chroot
@@ -163,7 +164,7 @@ struct ReleaseBuildTests {
     }
 
     /// The tarball verifies against its sha256, unpacks to the bin dir layout with one file
-    /// hard-linked under the eight names and nothing else (no benchmark driver), in at most
+    /// hard-linked under the registry's names and nothing else (no benchmark driver), in at most
     /// 12 MiB, each saying which it is.
     @Test func tarballLayoutSizeAndVersion() throws {
         let artifacts = ReleaseArtifacts.shared
@@ -190,10 +191,10 @@ struct ReleaseBuildTests {
             #expect(!text.contains("unknown commit"), "the release is stamped with its commit: \(text)")
             #expect(text.contains("1.1.0"))
         }
-        #expect(inodes.count == 1, "the eight names are hard links of one file")
+        #expect(inodes.count == 1, "the names are hard links of one file")
         let size =
             Int(try Testbed.run(["/usr/bin/du", "-sb", unpacked.bin]).split(separator: "\t").first ?? "") ?? .max
-        FileIO.writeAll(2, "release: installed bin dir \(size) bytes for eight names (goal 12582912)\n")
+        FileIO.writeAll(2, "release: installed bin dir \(size) bytes for \(Self.names.count) names (goal 12582912)\n")
         #expect(size <= 12 << 20, "bin dir is \(size) bytes")
         for file in [
             "install.sh", "LICENSE", "NOTICE", "CHANGELOG.md", "README.md", "systemd/swift-cni-dhcp.service",
@@ -202,17 +203,20 @@ struct ReleaseBuildTests {
             #expect(access(unpacked.root + "/" + file, F_OK) == 0, "\(file) missing from the tarball")
         }
         // The benchmark driver is not part of the product: no file of the tarball is it or
-        // comes from bench/, and bin/ holds the eight names and nothing else.
+        // comes from bench/, and bin/ holds the registry's names and nothing else.
         let listing = try Testbed.run(["/bin/tar", "-tzf", artifacts.tarball]).split(separator: "\n")
         let benchFiles = listing.filter { $0.contains("cni-bench") || $0.contains("/bench/") }
         #expect(benchFiles.isEmpty, "the tarball carries the benchmark: \(benchFiles)")
+        #expect(Self.names.count >= 8 && Set(Self.names).count == Self.names.count, "registry: \(Self.names)")
         #expect(Directory.entryNames(atPath: unpacked.bin).sorted() == Self.names.sorted())
         let unknown = try ChildProcess.run(
             "/bin/sh",
-            arguments: ["-c", "ln -s \"$0/macvlan\" \"$0/../portmap\" && exec \"$0/../portmap\"", unpacked.bin],
+            arguments: [
+                "-c", "ln -s \"$0/macvlan\" \"$0/../no-such-plugin\" && exec \"$0/../no-such-plugin\"", unpacked.bin,
+            ],
             environment: [], captureStandardError: true)
         #expect(unknown.status == 1)
-        #expect(String(decoding: unknown.standardError, as: UTF8.self).contains("\"portmap\" is none of them"))
+        #expect(String(decoding: unknown.standardError, as: UTF8.self).contains("\"no-such-plugin\" is none of them"))
     }
 
     /// The end-to-end suites of the plugins a node runs, run again (this same test bundle)

@@ -30,11 +30,36 @@ struct TestbedError: Error, CustomStringConvertible {
 final class Testbed: @unchecked Sendable {
     private static let counter = Atomic<Int>(0)
 
-    /// Where `swift build` put the plugins: beside the test bundle, or $SWIFT_CNI_BIN.
+    /// A CNI bin dir of the plugins under test: $SWIFT_CNI_BIN (a release's bin dir, an older
+    /// build's), or else `cni-bin/` beside the test bundle, made here as a node installs the
+    /// multi-call binary: one name per plugin of `swift-cni --list`, each a link to the
+    /// `swift-cni` that `swift build` wrote (relative symbolic links, so a rebuild is seen).
     static let binDirectory: String = {
         if let override = getenv("SWIFT_CNI_BIN") { return String(cString: override) }
-        return CurrentExecutable.directory ?? ".build/debug"
+        let directory = (CurrentExecutable.directory ?? ".build/debug") + "/cni-bin"
+        mkdir(directory, 0o755)
+        for name in registeredPlugins {
+            let link = directory + "/" + name
+            if symlink("../swift-cni", link) != 0 && errno != EEXIST {
+                FileIO.writeAll(2, "Testbed: cannot link \(link): \(String(cString: strerror(errno)))\n")
+            }
+        }
+        return directory
     }()
+
+    /// The plugins of this build, as its registry lists them (`swift-cni --list`).
+    static let registeredPlugins: [String] = pluginNames(
+        of: (CurrentExecutable.directory ?? ".build/debug") + "/swift-cni")
+
+    /// The names a multi-call binary says it answers to (`--list`); empty when it cannot run.
+    static func pluginNames(of binary: String) -> [String] {
+        guard
+            let listed = try? ChildProcess.run(
+                binary, arguments: ["--list"], environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]),
+            listed.status == 0
+        else { return [] }
+        return String(decoding: listed.standardOutput, as: UTF8.self).split(separator: "\n").map(String.init)
+    }
 
     let prefix: String
     private(set) var namespaces: [String] = []

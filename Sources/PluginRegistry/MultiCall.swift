@@ -1,0 +1,46 @@
+import CNI
+import POSIX
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// What the multi-call binary does with its argv[0] and arguments.
+public enum MultiCall {
+    /// `--list` as the only argument prints the plugin names, one a line (what the release, the
+    /// installer and the tests read), and exits 0. Otherwise runs the registered plugin named
+    /// like the executable; under any other name (`swift-cni`) `--help` prints the usage with
+    /// each plugin's summary, and anything else prints it on stderr and exits 1.
+    public static func main(arguments: [String] = BuildInfo.arguments) -> Never {
+        // `--list` alone is answered under every name, as `--version` is (runtimes pass plugins
+        // no arguments): an installer holding only plugin names reads the list from any of them.
+        if arguments.count == 2 && arguments[1] == "--list" {
+            FileIO.writeAll(1, PluginRegistry.all.map { $0.name + "\n" }.joined())
+            exit(0)
+        }
+        if let plugin = PluginRegistry.plugin(named: BuildInfo.invokedName) { plugin.run() }
+        switch arguments.dropFirst().first {
+        case "--help", "-h":
+            FileIO.writeAll(1, usage())
+            exit(0)
+        default:
+            FileIO.writeAll(2, usage())
+            exit(1)
+        }
+    }
+
+    /// The banner, how the binary chooses, and the table of plugins.
+    static func usage() -> String {
+        let width = PluginRegistry.all.map(\.name.count).max() ?? 0
+        let table = PluginRegistry.all.map { plugin in
+            "  " + plugin.name + String(repeating: " ", count: width - plugin.name.count + 2) + plugin.summary + "\n"
+        }
+        return """
+            \(BuildInfo.banner(name: "multi-call binary"))
+            This binary runs the plugin it is executed as, and "\(BuildInfo.invokedName)" is none of them.
+            Install it (hard links or copies) under each plugin's name; `--list` prints the names.
+
+            \(table.joined())
+            """
+    }
+}

@@ -1,0 +1,50 @@
+import CNI
+import DHCPService
+import IPAM
+import Plugins
+
+/// One plugin of the suite: the name a runtime execs it by, what it is in one line, and what
+/// the process runs when executed under that name.
+public struct RegisteredPlugin: Sendable {
+    /// The file name in the CNI bin dir (the `type` of a network config).
+    public let name: String
+    /// One line for `swift-cni --help` and the docs.
+    public let summary: String
+    /// The plugin's `main`: reads the environment and stdin, prints, exits.
+    public let run: @Sendable () -> Never
+
+    /// A plugin whose whole life is `PluginRunner`'s protocol around one `CNIPlugin` value.
+    static func plugin(_ name: String, _ summary: String, _ make: @escaping @Sendable () -> any CNIPlugin)
+        -> RegisteredPlugin
+    {
+        RegisteredPlugin(name: name, summary: summary, run: { PluginRunner.main(make()) })
+    }
+
+    /// A name with a main of its own (sub-commands beside the plugin, as `dhcp daemon`).
+    static func command(_ name: String, _ summary: String, _ main: @escaping @Sendable () -> Never)
+        -> RegisteredPlugin
+    {
+        RegisteredPlugin(name: name, summary: summary, run: main)
+    }
+}
+
+/// Every plugin the multi-call binary answers to, in install order: the one list that the
+/// binary's dispatch, `swift-cni --list`, the release, the installer and the tests read.
+/// Adding a plugin is its folder under `Sources/Plugins/` and one line here.
+public enum PluginRegistry {
+    public static let all: [RegisteredPlugin] = [
+        .plugin("macvlan", "a macvlan sub-interface of a master, in the container", { MacvlanPlugin() }),
+        .plugin("ipvlan", "an ipvlan sub-interface of a master, in the container", { IpvlanPlugin() }),
+        .plugin("vlan", "an 802.1Q VLAN sub-interface of a master, in the container", { VlanPlugin() }),
+        .plugin("bridge", "a veth pair from the container to a Linux bridge, with NAT", { BridgePlugin() }),
+        .plugin("host-local", "IPAM: addresses from ranges, reserved on the local disk", { HostLocalPlugin() }),
+        .plugin("static", "IPAM: addresses, routes and DNS from the config", { StaticPlugin() }),
+        .command("dhcp", "IPAM: DHCPv4 and DHCPv6 leases kept by `dhcp daemon`", { DHCPCommand.main() }),
+        .plugin("loopback", "brings up the container's lo", { LoopbackPlugin() }),
+    ]
+
+    /// The plugin registered under `name`, if any.
+    public static func plugin(named name: String) -> RegisteredPlugin? {
+        all.first { $0.name == name }
+    }
+}

@@ -1,4 +1,0 @@
-import CNI
-import Plugins
-
-PluginRunner.main(BridgePlugin())

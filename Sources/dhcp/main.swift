@@ -1,3 +1,0 @@
-import DHCPService
-
-DHCPCommand.main()

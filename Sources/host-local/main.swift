@@ -1,4 +1,0 @@
-import CNI
-import IPAM
-
-PluginRunner.main(HostLocalPlugin())
