@@ -52,6 +52,9 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
 
     public var v4Value: UInt32? { family == .v4 ? UInt32(truncatingIfNeeded: low) : nil }
 
+    /// 0.0.0.0 or `::`.
+    public var isUnspecified: Bool { high == 0 && low == 0 }
+
     /// Parses dotted-quad IPv4 ("10.1.2.3": four decimal parts 0-255, no leading zeros) or
     /// IPv6 text (RFC 4291 2.2: "::" compression, an embedded dotted quad at the end).
     public init?(_ text: some StringProtocol) {

@@ -20,15 +20,7 @@ public struct IptablesFirewall: FirewallBackend {
         }
     }
 
-    static func tools(_ family: IPAddress.Family) -> (list: String, restore: String) {
-        family == .v4 ? ("iptables", "iptables-restore") : ("ip6tables", "ip6tables-restore")
-    }
-
-    /// A comment as `iptables -S` prints it and `iptables-restore` reads it: double-quoted,
-    /// with `\` and `"` escaped.
-    static func quotedComment(_ comment: String) -> String {
-        "\"" + comment.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"") + "\""
-    }
+    static func quotedComment(_ comment: String) -> String { IptablesNat.quoted(comment) }
 
     /// The rules the reference adds for one address, in `iptables -S` form.
     static func rules(_ attachment: FirewallAttachment, _ prefix: IPPrefix) -> [String] {
@@ -43,20 +35,13 @@ public struct IptablesFirewall: FirewallBackend {
         ]
     }
 
-    private func listNat(_ family: IPAddress.Family) throws(FirewallError) -> [Substring]? {
-        let list = Self.tools(family).list
-        guard FirewallTool.find(list) != nil else { return nil }
-        return try FirewallTool.run(list, ["-w", "-t", "nat", "-S"], operation: "list the nat table").split(
-            separator: "\n")
-    }
-
     public func addMasquerade(_ attachment: FirewallAttachment, addresses: [IPPrefix]) throws(FirewallError) {
         let chain = attachment.iptablesChain
         for family in [IPAddress.Family.v4, .v6] {
             let mine = addresses.filter { $0.family == family }
             guard !mine.isEmpty else { continue }
-            var existing = Set((try listNat(family) ?? []).map(String.init))
-            var lines = ["*nat"]
+            var existing = Set((try IptablesNat.list(family) ?? []).map(String.init))
+            var lines: [String] = []
             if !existing.contains("-N \(chain)") { lines.append(":\(chain) - [0:0]") }
             for prefix in mine {
                 for rule in Self.rules(attachment, prefix) where !existing.contains(rule) {
@@ -64,11 +49,7 @@ public struct IptablesFirewall: FirewallBackend {
                     existing.insert(rule)
                 }
             }
-            guard lines.count > 1 else { continue }
-            lines.append("COMMIT")
-            try FirewallTool.run(
-                Self.tools(family).restore, ["--noflush", "-w"], input: lines.joined(separator: "\n") + "\n",
-                operation: "add masquerade chain \(chain)")
+            try IptablesNat.apply(family, lines, operation: "add masquerade chain \(chain)")
         }
     }
 
@@ -84,19 +65,9 @@ public struct IptablesFirewall: FirewallBackend {
 
     private func remove(chains: [String]) throws(FirewallError) {
         for family in [IPAddress.Family.v4, .v6] {
-            guard let existing = try listNat(family) else { continue }
-            var lines = ["*nat"]
-            for chain in chains where existing.contains(Substring("-N \(chain)")) {
-                for rule in existing where rule.hasPrefix("-A POSTROUTING ") && rule.hasSuffix(" -j \(chain)") {
-                    lines.append("-D" + rule.dropFirst(2))
-                }
-                lines.append(":\(chain) - [0:0]")
-                lines.append("-X \(chain)")
-            }
-            guard lines.count > 1 else { continue }
-            lines.append("COMMIT")
-            try FirewallTool.run(
-                Self.tools(family).restore, ["--noflush", "-w"], input: lines.joined(separator: "\n") + "\n",
+            guard let existing = try IptablesNat.list(family) else { continue }
+            try IptablesNat.apply(
+                family, chains.flatMap { IptablesNat.removal(of: $0, in: existing) },
                 operation: "delete masquerade chains \(chains.joined(separator: ","))")
         }
     }
@@ -113,7 +84,7 @@ public struct IptablesFirewall: FirewallBackend {
         let keepLegacy = Set(valid.map { Self.legacyChain($0.legacyTag) })
         var stale: Set<String> = []
         for family in [IPAddress.Family.v4, .v6] {
-            for line in try listNat(family) ?? [] {
+            for line in try IptablesNat.list(family) ?? [] {
                 if line.hasPrefix("-N " + legacyPrefix) {
                     let chain = String(line.dropFirst(3))
                     if !keepLegacy.contains(chain) { stale.insert(chain) }

@@ -73,6 +73,12 @@ public enum ReferenceNames {
     /// `CNI-` + SHA-512 hex, cut to 28 characters (MustFormatHashWithPrefix).
     static func chain(_ text: String) -> String { "CNI-" + hex(text, length: 24) }
 
+    /// `CNI-<prefix>` + SHA-512 hex of `text`, 28 characters in all
+    /// (MustFormatChainNameWithPrefix): portmap's `CNI-DN-…` and the old `CNI-SN-…`.
+    static func chain(_ text: String, prefix: String) -> String {
+        "CNI-" + prefix + hex(text, length: 24 - prefix.utf8.count)
+    }
+
     static func hex(_ text: String, length: Int) -> String { String(SHA512.hex(text).prefix(length)) }
 
     /// The first 16 hex digits of the network's SHA-512: every nftables masquerade comment of
