@@ -41,6 +41,7 @@ public enum PluginRegistry {
         .plugin("static", "IPAM: addresses, routes and DNS from the config", { StaticPlugin() }),
         .command("dhcp", "IPAM: DHCPv4 and DHCPv6 leases kept by `dhcp daemon`", { DHCPCommand.main() }),
         .plugin("loopback", "brings up the container's lo", { LoopbackPlugin() }),
+        .plugin("portmap", "host ports forwarded to the container (iptables or nftables)", { PortmapPlugin() }),
     ]
 
     /// The plugin registered under `name`, if any.
