@@ -42,14 +42,8 @@ public struct IptablesPortMapper: PortMapper {
         return String(decoding: text.utf8.prefix(253), as: UTF8.self) + "..."
     }
 
-    public func unusableReason() -> String? {
-        do {
-            try FirewallTool.run("iptables", ["-w", "-t", "nat", "-S", "OUTPUT"], operation: "list the nat table")
-            return nil
-        } catch {
-            return error.description
-        }
-    }
+    /// The masquerade's probe: the nat table can be listed.
+    public func unusableReason() -> String? { IptablesFirewall().unusableReason() }
 
     // MARK: The rules, in `iptables -S` form
 
