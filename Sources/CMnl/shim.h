@@ -13,6 +13,8 @@
 #include <linux/if_bridge.h>
 #include <linux/veth.h>
 #include <linux/neighbour.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
 #include <stdint.h>
 
 /// MNL_SOCKET_BUFFER_SIZE is a macro over sysconf(): a plain value for Swift.
@@ -27,6 +29,7 @@ static inline size_t cmnl_sizeof_nlmsgerr(void) { return sizeof(struct nlmsgerr)
 static inline size_t cmnl_sizeof_ifinfomsg(void) { return sizeof(struct ifinfomsg); }
 static inline size_t cmnl_sizeof_ifaddrmsg(void) { return sizeof(struct ifaddrmsg); }
 static inline size_t cmnl_sizeof_rtmsg(void) { return sizeof(struct rtmsg); }
+static inline size_t cmnl_sizeof_nfgenmsg(void) { return sizeof(struct nfgenmsg); }
 
 /// Constants that arrive as macros Swift does not see (values from the uapi headers).
 static inline int cmnl_netlink_ext_ack(void) { return NETLINK_EXT_ACK; }

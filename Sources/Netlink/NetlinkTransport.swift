@@ -26,9 +26,10 @@ public final class MnlSocket: NetlinkTransport {
     public let portID: UInt32
     private var buffer: [UInt8]
 
-    /// Opens and binds the socket in the calling thread's network namespace.
-    public init() throws(NetlinkError) {
-        guard let socket = mnl_socket_open2(NETLINK_ROUTE, Int32(SOCK_CLOEXEC.rawValue)) else {
+    /// Opens and binds the socket in the calling thread's network namespace: NETLINK_ROUTE,
+    /// or another netlink family (`NETLINK_NETFILTER` for ctnetlink).
+    public init(family: Int32 = NETLINK_ROUTE) throws(NetlinkError) {
+        guard let socket = mnl_socket_open2(family, Int32(SOCK_CLOEXEC.rawValue)) else {
             throw NetlinkError(operation: "open netlink socket", errno: errno)
         }
         var on: Int32 = 1

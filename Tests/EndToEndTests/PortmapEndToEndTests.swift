@@ -71,15 +71,17 @@ struct PortmapEndToEndTests {
 
         /// Who the server saw, asked from `namespace` over `transport` to `address:port`; nil
         /// when nothing answered within a second.
-        func ask(from namespace: String, _ transport: String, _ address: String, _ port: Int) throws -> String? {
+        func ask(from namespace: String, _ transport: String, _ address: String, _ port: Int, sourcePort: Int = 0)
+            throws -> String?
+        {
             let code = """
                 import socket,sys
-                t,h,p=sys.argv[1],sys.argv[2],int(sys.argv[3])
+                t,h,p,sp=sys.argv[1],sys.argv[2],int(sys.argv[3]),int(sys.argv[4])
                 try:
                     if t=='tcp':
                         s=socket.create_connection((h,p),timeout=1); print(s.recv(100).decode().strip())
                     else:
-                        s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(1); s.sendto(b'x',(h,p)); print(s.recv(100).decode().strip())
+                        s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(('',sp)); s.settimeout(1); s.sendto(b'x',(h,p)); print(s.recv(100).decode().strip())
                 except Exception as e:
                     print('FAIL', e)
                 """
@@ -87,6 +89,7 @@ struct PortmapEndToEndTests {
                 "/usr/sbin/ip",
                 arguments: [
                     "netns", "exec", namespace, "/usr/bin/python3", "-c", code, transport, address, String(port),
+                    String(sourcePort),
                 ],
                 environment: ["PATH=/usr/bin:/bin"])
             let text = String(decoding: outcome.standardOutput, as: UTF8.self).trimmingWhitespace
@@ -176,6 +179,24 @@ struct PortmapEndToEndTests {
         #expect(try node.portmap("DEL", config, containerID: "c1", netns: node.stage.netns).status == 0)
         try node.bed.deleteNamespace(container)
         #expect(try node.portmap("DEL", config, containerID: "c1", netns: "").status == 0)
+    }
+
+    /// A UDP flow the host tracked before the mapping existed (sent to the host itself, from
+    /// the same source port) would keep bypassing the new DNAT; ADD deletes such conntrack
+    /// entries through ctnetlink (upstream #553), so the next datagram reaches the container.
+    @Test func aUDPFlowTrackedBeforeTheMappingIsForwardedAfterTheAdd() throws {
+        let node = try Node()
+        let previous = try node.addContainer("c1", netns: node.stage.netns)
+        try node.startServer(in: node.stage.container, log: node.stage.store.path + "/server.log")
+        // The nat hooks must exist when the first datagram comes (as on any node with host
+        // ports), so that its flow gets its NAT decided then: none.
+        let earlier = Self.config(#"[{"hostPort":7000,"containerPort":53,"protocol":"udp"}]"#, previous: previous)
+        #expect(try node.portmap("ADD", earlier, containerID: "c1", netns: node.stage.netns).status == 0)
+        #expect(try node.ask(from: node.client, "udp", "198.51.100.1", 5353, sourcePort: 40053) == nil)
+        let config = Self.config(#"[{"hostPort":5353,"containerPort":53,"protocol":"udp"}]"#, previous: previous)
+        let add = try node.portmap("ADD", config, containerID: "c1", netns: node.stage.netns)
+        #expect(add.status == 0, "\(add.output)")
+        #expect(try node.ask(from: node.client, "udp", "198.51.100.1", 5353, sourcePort: 40053) == "198.51.100.2")
     }
 
     /// Without mappings (the common chain): the previous result comes back, converted to the

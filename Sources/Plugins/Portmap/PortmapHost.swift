@@ -3,6 +3,10 @@ import Firewall
 import Namespaces
 import Netlink
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// What portmap does to the node: the firewall backends that carry host ports, and the
 /// host's routing for localhost traffic. `SystemPortmapHost` is the real one; tests give a fake.
 public protocol PortmapHost {
@@ -14,6 +18,9 @@ public protocol PortmapHost {
     /// Sets `net.ipv4.conf.<interface>.route_localnet=1` on the host interface that routes to
     /// `container` (so that 127.0.0.1 may be DNAT'ed to it); nothing when no route leads there.
     func allowLocalhostRouting(toward container: IPAddress) throws
+    /// Deletes the conntrack entries of `family` for UDP to `ports`, so that a flow tracked
+    /// before the mapping existed (to the host itself) is not kept from the new DNAT.
+    func deleteUDPConntrack(family: IPAddress.Family, ports: Set<UInt16>) throws
 }
 
 /// The real host: iptables/ip6tables or nft, rtnetlink and /proc/sys of the plugin's namespace.
@@ -48,5 +55,10 @@ public struct SystemPortmapHost: PortmapHost {
             .max { $0.destination.prefixLength < $1.destination.prefixLength }
         guard let index = best?.outputInterfaceIndex, let link = try netlink.link(index: index) else { return }
         try Sysctl.write(Sysctl.interfaceKey(family: "ipv4", interface: link.name, "route_localnet"), "1")
+    }
+
+    /// Through ctnetlink (`ConntrackTable`): a dump, and a delete per stale entry.
+    public func deleteUDPConntrack(family: IPAddress.Family, ports: Set<UInt16>) throws {
+        try ConntrackTable().deleteEntries(family: family, transport: UInt8(IPPROTO_UDP), destinationPorts: ports)
     }
 }

@@ -1,6 +1,7 @@
 import Addressing
 import CNI
 import Firewall
+import POSIX
 
 /// `portmap`: a chained plugin that forwards host ports to the container
 /// (`runtimeConfig.portMappings`, the `portMappings` capability), in upstream v1.9's rule
@@ -25,6 +26,17 @@ public struct PortmapPlugin: CNIPlugin {
         do {
             for address in addresses {
                 try mapper.forward(mapping, to: address)
+                // After the rules, so new packets take them (upstream #553); a failure here only
+                // leaves an old flow as it was, so it is reported, not fatal.
+                let udp = Set(config.mappings.filter { $0.transport == .udp }.map(\.hostPort))
+                if !udp.isEmpty {
+                    do {
+                        try host.deleteUDPConntrack(family: address.family, ports: udp)
+                    } catch {
+                        FileIO.writeAll(
+                            2, "portmap: stale UDP conntrack entries of \(address.address) kept: \(error)\n")
+                    }
+                }
                 if address.family == .v4 && config.snat {
                     // 127.0.0.1 may then cross to the container's interface (localhost DNAT).
                     try host.allowLocalhostRouting(toward: address.address)
