@@ -38,9 +38,12 @@ struct LibcniInteropTests {
         }
     }()
 
-    func drive(_ verb: String, _ list: String, host: String, netns: String, containerID: String, cache: String) throws
-        -> (Int32, String, String)
-    {
+    /// Runs the driver in `host`; `capabilities` is its CAP_ARGS (the runtime's capability
+    /// arguments, as containerd passes port mappings).
+    static func drive(
+        _ verb: String, _ list: String, host: String, netns: String, containerID: String, cache: String,
+        capabilities: String? = nil
+    ) throws -> (Int32, String, String) {
         let driver = try Self.driver.get()
         let outcome = try ChildProcess.run(
             "/usr/sbin/ip",
@@ -48,7 +51,8 @@ struct LibcniInteropTests {
                 "netns", "exec", host, driver, verb, list, netns, containerID, "eth0",
                 Testbed.binDirectory, cache,
             ],
-            environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], captureStandardError: true)
+            environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"] + (capabilities.map { ["CAP_ARGS=\($0)"] } ?? []),
+            captureStandardError: true)
         return (
             outcome.status, String(decoding: outcome.standardOutput, as: UTF8.self),
             String(decoding: outcome.standardError, as: UTF8.self)
@@ -83,7 +87,7 @@ struct LibcniInteropTests {
         )
         let cache = dir.path + "/cache"
 
-        let (added, output, errors) = try drive(
+        let (added, output, errors) = try Self.drive(
             "add", list, host: host, netns: bed.path(container), containerID: "lc1", cache: cache)
         #expect(added == 0, "\(errors)")
         let result = try JSONValue.parse(output)
@@ -94,19 +98,21 @@ struct LibcniInteropTests {
         let cached = try Testbed.run(["/usr/bin/find", cache, "-type", "f"])
         #expect(cached.contains("lcnet-lc1-eth0"), "\(cached)")
 
-        let (checked, _, checkErrors) = try drive(
+        let (checked, _, checkErrors) = try Self.drive(
             "check", list, host: host, netns: bed.path(container), containerID: "lc1", cache: cache)
         if version == "0.3.1" {
             #expect(checked == 1 && checkErrors.contains("does not support the CHECK command"), "\(checkErrors)")
         } else {
             #expect(checked == 0, "\(checkErrors)")
         }
-        let (deleted, _, delErrors) = try drive(
+        let (deleted, _, delErrors) = try Self.drive(
             "del", list, host: host, netns: bed.path(container), containerID: "lc1", cache: cache)
         #expect(deleted == 0, "\(delErrors)")
         #expect(try bed.linkNames(container) == ["lo"])
         #expect(dir.files("store/lcnet").filter { $0.hasPrefix("10.") }.isEmpty)
         // libcni's DEL again, with nothing left: still fine.
-        #expect(try drive("del", list, host: host, netns: bed.path(container), containerID: "lc1", cache: cache).0 == 0)
+        #expect(
+            try Self.drive("del", list, host: host, netns: bed.path(container), containerID: "lc1", cache: cache).0 == 0
+        )
     }
 }

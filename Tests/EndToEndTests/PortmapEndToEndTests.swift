@@ -34,6 +34,8 @@ struct PortmapEndToEndTests {
             try bed.ip(host, "link", "set", "up1", "up")
             try bed.ip(client, "addr", "add", "198.51.100.2/24", "dev", "cl0")
             try bed.ip(client, "link", "set", "cl0", "up")
+            try bed.ip(host, "addr", "add", "2001:db8:1::1/64", "dev", "up1", "nodad")
+            try bed.ip(client, "addr", "add", "2001:db8:1::2/64", "dev", "cl0", "nodad")
         }
 
         deinit {
@@ -57,7 +59,13 @@ struct PortmapEndToEndTests {
                     s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(('0.0.0.0',53))
                     while True:
                         d,a=s.recvfrom(100); s.sendto((a[0]+'\\n').encode(),a)
+                def tcp6():
+                    s=socket.socket(socket.AF_INET6); s.setsockopt(socket.IPPROTO_IPV6,socket.IPV6_V6ONLY,1)
+                    s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1); s.bind(('::',80)); s.listen(16)
+                    while True:
+                        c,a=s.accept(); c.sendall((a[0]+'\\n').encode()); c.close()
                 threading.Thread(target=udp,daemon=True).start()
+                threading.Thread(target=tcp6,daemon=True).start()
                 s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1); s.bind(('0.0.0.0',80)); s.listen(16)
                 while True:
                     c,a=s.accept(); c.sendall((a[0]+'\\n').encode()); c.close()
@@ -71,17 +79,18 @@ struct PortmapEndToEndTests {
 
         /// Who the server saw, asked from `namespace` over `transport` to `address:port`; nil
         /// when nothing answered within a second.
-        func ask(from namespace: String, _ transport: String, _ address: String, _ port: Int, sourcePort: Int = 0)
-            throws -> String?
-        {
+        func ask(
+            from namespace: String, _ transport: String, _ address: String, _ port: Int, sourcePort: Int = 0,
+            timeout: Double = 1
+        ) throws -> String? {
             let code = """
                 import socket,sys
                 t,h,p,sp=sys.argv[1],sys.argv[2],int(sys.argv[3]),int(sys.argv[4])
                 try:
                     if t=='tcp':
-                        s=socket.create_connection((h,p),timeout=1); print(s.recv(100).decode().strip())
+                        s=socket.create_connection((h,p),timeout=float(sys.argv[5])); print(s.recv(100).decode().strip())
                     else:
-                        s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(('',sp)); s.settimeout(1); s.sendto(b'x',(h,p)); print(s.recv(100).decode().strip())
+                        s=socket.socket(socket.AF_INET6 if ':' in h else socket.AF_INET,socket.SOCK_DGRAM); s.bind(('',sp)); s.settimeout(float(sys.argv[5])); s.sendto(b'x',(h,p)); print(s.recv(100).decode().strip())
                 except Exception as e:
                     print('FAIL', e)
                 """
@@ -89,7 +98,7 @@ struct PortmapEndToEndTests {
                 "/usr/sbin/ip",
                 arguments: [
                     "netns", "exec", namespace, "/usr/bin/python3", "-c", code, transport, address, String(port),
-                    String(sourcePort),
+                    String(sourcePort), String(timeout),
                 ],
                 environment: ["PATH=/usr/bin:/bin"])
             let text = String(decoding: outcome.standardOutput, as: UTF8.self).trimmingWhitespace

@@ -5,6 +5,8 @@
 //
 //	libcni-driver add|check|del CONFLIST NETNS CONTAINER_ID IFNAME BIN_DIR CACHE_DIR
 //
+// CAP_ARGS, when set, is a JSON object of capability arguments (e.g. {"portMappings": [...]}),
+// handed to the plugins that declare those capabilities, as runtimes do.
 // ADD prints the result as JSON. Errors go to stderr with exit status 1.
 // Built offline against Debian's golang-github-appc-cni-dev (see LibcniInteropTests).
 package main
@@ -34,6 +36,11 @@ func main() {
 		NetNS:       netns,
 		IfName:      ifName,
 		Args:        [][2]string{{"IgnoreUnknown", "1"}, {"K8S_POD_NAME", "pod-" + containerID}},
+	}
+	if caps := os.Getenv("CAP_ARGS"); caps != "" {
+		if err := json.Unmarshal([]byte(caps), &runtime.CapabilityArgs); err != nil {
+			fail("CAP_ARGS: %v", err)
+		}
 	}
 	ctx := context.Background()
 	switch verb {
