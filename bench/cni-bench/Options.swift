@@ -24,6 +24,11 @@ struct Options {
     var dhcpOnly = false
     var dhcpPing = true
     var netavarkOnly = false
+    var portmapOnly = false
+    /// ADD/DEL cycles per portmap row (the reference's 100-mapping ADD takes about 1.5 s).
+    var portmapCycles = 5
+    /// Also time the reference's 1000-mapping ADD (about 40 s each).
+    var portmapReference1000 = false
     /// Podman's network backend, for the bridge comparison (Debian's netavark package).
     var netavark = "/usr/lib/podman/netavark"
     /// bench/c-floor (built by bench/run.sh): the kernel work of a macvlan ADD in one C process.
@@ -44,11 +49,14 @@ struct Options {
             case "--dhcp-only": dhcpOnly = true
             case "--no-dhcp-ping": dhcpPing = false
             case "--netavark-only": netavarkOnly = true
+            case "--portmap-only": portmapOnly = true
+            case "--portmap-cycles": portmapCycles = Int(iterator.next() ?? "") ?? portmapCycles
+            case "--portmap-reference-1000": portmapReference1000 = true
             case "--netavark": netavark = iterator.next() ?? netavark
             case "--c-floor": cFloor = iterator.next()
             default:
                 printError(
-                    "usage: cni-bench --ours DIR [--reference DIR] [--cycles N] [--settle-ms MS] [--dhcp-cycles N] [--large-inputs-only] [--store-scaling-only] [--runtime-only] [--dhcp-only] [--netavark-only] [--netavark PATH] [--c-floor PATH]"
+                    "usage: cni-bench --ours DIR [--reference DIR] [--cycles N] [--settle-ms MS] [--dhcp-cycles N] [--large-inputs-only] [--store-scaling-only] [--runtime-only] [--dhcp-only] [--netavark-only] [--netavark PATH] [--c-floor PATH] [--portmap-only] [--portmap-cycles N] [--portmap-reference-1000]"
                 )
                 exit(2)
             }

@@ -176,8 +176,8 @@ func printTable(_ rows: [Row], cycles: Int, settle: Int) {
         print(
             [
                 pad(row.name, 30), pad(format(median(ours)), 12, right: true),
-                pad(format(median(reference)), 12, right: true),
-                pad(formatRatio(ratio), 7, right: true),
+                pad(reference.isEmpty ? "-" : format(median(reference)), 12, right: true),
+                pad(reference.isEmpty ? "-" : formatRatio(ratio), 7, right: true),
                 pad(format(percentile(ours, 0.9)), 11, right: true),
                 pad(format(percentile(reference, 0.9)), 11, right: true),
                 pad("\(oursPeak) KiB", 12, right: true), pad("\(referencePeak) KiB", 11, right: true),

@@ -21,7 +21,7 @@ do {
     let parts: [(asked: Bool, run: (Options) throws -> Void)] = [
         (options.largeInputsOnly, benchmarkLargeInputs), (options.storeScalingOnly, benchmarkStoreScaling),
         (options.runtimeOnly, benchmarkRuntimeMode), (options.dhcpOnly, benchmarkDHCP),
-        (options.netavarkOnly, benchmarkNetavark),
+        (options.netavarkOnly, benchmarkNetavark), (options.portmapOnly, benchmarkPortmap),
     ]
     if let part = parts.first(where: \.asked) {
         try part.run(options)
@@ -31,6 +31,7 @@ do {
     try benchmarkRuntimeMode(options: options)
     try benchmarkStoreScaling(options: options)
     try benchmarkLargeInputs(options: options)
+    try benchmarkPortmap(options: options)
     if access(options.netavark, X_OK) == 0 {
         try benchmarkNetavark(options: options)
     } else {

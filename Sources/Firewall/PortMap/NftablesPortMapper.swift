@@ -115,8 +115,18 @@ public struct NftablesPortMapper: PortMapper {
         }
     }
 
+    /// The families whose `cni_hostport` table exists: one `nft -j list tables`.
+    func familiesWithTable() throws(FirewallError) -> [IPAddress.Family] {
+        let tables = try NftablesFirewall().listing(["tables"]).compactMap { $0["table"] }
+        return [IPAddress.Family.v4, .v6].filter { family in
+            tables.contains {
+                $0["name"]?.stringValue == Self.table && $0["family"]?.stringValue == Self.family(family)
+            }
+        }
+    }
+
     public func remove(network: String, containerID: String) throws(FirewallError) {
-        for family in [IPAddress.Family.v4, .v6] {
+        for family in try familiesWithTable() {
             let rules = try containerRules(family, containerID: containerID)
             guard !rules.isEmpty else { continue }
             let prefix = "\(Self.family(family)) \(Self.table)"
