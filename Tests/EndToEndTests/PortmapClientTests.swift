@@ -89,3 +89,71 @@ struct PortmapClientTests {
         )
     }
 }
+
+/// Podman 4.3's CNI backend (`network_backend = "cni"`) with only our plugins in
+/// `cni_plugin_dirs`: `podman run -p 8080:80` on a bridge network chained bridge -> portmap
+/// (Podman's default chain also names firewall and tuning, which are not ours yet), then
+/// `podman rm`. Podman runs inside the test's host namespace (integration/podman-portmap.sh).
+@Suite(
+    .serialized,
+    .enabled(
+        if: !Testbed.insideVM && access("/usr/bin/podman", X_OK) == 0 && access("/usr/sbin/runc", X_OK) == 0,
+        "needs podman and runc (integration/install-deps.sh installs them)"))
+struct PortmapPodmanTests {
+    @Test func podmanRunWithAHostPortAndRemove() throws {
+        let node = try PortmapEndToEndTests.Node()
+        let work = node.stage.store.path
+        node.stage.store.write(
+            "containers.conf",
+            """
+            [containers]
+            default_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]
+            [engine]
+            cgroup_manager = "cgroupfs"
+            runtime = "runc"
+            events_logger = "file"
+            events_logfile_path = "\(work)/events.log"
+            [network]
+            network_backend = "cni"
+            cni_plugin_dirs = ["\(Testbed.binDirectory)"]
+            network_config_dir = "\(work)/net.d"
+
+            """)
+        node.stage.store.write(
+            "storage.conf",
+            """
+            [storage]
+            driver = "vfs"
+            graphroot = "\(work)/storage"
+            runroot = "\(work)/run"
+
+            """)
+        try Testbed.run(["/bin/mkdir", "-p", work + "/net.d", work + "/rootfs/www", work + "/rootfs/bin"])
+        node.stage.store.write(
+            "net.d/87-podman-bridge.conflist",
+            #"{"cniVersion":"0.4.0","name":"podman","plugins":[{"type":"bridge","bridge":"cni-podman0","isGateway":true,"ipMasq":true,"hairpinMode":true,"ipam":{"type":"host-local","dataDir":"\#(work)/ipam","routes":[{"dst":"0.0.0.0/0"}],"ranges":[[{"subnet":"10.88.0.0/16","gateway":"10.88.0.1"}]]}},{"type":"portmap","capabilities":{"portMappings":true}}]}"#
+        )
+        node.stage.store.write("rootfs/www/index.html", "hello from podman\n")
+        try Testbed.run(["/bin/cp", "/bin/busybox", work + "/rootfs/bin/busybox"])
+        try Testbed.run(["/bin/tar", "-C", work + "/rootfs", "-cf", work + "/rootfs.tar", "."])
+
+        let output = try Testbed.run([
+            "/usr/sbin/ip", "netns", "exec", node.host, "/bin/sh",
+            VMSuiteTests.repositoryRoot + "/integration/podman-portmap.sh", work, node.client, "198.51.100.1",
+        ])
+        func marked(_ marker: String) -> String? {
+            output.split(separator: "\n").first { $0.hasPrefix("@\(marker) ") }.map {
+                String($0.dropFirst(marker.count + 2))
+            }
+        }
+        #expect(marked("client") == "hello from podman", "\(output)")
+        #expect(marked("localhost") == "hello from podman", "\(output)")
+        #expect(marked("inspect") == "10.88.0.2", "\(output)")
+        #expect(marked("rm") == "0" && output.contains("@done"), "\(output)")
+        // podman rm ran the chain's DEL: no rule, no veth, no reservation is left.
+        let state = try node.firewallState()
+        #expect(!state.contains("CNI-DN-") && !state.contains("10.88.0.2"), "\(state)")
+        #expect(try node.bed.linkNames(node.host).filter { $0.hasPrefix("veth") }.isEmpty)
+        #expect(node.stage.store.files("ipam/podman").filter { $0.hasPrefix("10.") }.isEmpty)
+    }
+}
