@@ -12,6 +12,7 @@ packages=(
   containernetworking-plugins      # the reference Go plugins, for benchmarks and interop tests
   hyperfine strace time netavark   # benchmarks (netavark: Podman's network backend, compared with bridge) (bench/memory.sh holds processes at exit with strace; GNU time for peak RSS)
   golang-go golang-github-appc-cni-dev   # libcni (Podman/containerd/CRI-O's library) drives the binaries in a test
+  containerd python3-grpcio        # containerd's CRI, driven as a kubelet drives it (integration/cri-client.py)
   dnsmasq-base                     # a DHCP server for the dhcp tests
   debootstrap qemu-system-arm qemu-user-static binutils-aarch64-linux-gnu   # arm64: cross-build chroot, VM, strip (integration/cross/)
   python3-yaml python3-venv        # deploy/kubernetes: manifests read and validated offline

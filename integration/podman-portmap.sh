@@ -8,23 +8,16 @@
 set -u
 work=$1 client=$2 address=$3
 export CONTAINERS_CONF=$work/containers.conf CONTAINERS_STORAGE_CONF=$work/storage.conf
-# `ip netns exec` mounted a fresh /sys: give podman and runc the cgroup v1 hierarchy again.
-mount -t tmpfs tmpfs /sys/fs/cgroup
-for controller in cpu cpuacct cpuset memory devices freezer blkio pids; do
-  mkdir -p /sys/fs/cgroup/$controller
-  mount -t cgroup -o $controller cgroup /sys/fs/cgroup/$controller
-done
-mkdir -p /sys/fs/cgroup/systemd
-mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd
+. "$(dirname "$0")/cgroup-v1-remount.sh"
 # (python's urllib: Debian's static busybox wget crashes here.)
 fetch='import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=3).read().decode().strip())'
-get() { python3 -c "$fetch" "http://$1/" 2>/dev/null || echo "FAILED"; }
+get() { /usr/bin/python3 -c "$fetch" "http://$1/" 2>/dev/null || echo "FAILED"; }
 
 podman import "$work/rootfs.tar" localhost/scni-web:test >/dev/null || { echo "@import failed"; exit 1; }
 podman run -d --name web -p 8080:80 localhost/scni-web:test /bin/busybox httpd -f -p 80 -h /www \
   > "$work/run.log" 2>&1 || { echo "@run failed: $(cat "$work/run.log")"; exit 1; }
 sleep 0.5
-echo "@client $(ip netns exec "$client" python3 -c "$fetch" "http://$address:8080/" 2>/dev/null || echo FAILED)"
+echo "@client $(ip netns exec "$client" /usr/bin/python3 -c "$fetch" "http://$address:8080/" 2>/dev/null || echo FAILED)"
 echo "@localhost $(get 127.0.0.1:8080)"
 echo "@inspect $(podman inspect --format '{{.NetworkSettings.IPAddress}}' web)"
 podman rm -f web >/dev/null 2>&1

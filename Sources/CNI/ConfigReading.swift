@@ -8,9 +8,15 @@ public struct ConfigReader: Sendable {
     /// Where this object sits, for messages ("ipam.addresses[0]").
     public let path: String
 
-    public init(_ object: JSONObject, path: String = "") {
+    /// Whether keys match as Go's encoding/json matches struct fields: an exact key or one that
+    /// differs only in ASCII case (the last such member wins). The reference decodes every config
+    /// this way; runtimes rely on it in places (containerd passes port mappings as `HostPort`).
+    public let foldsCase: Bool
+
+    public init(_ object: JSONObject, path: String = "", foldsCase: Bool = false) {
         self.object = object
         self.path = path
+        self.foldsCase = foldsCase
     }
 
     public func keyPath(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
@@ -21,7 +27,14 @@ public struct ConfigReader: Sendable {
 
     /// The member, treating JSON null as absent (Go's encoding/json does the same).
     public func value(_ key: String) -> JSONValue? {
-        guard let value = object[key], !value.isNull else { return nil }
+        let found: JSONValue?
+        if foldsCase {
+            let folded = key.lowercased()
+            found = object.members.last { $0.key == key || $0.key.lowercased() == folded }?.value
+        } else {
+            found = object[key]
+        }
+        guard let value = found, !value.isNull else { return nil }
         return value
     }
 
@@ -77,7 +90,7 @@ public struct ConfigReader: Sendable {
     public func object(_ key: String) throws(CNIError) -> ConfigReader? {
         guard let value = value(key) else { return nil }
         guard let object = value.objectValue else { throw mismatch(key, "an object", value) }
-        return ConfigReader(object, path: keyPath(key))
+        return ConfigReader(object, path: keyPath(key), foldsCase: foldsCase)
     }
 
     public func array(_ key: String) throws(CNIError) -> [JSONValue]? {
@@ -95,7 +108,7 @@ public struct ConfigReader: Sendable {
                 throw CNIError.invalidConfig(
                     "\"\(keyPath(key))[\(index)]\": expected an object, found \(element.kindName)")
             }
-            readers.append(ConfigReader(object, path: "\(keyPath(key))[\(index)]"))
+            readers.append(ConfigReader(object, path: "\(keyPath(key))[\(index)]", foldsCase: foldsCase))
         }
         return readers
     }

@@ -157,3 +157,55 @@ struct PortmapPodmanTests {
         #expect(node.stage.store.files("ipam/podman").filter { $0.hasPrefix("10.") }.isEmpty)
     }
 }
+
+/// containerd 1.6's CRI (Debian's), as a kubelet calls it (integration/cri-client.py speaks
+/// runtime.v1 over its socket): RunPodSandbox with a port mapping on containerd's default
+/// network (bridge -> portmap) with only our plugins in `bin_dir`, the host port answered by the
+/// sandbox, then StopPodSandbox and RemovePodSandbox. containerd runs inside the test's host
+/// namespace (integration/containerd-cri.sh).
+@Suite(
+    .serialized,
+    .enabled(
+        if: !Testbed.insideVM && access("/usr/bin/containerd", X_OK) == 0 && access("/usr/bin/podman", X_OK) == 0,
+        "needs containerd, podman (to build the sandbox image) and python3-grpcio (integration/install-deps.sh)"))
+struct PortmapContainerdTests {
+    @Test func runPodSandboxWithAHostPortThenStopAndRemove() throws {
+        let node = try PortmapEndToEndTests.Node()
+        let work = node.stage.store.path
+        node.stage.store.write(
+            "containers.conf",
+            "[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\nevents_logfile_path = \"\(work)/events.log\"\n"
+        )
+        node.stage.store.write(
+            "storage.conf",
+            "[storage]\ndriver = \"vfs\"\ngraphroot = \"\(work)/storage\"\nrunroot = \"\(work)/run\"\n")
+        try Testbed.run(["/bin/mkdir", "-p", work + "/net.d", work + "/rootfs/www", work + "/rootfs/bin"])
+        node.stage.store.write(
+            "net.d/10-containerd-net.conflist",
+            #"{"cniVersion":"1.0.0","name":"containerd-net","plugins":[{"type":"bridge","bridge":"cni0","isGateway":true,"ipMasq":true,"promiscMode":true,"ipam":{"type":"host-local","dataDir":"\#(work)/ipam","ranges":[[{"subnet":"10.88.0.0/16"}]],"routes":[{"dst":"0.0.0.0/0"}]}},{"type":"portmap","capabilities":{"portMappings":true}}]}"#
+        )
+        node.stage.store.write("rootfs/www/index.html", "hello from a pod\n")
+        try Testbed.run(["/bin/cp", "/bin/busybox", work + "/rootfs/bin/busybox"])
+        try Testbed.run(["/bin/tar", "-C", work + "/rootfs", "-cf", work + "/rootfs.tar", "."])
+
+        let output = try Testbed.run([
+            "/usr/bin/timeout", "300", "/usr/sbin/ip", "netns", "exec", node.host, "/bin/sh",
+            VMSuiteTests.repositoryRoot + "/integration/containerd-cri.sh", work, node.client, "198.51.100.1",
+            Testbed.binDirectory,
+        ])
+        func marked(_ marker: String) -> String? {
+            output.split(separator: "\n").first { $0.hasPrefix("@\(marker) ") }.map {
+                String($0.dropFirst(marker.count + 2))
+            }
+        }
+        #expect(marked("ip") == "10.88.0.2", "\(output)")
+        #expect(marked("client") == "hello from a pod", "\(output)")
+        #expect(marked("localhost") == "hello from a pod", "\(output)")
+        #expect(output.contains("@stopped") && output.contains("@removed"), "\(output)")
+        // StopPodSandbox ran the chain's DEL: no rule, no veth, no reservation is left.
+        let state = try node.firewallState()
+        #expect(!state.contains("CNI-DN-") && !state.contains("10.88.0.2"), "\(state)")
+        #expect(try node.bed.linkNames(node.host).filter { $0.hasPrefix("veth") }.isEmpty)
+        #expect(node.stage.store.files("ipam/containerd-net").filter { $0.hasPrefix("10.") }.isEmpty)
+    }
+}

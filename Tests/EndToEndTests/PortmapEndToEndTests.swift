@@ -269,6 +269,24 @@ struct PortmapEndToEndTests {
         #expect(try node.firewallState() == before)
     }
 
+    /// Mapping keys as runtimes' Go structs spell them (containerd: `HostPort`, `Protocol`
+    /// "TCP") are read as the reference's Go decoder reads them; a DEL whose mappings do not
+    /// parse still removes the attachment's rules (they are found by network and container), so
+    /// libcni goes on to the main plugin's DEL.
+    @Test func goSpelledKeysAndADelWithBadMappings() throws {
+        let node = try Node()
+        let previous = try node.addContainer("c1", netns: node.stage.netns)
+        let config = Self.config(
+            #"[{"HostPort":8085,"ContainerPort":80,"Protocol":"TCP","HostIP":""}]"#, previous: previous)
+        let add = try node.portmap("ADD", config, containerID: "c1", netns: node.stage.netns)
+        #expect(add.status == 0, "\(add.output)")
+        #expect((try node.firewallState()).contains("--dport 8085 -j DNAT --to-destination 10.97.0.2:80"))
+        let bad = Self.config(#"[{"hostPort":0,"containerPort":80}]"#, previous: previous)
+        let delete = try node.portmap("DEL", bad, containerID: "c1", netns: node.stage.netns)
+        #expect(delete.status == 0, "\(delete.output)")
+        #expect(!(try node.firewallState()).contains("10.97.0.2"))
+    }
+
     /// GC removes the chains of this network's attachments that are no longer valid, and
     /// only those.
     @Test func garbageCollectionKeepsTheValidAttachments() throws {

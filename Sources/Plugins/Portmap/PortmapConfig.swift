@@ -54,7 +54,9 @@ struct PortmapConfig {
         try Self.checkBackend(
             backend, externalSetMarkChain: externalSetMarkChain != nil, conditionsV4: conditionsV4,
             conditionsV6: conditionsV6)
-        mappings = try Self.mappings(ConfigReader(config.runtimeConfig, path: "runtimeConfig"))
+        // Runtimes write the entries' keys as their Go structs spell them (containerd's go-cni:
+        // `HostPort`, `ContainerPort`, `Protocol`, `HostIP`), which Go's decoder accepts.
+        mappings = try Self.mappings(ConfigReader(config.runtimeConfig, path: "runtimeConfig", foldsCase: true))
     }
 
     /// The backend the conditions are written for, as upstream tells: iptables arguments start

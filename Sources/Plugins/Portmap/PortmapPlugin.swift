@@ -51,10 +51,27 @@ public struct PortmapPlugin: CNIPlugin {
     }
 
     public func delete(_ request: CNIRequest) throws {
-        let config = try PortmapConfig(request.config)
-        // As upstream: a DEL without mappings has nothing to remove.
+        // As upstream: a DEL without mappings has nothing to remove. Mappings that do not parse
+        // still name an attachment that may have rules (made by another version, or an ADD
+        // whose mappings were read otherwise): they are removed all the same, since the rules
+        // are found by network and container, never by the mappings. A DEL that failed here
+        // would stop libcni's DEL of the chain before the main plugin released the address.
+        let config: PortmapConfig
+        do {
+            config = try PortmapConfig(request.config)
+        } catch {
+            let mappings = ConfigReader(request.config.runtimeConfig, foldsCase: true).value("portMappings")
+            guard let entries = mappings?.arrayValue, !entries.isEmpty else { return }
+            try removeEverywhere(request, host.portMapper(nil))
+            return
+        }
         guard !config.mappings.isEmpty else { return }
-        let mapper = host.portMapper(config.backend)
+        try removeEverywhere(request, host.portMapper(config.backend))
+    }
+
+    /// Removes the attachment's rules through `mapper`, then (best effort) through every other
+    /// installed backend.
+    private func removeEverywhere(_ request: CNIRequest, _ mapper: any PortMapper) throws {
         try mapper.remove(network: request.config.name, containerID: request.environment.containerID)
         // What another backend made for the attachment (a node that changed backends) goes
         // too; that backend being unusable here is not this DEL's failure.
