@@ -13,46 +13,19 @@ import Testing
 /// the port mappings passed as capability arguments, as containerd's CRI passes a pod's ports.
 @Suite(.serialized, .enabled(if: !Testbed.insideVM))
 struct PortmapClientTests {
-    /// containerd's script/setup/install-cni conflist, with `dataDir` added (the tests' store).
-    static func containerdConflist(store: String) -> String {
-        #"""
-        {
-          "cniVersion": "1.0.0",
-          "name": "containerd-net",
-          "plugins": [
-            {
-              "type": "bridge",
-              "bridge": "cni0",
-              "isGateway": true,
-              "ipMasq": true,
-              "promiscMode": true,
-              "ipam": {
-                "type": "host-local",
-                "dataDir": "\#(store)",
-                "ranges": [
-                  [{ "subnet": "10.88.0.0/16" }],
-                  [{ "subnet": "2001:4860:4860::/64" }]
-                ],
-                "routes": [
-                  { "dst": "0.0.0.0/0" },
-                  { "dst": "::/0" }
-                ]
-              }
-            },
-            {
-              "type": "portmap",
-              "capabilities": { "portMappings": true }
-            }
-          ]
-        }
-        """#
+    /// containerd's default (its script/setup/install-cni), as conf-examples/ ships it, with
+    /// `dataDir` added to the IPAM (the test's store).
+    static func containerdConflist(store: String) throws -> String {
+        let text = try String(
+            contentsOfProcFile: VMSuiteTests.repositoryRoot + "/conf-examples/10-containerd-net.conflist")
+        return text.replacing(#""type": "host-local","#, with: #""type": "host-local", "dataDir": "\#(store)","#)
     }
 
     @Test func containerdsDefaultChainForwardsHostPortsBothFamilies() throws {
         let node = try PortmapEndToEndTests.Node()
         let list = node.stage.store.path + "/10-containerd-net.conflist"
         node.stage.store.write(
-            "10-containerd-net.conflist", Self.containerdConflist(store: node.stage.store.path + "/ipam"))
+            "10-containerd-net.conflist", try Self.containerdConflist(store: node.stage.store.path + "/ipam"))
         let cache = node.stage.store.path + "/cache"
         let capabilities =
             #"{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp"},{"hostPort":5353,"containerPort":53,"protocol":"udp"}]}"#
