@@ -92,3 +92,13 @@ __attribute__((constructor)) static void csystem_capture_arguments(int argc, cha
 
 int csystem_argc(void) { return captured_argv ? captured_argc : 0; }
 char *const *csystem_argv(void) { return captured_argv; }
+
+#include <sys/socket.h>
+int csystem_peer_credentials(int fd, uid_t *uid, gid_t *gid) {
+    struct ucred credentials;
+    socklen_t length = sizeof credentials;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) return -1;
+    *uid = credentials.uid;
+    *gid = credentials.gid;
+    return 0;
+}

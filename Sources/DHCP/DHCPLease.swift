@@ -26,6 +26,9 @@ public struct DHCPLease: Sendable, Equatable {
     public var dnsServers: [IPAddress]
     public var domainName: String?
     public var searchDomains: [String]
+    /// The server's DNS values that were not valid domain names and were dropped (each as a
+    /// log line shows it), for the daemon to report with the server.
+    public var refusedValues: [String] = []
     public var mtu: UInt16?
 
     public init(
@@ -52,7 +55,10 @@ public struct DHCPLease: Sendable, Equatable {
         let server = message.option(DHCPOptionCode.serverIdentifier).flatMap {
             $0.count == 4 ? IPAddress(bytes: $0) : nil
         }
-        guard let server, message.yourAddress.v4Value != 0 else { return nil }
+        // An address no host can hold (0.0.0.0, broadcast, loopback, multicast, 240/4) is no
+        // lease: the offer is ignored.
+        guard let server, let yiaddr = message.yourAddress.v4Value, IPAddressClassification.isLeasableV4(yiaddr)
+        else { return nil }
         serverIdentifier = server
         let maskLength = message.option(DHCPOptionCode.subnetMask).flatMap {
             $0.count == 4 ? Self.prefixLength(ofMask: $0) : nil
@@ -68,10 +74,16 @@ public struct DHCPLease: Sendable, Equatable {
             t2: message.option(DHCPOptionCode.rebindingTime).flatMap(Self.uint32))
         routers = Self.addresses(message.option(DHCPOptionCode.router))
         dnsServers = Self.addresses(message.option(DHCPOptionCode.domainNameServer))
-        domainName = message.option(DHCPOptionCode.domainName).map {
+        let domain = message.option(DHCPOptionCode.domainName).map {
             String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
         }.flatMap { $0.isEmpty ? nil : $0 }
-        searchDomains = message.option(DHCPOptionCode.domainSearch).map(Self.decodeDomainSearch) ?? []
+        domainName = domain.flatMap { DomainName.isValid($0) ? $0 : nil }
+        if let domain, domainName == nil { refusedValues.append("domain name \(DomainName.shown(domain))") }
+        let search = message.option(DHCPOptionCode.domainSearch).map(Self.decodeDomainSearch) ?? []
+        searchDomains = search.filter(DomainName.isValid)
+        for name in search where !DomainName.isValid(name) {
+            refusedValues.append("search domain \(DomainName.shown(name))")
+        }
         // Below 576 (a rogue or broken server's 68) every reply would be fragmented and the
         // lease lost at its renewal: ignored, as dhcpcd and dhclient do.
         mtu = message.option(DHCPOptionCode.interfaceMTU).flatMap {

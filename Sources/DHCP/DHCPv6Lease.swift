@@ -12,6 +12,8 @@ public struct DHCPv6Lease: Sendable, Equatable {
     public var rebindingSeconds: UInt32
     public var dnsServers: [IPAddress]
     public var domainSearch: [String]
+    /// The server's domain list entries that were not valid names and were dropped.
+    public var refusedValues: [String] = []
 
     public init(
         address: IPAddress, serverID: [UInt8], preferredLifetime: UInt32, validLifetime: UInt32,
@@ -46,7 +48,11 @@ public struct DHCPv6Lease: Sendable, Equatable {
             .compactMap { try? DHCPv6IdentityAssociation(decoding: $0.data) }
         guard let association = associations.first(where: { $0.iaid == iaid }),
             association.status == DHCPv6Status.success,
-            let granted = association.addresses.first(where: { $0.validLifetime > 0 })
+            // Only an address a host can hold (global or unique-local unicast); a server's
+            // link-local, loopback, multicast or IPv4-mapped IAADDR is ignored (RFC 8415 18.2.10.1).
+            let granted = association.addresses.first(where: {
+                $0.validLifetime > 0 && IPAddressClassification.isLeasableV6(high: $0.address.high, low: $0.address.low)
+            })
         else { return nil }
         self.address = granted.address
         self.serverID = serverID
@@ -64,7 +70,9 @@ public struct DHCPv6Lease: Sendable, Equatable {
         renewalSeconds = min(renewal, valid - 2)
         rebindingSeconds = min(max(rebinding, renewalSeconds + 1), valid - 1)
         dnsServers = message.dnsServers
-        domainSearch = message.domainList
+        let list = message.domainList
+        domainSearch = list.filter(DomainName.isValid)
+        refusedValues = list.filter { !DomainName.isValid($0) }.map { "domain list entry \(DomainName.shown($0))" }
     }
 }
 

@@ -74,6 +74,15 @@ public enum DHCPDaemon {
                 }
                 continue
             }
+            guard let peer = UnixSocket.peer(connection),
+                peer.uid == 0 || (settings.socketGroup.map { $0 == peer.gid } ?? false)
+            else {
+                log(
+                    "refused a connection from \(UnixSocket.peer(connection).map { "uid \($0.uid) gid \($0.gid)" } ?? "an unknown peer"): root\(settings.socketGroup.map { " or group \($0)" } ?? "") only"
+                )
+                refuse(connection, "permission denied: the dhcp daemon serves root only", code: .invalidEnvironment)
+                continue
+            }
             guard workers.enter() else {
                 refuse(connection, "the dhcp daemon is busy: \(settings.maximumWorkers) requests are in progress")
                 continue
@@ -124,6 +133,13 @@ public enum DHCPDaemon {
             case "resendtimeout": settings.resendTimeout = try duration(try next())
             case "hostprefix": settings.hostPrefix = try next()
             case "statedir": settings.stateDirectory = try next()
+            case "socketgroup":
+                let text = try next()
+                guard let group = UInt32(text), group > 0, group < UInt32.max else {
+                    throw CNIError.invalidConfig(
+                        "-socketgroup: expected a numeric group id above 0, found \"\(text.prefix(40))\"")
+                }
+                settings.socketGroup = gid_t(group)
             case "maxworkers":
                 let text = try next()
                 guard let count = Int(text), (1...4096).contains(count) else {
@@ -139,7 +155,7 @@ public enum DHCPDaemon {
                 }
             default:
                 throw CNIError.invalidConfig(
-                    "unknown flag -\(flag) (flags: -socketpath -pidfile -timeout -resendmax -broadcast -hostprefix -statedir -maxworkers)"
+                    "unknown flag -\(flag) (flags: -socketpath -pidfile -timeout -resendmax -broadcast -hostprefix -statedir -maxworkers -socketgroup)"
                 )
             }
             index += 1
@@ -163,6 +179,8 @@ public enum DHCPDaemon {
                              socket path and the netns paths the plugin sends, as the reference
           -statedir PATH     where leases are kept across restarts (default /var/lib/cni/swift-dhcp)
           -maxworkers N      requests served at once, 1 to 4096 (default 64); more get code 11
+          -socketgroup GID   also serve processes of this group (numeric id; socket mode 0660);
+                             by default only root is served, whatever the socket's mode
           -h, -help          this text
         Durations: 500ms, 10s, 2m, 1h or plain seconds. Under systemd the socket can be passed in
         (LISTEN_FDS). SIGTERM or SIGINT stops the daemon; leases stay on disk.
@@ -212,20 +230,31 @@ public enum DHCPDaemon {
         }
         let directory = String(
             settings.listenPath[..<(settings.listenPath.lastIndex(of: "/") ?? settings.listenPath.startIndex)])
-        if !directory.isEmpty { _ = mkdir(directory, 0o755) }
-        let fd = try UnixSocket.listen(settings.listenPath)
-        chmod(settings.listenPath, 0o600)
+        // A directory we make is ours alone; an existing one (a shared /run/cni) is left as it is.
+        if !directory.isEmpty { _ = mkdir(directory, 0o700) }
+        // The socket is born 0600 (0660 for a group): never connectable by others, not even
+        // for the moment between bind(2) and a chmod.
+        let fd = try UnixSocket.listen(settings.listenPath, mode: settings.socketGroup == nil ? 0o600 : 0o660)
+        if let group = settings.socketGroup { _ = chown(settings.listenPath, uid_t.max, group) }
         return fd
     }
 
     /// Answers a connection the daemon cannot serve now with code 11 (try again later) and
     /// closes it; the reply is small enough for the socket buffer, and sent without waiting.
-    static func refuse(_ connection: FileDescriptor, _ message: String) {
+    static func refuse(_ connection: FileDescriptor, _ message: String, code: CNIError.Code = .tryAgainLater) {
         let reply: JSONValue = [
-            "ok": false, "code": .integer(CNIError.Code.tryAgainLater.rawValue),
-            "msg": .string(message + "; try again"),
+            "ok": false, "code": .integer(code.rawValue),
+            "msg": .string(message + (code == .tryAgainLater ? "; try again" : "")),
         ]
         let bytes = Array((reply.serialized() + "\n").utf8)
+        // What the client already sent is read first (without waiting): a unix socket closed
+        // with unread data resets the connection, and the client would never see the reply.
+        var scratch = [UInt8](repeating: 0, count: 4096)
+        while scratch.withUnsafeMutableBytes({
+            recv(connection.rawValue, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT))
+        })
+            > 0
+        {}
         _ = bytes.withUnsafeBytes {
             send(connection.rawValue, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
         }

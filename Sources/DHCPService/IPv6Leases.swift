@@ -98,6 +98,7 @@ extension LeaseManager {
             }
             persist6(record)
             log("acquired \(lease.address) for \(Self.describe(request)) by DHCPv6, valid \(lease.validLifetime) s")
+            logRefused(lease.refusedValues, server: LeaseCoding.hex(lease.serverID), request)
             return (lease, router6(netlink, link))
         }
         let text = "sent \(exchange.sent) messages, \(exchange.heardText)"

@@ -32,6 +32,15 @@ final class LeaseManager: @unchecked Sendable {
     /// A line of the daemon's log, through the host.
     func log(_ text: String) { host.log(text) }
 
+    /// Says which DNS values a server sent that are not domain names (they are not in the
+    /// lease, its result or any other log line).
+    func logRefused(_ values: [String], server: String, _ request: DaemonRequest) {
+        guard !values.isEmpty else { return }
+        log(
+            "server \(server) sent DNS values for \(Self.describe(request)) that are not domain names, dropped: "
+                + values.joined(separator: ", "))
+    }
+
     func netnsPath(_ request: DaemonRequest) -> String { settings.hostPrefix + request.netns }
 
     // MARK: ADD
@@ -84,6 +93,7 @@ final class LeaseManager: @unchecked Sendable {
             log(
                 "acquired \(lease.address) for \(Self.describe(request)) from server \(lease.serverIdentifier), \(lease.leaseSeconds) s"
             )
+            logRefused(lease.refusedValues, server: lease.serverIdentifier.description, request)
             return lease
         }
         let sent = exchange.sent

@@ -58,4 +58,7 @@ struct DaemonSettings: Sendable {
     var resendMaximum: Double = 62
     var hostPrefix = ""
     var stateDirectory = "/var/lib/cni/swift-dhcp"
+    /// `-socketgroup GID`: besides root, processes of this group may use the socket (it is then
+    /// made 0660 and given to the group); nil: root alone.
+    var socketGroup: gid_t?
 }

@@ -1,4 +1,5 @@
 import CNI
+import CSystem
 import POSIX
 
 #if canImport(Glibc)
@@ -20,18 +21,31 @@ enum UnixSocket {
         return address
     }
 
-    /// A listening socket bound to `path` (the caller removes a stale socket first: EADDRINUSE).
-    static func listen(_ path: String) throws(SystemError) -> FileDescriptor {
+    /// The credentials of the process at the other end of a connection (SO_PEERCRED: who
+    /// connected, as the kernel saw it then); nil when the kernel does not say.
+    static func peer(_ connection: FileDescriptor) -> (uid: uid_t, gid: gid_t)? {
+        var uid: uid_t = 0
+        var gid: gid_t = 0
+        guard csystem_peer_credentials(connection.rawValue, &uid, &gid) == 0 else { return nil }
+        return (uid, gid)
+    }
+
+    /// A listening socket bound to `path` with `mode` (the caller removes a stale socket first:
+    /// EADDRINUSE). The umask is set for the bind alone, so the socket file is created with at
+    /// most `mode` and nobody else can connect while a chmod is pending.
+    static func listen(_ path: String, mode: mode_t = 0o600) throws(SystemError) -> FileDescriptor {
         var address = try address(path)
         let socketFD = try FileDescriptor(
             checking: socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0), "socket for",
             path)
         return try socketFD.closeOnError { (fd) throws(SystemError) -> FileDescriptor in
+            let previous = umask(~mode & 0o777)
             let bound = withUnsafePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                     bind(fd.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
                 }
             }
+            umask(previous)
             try SystemError.check(bound, "bind", path)
             try SystemError.check(Glibc.listen(fd.rawValue, 128), "listen on", path)
             return fd

@@ -107,7 +107,11 @@ class ScriptedUDPServer: @unchecked Sendable {
 /// REQUEST with what a broken or hostile server sends: a lease of 0 seconds and T1 = T2 = 0
 /// (dnsmasq will not send those), broadcast.
 final class RogueDHCPServer: ScriptedUDPServer, @unchecked Sendable {
-    init(inNamespace path: String, interface: String) throws {
+    /// Options added to every reply (code, data): what a hostile server slips in.
+    let extraOptions: [(UInt8, [UInt8])]
+
+    init(inNamespace path: String, interface: String, extraOptions: [(UInt8, [UInt8])] = []) throws {
+        self.extraOptions = extraOptions
         try super.init(inNamespace: path, family: AF_INET, port: 67) { (fd) throws(SystemError) in
             _ = interface.withCString {
                 setsockopt(fd.rawValue, SOL_SOCKET, SO_BINDTODEVICE, $0, socklen_t(interface.utf8.count + 1))
@@ -131,6 +135,7 @@ final class RogueDHCPServer: ScriptedUDPServer, @unchecked Sendable {
         reply.setOption(58, [0, 0, 0, 0])
         reply.setOption(59, [0, 0, 0, 0])
         reply.setOption(1, [255, 255, 255, 0])
+        for (code, data) in extraOptions { reply.setOption(code, data) }
         var broadcast = sockaddr_storage()
         let length = Self.wildcard(&broadcast, family: AF_INET, port: 68)
         withUnsafeMutablePointer(to: &broadcast) {
@@ -148,7 +153,11 @@ enum IPAddressLiteral {
 /// that answers every SOLICIT (Rapid Commit), REQUEST, RENEW and REBIND with an address of
 /// valid and preferred lifetime 1 s and T1 = T2 = 0, to the sender.
 final class RogueDHCPv6Server: ScriptedUDPServer, @unchecked Sendable {
-    init(inNamespace path: String, interface: String) throws {
+    /// The address every reply leases.
+    let leased: IPAddress
+
+    init(inNamespace path: String, interface: String, leasing address: String = "fd00:77::150") throws {
+        leased = IPAddress(address) ?? IPAddress(v4: 0)
         try super.init(inNamespace: path, family: AF_INET6, port: 547) { (fd) throws(SystemError) in
             var group = ipv6_mreq()
             group.ipv6mr_interface = UInt32(if_nametoindex(interface))
@@ -171,8 +180,7 @@ final class RogueDHCPv6Server: ScriptedUDPServer, @unchecked Sendable {
         let granted = DHCPv6IdentityAssociation(
             iaid: association.iaid, t1: 0, t2: 0,
             addresses: [
-                DHCPv6Address(
-                    address: IPAddress("fd00:77::150") ?? IPAddress(v4: 0), preferredLifetime: 1, validLifetime: 1)
+                DHCPv6Address(address: leased, preferredLifetime: 1, validLifetime: 1)
             ])
         var options = [
             DHCPv6Option(DHCPv6OptionCode.clientID, clientID),
@@ -235,5 +243,56 @@ final class RogueDHCPv6Server: ScriptedUDPServer, @unchecked Sendable {
         #expect(inThreeSeconds <= 1, "the daemon sent \(inThreeSeconds) messages in 3 s")
         #expect(lab.log("daemon.log").contains("valid 60 s"), "\(lab.log("daemon.log"))")
         _ = try bed.plugin("macvlan", "DEL", config: config, host: lab.host, containerID: "c1", netns: bed.path(c1))
+    }
+}
+
+/// What a hostile server says never reaches the CNI result: DNS values that are not domain
+/// names (a newline would add resolv.conf lines) are dropped and named in the daemon's log with
+/// the server; an address no host can hold is not leased.
+@Suite struct RogueDHCPValueTests {
+    @Test func injectedDNSValuesNeverReachTheResult() throws {
+        let bed = try Testbed()
+        let lab = try DHCPLab(bed, server: false)
+        defer { lab.tearDown() }
+        let evil = Array("evil.example\nnameserver 6.6.6.6\noptions ndots:99".utf8)
+        let search: [UInt8] = [4] + Array("good".utf8) + [0] + [5] + Array("b\nad ".utf8) + [0]
+        let server = try RogueDHCPServer(
+            inNamespace: bed.path(lab.lan), interface: "up0p",
+            extraOptions: [(6, [10, 77, 0, 53]), (15, evil), (119, search)])
+        defer { server.stop() }
+        let c1 = try bed.namespace("c1")
+        let add = try bed.plugin(
+            "macvlan", "ADD", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1))
+        #expect(add.status == 0, "\(add.output)")
+        let dns = add.json?["dns"]
+        #expect(dns?["nameservers"] == ["10.77.0.53"], "\(add.output)")
+        #expect(dns?["domain"] == nil && dns?["search"] == ["good"], "\(add.output)")
+        #expect(!add.output.contains("6.6.6.6") && !add.output.contains("ndots"))
+        let log = lab.log("daemon.log")
+        #expect(
+            log.contains(#"server 10.77.0.1 sent DNS values"#)
+                && log.contains(
+                    #"dropped: domain name "evil.example\nnameserver 6.6.6.6\noptions ndots:99", search domain "b\nad ""#
+                ),
+            "\(log)")
+        _ = try bed.plugin(
+            "macvlan", "DEL", config: lab.config(), host: lab.host, containerID: "c1", netns: bed.path(c1))
+    }
+
+    @Test(arguments: ["fe80::150", "::ffff:10.77.0.9"])
+    func aDHCPv6AddressNoHostCanHoldIsNotLeased(_ address: String) throws {
+        let bed = try Testbed()
+        let lab = try DHCPLab(bed, server: false)
+        defer { lab.tearDown() }
+        try bed.ip(lab.lan, "addr", "add", "fd00:77::1/64", "dev", "up0p", "nodad")
+        let server = try RogueDHCPv6Server(inNamespace: bed.path(lab.lan), interface: "up0p", leasing: address)
+        defer { server.stop() }
+        let c1 = try bed.namespace("c1")
+        let config = lab.config(families: #"["IPv6"]"#, timeout: 2)
+        let add = try bed.plugin(
+            "macvlan", "ADD", config: config, host: lab.host, containerID: "c1", netns: bed.path(c1))
+        #expect(add.errorCode == 11, "\(add.output)")
+        #expect(server.heard.load(ordering: .relaxed) > 0, "the server was asked")
+        #expect(try bed.linkNames(c1) == ["lo"], "a failed ADD leaves no interface")
     }
 }

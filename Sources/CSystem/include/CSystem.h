@@ -28,6 +28,10 @@ long csystem_fs_type(int fd);
 /// pipe2(2) with O_CLOEXEC. Returns 0 or -1 with errno set.
 int csystem_pipe_cloexec(int fds[2]);
 
+/// SO_PEERCRED of a connected unix socket: the uid and gid of the process that connected.
+/// Returns 0 or -1 with errno set.
+int csystem_peer_credentials(int fd, uid_t *uid, gid_t *gid);
+
 /// open(dirfd, ".", O_TMPFILE|O_WRONLY|O_CLOEXEC, mode): an unnamed file in that directory,
 /// to be given a name with linkat once written. -1 with errno (EOPNOTSUPP/EISDIR: unsupported).
 int csystem_open_tmpfile(int dirfd, unsigned int mode);
