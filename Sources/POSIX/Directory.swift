@@ -37,22 +37,33 @@ public enum Directory {
     }
 
     /// Opens a directory by name relative to `directoryFD` without following a symlink
-    /// (O_DIRECTORY | O_NOFOLLOW): a symlink answers ELOOP, a file ENOTDIR.
-    public static func open(_ name: String, in directoryFD: Int32 = AT_FDCWD, displayPath: String? = nil)
-        throws(SystemError) -> FileDescriptor
-    {
-        try FileDescriptor(
-            checking: openat(directoryFD, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), "open directory",
-            displayPath ?? name)
+    /// (O_DIRECTORY | O_NOFOLLOW): a symlink answers ELOOP, a file ENOTDIR. With
+    /// `followingSymlink` a final symlink to a directory is followed (the descriptor is then
+    /// the directory it names).
+    public static func open(
+        _ name: String, in directoryFD: Int32 = AT_FDCWD, displayPath: String? = nil, followingSymlink: Bool = false
+    ) throws(SystemError) -> FileDescriptor {
+        let flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | (followingSymlink ? 0 : O_NOFOLLOW)
+        return try FileDescriptor(checking: openat(directoryFD, name, flags), "open directory", displayPath ?? name)
     }
 
     /// `mkdir -p` with `mode` for the directories it creates; EEXIST for a directory is fine.
     /// Fails with ENOTDIR when something other than a directory is in the way, and with
-    /// ELOOP when the last component is a symlink.
+    /// ELOOP when the last component is a symlink, unless `followingSymlink` (then a symlink
+    /// to a directory is taken, as Go's os.MkdirAll takes it; a dangling one is ENOENT).
     /// An existing directory costs one lstat(2).
-    public static func create(_ path: String, mode: mode_t = 0o755) throws(SystemError) {
+    public static func create(_ path: String, mode: mode_t = 0o755, followingSymlink: Bool = false)
+        throws(SystemError)
+    {
         var existing = stat()
         if lstat(path, &existing) == 0 && existing.st_mode & S_IFMT == S_IFDIR { return }
+        if followingSymlink && existing.st_mode & S_IFMT == S_IFLNK {
+            guard stat(path, &existing) == 0 else { throw SystemError.last("follow the symlink", path) }
+            guard existing.st_mode & S_IFMT == S_IFDIR else {
+                throw SystemError(operation: "use", path: path, errno: ENOTDIR)
+            }
+            return
+        }
         var current = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/") {
             current += "/" + component

@@ -66,6 +66,40 @@ import Testing
         #expect(try Self.ipam(ours, "CHECK", config: config, containerID: "never").errorCode == 103)
     }
 
+    /// A network directory that is a symlink (an operator's move of the store to another
+    /// disk) is followed, as the reference's ADD follows it: the lock and the reservations are
+    /// written where it points. Ours also releases there; the reference's DEL does not.
+    @Test func aSymlinkedNetworkDirectoryIsFollowedAsTheReferenceDoes() throws {
+        try #require(access(Self.reference + "/host-local", X_OK) == 0, "apt-get install containernetworking-plugins")
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try Testbed.run(["/bin/mkdir", "-p", dir.path + "/data", dir.path + "/elsewhere"])
+        #expect(symlink(dir.path + "/elsewhere", dir.path + "/data/e2enet") == 0)
+        let config = Self.config(dir.path + "/data", ranges: #"[[{"subnet":"10.42.0.0/24"}]]"#)
+        let ours = try Self.ipam(Testbed.binDirectory, "ADD", config: config, containerID: "sym1")
+        #expect(ours.status == 0, "\(ours.output)")
+        let theirs = try Self.ipam(Self.reference, "ADD", config: config, containerID: "sym2")
+        #expect(theirs.status == 0, "\(theirs.output)")
+        #expect(dir.files("elsewhere").filter { $0.hasPrefix("10.42.") } == ["10.42.0.2", "10.42.0.3"])
+        #expect(dir.files("elsewhere").contains("lock"))
+        // The reference's DEL walks the network directory with filepath.Walk, which does not
+        // enter a symlink: it succeeds and releases nothing (its own reservations neither).
+        #expect(try Self.ipam(Self.reference, "DEL", config: config, containerID: "sym1").status == 0)
+        #expect(dir.files("elsewhere").filter { $0.hasPrefix("10.42.") } == ["10.42.0.2", "10.42.0.3"])
+        // Ours reads it: CHECK sees the reference's reservation, DEL releases both.
+        #expect(try Self.ipam(Testbed.binDirectory, "CHECK", config: config, containerID: "sym2").status == 0)
+        #expect(try Self.ipam(Testbed.binDirectory, "DEL", config: config, containerID: "sym2").status == 0)
+        #expect(try Self.ipam(Testbed.binDirectory, "DEL", config: config, containerID: "sym1").status == 0)
+        #expect(dir.files("elsewhere").filter { $0.hasPrefix("10.42.") }.isEmpty)
+        var info = stat()
+        #expect(lstat(dir.path + "/data/e2enet", &info) == 0 && info.st_mode & S_IFMT == S_IFLNK, "the link stays")
+        // A dangling link is a store failure that names it, never a directory made elsewhere.
+        #expect(symlink(dir.path + "/nowhere", dir.path + "/data/other") == 0)
+        let dangling = try Self.ipam(
+            Testbed.binDirectory, "ADD", config: config.replacingFirst("e2enet", with: "other"), containerID: "x")
+        #expect(dangling.errorCode == 104 && dangling.output.contains("other"), "\(dangling.output)")
+    }
+
     /// A store written by both, with range sets of several ranges each, dual stack: our GC
     /// keeps exactly the valid attachments whoever reserved them; our ADD sees a reservation
     /// the reference made for the same attachment (duplicate, code 7); after GC the reference

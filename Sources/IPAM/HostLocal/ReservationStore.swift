@@ -115,14 +115,18 @@ public final class ReservationStore {
     private var openedIndexDirectory: FileDescriptor?
     private let lock: FileLock
 
-    /// Creates the network directory (0755) if needed and opens its lock file (read-only is
-    /// enough for flock, so a read-only store can still be read under the lock).
+    /// Creates the network directory (0755) if needed (a symlink to a directory is followed)
+    /// and opens its lock file (read-only is enough for flock, so a read-only store can still
+    /// be read under the lock).
     public init(dataDirectory: String, network: String) throws(StoreError) {
         directory = dataDirectory + "/" + network
         indexDirectory = dataDirectory + "/.swift-cni-index/" + network
         do throws(SystemError) {
-            try Directory.create(directory)
-            let fd = try Directory.open(directory)
+            // A network directory that is a symlink is followed, as the reference's
+            // os.MkdirAll and file operations follow it: the lock and the reservations go where
+            // it points (nothing inside the directory is ever followed).
+            try Directory.create(directory, followingSymlink: true)
+            let fd = try Directory.open(directory, followingSymlink: true)
             let lockPath = directory + "/lock"
             lock = try fd.closeOnError { (fd) throws(SystemError) in
                 try FileLock("lock", in: fd.rawValue, displayPath: lockPath)
