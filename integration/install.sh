@@ -23,7 +23,13 @@
 # old or the new file, never a part. A file that is not ours is first copied (content, mode,
 # times) to DEST/.swift-cni-replaced/. A name whose content is already the same is left alone.
 # The names are hard links of one file (copies where DEST refuses hard links). Other files in
-# DEST (the reference's portmap, tuning, firewall ...) are never touched.
+# DEST (the reference's tuning, firewall, bandwidth ...) are never touched. A symlink under a
+# plugin name (a package manager's) is kept as the link itself and given back as one.
+# One install.sh at a time per DEST (a lock directory; a second one waits); what a killed or
+# failed run left (temporary files) is removed by the next run. The new binary and the
+# backups are written before any name changes, every write is checked, and a write that
+# fails (a full disk) is undone: nothing changes. A directory or other non-file under a
+# plugin name is refused before any change.
 set -eu
 
 names=""
@@ -36,7 +42,7 @@ systemd=0
 systemd_dir=/etc/systemd/system
 
 die() { echo "install.sh: $*" >&2; exit 1; }
-usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -56,10 +62,16 @@ done
 [ "$only" = 0 ] || [ -n "$names" ] || die "--only names nothing"
 
 backup=$dest/.swift-cni-replaced
-is_ours() { [ -f "$1" ] && grep -q "$marker" "$1" 2>/dev/null; }
+# Ours: a regular file (not a symlink to one) carrying our marker.
+is_ours() { [ ! -L "$1" ] && [ -f "$1" ] && grep -q "$marker" "$1" 2>/dev/null; }
+# Something is at the name: a file, a directory, or a symlink (dangling ones too).
+exists() { [ -e "$1" ] || [ -L "$1" ]; }
 # The first line a plugin says about itself: ours and the reference's both answer --version
-# (the reference prints its banner when run without CNI_COMMAND).
-version_of() { (env -u CNI_COMMAND "$1" --version 2>&1 || true) | head -n 1; }
+# (the reference prints its banner when run without CNI_COMMAND); a symlink says where to.
+version_of() {
+  if [ -L "$1" ] && [ ! -e "$1" ]; then echo "(dangling symlink to $(readlink "$1"))"; return; fi
+  (env -u CNI_COMMAND "$1" --version 2>&1 || true) | head -n 1
+}
 # The plugin names: the registry of the binary in DIR (any of our files there answers
 # --list); 0.2.0 and older did not answer it and carried these eight.
 plugins_in() {
@@ -79,16 +91,54 @@ choose_names() {
   done
 }
 
+# One installer at a time per DEST: the lock is a directory holding its owner's pid. A lock
+# whose owner is gone (killed) is taken over; a live owner is waited for, at most 5 minutes.
+lock=$dest/.swift-cni-install.lock
+temporaries=""   # files of this run to remove when it ends, whatever the way
+cleanup() {
+  for file in $temporaries; do rm -f "$file"; done
+  [ "${locked:-0}" = 1 ] && rm -rf "$lock"
+  return 0
+}
+take_lock() {
+  mkdir -p "$dest" || die "cannot create $dest"
+  tries=0
+  while ! mkdir "$lock" 2>/dev/null; do
+    owner=$(cat "$lock/pid" 2>/dev/null || true)
+    if { [ -n "$owner" ] && ! kill -0 "$owner" 2>/dev/null; } || { [ -z "$owner" ] && [ "$tries" -gt 50 ]; }; then
+      echo "install.sh: $dest: taking over the lock of a run that is gone (pid ${owner:-unknown})" >&2
+      rm -rf "$lock"
+      continue
+    fi
+    [ "$tries" = 0 ] && echo "install.sh: $dest: another install.sh (pid ${owner:-starting}) is running; waiting" >&2
+    tries=$((tries + 1))
+    [ "$tries" -le 3000 ] || die "$dest: gave up waiting for install.sh pid ${owner:-unknown}"
+    sleep 0.1
+  done
+  locked=1
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM HUP
+  echo $$ > "$lock/pid"
+  # Leftovers of runs that were killed or failed before this fix or before their cleanup ran:
+  # nobody else is running now, so they are nobody's.
+  for file in "$dest"/.*.swift-cni-new.* "$dest"/.swift-cni-new.* "$backup"/.*.tmp; do
+    exists "$file" && rm -f "$file" && echo "install.sh: removed $file, left by an earlier run" >&2
+  done
+  return 0
+}
+
 if [ "$uninstall" = 1 ]; then
-  [ -d "$dest" ] && choose_names "$dest"
+  [ -d "$dest" ] || { echo "install.sh: $dest: nothing of ours"; exit 0; }
+  take_lock
+  choose_names "$dest"
   changed=""
   for name in $names; do
     is_ours "$dest/$name" || continue
-    if [ -f "$backup/$name" ]; then
-      mv -f "$backup/$name" "$dest/$name"
+    if exists "$backup/$name"; then
+      mv -f "$backup/$name" "$dest/$name" || die "cannot restore $dest/$name from $backup/$name"
       changed="$changed $name (restored: $(version_of "$dest/$name"))"
     else
-      rm -f "$dest/$name"
+      rm -f "$dest/$name" || die "cannot remove $dest/$name"
       changed="$changed $name (removed)"
     fi
   done
@@ -120,36 +170,67 @@ said=$(env -u CNI_COMMAND "$from/$first" --version 2>&1) && case "$said" in "swi
   || die "the new $first does not run on this node, nothing was changed: $(echo "$said" | head -n 3)"
 new=$(echo "$said" | head -n 1)
 
-mkdir -p "$dest"
-installed=""   # a file in DEST already holding the new content, to hard-link the others to
-changed=""
+take_lock
+# A directory, FIFO or device under a plugin name is somebody's: refused before any change.
 for name in $names; do
-  source=$from/$name
   target=$dest/$name
-  if [ -f "$target" ] && cmp -s "$source" "$target"; then
+  if exists "$target" && [ ! -L "$target" ] && [ ! -f "$target" ]; then
+    die "$target is not a file (a directory, FIFO or device?); nothing was changed: move it away first"
+  fi
+done
+
+# Which names change; a file in DEST already holding the new content is linked to.
+installed=""
+todo=""
+for name in $names; do
+  target=$dest/$name
+  if [ ! -L "$target" ] && [ -f "$target" ] && cmp -s "$from/$name" "$target"; then
     [ -n "$installed" ] || installed=$target
-    continue
-  fi
-  old="(none)"
-  if [ -e "$target" ]; then
-    old=$(version_of "$target")
-    if ! is_ours "$target" && [ ! -e "$backup/$name" ]; then
-      mkdir -p "$backup"
-      cp -p "$target" "$backup/.$name.tmp"
-      mv -f "$backup/.$name.tmp" "$backup/$name"
-    fi
-  fi
-  temporary=$dest/.$name.swift-cni-new.$$
-  rm -f "$temporary"
-  if [ -n "$installed" ] && ln "$installed" "$temporary" 2>/dev/null; then
-    :
   else
-    cp "$source" "$temporary"
-    chmod 0755 "$temporary"
-    sync "$temporary" 2>/dev/null || sync
+    todo="$todo $name"
   fi
-  mv -f "$temporary" "$target"
-  [ -n "$installed" ] || installed=$target
+done
+
+# The writes, before any name changes; a failed one (a full disk) is undone and nothing
+# changes. First the new binary, once.
+if [ -n "$todo" ] && [ -z "$installed" ]; then
+  staged=$dest/.swift-cni-new.$$
+  temporaries="$temporaries $staged"
+  { cp "$from/$first" "$staged" && chmod 0755 "$staged" && { sync "$staged" 2>/dev/null || sync; }; } \
+    || die "cannot write the new binary into $dest (disk full?); nothing was changed"
+  installed=$staged
+fi
+# Then a copy of each name that is not ours (the link itself for a symlink).
+backed=""
+for name in $todo; do
+  target=$dest/$name
+  exists "$target" && ! is_ours "$target" && ! exists "$backup/$name" || continue
+  mkdir -p "$backup" || die "cannot create $backup; nothing was changed"
+  temporaries="$temporaries $backup/.$name.tmp"
+  if ! { cp -P -p "$target" "$backup/.$name.tmp" && mv -f "$backup/.$name.tmp" "$backup/$name"; }; then
+    rm -f "$backup/.$name.tmp"
+    for saved in $backed; do rm -f "$backup/$saved"; done
+    rmdir "$backup" 2>/dev/null || true
+    die "cannot keep a copy of $target in $backup (disk full?); nothing was changed"
+  fi
+  backed="$backed $name"
+done
+
+# Then each name, renamed over atomically: a hard link of the new file (no data written), or
+# a copy where DEST refuses hard links.
+changed=""
+for name in $todo; do
+  target=$dest/$name
+  old="(none)"
+  exists "$target" && old=$(version_of "$target")
+  temporary=$dest/.$name.swift-cni-new.$$
+  temporaries="$temporaries $temporary"
+  rm -f "$temporary"
+  if ! ln "$installed" "$temporary" 2>/dev/null; then
+    { cp "$installed" "$temporary" && chmod 0755 "$temporary" && { sync "$temporary" 2>/dev/null || sync; }; } \
+      || die "cannot write $temporary (disk full?); installed so far:${changed:- nothing}"
+  fi
+  mv -f "$temporary" "$target" || die "cannot rename $temporary to $target; installed so far:${changed:- nothing}"
   echo "install.sh: $name: $old -> swift-cni ${new#swift-cni $first }"
   changed="$changed $name"
 done
