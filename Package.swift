@@ -43,8 +43,11 @@ let package = Package(
                 "CNI", "IPAM", "JSON", "Netlink", "Namespaces", "Addressing", "Firewall", "ProcessRunner", "POSIX",
                 "KernelErrors", "CSystem",
             ]),
+        // cnitool: runs a network configuration list by hand, with libcni's result cache.
+        .target(name: "CNITool", dependencies: ["CNI", "JSON", "POSIX", "ProcessRunner"]),
         // The one table of plugins (name, summary, entry point) and the multi-call dispatch.
-        .target(name: "PluginRegistry", dependencies: ["Plugins", "IPAM", "DHCPService", "CNI", "POSIX"]),
+        .target(
+            name: "PluginRegistry", dependencies: ["Plugins", "IPAM", "DHCPService", "CNI", "POSIX", "CNITool"]),
         .executableTarget(name: "swift-cni", dependencies: ["PluginRegistry"]),
         // The benchmark driver behind bench/run.sh: not a product, never in a release.
         .executableTarget(

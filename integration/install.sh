@@ -4,7 +4,8 @@
 # entrypoint of the installer image).
 #
 #   install.sh [--dest DIR] [--from DIR] [--only NAMES] [--with-systemd [--systemd-dir DIR]]
-#   install.sh --uninstall [--dest DIR] [--only NAMES]
+#              [--with-cnitool DIR]
+#   install.sh --uninstall [--dest DIR] [--only NAMES] [--with-cnitool DIR]
 #
 # --dest DIR         the CNI bin dir (default /opt/cni/bin; created when missing)
 # --from DIR         a bin dir holding the plugin names (default: bin/ beside this script, as in
@@ -14,6 +15,8 @@
 #                    network's bridge, loopback and host-local from the reference
 # --with-systemd     also install the dhcp daemon's units (swift-cni-dhcp.socket/.service)
 # --systemd-dir DIR  where the units go (default /etc/systemd/system)
+# --with-cnitool DIR also install cnitool (the same binary) as DIR/cnitool, e.g. /usr/local/bin;
+#                    never into the CNI bin dir. With --uninstall: remove it when it is ours
 # --uninstall        remove our plugins from DEST and put back, byte for byte, every file an
 #                    install replaced (kept under DEST/.swift-cni-replaced/)
 #
@@ -40,9 +43,10 @@ uninstall=0
 only=0
 systemd=0
 systemd_dir=/etc/systemd/system
+cnitool_dir=""
 
 die() { echo "install.sh: $*" >&2; exit 1; }
-usage() { sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -54,6 +58,7 @@ while [ $# -gt 0 ]; do
     --only=*) only=1; names=$(echo "${1#--only=}" | tr ',' ' '); shift ;;
     --with-systemd) systemd=1; shift ;;
     --systemd-dir) [ $# -ge 2 ] || die "--systemd-dir needs a directory"; systemd_dir=$2; shift 2 ;;
+    --with-cnitool) [ $# -ge 2 ] || die "--with-cnitool needs a directory"; cnitool_dir=$2; shift 2 ;;
     --uninstall) uninstall=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
@@ -121,7 +126,8 @@ take_lock() {
   echo $$ > "$lock/pid"
   # Leftovers of runs that were killed or failed before this fix or before their cleanup ran:
   # nobody else is running now, so they are nobody's.
-  for file in "$dest"/.*.swift-cni-new.* "$dest"/.swift-cni-new.* "$backup"/.*.tmp; do
+  for file in "$dest"/.*.swift-cni-new.* "$dest"/.swift-cni-new.* "$backup"/.*.tmp \
+    ${cnitool_dir:+"$cnitool_dir"/.cnitool.swift-cni-new.*}; do
     exists "$file" && rm -f "$file" && echo "install.sh: removed $file, left by an earlier run" >&2
   done
   return 0
@@ -143,6 +149,9 @@ if [ "$uninstall" = 1 ]; then
     fi
   done
   rmdir "$backup" 2>/dev/null || true
+  if [ -n "$cnitool_dir" ] && is_ours "$cnitool_dir/cnitool"; then
+    rm -f "$cnitool_dir/cnitool" && changed="$changed $cnitool_dir/cnitool (removed)"
+  fi
   echo "install.sh: $dest:${changed:- nothing of ours}"
   exit 0
 fi
@@ -234,6 +243,18 @@ for name in $todo; do
   echo "install.sh: $name: $old -> swift-cni ${new#swift-cni $first }"
   changed="$changed $name"
 done
+if [ -n "$cnitool_dir" ]; then
+  # Outside the CNI bin dir, under the one name the binary runs cnitool as.
+  mkdir -p "$cnitool_dir" || die "cannot create $cnitool_dir"
+  if exists "$cnitool_dir/cnitool" && ! is_ours "$cnitool_dir/cnitool"; then
+    die "$cnitool_dir/cnitool is not ours (the CNI project's?); not replaced"
+  fi
+  temporary=$cnitool_dir/.cnitool.swift-cni-new.$$
+  temporaries="$temporaries $temporary"
+  { ln -f "$dest/$first" "$temporary" 2>/dev/null || { cp "$from/$first" "$temporary" && chmod 0755 "$temporary"; }; } \
+    && mv -f "$temporary" "$cnitool_dir/cnitool" || die "cannot write $cnitool_dir/cnitool"
+  echo "install.sh: cnitool: $cnitool_dir/cnitool"
+fi
 if [ "$systemd" = 1 ]; then
   units=$here/systemd                                            # the tarball and the image
   [ -f "$units/swift-cni-dhcp.socket" ] || units=$here/../systemd  # a source checkout

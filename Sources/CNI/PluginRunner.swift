@@ -203,7 +203,7 @@ public enum PluginRunner {
     /// plugin's start-up should not page in the runtime's grapheme tables). Values are decoded
     /// as names (`RawName`): bytes that are not UTF-8 are kept, so an interface name is the
     /// same bytes to us as to the kernel and the reference (never U+FFFD in their place).
-    static func processEnvironment() -> [String: String] {
+    public static func processEnvironment() -> [String: String] {
         var result: [String: String] = [:]
         var pointer = environ
         while let entry = pointer.pointee {

@@ -1,4 +1,5 @@
 import CNI
+import CNITool
 import POSIX
 
 #if canImport(Glibc)
@@ -19,6 +20,10 @@ public enum MultiCall {
             exit(0)
         }
         if let plugin = PluginRegistry.plugin(named: BuildInfo.invokedName) { plugin.run() }
+        // `swift-cni cnitool add ...`: a tool by its name as the first argument.
+        if arguments.count > 1, PluginRegistry.tools.contains(where: { $0.name == arguments[1] }) {
+            CNITool.main(arguments: Array(arguments.dropFirst()))
+        }
         switch arguments.dropFirst().first {
         case "--help", "-h":
             FileIO.writeAll(1, usage())
@@ -31,8 +36,8 @@ public enum MultiCall {
 
     /// The banner, how the binary chooses, and the table of plugins.
     static func usage() -> String {
-        let width = PluginRegistry.all.map(\.name.count).max() ?? 0
-        let table = PluginRegistry.all.map { plugin in
+        let width = (PluginRegistry.all + PluginRegistry.tools).map(\.name.count).max() ?? 0
+        let table = (PluginRegistry.all + PluginRegistry.tools).map { plugin in
             "  " + plugin.name + String(repeating: " ", count: width - plugin.name.count + 2) + plugin.summary + "\n"
         }
         return """

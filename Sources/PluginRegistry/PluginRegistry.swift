@@ -1,4 +1,5 @@
 import CNI
+import CNITool
 import DHCPService
 import IPAM
 import Plugins
@@ -44,8 +45,18 @@ public enum PluginRegistry {
         .plugin("portmap", "host ports forwarded to the container (iptables or nftables)", { PortmapPlugin() }),
     ]
 
-    /// The plugin registered under `name`, if any.
+    /// Tools the binary also answers to, never installed in a CNI bin dir (`install.sh
+    /// --with-cnitool DIR` puts cnitool elsewhere): `--list` does not name them.
+    public static let tools: [RegisteredPlugin] = [
+        .command(
+            "cnitool", "runs a network config list on a netns by hand (add|check|del|gc|status)",
+            {
+                CNITool.main(arguments: BuildInfo.arguments)
+            })
+    ]
+
+    /// The plugin or tool registered under `name`, if any.
     public static func plugin(named name: String) -> RegisteredPlugin? {
-        all.first { $0.name == name }
+        all.first { $0.name == name } ?? tools.first { $0.name == name }
     }
 }

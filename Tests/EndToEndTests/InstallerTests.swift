@@ -287,6 +287,15 @@ struct InstallerTests {
         ])
         #expect(outcome.status == 0, "\(outcome.output)")
         #expect(dir.files("units") == ["swift-cni-dhcp.service", "swift-cni-dhcp.socket"])
+        // cnitool only where asked, never in the CNI bin dir; --uninstall takes it back.
+        let tools = dir.path + "/tools"
+        let withTool = try Self.install(["--dest", dir.path + "/bin", "--with-cnitool", tools])
+        #expect(withTool.status == 0 && !Directory.entryNames(atPath: dir.path + "/bin").contains("cnitool"))
+        let usage = try ChildProcess.run(tools + "/cnitool", arguments: ["--help"], environment: [])
+        #expect(
+            String(decoding: usage.standardOutput, as: UTF8.self).contains("usage: cnitool add|check|del|gc|status"))
+        #expect(try Self.install(["--dest", dir.path + "/bin", "--uninstall", "--with-cnitool", tools]).status == 0)
+        #expect(Directory.entryNames(atPath: tools).isEmpty)
         let help = try Self.install(["--help"])
         #expect(
             help.status == 0 && help.output.contains("--uninstall") && help.output.contains("--only"), "\(help.output)")

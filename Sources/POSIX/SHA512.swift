@@ -1,9 +1,8 @@
-import POSIX
-
-/// SHA-512 (FIPS 180-4), for the reference plugins' firewall names: their iptables chains and
-/// nftables comments are named by hex digits of SHA-512 over the network and container, and
-/// ours must be the same names for either implementation to clean up after the other.
-enum SHA512 {
+/// SHA-512 (FIPS 180-4), for the names other implementations derive from it: the reference
+/// plugins' iptables chains and nftables comments (hex digits of SHA-512 over the network and
+/// container, which ours must equal for either to clean up after the other) and cnitool's
+/// container id (of the netns path).
+public enum SHA512 {
     private static let roundConstants: [UInt64] = [
         0x428a_2f98_d728_ae22, 0x7137_4491_23ef_65cd, 0xb5c0_fbcf_ec4d_3b2f, 0xe9b5_dba5_8189_dbbc,
         0x3956_c25b_f348_b538,
@@ -40,7 +39,7 @@ enum SHA512 {
     ]
 
     /// The 64-byte digest of `message`.
-    static func digest(_ message: [UInt8]) -> [UInt8] {
+    public static func digest(_ message: [UInt8]) -> [UInt8] {
         var state: [UInt64] = [
             0x6a09_e667_f3bc_c908, 0xbb67_ae85_84ca_a73b, 0x3c6e_f372_fe94_f82b, 0xa54f_f53a_5f1d_36f1,
             0x510e_527f_ade6_82d1, 0x9b05_688c_2b3e_6c1f, 0x1f83_d9ab_fb41_bd6b, 0x5be0_cd19_137e_2179,
@@ -89,7 +88,7 @@ enum SHA512 {
     }
 
     /// The digest in lower-case hex (128 digits).
-    static func hex(_ text: String) -> String {
+    public static func hex(_ text: String) -> String {
         let digits: [Character] = Array("0123456789abcdef")
         var result = ""
         for byte in digest(text.rawBytes) {
