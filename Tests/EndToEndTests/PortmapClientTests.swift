@@ -101,33 +101,23 @@ struct PortmapPodmanTests {
             runroot = "\(work)/run"
 
             """)
-        try Testbed.run(["/bin/mkdir", "-p", work + "/net.d", work + "/rootfs/www", work + "/rootfs/bin"])
+        try RuntimeClientSupport.prepareImage(in: node.stage.store, page: "hello from podman")
         node.stage.store.write(
             "net.d/87-podman-bridge.conflist",
             #"{"cniVersion":"0.4.0","name":"podman","plugins":[{"type":"bridge","bridge":"cni-podman0","isGateway":true,"ipMasq":true,"hairpinMode":true,"ipam":{"type":"host-local","dataDir":"\#(work)/ipam","routes":[{"dst":"0.0.0.0/0"}],"ranges":[[{"subnet":"10.88.0.0/16","gateway":"10.88.0.1"}]]}},{"type":"portmap","capabilities":{"portMappings":true}}]}"#
         )
-        node.stage.store.write("rootfs/www/index.html", "hello from podman\n")
-        try Testbed.run(["/bin/cp", "/bin/busybox", work + "/rootfs/bin/busybox"])
-        try Testbed.run(["/bin/tar", "-C", work + "/rootfs", "-cf", work + "/rootfs.tar", "."])
 
         let output = try Testbed.run([
             "/usr/sbin/ip", "netns", "exec", node.host, "/bin/sh",
             VMSuiteTests.repositoryRoot + "/integration/podman-portmap.sh", work, node.client, "198.51.100.1",
         ])
-        func marked(_ marker: String) -> String? {
-            output.split(separator: "\n").first { $0.hasPrefix("@\(marker) ") }.map {
-                String($0.dropFirst(marker.count + 2))
-            }
-        }
+        let marked = { (marker: String) in RuntimeClientSupport.marked(output, marker) }
         #expect(marked("client") == "hello from podman", "\(output)")
         #expect(marked("localhost") == "hello from podman", "\(output)")
         #expect(marked("inspect") == "10.88.0.2", "\(output)")
         #expect(marked("rm") == "0" && output.contains("@done"), "\(output)")
-        // podman rm ran the chain's DEL: no rule, no veth, no reservation is left.
-        let state = try node.firewallState()
-        #expect(!state.contains("CNI-DN-") && !state.contains("10.88.0.2"), "\(state)")
-        #expect(try node.bed.linkNames(node.host).filter { $0.hasPrefix("veth") }.isEmpty)
-        #expect(node.stage.store.files("ipam/podman").filter { $0.hasPrefix("10.") }.isEmpty)
+        // podman rm ran the chain's DEL.
+        try RuntimeClientSupport.expectTornDown(node, network: "podman", address: "10.88.0.2")
     }
 }
 
@@ -152,33 +142,50 @@ struct PortmapContainerdTests {
         node.stage.store.write(
             "storage.conf",
             "[storage]\ndriver = \"vfs\"\ngraphroot = \"\(work)/storage\"\nrunroot = \"\(work)/run\"\n")
-        try Testbed.run(["/bin/mkdir", "-p", work + "/net.d", work + "/rootfs/www", work + "/rootfs/bin"])
+        try RuntimeClientSupport.prepareImage(in: node.stage.store, page: "hello from a pod")
         node.stage.store.write(
             "net.d/10-containerd-net.conflist",
             #"{"cniVersion":"1.0.0","name":"containerd-net","plugins":[{"type":"bridge","bridge":"cni0","isGateway":true,"ipMasq":true,"promiscMode":true,"ipam":{"type":"host-local","dataDir":"\#(work)/ipam","ranges":[[{"subnet":"10.88.0.0/16"}]],"routes":[{"dst":"0.0.0.0/0"}]}},{"type":"portmap","capabilities":{"portMappings":true}}]}"#
         )
-        node.stage.store.write("rootfs/www/index.html", "hello from a pod\n")
-        try Testbed.run(["/bin/cp", "/bin/busybox", work + "/rootfs/bin/busybox"])
-        try Testbed.run(["/bin/tar", "-C", work + "/rootfs", "-cf", work + "/rootfs.tar", "."])
 
         let output = try Testbed.run([
             "/usr/bin/timeout", "300", "/usr/sbin/ip", "netns", "exec", node.host, "/bin/sh",
             VMSuiteTests.repositoryRoot + "/integration/containerd-cri.sh", work, node.client, "198.51.100.1",
             Testbed.binDirectory,
         ])
-        func marked(_ marker: String) -> String? {
-            output.split(separator: "\n").first { $0.hasPrefix("@\(marker) ") }.map {
-                String($0.dropFirst(marker.count + 2))
-            }
-        }
+        let marked = { (marker: String) in RuntimeClientSupport.marked(output, marker) }
         #expect(marked("ip") == "10.88.0.2", "\(output)")
         #expect(marked("client") == "hello from a pod", "\(output)")
         #expect(marked("localhost") == "hello from a pod", "\(output)")
         #expect(output.contains("@stopped") && output.contains("@removed"), "\(output)")
-        // StopPodSandbox ran the chain's DEL: no rule, no veth, no reservation is left.
+        // StopPodSandbox ran the chain's DEL.
+        try RuntimeClientSupport.expectTornDown(node, network: "containerd-net", address: "10.88.0.2")
+    }
+}
+
+/// What the real-runtime tests share.
+enum RuntimeClientSupport {
+    /// net.d/ and rootfs.tar in `store`: an image whose busybox serves `page` from /www.
+    static func prepareImage(in store: TemporaryDirectory, page: String) throws {
+        let work = store.path
+        try Testbed.run(["/bin/mkdir", "-p", work + "/net.d", work + "/rootfs/www", work + "/rootfs/bin"])
+        store.write("rootfs/www/index.html", page + "\n")
+        try Testbed.run(["/bin/cp", "/bin/busybox", work + "/rootfs/bin/busybox"])
+        try Testbed.run(["/bin/tar", "-C", work + "/rootfs", "-cf", work + "/rootfs.tar", "."])
+    }
+
+    /// The text after `@marker ` on a line of a script's output.
+    static func marked(_ output: String, _ marker: String) -> String? {
+        output.split(separator: "\n").first { $0.hasPrefix("@\(marker) ") }.map {
+            String($0.dropFirst(marker.count + 2))
+        }
+    }
+
+    /// After the runtime's DEL: no portmap rule, no veth, no reservation of `network` is left.
+    static func expectTornDown(_ node: PortmapEndToEndTests.Node, network: String, address: String) throws {
         let state = try node.firewallState()
-        #expect(!state.contains("CNI-DN-") && !state.contains("10.88.0.2"), "\(state)")
+        #expect(!state.contains("CNI-DN-") && !state.contains(address), "\(state)")
         #expect(try node.bed.linkNames(node.host).filter { $0.hasPrefix("veth") }.isEmpty)
-        #expect(node.stage.store.files("ipam/containerd-net").filter { $0.hasPrefix("10.") }.isEmpty)
+        #expect(node.stage.store.files("ipam/" + network).filter { $0.hasPrefix("10.") }.isEmpty)
     }
 }
