@@ -25,6 +25,8 @@ public struct Link: Sendable, Equatable {
     /// IFLA_OPERSTATE (IF_OPER_UP = 6).
     public var operationalState: UInt8?
     public var promiscuity: UInt32?
+    /// IFLA_TXQLEN: the transmit queue length.
+    public var transmitQueueLength: UInt32?
     /// Kind-specific data from IFLA_INFO_DATA.
     public var macvlanMode: MacvlanMode?
     public var ipvlanMode: IpvlanMode?
@@ -32,6 +34,7 @@ public struct Link: Sendable, Equatable {
     public var vlanID: UInt16?
     public var isUp: Bool { flags & UInt32(IFF_UP) != 0 }
     public var isPromiscuous: Bool { flags & UInt32(IFF_PROMISC) != 0 }
+    public var isAllMulticast: Bool { flags & UInt32(IFF_ALLMULTI) != 0 }
 
     /// A link as a model of the kernel's (plugin hosts' fakes, tests) describes it.
     public init(
@@ -62,6 +65,7 @@ public struct Link: Sendable, Equatable {
         linkNamespaceID = attributes.i32(IFLA_LINK_NETNSID)
         operationalState = attributes.u8(IFLA_OPERSTATE)
         promiscuity = attributes.u32(IFLA_PROMISCUITY)
+        transmitQueueLength = attributes.u32(IFLA_TXQLEN)
         if let info = attributes.nested(IFLA_LINKINFO) {
             kind = info.string(IFLA_INFO_KIND)
             if let data = info.nested(IFLA_INFO_DATA) {

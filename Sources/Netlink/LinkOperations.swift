@@ -142,6 +142,22 @@ extension RouteNetlink {
         }
     }
 
+    /// RTM_SETLINK with IFF_ALLMULTI in ifi_change.
+    public func setLink(index: Int32, allMulticast: Bool) throws(NetlinkError) {
+        let request = MessageBuilder(type: Int(RTM_SETLINK), flags: 0)
+        request.putFamilyHeader(
+            Self.linkHeader(
+                index: index, flags: allMulticast ? UInt32(IFF_ALLMULTI) : 0, change: UInt32(IFF_ALLMULTI)))
+        try perform(request, operation: "set link #\(index) allmulticast \(allMulticast ? "on" : "off")")
+    }
+
+    /// RTM_SETLINK with IFLA_TXQLEN.
+    public func setLink(index: Int32, transmitQueueLength: UInt32) throws(NetlinkError) {
+        try setAttribute(index: index, operation: "set txqueuelen \(transmitQueueLength) on link #\(index)") {
+            $0.put(IFLA_TXQLEN, u32: transmitQueueLength)
+        }
+    }
+
     /// RTM_SETLINK with IFLA_MASTER (0 releases the link from its master).
     public func setLink(index: Int32, masterIndex: Int32) throws(NetlinkError) {
         try setAttribute(index: index, operation: "set master #\(masterIndex) on link #\(index)") {

@@ -43,6 +43,11 @@ public enum PluginRegistry {
         .command("dhcp", "IPAM: DHCPv4 and DHCPv6 leases kept by `dhcp daemon`", { DHCPCommand.main() }),
         .plugin("loopback", "brings up the container's lo", { LoopbackPlugin() }),
         .plugin("portmap", "host ports forwarded to the container (iptables or nftables)", { PortmapPlugin() }),
+        .plugin(
+            "tuning", "sysctls and link settings (MAC, MTU, promisc...) of the container's interface",
+            {
+                TuningPlugin()
+            }),
     ]
 
     /// Tools the binary also answers to, never installed in a CNI bin dir (`install.sh
