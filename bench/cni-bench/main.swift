@@ -22,6 +22,7 @@ do {
         (options.largeInputsOnly, benchmarkLargeInputs), (options.storeScalingOnly, benchmarkStoreScaling),
         (options.runtimeOnly, benchmarkRuntimeMode), (options.dhcpOnly, benchmarkDHCP),
         (options.netavarkOnly, benchmarkNetavark), (options.portmapOnly, benchmarkPortmap),
+        (options.tuningOnly, benchmarkTuning),
     ]
     if let part = parts.first(where: \.asked) {
         try part.run(options)
@@ -32,6 +33,7 @@ do {
     try benchmarkStoreScaling(options: options)
     try benchmarkLargeInputs(options: options)
     try benchmarkPortmap(options: options)
+    try benchmarkTuning(options: options)
     if access(options.netavark, X_OK) == 0 {
         try benchmarkNetavark(options: options)
     } else {
