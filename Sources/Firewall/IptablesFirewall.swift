@@ -20,7 +20,7 @@ public struct IptablesFirewall: FirewallBackend {
         }
     }
 
-    static func quotedComment(_ comment: String) -> String { IptablesNat.quoted(comment) }
+    static func quotedComment(_ comment: String) -> String { IptablesTable.quoted(comment) }
 
     /// The rules the reference adds for one address, in `iptables -S` form.
     static func rules(_ attachment: FirewallAttachment, _ prefix: IPPrefix) -> [String] {
@@ -40,7 +40,7 @@ public struct IptablesFirewall: FirewallBackend {
         for family in [IPAddress.Family.v4, .v6] {
             let mine = addresses.filter { $0.family == family }
             guard !mine.isEmpty else { continue }
-            var existing = Set((try IptablesNat.list(family) ?? []).map(String.init))
+            var existing = Set((try IptablesTable.list(family) ?? []).map(String.init))
             var lines: [String] = []
             if !existing.contains("-N \(chain)") { lines.append(":\(chain) - [0:0]") }
             for prefix in mine {
@@ -49,7 +49,7 @@ public struct IptablesFirewall: FirewallBackend {
                     existing.insert(rule)
                 }
             }
-            try IptablesNat.apply(family, lines, operation: "add masquerade chain \(chain)")
+            try IptablesTable.apply(family, lines, operation: "add masquerade chain \(chain)")
         }
     }
 
@@ -65,9 +65,9 @@ public struct IptablesFirewall: FirewallBackend {
 
     private func remove(chains: [String]) throws(FirewallError) {
         for family in [IPAddress.Family.v4, .v6] {
-            guard let existing = try IptablesNat.list(family) else { continue }
-            try IptablesNat.apply(
-                family, chains.flatMap { IptablesNat.removal(of: $0, in: existing) },
+            guard let existing = try IptablesTable.list(family) else { continue }
+            try IptablesTable.apply(
+                family, chains.flatMap { IptablesTable.removal(of: $0, in: existing) },
                 operation: "delete masquerade chains \(chains.joined(separator: ","))")
         }
     }
@@ -84,7 +84,7 @@ public struct IptablesFirewall: FirewallBackend {
         let keepLegacy = Set(valid.map { Self.legacyChain($0.legacyTag) })
         var stale: Set<String> = []
         for family in [IPAddress.Family.v4, .v6] {
-            for line in try IptablesNat.list(family) ?? [] {
+            for line in try IptablesTable.list(family) ?? [] {
                 if line.hasPrefix("-N " + legacyPrefix) {
                     let chain = String(line.dropFirst(3))
                     if !keepLegacy.contains(chain) { stale.insert(chain) }

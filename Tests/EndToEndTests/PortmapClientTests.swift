@@ -64,9 +64,8 @@ struct PortmapClientTests {
 }
 
 /// Podman 4.3's CNI backend (`network_backend = "cni"`) with only our plugins in
-/// `cni_plugin_dirs`: `podman run -p 8080:80` on a bridge network chained bridge -> portmap
-/// (Podman's default chain also names firewall and tuning, which are not ours yet), then
-/// `podman rm`. Podman runs inside the test's host namespace (integration/podman-portmap.sh).
+/// `cni_plugin_dirs`: `podman run -p 8080:80` on Podman's default network chain (bridge ->
+/// portmap -> firewall -> tuning, its 87-podman-bridge.conflist), then `podman rm`. Podman runs inside the test's host namespace (integration/podman-portmap.sh).
 @Suite(
     .serialized,
     .enabled(
@@ -104,7 +103,7 @@ struct PortmapPodmanTests {
         try RuntimeClientSupport.prepareImage(in: node.stage.store, page: "hello from podman")
         node.stage.store.write(
             "net.d/87-podman-bridge.conflist",
-            #"{"cniVersion":"0.4.0","name":"podman","plugins":[{"type":"bridge","bridge":"cni-podman0","isGateway":true,"ipMasq":true,"hairpinMode":true,"ipam":{"type":"host-local","dataDir":"\#(work)/ipam","routes":[{"dst":"0.0.0.0/0"}],"ranges":[[{"subnet":"10.88.0.0/16","gateway":"10.88.0.1"}]]}},{"type":"portmap","capabilities":{"portMappings":true}}]}"#
+            #"{"cniVersion":"0.4.0","name":"podman","plugins":[{"type":"bridge","bridge":"cni-podman0","isGateway":true,"ipMasq":true,"hairpinMode":true,"ipam":{"type":"host-local","dataDir":"\#(work)/ipam","routes":[{"dst":"0.0.0.0/0"}],"ranges":[[{"subnet":"10.88.0.0/16","gateway":"10.88.0.1"}]]}},{"type":"portmap","capabilities":{"portMappings":true}},{"type":"firewall"},{"type":"tuning"}]}"#
         )
 
         let output = try Testbed.run([
@@ -183,7 +182,9 @@ enum RuntimeClientSupport {
 
     /// After the runtime's DEL: no portmap rule, no veth, no reservation of `network` is left.
     static func expectTornDown(_ node: PortmapEndToEndTests.Node, network: String, address: String) throws {
-        let state = try node.firewallState()
+        let state =
+            try node.firewallState()
+            + (try Testbed.run(["/usr/sbin/ip", "netns", "exec", node.host, "/usr/sbin/iptables", "-S"]))
         #expect(!state.contains("CNI-DN-") && !state.contains(address), "\(state)")
         #expect(try node.bed.linkNames(node.host).filter { $0.hasPrefix("veth") }.isEmpty)
         #expect(node.stage.store.files("ipam/" + network).filter { $0.hasPrefix("10.") }.isEmpty)

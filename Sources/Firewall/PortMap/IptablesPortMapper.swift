@@ -76,7 +76,7 @@ public struct IptablesPortMapper: PortMapper {
     /// (every mapping's port, whatever its hostIP's family, grouped by protocol in name order).
     static func entryRules(_ request: PortMapRequest, family: IPAddress.Family) -> [String] {
         let chain = attachmentChain(network: request.network, containerID: request.containerID)
-        let comment = IptablesNat.quoted(comment(network: request.network, containerID: request.containerID))
+        let comment = IptablesTable.quoted(comment(network: request.network, containerID: request.containerID))
         let conditions = request.conditions(family).map(Self.argument).joined(separator: " ")
         var rules: [String] = []
         for transport in PortMapping.TransportProtocol.allCases.sorted(by: { $0.rawValue < $1.rawValue }) {
@@ -121,18 +121,18 @@ public struct IptablesPortMapper: PortMapper {
     /// or a quote (the config's parser refuses line breaks).
     static func argument(_ text: String) -> String {
         text.contains(where: { $0 == " " || $0 == "\t" || $0 == "\"" || $0 == "'" }) || text.isEmpty
-            ? IptablesNat.quoted(text) : text
+            ? IptablesTable.quoted(text) : text
     }
 
     // MARK: The verbs
 
     public func forward(_ request: PortMapRequest, to container: IPPrefix) throws(FirewallError) {
         let family = container.family
-        guard let listing = try IptablesNat.list(family) else {
+        guard let listing = try IptablesTable.list(family) else {
             throw FirewallError(
-                tool: IptablesNat.tools(family).list, operation: "forward host ports",
+                tool: IptablesTable.tools(family).list, operation: "forward host ports",
                 output:
-                    "\(IptablesNat.tools(family).list) not found in \(FirewallTool.searchPath.joined(separator: ":"))"
+                    "\(IptablesTable.tools(family).list) not found in \(FirewallTool.searchPath.joined(separator: ":"))"
             )
         }
         let existing = Set(listing)
@@ -159,16 +159,16 @@ public struct IptablesPortMapper: PortMapper {
         lines.append(":\(chain) - [0:0]")
         lines += Self.entryRules(request, family: family)
         lines += Self.chainRules(request, container: container)
-        try IptablesNat.apply(family, lines, operation: "forward host ports to \(container.address) (chain \(chain))")
+        try IptablesTable.apply(family, lines, operation: "forward host ports to \(container.address) (chain \(chain))")
     }
 
     public func check(_ request: PortMapRequest, for container: IPPrefix) throws(FirewallError) {
         let family = container.family
         let chain = Self.attachmentChain(network: request.network, containerID: request.containerID)
-        let listing = Set(try IptablesNat.list(family) ?? [])
+        let listing = Set(try IptablesTable.list(family) ?? [])
         func missing(_ what: String) -> FirewallError {
             FirewallError(
-                tool: IptablesNat.tools(family).list, operation: "check host ports of \(container.address)",
+                tool: IptablesTable.tools(family).list, operation: "check host ports of \(container.address)",
                 output: what)
         }
         guard listing.contains(Substring("-N \(chain)")) else {
@@ -198,11 +198,11 @@ public struct IptablesPortMapper: PortMapper {
 
     public func collectGarbage(network: String, validContainers: Set<String>) throws(FirewallError) {
         let networkComment =
-            "--comment " + IptablesNat.quoted(Self.comment(network: network, containerID: "")).dropLast(3)
+            "--comment " + IptablesTable.quoted(Self.comment(network: network, containerID: "")).dropLast(3)
         let keep = Set(validContainers.map { Self.attachmentChain(network: network, containerID: $0) })
         var stale: Set<String> = []
         for family in [IPAddress.Family.v4, .v6] {
-            for line in (try? IptablesNat.list(family)) ?? [] {
+            for line in (try? IptablesTable.list(family)) ?? [] {
                 guard line.hasPrefix("-A \(Self.dnatChain) "), line.contains(networkComment),
                     let target = line.split(separator: " ").last, target.hasPrefix("CNI-DN-")
                 else { continue }
@@ -220,8 +220,8 @@ public struct IptablesPortMapper: PortMapper {
         for family in [IPAddress.Family.v4, .v6] {
             let listing: [Substring]
             do {
-                guard let found = try IptablesNat.list(family) else {
-                    failures.append("\(IptablesNat.tools(family).list) not installed")
+                guard let found = try IptablesTable.list(family) else {
+                    failures.append("\(IptablesTable.tools(family).list) not installed")
                     continue
                 }
                 listing = found
@@ -230,8 +230,8 @@ public struct IptablesPortMapper: PortMapper {
                 continue
             }
             listed = true
-            try IptablesNat.apply(
-                family, chains.flatMap { IptablesNat.removal(of: $0, in: listing) }, operation: operation)
+            try IptablesTable.apply(
+                family, chains.flatMap { IptablesTable.removal(of: $0, in: listing) }, operation: operation)
         }
         if !listed {
             throw FirewallError(

@@ -1,0 +1,118 @@
+import Addressing
+import CNI
+import Firewall
+
+/// `firewall`: a chained plugin that lets the container's addresses be forwarded past a
+/// FORWARD policy of DROP, in upstream v1.9's iptables layout (`CNI-FORWARD`, the admin chain),
+/// and applies `ingressPolicy` (`open`, `same-bridge`, `isolated`) to the bridge of the
+/// previous result. Podman 4 and nerdctl chain it after bridge and portmap.
+public struct FirewallPlugin: CNIPlugin {
+    /// The upstream release whose behaviour this implements, for nerdctl, which runs the plugin
+    /// without CNI_COMMAND and reads a stderr line `CNI firewall plugin v<semver>` to decide
+    /// what it may ask (ingressPolicy needs 1.1.0).
+    static let upstreamVersion = "1.9.0"
+
+    public init() {}
+
+    public var about: String {
+        "CNI firewall plugin v\(Self.upstreamVersion)+swift-cni.\(BuildInfo.version)\n"
+            + "swift-cni firewall: lets the container's addresses through FORWARD; ingress policies per bridge"
+    }
+
+    struct Config {
+        enum IngressPolicy: String {
+            case open
+            case sameBridge = "same-bridge"
+            case isolated
+        }
+        var firewall: IptablesForwardFirewall
+        var ingressPolicy: IngressPolicy
+
+        init(_ config: NetworkConfig) throws(CNIError) {
+            let reader = config.reader
+            switch try reader.string("backend") {
+            case nil, "", "iptables": break
+            case let other?:
+                throw .invalidConfig(
+                    "\"backend\": \"\(other)\" is not available in swift-cni yet (iptables only; firewalld and nftables are planned)"
+                )
+            }
+            let admin = try reader.string("iptablesAdminChainName").flatMap { $0.isEmpty ? nil : $0 } ?? "CNI-ADMIN"
+            guard admin.utf8.count <= 28,
+                admin.unicodeScalars.allSatisfy({
+                    $0.value > 0x20 && $0.value < 0x7f && !"\"'\\".unicodeScalars.contains($0)
+                })
+            else {
+                throw .invalidConfig(
+                    "\"iptablesAdminChainName\": \"\(admin)\" is not an iptables chain name (1 to 28 printable characters)"
+                )
+            }
+            firewall = IptablesForwardFirewall(adminChain: admin)
+            let policy = try reader.string("ingressPolicy") ?? ""
+            guard let parsed = policy.isEmpty ? .open : IngressPolicy(rawValue: policy) else {
+                throw .invalidConfig(
+                    "\"ingressPolicy\": unknown ingress policy \"\(policy)\" (open, same-bridge, isolated)")
+            }
+            ingressPolicy = parsed
+        }
+    }
+
+    public func add(_ request: CNIRequest) throws -> CNIResult {
+        let config = try Config(request.config)
+        guard let result = request.config.prevResult else {
+            throw CNIError.invalidConfig("missing prevResult from earlier plugin: firewall must be chained")
+        }
+        let addresses = result.ips.map(\.address.address)
+        try config.firewall.allow(addresses)
+        if config.ingressPolicy != .open {
+            guard let bridge = result.interfaces.first?.name, !bridge.isEmpty else {
+                throw CNIError.invalidConfig(
+                    "ingressPolicy \"\(config.ingressPolicy.rawValue)\" needs the bridge in the previous result: chain firewall after bridge"
+                )
+            }
+            guard
+                bridge.unicodeScalars.allSatisfy({
+                    $0.value > 0x20 && $0.value < 0x7f && !"\"'\\".unicodeScalars.contains($0)
+                })
+            else { throw CNIError.invalidConfig("the bridge name \"\(bridge)\" cannot be written in an iptables rule") }
+            do {
+                try config.firewall.isolate(
+                    bridge: bridge, isolated: config.ingressPolicy == .isolated, families: Set(addresses.map(\.family)))
+            } catch {
+                try? config.firewall.revoke(addresses)
+                throw error
+            }
+        }
+        return result
+    }
+
+    /// Removes the addresses' rules (from the prevResult the runtime cached); without one there
+    /// is nothing to know them by, as upstream.
+    public func delete(_ request: CNIRequest) throws {
+        let config = try Config(request.config)
+        guard let result = request.config.prevResult else { return }
+        try config.firewall.revoke(result.ips.map(\.address.address))
+    }
+
+    public func check(_ request: CNIRequest) throws {
+        let config = try Config(request.config)
+        guard let result = request.config.prevResult else {
+            throw CNIError.invalidConfig("missing prevResult from earlier plugin")
+        }
+        do {
+            try config.firewall.check(result.ips.map(\.address.address))
+        } catch {
+            throw CNIError(code: .checkFailed, msg: error.description)
+        }
+    }
+
+    public func garbageCollect(_ request: CNIRequest) throws {}
+
+    /// Ready when iptables answers (code 50 otherwise).
+    public func status(_ request: CNIRequest) throws {
+        _ = try Config(request.config)
+        if let reason = IptablesFirewall().unusableReason() {
+            throw CNIError(code: .pluginNotAvailable, msg: "the iptables backend is not usable", details: reason)
+        }
+    }
+}
