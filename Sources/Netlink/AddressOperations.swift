@@ -17,6 +17,9 @@ public struct InterfaceAddress: Sendable, Equatable {
 
     /// IFA_F_NODAD: the address is usable at once, without IPv6 duplicate address detection.
     public static let noDuplicateAddressDetection = UInt32(IFA_F_NODAD)
+    /// IFA_F_NOPREFIXROUTE: no on-link route to the address's subnet is added with it (sent in
+    /// IFA_FLAGS, the flag does not fit ifa_flags).
+    public static let noPrefixRoute = UInt32(IFA_F_NOPREFIXROUTE)
     /// IFA_F_TENTATIVE: IPv6 DAD runs; the address cannot be a source unless also optimistic.
     public static let tentative = UInt32(IFA_F_TENTATIVE)
     /// IFA_F_OPTIMISTIC: tentative, but usable as a source (optimistic DAD, RFC 4429).

@@ -7,6 +7,9 @@ import CMnl
 
 /// A route, as RTM_NEWROUTE describes it.
 public struct Route: Sendable, Equatable {
+    /// RT_SCOPE_LINK: a destination reached directly on the link (no gateway).
+    public static let linkScope = UInt8(RT_SCOPE_LINK.rawValue)
+
     /// The destination; a prefix of length 0 is the default route.
     public var destination: IPPrefix
     public var gateway: IPAddress?

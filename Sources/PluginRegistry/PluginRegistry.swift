@@ -38,6 +38,7 @@ public enum PluginRegistry {
         .plugin("ipvlan", "an ipvlan sub-interface of a master, in the container", { IpvlanPlugin() }),
         .plugin("vlan", "an 802.1Q VLAN sub-interface of a master, in the container", { VlanPlugin() }),
         .plugin("bridge", "a veth pair from the container to a Linux bridge, with NAT", { BridgePlugin() }),
+        .plugin("ptp", "a veth pair from the container to the host, with host routes and NAT", { PtpPlugin() }),
         .plugin("host-local", "IPAM: addresses from ranges, reserved on the local disk", { HostLocalPlugin() }),
         .plugin("static", "IPAM: addresses, routes and DNS from the config", { StaticPlugin() }),
         .command("dhcp", "IPAM: DHCPv4 and DHCPv6 leases kept by `dhcp daemon`", { DHCPCommand.main() }),

@@ -17,6 +17,10 @@ struct InterfaceConfiguration {
     /// IPv6 addresses go through duplicate address detection (tentative at first) only when
     /// asked: otherwise they are added with IFA_F_NODAD and usable at once.
     var duplicateAddressDetection = false
+    /// IFA_* flags added to every address (ptp: IFA_F_NOPREFIXROUTE, no on-link subnet route).
+    var extraAddressFlags: UInt32 = 0
+    /// Routes added after the link is up and before the result's (ptp's route to its gateway).
+    var linkRoutes: (Link) -> [Route] = { _ in [] }
 
     /// Sets `arp_notify` and `ndisc_notify` so neighbours learn a new address at once (gratuitous
     /// ARP / unsolicited NA when the link comes up). The IPv6 key is absent when IPv6 is
@@ -45,12 +49,13 @@ struct InterfaceConfiguration {
             try netlink.addAddress(
                 InterfaceAddress(
                     interfaceIndex: link.index, prefix: ip.address,
-                    flags: ip.address.family == .v6 && !duplicateAddressDetection
-                        ? InterfaceAddress.noDuplicateAddressDetection : 0))
+                    flags: (ip.address.family == .v6 && !duplicateAddressDetection
+                        ? InterfaceAddress.noDuplicateAddressDetection : 0) | extraAddressFlags))
         }
         try host.checkpoint("address")
         try netlink.setLink(index: link.index, up: true)
         try host.checkpoint("up")
+        for route in linkRoutes(link) { try netlink.addRoute(route) }
         for route in result.routes {
             let gateway = route.gateway ?? ips.first(where: { $0.address.family == route.destination.family })?.gateway
             try netlink.addRoute(

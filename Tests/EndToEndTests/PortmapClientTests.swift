@@ -63,6 +63,39 @@ struct PortmapClientTests {
     }
 }
 
+/// containerd's GCE template through libcni: ptp (host-local) -> portmap with the
+/// `portMappings` capability, only our binaries: the host port answers, DEL takes it back.
+@Suite(.serialized, .enabled(if: !Testbed.insideVM))
+struct PtpPortmapLibcniTests {
+    @Test func ptpThenPortmap() throws {
+        let node = try PortmapEndToEndTests.Node()
+        let list = node.stage.store.path + "/ptp.conflist"
+        node.stage.store.write(
+            "ptp.conflist",
+            #"{"cniVersion":"1.0.0","name":"k8s-pod-network","plugins":[{"type":"ptp","mtu":1460,"ipam":{"type":"host-local","dataDir":"\#(node.stage.store.path)/ipam","ranges":[[{"subnet":"10.62.0.0/24"}]],"routes":[{"dst":"0.0.0.0/0"}]}},{"type":"portmap","capabilities":{"portMappings":true}}]}"#
+        )
+        let cache = node.stage.store.path + "/cache"
+        let capabilities = #"{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}]}"#
+        try node.startServer(in: node.stage.container, log: node.stage.store.path + "/server.log")
+        let (added, output, errors) = try LibcniInteropTests.drive(
+            "add", list, host: node.host, netns: node.stage.netns, containerID: "g1", cache: cache,
+            capabilities: capabilities)
+        #expect(added == 0 && output.contains("10.62.0.2/24"), "\(errors)")
+        #expect(try node.ask(from: node.client, "tcp", "198.51.100.1", 8080) == "198.51.100.2")
+        let (checked, _, checkErrors) = try LibcniInteropTests.drive(
+            "check", list, host: node.host, netns: node.stage.netns, containerID: "g1", cache: cache,
+            capabilities: capabilities)
+        #expect(checked == 0, "\(checkErrors)")
+        let (deleted, _, deleteErrors) = try LibcniInteropTests.drive(
+            "del", list, host: node.host, netns: node.stage.netns, containerID: "g1", cache: cache,
+            capabilities: capabilities)
+        #expect(deleted == 0, "\(deleteErrors)")
+        #expect(try node.ask(from: node.client, "tcp", "198.51.100.1", 8080) == nil)
+        #expect(try node.bed.linkNames(node.stage.container) == ["lo"])
+        #expect(!(try node.firewallState()).contains("10.62.0.2"))
+    }
+}
+
 /// Podman 4.3's CNI backend (`network_backend = "cni"`) with only our plugins in
 /// `cni_plugin_dirs`: `podman run -p 8080:80` on Podman's default network chain (bridge ->
 /// portmap -> firewall -> tuning, its 87-podman-bridge.conflist), then `podman rm`. Podman runs inside the test's host namespace (integration/podman-portmap.sh).
