@@ -27,8 +27,8 @@ let package = Package(
         .target(name: "ProcessRunner", dependencies: ["CSystem", "POSIX"]),
         .target(name: "CNI", dependencies: ["JSON", "Addressing", "ProcessRunner", "POSIX", "CSystem"]),
         .target(name: "DHCP", dependencies: ["Addressing"]),
-        // The CNI codes of netlink, namespace and sysctl errors, for every binary that meets them.
-        .target(name: "KernelErrors", dependencies: ["CNI", "Namespaces", "Netlink"]),
+        // The CNI codes of netlink, namespace, sysctl and firewall errors, for every binary.
+        .target(name: "KernelErrors", dependencies: ["CNI", "Namespaces", "Netlink", "Firewall"]),
         .target(
             name: "DHCPService",
             dependencies: [

@@ -10,7 +10,8 @@ public enum CNICommand: String, Sendable, CaseIterable {
     case version = "VERSION"
 }
 
-/// The CNI_* environment of one invocation, validated for its verb (A1-A6).
+/// The CNI_* environment of one invocation, validated for its verb (A1-A6; requirement IDs are
+/// docs/cni-spec-checklist.md's).
 public struct CNIEnvironment: Sendable {
     public var command: CNICommand
     public var containerID: String

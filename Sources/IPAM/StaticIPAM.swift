@@ -3,7 +3,7 @@ import CNI
 import JSON
 import POSIX
 
-/// The `static` IPAM: addresses, routes and DNS written in the config (reference-plugins.md).
+/// The `static` IPAM: addresses, routes and DNS written in the config (upstream v1.9's plugins/ipam/static).
 ///
 /// `ipam.addresses` [{address, gateway}], `ipam.routes`, `ipam.dns`; CNI_ARGS `IP=` and
 /// `GATEWAY=` (comma-separated) add addresses; `args.cni.ips` and `runtimeConfig.ips`

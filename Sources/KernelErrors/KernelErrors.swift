@@ -1,4 +1,5 @@
 import CNI
+import Firewall
 import Namespaces
 import Netlink
 
@@ -34,5 +35,10 @@ extension NamespaceError: CNIErrorConvertible {
 }
 
 extension SysctlError: CNIErrorConvertible {
+    public var cniError: CNIError { CNIError(code: .kernelOperationFailed, msg: description) }
+}
+
+extension FirewallError: CNIErrorConvertible {
+    /// A firewall tool (iptables-restore, nft) refused or failed: code 100 with what it said.
     public var cniError: CNIError { CNIError(code: .kernelOperationFailed, msg: description) }
 }

@@ -26,6 +26,7 @@ struct Options {
     var netavarkOnly = false
     var portmapOnly = false
     var tuningOnly = false
+    var ptpFirewallOnly = false
     /// ADD/DEL cycles per portmap row (the reference's 100-mapping ADD takes about 1.5 s).
     var portmapCycles = 5
     /// Also time the reference's 1000-mapping ADD (about 40 s each).
@@ -52,13 +53,14 @@ struct Options {
             case "--netavark-only": netavarkOnly = true
             case "--portmap-only": portmapOnly = true
             case "--tuning-only": tuningOnly = true
+            case "--ptp-firewall-only": ptpFirewallOnly = true
             case "--portmap-cycles": portmapCycles = Int(iterator.next() ?? "") ?? portmapCycles
             case "--portmap-reference-1000": portmapReference1000 = true
             case "--netavark": netavark = iterator.next() ?? netavark
             case "--c-floor": cFloor = iterator.next()
             default:
                 printError(
-                    "usage: cni-bench --ours DIR [--reference DIR] [--cycles N] [--settle-ms MS] [--dhcp-cycles N] [--large-inputs-only] [--store-scaling-only] [--runtime-only] [--dhcp-only] [--netavark-only] [--netavark PATH] [--c-floor PATH] [--portmap-only] [--portmap-cycles N] [--portmap-reference-1000] [--tuning-only]"
+                    "usage: cni-bench --ours DIR [--reference DIR] [--cycles N] [--settle-ms MS] [--dhcp-cycles N] [--large-inputs-only] [--store-scaling-only] [--runtime-only] [--dhcp-only] [--netavark-only] [--netavark PATH] [--c-floor PATH] [--portmap-only] [--portmap-cycles N] [--portmap-reference-1000] [--tuning-only] [--ptp-firewall-only]"
                 )
                 exit(2)
             }

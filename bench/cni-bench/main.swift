@@ -22,7 +22,7 @@ do {
         (options.largeInputsOnly, benchmarkLargeInputs), (options.storeScalingOnly, benchmarkStoreScaling),
         (options.runtimeOnly, benchmarkRuntimeMode), (options.dhcpOnly, benchmarkDHCP),
         (options.netavarkOnly, benchmarkNetavark), (options.portmapOnly, benchmarkPortmap),
-        (options.tuningOnly, benchmarkTuning),
+        (options.tuningOnly, benchmarkTuning), (options.ptpFirewallOnly, benchmarkPtpAndFirewall),
     ]
     if let part = parts.first(where: \.asked) {
         try part.run(options)
@@ -34,6 +34,7 @@ do {
     try benchmarkLargeInputs(options: options)
     try benchmarkPortmap(options: options)
     try benchmarkTuning(options: options)
+    try benchmarkPtpAndFirewall(options: options)
     if access(options.netavark, X_OK) == 0 {
         try benchmarkNetavark(options: options)
     } else {

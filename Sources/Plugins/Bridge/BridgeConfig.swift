@@ -3,7 +3,7 @@ import CNI
 import Firewall
 import JSON
 
-/// The bridge plugin's config keys, as the reference reads them (reference-plugins.md).
+/// The bridge plugin's config keys, as the reference (plugins/main/bridge, v1.9) reads them.
 struct BridgeConfig {
     var bridge: String
     var isGateway: Bool

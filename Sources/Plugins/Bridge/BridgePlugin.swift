@@ -329,7 +329,3 @@ public struct BridgePlugin: CNIPlugin {
         _ = try host.runIPAM(.status, request)
     }
 }
-
-extension FirewallError: CNIErrorConvertible {
-    public var cniError: CNIError { CNIError(code: .kernelOperationFailed, msg: description) }
-}

@@ -3,7 +3,7 @@ import CNI
 import JSON
 import Netlink
 
-/// The macvlan plugin's config keys, as the reference reads them (reference-plugins.md):
+/// The macvlan plugin's config keys, as the reference (plugins/main/macvlan, v1.9) reads them:
 /// the shared ones, `mode`, `bcqueuelen`, and `mac` (config < CNI_ARGS MAC < runtimeConfig.mac).
 public struct MacvlanConfig {
     var settings: SubInterfaceSettings
