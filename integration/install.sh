@@ -26,7 +26,7 @@
 # old or the new file, never a part. A file that is not ours is first copied (content, mode,
 # times) to DEST/.swift-cni-replaced/. A name whose content is already the same is left alone.
 # The names are hard links of one file (copies where DEST refuses hard links). Other files in
-# DEST (the reference's tuning, firewall, bandwidth ...) are never touched. A symlink under a
+# DEST (the reference's bandwidth, host-device, sbr ...) are never touched. A symlink under a
 # plugin name (a package manager's) is kept as the link itself and given back as one.
 # One install.sh at a time per DEST (a lock directory; a second one waits); what a killed or
 # failed run left (temporary files) is removed by the next run. The new binary and the
