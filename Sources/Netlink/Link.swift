@@ -139,6 +139,8 @@ public enum LinkKind: Sendable, Equatable {
     /// VETH_INFO_PEER: the peer's name, and the namespace it is created in (IFLA_NET_NS_FD).
     case veth(peerName: String, peerNamespaceFD: Int32? = nil, peerAddress: MACAddress? = nil)
     case bridge
+    /// The intermediate functional block device traffic can be redirected to (bandwidth).
+    case ifb
 
     public var name: String {
         switch self {
@@ -147,6 +149,7 @@ public enum LinkKind: Sendable, Equatable {
         case .vlan: "vlan"
         case .veth: "veth"
         case .bridge: "bridge"
+        case .ifb: "ifb"
         }
     }
 }

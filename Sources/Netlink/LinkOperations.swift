@@ -79,7 +79,7 @@ extension RouteNetlink {
                         if let fd = peerNamespaceFD { request.put(IFLA_NET_NS_FD, u32: UInt32(bitPattern: fd)) }
                     }
                 }
-            case .bridge:
+            case .bridge, .ifb:
                 break
             }
         }

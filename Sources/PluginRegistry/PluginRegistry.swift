@@ -44,6 +44,7 @@ public enum PluginRegistry {
         .command("dhcp", "IPAM: DHCPv4 and DHCPv6 leases kept by `dhcp daemon`", { DHCPCommand.main() }),
         .plugin("loopback", "brings up the container's lo", { LoopbackPlugin() }),
         .plugin("portmap", "host ports forwarded to the container (iptables or nftables)", { PortmapPlugin() }),
+        .plugin("bandwidth", "rate limits on the container's veth (TBF, ifb)", { BandwidthPlugin() }),
         .plugin("firewall", "lets the container's addresses through FORWARD; ingress policies", { FirewallPlugin() }),
         .plugin(
             "tuning", "sysctls and link settings (MAC, MTU, promisc...) of the container's interface",

@@ -375,7 +375,7 @@ final class FakeNetlink: NetlinkSession {
             link.ipvlanMode = mode
             link.ipvlanFlags = flags
         case .vlan(let id): link.vlanID = id
-        case .bridge: break
+        case .bridge, .ifb: break
         case .veth(let peerName, let peerFD, let peerAddress):
             let peerSpace = peerFD.flatMap { node.descriptors[$0] } ?? namespace
             let made = node.addLink(link, in: target)
