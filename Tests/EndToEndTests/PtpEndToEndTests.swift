@@ -20,12 +20,7 @@ struct PtpEndToEndTests {
 
         init() throws {
             stage = try PluginStage()
-            client = try stage.bed.namespace("client")
-            try bed.ip(host, "link", "add", "up1", "type", "veth", "peer", "name", "cl0", "netns", bed.path(client))
-            try bed.ip(host, "addr", "add", "198.51.100.1/24", "dev", "up1")
-            try bed.ip(host, "link", "set", "up1", "up")
-            try bed.ip(client, "addr", "add", "198.51.100.2/24", "dev", "cl0")
-            try bed.ip(client, "link", "set", "cl0", "up")
+            client = try stage.addClient()
         }
 
         deinit { stage.tearDown() }

@@ -274,3 +274,22 @@ enum ChildProcessText {
         return String(decoding: outcome.standardOutput, as: UTF8.self)
     }
 }
+
+extension PluginStage {
+    /// Another machine on the host namespace's own network: namespace `client` on a veth pair
+    /// (host `up1` 198.51.100.1/24, client `cl0` 198.51.100.2/24; with `ipv6`, 2001:db8:1::1 and
+    /// ::2 too). Returns the client namespace's name.
+    func addClient(ipv6: Bool = false) throws -> String {
+        let client = try bed.namespace("client")
+        try bed.ip(host, "link", "add", "up1", "type", "veth", "peer", "name", "cl0", "netns", bed.path(client))
+        try bed.ip(host, "addr", "add", "198.51.100.1/24", "dev", "up1")
+        try bed.ip(host, "link", "set", "up1", "up")
+        try bed.ip(client, "addr", "add", "198.51.100.2/24", "dev", "cl0")
+        try bed.ip(client, "link", "set", "cl0", "up")
+        if ipv6 {
+            try bed.ip(host, "addr", "add", "2001:db8:1::1/64", "dev", "up1", "nodad")
+            try bed.ip(client, "addr", "add", "2001:db8:1::2/64", "dev", "cl0", "nodad")
+        }
+        return client
+    }
+}

@@ -91,10 +91,8 @@ public struct BridgePlugin: CNIPlugin {
             let attachment = FirewallAttachment(
                 network: request.config.name, containerID: env.containerID, ifName: env.ifName)
             if config.ipMasq, !result.ips.isEmpty {
-                let firewall = host.masqueradeFirewall(config.ipMasqBackend)
-                try firewall.addMasquerade(attachment, addresses: result.ips.map(\.address))
-                rollback.add("remove the masquerade rules") { try firewall.removeMasquerade(attachment) }
-                try host.checkpoint("masquerade")
+                try host.addMasquerade(
+                    request, addresses: result.ips.map(\.address), backend: config.ipMasqBackend, rollback: &rollback)
             }
             guard let finalContainer = try containerNetlink.link(index: containerLink.index) else {
                 throw CNIError(
@@ -202,9 +200,7 @@ public struct BridgePlugin: CNIPlugin {
         _ = try host.runIPAM(.delete, request)
         let attachment = FirewallAttachment(
             network: request.config.name, containerID: env.containerID, ifName: env.ifName)
-        if config.ipMasq {
-            for firewall in host.installedMasqueradeFirewalls() { try firewall.removeMasquerade(attachment) }
-        }
+        if config.ipMasq { try host.removeMasquerade(request) }
         if config.macSpoofCheck, let spoofCheck = host.installedSpoofCheckFirewall() {
             try spoofCheck.removeSpoofCheck(attachment)
         }
@@ -298,13 +294,7 @@ public struct BridgePlugin: CNIPlugin {
     /// (in every installed backend, the reference's and our 0.1.0 formats), then forwards to IPAM.
     public func garbageCollect(_ request: CNIRequest) throws {
         _ = try BridgeConfig(request)
-        let valid = Set(
-            try request.config.validAttachments().map {
-                FirewallAttachment(network: request.config.name, containerID: $0.containerID, ifName: $0.ifName)
-            })
-        for firewall in host.installedMasqueradeFirewalls() {
-            try firewall.collectGarbage(network: request.config.name, valid: valid)
-        }
+        try host.collectMasqueradeGarbage(request)
         _ = try host.runIPAM(.garbageCollect, request)
     }
 
@@ -320,12 +310,7 @@ public struct BridgePlugin: CNIPlugin {
             let firewall = host.spoofCheckFirewall()
             needed.append((firewall.name, firewall.unusableReason()))
         }
-        for (name, unusableReason) in needed {
-            if let reason = unusableReason {
-                throw CNIError(
-                    code: .pluginNotAvailable, msg: "the \(name) firewall backend is not usable", details: reason)
-            }
-        }
+        try host.requireUsable(needed)
         _ = try host.runIPAM(.status, request)
     }
 }

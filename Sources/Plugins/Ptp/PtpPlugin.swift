@@ -135,12 +135,8 @@ public struct PtpPlugin: CNIPlugin {
             try host.checkpoint("route")
 
             if config.ipMasq {
-                let attachment = FirewallAttachment(
-                    network: request.config.name, containerID: env.containerID, ifName: env.ifName)
-                let firewall = host.masqueradeFirewall(config.ipMasqBackend)
-                try firewall.addMasquerade(attachment, addresses: result.ips.map(\.address))
-                rollback.add("remove the masquerade rules") { try firewall.removeMasquerade(attachment) }
-                try host.checkpoint("masquerade")
+                try host.addMasquerade(
+                    request, addresses: result.ips.map(\.address), backend: config.ipMasqBackend, rollback: &rollback)
             }
             if let dns = config.dns, !dns.isEmpty { result.dns = dns }
             let finalContainer = try containerNetlink.link(index: containerLink.index) ?? containerLink
@@ -162,11 +158,7 @@ public struct PtpPlugin: CNIPlugin {
             let config = try Config(request)
             let env = request.environment
             _ = try host.runIPAM(.delete, request)
-            if config.ipMasq {
-                let attachment = FirewallAttachment(
-                    network: request.config.name, containerID: env.containerID, ifName: env.ifName)
-                for firewall in host.installedMasqueradeFirewalls() { try firewall.removeMasquerade(attachment) }
-            }
+            if config.ipMasq { try host.removeMasquerade(request) }
             try ContainerInterface.delete(env, kind: "veth", host: host)
         }
     }
@@ -198,13 +190,7 @@ public struct PtpPlugin: CNIPlugin {
     /// GC: the masquerade objects of this network's attachments that are not valid, then IPAM.
     public func garbageCollect(_ request: CNIRequest) throws {
         _ = try Config(request)
-        let valid = Set(
-            try request.config.validAttachments().map {
-                FirewallAttachment(network: request.config.name, containerID: $0.containerID, ifName: $0.ifName)
-            })
-        for firewall in host.installedMasqueradeFirewalls() {
-            try firewall.collectGarbage(network: request.config.name, valid: valid)
-        }
+        try host.collectMasqueradeGarbage(request)
         _ = try host.runIPAM(.garbageCollect, request)
     }
 
@@ -213,11 +199,7 @@ public struct PtpPlugin: CNIPlugin {
         let config = try Config(request)
         if config.ipMasq {
             let firewall = host.masqueradeFirewall(config.ipMasqBackend)
-            if let reason = firewall.unusableReason() {
-                throw CNIError(
-                    code: .pluginNotAvailable, msg: "the \(firewall.name) firewall backend is not usable",
-                    details: reason)
-            }
+            try host.requireUsable([(firewall.name, firewall.unusableReason())])
         }
         _ = try host.runIPAM(.status, request)
     }
