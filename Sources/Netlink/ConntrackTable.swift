@@ -57,8 +57,9 @@ public final class ConntrackTable {
             do {
                 try session.perform(deletion, operation: "delete a conntrack entry")
                 deleted += 1
-            } catch  where error.errno == ENOENT {
-                continue
+            } catch {
+                // Not `catch where`: Swift 6.0.3's SIL verifier crashes on it (see SystemHost).
+                guard error.errno == ENOENT else { throw error }
             }
         }
         return deleted

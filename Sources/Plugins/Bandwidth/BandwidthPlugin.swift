@@ -153,8 +153,8 @@ public struct BandwidthPlugin: CNIPlugin {
         guard let device = try netlink.link(named: ifb) else { return }
         do {
             try netlink.deleteLink(index: device.index)
-        } catch  where error.errno == ENODEV {
-            return
+        } catch {
+            guard error.errno == ENODEV else { throw error }  // not `catch where`: see SystemHost
         }
     }
 
