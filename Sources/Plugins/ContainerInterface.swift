@@ -1,11 +1,51 @@
+import Addressing
 import CNI
 import Namespaces
 import Netlink
 
-/// DEL's last step, shared by every main plugin: delete the container's interface of `kind`,
+/// The container's interface as every main plugin handles it: ADD's refusal of a name already
+/// taken and the veth pair of bridge and ptp; DEL's last step, deleting the interface of `kind`,
 /// succeeding when CNI_NETNS is empty, the namespace is gone, or the link is gone (or is not
 /// of that kind: then it is not ours to delete).
 enum ContainerInterface {
+    /// ADD's first check (RTM_GETLINK in the container): CNI_IFNAME must not exist there yet, or
+    /// the ADD fails with code 4 naming it and leaves that interface alone.
+    static func refuseExisting(_ environment: CNIEnvironment, in containerNetlink: any NetlinkSession) throws {
+        guard try containerNetlink.link(named: environment.ifName) != nil else { return }
+        throw CNIError(
+            code: .invalidEnvironment,
+            msg: "interface \"\(environment.ifName)\" already exists in netns \(environment.netns)")
+    }
+
+    /// RTM_NEWLINK of a veth pair from the host namespace: the host end under a temporary
+    /// `veth…` name, the peer made directly in the container (IFLA_NET_NS_FD) as CNI_IFNAME with
+    /// `peerAddress` as its MAC when given. The host end's deletion (which takes the peer with it)
+    /// goes on `rollback`; returns both ends as the kernel reports them.
+    static func createVethPair(
+        _ environment: CNIEnvironment, container: any ContainerNamespace, mtu: UInt32, peerAddress: MACAddress?,
+        hostNetlink: any NetlinkSession, containerNetlink: any NetlinkSession, host: any PluginHost,
+        rollback: inout Rollback
+    ) throws -> (hostEnd: Link, containerEnd: Link) {
+        let hostVethName = TemporaryName.make(prefix: "veth")
+        try hostNetlink.createLink(
+            LinkRequest(
+                name: hostVethName,
+                kind: .veth(
+                    peerName: environment.ifName, peerNamespaceFD: container.fileDescriptor, peerAddress: peerAddress),
+                mtu: mtu == 0 ? nil : mtu))
+        guard let hostEnd = try hostNetlink.link(named: hostVethName) else {
+            throw CNIError(code: .kernelOperationFailed, msg: "veth \"\(hostVethName)\" vanished after creation")
+        }
+        rollback.add("delete veth \(hostVethName)") { try hostNetlink.deleteLink(index: hostEnd.index) }
+        try host.checkpoint("veth")
+        guard let containerEnd = try containerNetlink.link(named: environment.ifName) else {
+            throw CNIError(
+                code: .kernelOperationFailed,
+                msg: "veth end \"\(environment.ifName)\" is missing in netns \(environment.netns)")
+        }
+        return (hostEnd, containerEnd)
+    }
+
     /// Deletes CNI_IFNAME in the container and, when given, the link under `temporaryName`
     /// (what an ADD killed between creating and renaming its link leaves).
     static func delete(_ environment: CNIEnvironment, kind: String, temporaryName: String? = nil, host: any PluginHost)

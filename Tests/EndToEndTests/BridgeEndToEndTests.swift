@@ -111,6 +111,25 @@ import Testing
         #expect(l.store.files("brnet") == ["last_reserved_ip.0", "lock"])
     }
 
+    /// CNI_IFNAME already taken in the container: code 4 naming it, before anything is made
+    /// (no bridge, no veth, no address reserved), and that interface left as it was.
+    @Test func anExistingInterfaceIsRefusedBeforeAnythingIsMade() throws {
+        let bed = try Testbed()
+        defer { bed.tearDown() }
+        let l = try layout(bed)
+        defer { l.store.remove() }
+        let ns = try bed.namespace("c1")
+        try bed.ip(ns, "link", "add", "eth0", "type", "veth", "peer", "name", "other")
+        let add = try bed.plugin(
+            "bridge", "ADD", config: Self.config(l), host: l.host, containerID: "c1", netns: bed.path(ns))
+        #expect(add.status == 1 && add.json?["code"] == 4, "\(add.output)")
+        #expect(add.json?["msg"]?.stringValue?.contains("\"eth0\" already exists") == true, "\(add.output)")
+        #expect(try bed.ipJSON(ns, "link", "show", "eth0").arrayValue?.first?["linkinfo"]?["info_kind"] == "veth")
+        #expect(Set(try bed.linkNames(ns)) == ["lo", "eth0", "other"])
+        #expect(Set(try bed.linkNames(l.host)) == ["lo", "up0"], "nothing made in the host")
+        #expect(l.store.files("brnet").filter { $0.contains(".") }.isEmpty, "no address reserved")
+    }
+
     @Test func iptablesBackendAndDelWithoutNetns() throws {
         let bed = try Testbed()
         defer { bed.tearDown() }

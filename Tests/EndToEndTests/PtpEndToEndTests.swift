@@ -54,6 +54,22 @@ struct PtpEndToEndTests {
         }
     }
 
+    /// CNI_IFNAME already taken in the container: code 4 naming it, before anything is made
+    /// (no veth, no address reserved, no rule), and that interface left as it was.
+    @Test func anExistingInterfaceIsRefusedBeforeAnythingIsMade() throws {
+        let node = try Node()
+        let container = node.stage.container
+        try node.bed.ip(container, "link", "add", "eth0", "type", "veth", "peer", "name", "other")
+        let hostLinks = Set(try node.bed.linkNames(node.host))
+        let add = try node.ptp("ADD", node.config(), id: "p1", netns: node.stage.netns)
+        #expect(add.status == 1 && add.json?["code"] == 4, "\(add.output)")
+        #expect(add.json?["msg"]?.stringValue?.contains("\"eth0\" already exists") == true, "\(add.output)")
+        #expect(Set(try node.bed.linkNames(container)) == ["lo", "eth0", "other"])
+        #expect(Set(try node.bed.linkNames(node.host)) == hostLinks, "nothing made in the host")
+        #expect(node.reservations.isEmpty, "no address reserved: \(node.reservations)")
+        #expect(try !node.nat().contains(#"id: \"p1\""#))
+    }
+
     @Test func containersTalkThroughTheHostAndGetOutMasqueraded() throws {
         let node = try Node()
         let second = try node.bed.namespace("c2")

@@ -37,29 +37,13 @@ public struct BridgePlugin: CNIPlugin {
         let container = try host.openNamespace(env.netns)
         let containerNetlink = try container.netlink()
         let hostNetlink = try host.hostNetlink()
-        if try containerNetlink.link(named: env.ifName) != nil {
-            throw CNIError(
-                code: .invalidEnvironment, msg: "interface \"\(env.ifName)\" already exists in netns \(env.netns)")
-        }
+        try ContainerInterface.refuseExisting(env, in: containerNetlink)
         let bridge = try ensureBridge(config, hostNetlink)
 
         return try Rollback.guarding { rollback in
-            let hostVethName = TemporaryName.make(prefix: "veth")
-            try hostNetlink.createLink(
-                LinkRequest(
-                    name: hostVethName,
-                    kind: .veth(
-                        peerName: env.ifName, peerNamespaceFD: container.fileDescriptor, peerAddress: config.mac),
-                    mtu: config.mtu == 0 ? nil : config.mtu))
-            guard let hostVeth = try hostNetlink.link(named: hostVethName) else {
-                throw CNIError(code: .kernelOperationFailed, msg: "veth \"\(hostVethName)\" vanished after creation")
-            }
-            rollback.add("delete veth \(hostVethName)") { try hostNetlink.deleteLink(index: hostVeth.index) }
-            try host.checkpoint("veth")
-            guard let containerLink = try containerNetlink.link(named: env.ifName) else {
-                throw CNIError(
-                    code: .kernelOperationFailed, msg: "veth end \"\(env.ifName)\" is missing in netns \(env.netns)")
-            }
+            let (hostVeth, containerLink) = try ContainerInterface.createVethPair(
+                env, container: container, mtu: config.mtu, peerAddress: config.mac, hostNetlink: hostNetlink,
+                containerNetlink: containerNetlink, host: host, rollback: &rollback)
 
             try attachPort(hostVeth, to: bridge, config, hostNetlink)
             try host.checkpoint("port")
@@ -100,7 +84,7 @@ public struct BridgePlugin: CNIPlugin {
             }
             if config.macSpoofCheck, let mac = finalContainer.address {
                 let spoofCheck = host.spoofCheckFirewall()
-                try spoofCheck.addSpoofCheck(attachment, hostInterface: hostVethName, mac: mac)
+                try spoofCheck.addSpoofCheck(attachment, hostInterface: hostVeth.name, mac: mac)
                 rollback.add("remove the spoof check") { try spoofCheck.removeSpoofCheck(attachment) }
                 try host.checkpoint("spoofcheck")
             }

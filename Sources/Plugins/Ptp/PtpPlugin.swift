@@ -52,10 +52,7 @@ public struct PtpPlugin: CNIPlugin {
         let container = try host.openNamespace(env.netns)
         let containerNetlink = try container.netlink()
         let hostNetlink = try host.hostNetlink()
-        if try containerNetlink.link(named: env.ifName) != nil {
-            throw CNIError(
-                code: .invalidEnvironment, msg: "interface \"\(env.ifName)\" already exists in netns \(env.netns)")
-        }
+        try ContainerInterface.refuseExisting(env, in: containerNetlink)
         return try Rollback.guarding { rollback in
             var result =
                 try host.addIPAM(request, interfaceIndex: Self.containerInterfaceIndex, rollback: &rollback)
@@ -69,21 +66,9 @@ public struct PtpPlugin: CNIPlugin {
             if families.contains(.v4) { try host.writeHostSysctl("net/ipv4/ip_forward", "1") }
             if families.contains(.v6) { try host.writeHostSysctl("net/ipv6/conf/all/forwarding", "1") }
 
-            let hostVethName = TemporaryName.make(prefix: "veth")
-            try hostNetlink.createLink(
-                LinkRequest(
-                    name: hostVethName,
-                    kind: .veth(peerName: env.ifName, peerNamespaceFD: container.fileDescriptor, peerAddress: nil),
-                    mtu: config.mtu == 0 ? nil : config.mtu))
-            guard let hostVeth = try hostNetlink.link(named: hostVethName) else {
-                throw CNIError(code: .kernelOperationFailed, msg: "veth \"\(hostVethName)\" vanished after creation")
-            }
-            rollback.add("delete veth \(hostVethName)") { try hostNetlink.deleteLink(index: hostVeth.index) }
-            try host.checkpoint("veth")
-            guard let containerLink = try containerNetlink.link(named: env.ifName) else {
-                throw CNIError(
-                    code: .kernelOperationFailed, msg: "veth end \"\(env.ifName)\" is missing in netns \(env.netns)")
-            }
+            let (hostVeth, containerLink) = try ContainerInterface.createVethPair(
+                env, container: container, mtu: config.mtu, peerAddress: nil, hostNetlink: hostNetlink,
+                containerNetlink: containerNetlink, host: host, rollback: &rollback)
 
             // Container: addresses without their on-link subnet route; the gateway reached on
             // the link, the subnet and the result's routes through it.
@@ -110,7 +95,7 @@ public struct PtpPlugin: CNIPlugin {
                 else { continue }
                 if gateway.family == .v6 {
                     try host.writeHostSysctl(
-                        Sysctl.interfaceKey(family: "ipv6", interface: hostVethName, "disable_ipv6"), "0")
+                        Sysctl.interfaceKey(family: "ipv6", interface: hostVeth.name, "disable_ipv6"), "0")
                 }
                 try hostNetlink.addAddress(
                     InterfaceAddress(

@@ -87,10 +87,7 @@ public struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
         let containerNetlink = try container.netlink()
         let hostNetlink = settings.linkInContainer ? containerNetlink : try host.hostNetlink()
 
-        if try containerNetlink.link(named: env.ifName) != nil {
-            throw CNIError(
-                code: .invalidEnvironment, msg: "interface \"\(env.ifName)\" already exists in netns \(env.netns)")
-        }
+        try ContainerInterface.refuseExisting(env, in: containerNetlink)
         let master = try MasterResolution.resolve(
             settings.master ?? flavor.defaultMaster(config, request), hostNetlink,
             namespaceDescription: masterPlace(settings, env))
