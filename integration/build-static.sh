@@ -17,5 +17,6 @@ if [ "${1:-}" = --scratch-path ]; then scratch=$2; shift 2; fi
 source integration/build-stamp.sh
 flags=(-c release --product swift-cni --scratch-path "$scratch" -Xswiftc -static-executable
   -Xlinker -L"$mnl" -Xlinker --strip-debug -Xcc -DSWIFT_CNI_STATIC -Xcc "-DSWIFT_CNI_COMMIT=\"$commit\"")
-swift build "${flags[@]}" "$@" >&2
+# ASLR off for the compiler, as for arm64 (build-static-arm64.sh says why): reproducible bytes.
+setarch "$(uname -m)" -R swift build "${flags[@]}" "$@" >&2
 echo "$(swift build -c release --scratch-path "$scratch" --show-bin-path)/swift-cni"

@@ -7,6 +7,10 @@
 # stays mounted afterwards); the build's scratch directory (default .build-arm64) must be
 # inside the checkout, the only host directory the chroot sees.
 # Links with lld (Debian's amd64 swiftlang ships ld.lld; the default ld is x86-only).
+# The compiler runs with address space randomization off (setarch -R): swiftlang 6.0.3's
+# optimizer orders some work by pointer value, so with ASLR one file compiled five times gave
+# four different objects (NftablesPortMapper.swift at 9d4b89a), and two release builds of one
+# commit differed; without ASLR, five of five were the same bytes.
 # Prints the path of the binary (debug info stripped; release.sh strips it whole).
 # Usage: integration/cross/build-static-arm64.sh [--scratch-path DIR] [extra swift build arguments]
 set -euo pipefail
@@ -36,7 +40,7 @@ unshare --mount --propagation private bash -c '
   mount -t proc proc "$root/proc"
   stamp=()
   [ -n "${SOURCE_DATE_EPOCH:-}" ] && stamp=(SOURCE_DATE_EPOCH="$SOURCE_DATE_EPOCH")
-  exec chroot "$root" env -i PATH=/usr/bin:/bin HOME=/root "${stamp[@]}" \
+  exec setarch "$(uname -m)" -R chroot "$root" env -i PATH=/usr/bin:/bin HOME=/root "${stamp[@]}" \
     PKG_CONFIG_PATH=/sysroot/usr/lib/aarch64-linux-gnu/pkgconfig PKG_CONFIG_SYSROOT_DIR=/sysroot \
     sh -c "cd /src && swift build \"\$@\"" swift-build "$@"
 ' unshare-build "$cache/trixie-amd64" "$PWD" "$cache/sysroot-arm64" "${flags[@]}" "$@" >&2
