@@ -16,6 +16,12 @@ let package = Package(
             pkgConfig: "libmnl",
             providers: [.apt(["libmnl-dev"])]
         ),
+        // libnftnl from Debian's libnftnl-dev: nf_tables objects and their netlink messages.
+        .systemLibrary(
+            name: "CNftnl",
+            pkgConfig: "libnftnl",
+            providers: [.apt(["libnftnl-dev"])]
+        ),
         .target(name: "JSON"),
         .target(name: "Addressing"),
         .target(name: "CSystem"),
@@ -24,6 +30,8 @@ let package = Package(
         .target(name: "POSIX", dependencies: ["CSystem"]),
         .target(name: "Namespaces", dependencies: ["CSystem", "POSIX"]),
         .target(name: "Netlink", dependencies: ["CMnl", "Namespaces", "Addressing", "POSIX"]),
+        // nf_tables in the process: transactions and listings through libnftnl over libmnl.
+        .target(name: "Nftables", dependencies: ["CNftnl", "Netlink", "Addressing"]),
         .target(name: "ProcessRunner", dependencies: ["CSystem", "POSIX"]),
         .target(name: "CNI", dependencies: ["JSON", "Addressing", "ProcessRunner", "POSIX", "CSystem"]),
         .target(name: "DHCP", dependencies: ["Addressing"]),
@@ -35,13 +43,14 @@ let package = Package(
                 "DHCP", "CNI", "JSON", "Namespaces", "Netlink", "Addressing", "CSystem", "ProcessRunner", "POSIX",
                 "KernelErrors",
             ]),
-        .target(name: "Firewall", dependencies: ["ProcessRunner", "JSON", "Addressing", "POSIX"]),
+        .target(
+            name: "Firewall", dependencies: ["ProcessRunner", "JSON", "Addressing", "POSIX", "Netlink", "Nftables"]),
         .target(name: "IPAM", dependencies: ["CNI", "JSON", "Addressing", "CSystem", "POSIX"]),
         .target(
             name: "Plugins",
             dependencies: [
                 "CNI", "IPAM", "JSON", "Netlink", "Namespaces", "Addressing", "Firewall", "ProcessRunner", "POSIX",
-                "KernelErrors", "CSystem",
+                "KernelErrors", "CSystem", "Nftables",
             ]),
         // cnitool: runs a network configuration list by hand, with libcni's result cache.
         .target(name: "CNITool", dependencies: ["CNI", "JSON", "POSIX", "ProcessRunner"]),
@@ -57,7 +66,7 @@ let package = Package(
             name: "UnitTests",
             dependencies: [
                 "JSON", "CNI", "IPAM", "Netlink", "Namespaces", "Plugins", "CMnl", "Addressing", "TestSupport", "DHCP",
-                "POSIX", "CSystem", "Firewall", "ProcessRunner", "DHCPService",
+                "POSIX", "CSystem", "Firewall", "ProcessRunner", "DHCPService", "Nftables",
             ]
         ),
         .testTarget(

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the release's multi-call binary fully static (no ELF interpreter, no NEEDED entry):
-# the Swift runtime, glibc (libc.a) and libmnl (Debian 13's libmnl.a, fetched by
-# fetch-static-libmnl.sh) linked in, so it runs on any x86-64 Linux kernel, with or without
+# the Swift runtime, glibc (libc.a), libmnl and libnftnl (Debian 13's libmnl.a and libnftnl.a, fetched by
+# fetch-static-libs.sh) linked in, so it runs on any x86-64 Linux kernel, with or without
 # glibc or libmnl on the node (immutable node OSes, distroless containers such as Multus
 # thick's). glibc warns that dlopen in a static program needs the build's glibc at run time:
 # only the Swift runtime's optional prespecialization probe calls it, and the plugins use no
@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v swift >/dev/null || export PATH=/opt/swift/usr/bin:$PATH
-mnl=$(bash integration/fetch-static-libmnl.sh amd64)
+mnl=$(bash integration/fetch-static-libs.sh amd64)
 scratch=.build-static
 if [ "${1:-}" = --scratch-path ]; then scratch=$2; shift 2; fi
 source integration/build-stamp.sh

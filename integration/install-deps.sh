@@ -4,7 +4,7 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 packages=(
-  libmnl-dev pkg-config            # build: netlink through libmnl
+  libmnl-dev libnftnl-dev pkg-config   # build: netlink through libmnl, nf_tables through libnftnl
   iproute2 iputils-ping            # tests: namespaces, veth, ping
   nftables iptables                # firewall backends (bridge ipMasq)
   qemu-system-x86 linux-image-amd64 busybox-static cpio xz-utils kmod   # the VM runner (busybox: also the image)

@@ -28,6 +28,15 @@ public struct NetlinkMessage: Sendable {
         }
         return messages
     }
+
+    /// The message as it came: its nlmsghdr again, then the payload, for parsers that take a
+    /// whole `struct nlmsghdr *` (libnftnl's nftnl_*_nlmsg_parse).
+    public var wholeMessage: [UInt8] {
+        var header = nlmsghdr(
+            nlmsg_len: UInt32(Self.headerSize + payload.count), nlmsg_type: type, nlmsg_flags: flags,
+            nlmsg_seq: sequence, nlmsg_pid: portID)
+        return withUnsafeBytes(of: &header) { Array($0) } + payload
+    }
 }
 
 /// Attributes (struct nlattr: u16 length, u16 type, payload padded to 4) read from a buffer.

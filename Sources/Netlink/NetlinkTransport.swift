@@ -57,6 +57,32 @@ public final class MnlSocket: NetlinkTransport {
 
     deinit { mnl_socket_close(socket) }
 
+    /// Bounds every later receive: after `seconds` without a datagram, `receive` throws EAGAIN
+    /// instead of waiting on (for conversations whose every answer the kernel owes, where
+    /// waiting longer would only hang the plugin).
+    public func setReceiveTimeout(seconds: Int) {
+        var timeout = timeval(tv_sec: seconds, tv_usec: 0)
+        _ = setsockopt(
+            mnl_socket_get_fd(socket), SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    /// Makes room for a datagram of `bytes` (an nf_tables batch of a thousand rules is larger
+    /// than the default send buffer, and netlink refuses a datagram over it with EMSGSIZE):
+    /// SO_SNDBUFFORCE (needs CAP_NET_ADMIN), else SO_SNDBUF up to net.core.wmem_max. Failure
+    /// leaves the buffer as it was; the send then says EMSGSIZE.
+    public func ensureSendBuffer(_ bytes: Int) {
+        let descriptor = mnl_socket_get_fd(socket)
+        var current: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(descriptor, SOL_SOCKET, SO_SNDBUF, &current, &length) == 0, Int(current) < bytes + 4096
+        else { return }
+        var wanted = Int32(clamping: bytes + 4096)
+        let size = socklen_t(MemoryLayout<Int32>.size)
+        if setsockopt(descriptor, SOL_SOCKET, SO_SNDBUFFORCE, &wanted, size) != 0 {
+            _ = setsockopt(descriptor, SOL_SOCKET, SO_SNDBUF, &wanted, size)
+        }
+    }
+
     public func send(_ message: [UInt8]) throws(NetlinkError) {
         let sent = message.withUnsafeBytes { mnl_socket_sendto(socket, $0.baseAddress, $0.count) }
         guard sent == message.count else {

@@ -90,13 +90,13 @@ public final class RouteNetlink {
 
     /// nlmsgerr.error: 0 for an ack, a negative errno otherwise. A truncated error message
     /// is reported as EBADMSG rather than read past its end.
-    static func errorCode(of message: NetlinkMessage) -> Int32 {
+    public static func errorCode(of message: NetlinkMessage) -> Int32 {
         message.payload.load(Int32.self, at: 0) ?? -EBADMSG
     }
 
     /// NLMSGERR_ATTR_MSG from the TLVs after struct nlmsgerr (present when NLM_F_ACK_TLVS is
     /// set). With NLM_F_CAPPED the echoed request is only its header; otherwise it is whole.
-    static func extendedAck(of message: NetlinkMessage, offset: Int? = nil) -> String? {
+    public static func extendedAck(of message: NetlinkMessage, offset: Int? = nil) -> String? {
         let capped = message.flags & UInt16(NLM_F_CAPPED) != 0
         let hasTLVs = message.flags & UInt16(NLM_F_ACK_TLVS) != 0
         guard hasTLVs else { return nil }

@@ -52,19 +52,20 @@ public struct SystemHost: PluginHost {
         }
     }
 
-    /// Every backend whose tool is on this system: the attachment may have been made by another
-    /// version or configuration (as upstream's teardown assumes).
+    /// Every backend usable on this system (iptables: its tool; nftables: the kernel answers):
+    /// the attachment may have been made by another version or configuration (as upstream's
+    /// teardown assumes).
     public func installedMasqueradeFirewalls() -> [any FirewallBackend] {
         var backends: [any FirewallBackend] = []
         if FirewallTool.isInstalled("iptables") { backends.append(IptablesFirewall()) }
-        if FirewallTool.isInstalled("nft") { backends.append(NftablesFirewall()) }
+        if NftablesFirewall.isAvailable { backends.append(NftablesFirewall()) }
         return backends
     }
 
     public func spoofCheckFirewall() -> any SpoofCheckFirewall { NftablesFirewall() }
 
     public func installedSpoofCheckFirewall() -> (any SpoofCheckFirewall)? {
-        FirewallTool.isInstalled("nft") ? NftablesFirewall() : nil
+        NftablesFirewall.isAvailable ? NftablesFirewall() : nil
     }
 
     public func holdingAttachmentLock<T>(_ request: CNIRequest, forDelete: Bool, _ body: () throws -> T) throws -> T {

@@ -8,8 +8,9 @@ import ProcessRunner
 #endif
 
 /// Podman's network backend against our bridge: `netavark setup` / `teardown` of a bridge
-/// network with NAT (its iptables driver) beside our bridge + host-local + ipMasq (iptables)
-/// ADD / DEL, interleaved, each in the same host namespace on a bridge and subnet of its own.
+/// network with NAT (its default firewall driver) beside our bridge + host-local + ipMasq ADD /
+/// DEL with each of our backends (iptables: one iptables-restore; nftables: netlink in the
+/// process), interleaved, each in the same host namespace on a bridge and subnet of its own.
 /// Netavark gets its address as Podman gives it (static_ips: Podman allocates, netavark
 /// applies), so our row includes host-local's allocation and netavark's does not. The table's
 /// "ref" columns are netavark's here.
@@ -22,8 +23,11 @@ func benchmarkNetavark(options: Options) throws {
     let scratch = "/tmp/scni-bench-nv-\(getpid())"
     try shell(["/bin/mkdir", "-p", scratch + "/netavark"])
     defer { _ = try? shell(["/bin/rm", "-rf", scratch]) }
-    let ours =
-        #"{"cniVersion":"1.0.0","name":"nvours","type":"bridge","bridge":"obr0","isGateway":true,"ipMasq":true,"ipMasqBackend":"iptables","ipam":{"type":"host-local","dataDir":"\#(scratch)/store","ranges":[[{"subnet":"10.94.0.0/16"}]]}}"#
+    func ours(_ backend: String) -> String {
+        let octet = backend == "iptables" ? 94 : 95
+        return
+            #"{"cniVersion":"1.0.0","name":"nv\#(backend)","type":"bridge","bridge":"o\#(backend.prefix(3))0","isGateway":true,"ipMasq":true,"ipMasqBackend":"\#(backend)","ipam":{"type":"host-local","dataDir":"\#(scratch)/store","ranges":[[{"subnet":"10.\#(octet).0.0/16"}]]}}"#
+    }
     func netavarkOptions(_ cycle: Int) -> String {
         let id = String(repeating: "0", count: 56) + FNV1a.hex(UInt64(cycle), digits: 8)
         return
@@ -35,28 +39,38 @@ func benchmarkNetavark(options: Options) throws {
             environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], input: netavarkOptions(cycle), in: host,
             what: "netavark \(verb)")
     }
-    var add = Row(name: "bridge+ipMasq ADD | setup")
-    var del = Row(name: "bridge+ipMasq DEL | teardown")
+    let backends = ["iptables", "nftables"]
+    var add = backends.map { Row(name: "bridge+ipMasq(\($0)) ADD | setup") }
+    var del = backends.map { Row(name: "bridge+ipMasq(\($0)) DEL | teardown") }
+    var setups: [Sample] = []
+    var teardowns: [Sample] = []
     for cycle in 0..<options.cycles {
-        for oursFirst in cycle % 2 == 0 ? [true, false] : [false, true] {
-            if oursFirst {
+        // Rotated each cycle: netavark, then our iptables, then our nftables; and so on.
+        for turn in 0..<3 {
+            let which = (turn + cycle) % 3
+            if which < 2 {
                 let id = "nv\(cycle)"
-                add.ours.append(
+                let config = ours(backends[which])
+                add[which].ours.append(
                     try invoke(
-                        options.ours + "/bridge", in: host, command: "ADD", config: ours, containerID: id,
+                        options.ours + "/bridge", in: host, command: "ADD", config: config, containerID: id,
                         netns: netns, path: options.ours))
                 usleep(useconds_t(options.settleMilliseconds * 1000))
-                del.ours.append(
+                del[which].ours.append(
                     try invoke(
-                        options.ours + "/bridge", in: host, command: "DEL", config: ours, containerID: id,
+                        options.ours + "/bridge", in: host, command: "DEL", config: config, containerID: id,
                         netns: netns, path: options.ours))
             } else {
-                add.reference.append(try netavark("setup", cycle))
+                setups.append(try netavark("setup", cycle))
                 usleep(useconds_t(options.settleMilliseconds * 1000))
-                del.reference.append(try netavark("teardown", cycle))
+                teardowns.append(try netavark("teardown", cycle))
             }
         }
     }
+    for index in backends.indices {
+        add[index].reference = setups
+        del[index].reference = teardowns
+    }
     print("\nPodman's netavark (\(options.netavark)) in the ref columns: setup/teardown of a bridge network with NAT")
-    printTable([add, del], cycles: options.cycles, settle: options.settleMilliseconds)
+    printTable(add + del, cycles: options.cycles, settle: options.settleMilliseconds)
 }

@@ -5,7 +5,7 @@
 #   $CROSS_CACHE/trixie-amd64   a trixie chroot (debootstrap minbase) with Debian's swiftlang,
 #                               the compiler: it needs glibc >= 2.38, which Debian 12 lacks
 #   $CROSS_CACHE/sysroot-arm64  the aarch64 sysroot: libc6-dev, linux-libc-dev, libgcc/libstdc++,
-#                               libmnl-dev (libmnl.a) and the static Swift runtime taken out of
+#                               libmnl-dev and libnftnl-dev (libmnl.a, libnftnl.a) and the static Swift runtime taken out of
 #                               swiftlang:arm64 of exactly the chroot's version
 #   $CROSS_CACHE/guest-arm64    the arm64 VM's root: busybox, iproute2, dnsmasq, nftables,
 #                               iptables and Debian's linux-image-arm64 (kernel and modules)
@@ -40,15 +40,17 @@ if [ ! -f "$chroot_dir/.done" ]; then
 fi
 swift_version=$(chroot "$chroot_dir" dpkg-query -W -f='${Version}' swiftlang)
 
-if [ ! -f "$sysroot/.done" ]; then
+# What the sysroot holds; a sysroot made from another list is made again.
+sysroot_packages=(libc6-dev:arm64 libc6:arm64 linux-libc-dev libgcc-14-dev:arm64 libstdc++-14-dev:arm64 libgcc-s1:arm64
+  libstdc++6:arm64 libmnl-dev:arm64 libmnl0:arm64 libnftnl-dev:arm64 libnftnl11:arm64)
+if [ "$(cat "$sysroot/.done" 2>/dev/null)" != "${sysroot_packages[*]}" ]; then
   log "aarch64 sysroot (swiftlang:arm64=$swift_version) into $sysroot"
   rm -rf "$sysroot"
   work=$(mktemp -d)
   trixie_apt "$work" arm64
   apt-get "${apt_options[@]}" update -qq >&2
   mkdir -p "$work/debs" "$sysroot"
-  (cd "$work/debs" && apt-get "${apt_options[@]}" download -qq libc6-dev:arm64 libc6:arm64 linux-libc-dev \
-    libgcc-14-dev:arm64 libstdc++-14-dev:arm64 libgcc-s1:arm64 libstdc++6:arm64 libmnl-dev:arm64 libmnl0:arm64 >&2)
+  (cd "$work/debs" && apt-get "${apt_options[@]}" download -qq "${sysroot_packages[@]}" >&2)
   for deb in "$work"/debs/*.deb; do dpkg -x "$deb" "$sysroot"; done
   # The static Swift runtime and clang's headers, from the arm64 compiler package: only its
   # data, never its (arm64) executables.
@@ -62,7 +64,7 @@ if [ ! -f "$sysroot/.done" ]; then
   done
   [ -e "$sysroot/lib" ] || ln -s usr/lib "$sysroot/lib"
   rm -rf "$work"
-  touch "$sysroot/.done"
+  echo "${sysroot_packages[*]}" > "$sysroot/.done"
 fi
 
 # What the guest root holds; a root made from another list is made again.

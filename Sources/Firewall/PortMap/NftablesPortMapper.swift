@@ -1,4 +1,6 @@
 import Addressing
+import Netlink
+import Nftables
 
 /// Host ports through nftables in upstream portmap's layout (v1.6 to v1.9,
 /// portmap_nftables.go), one table per family, `ip cni_hostport` and `ip6 cni_hostport`
@@ -14,9 +16,10 @@ import Addressing
 ///   <container> masquerade` (localhost);
 ///
 /// every per-container rule commented with the container id, which is how DEL finds them.
-/// Written as nft's text, as upstream's knftables writes it (`conditionsV4/V6` are nft text by
-/// definition); every name in it is a CNI identifier (letters, digits, `_.-`) or a constant.
-/// Each call is one listing and one `nft -f -` transaction per family.
+/// Written through netlink in the process (`NftablesSession`), compiled as `nft` compiles the
+/// same text, so `nft list` and upstream read them as their own. `conditionsV4/V6` are nft
+/// words; `NftablesRuleBody.appendConditions` says which it understands. Each call is one
+/// listing and one transaction per family.
 public struct NftablesPortMapper: PortMapper {
     public init() {}
     public var name: String { "nftables" }
@@ -24,83 +27,112 @@ public struct NftablesPortMapper: PortMapper {
     static let table = "cni_hostport"
     static let perContainerChains = ["hostports", "hostip_hostports", "masquerading"]
 
-    static func family(_ family: IPAddress.Family) -> String { family == .v4 ? "ip" : "ip6" }
-
     public func unusableReason() -> String? { NftablesFirewall().unusableReason() }
 
-    /// The container's rules of a family's table (handles and chains), by their comment.
-    func containerRules(_ family: IPAddress.Family, containerID: String) throws(FirewallError)
-        -> [NftablesFirewall.ListedRule]
+    /// The container's rules of a family's table, by their comment.
+    static func containerRules(_ session: NftablesSession, _ family: IPAddress.Family, containerID: String)
+        throws(NetlinkError) -> [NftablesRule]
     {
-        let entries = try NftablesFirewall().listing(["table", Self.family(family), Self.table])
-        return NftablesFirewall.rules(entries).filter {
-            $0.comment == containerID && Self.perContainerChains.contains($0.chain)
+        try session.rules(NftablesFamily(family), table: table).filter {
+            $0.comment == containerID && perContainerChains.contains($0.chain)
         }
     }
 
-    /// The rules `forward` adds to `hostports` and `masquerading` for `container`, in nft text
-    /// after `add rule <family> cni_hostport `.
-    static func containerRules(_ request: PortMapRequest, container: IPPrefix) -> [String] {
-        let ipX = family(container.family)
+    /// The rules `forward` adds to `hostports` and `masquerading` for `container`.
+    static func containerRules(_ request: PortMapRequest, container: IPPrefix) -> [NftablesRule] {
+        let family = NftablesFamily(container.family)
         let address = container.address
-        let comment = " comment \"\(request.containerID)\""
-        var rules: [String] = []
+        var rules: [NftablesRule] = []
         for mapping in request.mappings where mapping.applies(to: container.family) {
-            let destination = mapping.destination.map { "\(ipX) daddr \($0) " } ?? ""
-            let target = container.family == .v4 ? "\(address)" : "[\(address)]"
-            rules.append(
-                "hostports \(destination)\(mapping.transport.rawValue) dport \(mapping.hostPort) "
-                    + "dnat to \(target):\(mapping.containerPort)\(comment)")
+            var body = NftablesRuleBody(in: family)
+            if let destination = mapping.destination { body.address(.destination, destination) }
+            body.destinationPort(transport(mapping.transport), mapping.hostPort)
+            body.destinationNAT(to: address, port: mapping.containerPort)
+            rules.append(NftablesRule(family, table, "hostports", body.expressions, comment: request.containerID))
         }
         if request.snat {
-            rules.append("masquerading \(ipX) saddr \(address) \(ipX) daddr \(address) masquerade\(comment)")
-            if container.family == .v4 {
-                rules.append("masquerading \(ipX) saddr 127.0.0.1 \(ipX) daddr \(address) masquerade\(comment)")
+            var sources = [address]
+            if container.family == .v4, let localhost = IPAddress("127.0.0.1") { sources.append(localhost) }
+            for source in sources {
+                var body = NftablesRuleBody(in: family)
+                body.address(.source, source)
+                body.address(.destination, address)
+                body.masquerade()
+                rules.append(
+                    NftablesRule(family, table, "masquerading", body.expressions, comment: request.containerID))
             }
         }
         return rules
     }
 
-    /// The whole ADD transaction for one family: the table's skeleton as upstream makes it,
-    /// the container's earlier rules (`stale` handles) deleted, its rules added.
-    static func forwardScript(_ request: PortMapRequest, container: IPPrefix, stale: [NftablesFirewall.ListedRule])
-        -> String
-    {
-        let prefix = "\(family(container.family)) \(table)"
-        let conditions = request.conditions(container.family).joined(separator: " ")
-        let entry = (conditions.isEmpty ? "" : conditions + " ") + "fib daddr type local jump hostports_all"
-        var lines = [
-            "add table \(prefix) { comment \"CNI portmap plugin\" ; }",
-            "add chain \(prefix) hostports",
-            "add chain \(prefix) hostip_hostports",
-            "add chain \(prefix) hostports_all",
-            "flush chain \(prefix) hostports_all",
-            "add rule \(prefix) hostports_all jump hostip_hostports",
-            "add rule \(prefix) hostports_all jump hostports",
-            "add chain \(prefix) prerouting { type nat hook prerouting priority -100 ; }",
-            "flush chain \(prefix) prerouting",
-            "add rule \(prefix) prerouting \(entry)",
-            "add chain \(prefix) output { type nat hook output priority -100 ; }",
-            "flush chain \(prefix) output",
-            "add rule \(prefix) output \(entry)",
-        ]
-        if request.snat {
-            lines.append("add chain \(prefix) masquerading { type nat hook postrouting priority 100 ; }")
+    static func transport(_ transport: PortMapping.TransportProtocol) -> NftablesRuleBody.Transport {
+        switch transport {
+        case .tcp: .tcp
+        case .udp: .udp
+        case .sctp: .sctp
         }
-        for rule in stale { lines.append("delete rule \(prefix) \(rule.chain) handle \(rule.handle)") }
-        for rule in containerRules(request, container: container) { lines.append("add rule \(prefix) \(rule)") }
-        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The entry rules' expressions, `<conditions> fib daddr type local jump hostports_all`;
+    /// conditions this compiler does not understand are an error naming them.
+    static func entryExpressions(_ request: PortMapRequest, _ family: IPAddress.Family) throws(FirewallError)
+        -> [NftablesExpression]
+    {
+        var body = NftablesRuleBody(in: NftablesFamily(family))
+        do {
+            try body.appendConditions(request.conditions(family), family: family)
+        } catch {
+            throw FirewallError(
+                tool: "nf_tables", operation: "compile conditionsV\(family == .v4 ? 4 : 6)",
+                output: error.description)
+        }
+        body.destinationIsLocal()
+        body.verdict(.jump("hostports_all"))
+        return body.expressions
+    }
+
+    /// The whole ADD transaction for one family: the table's skeleton as upstream makes it,
+    /// the container's earlier rules (`stale`) deleted, its rules added.
+    static func forwardBatch(
+        _ request: PortMapRequest, container: IPPrefix, entry: [NftablesExpression], stale: [NftablesRule]
+    ) -> NftablesBatch {
+        let family = NftablesFamily(container.family)
+        var batch = NftablesBatch()
+        batch.add(NftablesTable(family, table, comment: "CNI portmap plugin"))
+        for chain in ["hostports", "hostip_hostports", "hostports_all"] {
+            batch.add(NftablesChain(family, table, chain))
+        }
+        batch.flush(family, table: table, chain: "hostports_all")
+        for target in ["hostip_hostports", "hostports"] {
+            batch.add(NftablesRule(family, table, "hostports_all", [.verdict(.jump(target))]))
+        }
+        for (chain, point) in [("prerouting", NftablesChain.HookPoint.prerouting), ("output", .output)] {
+            batch.add(NftablesChain(family, table, chain, hook: .init(type: "nat", point, priority: -100)))
+            batch.flush(family, table: table, chain: chain)
+            batch.add(NftablesRule(family, table, chain, entry))
+        }
+        if request.snat {
+            batch.add(
+                NftablesChain(family, table, "masquerading", hook: .init(type: "nat", .postrouting, priority: 100)))
+        }
+        for rule in stale { batch.delete(rule) }
+        for rule in containerRules(request, container: container) { batch.add(rule) }
+        return batch
     }
 
     public func forward(_ request: PortMapRequest, to container: IPPrefix) throws(FirewallError) {
-        let stale = try containerRules(container.family, containerID: request.containerID)
-        try FirewallTool.run(
-            "nft", ["-f", "-"], input: Self.forwardScript(request, container: container, stale: stale),
-            operation: "forward host ports to \(container.address)")
+        let entry = try Self.entryExpressions(request, container.family)
+        try NftablesFirewall.session("forward host ports to \(container.address)") { session throws(NetlinkError) in
+            let stale = try Self.containerRules(session, container.family, containerID: request.containerID)
+            try session.commit(Self.forwardBatch(request, container: container, entry: entry, stale: stale))
+        }
     }
 
     public func check(_ request: PortMapRequest, for container: IPPrefix) throws(FirewallError) {
-        let present = try containerRules(container.family, containerID: request.containerID)
+        let present = try NftablesFirewall.session("check host ports of \(container.address)") {
+            session throws(NetlinkError) in
+            try Self.containerRules(session, container.family, containerID: request.containerID)
+        }
         for (chain, expected) in [
             ("hostports", request.mappings.filter { $0.applies(to: container.family) }.count),
             ("masquerading", request.snat ? (container.family == .v4 ? 2 : 1) : 0),
@@ -108,31 +140,22 @@ public struct NftablesPortMapper: PortMapper {
             let found = present.filter { $0.chain == chain }.count
             if found < expected {
                 throw FirewallError(
-                    tool: "nft", operation: "check host ports of \(container.address)",
+                    tool: "nf_tables", operation: "check host ports of \(container.address)",
                     output: "\(expected - found) of \(expected) rules of \(request.containerID) missing in "
-                        + "\(Self.family(container.family)) \(Self.table) \(chain)")
-            }
-        }
-    }
-
-    /// The families whose `cni_hostport` table exists: one `nft -j list tables`.
-    func familiesWithTable() throws(FirewallError) -> [IPAddress.Family] {
-        let tables = try NftablesFirewall().listing(["tables"]).compactMap { $0["table"] }
-        return [IPAddress.Family.v4, .v6].filter { family in
-            tables.contains {
-                $0["name"]?.stringValue == Self.table && $0["family"]?.stringValue == Self.family(family)
+                        + "\(NftablesFamily(container.family)) \(Self.table) \(chain)")
             }
         }
     }
 
     public func remove(network: String, containerID: String) throws(FirewallError) {
-        for family in try familiesWithTable() {
-            let rules = try containerRules(family, containerID: containerID)
-            guard !rules.isEmpty else { continue }
-            let prefix = "\(Self.family(family)) \(Self.table)"
-            let script = rules.map { "delete rule \(prefix) \($0.chain) handle \($0.handle)" }.joined(separator: "\n")
-            try FirewallTool.run(
-                "nft", ["-f", "-"], input: script + "\n", operation: "remove the host ports of \(containerID)")
+        try NftablesFirewall.session("remove the host ports of \(containerID)") { session throws(NetlinkError) in
+            let tables = try session.tables()
+            var batch = NftablesBatch()
+            for family in [IPAddress.Family.v4, .v6]
+            where tables.contains(NftablesTable(NftablesFamily(family), Self.table)) {
+                for rule in try Self.containerRules(session, family, containerID: containerID) { batch.delete(rule) }
+            }
+            try session.commit(batch)
         }
     }
 

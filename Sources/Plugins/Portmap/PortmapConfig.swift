@@ -1,6 +1,7 @@
 import Addressing
 import CNI
 import Firewall
+import Nftables
 
 /// Which firewall carries the host ports (`backend`).
 public enum PortmapBackend: String, Sendable {
@@ -80,6 +81,18 @@ struct PortmapConfig {
             throw .invalidConfig(
                 "the \(chosen.rawValue) backend was chosen but \(keys.joined(separator: ", ")) "
                     + (keys.count == 1 ? "is" : "are") + " written for \(other.rawValue)")
+        }
+        // nftables conditions are compiled in the process (there is no `nft`): words it does
+        // not understand are refused here, before anything is made.
+        for (key, words, family) in [
+            ("conditionsV4", conditionsV4, IPAddress.Family.v4), ("conditionsV6", conditionsV6, .v6),
+        ] where Self.backend(ofConditions: words) == .nftables {
+            var body = NftablesRuleBody(in: NftablesFamily(family))
+            do {
+                try body.appendConditions(words, family: family)
+            } catch {
+                throw .invalidConfig("\"\(key)\": \(error)")
+            }
         }
     }
 

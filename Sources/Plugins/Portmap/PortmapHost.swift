@@ -23,7 +23,7 @@ public protocol PortmapHost {
     func deleteUDPConntrack(family: IPAddress.Family, ports: Set<UInt16>) throws
 }
 
-/// The real host: iptables/ip6tables or nft, rtnetlink and /proc/sys of the plugin's namespace.
+/// The real host: iptables/ip6tables or nf_tables, rtnetlink and /proc/sys of the plugin's namespace.
 public struct SystemPortmapHost: PortmapHost {
     public init() {}
 
@@ -32,7 +32,7 @@ public struct SystemPortmapHost: PortmapHost {
         case .iptables: return IptablesPortMapper()
         case .nftables: return NftablesPortMapper()
         case nil:
-            if FirewallTool.isInstalled("iptables") || !FirewallTool.isInstalled("nft") { return IptablesPortMapper() }
+            if FirewallTool.isInstalled("iptables") || !NftablesFirewall.isAvailable { return IptablesPortMapper() }
             return NftablesPortMapper()
         }
     }
@@ -40,7 +40,7 @@ public struct SystemPortmapHost: PortmapHost {
     public func otherInstalledPortMappers(than chosen: any PortMapper) -> [any PortMapper] {
         var others: [any PortMapper] = []
         if chosen.name != "iptables" && FirewallTool.isInstalled("iptables") { others.append(IptablesPortMapper()) }
-        if chosen.name != "nftables" && FirewallTool.isInstalled("nft") { others.append(NftablesPortMapper()) }
+        if chosen.name != "nftables" && NftablesFirewall.isAvailable { others.append(NftablesPortMapper()) }
         return others
     }
 
