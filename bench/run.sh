@@ -15,5 +15,12 @@ OURS=$PWD/dist/bin
 FLOOR=$PWD/.build/c-floor
 gcc -O2 -o "$FLOOR" bench/c-floor.c -lmnl
 "$BIN/cni-bench" --ours "$OURS" --reference /usr/lib/cni --cycles "${1:-50}" --c-floor "$FLOOR"
+# Podman 5's network backend, Debian 13's netavark 1.14 (through its own glibc), with each of
+# its firewall drivers, against our bridge + ipMasq on each of our backends.
+NETAVARK=$(bash bench/fetch-netavark.sh)
+for driver in nftables iptables; do
+  "$BIN/cni-bench" --ours "$OURS" --netavark-only --netavark-root "$NETAVARK" --netavark-firewall "$driver" \
+    --cycles "${1:-50}"
+done
 echo
 bash bench/memory.sh "$OURS" /usr/lib/cni

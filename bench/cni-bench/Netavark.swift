@@ -15,9 +15,21 @@ import ProcessRunner
 /// applies), so our row includes host-local's allocation and netavark's does not. The table's
 /// "ref" columns are netavark's here.
 func benchmarkNetavark(options: Options) throws {
-    guard access(options.netavark, X_OK) == 0 else {
-        throw BenchError(description: "\(options.netavark) is missing (apt-get install netavark)")
+    // The program and its leading arguments: Debian's netavark, or another one through the
+    // loader of the glibc beside it (`--netavark-root`).
+    var program = options.netavark
+    var leading: [String] = []
+    if let root = options.netavarkRoot {
+        let libraries = root + "/usr/lib/x86_64-linux-gnu"
+        program = libraries + "/ld-linux-x86-64.so.2"
+        leading = ["--library-path", libraries, root + "/usr/lib/podman/netavark"]
     }
+    guard access(program, X_OK) == 0 else {
+        throw BenchError(description: "\(program) is missing (apt-get install netavark; bench/fetch-netavark.sh)")
+    }
+    let version = (try? ChildProcess.run(program, arguments: leading + ["--version"], environment: []))
+        .map { String(decoding: $0.standardOutput, as: UTF8.self).trimmingWhitespace } ?? "netavark"
+    let firewall = options.netavarkFirewall.map { ["NETAVARK_FW=\($0)"] } ?? []
     let spaces = BenchNamespaces()
     let (host, netns) = try spaces.hostAndContainer("nv")
     let scratch = "/tmp/scni-bench-nv-\(getpid())"
@@ -35,8 +47,8 @@ func benchmarkNetavark(options: Options) throws {
     }
     func netavark(_ verb: String, _ cycle: Int) throws -> Sample {
         try timed(
-            options.netavark, arguments: ["--config", scratch + "/netavark", verb, netns],
-            environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], input: netavarkOptions(cycle), in: host,
+            program, arguments: leading + ["--config", scratch + "/netavark", verb, netns],
+            environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"] + firewall, input: netavarkOptions(cycle), in: host,
             what: "netavark \(verb)")
     }
     let backends = ["iptables", "nftables"]
@@ -71,6 +83,8 @@ func benchmarkNetavark(options: Options) throws {
         add[index].reference = setups
         del[index].reference = teardowns
     }
-    print("\nPodman's netavark (\(options.netavark)) in the ref columns: setup/teardown of a bridge network with NAT")
+    print(
+        "\nPodman's \(version) (firewall driver: \(options.netavarkFirewall ?? "its default")) in the ref columns:"
+            + " setup/teardown of a bridge network with NAT")
     printTable(add + del, cycles: options.cycles, settle: options.settleMilliseconds)
 }

@@ -33,6 +33,11 @@ struct Options {
     var portmapReference1000 = false
     /// Podman's network backend, for the bridge comparison (Debian's netavark package).
     var netavark = "/usr/lib/podman/netavark"
+    /// A Debian root holding another netavark and the glibc it needs (bench/fetch-netavark.sh:
+    /// Debian 13's 1.14), run through that glibc's loader instead of `netavark`.
+    var netavarkRoot: String?
+    /// netavark's firewall driver (NETAVARK_FW: iptables, nftables); nil: its default.
+    var netavarkFirewall: String?
     /// bench/c-floor (built by bench/run.sh): the kernel work of a macvlan ADD in one C process.
     var cFloor: String?
 
@@ -57,10 +62,12 @@ struct Options {
             case "--portmap-cycles": portmapCycles = Int(iterator.next() ?? "") ?? portmapCycles
             case "--portmap-reference-1000": portmapReference1000 = true
             case "--netavark": netavark = iterator.next() ?? netavark
+            case "--netavark-root": netavarkRoot = iterator.next()
+            case "--netavark-firewall": netavarkFirewall = iterator.next()
             case "--c-floor": cFloor = iterator.next()
             default:
                 printError(
-                    "usage: cni-bench --ours DIR [--reference DIR] [--cycles N] [--settle-ms MS] [--dhcp-cycles N] [--large-inputs-only] [--store-scaling-only] [--runtime-only] [--dhcp-only] [--netavark-only] [--netavark PATH] [--c-floor PATH] [--portmap-only] [--portmap-cycles N] [--portmap-reference-1000] [--tuning-only] [--ptp-firewall-only]"
+                    "usage: cni-bench --ours DIR [--reference DIR] [--cycles N] [--settle-ms MS] [--dhcp-cycles N] [--large-inputs-only] [--store-scaling-only] [--runtime-only] [--dhcp-only] [--netavark-only] [--netavark PATH] [--netavark-root DIR] [--netavark-firewall iptables|nftables] [--c-floor PATH] [--portmap-only] [--portmap-cycles N] [--portmap-reference-1000] [--tuning-only] [--ptp-firewall-only]"
                 )
                 exit(2)
             }

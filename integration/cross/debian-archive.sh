@@ -35,3 +35,25 @@ unpack_closure() {
   local deb
   for deb in "$work"/debs/*.deb; do dpkg -x "$deb" "$dest"; done
 }
+
+# fetch_pinned WORKDIR DEST ARCH PACKAGE=VERSION=SHA256...: downloads each package of exactly
+# that version for ARCH (needs trixie_apt's apt_options), refuses one whose SHA-256 is not the
+# pinned one, and unpacks it with dpkg -x into DEST.
+fetch_pinned() {
+  local work=$1 dest=$2 arch=$3
+  shift 3
+  mkdir -p "$work/pinned" "$dest"
+  local entry name version expected deb actual
+  for entry in "$@"; do
+    IFS== read -r name version expected <<< "$entry"
+    (cd "$work/pinned" && apt-get "${apt_options[@]}" download -qq "$name:$arch=$version" >&2)
+    deb=$(ls "$work/pinned/${name}_"*"_$arch.deb" 2>/dev/null | head -1)
+    [ -n "$deb" ] || { echo "debian-archive: $name $version ($arch) was not downloaded" >&2; return 1; }
+    actual=$(sha256sum "$deb" | cut -d' ' -f1)
+    if [ "$actual" != "$expected" ]; then
+      echo "debian-archive: $(basename "$deb") has SHA-256 $actual, expected $expected" >&2
+      return 1
+    fi
+    dpkg -x "$deb" "$dest"
+  done
+}
