@@ -27,7 +27,8 @@ func benchmarkNetavark(options: Options) throws {
     guard access(program, X_OK) == 0 else {
         throw BenchError(description: "\(program) is missing (apt-get install netavark; bench/fetch-netavark.sh)")
     }
-    let version = (try? ChildProcess.run(program, arguments: leading + ["--version"], environment: []))
+    let version =
+        (try? ChildProcess.run(program, arguments: leading + ["--version"], environment: []))
         .map { String(decoding: $0.standardOutput, as: UTF8.self).trimmingWhitespace } ?? "netavark"
     let firewall = options.netavarkFirewall.map { ["NETAVARK_FW=\($0)"] } ?? []
     let spaces = BenchNamespaces()
