@@ -69,24 +69,30 @@ public struct NftablesFirewall: FirewallBackend {
         return NftablesRule(.inet, table, checks, body.expressions, comment: attachment.nftablesComment)
     }
 
-    /// The transaction for `addMasquerade`: the reference's table and `masq_checks` with their
-    /// comments, the postrouting chain made anew (multicast returns, the rest goes to
-    /// `masq_checks`), this attachment's earlier rules (`stale`) replaced by one per address.
-    static func masqueradeBatch(_ attachment: FirewallAttachment, addresses: [IPPrefix], stale: [NftablesRule])
-        -> NftablesBatch
-    {
+    /// The reference's postrouting chain: multicast returns, the rest goes to `masq_checks`.
+    static var postroutingRules: [NftablesRule] {
+        ["224.0.0.0/4", "ff00::/8"].compactMap(IPPrefix.init).map(multicastReturn)
+            + [NftablesRule(.inet, table, "postrouting", [.verdict(.goto(checks))])]
+    }
+
+    /// The transaction for `addMasquerade`, against the table as it is (`state`): the
+    /// reference's table and `masq_checks` with their comments and the postrouting chain
+    /// (multicast returns, the rest goes to `masq_checks`), each only if missing or not as the
+    /// reference makes it; this attachment's rules, one per address, replacing earlier ones
+    /// unless they are exactly these. A second container's ADD only adds its rules.
+    static func masqueradeBatch(
+        _ attachment: FirewallAttachment, addresses: [IPPrefix], state: NftablesTableState
+    ) -> NftablesBatch {
         var batch = NftablesBatch()
-        batch.add(NftablesTable(.inet, table, comment: ReferenceNames.masqueradeTableComment))
-        batch.add(NftablesChain(.inet, table, checks, comment: ReferenceNames.masqueradeChainComment))
-        batch.add(
-            NftablesChain(.inet, table, "postrouting", hook: .init(type: "nat", .postrouting, priority: 100)))
-        batch.flush(.inet, table: table, chain: "postrouting")
-        for multicast in ["224.0.0.0/4", "ff00::/8"] {
-            if let prefix = IPPrefix(multicast) { batch.add(multicastReturn(prefix)) }
-        }
-        batch.add(NftablesRule(.inet, table, "postrouting", [.verdict(.goto(checks))]))
-        for rule in stale { batch.delete(rule) }
-        for prefix in addresses { batch.add(masqueradeRule(attachment, prefix)) }
+        batch.ensure(NftablesTable(.inet, table, comment: ReferenceNames.masqueradeTableComment), in: state)
+        batch.ensure(NftablesChain(.inet, table, checks, comment: ReferenceNames.masqueradeChainComment), in: state)
+        batch.ensure(
+            NftablesChain(.inet, table, "postrouting", hook: .init(type: "nat", .postrouting, priority: 100)),
+            in: state)
+        batch.ensure(rules: postroutingRules, chain: "postrouting", in: state)
+        batch.replace(
+            state.rules(in: checks).filter { $0.comment?.hasPrefix(attachment.nftablesHash) == true },
+            with: addresses.map { masqueradeRule(attachment, $0) })
         return batch
     }
 
@@ -101,8 +107,8 @@ public struct NftablesFirewall: FirewallBackend {
 
     public func addMasquerade(_ attachment: FirewallAttachment, addresses: [IPPrefix]) throws(FirewallError) {
         try Self.session("add masquerade rules of \(attachment.nftablesHash)") { session throws(NetlinkError) in
-            let stale = try Self.masqueradeRules(session, attachment)
-            try session.commit(Self.masqueradeBatch(attachment, addresses: addresses, stale: stale))
+            let state = try session.state(.inet, table: Self.table)
+            try session.commit(Self.masqueradeBatch(attachment, addresses: addresses, state: state))
         }
     }
 
@@ -117,30 +123,40 @@ public struct NftablesFirewall: FirewallBackend {
         }
     }
 
-    /// The spoof check's transaction: `table bridge nat`, chain `PREROUTING` (filter, priority
-    /// -300) jumping from `hostInterface` to the attachment's chain, which jumps to its `-mac`
-    /// chain: `ether saddr == MAC return`, else `drop`; every rule commented with the attachment.
-    static func spoofCheckBatch(_ attachment: FirewallAttachment, hostInterface: String, mac: MACAddress)
-        -> NftablesBatch
-    {
+    /// The spoof check's transaction, against `bridge nat` as it is (`state`): the table and
+    /// chain `PREROUTING` (filter, priority -300) if missing, the attachment's rule there
+    /// jumping from `hostInterface` to its chain, which jumps to its `-mac` chain: `ether saddr
+    /// == MAC return`, else `drop`; every rule commented with the attachment; what is already
+    /// exactly so is left alone.
+    static func spoofCheckBatch(
+        _ attachment: FirewallAttachment, hostInterface: String, mac: MACAddress, state: NftablesTableState
+    ) -> NftablesBatch {
         let interfaceChain = attachment.spoofInterfaceChain
         let macChain = attachment.spoofMACChain
         let comment = attachment.spoofComment
         var batch = NftablesBatch()
-        batch.add(NftablesTable(.bridge, "nat"))
-        batch.add(NftablesChain(.bridge, "nat", "PREROUTING", hook: .init(type: "filter", .prerouting, priority: -300)))
-        for chain in [interfaceChain, macChain] { batch.add(NftablesChain(.bridge, "nat", chain)) }
-        for chain in [interfaceChain, macChain] { batch.flush(.bridge, table: "nat", chain: chain) }
-        var entry = NftablesRuleBody(in: .bridge)
-        entry.interfaceName(input: true, hostInterface)
-        entry.verdict(.jump(interfaceChain))
-        batch.add(NftablesRule(.bridge, "nat", "PREROUTING", entry.expressions, comment: comment))
-        batch.add(NftablesRule(.bridge, "nat", interfaceChain, [.verdict(.jump(macChain))], comment: comment))
+        batch.ensure(NftablesTable(.bridge, "nat"), in: state)
+        batch.ensure(
+            NftablesChain(.bridge, "nat", "PREROUTING", hook: .init(type: "filter", .prerouting, priority: -300)),
+            in: state)
+        for chain in [interfaceChain, macChain] { batch.ensure(NftablesChain(.bridge, "nat", chain), in: state) }
         var allowed = NftablesRuleBody(in: .bridge)
         allowed.etherSource(mac)
         allowed.verdict(.return)
-        batch.add(NftablesRule(.bridge, "nat", macChain, allowed.expressions, comment: comment))
-        batch.add(NftablesRule(.bridge, "nat", macChain, [.verdict(.drop)], comment: comment))
+        batch.ensure(
+            rules: [
+                NftablesRule(.bridge, "nat", macChain, allowed.expressions, comment: comment),
+                NftablesRule(.bridge, "nat", macChain, [.verdict(.drop)], comment: comment),
+            ], chain: macChain, in: state)
+        batch.ensure(
+            rules: [NftablesRule(.bridge, "nat", interfaceChain, [.verdict(.jump(macChain))], comment: comment)],
+            chain: interfaceChain, in: state)
+        var entry = NftablesRuleBody(in: .bridge)
+        entry.interfaceName(input: true, hostInterface)
+        entry.verdict(.jump(interfaceChain))
+        batch.replace(
+            state.rules(in: "PREROUTING").filter { $0.comment == comment || $0.targets.contains(interfaceChain) },
+            with: [NftablesRule(.bridge, "nat", "PREROUTING", entry.expressions, comment: comment)])
         return batch
     }
 
@@ -149,7 +165,8 @@ public struct NftablesFirewall: FirewallBackend {
         throws(FirewallError)
     {
         try Self.session("add spoof check \(attachment.spoofInterfaceChain)") { session throws(NetlinkError) in
-            try session.commit(Self.spoofCheckBatch(attachment, hostInterface: hostInterface, mac: mac))
+            let state = try session.state(.bridge, table: "nat")
+            try session.commit(Self.spoofCheckBatch(attachment, hostInterface: hostInterface, mac: mac, state: state))
         }
     }
 

@@ -197,4 +197,42 @@ struct NftablesInProcessTests {
         let ruleset = try Testbed.run(["/usr/sbin/ip", "netns", "exec", stage.host, "/usr/sbin/nft", "list", "ruleset"])
         #expect(!ruleset.contains("cni_hostport"), "\(ruleset)")
     }
+
+    /// A second attachment's ADD only adds its own rules, and a repeated portmap ADD changes
+    /// nothing: every rule and chain already there keeps its handle (nothing was flushed,
+    /// deleted or re-added, so the kernel has no release to wait for when the plugin's socket
+    /// closes).
+    @Test func aSecondAttachmentOnlyAddsItsRules() throws {
+        let stage = try PluginStage()
+        defer { stage.tearDown() }
+        let second = try stage.bed.namespace("c2")
+        func portmap(_ id: String, _ netns: String, _ previous: JSONValue) throws {
+            let outcome = try stage.bed.plugin(
+                "portmap", "ADD", config: Self.portmapConfig(previous), host: stage.host, containerID: id,
+                netns: netns)
+            #expect(outcome.status == 0, "\(outcome.output)")
+        }
+        func add(_ id: String, _ netns: String) throws -> JSONValue {
+            let added = try stage.bed.plugin(
+                "bridge", "ADD", config: Self.bridgeConfig(stage), host: stage.host, containerID: id, netns: netns)
+            #expect(added.status == 0, "\(added.output)")
+            let previous = try #require(added.json)
+            try portmap(id, netns, previous)
+            return previous
+        }
+        func handled() throws -> [String] {
+            try Testbed.run(["/usr/sbin/ip", "netns", "exec", stage.host, "/usr/sbin/nft", "-a", "list", "ruleset"])
+                .split(separator: "\n").filter { $0.contains("# handle") }.map { String($0).trimmingWhitespace }
+        }
+        let previous = try add("c1", stage.netns)
+        let first = try handled()
+        #expect(first.count > 20, "\(first)")
+        try portmap("c1", stage.netns, previous)
+        #expect(try handled() == first, "a repeated portmap ADD changed the ruleset")
+        _ = try add("c2", stage.bed.path(second))
+        let after = try handled()
+        let lost = first.filter { !after.contains($0) }
+        #expect(lost.isEmpty, "re-made by the second ADD: \(lost)")
+        #expect(after.count > first.count)
+    }
 }

@@ -91,40 +91,45 @@ public struct NftablesPortMapper: PortMapper {
         return body.expressions
     }
 
-    /// The whole ADD transaction for one family: the table's skeleton as upstream makes it,
-    /// the container's earlier rules (`stale`) deleted, its rules added.
+    /// The whole ADD transaction for one family, against the table as it is (`state`): the
+    /// table's skeleton as upstream makes it (each table, chain and entry rule only if missing
+    /// or not so), and the container's rules, replacing its earlier ones unless they are
+    /// exactly these. Another container's ADD only adds its rules.
     static func forwardBatch(
-        _ request: PortMapRequest, container: IPPrefix, entry: [NftablesExpression], stale: [NftablesRule]
+        _ request: PortMapRequest, container: IPPrefix, entry: [NftablesExpression], state: NftablesTableState
     ) -> NftablesBatch {
         let family = NftablesFamily(container.family)
         var batch = NftablesBatch()
-        batch.add(NftablesTable(family, table, comment: "CNI portmap plugin"))
+        batch.ensure(NftablesTable(family, table, comment: "CNI portmap plugin"), in: state)
         for chain in ["hostports", "hostip_hostports", "hostports_all"] {
-            batch.add(NftablesChain(family, table, chain))
+            batch.ensure(NftablesChain(family, table, chain), in: state)
         }
-        batch.flush(family, table: table, chain: "hostports_all")
-        for target in ["hostip_hostports", "hostports"] {
-            batch.add(NftablesRule(family, table, "hostports_all", [.verdict(.jump(target))]))
-        }
+        batch.ensure(
+            rules: ["hostip_hostports", "hostports"].map {
+                NftablesRule(family, table, "hostports_all", [.verdict(.jump($0))])
+            }, chain: "hostports_all", in: state)
         for (chain, point) in [("prerouting", NftablesChain.HookPoint.prerouting), ("output", .output)] {
-            batch.add(NftablesChain(family, table, chain, hook: .init(type: "nat", point, priority: -100)))
-            batch.flush(family, table: table, chain: chain)
-            batch.add(NftablesRule(family, table, chain, entry))
+            batch.ensure(
+                NftablesChain(family, table, chain, hook: .init(type: "nat", point, priority: -100)), in: state)
+            batch.ensure(rules: [NftablesRule(family, table, chain, entry)], chain: chain, in: state)
         }
         if request.snat {
-            batch.add(
-                NftablesChain(family, table, "masquerading", hook: .init(type: "nat", .postrouting, priority: 100)))
+            batch.ensure(
+                NftablesChain(family, table, "masquerading", hook: .init(type: "nat", .postrouting, priority: 100)),
+                in: state)
         }
-        for rule in stale { batch.delete(rule) }
-        for rule in containerRules(request, container: container) { batch.add(rule) }
+        let present = state.rules.filter {
+            $0.comment == request.containerID && perContainerChains.contains($0.chain)
+        }
+        batch.replace(present, with: containerRules(request, container: container))
         return batch
     }
 
     public func forward(_ request: PortMapRequest, to container: IPPrefix) throws(FirewallError) {
         let entry = try Self.entryExpressions(request, container.family)
         try NftablesFirewall.session("forward host ports to \(container.address)") { session throws(NetlinkError) in
-            let stale = try Self.containerRules(session, container.family, containerID: request.containerID)
-            try session.commit(Self.forwardBatch(request, container: container, entry: entry, stale: stale))
+            let state = try session.state(NftablesFamily(container.family), table: Self.table)
+            try session.commit(Self.forwardBatch(request, container: container, entry: entry, state: state))
         }
     }
 
