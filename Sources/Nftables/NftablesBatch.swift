@@ -64,11 +64,13 @@ extension NftablesBatch.Command: CustomStringConvertible {
 
     /// The command's one netlink message, built by libnftnl (nftnl_*_nlmsg_build_payload
     /// after nftnl_nlmsg_build_hdr): NFT_MSG_NEWTABLE / DELTABLE / NEWCHAIN / DELCHAIN /
-    /// NEWRULE / DELRULE, with NLM_F_ACK so the kernel answers each one. nil when the
+    /// NEWRULE / DELRULE; `acknowledged` sets NLM_F_ACK (the kernel reports an error of any
+    /// message, and acks only those asking: a thousand acks would overflow the receive
+    /// buffer, so only a batch's last message asks, as its end marker). nil when the
     /// command cannot be written (a comment over `nftablesCommentLimit` bytes).
-    func message(sequence: UInt32) -> [UInt8]? {
+    func message(sequence: UInt32, acknowledged: Bool) -> [UInt8]? {
         let create = UInt16(NLM_F_CREATE)
-        let ack = UInt16(NLM_F_ACK)
+        let ack = acknowledged ? UInt16(NLM_F_ACK) : 0
         switch self {
         case .addTable(let table):
             return tableMessage(table, type: NFT_MSG_NEWTABLE, flags: create | ack, sequence: sequence)

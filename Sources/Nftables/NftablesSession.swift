@@ -35,7 +35,8 @@ public final class NftablesSession {
         var commands: [UInt32: Int] = [:]
         for (index, command) in batch.commands.enumerated() {
             let number = sequence()
-            guard let message = command.message(sequence: number) else {
+            let last = index == batch.commands.count - 1
+            guard let message = command.message(sequence: number, acknowledged: last) else {
                 throw NetlinkError(
                     operation: "\(command): a comment is longer than \(nftablesCommentLimit) bytes", errno: EINVAL)
             }
@@ -56,20 +57,23 @@ public final class NftablesSession {
         return Array(buffer.prefix(length))
     }
 
-    /// Applies the batch as one transaction: one datagram, then the kernel's answer to every
-    /// command (each carries NLM_F_ACK). The first failing command's errno and extended ack
-    /// are thrown (the kernel then applied nothing): ENOENT for a table, chain or rule that is
-    /// not there, EEXIST, EBUSY for a chain still referenced or not empty, EPERM without
-    /// CAP_NET_ADMIN, EOPNOTSUPP without nf_tables in the kernel.
+    /// Applies the batch as one transaction: one datagram, which the kernel processes while
+    /// sending it; then its answers: an error for each command that failed, and the ack of the
+    /// last command (the only one asking), which comes last. The first failing command's errno
+    /// and extended ack are thrown (the kernel then applied nothing): ENOENT for a table, chain
+    /// or rule that is not there, EEXIST, EBUSY for a chain still referenced or not empty,
+    /// EPERM without CAP_NET_ADMIN and EOPNOTSUPP without nf_tables (both answered to the
+    /// batch's first message), EAGAIN when no answer came for 10 s.
     public func commit(_ batch: NftablesBatch) throws(NetlinkError) {
         guard !batch.isEmpty else { return }
         let (bytes, commands) = try batchDatagram(batch)
         if let socket = transport as? MnlSocket { socket.ensureSendBuffer(bytes.count) }
         try transport.send(bytes)
-        let begin = commands.keys.min().map { $0 - 1 } ?? 0
-        var pending = Set(commands.keys)
+        guard let last = commands.keys.max(), let first = commands.keys.min() else { return }
+        let begin = first - 1
         var failure: (index: Int, error: NetlinkError)?
-        while !pending.isEmpty {
+        var done = false
+        while !done {
             for message in NetlinkMessage.split(try transport.receive())
             where message.portID == transport.portID && Int32(message.type) == NLMSG_ERROR {
                 let code = RouteNetlink.errorCode(of: message)
@@ -78,9 +82,8 @@ public final class NftablesSession {
                         operation: "nf_tables transaction", errno: -code,
                         extendedAck: RouteNetlink.extendedAck(of: message))
                 }
-                guard pending.remove(message.sequence) != nil, code != 0,
-                    let index = commands[message.sequence]
-                else { continue }
+                if message.sequence == last { done = true }
+                guard code != 0, let index = commands[message.sequence] else { continue }
                 if index < (failure?.index ?? Int.max) {
                     failure = (
                         index,

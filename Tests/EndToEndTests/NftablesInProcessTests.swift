@@ -235,4 +235,32 @@ struct NftablesInProcessTests {
         #expect(lost.isEmpty, "re-made by the second ADD: \(lost)")
         #expect(after.count > first.count)
     }
+
+    /// A transaction the kernel refuses (here: an admin made `prerouting` a filter chain, so the
+    /// DNAT rules it reaches fail the commit's validation) is an error naming nf_tables and
+    /// what was refused, and the kernel applies none of it.
+    @Test func aRefusedTransactionIsAnErrorAndAppliesNothing() throws {
+        let stage = try PluginStage()
+        defer { stage.tearDown() }
+        let added = try stage.bed.plugin(
+            "bridge", "ADD", config: Self.bridgeConfig(stage), host: stage.host, containerID: "c1", netns: stage.netns)
+        #expect(added.status == 0, "\(added.output)")
+        stage.store.write(
+            "filter.nft",
+            "add table ip cni_hostport\nadd chain ip cni_hostport prerouting { type filter hook prerouting priority -100 ; }\n"
+        )
+        try Testbed.run([
+            "/usr/sbin/ip", "netns", "exec", stage.host, "/usr/sbin/nft", "-f", stage.store.path + "/filter.nft",
+        ])
+        let outcome = try stage.bed.plugin(
+            "portmap", "ADD", config: Self.portmapConfig(try #require(added.json)), host: stage.host,
+            containerID: "c1", netns: stage.netns)
+        #expect(outcome.status != 0, "\(outcome.output)")
+        let message = outcome.json?["msg"]?.stringValue ?? ""
+        #expect(message.contains("nf_tables") && message.contains("not supported"), "\(message)")
+        let table = try Testbed.run([
+            "/usr/sbin/ip", "netns", "exec", stage.host, "/usr/sbin/nft", "list", "table", "ip", "cni_hostport",
+        ])
+        #expect(!table.contains("10.71.0.2") && !table.contains("hostports"), "\(table)")
+    }
 }
