@@ -51,6 +51,22 @@ public protocol SpoofCheckFirewall {
 
 extension NftablesFirewall: SpoofCheckFirewall {}
 
+/// The firewall plugin's backends: what lets a container's addresses be forwarded past a drop
+/// policy, and the ingress policies per bridge.
+public protocol ForwardFirewall: Sendable {
+    var name: String { get }
+    /// nil when the backend can be used; otherwise why not (for STATUS).
+    func unusableReason() -> String?
+    /// Lets the addresses' traffic be forwarded (ADD); what exists is left as it is.
+    func allow(_ addresses: [IPAddress], containerID: String) throws(FirewallError)
+    /// Removes the container's rules (DEL); nothing there is fine.
+    func revoke(_ addresses: [IPAddress], containerID: String) throws(FirewallError)
+    /// Throws naming the first of the container's rules that is missing.
+    func check(_ addresses: [IPAddress], containerID: String) throws(FirewallError)
+    /// Separates `bridge`'s containers from other bridges (and, isolated, from each other).
+    func isolate(bridge: String, isolated: Bool, families: Set<IPAddress.Family>) throws(FirewallError)
+}
+
 /// Finding and running firewall tools: by absolute path from a fixed list of directories
 /// (never a shell), with our arguments only.
 public enum FirewallTool {

@@ -7,7 +7,7 @@ import Addressing
 /// address `-d A -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT` and `-s A -j ACCEPT`;
 /// and the ingress policies' `CNI-ISOLATION-STAGE-1/2` chains per bridge. Written in `iptables
 /// -S`'s spelling (what CHECK compares), one `iptables-restore --noflush` per family and call.
-public struct IptablesForwardFirewall: Sendable {
+public struct IptablesForwardFirewall: ForwardFirewall {
     public static let forwardChain = "CNI-FORWARD"
     static let stage1 = "CNI-ISOLATION-STAGE-1"
     static let stage2 = "CNI-ISOLATION-STAGE-2"
@@ -16,6 +16,10 @@ public struct IptablesForwardFirewall: Sendable {
     public let adminChain: String
 
     public init(adminChain: String = "CNI-ADMIN") { self.adminChain = adminChain }
+
+    public var name: String { "iptables" }
+
+    public func unusableReason() -> String? { IptablesFirewall().unusableReason() }
 
     var forwardJump: String { "-A FORWARD -m comment --comment \"CNI firewall plugin rules\" -j \(Self.forwardChain)" }
     var adminJump: String {
@@ -48,8 +52,9 @@ public struct IptablesForwardFirewall: Sendable {
     }
 
     /// Lets the addresses' traffic be forwarded (ADD): the chains and jumps made when missing,
-    /// each address's rules appended when missing.
-    public func allow(_ addresses: [IPAddress]) throws(FirewallError) {
+    /// each address's rules appended when missing (found by the rules, as upstream's: the
+    /// container id is not in them).
+    public func allow(_ addresses: [IPAddress], containerID: String) throws(FirewallError) {
         for family in [IPAddress.Family.v4, .v6] {
             let mine = addresses.filter { $0.family == family }
             guard !mine.isEmpty else { continue }
@@ -71,7 +76,7 @@ public struct IptablesForwardFirewall: Sendable {
 
     /// Removes the addresses' rules (DEL); the shared chains stay, as upstream's. A family whose
     /// tool or table is missing has nothing to remove.
-    public func revoke(_ addresses: [IPAddress]) throws(FirewallError) {
+    public func revoke(_ addresses: [IPAddress], containerID: String) throws(FirewallError) {
         for family in [IPAddress.Family.v4, .v6] {
             let mine = addresses.filter { $0.family == family }
             guard !mine.isEmpty, let listing = try? IptablesTable.list(family, table: "filter") else { continue }
@@ -84,7 +89,7 @@ public struct IptablesForwardFirewall: Sendable {
     }
 
     /// Throws naming the first rule of the addresses (or a shared jump) that is missing.
-    public func check(_ addresses: [IPAddress]) throws(FirewallError) {
+    public func check(_ addresses: [IPAddress], containerID: String) throws(FirewallError) {
         for family in [IPAddress.Family.v4, .v6] {
             let mine = addresses.filter { $0.family == family }
             guard !mine.isEmpty else { continue }

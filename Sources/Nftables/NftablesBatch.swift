@@ -12,6 +12,8 @@ public struct NftablesBatch: Sendable {
         case flushChain(NftablesFamily, table: String, chain: String)
         case deleteChain(NftablesFamily, table: String, chain: String)
         case addRule(NftablesRule)
+        /// Adds the rule at the head of its chain (NFT_MSG_NEWRULE without NLM_F_APPEND).
+        case insertRule(NftablesRule)
         case deleteRule(NftablesFamily, table: String, chain: String, handle: UInt64)
     }
 
@@ -24,6 +26,7 @@ public struct NftablesBatch: Sendable {
     public mutating func add(_ table: NftablesTable) { commands.append(.addTable(table)) }
     public mutating func add(_ chain: NftablesChain) { commands.append(.addChain(chain)) }
     public mutating func add(_ rule: NftablesRule) { commands.append(.addRule(rule)) }
+    public mutating func insert(_ rule: NftablesRule) { commands.append(.insertRule(rule)) }
     public mutating func flush(_ family: NftablesFamily, table: String, chain: String) {
         commands.append(.flushChain(family, table: table, chain: chain))
     }
@@ -57,6 +60,8 @@ extension NftablesBatch.Command: CustomStringConvertible {
         case .deleteChain(let family, let table, let chain): "delete chain \(family) \(table) \(chain)"
         case .addRule(let rule):
             "add rule \(rule.family) \(rule.table) \(rule.chain)" + (rule.comment.map { " comment \"\($0)\"" } ?? "")
+        case .insertRule(let rule):
+            "insert rule \(rule.family) \(rule.table) \(rule.chain)" + (rule.comment.map { " comment \"\($0)\"" } ?? "")
         case .deleteRule(let family, let table, let chain, let handle):
             "delete rule \(family) \(table) \(chain) handle \(handle)"
         }
@@ -84,6 +89,8 @@ extension NftablesBatch.Command: CustomStringConvertible {
         case .addRule(let rule):
             return ruleMessage(
                 rule, type: NFT_MSG_NEWRULE, flags: create | UInt16(NLM_F_APPEND) | ack, sequence: sequence)
+        case .insertRule(let rule):
+            return ruleMessage(rule, type: NFT_MSG_NEWRULE, flags: create | ack, sequence: sequence)
         case .flushChain(let family, let table, let chain):
             return ruleMessage(
                 NftablesRule(family, table, chain, []), type: NFT_MSG_DELRULE, flags: ack, sequence: sequence)

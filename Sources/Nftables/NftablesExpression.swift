@@ -72,6 +72,8 @@ public enum NftablesExpression: Hashable, Sendable {
     case verdict(NftablesVerdict)
     /// `immediate reg N <data>`.
     case immediate(NftablesRegister, data: [UInt8])
+    /// `ct load state => reg` (the connection's state bits, NFT_CT_STATE).
+    case connectionState(into: NftablesRegister)
     /// `fib daddr type => reg` (the route type of the destination address).
     case fibDestinationType(into: NftablesRegister)
     /// `masq`.
@@ -89,6 +91,7 @@ public enum NftablesExpression: Hashable, Sendable {
         case .bitwise: "bitwise"
         case .compare: "cmp"
         case .verdict, .immediate: "immediate"
+        case .connectionState: "ct"
         case .fibDestinationType: "fib"
         case .masquerade: "masq"
         case .destinationNAT: "nat"
@@ -137,6 +140,9 @@ extension NftablesExpression {
         case .immediate(let register, let data):
             set(NFTNL_EXPR_IMM_DREG, register.rawValue)
             set(NFTNL_EXPR_IMM_DATA, data)
+        case .connectionState(let register):
+            set(NFTNL_EXPR_CT_KEY, UInt32(NFT_CT_STATE.rawValue))
+            set(NFTNL_EXPR_CT_DREG, register.rawValue)
         case .fibDestinationType(let register):
             set(NFTNL_EXPR_FIB_DREG, register.rawValue)
             set(NFTNL_EXPR_FIB_RESULT, UInt32(NFT_FIB_RESULT_ADDRTYPE.rawValue))
@@ -200,6 +206,8 @@ extension NftablesExpression {
             }
         case "immediate":
             self = .immediate(register(NFTNL_EXPR_IMM_DREG), data: data(NFTNL_EXPR_IMM_DATA))
+        case "ct" where has(NFTNL_EXPR_CT_DREG) && u32(NFTNL_EXPR_CT_KEY) == UInt32(NFT_CT_STATE.rawValue):
+            self = .connectionState(into: register(NFTNL_EXPR_CT_DREG))
         case "fib"
         where u32(NFTNL_EXPR_FIB_RESULT) == UInt32(NFT_FIB_RESULT_ADDRTYPE.rawValue)
             && u32(NFTNL_EXPR_FIB_FLAGS) == UInt32(NFTA_FIB_F_DADDR.rawValue):

@@ -110,6 +110,14 @@ public struct NftablesRuleBody: Sendable {
         expressions.append(.compare(equal: equal, register: .one, data: Self.bigEndian(port)))
     }
 
+    /// `ct state established,related`: the state bits (NF_CT_STATE_BIT: established 2,
+    /// related 4) masked, compared not-equal to zero, as nft compiles a set of states.
+    public mutating func connectionEstablishedOrRelated() {
+        expressions.append(.connectionState(into: .one))
+        expressions.append(.bitwise(register: .one, mask: [6, 0, 0, 0], xor: [0, 0, 0, 0]))
+        expressions.append(.compare(equal: false, register: .one, data: [0, 0, 0, 0]))
+    }
+
     /// `fib daddr type local` (RTN_LOCAL, a 32-bit value in host order).
     public mutating func destinationIsLocal() {
         expressions.append(.fibDestinationType(into: .one))

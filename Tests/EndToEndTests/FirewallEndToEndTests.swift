@@ -98,6 +98,102 @@ struct FirewallEndToEndTests {
         #expect(rules.contains("-i fwa -o fwa -m comment") == (policy == "isolated"), "\(rules)")
     }
 
+    /// The nftables backend on a host whose own nftables forward chain drops (`inet filter
+    /// forward`, policy drop, as an nftables-only node's admin writes it): our table's accepts
+    /// alone do not pass another table's drop; naming that chain in `nftablesForwardChain`
+    /// does. DEL needs no previous result (the rules carry the container id); CHECK fails after.
+    @Test func nftablesBackendOpensTheAdminsDropChain() throws {
+        let node = try Node()
+        node.stage.store.write(
+            "admin.nft",
+            "add table inet filter\nadd chain inet filter forward { type filter hook forward priority 0 ; policy drop ; }\n"
+        )
+        try Testbed.run([
+            "/usr/sbin/ip", "netns", "exec", node.host, "/usr/sbin/nft", "-f", node.stage.store.path + "/admin.nft",
+        ])
+        let previous = try node.addContainer("n1", netns: node.stage.netns)
+        #expect(!(try node.bed.ping(from: node.stage.container, "198.51.100.2")), "the admin's drop policy")
+        let ownTableOnly = #","backend":"nftables""#
+        let alone = try node.firewall("ADD", previous: previous, id: "n1", netns: node.stage.netns, extra: ownTableOnly)
+        #expect(alone.status == 0, "\(alone.output)")
+        #expect(!(try node.bed.ping(from: node.stage.container, "198.51.100.2")), "another table's drop still drops")
+        let extra = #","backend":"nftables","nftablesForwardChain":"inet filter forward""#
+        let add = try node.firewall("ADD", previous: previous, id: "n1", netns: node.stage.netns, extra: extra)
+        #expect(add.status == 0 && add.json == previous, "\(add.output)")
+        #expect(try node.bed.ping(from: node.stage.container, "198.51.100.2"))
+        #expect(
+            try node.firewall("CHECK", previous: previous, id: "n1", netns: node.stage.netns, extra: extra).status == 0)
+        let ruleset = try Testbed.run(["/usr/sbin/ip", "netns", "exec", node.host, "/usr/sbin/nft", "list", "ruleset"])
+        for expected in [
+            "table inet cni_firewall", "jump admin",
+            "ip daddr 10.57.0.2 ct state established,related accept comment \"n1\"",
+            "ip saddr 10.57.0.2 accept comment \"cni firewall n1\"",
+        ] {
+            #expect(ruleset.contains(expected), "no \(expected) in \(ruleset)")
+        }
+        let del = try node.firewall("DEL", previous: nil, id: "n1", netns: node.stage.netns, extra: extra)
+        #expect(del.status == 0, "\(del.output)")
+        let after = try Testbed.run(["/usr/sbin/ip", "netns", "exec", node.host, "/usr/sbin/nft", "list", "ruleset"])
+        #expect(!after.contains("10.57.0.2"), "\(after)")
+        #expect(!(try node.bed.ping(from: node.stage.container, "198.51.100.2")), "forwarding taken back")
+        let check = try node.firewall("CHECK", previous: previous, id: "n1", netns: node.stage.netns, extra: extra)
+        #expect(check.errorCode == 103, "\(check.output)")
+        #expect(
+            try node.firewall("DEL", previous: previous, id: "n1", netns: node.stage.netns, extra: extra).status == 0)
+    }
+
+    /// The nftables backend's ingress policies separate bridges as the iptables ones do.
+    @Test(arguments: ["same-bridge", "isolated"])
+    func nftablesIngressPolicies(_ policy: String) throws {
+        let node = try Node()
+        let a2 = try node.bed.namespace("a2")
+        let b1 = try node.bed.namespace("b1")
+        let first = try node.addContainer("a1", netns: node.stage.netns, bridge: "fwa", subnet: "10.58.0.0/24")
+        let second = try node.addContainer("a2", netns: node.bed.path(a2), bridge: "fwa", subnet: "10.58.0.0/24")
+        let other = try node.addContainer("b1", netns: node.bed.path(b1), bridge: "fwb", subnet: "10.59.0.0/24")
+        #expect(try node.bed.ping(from: node.stage.container, "10.59.0.2"), "bridges reach each other before")
+        let extra = #","backend":"nftables","ingressPolicy":"\#(policy)""#
+        for (id, previous, netns) in [
+            ("a1", first, node.stage.netns), ("a2", second, node.bed.path(a2)), ("b1", other, node.bed.path(b1)),
+        ] {
+            let add = try node.firewall("ADD", previous: previous, id: id, netns: netns, extra: extra)
+            #expect(add.status == 0, "\(add.output)")
+        }
+        #expect(!(try node.bed.ping(from: node.stage.container, "10.59.0.2")), "fwa reaches fwb under \(policy)")
+        #expect(try node.bed.ping(from: node.stage.container, "10.58.0.3") == (policy == "same-bridge"))
+        let rules = try Testbed.run(["/usr/sbin/ip", "netns", "exec", node.host, "/usr/sbin/nft", "list", "ruleset"])
+        #expect(rules.contains("oifname \"fwa\" drop"), "\(rules)")
+        #expect(rules.contains("iifname \"fwa\" oifname \"fwa\" drop") == (policy == "isolated"), "\(rules)")
+        #expect(
+            try node.bed.plugin(
+                "firewall", "STATUS", config: #"{"cniVersion":"1.1.0","name":"fwnet","type":"firewall"\#(extra)}"#,
+                host: node.host, containerID: "", netns: nil, ifName: ""
+            ).status == 0)
+    }
+
+    /// `nftablesForwardChain` is code 7 without the nftables backend or when it is not
+    /// `<family> <table> <chain>`; a chain that does not exist is an error naming it, and
+    /// nothing is made.
+    @Test func nftablesForwardChainMistakes() throws {
+        let node = try Node()
+        let previous = try node.addContainer("m1", netns: node.stage.netns)
+        for extra in [
+            #","nftablesForwardChain":"inet filter forward""#,
+            #","backend":"nftables","nftablesForwardChain":"filter forward""#,
+            #","backend":"nftables","nftablesForwardChain":"arp filter forward""#,
+            #","backend":"firewalld2""#,
+        ] {
+            let outcome = try node.firewall("ADD", previous: previous, id: "m1", netns: node.stage.netns, extra: extra)
+            #expect(outcome.errorCode == 7, "\(extra): \(outcome.output)")
+        }
+        let missing = try node.firewall(
+            "ADD", previous: previous, id: "m1", netns: node.stage.netns,
+            extra: #","backend":"nftables","nftablesForwardChain":"inet nosuch forward""#)
+        #expect(missing.status != 0 && missing.output.contains("inet nosuch forward"), "\(missing.output)")
+        let ruleset = try Testbed.run(["/usr/sbin/ip", "netns", "exec", node.host, "/usr/sbin/nft", "list", "ruleset"])
+        #expect(!ruleset.contains("10.57.0.2"), "\(ruleset)")
+    }
+
     /// Ours and the reference's make the same filter rules, and each DEL removes the other's.
     @Test(.enabled(if: Testbed.referencePluginsInstalled, "needs the reference plugins"))
     func theReferencesRulesBothWays() throws {
@@ -136,7 +232,7 @@ struct FirewallEndToEndTests {
         let node = try Node()
         let previous = try node.addContainer("f3", netns: node.stage.netns)
         for (extra, named) in [
-            (#","backend":"nftables""#, "backend"), (#","ingressPolicy":"closed""#, "ingressPolicy"),
+            (#","backend":"firewalld""#, "backend"), (#","ingressPolicy":"closed""#, "ingressPolicy"),
             (#","iptablesAdminChainName":"a b""#, "iptablesAdminChainName"),
         ] {
             let outcome = try node.firewall("ADD", previous: previous, id: "f3", netns: node.stage.netns, extra: extra)

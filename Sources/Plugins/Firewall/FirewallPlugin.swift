@@ -25,17 +25,31 @@ public struct FirewallPlugin: CNIPlugin {
             case sameBridge = "same-bridge"
             case isolated
         }
-        var firewall: IptablesForwardFirewall
+        var firewall: any ForwardFirewall
         var ingressPolicy: IngressPolicy
 
         init(_ config: NetworkConfig) throws(CNIError) {
             let reader = config.reader
-            switch try reader.string("backend") {
-            case nil, "", "iptables": break
-            case let other?:
+            let backend = try reader.string("backend") ?? ""
+            switch backend {
+            case "", "iptables", "nftables": break
+            default:
                 throw .invalidConfig(
-                    "\"backend\": \"\(other)\" is not available in swift-cni yet (iptables only; firewalld and nftables are planned)"
+                    "\"backend\": \"\(backend)\" is not available in swift-cni (iptables, nftables; firewalld is planned)"
                 )
+            }
+            let external = try reader.string("nftablesForwardChain").flatMap { $0.isEmpty ? nil : $0 }
+            var chain: NftablesForwardFirewall.ChainName?
+            if let external {
+                guard backend == "nftables" else {
+                    throw .invalidConfig("\"nftablesForwardChain\" needs \"backend\": \"nftables\"")
+                }
+                guard let parsed = NftablesForwardFirewall.ChainName(external) else {
+                    throw .invalidConfig(
+                        "\"nftablesForwardChain\": \"\(external)\" is not \"<family> <table> <chain>\" (family ip, ip6 or inet)"
+                    )
+                }
+                chain = parsed
             }
             let admin = try reader.string("iptablesAdminChainName").flatMap { $0.isEmpty ? nil : $0 } ?? "CNI-ADMIN"
             guard admin.utf8.count <= 28,
@@ -47,7 +61,9 @@ public struct FirewallPlugin: CNIPlugin {
                     "\"iptablesAdminChainName\": \"\(admin)\" is not an iptables chain name (1 to 28 printable characters)"
                 )
             }
-            firewall = IptablesForwardFirewall(adminChain: admin)
+            firewall =
+                backend == "nftables"
+                ? NftablesForwardFirewall(externalChain: chain) : IptablesForwardFirewall(adminChain: admin)
             let policy = try reader.string("ingressPolicy") ?? ""
             guard let parsed = policy.isEmpty ? .open : IngressPolicy(rawValue: policy) else {
                 throw .invalidConfig(
@@ -63,7 +79,7 @@ public struct FirewallPlugin: CNIPlugin {
             throw CNIError.invalidConfig("missing prevResult from earlier plugin: firewall must be chained")
         }
         let addresses = result.ips.map(\.address.address)
-        try config.firewall.allow(addresses)
+        try config.firewall.allow(addresses, containerID: request.environment.containerID)
         if config.ingressPolicy != .open {
             guard let bridge = result.interfaces.first?.name, !bridge.isEmpty else {
                 throw CNIError.invalidConfig(
@@ -79,19 +95,20 @@ public struct FirewallPlugin: CNIPlugin {
                 try config.firewall.isolate(
                     bridge: bridge, isolated: config.ingressPolicy == .isolated, families: Set(addresses.map(\.family)))
             } catch {
-                try? config.firewall.revoke(addresses)
+                try? config.firewall.revoke(addresses, containerID: request.environment.containerID)
                 throw error
             }
         }
         return result
     }
 
-    /// Removes the addresses' rules (from the prevResult the runtime cached); without one there
-    /// is nothing to know them by, as upstream.
+    /// Removes the container's rules: iptables' by the addresses of the prevResult the runtime
+    /// cached (without one there is nothing to know them by, as upstream), nftables' by their
+    /// comment, with or without one.
     public func delete(_ request: CNIRequest) throws {
         let config = try Config(request.config)
-        guard let result = request.config.prevResult else { return }
-        try config.firewall.revoke(result.ips.map(\.address.address))
+        let addresses = request.config.prevResult?.ips.map(\.address.address) ?? []
+        try config.firewall.revoke(addresses, containerID: request.environment.containerID)
     }
 
     public func check(_ request: CNIRequest) throws {
@@ -100,7 +117,7 @@ public struct FirewallPlugin: CNIPlugin {
             throw CNIError.invalidConfig("missing prevResult from earlier plugin")
         }
         do {
-            try config.firewall.check(result.ips.map(\.address.address))
+            try config.firewall.check(result.ips.map(\.address.address), containerID: request.environment.containerID)
         } catch {
             throw CNIError(code: .checkFailed, msg: error.description)
         }
@@ -108,11 +125,12 @@ public struct FirewallPlugin: CNIPlugin {
 
     public func garbageCollect(_ request: CNIRequest) throws {}
 
-    /// Ready when iptables answers (code 50 otherwise).
+    /// Ready when the backend answers (code 50 otherwise).
     public func status(_ request: CNIRequest) throws {
-        _ = try Config(request.config)
-        if let reason = IptablesFirewall().unusableReason() {
-            throw CNIError(code: .pluginNotAvailable, msg: "the iptables backend is not usable", details: reason)
+        let config = try Config(request.config)
+        if let reason = config.firewall.unusableReason() {
+            throw CNIError(
+                code: .pluginNotAvailable, msg: "the \(config.firewall.name) backend is not usable", details: reason)
         }
     }
 }
