@@ -15,8 +15,14 @@ mnl=$(bash integration/fetch-static-libs.sh amd64)
 scratch=.build-static
 if [ "${1:-}" = --scratch-path ]; then scratch=$2; shift 2; fi
 source integration/build-stamp.sh
-flags=(-c release --product swift-cni --scratch-path "$scratch" -Xswiftc -static-executable
+flags=(-c release --product swift-cni -Xswiftc -static-executable
   -Xlinker -L"$mnl" -Xlinker --strip-debug -Xcc -DSWIFT_CNI_STATIC -Xcc "-DSWIFT_CNI_COMMIT=\"$commit\"")
-# ASLR off for the compiler, as for arm64 (build-static-arm64.sh says why): reproducible bytes.
-setarch "$(uname -m)" -R swift build "${flags[@]}" "$@" >&2
+# As for arm64 (build-static-arm64.sh says why): ASLR off for the compiler, and the scratch
+# directory seen at one fixed path (a bind mount in a private mount namespace), so two builds
+# of one commit give the same bytes wherever their scratch directories are.
+fixed=/var/tmp/swift-cni-static-scratch
+mkdir -p "$scratch" "$fixed"
+# shellcheck disable=SC2016
+unshare --mount --propagation private bash -c 'mount --bind "$1" "$2" && shift 2 && exec setarch "$(uname -m)" -R swift build "$@"' \
+  bind-scratch "$(realpath "$scratch")" "$fixed" "${flags[@]}" --scratch-path "$fixed" "$@" >&2
 echo "$(swift build -c release --scratch-path "$scratch" --show-bin-path)/swift-cni"

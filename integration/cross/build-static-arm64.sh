@@ -10,7 +10,10 @@
 # The compiler runs with address space randomization off (setarch -R): swiftlang 6.0.3's
 # optimizer orders some work by pointer value, so with ASLR one file compiled five times gave
 # four different objects (NftablesPortMapper.swift at 9d4b89a), and two release builds of one
-# commit differed; without ASLR, five of five were the same bytes.
+# commit differed; without ASLR, five of five were the same bytes. The scratch directory is
+# bind-mounted at /build in the chroot, whatever its path here: the compiler's output also
+# followed the scratch path it saw (.build-release-check and .build-release-repro, both with
+# ASLR off, gave different binaries), so every build sees the same paths.
 # Prints the path of the binary (debug info stripped; release.sh strips it whole).
 # Usage: integration/cross/build-static-arm64.sh [--scratch-path DIR] [extra swift build arguments]
 set -euo pipefail
@@ -26,16 +29,17 @@ fi
 case "$scratch" in
   ../* | /*) echo "build-static-arm64: the scratch path must be inside the checkout ($PWD)" >&2; exit 2 ;;
 esac
-flags=(-c release --product swift-cni --scratch-path "/src/$scratch" --triple aarch64-unknown-linux-gnu
+flags=(-c release --product swift-cni --scratch-path /build --triple aarch64-unknown-linux-gnu
   --sdk /sysroot -Xswiftc -sdk -Xswiftc /sysroot -Xswiftc -static-executable
   -Xswiftc -resource-dir -Xswiftc /sysroot/usr/lib/swift_static -Xswiftc -use-ld=lld
   -Xlinker --strip-debug -Xcc -DSWIFT_CNI_STATIC -Xcc "-DSWIFT_CNI_COMMIT=\"$commit\"")
-mkdir -p "$scratch" "$cache/trixie-amd64/src" "$cache/trixie-amd64/sysroot"
+mkdir -p "$scratch" "$cache/trixie-amd64/src" "$cache/trixie-amd64/sysroot" "$cache/trixie-amd64/build"
 # shellcheck disable=SC2016
 unshare --mount --propagation private bash -c '
   set -e
-  root=$1; src=$2; sysroot=$3; shift 3
+  root=$1; src=$2; sysroot=$3; scratch=$4; shift 4
   mount --bind "$src" "$root/src"
+  mount --bind "$src/$scratch" "$root/build"
   mount --bind "$sysroot" "$root/sysroot"
   mount -t proc proc "$root/proc"
   stamp=()
@@ -43,5 +47,5 @@ unshare --mount --propagation private bash -c '
   exec setarch "$(uname -m)" -R chroot "$root" env -i PATH=/usr/bin:/bin HOME=/root "${stamp[@]}" \
     PKG_CONFIG_PATH=/sysroot/usr/lib/aarch64-linux-gnu/pkgconfig PKG_CONFIG_SYSROOT_DIR=/sysroot \
     sh -c "cd /src && swift build \"\$@\"" swift-build "$@"
-' unshare-build "$cache/trixie-amd64" "$PWD" "$cache/sysroot-arm64" "${flags[@]}" "$@" >&2
+' unshare-build "$cache/trixie-amd64" "$PWD" "$cache/sysroot-arm64" "$scratch" "${flags[@]}" "$@" >&2
 echo "$PWD/$scratch/aarch64-unknown-linux-gnu/release/swift-cni"
