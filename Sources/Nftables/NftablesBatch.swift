@@ -125,6 +125,13 @@ func buildMessage(
 
 private func commentFits(_ comment: String?) -> Bool { (comment?.utf8.count ?? 0) <= nftablesCommentLimit }
 
+/// Hands a comment's user data to `set` (nftnl_{table,chain,rule}_set_data with the object's
+/// USERDATA attribute); nothing without a comment.
+private func setComment(_ comment: String?, _ set: (UnsafeRawPointer?, UInt32) -> Void) {
+    guard let comment else { return }
+    commentUserData(comment).withUnsafeBytes { set($0.baseAddress, UInt32($0.count)) }
+}
+
 private func tableMessage(_ table: NftablesTable, type: nf_tables_msg_types, flags: UInt16, sequence: UInt32)
     -> [UInt8]?
 {
@@ -132,12 +139,7 @@ private func tableMessage(_ table: NftablesTable, type: nf_tables_msg_types, fla
     defer { nftnl_table_free(object) }
     nftnl_table_set_u32(object, UInt16(NFTNL_TABLE_FAMILY.rawValue), UInt32(table.family.rawValue))
     nftnl_table_set_str(object, UInt16(NFTNL_TABLE_NAME.rawValue), table.name)
-    if let comment = table.comment {
-        let data = commentUserData(comment)
-        data.withUnsafeBytes {
-            _ = nftnl_table_set_data(object, UInt16(NFTNL_TABLE_USERDATA.rawValue), $0.baseAddress, UInt32($0.count))
-        }
-    }
+    setComment(table.comment) { _ = nftnl_table_set_data(object, UInt16(NFTNL_TABLE_USERDATA.rawValue), $0, $1) }
     return buildMessage(type: type, family: table.family, flags: flags, sequence: sequence) {
         nftnl_table_nlmsg_build_payload($0, object)
     }
@@ -157,12 +159,7 @@ private func chainMessage(_ chain: NftablesChain, type: nf_tables_msg_types, fla
         nftnl_chain_set_str(object, UInt16(NFTNL_CHAIN_TYPE.rawValue), hook.type)
         nftnl_chain_set_u32(object, UInt16(NFTNL_CHAIN_POLICY.rawValue), UInt32(NF_ACCEPT))
     }
-    if let comment = chain.comment {
-        let data = commentUserData(comment)
-        data.withUnsafeBytes {
-            _ = nftnl_chain_set_data(object, UInt16(NFTNL_CHAIN_USERDATA.rawValue), $0.baseAddress, UInt32($0.count))
-        }
-    }
+    setComment(chain.comment) { _ = nftnl_chain_set_data(object, UInt16(NFTNL_CHAIN_USERDATA.rawValue), $0, $1) }
     return buildMessage(type: type, family: chain.family, flags: flags, sequence: sequence) {
         nftnl_chain_nlmsg_build_payload($0, object)
     }
@@ -181,12 +178,7 @@ private func ruleMessage(_ rule: NftablesRule, type: nf_tables_msg_types, flags:
         guard let made = expression.makeObject() else { return nil }
         nftnl_rule_add_expr(object, made)
     }
-    if let comment = rule.comment {
-        let data = commentUserData(comment)
-        data.withUnsafeBytes {
-            _ = nftnl_rule_set_data(object, UInt16(NFTNL_RULE_USERDATA.rawValue), $0.baseAddress, UInt32($0.count))
-        }
-    }
+    setComment(rule.comment) { _ = nftnl_rule_set_data(object, UInt16(NFTNL_RULE_USERDATA.rawValue), $0, $1) }
     return buildMessage(type: type, family: rule.family, flags: flags, sequence: sequence) {
         nftnl_rule_nlmsg_build_payload($0, object)
     }

@@ -74,9 +74,10 @@ struct FirewallEndToEndTests {
     }
 
     /// same-bridge: a container reaches its bridge's others but not another bridge's;
-    /// isolated: not even its own bridge's.
-    @Test(arguments: ["same-bridge", "isolated"])
-    func ingressPolicies(_ policy: String) throws {
+    /// isolated: not even its own bridge's; with either backend (nftables: the same policy in
+    /// `inet cni_firewall`).
+    @Test(arguments: ["iptables", "nftables"], ["same-bridge", "isolated"])
+    func ingressPolicies(_ backend: String, _ policy: String) throws {
         let node = try Node()
         let a2 = try node.bed.namespace("a2")
         let b1 = try node.bed.namespace("b1")
@@ -84,7 +85,7 @@ struct FirewallEndToEndTests {
         let second = try node.addContainer("a2", netns: node.bed.path(a2), bridge: "fwa", subnet: "10.58.0.0/24")
         let other = try node.addContainer("b1", netns: node.bed.path(b1), bridge: "fwb", subnet: "10.59.0.0/24")
         #expect(try node.bed.ping(from: node.stage.container, "10.59.0.2"), "bridges reach each other before")
-        let extra = #","ingressPolicy":"\#(policy)""#
+        let extra = #","backend":"\#(backend)","ingressPolicy":"\#(policy)""#
         for (id, previous, netns) in [
             ("a1", first, node.stage.netns), ("a2", second, node.bed.path(a2)), ("b1", other, node.bed.path(b1)),
         ] {
@@ -93,9 +94,21 @@ struct FirewallEndToEndTests {
         }
         #expect(!(try node.bed.ping(from: node.stage.container, "10.59.0.2")), "fwa reaches fwb under \(policy)")
         #expect(try node.bed.ping(from: node.stage.container, "10.58.0.3") == (policy == "same-bridge"))
-        let rules = try node.iptables("-S")
-        #expect(rules.contains("-A CNI-ISOLATION-STAGE-2 -o fwa -m comment"), "\(rules)")
-        #expect(rules.contains("-i fwa -o fwa -m comment") == (policy == "isolated"), "\(rules)")
+        if backend == "iptables" {
+            let rules = try node.iptables("-S")
+            #expect(rules.contains("-A CNI-ISOLATION-STAGE-2 -o fwa -m comment"), "\(rules)")
+            #expect(rules.contains("-i fwa -o fwa -m comment") == (policy == "isolated"), "\(rules)")
+        } else {
+            let rules = try Testbed.run([
+                "/usr/sbin/ip", "netns", "exec", node.host, "/usr/sbin/nft", "list", "ruleset",
+            ])
+            #expect(rules.contains("oifname \"fwa\" drop"), "\(rules)")
+            #expect(rules.contains("iifname \"fwa\" oifname \"fwa\" drop") == (policy == "isolated"), "\(rules)")
+        }
+        let status = try node.bed.plugin(
+            "firewall", "STATUS", config: #"{"cniVersion":"1.1.0","name":"fwnet","type":"firewall"\#(extra)}"#,
+            host: node.host, containerID: "", netns: nil, ifName: "")
+        #expect(status.status == 0, "\(status.output)")
     }
 
     /// The nftables backend on a host whose own nftables forward chain drops (`inet filter
@@ -140,35 +153,6 @@ struct FirewallEndToEndTests {
         #expect(check.errorCode == 103, "\(check.output)")
         #expect(
             try node.firewall("DEL", previous: previous, id: "n1", netns: node.stage.netns, extra: extra).status == 0)
-    }
-
-    /// The nftables backend's ingress policies separate bridges as the iptables ones do.
-    @Test(arguments: ["same-bridge", "isolated"])
-    func nftablesIngressPolicies(_ policy: String) throws {
-        let node = try Node()
-        let a2 = try node.bed.namespace("a2")
-        let b1 = try node.bed.namespace("b1")
-        let first = try node.addContainer("a1", netns: node.stage.netns, bridge: "fwa", subnet: "10.58.0.0/24")
-        let second = try node.addContainer("a2", netns: node.bed.path(a2), bridge: "fwa", subnet: "10.58.0.0/24")
-        let other = try node.addContainer("b1", netns: node.bed.path(b1), bridge: "fwb", subnet: "10.59.0.0/24")
-        #expect(try node.bed.ping(from: node.stage.container, "10.59.0.2"), "bridges reach each other before")
-        let extra = #","backend":"nftables","ingressPolicy":"\#(policy)""#
-        for (id, previous, netns) in [
-            ("a1", first, node.stage.netns), ("a2", second, node.bed.path(a2)), ("b1", other, node.bed.path(b1)),
-        ] {
-            let add = try node.firewall("ADD", previous: previous, id: id, netns: netns, extra: extra)
-            #expect(add.status == 0, "\(add.output)")
-        }
-        #expect(!(try node.bed.ping(from: node.stage.container, "10.59.0.2")), "fwa reaches fwb under \(policy)")
-        #expect(try node.bed.ping(from: node.stage.container, "10.58.0.3") == (policy == "same-bridge"))
-        let rules = try Testbed.run(["/usr/sbin/ip", "netns", "exec", node.host, "/usr/sbin/nft", "list", "ruleset"])
-        #expect(rules.contains("oifname \"fwa\" drop"), "\(rules)")
-        #expect(rules.contains("iifname \"fwa\" oifname \"fwa\" drop") == (policy == "isolated"), "\(rules)")
-        #expect(
-            try node.bed.plugin(
-                "firewall", "STATUS", config: #"{"cniVersion":"1.1.0","name":"fwnet","type":"firewall"\#(extra)}"#,
-                host: node.host, containerID: "", netns: nil, ifName: ""
-            ).status == 0)
     }
 
     /// `nftablesForwardChain` is code 7 without the nftables backend or when it is not

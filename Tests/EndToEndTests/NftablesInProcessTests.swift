@@ -133,9 +133,10 @@ struct NftablesInProcessTests {
         }
     }
 
-    /// Our masquerade, spoof check and host-port rules (both families, a condition each) hold
-    /// the very expressions and user data `nft -f` makes from their own listing, and list as
-    /// the same JSON; so `nft`, the reference and Podman read them as their own.
+    /// Our masquerade, spoof check, host-port (both families, a condition each) and firewall
+    /// (`ct state`, an isolated bridge) rules hold the very expressions and user data `nft -f`
+    /// makes from their own listing, and list as the same JSON; so `nft`, the reference and
+    /// Podman read them as their own.
     @Test func ourRulesAreWhatNftCompilesFromTheirListing() throws {
         let stage = try PluginStage()
         defer { stage.tearDown() }
@@ -146,8 +147,16 @@ struct NftablesInProcessTests {
             "portmap", "ADD", config: Self.portmapConfig(try #require(added.json)), host: stage.host,
             containerID: "c1", netns: stage.netns)
         #expect(portmap.status == 0, "\(portmap.output)")
+        let firewall = try stage.bed.plugin(
+            "firewall", "ADD",
+            config:
+                #"{"cniVersion":"1.1.0","name":"nftnet","type":"firewall","backend":"nftables","ingressPolicy":"isolated","prevResult":\#(try #require(added.json).serialized())}"#,
+            host: stage.host, containerID: "c1", netns: stage.netns)
+        #expect(firewall.status == 0, "\(firewall.output)")
         let listing = try Testbed.run(["/usr/sbin/ip", "netns", "exec", stage.host, "/usr/sbin/nft", "list", "ruleset"])
-        for table in ["inet cni_plugins_masquerade", "bridge nat", "ip cni_hostport", "ip6 cni_hostport"] {
+        for table in [
+            "inet cni_plugins_masquerade", "bridge nat", "ip cni_hostport", "ip6 cni_hostport", "inet cni_firewall",
+        ] {
             #expect(listing.contains("table \(table) {"), "no \(table) in \(listing)")
         }
         let twin = try stage.bed.namespace("twin")
