@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "Namespaces", dependencies: ["CSystem", "POSIX"]),
         .target(name: "Netlink", dependencies: ["CMnl", "Namespaces", "Addressing", "POSIX"]),
         // nf_tables in the process: transactions and listings through libnftnl over libmnl.
-        .target(name: "Nftables", dependencies: ["CNftnl", "Netlink", "Addressing"]),
+        .target(name: "Nftables", dependencies: ["CNftnl", "Netlink", "Addressing", "Namespaces", "POSIX"]),
         .target(name: "ProcessRunner", dependencies: ["CSystem", "POSIX"]),
         .target(name: "CNI", dependencies: ["JSON", "Addressing", "ProcessRunner", "POSIX", "CSystem"]),
         .target(name: "DHCP", dependencies: ["Addressing"]),

@@ -39,13 +39,14 @@ public struct NftablesFirewall: FirewallBackend {
         }
     }
 
-    /// Runs `body` with a session of the calling thread's namespace; a netlink error becomes
-    /// a `FirewallError` naming `operation`.
+    /// Runs `body` with the shared session of the calling thread's namespace (kept open until
+    /// the process exits: `NftablesSession.shared` says why); a netlink error becomes a
+    /// `FirewallError` naming `operation`.
     static func session<T>(_ operation: String, _ body: (NftablesSession) throws(NetlinkError) -> T)
         throws(FirewallError) -> T
     {
         do {
-            return try body(try NftablesSession())
+            return try body(try NftablesSession.shared())
         } catch {
             throw FirewallError(tool: "nf_tables", operation: operation, output: error.description)
         }
