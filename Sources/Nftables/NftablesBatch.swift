@@ -178,8 +178,10 @@ private func ruleMessage(_ rule: NftablesRule, type: nf_tables_msg_types, flags:
         guard let made = expression.makeObject() else { return nil }
         nftnl_rule_add_expr(object, made)
     }
-    setComment(rule.comment) { _ = nftnl_rule_set_data(object, UInt16(NFTNL_RULE_USERDATA.rawValue), $0, $1) }
-    return buildMessage(type: type, family: rule.family, flags: flags, sequence: sequence) {
-        nftnl_rule_nlmsg_build_payload($0, object)
+    // The comment goes after the expressions, where nft 1.0 puts it (libnftnl's payload
+    // builder would put it before them; the kernel takes either): the same bytes as nft's.
+    return buildMessage(type: type, family: rule.family, flags: flags, sequence: sequence) { header in
+        nftnl_rule_nlmsg_build_payload(header, object)
+        setComment(rule.comment) { mnl_attr_put(header, UInt16(NFTA_RULE_USERDATA.rawValue), Int($1), $0) }
     }
 }

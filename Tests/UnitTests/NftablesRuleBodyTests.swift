@@ -112,4 +112,37 @@ import Testing
         #expect(userDataComment([1, 1, 7, 0, 2, 0x61, 0]) == "a")
         #expect(userDataComment([0, 9, 0x61]) == nil)
     }
+
+    /// The NFT_MSG_NEWRULE message of `add rule inet t c ip saddr 10.1.2.3 ip daddr !=
+    /// 10.1.2.0/24 masquerade comment "x"` is, after its nlmsghdr, byte for byte what nft
+    /// 1.0.6 sent for that line (reconstructed from `nft --debug=mnl` on this machine):
+    /// nfgenmsg, table, chain, the expressions' nests, the user data.
+    @Test func aRuleMessageIsTheBytesNftSends() throws {
+        var body = NftablesRuleBody(in: .inet)
+        body.address(.source, try Self.address("10.1.2.3"))
+        body.address(.destination, equal: false, try Self.prefix("10.1.2.0/24"))
+        body.masquerade()
+        let command = NftablesBatch.Command.addRule(NftablesRule(.inet, "t", "c", body.expressions, comment: "x"))
+        let message = try #require(command.message(sequence: 7, acknowledged: false))
+        let nft =
+            "01000000060001007400000006000200630000002801048024000180090001006d6574610000000014000280080002000000000f"
+            + "08000100000000012c00018008000100636d700020000280080001000000000108000200000000000c000380050001000200"
+            + "0000340001800c0001007061796c6f6164002400028008000100000000010800020000000001080003000000000c08000400"
+            + "000000042c00018008000100636d700020000280080001000000000108000200000000000c000380080001000a0102033400"
+            + "01800c0001007061796c6f6164002400028008000100000000010800020000000001080003000000001008000400000000032c"
+            + "00018008000100636d700020000280080001000000000108000200000000010c000380070001000a01020014000180090001"
+            + "006d61737100000000040002800800070000027800"
+        #expect(message.count == 340)
+        #expect(Array(message.dropFirst(16)).map { String(format2: $0) }.joined() == nft)
+        // nlmsghdr: length, NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWRULE, NLM_F_REQUEST | CREATE | APPEND.
+        #expect(Array(message.prefix(12)) == [84, 1, 0, 0, 0x06, 0x0a, 0x01, 0x0c, 7, 0, 0, 0])
+    }
+}
+
+extension String {
+    /// Two lowercase hex digits.
+    fileprivate init(format2 byte: UInt8) {
+        let digits = Array("0123456789abcdef")
+        self = String([digits[Int(byte >> 4)], digits[Int(byte & 0xF)]])
+    }
 }
