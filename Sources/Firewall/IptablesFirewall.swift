@@ -63,8 +63,10 @@ public struct IptablesFirewall: FirewallBackend {
     /// Our 0.1.0 release's chain name.
     static func legacyChain(_ tag: AttachmentTag) -> String { "SCNI-\(tag.network)-\(tag.attachment)" }
 
+    /// A family where iptables-nft shows none of the chains in nf_tables is skipped without
+    /// exec'ing it (a DEL of an nftables attachment looks here too, as upstream's does).
     private func remove(chains: [String]) throws(FirewallError) {
-        for family in [IPAddress.Family.v4, .v6] {
+        for family in [IPAddress.Family.v4, .v6] where IptablesTable.hasAnyChain(chains, family) != false {
             guard let existing = try IptablesTable.list(family) else { continue }
             try IptablesTable.apply(
                 family, chains.flatMap { IptablesTable.removal(of: $0, in: existing) },

@@ -1,4 +1,9 @@
 import Addressing
+import Nftables
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A table of one family (nat by default, filter for the firewall plugin) through iptables'
 /// own tools: listed with `iptables -S` (`ip6tables -S`), changed with one `iptables-restore
@@ -15,6 +20,24 @@ enum IptablesTable {
         guard FirewallTool.find(list) != nil else { return nil }
         return try FirewallTool.run(list, ["-w", "-t", table, "-S"], operation: "list the \(table) table").split(
             separator: "\n")
+    }
+
+    /// The family's tool is iptables-nft (its binary resolves to `xtables-nft-multi`, Debian's
+    /// default since 10): its tables are nf_tables tables (`ip nat`, `ip6 filter`...), which
+    /// this process can list without exec'ing it. False for iptables-legacy or no iptables.
+    static func isNftBased(_ family: IPAddress.Family) -> Bool {
+        guard let path = FirewallTool.find(tools(family).list), let resolved = realpath(path, nil) else { return false }
+        defer { free(resolved) }
+        return String(cString: resolved).hasSuffix("/xtables-nft-multi")
+    }
+
+    /// Whether any of `chains` exists in the family's `table`, asked of nf_tables when the tool
+    /// is iptables-nft (no exec); nil when that cannot be known without the tool (legacy).
+    static func hasAnyChain(_ chains: [String], _ family: IPAddress.Family, table: String = "nat") -> Bool? {
+        guard isNftBased(family),
+            let present = try? NftablesSession.shared().chains(NftablesFamily(family), table: table)
+        else { return nil }
+        return chains.contains(where: present.contains)
     }
 
     /// Applies `lines` (rules in `-S` form, `-D` deletions, `:CHAIN - [0:0]` declarations,

@@ -102,7 +102,14 @@ struct NftablesInProcessTests {
         _ = try step("bridge", "GC", gc, netns: nil, containerID: "")
         _ = try step("bridge", "STATUS", bridge, netns: nil, containerID: "")
         _ = try step("portmap", "DEL", portmap, netns: stage.netns)
+        let before = programs.count
         _ = try step("bridge", "DEL", bridge, netns: stage.netns)
+        if Self.iptablesIsNftBased {
+            // iptables-nft's tables are nf_tables ones: the attachment has no chain there, so
+            // the DEL's look at the iptables backend costs no exec.
+            let execs = programs[before...].map { URLPath.lastComponent($0) }
+            #expect(execs.allSatisfy { $0 == "bridge" || $0 == "host-local" }, "bridge DEL exec'd \(execs)")
+        }
         _ = try step("ptp", "DEL", Self.ptpConfig(stage), netns: stage.bed.path(ptpContainer), containerID: "p1")
         let after = try Testbed.run(["/usr/sbin/ip", "netns", "exec", stage.host, "/usr/sbin/nft", "list", "ruleset"])
         for gone in ["10.71.0.2", "10.72.0.2", "ether saddr", "dnat"] {
@@ -271,5 +278,38 @@ struct NftablesInProcessTests {
             "/usr/sbin/ip", "netns", "exec", stage.host, "/usr/sbin/nft", "list", "table", "ip", "cni_hostport",
         ])
         #expect(!table.contains("10.71.0.2") && !table.contains("hostports"), "\(table)")
+    }
+
+    /// /usr/sbin/iptables is iptables-nft (Debian's default).
+    static var iptablesIsNftBased: Bool {
+        guard let resolved = realpath("/usr/sbin/iptables", nil) else { return false }
+        defer { free(resolved) }
+        return String(cString: resolved).hasSuffix("/xtables-nft-multi")
+    }
+
+    /// A DEL still removes what the other backend made: an attachment masqueraded with
+    /// iptables, deleted with a config saying nftables, leaves no chain (on iptables-nft the
+    /// chain is found in nf_tables, then removed with iptables).
+    @Test func aDelRemovesTheOtherBackendsMasquerade() throws {
+        let stage = try PluginStage()
+        defer { stage.tearDown() }
+        let iptablesConfig = Self.bridgeConfig(stage).replacing(
+            #""ipMasqBackend":"nftables""#, with: #""ipMasqBackend":"iptables""#)
+        let added = try stage.bed.plugin(
+            "bridge", "ADD", config: iptablesConfig, host: stage.host, containerID: "c1", netns: stage.netns)
+        #expect(added.status == 0, "\(added.output)")
+        func nat() throws -> String {
+            try Testbed.run(["/usr/sbin/ip", "netns", "exec", stage.host, "/usr/sbin/iptables", "-t", "nat", "-S"])
+                + (try Testbed.run([
+                    "/usr/sbin/ip", "netns", "exec", stage.host, "/usr/sbin/ip6tables", "-t", "nat", "-S",
+                ]))
+        }
+        let made = try nat()
+        #expect(made.contains("-N CNI-"), "\(made)")
+        let deleted = try stage.bed.plugin(
+            "bridge", "DEL", config: Self.bridgeConfig(stage), host: stage.host, containerID: "c1", netns: stage.netns)
+        #expect(deleted.status == 0, "\(deleted.output)")
+        let left = try nat()
+        #expect(!left.contains("CNI-"), "\(left)")
     }
 }
