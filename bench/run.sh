@@ -24,3 +24,6 @@ for driver in nftables iptables; do
 done
 echo
 bash bench/memory.sh "$OURS" /usr/lib/cni
+echo
+# Where our ADD and DEL time goes, by syscall (under strace: read the split, not the totals).
+python3 bench/phases.py --ours "$OURS" --cycles 5
