@@ -12,7 +12,29 @@ public struct FirewallPlugin: CNIPlugin {
     /// what it may ask (ingressPolicy needs 1.1.0).
     static let upstreamVersion = "1.9.0"
 
-    public init() {}
+    /// The backend a config asks for (the seam: tests hand a recording one).
+    public typealias Backends = @Sendable (_ choice: BackendChoice) -> any ForwardFirewall
+
+    /// What a config asks of the backend: its name, iptables' admin chain, nftables' external
+    /// forward chain.
+    public struct BackendChoice: Sendable, Equatable {
+        public var backend: String
+        public var iptablesAdminChain: String
+        public var nftablesForwardChain: NftablesForwardFirewall.ChainName?
+    }
+
+    let backends: Backends
+
+    public init() {
+        backends = { choice -> any ForwardFirewall in
+            if choice.backend == "nftables" {
+                return NftablesForwardFirewall(externalChain: choice.nftablesForwardChain)
+            }
+            return IptablesForwardFirewall(adminChain: choice.iptablesAdminChain)
+        }
+    }
+
+    public init(backends: @escaping Backends) { self.backends = backends }
 
     public var about: String {
         "CNI firewall plugin v\(Self.upstreamVersion)+swift-cni.\(BuildInfo.version)\n"
@@ -28,7 +50,7 @@ public struct FirewallPlugin: CNIPlugin {
         var firewall: any ForwardFirewall
         var ingressPolicy: IngressPolicy
 
-        init(_ config: NetworkConfig) throws(CNIError) {
+        init(_ config: NetworkConfig, backends: Backends) throws(CNIError) {
             let reader = config.reader
             let backend = try reader.string("backend") ?? ""
             switch backend {
@@ -61,9 +83,10 @@ public struct FirewallPlugin: CNIPlugin {
                     "\"iptablesAdminChainName\": \"\(admin)\" is not an iptables chain name (1 to 28 printable characters)"
                 )
             }
-            firewall =
-                backend == "nftables"
-                ? NftablesForwardFirewall(externalChain: chain) : IptablesForwardFirewall(adminChain: admin)
+            firewall = backends(
+                BackendChoice(
+                    backend: backend.isEmpty ? "iptables" : backend, iptablesAdminChain: admin,
+                    nftablesForwardChain: chain))
             let policy = try reader.string("ingressPolicy") ?? ""
             guard let parsed = policy.isEmpty ? .open : IngressPolicy(rawValue: policy) else {
                 throw .invalidConfig(
@@ -74,7 +97,7 @@ public struct FirewallPlugin: CNIPlugin {
     }
 
     public func add(_ request: CNIRequest) throws -> CNIResult {
-        let config = try Config(request.config)
+        let config = try Config(request.config, backends: backends)
         guard let result = request.config.prevResult else {
             throw CNIError.invalidConfig("missing prevResult from earlier plugin: firewall must be chained")
         }
@@ -106,13 +129,13 @@ public struct FirewallPlugin: CNIPlugin {
     /// cached (without one there is nothing to know them by, as upstream), nftables' by their
     /// comment, with or without one.
     public func delete(_ request: CNIRequest) throws {
-        let config = try Config(request.config)
+        let config = try Config(request.config, backends: backends)
         let addresses = request.config.prevResult?.ips.map(\.address.address) ?? []
         try config.firewall.revoke(addresses, containerID: request.environment.containerID)
     }
 
     public func check(_ request: CNIRequest) throws {
-        let config = try Config(request.config)
+        let config = try Config(request.config, backends: backends)
         guard let result = request.config.prevResult else {
             throw CNIError.invalidConfig("missing prevResult from earlier plugin")
         }
@@ -127,7 +150,7 @@ public struct FirewallPlugin: CNIPlugin {
 
     /// Ready when the backend answers (code 50 otherwise).
     public func status(_ request: CNIRequest) throws {
-        let config = try Config(request.config)
+        let config = try Config(request.config, backends: backends)
         if let reason = config.firewall.unusableReason() {
             throw CNIError(
                 code: .pluginNotAvailable, msg: "the \(config.firewall.name) backend is not usable", details: reason)
