@@ -13,7 +13,9 @@
 # commit differed; without ASLR, five of five were the same bytes. The scratch directory is
 # bind-mounted at /build in the chroot, whatever its path here: the compiler's output also
 # followed the scratch path it saw (.build-release-check and .build-release-repro, both with
-# ASLR off, gave different binaries), so every build sees the same paths.
+# ASLR off, gave different binaries), so every build sees the same paths. And the compiler's
+# code generation runs on one thread (-num-threads 1): with two, a build under CI's load still
+# differed from the same build on a quiet machine (thread interleaving moves heap addresses).
 # Prints the path of the binary (debug info stripped; release.sh strips it whole).
 # Usage: integration/cross/build-static-arm64.sh [--scratch-path DIR] [extra swift build arguments]
 set -euo pipefail
@@ -32,7 +34,7 @@ esac
 flags=(-c release --product swift-cni --scratch-path /build --triple aarch64-unknown-linux-gnu
   --sdk /sysroot -Xswiftc -sdk -Xswiftc /sysroot -Xswiftc -static-executable
   -Xswiftc -resource-dir -Xswiftc /sysroot/usr/lib/swift_static -Xswiftc -use-ld=lld
-  -Xlinker --strip-debug -Xcc -DSWIFT_CNI_STATIC -Xcc "-DSWIFT_CNI_COMMIT=\"$commit\"")
+  -Xswiftc -num-threads -Xswiftc 1 -Xlinker --strip-debug -Xcc -DSWIFT_CNI_STATIC -Xcc "-DSWIFT_CNI_COMMIT=\"$commit\"")
 mkdir -p "$scratch" "$cache/trixie-amd64/src" "$cache/trixie-amd64/sysroot" "$cache/trixie-amd64/build"
 # shellcheck disable=SC2016
 unshare --mount --propagation private bash -c '
