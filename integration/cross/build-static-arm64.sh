@@ -10,12 +10,12 @@
 # The compiler runs with address space randomization off (setarch -R): swiftlang 6.0.3's
 # optimizer orders some work by pointer value, so with ASLR one file compiled five times gave
 # four different objects (NftablesPortMapper.swift at 9d4b89a), and two release builds of one
-# commit differed; without ASLR, five of five were the same bytes. The scratch directory is
-# bind-mounted at /build in the chroot, whatever its path here: the compiler's output also
-# followed the scratch path it saw (.build-release-check and .build-release-repro, both with
-# ASLR off, gave different binaries), so every build sees the same paths. And the compiler's
-# code generation runs on one thread (-num-threads 1): with two, a build under CI's load still
+# commit differed; without ASLR, five of five were the same bytes. The compiler's code
+# generation runs on one thread (-num-threads 1): with two, a build made under CI's load still
 # differed from the same build on a quiet machine (thread interleaving moves heap addresses).
+# And the scratch directory is bind-mounted at /build in the chroot, whatever its path here,
+# so two builds see the same paths (not shown to matter alone; it removes the one input that
+# differs between the release test's two builds).
 # Prints the path of the binary (debug info stripped; release.sh strips it whole).
 # Usage: integration/cross/build-static-arm64.sh [--scratch-path DIR] [extra swift build arguments]
 set -euo pipefail
