@@ -17,6 +17,14 @@ struct NftablesInProcessTests {
         #"{"cniVersion":"1.1.0","name":"nftnet","type":"bridge","bridge":"nft0","isGateway":true,"ipMasq":true,"ipMasqBackend":"nftables","macspoofchk":true,"ipam":{"type":"host-local","dataDir":"\#(stage.store.path)/ipam","ranges":[[{"subnet":"10.71.0.0/24"}],[{"subnet":"fd71::/64"}]]}}"#
     }
 
+    /// bridge ADD (`bridgeConfig`) of container c1; the outcome, its status checked.
+    static func addBridge(_ stage: PluginStage) throws -> PluginOutcome {
+        let added = try stage.bed.plugin(
+            "bridge", "ADD", config: bridgeConfig(stage), host: stage.host, containerID: "c1", netns: stage.netns)
+        #expect(added.status == 0, "\(added.output)")
+        return added
+    }
+
     static func ptpConfig(_ stage: PluginStage) -> String {
         #"{"cniVersion":"1.0.0","name":"nftptp","type":"ptp","ipMasq":true,"ipMasqBackend":"nftables","ipam":{"type":"host-local","dataDir":"\#(stage.store.path)/ipam","ranges":[[{"subnet":"10.72.0.0/24"}]]}}"#
     }
@@ -147,9 +155,7 @@ struct NftablesInProcessTests {
     @Test func ourRulesAreWhatNftCompilesFromTheirListing() throws {
         let stage = try PluginStage()
         defer { stage.tearDown() }
-        let added = try stage.bed.plugin(
-            "bridge", "ADD", config: Self.bridgeConfig(stage), host: stage.host, containerID: "c1", netns: stage.netns)
-        #expect(added.status == 0, "\(added.output)")
+        let added = try Self.addBridge(stage)
         let portmap = try stage.bed.plugin(
             "portmap", "ADD", config: Self.portmapConfig(try #require(added.json)), host: stage.host,
             containerID: "c1", netns: stage.netns)
@@ -258,9 +264,7 @@ struct NftablesInProcessTests {
     @Test func aRefusedTransactionIsAnErrorAndAppliesNothing() throws {
         let stage = try PluginStage()
         defer { stage.tearDown() }
-        let added = try stage.bed.plugin(
-            "bridge", "ADD", config: Self.bridgeConfig(stage), host: stage.host, containerID: "c1", netns: stage.netns)
-        #expect(added.status == 0, "\(added.output)")
+        let added = try Self.addBridge(stage)
         stage.store.write(
             "filter.nft",
             "add table ip cni_hostport\nadd chain ip cni_hostport prerouting { type filter hook prerouting priority -100 ; }\n"
