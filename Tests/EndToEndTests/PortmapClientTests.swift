@@ -63,6 +63,50 @@ struct PortmapClientTests {
     }
 }
 
+extension PortmapClientTests {
+    /// conf-examples' nftables-only chain through libcni (bridge ipMasq, portmap and firewall
+    /// on nftables): host ports answer over both families, the rules are nf_tables ones and
+    /// iptables gets nothing, DEL takes everything back.
+    @Test func anNftablesOnlyNodesChain() throws {
+        let node = try PortmapEndToEndTests.Node()
+        let list = node.stage.store.path + "/30-nftables-node.conflist"
+        let text = try String(
+            contentsOfProcFile: VMSuiteTests.repositoryRoot + "/conf-examples/30-nftables-node.conflist")
+        node.stage.store.write(
+            "30-nftables-node.conflist",
+            text.replacing(
+                #""type": "host-local","#,
+                with: #""type": "host-local", "dataDir": "\#(node.stage.store.path)/ipam","#))
+        let cache = node.stage.store.path + "/cache"
+        let capabilities = #"{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}]}"#
+        try node.startServer(in: node.stage.container, log: node.stage.store.path + "/server.log")
+        func drive(_ verb: String) throws -> (Int32, String, String) {
+            try LibcniInteropTests.drive(
+                verb, list, host: node.host, netns: node.stage.netns, containerID: "nf1", cache: cache,
+                capabilities: capabilities)
+        }
+        let (added, output, errors) = try drive("add")
+        #expect(added == 0, "\(errors)")
+        #expect(output.contains("10.89.0.2/16") && output.contains("fd89::2/64"), "\(output)")
+        #expect(try node.ask(from: node.client, "tcp", "198.51.100.1", 8080) == "198.51.100.2")
+        let six = try node.ask(from: node.client, "tcp", "2001:db8:1::1", 8080, timeout: 3)
+        #expect(six == "2001:db8:1::2", "\(String(describing: six))")
+        let ruleset = try Testbed.run(["/usr/sbin/ip", "netns", "exec", node.host, "/usr/sbin/nft", "list", "ruleset"])
+        for table in ["inet cni_plugins_masquerade", "ip cni_hostport", "ip6 cni_hostport", "inet cni_firewall"] {
+            #expect(ruleset.contains("table \(table)"), "no \(table): \(ruleset)")
+        }
+        let nat = try Testbed.run(["/usr/sbin/ip", "netns", "exec", node.host, "/usr/sbin/iptables", "-t", "nat", "-S"])
+        #expect(!nat.contains("CNI-"), "iptables got rules: \(nat)")
+        let (checked, _, checkErrors) = try drive("check")
+        #expect(checked == 0, "\(checkErrors)")
+        let (deleted, _, deleteErrors) = try drive("del")
+        #expect(deleted == 0, "\(deleteErrors)")
+        let after = try Testbed.run(["/usr/sbin/ip", "netns", "exec", node.host, "/usr/sbin/nft", "list", "ruleset"])
+        #expect(!after.contains("10.89.0.2") && !after.contains("fd89::2") && !after.contains("nf1"), "\(after)")
+        #expect(try node.ask(from: node.client, "tcp", "198.51.100.1", 8080) == nil)
+    }
+}
+
 /// containerd's GCE template through libcni: ptp (host-local) -> portmap with the
 /// `portMappings` capability, only our binaries: the host port answers, DEL takes it back.
 @Suite(.serialized, .enabled(if: !Testbed.insideVM))
