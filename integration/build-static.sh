@@ -15,10 +15,10 @@ mnl=$(bash integration/fetch-static-libs.sh amd64)
 scratch=.build-static
 if [ "${1:-}" = --scratch-path ]; then scratch=$2; shift 2; fi
 source integration/build-stamp.sh
-flags=(-c release --product swift-cni -Xswiftc -static-executable -Xswiftc -num-threads -Xswiftc 1
+flags=(-c release --product swift-cni -j 1 -Xswiftc -static-executable -Xswiftc -num-threads -Xswiftc 1
   -Xlinker -L"$mnl" -Xlinker --strip-debug -Xcc -DSWIFT_CNI_STATIC -Xcc "-DSWIFT_CNI_COMMIT=\"$commit\"")
-# As for arm64 (build-static-arm64.sh says why): ASLR off for the compiler, code generation on
-# one thread (above), and the scratch directory seen at one fixed path (a bind mount in a
+# As for arm64 (build-static-arm64.sh says why): ASLR off for the compiler, one job at a time
+# and code generation on one thread (above), and the scratch directory seen at one fixed path (a bind mount in a
 # private mount namespace), so two builds of one commit give the same bytes wherever their
 # scratch directories are and however loaded the machine is.
 fixed=/var/tmp/swift-cni-static-scratch

@@ -10,9 +10,10 @@
 # The compiler runs with address space randomization off (setarch -R): swiftlang 6.0.3's
 # optimizer orders some work by pointer value, so with ASLR one file compiled five times gave
 # four different objects (NftablesPortMapper.swift at 9d4b89a), and two release builds of one
-# commit differed; without ASLR, five of five were the same bytes. The compiler's code
-# generation runs on one thread (-num-threads 1): with two, a build made under CI's load still
-# differed from the same build on a quiet machine (thread interleaving moves heap addresses).
+# commit differed; without ASLR, five of five were the same bytes. Builds made under CI's load
+# still differed from the same build on a quiet machine (which matched CI's first build byte
+# for byte, twice): so the compiler runs one job at a time (-j 1: no race between compiler
+# processes over the clang module cache) and generates code on one thread (-num-threads 1).
 # And the scratch directory is bind-mounted at /build in the chroot, whatever its path here,
 # so two builds see the same paths (not shown to matter alone; it removes the one input that
 # differs between the release test's two builds).
@@ -31,7 +32,7 @@ fi
 case "$scratch" in
   ../* | /*) echo "build-static-arm64: the scratch path must be inside the checkout ($PWD)" >&2; exit 2 ;;
 esac
-flags=(-c release --product swift-cni --scratch-path /build --triple aarch64-unknown-linux-gnu
+flags=(-c release --product swift-cni --scratch-path /build -j 1 --triple aarch64-unknown-linux-gnu
   --sdk /sysroot -Xswiftc -sdk -Xswiftc /sysroot -Xswiftc -static-executable
   -Xswiftc -resource-dir -Xswiftc /sysroot/usr/lib/swift_static -Xswiftc -use-ld=lld
   -Xswiftc -num-threads -Xswiftc 1 -Xlinker --strip-debug -Xcc -DSWIFT_CNI_STATIC -Xcc "-DSWIFT_CNI_COMMIT=\"$commit\"")
