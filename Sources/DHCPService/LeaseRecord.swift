@@ -38,7 +38,7 @@ final class LeaseRecord: @unchecked Sendable {
 struct DaemonSettings: Sendable {
     /// The longest wait any timeout may ask for (a day): every duration from a flag or a
     /// request is checked against it, so none overflows a poll(2) or timespec conversion.
-    static let longestTimeout: Double = 86_400
+    static let longestTimeout: Double = longestPollWait
     /// Requests served at once (a thread each); more are answered with code 11.
     var maximumWorkers = 64
     /// `-resendtimeout`: how long one renewal or rebinding exchange may go on before it waits

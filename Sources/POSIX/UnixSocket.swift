@@ -1,13 +1,12 @@
-import CNI
 import CSystem
-import POSIX
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// Stream unix sockets for the plugin-daemon protocol: one JSON object a line each way.
-enum UnixSocket {
+/// Stream unix sockets: the DHCP plugin-daemon protocol (one JSON object a line each way)
+/// and the D-Bus system bus.
+public enum UnixSocket {
     private static func address(_ path: String) throws(SystemError) -> sockaddr_un {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
@@ -23,7 +22,7 @@ enum UnixSocket {
 
     /// The credentials of the process at the other end of a connection (SO_PEERCRED: who
     /// connected, as the kernel saw it then); nil when the kernel does not say.
-    static func peer(_ connection: FileDescriptor) -> (uid: uid_t, gid: gid_t)? {
+    public static func peer(_ connection: FileDescriptor) -> (uid: uid_t, gid: gid_t)? {
         var uid: uid_t = 0
         var gid: gid_t = 0
         guard csystem_peer_credentials(connection.rawValue, &uid, &gid) == 0 else { return nil }
@@ -33,7 +32,7 @@ enum UnixSocket {
     /// A listening socket bound to `path` with `mode` (the caller removes a stale socket first:
     /// EADDRINUSE). The umask is set for the bind alone, so the socket file is created with at
     /// most `mode` and nobody else can connect while a chmod is pending.
-    static func listen(_ path: String, mode: mode_t = 0o600) throws(SystemError) -> FileDescriptor {
+    public static func listen(_ path: String, mode: mode_t = 0o600) throws(SystemError) -> FileDescriptor {
         var address = try address(path)
         let socketFD = try FileDescriptor(
             checking: socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0), "socket for",
@@ -54,7 +53,7 @@ enum UnixSocket {
 
     /// Connects to the daemon's socket within `timeout` seconds (ENOENT/ECONNREFUSED: no
     /// daemon); the descriptor returned is blocking (reads go through `readLine`'s poll).
-    static func connect(_ path: String, timeout: Double) throws(SystemError) -> FileDescriptor {
+    public static func connect(_ path: String, timeout: Double) throws(SystemError) -> FileDescriptor {
         var address = try address(path)
         // Non-blocking, so a daemon whose listen backlog is full (EAGAIN) is retried every
         // 10 ms until `timeout` instead of blocking without bound.
@@ -84,7 +83,7 @@ enum UnixSocket {
     }
 
     /// Reads up to a newline, at most 1 MiB, within `timeout` seconds; nil on timeout or EOF first.
-    static func readLine(_ fd: FileDescriptor, timeout: Double) -> String? {
+    public static func readLine(_ fd: FileDescriptor, timeout: Double) -> String? {
         var data: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         let deadline = MonotonicClock.seconds + timeout
@@ -105,8 +104,12 @@ enum UnixSocket {
 }
 
 /// A poll(2) timeout in milliseconds for `seconds`: at least 1, and never a conversion that
-/// traps (NaN, infinite or huge waits become a day).
-func pollMilliseconds(_ seconds: Double) -> Int32 {
-    guard seconds.isFinite else { return Int32(DaemonSettings.longestTimeout * 1000) }
-    return Int32(min(max(seconds * 1000, 1), DaemonSettings.longestTimeout * 1000))
+/// traps (NaN, infinite or huge waits become `longestPollWait`).
+public func pollMilliseconds(_ seconds: Double) -> Int32 {
+    guard seconds.isFinite else { return Int32(longestPollWait * 1000) }
+    return Int32(min(max(seconds * 1000, 1), longestPollWait * 1000))
 }
+
+/// The longest wait, in seconds, that any timeout may ask for (a day): durations from flags
+/// and requests are checked against it, so none overflows a poll(2) or timespec conversion.
+public let longestPollWait: Double = 86_400
