@@ -33,6 +33,8 @@ let package = Package(
         // nf_tables in the process: transactions and listings through libnftnl over libmnl.
         .target(name: "Nftables", dependencies: ["CNftnl", "Netlink", "Addressing", "Namespaces", "POSIX"]),
         .target(name: "ProcessRunner", dependencies: ["CSystem", "POSIX"]),
+        // A minimal D-Bus client (system bus, method calls): the firewall plugin's firewalld backend.
+        .target(name: "DBus", dependencies: ["POSIX"]),
         .target(name: "CNI", dependencies: ["JSON", "Addressing", "ProcessRunner", "POSIX", "CSystem"]),
         .target(name: "DHCP", dependencies: ["Addressing"]),
         // The CNI codes of netlink, namespace, sysctl and firewall errors, for every binary.
@@ -44,7 +46,8 @@ let package = Package(
                 "KernelErrors",
             ]),
         .target(
-            name: "Firewall", dependencies: ["ProcessRunner", "JSON", "Addressing", "POSIX", "Netlink", "Nftables"]),
+            name: "Firewall",
+            dependencies: ["ProcessRunner", "JSON", "Addressing", "POSIX", "Netlink", "Nftables", "DBus"]),
         .target(name: "IPAM", dependencies: ["CNI", "JSON", "Addressing", "CSystem", "POSIX"]),
         .target(
             name: "Plugins",
@@ -66,7 +69,7 @@ let package = Package(
             name: "UnitTests",
             dependencies: [
                 "JSON", "CNI", "IPAM", "Netlink", "Namespaces", "Plugins", "CMnl", "Addressing", "TestSupport", "DHCP",
-                "POSIX", "CSystem", "Firewall", "ProcessRunner", "DHCPService", "Nftables",
+                "POSIX", "CSystem", "Firewall", "ProcessRunner", "DHCPService", "Nftables", "DBus",
             ]
         ),
         .testTarget(
