@@ -14,6 +14,7 @@ packages=(
   golang-go golang-github-appc-cni-dev   # libcni (Podman/containerd/CRI-O's library) drives the binaries in a test
   containerd python3-grpcio        # containerd's CRI, driven as a kubelet drives it (integration/cri-client.py)
   dnsmasq-base                     # a DHCP server for the dhcp tests
+  dbus-daemon python3-dbus python3-gi gir1.2-glib-2.0 polkitd   # the D-Bus client's tests; what firewalld needs in the VM (integration/fetch-firewalld.sh)
   debootstrap qemu-system-arm qemu-user-static binutils-aarch64-linux-gnu   # arm64: cross-build chroot, VM, strip (integration/cross/)
   python3-yaml python3-venv        # deploy/kubernetes: manifests read and validated offline
 )
@@ -34,4 +35,6 @@ if ! "$VENV/bin/python3" -c "import kubernetes_validate, yaml" 2>/dev/null; then
   /usr/bin/python3 -m venv --system-site-packages "$VENV"
   "$VENV/bin/python3" -m pip install --quiet --disable-pip-version-check kubernetes-validate==1.37.0
 fi
+# firewalld for the VM suite, unpacked (never installed here: it would manage this machine's firewall).
+bash "$(dirname "$0")/fetch-firewalld.sh" >/dev/null
 echo "install-deps: all packages present"

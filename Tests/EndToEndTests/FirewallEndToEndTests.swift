@@ -205,7 +205,8 @@ struct FirewallEndToEndTests {
     }
 
     /// nerdctl runs `firewall` without CNI_COMMAND and reads `CNI firewall plugin v<semver>`
-    /// from stderr; mistakes are code 7.
+    /// from stderr; mistakes are code 7; the firewalld backend without a firewalld to answer
+    /// is an error naming it (its real tests run in the VM: FirewalldVMTests).
     @Test func nerdctlsVersionLineAndMistakes() throws {
         let bare = try ChildProcess.run(
             Testbed.binDirectory + "/firewall", environment: [], captureStandardError: true)
@@ -216,13 +217,19 @@ struct FirewallEndToEndTests {
         let node = try Node()
         let previous = try node.addContainer("f3", netns: node.stage.netns)
         for (extra, named) in [
-            (#","backend":"firewalld""#, "backend"), (#","ingressPolicy":"closed""#, "ingressPolicy"),
+            (#","backend":"firewalld2""#, "backend"), (#","firewalldZone":"a b""#, "firewalldZone"),
+            (#","ingressPolicy":"closed""#, "ingressPolicy"),
             (#","iptablesAdminChainName":"a b""#, "iptablesAdminChainName"),
         ] {
             let outcome = try node.firewall("ADD", previous: previous, id: "f3", netns: node.stage.netns, extra: extra)
             #expect(outcome.errorCode == 7 && outcome.output.contains(named), "\(outcome.output)")
         }
         #expect(try node.firewall("ADD", previous: nil, id: "f3", netns: node.stage.netns).errorCode == 7)
+        let noFirewalld = try node.firewall(
+            "ADD", previous: previous, id: "f3", netns: node.stage.netns, extra: #","backend":"firewalld""#)
+        #expect(
+            noFirewalld.status != 0 && noFirewalld.output.contains("firewalld: add sources to zone trusted failed"),
+            "\(noFirewalld.output)")
         #expect(!(try node.iptables("-S")).contains("CNI-FORWARD"), "nothing made")
     }
 }

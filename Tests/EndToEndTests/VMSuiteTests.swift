@@ -14,7 +14,7 @@ import Testing
     static let suites = [
         "KernelLinkTests", "IpvlanVlanVMTests", "ConfExamplesTests", "BridgeVLANVMTests", "DHCPVMTests",
         "DHCPv6VMTests",
-        "KubernetesVMTests",
+        "KubernetesVMTests", "FirewalldVMTests",
     ]
 
     static var repositoryRoot: String {

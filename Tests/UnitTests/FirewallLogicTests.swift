@@ -45,11 +45,18 @@ final class RecordingForwardFirewall: ForwardFirewall, @unchecked Sendable {
     final class Stage: @unchecked Sendable {
         let firewall = RecordingForwardFirewall("fake")
         var chosen: [FirewallPlugin.BackendChoice] = []
+        var firewalldRuns = false
+        var probes = 0
         var plugin: FirewallPlugin {
-            FirewallPlugin { choice in
-                self.chosen.append(choice)
-                return self.firewall
-            }
+            FirewallPlugin(
+                backends: { choice in
+                    self.chosen.append(choice)
+                    return self.firewall
+                },
+                firewalldIsRunning: {
+                    self.probes += 1
+                    return self.firewalldRuns
+                })
         }
     }
 
@@ -63,6 +70,31 @@ final class RecordingForwardFirewall: ForwardFirewall, @unchecked Sendable {
         #expect(stage.chosen[1].iptablesAdminChain == "MY-ADMIN")
         #expect(stage.chosen[2].nftablesForwardChain == NftablesForwardFirewall.ChainName("inet filter forward"))
         #expect(stage.firewall.calls.allSatisfy { $0 == "allow [\"10.1.0.5\", \"fd00::5\"] c1" })
+    }
+
+    /// With no `backend`, firewalld when it runs, else iptables (upstream's rule); a backend
+    /// named is used without asking; `firewalldZone` defaults to `trusted`; bad values are
+    /// code 7 naming the key.
+    @Test func theDefaultBackendIsFirewalldWhenItRuns() throws {
+        let stage = Stage()
+        stage.firewalldRuns = true
+        _ = try stage.plugin.add(try request(Self.config()))
+        _ = try stage.plugin.add(try request(Self.config(#","firewalldZone":"public""#)))
+        _ = try stage.plugin.add(try request(Self.config(#","backend":"iptables""#)))
+        #expect(stage.probes == 2)
+        stage.firewalldRuns = false
+        try stage.plugin.delete(try request(Self.config(), command: "DEL"))
+        _ = try stage.plugin.add(try request(Self.config(#","backend":"firewalld""#)))
+        #expect(stage.probes == 3)
+        #expect(stage.chosen.map(\.backend) == ["firewalld", "firewalld", "iptables", "iptables", "firewalld"])
+        #expect(stage.chosen.map(\.firewalldZone) == ["trusted", "public", "trusted", "trusted", "trusted"])
+        for (extra, key) in [
+            (#","backend":"firewalld2""#, "\"backend\": unknown backend \"firewalld2\""),
+            (#","firewalldZone":"a b""#, "\"firewalldZone\""), (#","firewalldZone":7"#, "firewalldZone"),
+        ] {
+            let error = #expect(throws: CNIError.self) { try stage.plugin.add(try request(Self.config(extra))) }
+            #expect(error?.code == 7 && error?.msg.contains(key) == true, "\(extra): \(String(describing: error))")
+        }
     }
 
     /// A failed isolation takes back what ADD allowed, and the error is the backend's.
