@@ -13,7 +13,37 @@ public struct Qdisc: Sendable, Equatable {
     public var rate: UInt32?
     public var limit: UInt32?
     public var buffer: UInt32?
+
+    public init(
+        kind: String, handle: UInt32, parent: UInt32, rate: UInt32? = nil, limit: UInt32? = nil, buffer: UInt32? = nil
+    ) {
+        self.kind = kind
+        self.handle = handle
+        self.parent = parent
+        self.rate = rate
+        self.limit = limit
+        self.buffer = buffer
+    }
 }
+
+/// Traffic control on a namespace's links (the bandwidth plugin's requests): a netlink session
+/// that also sends tc messages. `RouteNetlink` is the kernel's; tests hand a model.
+public protocol TrafficShaping: NetlinkSession {
+    /// RTM_NEWQDISC of a root TBF (handle 1:): `rate` bytes per second, `limit` bytes queued,
+    /// `buffer` scheduler ticks of burst. EEXIST: the link has a root qdisc other than the default.
+    func addTokenBucket(index: Int32, rate: UInt64, limit: UInt32, buffer: UInt32) throws(NetlinkError)
+    /// RTM_NEWQDISC of the ingress qdisc (ffff:). EEXIST: there is one already.
+    func addIngressQdisc(index: Int32) throws(NetlinkError)
+    /// RTM_NEWTFILTER: a u32 filter on the ingress qdisc matching every packet, with a mirred
+    /// action redirecting it to the egress of link `targetIndex`.
+    func addRedirectFilter(index: Int32, to targetIndex: Int32) throws(NetlinkError)
+    /// RTM_DELQDISC of the root or ingress qdisc; none there (ENOENT, EINVAL) is fine.
+    func deleteQdisc(index: Int32, ingress: Bool) throws(NetlinkError)
+    /// RTM_GETQDISC dump of one link's qdiscs.
+    func qdiscs(index: Int32) throws(NetlinkError) -> [Qdisc]
+}
+
+extension RouteNetlink: TrafficShaping {}
 
 /// Traffic control over rtnetlink (tc messages), for the bandwidth plugin: no `tc` binary.
 extension RouteNetlink {

@@ -64,3 +64,11 @@ public protocol PluginHost {
     /// "masquerade", "spoofcheck", "sysctl"). The real host does nothing in release builds.
     func checkpoint(_ step: String) throws
 }
+
+/// What the bandwidth plugin asks of the node, and nothing more: the container's namespace (to
+/// find the host end of its veth) and traffic control on the host's links.
+public protocol TrafficControlHost {
+    func openNamespace(_ path: String) throws -> any ContainerNamespace
+    /// A NETLINK_ROUTE session in the host namespace that also sends tc messages.
+    func hostTrafficShaping() throws -> any TrafficShaping
+}

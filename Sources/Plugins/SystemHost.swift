@@ -15,7 +15,7 @@ import Netlink
 /// ADD fail right after that step (it can only make an ADD fail, never change what a
 /// successful one does), SWIFT_CNI_IPAM_EXEC=1 execs the IPAM even when it is ours. Release
 /// builds contain neither (the release test checks the installed binary's bytes).
-public struct SystemHost: PluginHost {
+public struct SystemHost: PluginHost, TrafficControlHost {
     #if DEBUG
         private let injectedFailureStep = getenv("SWIFT_CNI_INJECT_FAILURE").map { String(cString: $0) }
         private let forcesIPAMExec = getenv("SWIFT_CNI_IPAM_EXEC").map { String(cString: $0) } == "1"
@@ -29,6 +29,9 @@ public struct SystemHost: PluginHost {
 
     /// A NETLINK_ROUTE socket in the calling thread's namespace.
     public func hostNetlink() throws -> any NetlinkSession { try RouteNetlink() }
+
+    /// The same, for its traffic control requests.
+    public func hostTrafficShaping() throws -> any TrafficShaping { try RouteNetlink() }
 
     public func writeHostSysctl(_ key: String, _ value: String) throws { try Sysctl.write(key, value) }
 

@@ -29,6 +29,9 @@ final class FakeNode {
         var sysctls: [String: String] = [:]
         /// VLANs per link index (bridge ports and, with `bridgeSelf`, the bridge).
         var vlans: [Int32: Set<UInt16>] = [:]
+        /// Qdiscs per link index (none: the kernel's default), and ingress redirects to a link.
+        var qdiscs: [Int32: [Qdisc]] = [:]
+        var redirects: [Int32: Int32] = [:]
     }
 
     /// What a test compares before and after: everything but sysctls, which an ADD sets and no
@@ -38,6 +41,7 @@ final class FakeNode {
         var addresses: [String: [String]]
         var routes: [String: [String]]
         var vlans: [String: [String]]
+        var trafficControl: [String: [String]]
         var reservations: [String]
         var masquerades: [String]
         var spoofChecks: [String]
@@ -117,6 +121,10 @@ final class FakeNode {
                     .sorted()
             },
             vlans: perNamespace { ns in ns.vlans.map { "\($0.key) \($0.value.sorted())" }.sorted() },
+            trafficControl: perNamespace { ns in
+                ns.qdiscs.flatMap { entry in entry.value.map { "\(entry.key) \($0.kind) \($0.handle)" } }.sorted()
+                    + ns.redirects.map { "\($0.key) redirect \($0.value)" }.sorted()
+            },
             reservations: reservations.sorted(), masquerades: masquerades.keys.sorted(),
             spoofChecks: spoofChecks.sorted())
     }
@@ -146,7 +154,7 @@ final class FakeNode {
 }
 
 /// `PluginHost` over a `FakeNode`.
-struct FakeHost: PluginHost {
+struct FakeHost: PluginHost, TrafficControlHost {
     let node: FakeNode
 
     func openNamespace(_ path: String) throws -> any ContainerNamespace {
@@ -158,6 +166,8 @@ struct FakeHost: PluginHost {
     }
 
     func hostNetlink() throws -> any NetlinkSession { FakeNetlink(node: node, namespace: "host") }
+
+    func hostTrafficShaping() throws -> any TrafficShaping { FakeNetlink(node: node, namespace: "host") }
 
     func writeHostSysctl(_ key: String, _ value: String) throws {
         try FakeNamespace.write(key, value, in: "host", node)
@@ -309,7 +319,7 @@ final class FakeFirewall: FirewallBackend, SpoofCheckFirewall {
 /// A netlink session in one namespace of a `FakeNode`, answering as the kernel would: ENODEV
 /// for a missing link, EEXIST for a taken name, a veth's peer made and removed with it, a
 /// link's addresses and routes removed with it.
-final class FakeNetlink: NetlinkSession {
+final class FakeNetlink: TrafficShaping {
     let node: FakeNode
     let namespace: String
 
@@ -426,6 +436,8 @@ final class FakeNetlink: NetlinkSession {
         node.namespaces[namespace]?.addresses.removeAll { $0.interfaceIndex == index }
         node.namespaces[namespace]?.routes.removeAll { $0.outputInterfaceIndex == index }
         node.namespaces[namespace]?.vlans[index] = nil
+        node.namespaces[namespace]?.qdiscs[index] = nil
+        node.namespaces[namespace]?.redirects[index] = nil
     }
 
     func renameLink(index: Int32, to newName: String) throws(NetlinkError) {
@@ -545,5 +557,61 @@ final class FakeNetlink: NetlinkSession {
         return space.vlans.map { entry in
             (entry.key, space.links.first { $0.index == entry.key }?.masterIndex, entry.value.sorted())
         }
+    }
+
+    // Traffic control, as the kernel answers: one root and one ingress qdisc per link
+    // (EEXIST for a second), a filter only on an ingress qdisc (EINVAL without), ENODEV for a
+    // missing link; deleting a qdisc that is not there changes nothing.
+
+    private func requireLink(_ index: Int32, _ entry: String) throws(NetlinkError) {
+        if !space.links.contains(where: { $0.index == index }) { throw fail(entry, ENODEV) }
+    }
+
+    func addTokenBucket(index: Int32, rate: UInt64, limit: UInt32, buffer: UInt32) throws(NetlinkError) {
+        let entry = "qdisc add tbf \(name(index)) rate \(rate) limit \(limit) buffer \(buffer)"
+        try requireLink(index, entry)
+        if space.qdiscs[index, default: []].contains(where: { $0.parent == 0xFFFF_FFFF }) {
+            throw fail(entry, EEXIST)
+        }
+        try change(entry)
+        space.qdiscs[index, default: []].append(
+            Qdisc(
+                kind: "tbf", handle: 0x1_0000, parent: 0xFFFF_FFFF,
+                rate: UInt32(truncatingIfNeeded: min(rate, UInt64(UInt32.max))), limit: limit, buffer: buffer))
+    }
+
+    func addIngressQdisc(index: Int32) throws(NetlinkError) {
+        let entry = "qdisc add ingress \(name(index))"
+        try requireLink(index, entry)
+        if space.qdiscs[index, default: []].contains(where: { $0.kind == "ingress" }) { throw fail(entry, EEXIST) }
+        try change(entry)
+        space.qdiscs[index, default: []].append(Qdisc(kind: "ingress", handle: 0xFFFF_0000, parent: 0xFFFF_FFF1))
+    }
+
+    func addRedirectFilter(index: Int32, to targetIndex: Int32) throws(NetlinkError) {
+        let entry = "filter add \(name(index)) redirect \(name(targetIndex))"
+        try requireLink(index, entry)
+        guard space.qdiscs[index, default: []].contains(where: { $0.kind == "ingress" }) else {
+            throw fail(entry, EINVAL)
+        }
+        try requireLink(targetIndex, entry)
+        try change(entry)
+        space.redirects[index] = targetIndex
+    }
+
+    func deleteQdisc(index: Int32, ingress: Bool) throws(NetlinkError) {
+        let entry = "qdisc del \(ingress ? "ingress" : "root") \(name(index))"
+        try requireLink(index, entry)
+        let matches: (Qdisc) -> Bool = { ingress ? $0.kind == "ingress" : $0.parent == 0xFFFF_FFFF }
+        guard space.qdiscs[index, default: []].contains(where: matches) else { return }
+        try change(entry)
+        space.qdiscs[index]?.removeAll(where: matches)
+        if ingress { space.redirects[index] = nil }
+        if space.qdiscs[index]?.isEmpty == true { space.qdiscs[index] = nil }
+    }
+
+    func qdiscs(index: Int32) throws(NetlinkError) -> [Qdisc] {
+        node.log.append("\(namespace) getqdiscs \(name(index))")
+        return space.qdiscs[index] ?? []
     }
 }

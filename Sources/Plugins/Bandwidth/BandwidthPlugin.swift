@@ -14,7 +14,8 @@ import POSIX
 /// veth; egress by redirecting the host veth's ingress to an ifb device `bwp<hash>` shaped by a
 /// TBF. All through rtnetlink tc messages, no `tc`. Zero rates are a passthrough.
 public struct BandwidthPlugin: CNIPlugin {
-    public init() {}
+    let host: any TrafficControlHost
+    public init(host: any TrafficControlHost = SystemHost()) { self.host = host }
     public var about: String { "swift-cni bandwidth: rate limits on the container's veth (TBF, ifb)" }
 
     /// Rates in bits per second, bursts in bits, as upstream (and Kubernetes' annotations).
@@ -86,9 +87,8 @@ public struct BandwidthPlugin: CNIPlugin {
     }
 
     /// The host end of the container's veth, which prevResult must list (without a sandbox).
-    static func hostEnd(_ request: CNIRequest, _ result: CNIResult, _ hostNetlink: RouteNetlink) throws -> Link {
-        let namespace = try NetworkNamespace(path: request.environment.netns)
-        let containerNetlink = try RouteNetlink(in: namespace)
+    func hostEnd(_ request: CNIRequest, _ result: CNIResult, _ hostNetlink: any TrafficShaping) throws -> Link {
+        let containerNetlink = try host.openNamespace(request.environment.netns).netlink()
         guard let inside = try containerNetlink.link(named: request.environment.ifName), inside.kind == "veth",
             let peerIndex = inside.parentIndex, let peer = try hostNetlink.link(index: peerIndex)
         else {
@@ -112,8 +112,8 @@ public struct BandwidthPlugin: CNIPlugin {
             throw CNIError.invalidConfig("bandwidth must be called as a chained plugin: the config has no prevResult")
         }
         guard !limits.isZero else { return result }
-        let netlink = try RouteNetlink()
-        let hostVeth = try Self.hostEnd(request, result, netlink)
+        let netlink = try host.hostTrafficShaping()
+        let hostVeth = try hostEnd(request, result, netlink)
         let ifb = Self.ifbName(network: request.config.name, containerID: request.environment.containerID)
         do {
             if limits.ingressRate > 0 {
@@ -148,7 +148,7 @@ public struct BandwidthPlugin: CNIPlugin {
     /// DEL removes the ifb (the host veth's qdiscs go with the veth); none there is fine.
     public func delete(_ request: CNIRequest) throws {
         _ = try Limits(request.config)
-        let netlink = try RouteNetlink()
+        let netlink = try host.hostTrafficShaping()
         let ifb = Self.ifbName(network: request.config.name, containerID: request.environment.containerID)
         guard let device = try netlink.link(named: ifb) else { return }
         do {
@@ -165,8 +165,8 @@ public struct BandwidthPlugin: CNIPlugin {
             throw CNIError.invalidConfig("bandwidth CHECK needs the prevResult of the ADD")
         }
         guard !limits.isZero else { return }
-        let netlink = try RouteNetlink()
-        let hostVeth = try Self.hostEnd(request, result, netlink)
+        let netlink = try host.hostTrafficShaping()
+        let hostVeth = try hostEnd(request, result, netlink)
         func expect(_ index: Int32, _ rateBits: UInt64, _ burstBits: UInt64, _ what: String) throws {
             let bucket = Self.tokenBucket(rateBits: rateBits, burstBits: burstBits)
             let found = try netlink.qdiscs(index: index).first { $0.kind == "tbf" }
