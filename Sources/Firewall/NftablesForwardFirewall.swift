@@ -121,13 +121,9 @@ public struct NftablesForwardFirewall: ForwardFirewall {
                 state.rules(in: "forward").filter { $0.comment == containerID },
                 with: Self.ownRules(addresses, containerID: containerID))
             if let external, let name = externalChain {
-                let present = external.rules(in: name.chain).filter { $0.comment == Self.externalComment(containerID) }
-                let wanted = externalRules(addresses, containerID: containerID)
-                if !present.elementsEqual(wanted, by: { $0.expressions == $1.expressions }) {
-                    for rule in present { batch.delete(rule) }
-                    // Inserted at the head in reverse, so they read in order there.
-                    for rule in wanted.reversed() { batch.insert(rule) }
-                }
+                batch.replace(
+                    external.rules(in: name.chain).filter { $0.comment == Self.externalComment(containerID) },
+                    with: externalRules(addresses, containerID: containerID), atHead: true)
             }
             try session.commit(batch)
         }
@@ -166,9 +162,7 @@ public struct NftablesForwardFirewall: ForwardFirewall {
             let present =
                 rule.chain == "admin"
                 ? own.contains { $0.targets == ["admin"] }
-                : (rule.table == Self.table ? own : external).contains {
-                    $0.expressions == rule.expressions && $0.comment == rule.comment
-                }
+                : (rule.table == Self.table ? own : external).contains { $0.matches(rule) }
             if !present {
                 throw FirewallError(
                     tool: "nf_tables", operation: "check forwarding",

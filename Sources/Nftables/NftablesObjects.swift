@@ -82,6 +82,17 @@ public struct NftablesRule: Hashable, Sendable {
             return nil
         }
     }
+
+    /// The same rule in the kernel's eyes, whatever its handle: the chain, the expressions
+    /// and the comment.
+    public func matches(_ other: NftablesRule) -> Bool {
+        chain == other.chain && expressions == other.expressions && comment == other.comment
+    }
+
+    /// The same rules in the same order (`matches` pairwise).
+    public static func same(_ some: [NftablesRule], _ others: [NftablesRule]) -> Bool {
+        some.elementsEqual(others) { $0.matches($1) }
+    }
 }
 
 /// The longest comment `nft` accepts (NFTNL_UDATA_COMMENT_MAXLEN), in bytes.

@@ -162,18 +162,17 @@ public final class NftablesSession {
         var names: [String] = []
         try dump(NFT_MSG_GETCHAIN, family: family.rawValue, operation: "list chains of \(family) \(table)") {
             message in
-            guard let object = nftnl_chain_alloc() else { return }
-            defer { nftnl_chain_free(object) }
-            let parsed = message.withUnsafeBytes { raw -> Int32 in
-                guard let base = raw.baseAddress else { return -1 }
-                return nftnl_chain_nlmsg_parse(base.assumingMemoryBound(to: nlmsghdr.self), object)
-            }
-            guard parsed >= 0,
-                let tableName = nftnl_chain_get_str(object, UInt16(NFTNL_CHAIN_TABLE.rawValue)),
-                String(cString: tableName) == table,
-                let name = nftnl_chain_get_str(object, UInt16(NFTNL_CHAIN_NAME.rawValue))
-            else { return }
-            names.append(String(cString: name))
+            let name = Self.parsed(
+                message, { nftnl_chain_alloc() }, { nftnl_chain_nlmsg_parse($0, $1) }, { nftnl_chain_free($0) },
+                read: { object -> String? in
+                    guard let tableName = nftnl_chain_get_str(object, UInt16(NFTNL_CHAIN_TABLE.rawValue)),
+                        String(cString: tableName) == table,
+                        let name = nftnl_chain_get_str(object, UInt16(NFTNL_CHAIN_NAME.rawValue))
+                    else { return nil }
+                    return String(cString: name)
+                })
+            guard let name else { return }
+            names.append(name)
         }
         return names
     }
@@ -182,32 +181,48 @@ public final class NftablesSession {
     public func tables() throws(NetlinkError) -> [NftablesTable] {
         var tables: [NftablesTable] = []
         try dump(NFT_MSG_GETTABLE, family: 0, operation: "list tables") { message in
-            guard let object = nftnl_table_alloc() else { return }
-            defer { nftnl_table_free(object) }
-            let parsed = message.withUnsafeBytes { raw -> Int32 in
-                guard let base = raw.baseAddress else { return -1 }
-                return nftnl_table_nlmsg_parse(base.assumingMemoryBound(to: nlmsghdr.self), object)
-            }
-            guard parsed >= 0,
-                let family = NftablesFamily(
-                    rawValue: UInt8(
-                        truncatingIfNeeded: nftnl_table_get_u32(object, UInt16(NFTNL_TABLE_FAMILY.rawValue)))),
-                let name = nftnl_table_get_str(object, UInt16(NFTNL_TABLE_NAME.rawValue))
-            else { return }
-            tables.append(NftablesTable(family, String(cString: name)))
+            let table = Self.parsed(
+                message, { nftnl_table_alloc() }, { nftnl_table_nlmsg_parse($0, $1) }, { nftnl_table_free($0) },
+                read: { object -> NftablesTable? in
+                    let family = UInt8(
+                        truncatingIfNeeded: nftnl_table_get_u32(object, UInt16(NFTNL_TABLE_FAMILY.rawValue)))
+                    guard let family = NftablesFamily(rawValue: family),
+                        let name = nftnl_table_get_str(object, UInt16(NFTNL_TABLE_NAME.rawValue))
+                    else { return nil }
+                    return NftablesTable(family, String(cString: name))
+                })
+            guard let table else { return }
+            tables.append(table)
         }
         return tables
     }
 
     /// A dumped rule (NFT_MSG_NEWRULE message) read through nftnl_rule_nlmsg_parse.
     static func parseRule(_ message: [UInt8]) -> NftablesRule? {
-        guard let object = nftnl_rule_alloc() else { return nil }
-        defer { nftnl_rule_free(object) }
-        let parsed = message.withUnsafeBytes { raw -> Int32 in
+        parsed(
+            message, { nftnl_rule_alloc() }, { nftnl_rule_nlmsg_parse($0, $1) }, { nftnl_rule_free($0) },
+            read: rule(from:))
+    }
+
+    /// Parses one dumped message into a fresh libnftnl object (`allocate`, `parse`), reads
+    /// it with `read` and frees it, whatever happens; nil when the message does not parse.
+    static func parsed<Value>(
+        _ message: [UInt8], _ allocate: () -> OpaquePointer?,
+        _ parse: (UnsafePointer<nlmsghdr>, OpaquePointer) -> Int32, _ free: (OpaquePointer) -> Void,
+        read: (OpaquePointer) -> Value?
+    ) -> Value? {
+        guard let object = allocate() else { return nil }
+        defer { free(object) }
+        let status = message.withUnsafeBytes { raw -> Int32 in
             guard let base = raw.baseAddress else { return -1 }
-            return nftnl_rule_nlmsg_parse(base.assumingMemoryBound(to: nlmsghdr.self), object)
+            return parse(base.assumingMemoryBound(to: nlmsghdr.self), object)
         }
-        guard parsed >= 0,
+        return status >= 0 ? read(object) : nil
+    }
+
+    /// The rule a parsed libnftnl rule object holds.
+    private static func rule(from object: OpaquePointer) -> NftablesRule? {
+        guard
             let family = NftablesFamily(
                 rawValue: UInt8(truncatingIfNeeded: nftnl_rule_get_u32(object, UInt16(NFTNL_RULE_FAMILY.rawValue)))),
             let table = nftnl_rule_get_str(object, UInt16(NFTNL_RULE_TABLE.rawValue)),

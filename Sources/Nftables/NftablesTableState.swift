@@ -54,24 +54,21 @@ extension NftablesBatch {
     /// it already does, else the chain is flushed and the rules added.
     public mutating func ensure(rules: [NftablesRule], chain: String, in state: NftablesTableState) {
         let present = state.rules(in: chain)
-        let same =
-            present.count == rules.count
-            && zip(present, rules).allSatisfy { $0.expressions == $1.expressions && $0.comment == $1.comment }
-        guard !same else { return }
+        guard !NftablesRule.same(present, rules) else { return }
         if !present.isEmpty { flush(state.family, table: state.table, chain: chain) }
         for rule in rules { add(rule) }
     }
 
     /// Replaces `present` (rules of a dump) with `wanted`: nothing when they are the same
-    /// rules in the same order, else the present ones deleted and the wanted ones added.
-    public mutating func replace(_ present: [NftablesRule], with wanted: [NftablesRule]) {
-        let same =
-            present.count == wanted.count
-            && zip(present, wanted).allSatisfy {
-                $0.chain == $1.chain && $0.expressions == $1.expressions && $0.comment == $1.comment
-            }
-        guard !same else { return }
+    /// rules in the same order, else the present ones deleted and the wanted ones added (at
+    /// the chain's end, or `atHead`, inserted so that they read in order there).
+    public mutating func replace(_ present: [NftablesRule], with wanted: [NftablesRule], atHead: Bool = false) {
+        guard !NftablesRule.same(present, wanted) else { return }
         for rule in present { delete(rule) }
-        for rule in wanted { add(rule) }
+        if atHead {
+            for rule in wanted.reversed() { insert(rule) }
+        } else {
+            for rule in wanted { add(rule) }
+        }
     }
 }
