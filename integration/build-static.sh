@@ -16,14 +16,24 @@ scratch=.build-static
 if [ "${1:-}" = --scratch-path ]; then scratch=$2; shift 2; fi
 source integration/build-stamp.sh
 flags=(-c release --product swift-cni -j 1 -Xswiftc -static-executable -Xswiftc -num-threads -Xswiftc 1
+  -Xswiftc -Xfrontend -Xswiftc -enable-single-module-llvm-emission -Xcc -Xclang -Xcc -fno-pch-timestamp
   -Xlinker -L"$mnl" -Xlinker --strip-debug -Xcc -DSWIFT_CNI_STATIC -Xcc "-DSWIFT_CNI_COMMIT=\"$commit\"")
-# As for arm64 (build-static-arm64.sh says why): ASLR off for the compiler, one job at a time
-# and code generation on one thread (above), and the scratch directory seen at one fixed path (a bind mount in a
-# private mount namespace), so two builds of one commit give the same bytes wherever their
-# scratch directories are and however loaded the machine is.
+# As for arm64 (build-static-arm64.sh says why): ASLR off for the compiler, one job at a time,
+# code generation in the compiler's main thread, module files without input times, swiftc
+# started with a fixed environment and one malloc arena (SWIFT_EXEC, the wrapper below), and
+# the scratch directory seen at one fixed path (a bind mount in a private mount namespace), so
+# two builds of one commit give the same bytes wherever their scratch directories are and
+# however loaded the machine is.
 fixed=/var/tmp/swift-cni-static-scratch
 mkdir -p "$scratch" "$fixed"
+swiftc=$(command -v swiftc)
+cat > "$scratch/.swiftc-fixed-environment" <<WRAPPER
+#!/bin/sh
+exec env -i PATH=$(dirname "$swiftc"):/usr/bin:/bin HOME=/root \${SOURCE_DATE_EPOCH:+SOURCE_DATE_EPOCH=\$SOURCE_DATE_EPOCH} \\
+  GLIBC_TUNABLES=glibc.malloc.arena_max=1:glibc.malloc.tcache_count=0 $swiftc "\$@"
+WRAPPER
+chmod 755 "$scratch/.swiftc-fixed-environment"
 # shellcheck disable=SC2016
-unshare --mount --propagation private bash -c 'mount --bind "$1" "$2" && shift 2 && exec setarch "$(uname -m)" -R swift build "$@"' \
+unshare --mount --propagation private bash -c 'mount --bind "$1" "$2" && export SWIFT_EXEC="$2/.swiftc-fixed-environment" && shift 2 && exec setarch "$(uname -m)" -R swift build "$@"' \
   bind-scratch "$(realpath "$scratch")" "$fixed" "${flags[@]}" --scratch-path "$fixed" "$@" >&2
 echo "$(swift build -c release --scratch-path "$scratch" --show-bin-path)/swift-cni"

@@ -17,6 +17,14 @@
 # And the scratch directory is bind-mounted at /build in the chroot, whatever its path here,
 # so two builds see the same paths (not shown to matter alone; it removes the one input that
 # differs between the release test's two builds).
+# What remained (found at 606d798 by recompiling one module by hand): the optimizer's output
+# depends on the size of the compiler's environment (one module compiled with a 300-byte
+# variable added gave other bytes than without), and SwiftPM's build engine hands each
+# compiler process variables that differ from build to build (LLBUILD_TASK_ID and the like,
+# numbered in the order the tasks ran, which load changes). So swiftc is called through
+# SWIFT_EXEC, a wrapper that starts it with a fixed environment; and clang's module files
+# are written without the modification times of their inputs (-fno-pch-timestamp: SwiftPM
+# writes CSystem's module map afresh in each build, and its time went into CSystem.pcm).
 # Prints the path of the binary (debug info stripped; release.sh strips it whole).
 # Usage: integration/cross/build-static-arm64.sh [--scratch-path DIR] [extra swift build arguments]
 set -euo pipefail
@@ -35,8 +43,17 @@ esac
 flags=(-c release --product swift-cni --scratch-path /build -j 1 --triple aarch64-unknown-linux-gnu
   --sdk /sysroot -Xswiftc -sdk -Xswiftc /sysroot -Xswiftc -static-executable
   -Xswiftc -resource-dir -Xswiftc /sysroot/usr/lib/swift_static -Xswiftc -use-ld=lld
-  -Xswiftc -num-threads -Xswiftc 1 -Xlinker --strip-debug -Xcc -DSWIFT_CNI_STATIC -Xcc "-DSWIFT_CNI_COMMIT=\"$commit\"")
+  -Xswiftc -num-threads -Xswiftc 1 -Xswiftc -Xfrontend -Xswiftc -enable-single-module-llvm-emission
+  -Xcc -Xclang -Xcc -fno-pch-timestamp
+  -Xlinker --strip-debug -Xcc -DSWIFT_CNI_STATIC -Xcc "-DSWIFT_CNI_COMMIT=\"$commit\"")
 mkdir -p "$scratch" "$cache/trixie-amd64/src" "$cache/trixie-amd64/sysroot" "$cache/trixie-amd64/build"
+# The fixed-environment compiler (seen in the chroot as /build/.swiftc-fixed-environment).
+cat > "$scratch/.swiftc-fixed-environment" <<'WRAPPER'
+#!/bin/sh
+exec env -i PATH=/usr/bin:/bin HOME=/root ${SOURCE_DATE_EPOCH:+SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH} \
+  GLIBC_TUNABLES=glibc.malloc.arena_max=1:glibc.malloc.tcache_count=0 /usr/libexec/swift/bin/swiftc "$@"
+WRAPPER
+chmod 755 "$scratch/.swiftc-fixed-environment"
 # shellcheck disable=SC2016
 unshare --mount --propagation private bash -c '
   set -e
@@ -49,6 +66,7 @@ unshare --mount --propagation private bash -c '
   [ -n "${SOURCE_DATE_EPOCH:-}" ] && stamp=(SOURCE_DATE_EPOCH="$SOURCE_DATE_EPOCH")
   exec setarch "$(uname -m)" -R chroot "$root" env -i PATH=/usr/bin:/bin HOME=/root "${stamp[@]}" \
     PKG_CONFIG_PATH=/sysroot/usr/lib/aarch64-linux-gnu/pkgconfig PKG_CONFIG_SYSROOT_DIR=/sysroot \
+    SWIFT_EXEC=/build/.swiftc-fixed-environment \
     sh -c "cd /src && swift build \"\$@\"" swift-build "$@"
 ' unshare-build "$cache/trixie-amd64" "$PWD" "$cache/sysroot-arm64" "$scratch" "${flags[@]}" "$@" >&2
 echo "$PWD/$scratch/aarch64-unknown-linux-gnu/release/swift-cni"
