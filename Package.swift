@@ -1,6 +1,10 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// Debug builds (what `swift test` compiles) fail on any compiler warning, so a new one cannot
+// slip in; release and cross builds, made by other compiler versions too, do not.
+let strict: [SwiftSetting] = [.unsafeFlags(["-warnings-as-errors"], .when(configuration: .debug))]
+
 let package = Package(
     name: "swift-cni",
     products: [
@@ -22,63 +26,71 @@ let package = Package(
             pkgConfig: "libnftnl",
             providers: [.apt(["libnftnl-dev"])]
         ),
-        .target(name: "JSON"),
-        .target(name: "Addressing"),
+        .target(name: "JSON", swiftSettings: strict),
+        .target(name: "Addressing", swiftSettings: strict),
         .target(name: "CSystem"),
         // POSIX plumbing every other module uses: SystemError, whole-file reads of our own
         // files (no symlinks, no FIFOs), FileLock, AtomicFile, directories, the monotonic clock.
-        .target(name: "POSIX", dependencies: ["CSystem"]),
-        .target(name: "Namespaces", dependencies: ["CSystem", "POSIX"]),
-        .target(name: "Netlink", dependencies: ["CMnl", "Namespaces", "Addressing", "POSIX"]),
+        .target(name: "POSIX", dependencies: ["CSystem"], swiftSettings: strict),
+        .target(name: "Namespaces", dependencies: ["CSystem", "POSIX"], swiftSettings: strict),
+        .target(name: "Netlink", dependencies: ["CMnl", "Namespaces", "Addressing", "POSIX"], swiftSettings: strict),
         // nf_tables in the process: transactions and listings through libnftnl over libmnl.
-        .target(name: "Nftables", dependencies: ["CNftnl", "Netlink", "Addressing", "Namespaces", "POSIX"]),
-        .target(name: "ProcessRunner", dependencies: ["CSystem", "POSIX"]),
+        .target(
+            name: "Nftables", dependencies: ["CNftnl", "Netlink", "Addressing", "Namespaces", "POSIX"],
+            swiftSettings: strict),
+        .target(name: "ProcessRunner", dependencies: ["CSystem", "POSIX"], swiftSettings: strict),
         // A minimal D-Bus client (system bus, method calls): the firewall plugin's firewalld backend.
-        .target(name: "DBus", dependencies: ["POSIX"]),
-        .target(name: "CNI", dependencies: ["JSON", "Addressing", "ProcessRunner", "POSIX", "CSystem"]),
-        .target(name: "DHCP", dependencies: ["Addressing"]),
+        .target(name: "DBus", dependencies: ["POSIX"], swiftSettings: strict),
+        .target(
+            name: "CNI", dependencies: ["JSON", "Addressing", "ProcessRunner", "POSIX", "CSystem"],
+            swiftSettings: strict),
+        .target(name: "DHCP", dependencies: ["Addressing"], swiftSettings: strict),
         // The CNI codes of netlink, namespace, sysctl and firewall errors, for every binary.
-        .target(name: "KernelErrors", dependencies: ["CNI", "Namespaces", "Netlink", "Firewall"]),
+        .target(
+            name: "KernelErrors", dependencies: ["CNI", "Namespaces", "Netlink", "Firewall"], swiftSettings: strict),
         .target(
             name: "DHCPService",
             dependencies: [
                 "DHCP", "CNI", "JSON", "Namespaces", "Netlink", "Addressing", "CSystem", "ProcessRunner", "POSIX",
                 "KernelErrors",
-            ]),
+            ], swiftSettings: strict),
         .target(
             name: "Firewall",
-            dependencies: ["ProcessRunner", "JSON", "Addressing", "POSIX", "Netlink", "Nftables", "DBus"]),
-        .target(name: "IPAM", dependencies: ["CNI", "JSON", "Addressing", "CSystem", "POSIX"]),
+            dependencies: ["ProcessRunner", "JSON", "Addressing", "POSIX", "Netlink", "Nftables", "DBus"],
+            swiftSettings: strict),
+        .target(name: "IPAM", dependencies: ["CNI", "JSON", "Addressing", "CSystem", "POSIX"], swiftSettings: strict),
         .target(
             name: "Plugins",
             dependencies: [
                 "CNI", "IPAM", "JSON", "Netlink", "Namespaces", "Addressing", "Firewall", "ProcessRunner", "POSIX",
                 "KernelErrors", "CSystem", "Nftables",
-            ]),
+            ], swiftSettings: strict),
         // cnitool: runs a network configuration list by hand, with libcni's result cache.
-        .target(name: "CNITool", dependencies: ["CNI", "JSON", "POSIX", "ProcessRunner"]),
+        .target(name: "CNITool", dependencies: ["CNI", "JSON", "POSIX", "ProcessRunner"], swiftSettings: strict),
         // The one table of plugins (name, summary, entry point) and the multi-call dispatch.
         .target(
-            name: "PluginRegistry", dependencies: ["Plugins", "IPAM", "DHCPService", "CNI", "POSIX", "CNITool"]),
-        .executableTarget(name: "swift-cni", dependencies: ["PluginRegistry"]),
+            name: "PluginRegistry", dependencies: ["Plugins", "IPAM", "DHCPService", "CNI", "POSIX", "CNITool"],
+            swiftSettings: strict),
+        .executableTarget(name: "swift-cni", dependencies: ["PluginRegistry"], swiftSettings: strict),
         // The benchmark driver behind bench/run.sh: not a product, never in a release.
         .executableTarget(
-            name: "cni-bench", dependencies: ["Namespaces", "ProcessRunner", "POSIX"], path: "bench/cni-bench"),
-        .target(name: "TestSupport", dependencies: ["ProcessRunner", "POSIX"], path: "Tests/TestSupport"),
+            name: "cni-bench", dependencies: ["Namespaces", "ProcessRunner", "POSIX"], path: "bench/cni-bench",
+            swiftSettings: strict),
+        .target(
+            name: "TestSupport", dependencies: ["ProcessRunner", "POSIX"], path: "Tests/TestSupport",
+            swiftSettings: strict),
         .testTarget(
             name: "UnitTests",
             dependencies: [
                 "JSON", "CNI", "IPAM", "Netlink", "Namespaces", "Plugins", "CMnl", "Addressing", "TestSupport", "DHCP",
                 "POSIX", "CSystem", "Firewall", "ProcessRunner", "DHCPService", "Nftables", "DBus",
-            ]
-        ),
+            ], swiftSettings: strict),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
                 "JSON", "CNI", "Netlink", "Namespaces", "ProcessRunner", "POSIX", "Addressing", "CSystem",
                 "TestSupport", "DHCP",
-            ]
-        ),
+            ], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )
