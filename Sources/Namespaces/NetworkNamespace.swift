@@ -13,15 +13,14 @@ public enum NamespaceError: Error, Sendable, Equatable, CustomStringConvertible 
     case notFound(path: String)
     /// The path exists but is not a network namespace (its filesystem is neither nsfs nor proc).
     case notANamespace(path: String)
-    /// open(2), fstatfs(2) or setns(2) failed with this errno.
-    case system(operation: String, path: String, errno: Int32)
+    /// open(2), fstatfs(2) or setns(2) failed.
+    case system(SystemError)
 
     public var description: String {
         switch self {
         case .notFound(let path): "network namespace \(path) does not exist"
         case .notANamespace(let path): "\(path) is not a network namespace"
-        case .system(let operation, let path, let errno):
-            "\(operation) \(path): \(SystemError.message(for: errno))"
+        case .system(let cause): cause.description
         }
     }
 }
@@ -50,13 +49,13 @@ public final class NetworkNamespace: @unchecked Sendable {
         guard fd >= 0 else {
             let error = errno
             if error == ENOENT { throw .notFound(path: path) }
-            throw .system(operation: "open", path: path, errno: error)
+            throw .system(SystemError(operation: "open", path: path, errno: error))
         }
         let magic = csystem_fs_type(fd)
         guard magic != -1 else {
             let error = errno
             close(fd)
-            throw .system(operation: "fstatfs", path: path, errno: error)
+            throw .system(SystemError(operation: "fstatfs", path: path, errno: error))
         }
         guard magic == Self.nsfsMagic || magic == Self.procMagic else {
             close(fd)
@@ -97,7 +96,7 @@ public final class NetworkNamespace: @unchecked Sendable {
         let origin = try NetworkNamespace.current()
         if isSame(as: origin) { return try body() }
         guard csystem_setns_net(fileDescriptor) == 0 else {
-            throw NamespaceError.system(operation: "setns", path: path, errno: errno)
+            throw NamespaceError.system(.last("setns", path))
         }
         defer {
             if csystem_setns_net(origin.fileDescriptor) != 0 {

@@ -6,19 +6,23 @@ import POSIX
     import Musl
 #endif
 
-/// Why a sysctl under /proc/sys could not be read or written.
+/// Why a sysctl under /proc/sys could not be read or written: its key and the system error
+/// (open, read or write of /proc/sys/<key>, and the errno).
 public struct SysctlError: Error, Sendable, Equatable, CustomStringConvertible {
     public var key: String
-    public var operation: String
-    public var errno: Int32
+    public var cause: SystemError
 
     public init(key: String, operation: String, errno: Int32) {
         self.key = key
-        self.operation = operation
-        self.errno = errno
+        cause = SystemError(operation: operation, path: Sysctl.path(for: key), errno: errno)
     }
 
-    public var description: String { "sysctl \(key): \(operation) failed: \(SystemError.message(for: errno))" }
+    public var operation: String { cause.operation }
+    public var errno: Int32 { cause.errno }
+
+    public var description: String {
+        "sysctl \(key): \(operation) failed: \(cause.problem ?? SystemError.message(for: errno))"
+    }
 }
 
 /// Kernel parameters under /proc/sys, named by their path below it ("net/ipv4/ip_forward"):

@@ -4,23 +4,25 @@ import POSIX
     import Glibc
 #endif
 
-/// A failed netlink operation: what was attempted, the errno the kernel (or the socket) gave,
-/// and the kernel's extended-ack text when it sent one (NETLINK_EXT_ACK, NLMSGERR_ATTR_MSG).
+/// A failed netlink operation: the system error (what was attempted, the errno the kernel or
+/// the socket gave) and the kernel's extended-ack text when it sent one (NETLINK_EXT_ACK,
+/// NLMSGERR_ATTR_MSG).
 public struct NetlinkError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// What was attempted, naming the object: `create link "cni1a2b" (macvlan)`.
-    public var operation: String
-    public var errno: Int32
+    /// The operation, naming the object (`create link "cni1a2b" (macvlan)`), and the errno.
+    public var cause: SystemError
     /// The kernel's own explanation, e.g. "Unknown device type" or "Invalid MTU".
     public var extendedAck: String?
 
     public init(operation: String, errno: Int32, extendedAck: String? = nil) {
-        self.operation = operation
-        self.errno = errno
+        cause = SystemError(operation: operation, errno: errno)
         self.extendedAck = extendedAck
     }
 
+    public var operation: String { cause.operation }
+    public var errno: Int32 { cause.errno }
+
     public var description: String {
-        var text = "\(operation): \(SystemError.message(for: errno))"
+        var text = cause.description
         if let extendedAck, !extendedAck.isEmpty { text += " (\(extendedAck))" }
         return text
     }
