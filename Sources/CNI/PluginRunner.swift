@@ -42,7 +42,7 @@ public enum PluginRunner {
     /// stdout and exits 0, whatever the environment.
     public static func main(_ plugin: some CNIPlugin) -> Never {
         if BuildInfo.arguments.dropFirst().first == "--version" {
-            FileIO.writeAll(1, about(plugin))
+            FileIO.writeAll(.standardOutput, about(plugin))
             exit(0)
         }
         // A write to a pipe the runtime has closed fails with EPIPE (and the ADD is undone)
@@ -51,11 +51,11 @@ public enum PluginRunner {
         let stdoutWasOpen = occupyClosedStandardDescriptors()
         let (output, status, about) = run(
             plugin, environment: processEnvironment(), readInput: readStandardInput,
-            deliver: { stdoutWasOpen && FileIO.writeAll(1, $0) }, standardOutputOpen: stdoutWasOpen)
-        if let about { FileIO.writeAll(2, about) }
+            deliver: { stdoutWasOpen && FileIO.writeAll(.standardOutput, $0) }, standardOutputOpen: stdoutWasOpen)
+        if let about { FileIO.writeAll(.standardError, about) }
         if !output.isEmpty {
             // Where stdout cannot take the error, stderr (a runtime's log) still may.
-            if !stdoutWasOpen || !FileIO.writeAll(1, output) { FileIO.writeAll(2, output) }
+            if !stdoutWasOpen || !FileIO.writeAll(.standardOutput, output) { FileIO.writeAll(.standardError, output) }
         }
         exit(status)
     }
@@ -70,7 +70,7 @@ public enum PluginRunner {
             let null = open("/dev/null", O_RDWR)
             if null >= 0 && null != fd {
                 dup2(null, fd)
-                close(null)
+                FileDescriptor(rawValue: null).closeIgnoringErrors()
             }
         }
         return stdoutWasOpen
@@ -223,7 +223,7 @@ public enum PluginRunner {
     /// Reads stdin to the end; a read error is code 5 (A7).
     static func readStandardInput() throws(CNIError) -> [UInt8] {
         do {
-            return try FileIO.readAll(0, limit: 64 << 20)
+            return try FileIO.readAll(.standardInput, limit: 64 << 20)
         } catch {
             throw CNIError(code: .ioFailure, msg: "error reading from stdin", details: error.description)
         }

@@ -33,13 +33,13 @@ public enum CNITool {
         let environment = PluginRunner.processEnvironment()
         do {
             let output = try run(Array(arguments.dropFirst()), environment: environment)
-            if !output.isEmpty { FileIO.writeAll(1, output) }
+            if !output.isEmpty { FileIO.writeAll(.standardOutput, output) }
             exit(0)
         } catch let error as CNIToolUsage {
-            FileIO.writeAll(2, "cnitool: \(error.description)\n" + usage)
+            FileIO.writeAll(.standardError, "cnitool: \(error.description)\n" + usage)
             exit(2)
         } catch {
-            FileIO.writeAll(2, "cnitool: \(error)\n")
+            FileIO.writeAll(.standardError, "cnitool: \(error)\n")
             exit(1)
         }
     }

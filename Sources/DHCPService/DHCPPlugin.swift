@@ -146,7 +146,7 @@ public struct DHCPPlugin: CNIPlugin {
             )
         }
         defer { fd.closeIgnoringErrors() }
-        FileIO.writeAll(fd.rawValue, daemon.json.serialized() + "\n")
+        FileIO.writeAll(fd, daemon.json.serialized() + "\n")
         guard let line = UnixSocket.readLine(fd, timeout: wait) else {
             throw CNIError(
                 code: .tryAgainLater,
@@ -202,7 +202,7 @@ public struct DHCPPlugin: CNIPlugin {
             _ = try call(daemonRequest(.del, request, settings), settings, wait: 10)
         } catch let error as CNIError where error.code == CNIError.Code.tryAgainLater.rawValue {
             FileIO.writeAll(
-                2,
+                .standardError,
                 "dhcp: DEL of \(request.environment.containerID)/\(request.environment.ifName): \(error.msg); the lease will expire on its own\n"
             )
         }

@@ -20,7 +20,7 @@ func formatSeconds(_ seconds: Double) -> String {
 
 /// Daemon log lines on stderr.
 func log(_ text: String) {
-    FileIO.writeAll(2, "\(timestamp()) dhcp daemon: \(text)\n")
+    FileIO.writeAll(.standardError, "\(timestamp()) dhcp daemon: \(text)\n")
 }
 
 /// A wall-clock time (now by default) as RFC 3339 in UTC with milliseconds:

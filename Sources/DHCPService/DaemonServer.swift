@@ -124,7 +124,7 @@ public enum DHCPDaemon {
             }
             switch flag {
             case "h", "help":
-                FileIO.writeAll(1, usage)
+                FileIO.writeAll(.standardOutput, usage)
                 exit(0)
             case "socketpath": settings.socketPath = try next()
             case "pidfile": settings.pidFile = try next()
@@ -278,7 +278,7 @@ public enum DHCPDaemon {
                 "details": .string(cniError.details ?? ""),
             ]
         }
-        FileIO.writeAll(connection.rawValue, reply.serialized() + "\n")
+        FileIO.writeAll(connection, reply.serialized() + "\n")
     }
 
     static func handle(_ request: DaemonRequest, _ manager: LeaseManager) throws -> JSONValue {

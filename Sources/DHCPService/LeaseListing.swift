@@ -23,7 +23,7 @@ enum LeaseListing {
                 socketPath = path
             case "--json", "-json": json = true
             case "-h", "--help":
-                FileIO.writeAll(1, usage + "\n")
+                FileIO.writeAll(.standardOutput, usage + "\n")
                 exit(0)
             default: fail("unknown argument \(argument)\n" + usage)
             }
@@ -32,7 +32,7 @@ enum LeaseListing {
         do {
             let fd = try UnixSocket.connect(socketPath, timeout: 2)
             defer { fd.closeIgnoringErrors() }
-            FileIO.writeAll(fd.rawValue, DaemonRequest(command: .leases).json.serialized() + "\n")
+            FileIO.writeAll(fd, DaemonRequest(command: .leases).json.serialized() + "\n")
             guard let line = UnixSocket.readLine(fd, timeout: 10), let parsed = try? JSONValue.parse(line) else {
                 fail("the dhcp daemon at \(socketPath) gave no answer (is it swift-cni's? see docs/upgrading.md)")
             }
@@ -44,7 +44,7 @@ enum LeaseListing {
             fail("the dhcp daemon at \(socketPath) refused: \(reply["msg"]?.stringValue ?? reply.serialized())")
         }
         if json {
-            FileIO.writeAll(1, JSONValue.array(leases).serialized(indent: 2) + "\n")
+            FileIO.writeAll(.standardOutput, JSONValue.array(leases).serialized(indent: 2) + "\n")
             exit(0)
         }
         let columns = ["container", "network", "interface", "family", "address", "server", "state", "expires"]
@@ -55,13 +55,13 @@ enum LeaseListing {
             let padded = row.enumerated().map { index, text in
                 index == row.count - 1 ? text : text + String(repeating: " ", count: widths[index] - text.count)
             }
-            FileIO.writeAll(1, padded.joined(separator: "  ") + "\n")
+            FileIO.writeAll(.standardOutput, padded.joined(separator: "  ") + "\n")
         }
         exit(0)
     }
 
     static func fail(_ message: String) -> Never {
-        FileIO.writeAll(2, "dhcp leases: \(message)\n")
+        FileIO.writeAll(.standardError, "dhcp leases: \(message)\n")
         exit(1)
     }
 }

@@ -37,7 +37,7 @@ public final class NetworkNamespace: @unchecked Sendable {
     private static let procMagic: Int = 0x9fa0
 
     public let path: String
-    public let fileDescriptor: Int32
+    public let fileDescriptor: FileDescriptor
 
     /// Opens the namespace at `path` read-only with O_CLOEXEC and O_NONBLOCK (so a FIFO or
     /// device planted at the path never blocks the open), then checks with fstatfs(2) that it
@@ -45,32 +45,33 @@ public final class NetworkNamespace: @unchecked Sendable {
     /// before 4.11 answer ENOTTY: the filesystem check stands alone there). Throws `.notFound`
     /// for ENOENT (a deleted netns), `.notANamespace` for any other file or namespace type.
     public init(path: String) throws(NamespaceError) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else {
-            let error = errno
-            if error == ENOENT { throw .notFound(path: path) }
-            throw .system(SystemError(operation: "open", path: path, errno: error))
+        let opened = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard opened >= 0 else {
+            let error = SystemError.last("open", path)
+            if error.errno == ENOENT { throw .notFound(path: path) }
+            throw .system(error)
         }
-        let magic = csystem_fs_type(fd)
+        let fd = FileDescriptor(rawValue: opened)
+        let magic = csystem_fs_type(fd.rawValue)
         guard magic != -1 else {
-            let error = errno
-            close(fd)
-            throw .system(SystemError(operation: "fstatfs", path: path, errno: error))
+            let error = SystemError.last("fstatfs", path)
+            fd.closeIgnoringErrors()
+            throw .system(error)
         }
         guard magic == Self.nsfsMagic || magic == Self.procMagic else {
-            close(fd)
+            fd.closeIgnoringErrors()
             throw .notANamespace(path: path)
         }
-        let type = csystem_namespace_type(fd)
+        let type = csystem_namespace_type(fd.rawValue)
         guard type == csystem_clone_newnet() || (type == -1 && errno == ENOTTY && magic == Self.procMagic) else {
-            close(fd)
+            fd.closeIgnoringErrors()
             throw .notANamespace(path: path)
         }
         self.path = path
         self.fileDescriptor = fd
     }
 
-    deinit { close(fileDescriptor) }
+    deinit { fileDescriptor.closeIgnoringErrors() }
 
     /// The namespace the calling thread is in now (/proc/thread-self/ns/net).
     public static func current() throws(NamespaceError) -> NetworkNamespace {
@@ -80,7 +81,7 @@ public final class NetworkNamespace: @unchecked Sendable {
     /// The inode of the namespace: two handles name the same namespace when these are equal.
     public var identity: (device: UInt64, inode: UInt64) {
         var info = stat()
-        guard fstat(fileDescriptor, &info) == 0 else { return (0, 0) }
+        guard fstat(fileDescriptor.rawValue, &info) == 0 else { return (0, 0) }
         return (UInt64(info.st_dev), UInt64(info.st_ino))
     }
 
@@ -95,11 +96,11 @@ public final class NetworkNamespace: @unchecked Sendable {
     public func run<Result, Failure: Error>(_ body: () throws(Failure) -> Result) throws -> Result {
         let origin = try NetworkNamespace.current()
         if isSame(as: origin) { return try body() }
-        guard csystem_setns_net(fileDescriptor) == 0 else {
+        guard csystem_setns_net(fileDescriptor.rawValue) == 0 else {
             throw NamespaceError.system(.last("setns", path))
         }
         defer {
-            if csystem_setns_net(origin.fileDescriptor) != 0 {
+            if csystem_setns_net(origin.fileDescriptor.rawValue) != 0 {
                 fatalError("cannot return to the original network namespace: errno \(errno)")
             }
         }

@@ -37,11 +37,12 @@ public enum Sysctl {
 
     /// Reads a value, without its trailing newline. ENOENT: no such key (or the feature is absent).
     public static func read(_ key: String) throws(SysctlError) -> String {
-        let fd = path(for: key).withRawCString { open($0, O_RDONLY | O_CLOEXEC) }
-        guard fd >= 0 else { throw SysctlError(key: key, operation: "open", errno: errno) }
-        defer { close(fd) }
+        let opened = path(for: key).withRawCString { open($0, O_RDONLY | O_CLOEXEC) }
+        guard opened >= 0 else { throw SysctlError(key: key, operation: "open", errno: errno) }
+        let fd = FileDescriptor(rawValue: opened)
+        defer { fd.closeIgnoringErrors() }
         var buffer = [UInt8](repeating: 0, count: 256)
-        let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        let count = buffer.withUnsafeMutableBytes { Glibc.read(fd.rawValue, $0.baseAddress, $0.count) }
         guard count >= 0 else { throw SysctlError(key: key, operation: "read", errno: errno) }
         var text = String(decoding: buffer[0..<count], as: UTF8.self)
         while text.last == "\n" { text.removeLast() }
@@ -50,11 +51,12 @@ public enum Sysctl {
 
     /// Writes a value. ENOENT: no such key; EINVAL: the kernel refused the value.
     public static func write(_ key: String, _ value: String) throws(SysctlError) {
-        let fd = path(for: key).withRawCString { open($0, O_WRONLY | O_CLOEXEC) }
-        guard fd >= 0 else { throw SysctlError(key: key, operation: "open", errno: errno) }
-        defer { close(fd) }
+        let opened = path(for: key).withRawCString { open($0, O_WRONLY | O_CLOEXEC) }
+        guard opened >= 0 else { throw SysctlError(key: key, operation: "open", errno: errno) }
+        let fd = FileDescriptor(rawValue: opened)
+        defer { fd.closeIgnoringErrors() }
         let bytes = Array(value.utf8)
-        let count = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        let count = bytes.withUnsafeBytes { Glibc.write(fd.rawValue, $0.baseAddress, $0.count) }
         guard count == bytes.count else {
             throw SysctlError(key: key, operation: "write", errno: count < 0 ? errno : EIO)
         }

@@ -1,5 +1,6 @@
 import Addressing
 import CMnl
+import POSIX
 
 #if canImport(Glibc)
     import Glibc
@@ -137,7 +138,7 @@ public enum LinkKind: Sendable, Equatable {
     /// IFLA_VLAN_ID (802.1Q).
     case vlan(id: UInt16)
     /// VETH_INFO_PEER: the peer's name, and the namespace it is created in (IFLA_NET_NS_FD).
-    case veth(peerName: String, peerNamespaceFD: Int32? = nil, peerAddress: MACAddress? = nil)
+    case veth(peerName: String, peerNamespaceFD: FileDescriptor? = nil, peerAddress: MACAddress? = nil)
     case bridge
     /// The intermediate functional block device traffic can be redirected to (bandwidth).
     case ifb
@@ -164,11 +165,11 @@ public struct LinkRequest: Sendable, Equatable {
     public var address: MACAddress?
     public var transmitQueueLength: UInt32?
     /// IFLA_NET_NS_FD: create the link directly in this namespace.
-    public var namespaceFD: Int32?
+    public var namespaceFD: FileDescriptor?
 
     public init(
         name: String, kind: LinkKind, parentIndex: Int32? = nil, mtu: UInt32? = nil,
-        address: MACAddress? = nil, transmitQueueLength: UInt32? = nil, namespaceFD: Int32? = nil
+        address: MACAddress? = nil, transmitQueueLength: UInt32? = nil, namespaceFD: FileDescriptor? = nil
     ) {
         self.name = name
         self.kind = kind

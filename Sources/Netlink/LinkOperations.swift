@@ -52,7 +52,7 @@ extension RouteNetlink {
         if let mtu = linkRequest.mtu { request.put(IFLA_MTU, u32: mtu) }
         if let address = linkRequest.address { request.put(IFLA_ADDRESS, bytes: address.bytes) }
         if let queue = linkRequest.transmitQueueLength { request.put(IFLA_TXQLEN, u32: queue) }
-        if let fd = linkRequest.namespaceFD { request.put(IFLA_NET_NS_FD, u32: UInt32(bitPattern: fd)) }
+        if let fd = linkRequest.namespaceFD { request.put(IFLA_NET_NS_FD, u32: UInt32(bitPattern: fd.rawValue)) }
         request.nest(IFLA_LINKINFO) {
             request.put(IFLA_INFO_KIND, string: linkRequest.kind.name)
             switch linkRequest.kind {
@@ -76,7 +76,9 @@ extension RouteNetlink {
                         request.put(IFLA_IFNAME, string: peerName)
                         if let mtu = linkRequest.mtu { request.put(IFLA_MTU, u32: mtu) }
                         if let peerAddress { request.put(IFLA_ADDRESS, bytes: peerAddress.bytes) }
-                        if let fd = peerNamespaceFD { request.put(IFLA_NET_NS_FD, u32: UInt32(bitPattern: fd)) }
+                        if let fd = peerNamespaceFD {
+                            request.put(IFLA_NET_NS_FD, u32: UInt32(bitPattern: fd.rawValue))
+                        }
                     }
                 }
             case .bridge, .ifb:

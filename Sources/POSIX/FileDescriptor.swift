@@ -1,3 +1,5 @@
+import CSystem
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -10,6 +12,11 @@ public struct FileDescriptor: Sendable, Hashable {
 
     /// Takes ownership of an open descriptor.
     public init(rawValue: Int32) { self.rawValue = rawValue }
+
+    /// The process's standard descriptors (owned by the process: never closed through these).
+    public static let standardInput = FileDescriptor(rawValue: 0)
+    public static let standardOutput = FileDescriptor(rawValue: 1)
+    public static let standardError = FileDescriptor(rawValue: 2)
 
     /// The descriptor a call such as open(2), socket(2) or accept4(2) returned, owned from
     /// now on; -1 becomes the call's errno, read once right after it (see `SystemError.check`).
@@ -67,5 +74,25 @@ extension SystemError {
         guard result < 0 else { return result }
         let number = Glibc.errno
         throw SystemError(operation: operation(), path: path(), errno: number)
+    }
+}
+
+/// A pipe(2) made with O_CLOEXEC (csystem_pipe_cloexec: pipe2), its two ends owned by
+/// whoever holds the value. EMFILE/ENFILE: out of descriptors.
+public struct Pipe: Sendable {
+    public let readEnd: FileDescriptor
+    public let writeEnd: FileDescriptor
+
+    public init() throws(SystemError) {
+        var ends: [Int32] = [-1, -1]
+        guard csystem_pipe_cloexec(&ends) == 0 else { throw .last("pipe") }
+        readEnd = FileDescriptor(rawValue: ends[0])
+        writeEnd = FileDescriptor(rawValue: ends[1])
+    }
+
+    /// Closes both ends (after an error, when nothing more is to be said).
+    public func closeBoth() {
+        readEnd.closeIgnoringErrors()
+        writeEnd.closeIgnoringErrors()
     }
 }

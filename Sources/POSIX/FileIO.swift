@@ -10,12 +10,13 @@ public enum FileIO {
 
     /// Reads to end of file (EINTR retried). More than `limit` bytes is an error (EFBIG):
     /// a caller that means "the whole file" never works on a part of it.
-    public static func readAll(_ fd: Int32, limit: Int = defaultLimit, path: String = "") throws(SystemError) -> [UInt8]
+    public static func readAll(_ fd: FileDescriptor, limit: Int = defaultLimit, path: String = "") throws(SystemError)
+        -> [UInt8]
     {
         var data: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            let count = chunk.withUnsafeMutableBytes { read(fd.rawValue, $0.baseAddress, $0.count) }
             if count == 0 { break }
             if count < 0 {
                 if errno == EINTR { continue }
@@ -41,7 +42,7 @@ public enum FileIO {
         guard info.st_mode & S_IFMT == S_IFREG else {
             throw SystemError(operation: "open", path: path, errno: EINVAL, problem: "not a regular file")
         }
-        return try readAll(fd.rawValue, limit: limit, path: path)
+        return try readAll(fd, limit: limit, path: path)
     }
 
     /// Opens a file of our own: never through a symlink (O_NOFOLLOW: ELOOP), never blocking on
@@ -129,7 +130,7 @@ public enum FileIO {
         switch openOwn(name, in: directoryFD, flags: O_RDONLY, mode: 0, shown: shown, inheritedByChildren: false) {
         case .file(let fd, let info):
             defer { fd.closeIgnoringErrors() }
-            return try readOpened(fd.rawValue, size: info.st_size, limit: limit, shown: shown)
+            return try readOpened(fd, size: info.st_size, limit: limit, shown: shown)
         case .missing(let error), .notRegular(let error), .failed(let error):
             throw error
         }
@@ -156,7 +157,7 @@ public enum FileIO {
         case .file(let fd, let info):
             defer { fd.closeIgnoringErrors() }
             do throws(SystemError) {
-                return .contents(try readOpened(fd.rawValue, size: info.st_size, limit: limit, shown: shown))
+                return .contents(try readOpened(fd, size: info.st_size, limit: limit, shown: shown))
             } catch {
                 return .failed(error)
             }
@@ -168,14 +169,15 @@ public enum FileIO {
 
     /// Reads an open regular file of `size` bytes (by fstat) whole: one read of size + 1 bytes,
     /// and on to the end only when it was interrupted or the file grew.
-    private static func readOpened(_ fd: Int32, size fileSize: off_t, limit: Int, shown: String) throws(SystemError)
+    private static func readOpened(_ fd: FileDescriptor, size fileSize: off_t, limit: Int, shown: String)
+        throws(SystemError)
         -> [UInt8]
     {
         let tooLarge = SystemError(operation: "read", path: shown, errno: EFBIG, problem: "larger than \(limit) bytes")
         let size = Int(clamping: fileSize)
         guard size <= limit else { throw tooLarge }
         var data = [UInt8](repeating: 0, count: size + 1)
-        let count = data.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        let count = data.withUnsafeMutableBytes { read(fd.rawValue, $0.baseAddress, $0.count) }
         if count >= 0 && count <= size {
             data.removeSubrange(count...)
             return data
@@ -188,12 +190,12 @@ public enum FileIO {
 
     /// Writes every byte, retrying short writes and EINTR. false on any other error (errno set).
     @discardableResult
-    public static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+    public static func writeAll(_ fd: FileDescriptor, _ bytes: [UInt8]) -> Bool {
         var offset = 0
         while offset < bytes.count {
             let count = bytes.withUnsafeBytes { raw in
                 guard let base = raw.baseAddress else { return 0 }
-                return write(fd, base + offset, raw.count - offset)
+                return write(fd.rawValue, base + offset, raw.count - offset)
             }
             if count < 0 {
                 if errno == EINTR { continue }
@@ -205,10 +207,10 @@ public enum FileIO {
     }
 
     @discardableResult
-    public static func writeAll(_ fd: Int32, _ text: String) -> Bool { writeAll(fd, Array(text.utf8)) }
+    public static func writeAll(_ fd: FileDescriptor, _ text: String) -> Bool { writeAll(fd, Array(text.utf8)) }
 
     /// `writeAll` that throws the write's errno as a `SystemError` naming `path`.
     public static func writeAll(_ bytes: [UInt8], to fd: FileDescriptor, path: String) throws(SystemError) {
-        if !writeAll(fd.rawValue, bytes) { throw SystemError.last("write", path) }
+        if !writeAll(fd, bytes) { throw SystemError.last("write", path) }
     }
 }

@@ -16,7 +16,7 @@ public enum MultiCall {
         // `--list` alone is answered under every name, as `--version` is (runtimes pass plugins
         // no arguments): an installer holding only plugin names reads the list from any of them.
         if arguments.count == 2 && arguments[1] == "--list" {
-            FileIO.writeAll(1, PluginRegistry.all.map { $0.name + "\n" }.joined())
+            FileIO.writeAll(.standardOutput, PluginRegistry.all.map { $0.name + "\n" }.joined())
             exit(0)
         }
         if let plugin = PluginRegistry.plugin(named: BuildInfo.invokedName) { plugin.run() }
@@ -26,10 +26,10 @@ public enum MultiCall {
         }
         switch arguments.dropFirst().first {
         case "--help", "-h":
-            FileIO.writeAll(1, usage())
+            FileIO.writeAll(.standardOutput, usage())
             exit(0)
         default:
-            FileIO.writeAll(2, usage())
+            FileIO.writeAll(.standardError, usage())
             exit(1)
         }
     }

@@ -2,13 +2,14 @@ import CNI
 import Firewall
 import Namespaces
 import Netlink
+import POSIX
 
 /// A container's network namespace as a plugin uses it.
 public protocol ContainerNamespace: AnyObject {
     /// CNI_NETNS, for messages and results.
     var path: String { get }
     /// The descriptor a link is created into this namespace with (IFLA_NET_NS_FD).
-    var fileDescriptor: Int32 { get }
+    var fileDescriptor: FileDescriptor { get }
     /// A netlink session inside the namespace, usable from the plugin's own.
     func netlink() throws -> any NetlinkSession
     /// Writes sysctls inside the namespace (keys relative to /proc/sys), in order, entering it

@@ -52,29 +52,35 @@ public enum ChildProcess {
         _ executable: String, arguments: [String] = [], environment: [String],
         input: [UInt8] = [], captureStandardError: Bool = false
     ) throws(SpawnError) -> Outcome {
-        var stdinPipe: [Int32] = [-1, -1]
-        var stdoutPipe: [Int32] = [-1, -1]
-        var stderrPipe: [Int32] = [-1, -1]
-        guard csystem_pipe_cloexec(&stdinPipe) == 0 else {
-            throw SpawnError(executable: executable, operation: "pipe for", errno: errno)
+        let stdinPipe: Pipe
+        let stdoutPipe: Pipe
+        var stderrPipe: Pipe?
+        do {
+            stdinPipe = try Pipe()
+        } catch {
+            throw SpawnError(executable: executable, operation: "pipe for", errno: error.errno)
         }
-        guard csystem_pipe_cloexec(&stdoutPipe) == 0 else {
-            let error = errno
-            close(stdinPipe[0])
-            close(stdinPipe[1])
-            throw SpawnError(executable: executable, operation: "pipe for", errno: error)
+        do {
+            stdoutPipe = try Pipe()
+        } catch {
+            stdinPipe.closeBoth()
+            throw SpawnError(executable: executable, operation: "pipe for", errno: error.errno)
         }
-        if captureStandardError, csystem_pipe_cloexec(&stderrPipe) != 0 {
-            let error = errno
-            for fd in stdinPipe + stdoutPipe { close(fd) }
-            throw SpawnError(executable: executable, operation: "pipe for", errno: error)
+        if captureStandardError {
+            do {
+                stderrPipe = try Pipe()
+            } catch {
+                stdinPipe.closeBoth()
+                stdoutPipe.closeBoth()
+                throw SpawnError(executable: executable, operation: "pipe for", errno: error.errno)
+            }
         }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, stdinPipe[0], 0)
-        posix_spawn_file_actions_adddup2(&actions, stdoutPipe[1], 1)
-        if captureStandardError { posix_spawn_file_actions_adddup2(&actions, stderrPipe[1], 2) }
+        posix_spawn_file_actions_adddup2(&actions, stdinPipe.readEnd.rawValue, 0)
+        posix_spawn_file_actions_adddup2(&actions, stdoutPipe.writeEnd.rawValue, 1)
+        if let stderrPipe { posix_spawn_file_actions_adddup2(&actions, stderrPipe.writeEnd.rawValue, 2) }
 
         let argv = [executable] + arguments
         var pid: pid_t = 0
@@ -85,13 +91,14 @@ public enum ChildProcess {
                 }
             }
         }
-        close(stdinPipe[0])
-        close(stdoutPipe[1])
-        if captureStandardError { close(stderrPipe[1]) }
+        // The child's ends are the child's now.
+        stdinPipe.readEnd.closeIgnoringErrors()
+        stdoutPipe.writeEnd.closeIgnoringErrors()
+        stderrPipe?.writeEnd.closeIgnoringErrors()
         guard spawnResult == 0 else {
-            close(stdinPipe[1])
-            close(stdoutPipe[0])
-            if captureStandardError { close(stderrPipe[0]) }
+            stdinPipe.writeEnd.closeIgnoringErrors()
+            stdoutPipe.readEnd.closeIgnoringErrors()
+            stderrPipe?.readEnd.closeIgnoringErrors()
             throw SpawnError(executable: executable, operation: "exec", errno: spawnResult)
         }
         // A child that exits without reading stdin must not kill us with SIGPIPE.
@@ -99,8 +106,8 @@ public enum ChildProcess {
         var output: [UInt8] = []
         var errorOutput: [UInt8] = []
         pump(
-            input: input, inputFD: stdinPipe[1], outputFD: stdoutPipe[0], output: &output,
-            errorFD: captureStandardError ? stderrPipe[0] : -1, errorOutput: &errorOutput)
+            input: input, inputFD: stdinPipe.writeEnd, outputFD: stdoutPipe.readEnd, output: &output,
+            errorFD: stderrPipe?.readEnd, errorOutput: &errorOutput)
         var status: Int32 = 0
         var usage = rusage()
         while wait4(pid, &status, 0, &usage) < 0 {
@@ -147,42 +154,49 @@ public enum ChildProcess {
     }
 
     private static func pump(
-        input: [UInt8], inputFD: Int32, outputFD: Int32, output: inout [UInt8],
-        errorFD: Int32, errorOutput: inout [UInt8]
+        input: [UInt8], inputFD: FileDescriptor, outputFD: FileDescriptor, output: inout [UInt8],
+        errorFD: FileDescriptor?, errorOutput: inout [UInt8]
     ) {
         var written = 0
         var inputOpen = true
         if input.isEmpty {
-            close(inputFD)
+            inputFD.closeIgnoringErrors()
             inputOpen = false
         }
         var outputOpen = true
-        var errorOpen = errorFD >= 0
+        var errorOpen = errorFD != nil
         var chunk = [UInt8](repeating: 0, count: 65536)
         while inputOpen || outputOpen || errorOpen {
             var fds: [pollfd] = []
-            if inputOpen { fds.append(pollfd(fd: inputFD, events: Int16(POLLOUT), revents: 0)) }
-            if outputOpen { fds.append(pollfd(fd: outputFD, events: Int16(POLLIN), revents: 0)) }
-            if errorOpen { fds.append(pollfd(fd: errorFD, events: Int16(POLLIN), revents: 0)) }
+            if inputOpen { fds.append(pollfd(fd: inputFD.rawValue, events: Int16(POLLOUT), revents: 0)) }
+            if outputOpen { fds.append(pollfd(fd: outputFD.rawValue, events: Int16(POLLIN), revents: 0)) }
+            if errorOpen, let errorFD { fds.append(pollfd(fd: errorFD.rawValue, events: Int16(POLLIN), revents: 0)) }
             if poll(&fds, nfds_t(fds.count), -1) < 0 {
                 if errno == EINTR { continue }
                 break
             }
             for entry in fds where entry.revents != 0 {
-                if entry.fd == inputFD {
-                    let count = input.withUnsafeBytes { write(inputFD, $0.baseAddress! + written, $0.count - written) }
+                if entry.fd == inputFD.rawValue {
+                    let count = input.withUnsafeBytes { raw -> Int in
+                        guard let base = raw.baseAddress else { return 0 }
+                        return write(inputFD.rawValue, base + written, raw.count - written)
+                    }
                     if count > 0 { written += count }
                     if count < 0 && errno != EINTR && errno != EAGAIN || written == input.count {
-                        close(inputFD)
+                        inputFD.closeIgnoringErrors()
                         inputOpen = false
                     }
                 } else {
                     let count = chunk.withUnsafeMutableBytes { read(entry.fd, $0.baseAddress, $0.count) }
                     if count > 0 {
-                        if entry.fd == outputFD { output += chunk[0..<count] } else { errorOutput += chunk[0..<count] }
+                        if entry.fd == outputFD.rawValue {
+                            output += chunk[0..<count]
+                        } else {
+                            errorOutput += chunk[0..<count]
+                        }
                     } else if count == 0 || (errno != EINTR && errno != EAGAIN) {
-                        close(entry.fd)
-                        if entry.fd == outputFD { outputOpen = false } else { errorOpen = false }
+                        FileDescriptor(rawValue: entry.fd).closeIgnoringErrors()
+                        if entry.fd == outputFD.rawValue { outputOpen = false } else { errorOpen = false }
                     }
                 }
             }

@@ -67,7 +67,7 @@ struct Arm64ReleaseTests {
         }
         var info = stat()
         #expect(stat(artifacts.dist + "/bin-arm64/macvlan", &info) == 0)
-        FileIO.writeAll(2, "release: arm64 binary \(info.st_size) bytes\n")
+        FileIO.writeAll(.standardError, "release: arm64 binary \(info.st_size) bytes\n")
         #expect(Int(info.st_size) <= 12 << 20)
     }
 
@@ -120,7 +120,7 @@ struct Arm64ReleaseTests {
             "/bin/bash", arguments: ["-c", script, artifacts.root, bin],
             environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"], captureStandardError: true)
         let report = String(decoding: outcome.standardOutput + outcome.standardError, as: UTF8.self)
-        FileIO.writeAll(2, "---- arm64 VM suite ----\n\(report)---- end of arm64 VM suite ----\n")
+        FileIO.writeAll(.standardError, "---- arm64 VM suite ----\n\(report)---- end of arm64 VM suite ----\n")
         #expect(outcome.status != 125, "the arm64 VM did not boot or failed")
         #expect(outcome.status == 0, "the arm64 suite failed")
         let summary = report.split(separator: "\n").last { $0.hasPrefix("# arm64 suite: ") } ?? ""

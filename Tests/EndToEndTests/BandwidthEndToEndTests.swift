@@ -78,7 +78,8 @@ struct BandwidthEndToEndTests {
         let egress = try node.rate(from: node.stage.container, to: node.host, address: "10.63.0.1", port: 5101)
         let ingress = try node.rate(from: node.host, to: node.stage.container, address: "10.63.0.2", port: 5102)
         FileIO.writeAll(
-            2, "bandwidth: egress \(egress) B/s (4 Mbit/s = 500000), ingress \(ingress) B/s (8 Mbit/s = 1000000)\n")
+            .standardError,
+            "bandwidth: egress \(egress) B/s (4 Mbit/s = 500000), ingress \(ingress) B/s (8 Mbit/s = 1000000)\n")
         #expect(abs(egress - 500_000) <= 75_000, "egress \(egress) B/s")
         #expect(abs(ingress - 1_000_000) <= 150_000, "ingress \(ingress) B/s")
         #expect(try node.bandwidth("CHECK", Self.limits, previous: add.json).status == 0)

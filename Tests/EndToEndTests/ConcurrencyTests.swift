@@ -39,7 +39,8 @@ import Testing
             }
         }
         FileIO.writeAll(
-            2, "concurrency: 200 ADD+DEL pairs, 40 at a time, in \(Int(MonotonicClock.seconds - start)) s\n")
+            .standardError,
+            "concurrency: 200 ADD+DEL pairs, 40 at a time, in \(Int(MonotonicClock.seconds - start)) s\n")
         #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 }.prefix(5))")
         #expect(addresses.withLock { $0.count } == 200)
         #expect(try stage.bed.linkNames(stage.container) == ["lo"])

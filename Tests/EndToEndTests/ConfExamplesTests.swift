@@ -28,7 +28,8 @@ import Testing
         guard needsVM == Testbed.insideVM else {
             if needsVM {
                 FileIO.writeAll(
-                    2, "ConfExamplesTests: \(file) runs in the VM suite (the host kernel lacks its link type)\n")
+                    .standardError,
+                    "ConfExamplesTests: \(file) runs in the VM suite (the host kernel lacks its link type)\n")
             }
             return
         }

@@ -10,45 +10,19 @@ import Testing
 
 /// A client of the daemon's unix socket, as the plugin is: one request line, one reply line.
 final class DaemonClient {
-    let fd: Int32
+    let fd: FileDescriptor
 
     init(_ path: String) throws {
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard fd >= 0, bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            throw TestbedError(description: "socket")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in bytes.enumerated() { raw[index] = byte }
-        }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        guard connected == 0 else {
-            close(fd)
-            throw TestbedError(description: "connect \(path): errno \(errno)")
-        }
+        fd = try UnixSocket.connect(path, timeout: 5)
     }
 
-    deinit { close(fd) }
+    deinit { fd.closeIgnoringErrors() }
 
     /// Sends `request` and reads the reply line (at most `seconds`); nil when none came.
     func exchange(_ request: JSONValue, seconds: Int32 = 10) -> JSONValue? {
         FileIO.writeAll(fd, request.serialized() + "\n")
-        var reply: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while !reply.contains(10) {
-            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&descriptor, 1, seconds * 1000) > 0 else { return nil }
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            guard count > 0 else { break }
-            reply += chunk[0..<count]
-        }
-        return try? JSONValue.parse(String(decoding: reply.prefix { $0 != 10 }, as: UTF8.self))
+        guard let line = UnixSocket.readLine(fd, timeout: Double(seconds)) else { return nil }
+        return try? JSONValue.parse(line)
     }
 
     static func request(_ command: String, netns: String = "/run/netns/none") -> JSONValue {
@@ -77,7 +51,8 @@ final class DaemonClient {
         let missing = client.exchange(DaemonClient.request("add", netns: lab.dir.path + "/no-such-netns"))
         #expect(missing?["code"] == 4, "\(missing?.serialized() ?? "no reply")")
         FileIO.writeAll(
-            2, "dhcp: FIFO and missing netns refused in \(Int((MonotonicClock.seconds - start) * 1000)) ms\n")
+            .standardError,
+            "dhcp: FIFO and missing netns refused in \(Int((MonotonicClock.seconds - start) * 1000)) ms\n")
     }
 
     /// `-socketpath` naming a regular file: the daemon refuses to start and the file stays.
@@ -132,7 +107,8 @@ final class DaemonClient {
         usleep(2_000_000)
         let used = Self.cpuTicks(pid) - before
         FileIO.writeAll(
-            2, "dhcp: at its fd limit the daemon used \(used) ticks of CPU in 2 s (200 would be a spinning core)\n")
+            .standardError,
+            "dhcp: at its fd limit the daemon used \(used) ticks of CPU in 2 s (200 would be a spinning core)\n")
         #expect(used < 50, "the daemon spins at its descriptor limit: \(used) ticks in 2 s")
         held.removeAll()
         var served: JSONValue?

@@ -122,7 +122,7 @@ struct DHCPSocketAccessTests {
         var status: Int32 = 0
         waitpid(client, &status, 0)
         let answers = dir.read("client")?.trimmingWhitespace
-        FileIO.writeAll(2, "dhcp socket race: \(answers ?? "?") answers to uid 65534 over 40 restarts\n")
+        FileIO.writeAll(.standardError, "dhcp socket race: \(answers ?? "?") answers to uid 65534 over 40 restarts\n")
         #expect(answers == "0")
     }
 }

@@ -52,7 +52,7 @@ extension DHCPLab {
         let (add, milliseconds) = try Self.timed {
             try bed.plugin("macvlan", "ADD", config: config, host: lab.host, containerID: "c1", netns: bed.path(c1))
         }
-        FileIO.writeAll(2, "dhcpv6: dual-stack ADD (macvlan, dnsmasq) \(Int(milliseconds)) ms\n")
+        FileIO.writeAll(.standardError, "dhcpv6: dual-stack ADD (macvlan, dnsmasq) \(Int(milliseconds)) ms\n")
         #expect(add.status == 0, "\(add.output)\n\(lab.log("daemon.log"))\n\(lab.log("dnsmasq.log"))")
         let ips = add.json?["ips"]?.arrayValue ?? []
         let v4 = try #require(ips.compactMap { $0["address"]?.stringValue }.first { $0.hasPrefix("10.77.0.") })
@@ -101,7 +101,7 @@ extension DHCPLab {
                     "macvlan", "ADD", config: lab.config(families: #"["IPv6"]"#), host: lab.host, containerID: name,
                     netns: bed.path(netns))
             }
-            FileIO.writeAll(2, "dhcpv6: IPv6-only ADD (macvlan, dnsmasq) \(Int(milliseconds)) ms\n")
+            FileIO.writeAll(.standardError, "dhcpv6: IPv6-only ADD (macvlan, dnsmasq) \(Int(milliseconds)) ms\n")
             #expect(add.status == 0, "\(add.output)\n\(lab.log("daemon.log"))")
             let ips = add.json?["ips"]?.arrayValue ?? []
             #expect(ips.count == 1)
@@ -120,7 +120,7 @@ extension DHCPLab {
                 netns: bed.path(try bed.namespace("c3")))
         }
         #expect(v4.status == 0)
-        FileIO.writeAll(2, "dhcpv6: IPv4-only ADD, same lab (macvlan, dnsmasq) \(Int(milliseconds)) ms\n")
+        FileIO.writeAll(.standardError, "dhcpv6: IPv4-only ADD, same lab (macvlan, dnsmasq) \(Int(milliseconds)) ms\n")
     }
 
     /// A DHCPv6 failure (dnsmasq serves no IPv6 range) fails the dual-stack ADD with code 11

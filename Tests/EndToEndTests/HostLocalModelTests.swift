@@ -256,7 +256,8 @@ import Testing
         let problems = try run.run(steps: steps)
         let counts = run.counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
         FileIO.writeAll(
-            2, "host-local model, seed \(seed): \(run.counts.values.reduce(0, +)) of \(steps) steps run (\(counts))\n")
+            .standardError,
+            "host-local model, seed \(seed): \(run.counts.values.reduce(0, +)) of \(steps) steps run (\(counts))\n")
         #expect(problems.isEmpty, "seed \(seed): \(problems.joined(separator: "\n"))")
     }
 

@@ -205,7 +205,8 @@ struct InstallerTests {
             #expect(try Self.install(["--dest", node, "--uninstall"]).status == 0)
             #expect(try Self.snapshot(node) == before, "round \(round): --uninstall is not exact")
         }
-        FileIO.writeAll(2, "installer: 12 random SIGKILLs, \(dirty) left files behind, each removed by the next run\n")
+        FileIO.writeAll(
+            .standardError, "installer: 12 random SIGKILLs, \(dirty) left files behind, each removed by the next run\n")
     }
 
     /// A full disk (a small tmpfs as DEST): the install fails with a message, and the disk holds
@@ -313,9 +314,9 @@ struct InstallerTests {
         let other = dir.path + "/other"
         try Testbed.run(["/bin/mkdir", "-p", other])
         try Testbed.run(["/bin/cp", artifacts.dist + "/bin/macvlan", other + "/macvlan"])
-        let fd = open(other + "/macvlan", O_WRONLY | O_APPEND)
+        let fd = try FileDescriptor(checking: open(other + "/macvlan", O_WRONLY | O_APPEND), "open", other)
         FileIO.writeAll(fd, "\nsecond build\n")
-        close(fd)
+        try fd.close()
         for name in Self.names.dropFirst() { try Testbed.run(["/bin/ln", other + "/macvlan", other + "/" + name]) }
         #expect(try Self.install(["--dest", dest]).status == 0)
 
@@ -350,7 +351,8 @@ struct InstallerTests {
         }
         let total = runs.load(ordering: .relaxed)
         FileIO.writeAll(
-            2, "installer: \(total) execs of macvlan during 20 upgrades, \(failures.withLock { $0.count }) failures\n")
+            .standardError,
+            "installer: \(total) execs of macvlan during 20 upgrades, \(failures.withLock { $0.count }) failures\n")
         #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 }.prefix(5))")
         #expect(total > 20)
     }

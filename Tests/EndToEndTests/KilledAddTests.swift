@@ -120,7 +120,8 @@ import Testing
 
         let seed = UInt64(MonotonicClock.nanoseconds)
         var generator = SeededGenerator(seed: seed)
-        FileIO.writeAll(2, "killed ADD (\(plugin)): seed \(seed), one ADD takes \(Int(addSeconds * 1000)) ms\n")
+        FileIO.writeAll(
+            .standardError, "killed ADD (\(plugin)): seed \(seed), one ADD takes \(Int(addSeconds * 1000)) ms\n")
         var completed = 0
         for run in 1...Self.runs {
             let id = "k\(run)"
@@ -156,7 +157,7 @@ import Testing
             if containerLinks != ["lo"] || !reserved.isEmpty { break }
         }
         FileIO.writeAll(
-            2,
+            .standardError,
             "killed ADD (\(plugin)): \(Self.runs) runs, \(Self.runs - completed) of them killed before they finished\n")
         #expect(completed < Self.runs, "no ADD was killed half-way: the test did not exercise anything")
     }

@@ -137,7 +137,7 @@ struct KubernetesManifestTests {
             ],
             environment: ["PATH=/usr/bin:/bin", "HOME=/root"], captureStandardError: true)
         let report = String(decoding: outcome.standardOutput + outcome.standardError, as: UTF8.self)
-        FileIO.writeAll(2, "kubernetes: \(report.split(separator: "\n").last ?? "")\n")
+        FileIO.writeAll(.standardError, "kubernetes: \(report.split(separator: "\n").last ?? "")\n")
         #expect(outcome.status == 0, "\(report)")
         #expect(report.contains("0 failed, Kubernetes 1.34.0"))
         #expect(report.split(separator: "\n").filter { $0.hasPrefix("ok ") }.count >= 20, "\(report)")
@@ -194,7 +194,7 @@ struct KubernetesManifestTests {
             try KubernetesManifests.execute(attachment, dhcpLab: lab)
             ran += 1
         }
-        FileIO.writeAll(2, "kubernetes: \(ran) attachments executed on the host\n")
+        FileIO.writeAll(.standardError, "kubernetes: \(ran) attachments executed on the host\n")
         #expect(ran == 9, "9 host-kernel attachments expected (16 less 6 for the VM and whereabouts)")
     }
 }
@@ -207,7 +207,7 @@ struct KubernetesVMTests {
             try KubernetesManifests.execute(attachment)
             ran += 1
         }
-        FileIO.writeAll(2, "kubernetes: \(ran) attachments executed in the VM\n")
+        FileIO.writeAll(.standardError, "kubernetes: \(ran) attachments executed in the VM\n")
         #expect(ran == 6, "ipvlan l2/l3/l3s, vlan 10/20 and the VLAN-filtering bridge")
     }
 }

@@ -149,7 +149,8 @@ import Testing
                 }
             }
         }
-        FileIO.writeAll(2, "numeric bounds: \(runs) runs, \(refused) refused with an error object, no signal\n")
+        FileIO.writeAll(
+            .standardError, "numeric bounds: \(runs) runs, \(refused) refused with an error object, no signal\n")
         #expect(refused > runs / 2, "most hostile numbers must be refused")
     }
 

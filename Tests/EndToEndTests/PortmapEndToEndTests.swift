@@ -322,7 +322,7 @@ struct PortmapEndToEndTests {
         #expect(try node.portmap("DEL", config, containerID: "c1", netns: node.stage.netns).status == 0)
         let deleted = MonotonicClock.seconds
         FileIO.writeAll(
-            2,
+            .standardError,
             "portmap: 1000 mappings ADD \(Int((added - start) * 1000)) ms, DEL \(Int((deleted - beforeDelete) * 1000)) ms (iptables)\n"
         )
         #expect(!(try node.firewallState()).contains("10.97.0.2"))

@@ -148,7 +148,7 @@ struct ReleaseBuildTests {
             let first = try FileIO.readFile(artifacts.dist + "/" + name + ".sha256", limit: 4096)
             let second = try FileIO.readFile(scratch + "/dist/" + name + ".sha256", limit: 4096)
             let both = String(decoding: first + second, as: UTF8.self)
-            FileIO.writeAll(2, "release: tarball sha256, two builds: \(both)")
+            FileIO.writeAll(.standardError, "release: tarball sha256, two builds: \(both)")
             #expect(first == second, "two \(arch) builds of one commit differ")
         }
         // The installer image index: the same digest (creation and file times from the commit).
@@ -156,7 +156,7 @@ struct ReleaseBuildTests {
         let images = try [artifacts.dist, scratch + "/dist"].map {
             String(decoding: try FileIO.readFile($0 + "/" + digest, limit: 4096), as: UTF8.self)
         }
-        FileIO.writeAll(2, "release: image index digest, two builds: \(images.joined(separator: " "))")
+        FileIO.writeAll(.standardError, "release: image index digest, two builds: \(images.joined(separator: " "))")
         #expect(images[0].hasPrefix("sha256:") && images[0] == images[1], "two images of one commit differ: \(images)")
         #expect(
             try FileIO.readFile(artifacts.dist + "/bin/macvlan", limit: 64 << 20)
@@ -194,7 +194,8 @@ struct ReleaseBuildTests {
         #expect(inodes.count == 1, "the names are hard links of one file")
         let size =
             Int(try Testbed.run(["/usr/bin/du", "-sb", unpacked.bin]).split(separator: "\t").first ?? "") ?? .max
-        FileIO.writeAll(2, "release: installed bin dir \(size) bytes for \(Self.names.count) names (goal 12582912)\n")
+        FileIO.writeAll(
+            .standardError, "release: installed bin dir \(size) bytes for \(Self.names.count) names (goal 12582912)\n")
         #expect(size <= 12 << 20, "bin dir is \(size) bytes")
         for file in [
             "install.sh", "LICENSE", "NOTICE", "CHANGELOG.md", "README.md", "systemd/swift-cni-dhcp.service",
@@ -239,7 +240,7 @@ struct ReleaseBuildTests {
             captureStandardError: true)
         let report = String(decoding: outcome.standardOutput + outcome.standardError, as: UTF8.self)
         let summary = report.split(separator: "\n").last { $0.contains("Test run with") } ?? "no summary"
-        FileIO.writeAll(2, "release: suites against the tarball's bin dir: \(summary)\n")
+        FileIO.writeAll(.standardError, "release: suites against the tarball's bin dir: \(summary)\n")
         #expect(outcome.status == 0, "suites failed against the tarball:\n\(report.suffix(6000))")
         #expect(summary.contains("passed") && !summary.contains("with 0 tests"), "\(summary)")
     }

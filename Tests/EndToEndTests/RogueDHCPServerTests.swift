@@ -207,7 +207,7 @@ final class RogueDHCPv6Server: ScriptedUDPServer, @unchecked Sendable {
         usleep(3_000_000)
         let inThreeSeconds = server.heard.load(ordering: .relaxed) - afterLease
         FileIO.writeAll(
-            2,
+            .standardError,
             "dhcp: under a server giving 0 s leases and T1 = 0: ADD exit \(add.status), \(afterLease) messages to lease, \(inThreeSeconds) in the next 3 s\n"
         )
         #expect(add.status == 0, "\(add.output)")
@@ -235,7 +235,7 @@ final class RogueDHCPv6Server: ScriptedUDPServer, @unchecked Sendable {
         usleep(3_000_000)
         let inThreeSeconds = server.heard.load(ordering: .relaxed) - afterLease
         FileIO.writeAll(
-            2,
+            .standardError,
             "dhcpv6: under a server giving 1 s lifetimes and T1 = 0: ADD exit \(add.status), \(afterLease) messages to lease, \(inThreeSeconds) in the next 3 s\n"
         )
         #expect(add.status == 0, "\(add.output)\n\(lab.log("daemon.log"))")

@@ -41,7 +41,7 @@ final class Testbed: @unchecked Sendable {
         for name in registeredPlugins {
             let link = directory + "/" + name
             if symlink("../swift-cni", link) != 0 && errno != EEXIST {
-                FileIO.writeAll(2, "Testbed: cannot link \(link): \(String(cString: strerror(errno)))\n")
+                FileIO.writeAll(.standardError, "Testbed: cannot link \(link): \(String(cString: strerror(errno)))\n")
             }
         }
         return directory
@@ -68,7 +68,8 @@ final class Testbed: @unchecked Sendable {
         if getuid() != 0 {
             // Skipped, loudly: these tests make network namespaces, which needs root.
             FileIO.writeAll(
-                2, "SKIPPED (not root): end-to-end tests create network namespaces; run swift test as root\n")
+                .standardError,
+                "SKIPPED (not root): end-to-end tests create network namespaces; run swift test as root\n")
             try Test.cancel("skipped: the end-to-end tests create network namespaces and need root")
         }
         let number = Testbed.counter.wrappingAdd(1, ordering: .relaxed).newValue

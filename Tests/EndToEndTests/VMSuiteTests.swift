@@ -39,7 +39,8 @@ import Testing
         let errors = String(decoding: outcome.standardError, as: UTF8.self)
         // On stderr, unbuffered, where Swift Testing reports: so the run still ends with its summary.
         FileIO.writeAll(
-            2, "---- VM suite output (\(runner)) ----\n\(output)\(errors)---- end of VM suite output ----\n")
+            .standardError,
+            "---- VM suite output (\(runner)) ----\n\(output)\(errors)---- end of VM suite output ----\n")
         #expect(outcome.status != 125, "the VM did not boot or failed: \(errors)")
         #expect(outcome.status == 0, "the kernel suites failed inside the VM")
         // The inner run must have run tests, not filtered everything away.

@@ -3,6 +3,7 @@ import CNI
 import Firewall
 import Namespaces
 import Netlink
+import POSIX
 import Plugins
 
 #if canImport(Glibc)
@@ -162,7 +163,7 @@ struct FakeHost: PluginHost, TrafficControlHost {
         guard node.namespaces[path] != nil else { throw NamespaceError.notFound(path: path) }
         let descriptor = Int32(100 + node.descriptors.count)
         node.descriptors[descriptor] = path
-        return FakeNamespace(node: node, path: path, fileDescriptor: descriptor)
+        return FakeNamespace(node: node, path: path, fileDescriptor: FileDescriptor(rawValue: descriptor))
     }
 
     func hostNetlink() throws -> any NetlinkSession { FakeNetlink(node: node, namespace: "host") }
@@ -230,9 +231,9 @@ struct FakeHost: PluginHost, TrafficControlHost {
 final class FakeNamespace: ContainerNamespace {
     let node: FakeNode
     let path: String
-    let fileDescriptor: Int32
+    let fileDescriptor: FileDescriptor
 
-    init(node: FakeNode, path: String, fileDescriptor: Int32) {
+    init(node: FakeNode, path: String, fileDescriptor: FileDescriptor) {
         self.node = node
         self.path = path
         self.fileDescriptor = fileDescriptor
@@ -360,12 +361,12 @@ final class FakeNetlink: TrafficShaping {
     }
 
     func createLink(_ request: LinkRequest) throws(NetlinkError) {
-        let target = request.namespaceFD.flatMap { node.descriptors[$0] } ?? namespace
+        let target = request.namespaceFD.flatMap { node.descriptors[$0.rawValue] } ?? namespace
         var entry = "newlink \(request.name) \(request.kind.name)"
         if let parent = request.parentIndex { entry += " on \(name(parent))" }
         if target != namespace { entry += " in \(target)" }
         if case .veth(let peer, let peerFD, _) = request.kind {
-            entry += " peer \(peer)" + (peerFD.flatMap { node.descriptors[$0] }.map { " in \($0)" } ?? "")
+            entry += " peer \(peer)" + (peerFD.flatMap { node.descriptors[$0.rawValue] }.map { " in \($0)" } ?? "")
         }
         if let parent = request.parentIndex, !space.links.contains(where: { $0.index == parent }) {
             throw fail(entry, ENODEV)
@@ -387,7 +388,7 @@ final class FakeNetlink: TrafficShaping {
         case .vlan(let id): link.vlanID = id
         case .bridge, .ifb: break
         case .veth(let peerName, let peerFD, let peerAddress):
-            let peerSpace = peerFD.flatMap { node.descriptors[$0] } ?? namespace
+            let peerSpace = peerFD.flatMap { node.descriptors[$0.rawValue] } ?? namespace
             let made = node.addLink(link, in: target)
             let peer = node.addLink(
                 Link(

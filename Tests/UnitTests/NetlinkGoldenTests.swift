@@ -1,5 +1,6 @@
 import Addressing
 import Netlink
+import POSIX
 import Testing
 
 /// Records requests and plays back prepared kernel replies; no socket, no root.
@@ -49,7 +50,9 @@ func errorReply(_ error: Int32, sequence: UInt32, port: UInt32, message: String?
         let transport = RecordingTransport()
         transport.replies = [{ errorReply(0, sequence: $0, port: 4242) }]
         let netlink = RouteNetlink(transport: transport, firstSequence: 7)
-        try netlink.createLink(LinkRequest(name: "mv0", kind: .macvlan(mode: .bridge), parentIndex: 3, namespaceFD: 9))
+        try netlink.createLink(
+            LinkRequest(
+                name: "mv0", kind: .macvlan(mode: .bridge), parentIndex: 3, namespaceFD: FileDescriptor(rawValue: 9)))
 
         // RTM_NEWLINK (16), NLM_F_REQUEST|NLM_F_ACK|NLM_F_EXCL|NLM_F_CREATE = 0x605, seq 7, port 0.
         let expected = nlmsg(
@@ -67,7 +70,8 @@ func errorReply(_ error: Int32, sequence: UInt32, port: UInt32, message: String?
 
     @Test func createVethWithPeerHeader() throws {
         let message = RouteNetlink.createLinkMessage(
-            LinkRequest(name: "veth0", kind: .veth(peerName: "eth0", peerNamespaceFD: 5), mtu: 1400))
+            LinkRequest(
+                name: "veth0", kind: .veth(peerName: "eth0", peerNamespaceFD: FileDescriptor(rawValue: 5)), mtu: 1400))
         let transport = RecordingTransport()
         transport.replies = [{ errorReply(0, sequence: $0, port: 4242) }]
         try RouteNetlink(transport: transport).perform(message, operation: "veth")

@@ -154,7 +154,7 @@ public struct HostLocalAllocator {
             }
             if !session.notFiles.isEmpty {
                 FileIO.writeAll(
-                    2,
+                    .standardError,
                     "host-local GC: skipped entries of \(store.directory) that are not reservation files: "
                         + session.notFiles.map(\.description).joined(separator: ", ") + "\n")
             }

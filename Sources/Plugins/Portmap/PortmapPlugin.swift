@@ -34,7 +34,8 @@ public struct PortmapPlugin: CNIPlugin {
                         try host.deleteUDPConntrack(family: address.family, ports: udp)
                     } catch {
                         FileIO.writeAll(
-                            2, "portmap: stale UDP conntrack entries of \(address.address) kept: \(error)\n")
+                            .standardError,
+                            "portmap: stale UDP conntrack entries of \(address.address) kept: \(error)\n")
                     }
                 }
                 if address.family == .v4 && config.snat {

@@ -88,7 +88,7 @@ public struct TuningPlugin: CNIPlugin {
         else { return }
         let failures = Self.restore(from: backup, netlink: netlink, ifName: ifName)
         if !failures.isEmpty {
-            FileIO.writeAll(2, "tuning: \(ifName): \(failures.joined(separator: "; "))\n")
+            FileIO.writeAll(.standardError, "tuning: \(ifName): \(failures.joined(separator: "; "))\n")
         }
     }
 
