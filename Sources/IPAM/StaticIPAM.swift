@@ -53,18 +53,11 @@ public struct StaticIPAM: Sendable, Equatable {
         }
 
         // args.cni.ips, then runtimeConfig.ips, replace the list (the later source wins).
-        for (source, list) in [
-            ("args.cni.ips", request.config.args["cni"]?["ips"]),
-            ("runtimeConfig.ips", request.config.runtimeConfig["ips"]),
-        ] {
-            guard let list, !list.isNull else { continue }
-            guard let entries = list.arrayValue else {
-                throw CNIError.invalidConfig("\"\(source)\": expected an array, found \(list.kindName)")
-            }
+        for (source, values) in try request.requestedIPs() {
             var replaced: [CNIResult.IPConfig] = []
-            for entry in entries {
-                guard let text = entry.stringValue, let address = IPPrefix(text) else {
-                    throw CNIError.invalidConfig("\"\(source)\": invalid CIDR \(entry.serialized())")
+            for text in values {
+                guard let address = IPPrefix(text) else {
+                    throw CNIError.invalidConfig("\"\(source)\": invalid CIDR \"\(text.prefix(64))\"")
                 }
                 replaced.append(CNIResult.IPConfig(address: address))
             }

@@ -32,20 +32,8 @@ public struct HostLocalConfig: Sendable {
         if let text = args["IP"], !text.isEmpty {
             requested.append(try Self.requestedAddress(text, source: "CNI_ARGS IP"))
         }
-        for (source, list) in [
-            ("args.cni.ips", request.config.args["cni"]?["ips"]),
-            ("runtimeConfig.ips", request.config.runtimeConfig["ips"]),
-        ] {
-            guard let list, !list.isNull else { continue }
-            guard let entries = list.arrayValue else {
-                throw CNIError.invalidConfig("\"\(source)\": expected an array, found \(list.kindName)")
-            }
-            for entry in entries {
-                guard let text = entry.stringValue else {
-                    throw CNIError.invalidConfig("\"\(source)\": expected strings, found \(entry.kindName)")
-                }
-                requested.append(try Self.requestedAddress(text, source: source))
-            }
+        for (source, values) in try request.requestedIPs() {
+            for text in values { requested.append(try Self.requestedAddress(text, source: source)) }
         }
         requestedAddresses = requested
 

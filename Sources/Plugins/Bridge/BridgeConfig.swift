@@ -41,10 +41,10 @@ struct BridgeConfig {
         isGateway = try reader.bool("isGateway") ?? false || isDefaultGateway
         forceAddress = try reader.bool("forceAddress") ?? false
         ipMasq = try reader.bool("ipMasq") ?? false
-        ipMasqBackend = try readChoice(
-            reader, "ipMasqBackend", what: "ipMasqBackend", default: nil,
+        ipMasqBackend = try reader.choice(
+            "ipMasqBackend", what: "ipMasqBackend", default: nil,
             [("iptables", .iptables), ("nftables", .nftables)])
-        mtu = try readMTU(reader, maximum: 65535)
+        mtu = try reader.mtu(maximum: 65535)
         hairpinMode = try reader.bool("hairpinMode") ?? false
         promiscMode = try reader.bool("promiscMode") ?? false
         if hairpinMode && promiscMode {
@@ -88,7 +88,7 @@ struct BridgeConfig {
         portIsolation = try reader.bool("portIsolation") ?? false
         dns = request.config.dns
 
-        mac = try readMAC(request, includeArgsCNI: true)
+        mac = try request.containerMAC(includeArgsCNI: true)
     }
 }
 

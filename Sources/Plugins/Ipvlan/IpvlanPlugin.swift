@@ -17,10 +17,10 @@ public struct IpvlanConfig {
     init(_ request: CNIRequest) throws(CNIError) {
         let reader = request.config.reader
         settings = try SubInterfaceSettings.read(request)
-        mode = try readChoice(
-            reader, "mode", what: "ipvlan mode", default: .l2, IpvlanMode.allCases.map { ($0.name, $0) })
-        flags = try readChoice(
-            reader, "flag", what: "ipvlan flag", default: [], [("bridge", []), ("private", .private), ("vepa", .vepa)])
+        mode = try reader.choice(
+            "mode", what: "ipvlan mode", default: .l2, IpvlanMode.allCases.map { ($0.name, $0) })
+        flags = try reader.choice(
+            "flag", what: "ipvlan flag", default: [], [("bridge", []), ("private", .private), ("vepa", .vepa)])
     }
 }
 

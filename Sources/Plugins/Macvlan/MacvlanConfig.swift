@@ -13,9 +13,9 @@ public struct MacvlanConfig {
     /// Reads the keys; code 7 for a bad mode (listing the valid ones), a negative MTU or a bad MAC.
     init(_ request: CNIRequest) throws(CNIError) {
         let reader = request.config.reader
-        settings = try SubInterfaceSettings.read(request, mac: try readMAC(request, includeArgsCNI: false))
-        mode = try readChoice(
-            reader, "mode", what: "macvlan mode", default: .bridge, MacvlanMode.allCases.map { ($0.name, $0) })
+        settings = try SubInterfaceSettings.read(request, mac: try request.containerMAC(includeArgsCNI: false))
+        mode = try reader.choice(
+            "mode", what: "macvlan mode", default: .bridge, MacvlanMode.allCases.map { ($0.name, $0) })
         broadcastQueueLength = try reader.uint32("bcqueuelen")
     }
 }

@@ -27,10 +27,10 @@ public struct PtpPlugin: CNIPlugin {
         init(_ request: CNIRequest) throws(CNIError) {
             let reader = request.config.reader
             ipMasq = try reader.bool("ipMasq") ?? false
-            ipMasqBackend = try readChoice(
-                reader, "ipMasqBackend", what: "ipMasqBackend", default: nil,
+            ipMasqBackend = try reader.choice(
+                "ipMasqBackend", what: "ipMasqBackend", default: nil,
                 [("iptables", .iptables), ("nftables", .nftables)])
-            mtu = try readMTU(reader, maximum: 65535)
+            mtu = try reader.mtu(maximum: 65535)
             dns = request.config.dns
             guard request.config.ipamType != nil else {
                 throw CNIError.invalidConfig(
