@@ -30,6 +30,9 @@ func bridgeNode(existingBridge: Bool = true) -> FakeNode {
     return node
 }
 
+/// `bridgeNode()` as a function value (its parameter has a default).
+func bridgeNodeWithTheBridge() -> FakeNode { bridgeNode() }
+
 @Suite struct BridgeLogicTests {
     @Test func addPlumbsTheVethThenAddressesThenFirewallInOrder() throws {
         let node = bridgeNode(existingBridge: false)
@@ -65,18 +68,12 @@ func bridgeNode(existingBridge: Bool = true) -> FakeNode {
         let config = bridgeConfig(#","ipMasq":true,"macspoofchk":true"#)
         let complete = bridgeNode()
         _ = try BridgePlugin(host: FakeHost(node: complete)).add(try pluginRequest(config))
-        let steps = complete.mutations
-        #expect(steps == 10, "\(complete.mutationLog)")
-        for step in 1...steps {
-            let node = bridgeNode()
-            let before = node.state
-            node.failingMutation = step
-            let error = cniError { _ = try BridgePlugin(host: FakeHost(node: node)).add(try pluginRequest(config)) }
-            #expect(error != nil, "step \(step)")
-            #expect(node.state == before, "step \(step): \(node.mutationLog)")
-            let log = normalized(node.mutationLog, prefix: "veth")
-            let failed = try #require(log.firstIndex { $0.hasSuffix("-> failed") })
-            let undo = Array(log[(failed + 1)...])
+        #expect(complete.mutations == 10, "\(complete.mutationLog)")
+        let undos = eachFailingStep(complete.mutations, node: bridgeNodeWithTheBridge) { node in
+            _ = try BridgePlugin(host: FakeHost(node: node)).add(try pluginRequest(config))
+        }
+        for (index, undo) in undos.enumerated() {
+            let step = index + 1
             // Registered in this order: veth (step 1), IPAM (4), masquerade (9), spoof check
             // (10, the last: nothing fails after it); undone newest first.
             let expected = [
@@ -199,9 +196,7 @@ func bridgeNode(existingBridge: Bool = true) -> FakeNode {
     @Test func checkWantsThePeerOnTheBridge() throws {
         let node = bridgeNode()
         let plugin = BridgePlugin(host: FakeHost(node: node))
-        let result = try plugin.add(try pluginRequest(bridgeConfig()))
-        let previous = try result.json(as: "1.1.0").serialized(indent: 0)
-        let check = try pluginRequest(bridgeConfig(#","prevResult":\#(previous)"#), "CHECK")
+        let check = try checkRequest(after: try plugin.add(try pluginRequest(bridgeConfig()))) { bridgeConfig($0) }
         #expect(cniError { try plugin.check(check) } == nil)
         let port = try #require(node.namespaces["host"]!.links.firstIndex { $0.kind == "veth" })
         node.namespaces["host"]!.links[port].masterIndex = nil
@@ -273,12 +268,9 @@ func bridgeNode(existingBridge: Bool = true) -> FakeNode {
 
     @Test func statusNeedsTheConfiguredFirewall() throws {
         let node = bridgeNode()
-        let plugin = BridgePlugin(host: FakeHost(node: node))
-        let config = bridgeConfig(#","ipMasq":true,"ipMasqBackend":"nftables""#)
-        #expect(cniError { try plugin.status(try pluginRequest(config, "STATUS")) } == nil)
-        node.installedFirewalls = ["iptables"]
-        let error = cniError { try plugin.status(try pluginRequest(config, "STATUS")) }
-        #expect(error?.code == 50 && error?.msg == "the nftables firewall backend is not usable")
+        expectStatusNeedsNftables(node, config: bridgeConfig(#","ipMasq":true,"ipMasqBackend":"nftables""#)) {
+            try BridgePlugin(host: FakeHost(node: node)).status($0)
+        }
     }
 }
 

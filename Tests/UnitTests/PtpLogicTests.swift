@@ -77,23 +77,15 @@ func ptpConfig(_ extra: String = "", ipam: Bool = true) -> String {
         let config = ptpConfig(#","ipMasq":true"#)
         let complete = subInterfaceNode()
         _ = try PtpPlugin(host: FakeHost(node: complete)).add(try pluginRequest(config))
-        let steps = complete.mutations
-        #expect(steps == 12, "\(complete.mutationLog)")
-        for step in 1...steps {
-            let node = subInterfaceNode()
-            let before = node.state
-            node.failingMutation = step
-            let error = cniError { _ = try PtpPlugin(host: FakeHost(node: node)).add(try pluginRequest(config)) }
-            #expect(error != nil, "step \(step)")
-            #expect(node.state == before, "step \(step): \(node.mutationLog)")
-            let log = normalized(node.mutationLog, prefix: "veth")
-            let failed = try #require(log.firstIndex { $0.hasSuffix("-> failed") })
+        #expect(complete.mutations == 12, "\(complete.mutationLog)")
+        let undos = eachFailingStep(complete.mutations, node: subInterfaceNode) { node in
+            _ = try PtpPlugin(host: FakeHost(node: node)).add(try pluginRequest(config))
+        }
+        for (index, undo) in undos.enumerated() {
+            let step = index + 1
             // Registered: IPAM (step 1), the veth (3), the masquerade (12, the last).
-            let expected = [
-                step > 3 ? "host dellink <tmp>" : nil,
-                step > 1 ? "ipam host-local DEL c1/eth0" : nil,
-            ].compactMap { $0 }
-            #expect(Array(log[(failed + 1)...]) == expected, "step \(step)")
+            let expected = [step > 3 ? "host dellink <tmp>" : nil, step > 1 ? "ipam host-local DEL c1/eth0" : nil]
+            #expect(undo == expected.compactMap { $0 }, "step \(step)")
         }
     }
 
@@ -150,9 +142,7 @@ func ptpConfig(_ extra: String = "", ipam: Bool = true) -> String {
     @Test func checkComparesTheContainersEnd() throws {
         let node = subInterfaceNode()
         let plugin = PtpPlugin(host: FakeHost(node: node))
-        let result = try plugin.add(try pluginRequest(ptpConfig()))
-        let previous = try result.json(as: "1.1.0").serialized(indent: 0)
-        let check = try pluginRequest(ptpConfig(#","prevResult":\#(previous)"#), "CHECK")
+        let check = try checkRequest(after: try plugin.add(try pluginRequest(ptpConfig()))) { ptpConfig($0) }
         #expect(cniError { try plugin.check(check) } == nil)
         node.namespaces[containerPath]!.addresses.removeAll()
         let missingAddress = cniError { try plugin.check(check) }
@@ -164,11 +154,8 @@ func ptpConfig(_ extra: String = "", ipam: Bool = true) -> String {
     /// STATUS: code 50 when the masquerade's backend cannot be used.
     @Test func statusNeedsTheConfiguredFirewall() throws {
         let node = subInterfaceNode()
-        let plugin = PtpPlugin(host: FakeHost(node: node))
-        let config = ptpConfig(#","ipMasq":true,"ipMasqBackend":"nftables""#)
-        #expect(cniError { try plugin.status(try pluginRequest(config, "STATUS")) } == nil)
-        node.installedFirewalls = ["iptables"]
-        let error = cniError { try plugin.status(try pluginRequest(config, "STATUS")) }
-        #expect(error?.code == 50 && error?.msg == "the nftables firewall backend is not usable")
+        expectStatusNeedsNftables(node, config: ptpConfig(#","ipMasq":true,"ipMasqBackend":"nftables""#)) {
+            try PtpPlugin(host: FakeHost(node: node)).status($0)
+        }
     }
 }

@@ -55,6 +55,44 @@ func subInterfaceNode() -> FakeNode {
     return node
 }
 
+/// Runs `add` once per state-changing call it makes (`steps`), each time on a fresh node from
+/// `makeNode` with that call made to fail: every run must fail and leave the node as it was
+/// (sysctls aside). Returns each run's log after the failed call (the undo, normalized with
+/// `prefix`), in step order, for the caller's checks of the undo order.
+func eachFailingStep(
+    _ steps: Int, node makeNode: () -> FakeNode, prefix: String = "veth", _ add: (FakeNode) throws -> Void
+) -> [[String]] {
+    (1...steps).map { step in
+        let node = makeNode()
+        let before = node.state
+        node.failingMutation = step
+        let error = cniError { try add(node) }
+        #expect(error != nil, "step \(step)")
+        #expect(node.state == before, "step \(step): \(node.mutationLog)")
+        let log = normalized(node.mutationLog, prefix: prefix)
+        guard let failed = log.firstIndex(where: { $0.hasSuffix("-> failed") }) else {
+            Issue.record("step \(step) did not fail: \(log)")
+            return []
+        }
+        return Array(log[(failed + 1)...])
+    }
+}
+
+/// A CHECK request whose prevResult is `result`, in the config `config` makes of the extra keys.
+func checkRequest(after result: CNIResult, _ config: (String) -> String) throws -> CNIRequest {
+    let previous = try result.json(as: "1.1.0").serialized(indent: 0)
+    return try pluginRequest(config(#","prevResult":\#(previous)"#), "CHECK")
+}
+
+/// STATUS of a config with `ipMasqBackend: "nftables"`: fine while nftables is usable, code 50
+/// naming it once it is not.
+func expectStatusNeedsNftables(_ node: FakeNode, config: String, _ status: (CNIRequest) throws -> Void) {
+    #expect(cniError { try status(try pluginRequest(config, "STATUS")) } == nil)
+    node.installedFirewalls = ["iptables"]
+    let error = cniError { try status(try pluginRequest(config, "STATUS")) }
+    #expect(error?.code == 50 && error?.msg == "the nftables firewall backend is not usable")
+}
+
 /// Log lines with the attachment's temporary link name (prefix + 8 hex digits) written as "<tmp>".
 func normalized(_ lines: [String], prefix: String) -> [String] {
     lines.map { line in
