@@ -23,7 +23,7 @@ enum ContainerInterface {
     /// goes on `rollback`; returns both ends as the kernel reports them.
     static func createVethPair(
         _ environment: CNIEnvironment, container: any ContainerNamespace, mtu: UInt32, peerAddress: MACAddress?,
-        hostNetlink: any NetlinkSession, containerNetlink: any NetlinkSession, host: any PluginHost,
+        hostNetlink: any NetlinkSession, containerNetlink: any NetlinkSession, host: any StepHost,
         rollback: inout Rollback
     ) throws -> (hostEnd: Link, containerEnd: Link) {
         let hostVethName = TemporaryName.make(prefix: "veth")
@@ -48,7 +48,9 @@ enum ContainerInterface {
 
     /// Deletes CNI_IFNAME in the container and, when given, the link under `temporaryName`
     /// (what an ADD killed between creating and renaming its link leaves).
-    static func delete(_ environment: CNIEnvironment, kind: String, temporaryName: String? = nil, host: any PluginHost)
+    static func delete(
+        _ environment: CNIEnvironment, kind: String, temporaryName: String? = nil, host: any NamespaceHost
+    )
         throws
     {
         guard !environment.netns.isEmpty else { return }

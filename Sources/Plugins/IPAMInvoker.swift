@@ -44,7 +44,7 @@ enum IPAMInvoker {
     }
 }
 
-extension PluginHost {
+extension IPAMHost {
     /// A main plugin's IPAM ADD: runs it, registers its DEL as the undo step, and returns its
     /// addresses pointed at `interfaceIndex` of the main plugin's result, with its routes and
     /// DNS; nil when the config has no IPAM. An IPAM that returns no address, or a gateway of

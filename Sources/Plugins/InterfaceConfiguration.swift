@@ -13,7 +13,7 @@ struct InterfaceConfiguration {
     let netlink: any NetlinkSession
     let namespace: any ContainerNamespace
     /// Told each step done ("address", "up", "route"): see `PluginHost.checkpoint(_:)`.
-    let host: any PluginHost
+    let host: any StepHost
     /// IPv6 addresses go through duplicate address detection (tentative at first) only when
     /// asked: otherwise they are added with IFA_F_NODAD and usable at once.
     var duplicateAddressDetection = false

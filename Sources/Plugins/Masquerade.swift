@@ -5,7 +5,7 @@ import Firewall
 /// The masquerade steps bridge and ptp share, in the reference's formats (see
 /// `FirewallBackend`): one attachment's rules made, removed in every installed backend, the
 /// network's stale ones collected, the backend's state for STATUS.
-extension PluginHost {
+extension MasqueradeHost {
     func attachment(_ request: CNIRequest) -> FirewallAttachment {
         FirewallAttachment(
             network: request.config.name, containerID: request.environment.containerID,

@@ -241,7 +241,12 @@ struct ReleaseBuildTests {
         let report = String(decoding: outcome.standardOutput + outcome.standardError, as: UTF8.self)
         let summary = report.split(separator: "\n").last { $0.contains("Test run with") } ?? "no summary"
         FileIO.writeAll(.standardError, "release: suites against the tarball's bin dir: \(summary)\n")
-        #expect(outcome.status == 0, "suites failed against the tarball:\n\(report.suffix(6000))")
+        // Every recorded issue, wherever it stands in the report (the tail alone may hold only
+        // the summaries), then the tail.
+        let issues = report.split(separator: "\n").filter { $0.contains("✘") && $0.contains("recorded an issue") }
+        #expect(
+            outcome.status == 0,
+            "suites failed against the tarball:\n\(issues.joined(separator: "\n"))\n…\n\(report.suffix(3000))")
         #expect(summary.contains("passed") && !summary.contains("with 0 tests"), "\(summary)")
     }
 }

@@ -20,8 +20,8 @@ extension IPAddress {
 /// empty or gone; CHECK fails when it is down. GC and STATUS have nothing to do.
 public struct LoopbackPlugin: CNIPlugin {
     /// What the plugin does to the system goes through its host (the kernel, or a test's fake).
-    let host: any PluginHost
-    public init(host: any PluginHost = SystemHost()) { self.host = host }
+    let host: any NamespaceHost
+    public init(host: any NamespaceHost = SystemHost()) { self.host = host }
     public var about: String { "swift-cni loopback: brings up the container's lo" }
 
     /// The container's netlink socket and its `lo` (RTM_GETLINK by name).
