@@ -23,13 +23,17 @@ struct DHCPChannel<Incoming, Outgoing> {
 }
 
 /// A container's network namespace as the daemon uses it.
-protocol LeaseNamespace: AnyObject {
-    /// A netlink session inside the namespace (RTM_GETLINK, RTM_NEWADDR, ...).
-    func netlink() throws -> any NetlinkSession
-    /// Writes `net.ipv6.conf.<interface>.<name>` for each pair, inside the namespace.
-    func writeIPv6Settings(interface: String, _ settings: [(name: String, value: String)]) throws
+protocol LeaseNamespace: ContainerNamespace {
     func channel4(interface: String) throws -> DHCPChannel<DHCPMessage, (DHCPMessage, DHCPDestination)>
     func channel6(interface: String, index: Int32) throws -> DHCPChannel<DHCPv6Message, DHCPv6Message>
+}
+
+extension ContainerNamespace {
+    /// Writes `net.ipv6.conf.<interface>.<name>` for each pair, inside the namespace.
+    func writeIPv6Settings(interface: String, _ settings: [(name: String, value: String)]) throws {
+        try writeSysctls(
+            settings.map { SysctlWrite(Sysctl.interfaceKey(family: "ipv6", interface: interface, $0.name), $0.value) })
+    }
 }
 
 /// What the lease daemon's decisions need from the world: the clocks, the containers'
@@ -61,7 +65,7 @@ final class SystemLeaseHost: LeaseHost {
     func pause(_ seconds: Double) { _ = poll(nil, 0, pollMilliseconds(seconds)) }
 
     func openNamespace(_ path: String) throws -> any LeaseNamespace {
-        SystemLeaseNamespace(try NetworkNamespace(path: path))
+        try NetworkNamespace(path: path)
     }
 
     func writeState(_ path: String, _ bytes: [UInt8]) throws {
@@ -80,30 +84,17 @@ final class SystemLeaseHost: LeaseHost {
     func log(_ text: String) { DHCPService.log(text) }
 }
 
-final class SystemLeaseNamespace: LeaseNamespace {
-    let namespace: NetworkNamespace
-
-    init(_ namespace: NetworkNamespace) { self.namespace = namespace }
-
-    func netlink() throws -> any NetlinkSession { try RouteNetlink(in: namespace) }
-
-    func writeIPv6Settings(interface: String, _ settings: [(name: String, value: String)]) throws {
-        try namespace.run { () throws(SysctlError) in
-            for (name, value) in settings {
-                try Sysctl.write(Sysctl.interfaceKey(family: "ipv6", interface: interface, name), value)
-            }
-        }
-    }
-
+/// The real namespace: DHCP sockets opened inside it.
+extension NetworkNamespace: LeaseNamespace {
     func channel4(interface: String) throws -> DHCPChannel<DHCPMessage, (DHCPMessage, DHCPDestination)> {
-        let transport = try DHCPTransport(interface: interface, in: namespace)
+        let transport = try DHCPTransport(interface: interface, in: self)
         return DHCPChannel(
             send: { try transport.send($0.0, to: $0.1) }, receive: { transport.receive(timeout: $0) },
             label: DHCPTransport.label, receivesUnicast: transport.receivesUnicast)
     }
 
     func channel6(interface: String, index: Int32) throws -> DHCPChannel<DHCPv6Message, DHCPv6Message> {
-        let transport = try DHCPv6Transport(interface: interface, index: index, in: namespace)
+        let transport = try DHCPv6Transport(interface: interface, index: index, in: self)
         return DHCPChannel(
             send: { try transport.send($0) }, receive: { transport.receive(timeout: $0) },
             label: DHCPv6Transport.label)

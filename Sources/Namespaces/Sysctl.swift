@@ -68,3 +68,17 @@ public enum Sysctl {
         "net/\(family)/conf/\(interface)/\(name)"
     }
 }
+
+/// One sysctl for `ContainerNamespace.writeSysctls(_:)`: a key relative to /proc/sys.
+public struct SysctlWrite: Sendable, Equatable {
+    public var key: String
+    public var value: String
+    /// The key may not exist (ENOENT), and then nothing is written.
+    public var mayBeMissing: Bool
+
+    public init(_ key: String, _ value: String, mayBeMissing: Bool = false) {
+        self.key = key
+        self.value = value
+        self.mayBeMissing = mayBeMissing
+    }
+}

@@ -4,34 +4,6 @@ import Namespaces
 import Netlink
 import POSIX
 
-/// A container's network namespace as a plugin uses it.
-public protocol ContainerNamespace: AnyObject {
-    /// CNI_NETNS, for messages and results.
-    var path: String { get }
-    /// The descriptor a link is created into this namespace with (IFLA_NET_NS_FD).
-    var fileDescriptor: FileDescriptor { get }
-    /// A netlink session inside the namespace, usable from the plugin's own.
-    func netlink() throws -> any NetlinkSession
-    /// Writes sysctls inside the namespace (keys relative to /proc/sys), in order, entering it
-    /// once. A key that does not exist (ENOENT: IPv6 disabled in the kernel, say) is skipped
-    /// when its write allows it, else the `SysctlError` is thrown.
-    func writeSysctls(_ writes: [SysctlWrite]) throws
-}
-
-/// One sysctl for `ContainerNamespace.writeSysctls(_:)`.
-public struct SysctlWrite: Sendable, Equatable {
-    public var key: String
-    public var value: String
-    /// The key may not exist (ENOENT), and then nothing is written.
-    public var mayBeMissing: Bool
-
-    public init(_ key: String, _ value: String, mayBeMissing: Bool = false) {
-        self.key = key
-        self.value = value
-        self.mayBeMissing = mayBeMissing
-    }
-}
-
 /// Everything a main plugin does to the system, as one value: netlink sessions per namespace,
 /// sysctls, its IPAM, the firewall, its locks. `SystemHost` is the real one the executables use;
 /// tests give the plugins a fake that models the kernel, records what was asked in which

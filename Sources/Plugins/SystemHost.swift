@@ -87,23 +87,3 @@ public struct SystemHost: PluginHost, TrafficControlHost {
         #endif
     }
 }
-
-/// The real container namespace: netlink sockets opened inside it, sysctls written with the
-/// calling thread switched into it (setns there and back).
-extension NetworkNamespace: ContainerNamespace {
-    public func netlink() throws -> any NetlinkSession { try RouteNetlink(in: self) }
-
-    public func writeSysctls(_ writes: [SysctlWrite]) throws {
-        try run { () throws(SysctlError) in
-            for write in writes {
-                // A `catch where` with an empty body crashes Swift 6.0.3's SIL verifier (the
-                // arm64 build's compiler): the same test, written as a guard.
-                do throws(SysctlError) {
-                    try Sysctl.write(write.key, write.value)
-                } catch {
-                    guard write.mayBeMissing && error.errno == ENOENT else { throw error }
-                }
-            }
-        }
-    }
-}

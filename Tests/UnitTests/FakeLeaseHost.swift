@@ -1,5 +1,6 @@
 import Addressing
 import DHCP
+import Namespaces
 import Netlink
 import POSIX
 
@@ -71,8 +72,16 @@ final class FakeLeaseNamespace: LeaseNamespace {
 
     func netlink() throws -> any NetlinkSession { FakeNetlink(node: host.node, namespace: path) }
 
-    func writeIPv6Settings(interface: String, _ settings: [(name: String, value: String)]) throws {
-        for (name, value) in settings { host.sysctls["\(interface).\(name)"] = value }
+    let fileDescriptor = FileDescriptor(rawValue: -1)
+
+    /// Records each write under `<interface>.<name>` for the IPv6 settings
+    /// (net/ipv6/conf/<interface>/<name>), under the key otherwise.
+    func writeSysctls(_ writes: [SysctlWrite]) throws {
+        for write in writes {
+            let parts = write.key.split(separator: "/")
+            let key = parts.count == 5 && parts[1] == "ipv6" ? "\(parts[3]).\(parts[4])" : write.key
+            host.sysctls[key] = write.value
+        }
     }
 
     /// Replies queue up as the client sends; a wait with none queued moves the clock on.
