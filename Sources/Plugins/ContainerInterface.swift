@@ -8,6 +8,22 @@ import Netlink
 /// succeeding when CNI_NETNS is empty, the namespace is gone, or the link is gone (or is not
 /// of that kind: then it is not ours to delete).
 enum ContainerInterface {
+    /// What an ADD works with: the container's namespace, a netlink session inside it and one
+    /// in the host namespace (the container's own with `hostIsContainer`: `linkInContainer`).
+    /// CNI_IFNAME already in the container is refused before anything is made (`refuseExisting`).
+    struct Sessions {
+        let container: any ContainerNamespace
+        let containerNetlink: any NetlinkSession
+        let hostNetlink: any NetlinkSession
+
+        init(_ environment: CNIEnvironment, host: any NamespaceHost, hostIsContainer: Bool = false) throws {
+            container = try host.openNamespace(environment.netns)
+            containerNetlink = try container.netlink()
+            hostNetlink = hostIsContainer ? containerNetlink : try host.hostNetlink()
+            try ContainerInterface.refuseExisting(environment, in: containerNetlink)
+        }
+    }
+
     /// ADD's first check (RTM_GETLINK in the container): CNI_IFNAME must not exist there yet, or
     /// the ADD fails with code 4 naming it and leaves that interface alone.
     static func refuseExisting(_ environment: CNIEnvironment, in containerNetlink: any NetlinkSession) throws {

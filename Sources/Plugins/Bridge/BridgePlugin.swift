@@ -34,10 +34,9 @@ public struct BridgePlugin: CNIPlugin {
     private func addLocked(_ request: CNIRequest) throws -> CNIResult {
         let config = try BridgeConfig(request)
         let env = request.environment
-        let container = try host.openNamespace(env.netns)
-        let containerNetlink = try container.netlink()
-        let hostNetlink = try host.hostNetlink()
-        try ContainerInterface.refuseExisting(env, in: containerNetlink)
+        let sessions = try ContainerInterface.Sessions(env, host: host)
+        let (container, containerNetlink, hostNetlink) =
+            (sessions.container, sessions.containerNetlink, sessions.hostNetlink)
         let bridge = try ensureBridge(config, hostNetlink)
 
         return try Rollback.guarding { rollback in

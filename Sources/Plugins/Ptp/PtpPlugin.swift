@@ -49,10 +49,9 @@ public struct PtpPlugin: CNIPlugin {
     private func addLocked(_ request: CNIRequest) throws -> CNIResult {
         let config = try Config(request)
         let env = request.environment
-        let container = try host.openNamespace(env.netns)
-        let containerNetlink = try container.netlink()
-        let hostNetlink = try host.hostNetlink()
-        try ContainerInterface.refuseExisting(env, in: containerNetlink)
+        let sessions = try ContainerInterface.Sessions(env, host: host)
+        let (container, containerNetlink, hostNetlink) =
+            (sessions.container, sessions.containerNetlink, sessions.hostNetlink)
         return try Rollback.guarding { rollback in
             var result =
                 try host.addIPAM(request, interfaceIndex: Self.containerInterfaceIndex, rollback: &rollback)

@@ -83,11 +83,9 @@ public struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
         let config = try flavor.readConfig(request)
         let settings = flavor.settings(config)
         let env = request.environment
-        let container = try host.openNamespace(env.netns)
-        let containerNetlink = try container.netlink()
-        let hostNetlink = settings.linkInContainer ? containerNetlink : try host.hostNetlink()
-
-        try ContainerInterface.refuseExisting(env, in: containerNetlink)
+        let sessions = try ContainerInterface.Sessions(env, host: host, hostIsContainer: settings.linkInContainer)
+        let (container, containerNetlink, hostNetlink) =
+            (sessions.container, sessions.containerNetlink, sessions.hostNetlink)
         let master = try MasterResolution.resolve(
             settings.master ?? flavor.defaultMaster(config, request), hostNetlink,
             namespaceDescription: masterPlace(settings, env))
