@@ -10,8 +10,14 @@ public struct IPPrefix: Hashable, Sendable, CustomStringConvertible {
         self.prefixLength = prefixLength
     }
 
-    /// Parses "ADDRESS/LENGTH" (decimal length within the family's width).
-    public init?(_ text: some StringProtocol) {
+    /// Parses "ADDRESS/LENGTH" (decimal length within the family's width). String and
+    /// Substring have overloads of their own, so callers do not run the generic body (see
+    /// `IPAddress.init?(_: String)`).
+    public init?(_ text: String) { self.init(Substring(text)) }
+
+    public init?(_ text: some StringProtocol) { self.init(Substring(text)) }
+
+    public init?(_ text: Substring) {
         guard let slash = text.firstIndex(of: "/") else { return nil }
         let lengthText = text[text.index(after: slash)...]
         guard let address = IPAddress(text[..<slash]), !lengthText.isEmpty, lengthText.count <= 3,

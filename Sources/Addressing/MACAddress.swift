@@ -7,8 +7,13 @@ public struct MACAddress: Hashable, Sendable, CustomStringConvertible {
         self.bytes = Array(bytes)
     }
 
-    /// Parses six two-digit hex groups separated by ':' or '-' (case-insensitive).
-    public init?(_ text: some StringProtocol) {
+    /// Parses six two-digit hex groups separated by ':' or '-' (case-insensitive). String and
+    /// Substring have overloads of their own (see `IPAddress.init?(_: String)`).
+    public init?(_ text: String) { self.init(Substring(text)) }
+
+    public init?(_ text: some StringProtocol) { self.init(Substring(text)) }
+
+    public init?(_ text: Substring) {
         let separator: Character = text.contains("-") ? "-" : ":"
         let parts = text.split(separator: separator, omittingEmptySubsequences: false)
         guard parts.count == 6 else { return nil }
@@ -20,8 +25,17 @@ public struct MACAddress: Hashable, Sendable, CustomStringConvertible {
         self.bytes = bytes
     }
 
+    /// "02:00:5e:10:00:01": lower-case hex, written digit by digit.
     public var description: String {
-        bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":")
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(17)
+        for (index, byte) in bytes.enumerated() {
+            if index > 0 { text.append(UInt8(ascii: ":")) }
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0xf)])
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 
     public var isMulticast: Bool { bytes[0] & 1 == 1 }
