@@ -28,22 +28,20 @@ public struct FirewalldForwardFirewall: ForwardFirewall {
 
     /// firewalld owns its name on the system bus (`GetNameOwner` answers): upstream's test for
     /// choosing this backend when a config names none. False without a system bus.
-    public static func isRunning(timeout: Double = 2) -> Bool {
-        guard let bus = try? DBusConnection.systemBus(timeout: timeout) else { return false }
-        return (try? nameOwner(on: bus)) != nil
-    }
+    public static func isRunning(timeout: Double = 2) -> Bool { (try? requireAnswer(timeout: timeout)) != nil }
 
-    static func nameOwner(on bus: DBusConnection) throws(DBusError) -> String {
-        let reply = try bus.call(
+    /// Connects to the system bus and asks who owns firewalld's name (`GetNameOwner`); throws
+    /// when there is no bus or nobody owns it (NameHasNoOwner).
+    static func requireAnswer(timeout: Double) throws(DBusError) {
+        let bus = try DBusConnection.systemBus(timeout: timeout)
+        _ = try bus.call(
             destination: "org.freedesktop.DBus", path: "/org/freedesktop/DBus", interface: "org.freedesktop.DBus",
             member: "GetNameOwner", arguments: [.string(busName)])
-        return reply.first?.stringValue ?? ""
     }
 
     public func unusableReason() -> String? {
         do {
-            let bus = try DBusConnection.systemBus(timeout: timeout)
-            _ = try Self.nameOwner(on: bus)
+            try Self.requireAnswer(timeout: timeout)
             return nil
         } catch {
             return "firewalld does not answer on the system bus: \(error)"
