@@ -20,7 +20,8 @@ flags=(-c release --product swift-cni -j 1 -Xswiftc -static-executable -Xswiftc 
   -Xlinker -L"$mnl" -Xlinker --strip-debug -Xcc -DSWIFT_CNI_STATIC -Xcc "-DSWIFT_CNI_COMMIT=\"$commit\"")
 # As for arm64 (build-static-arm64.sh says why): ASLR off for the compiler, one job at a time,
 # code generation in the compiler's main thread, module files without input times, swiftc
-# started with a fixed environment and one malloc arena (SWIFT_EXEC, the wrapper below), and
+# started with a fixed environment, one malloc arena and Swift's hash seeding off (SWIFT_EXEC,
+# the wrapper below), and
 # the scratch directory seen at one fixed path (a bind mount in a private mount namespace), so
 # two builds of one commit give the same bytes wherever their scratch directories are and
 # however loaded the machine is.
@@ -30,7 +31,7 @@ swiftc=$(command -v swiftc)
 cat > "$scratch/.swiftc-fixed-environment" <<WRAPPER
 #!/bin/sh
 exec env -i PATH=$(dirname "$swiftc"):/usr/bin:/bin HOME=/root \${SOURCE_DATE_EPOCH:+SOURCE_DATE_EPOCH=\$SOURCE_DATE_EPOCH} \\
-  GLIBC_TUNABLES=glibc.malloc.arena_max=1:glibc.malloc.tcache_count=0 $swiftc "\$@"
+  SWIFT_DETERMINISTIC_HASHING=1 GLIBC_TUNABLES=glibc.malloc.arena_max=1:glibc.malloc.tcache_count=0 $swiftc "\$@"
 WRAPPER
 chmod 755 "$scratch/.swiftc-fixed-environment"
 # shellcheck disable=SC2016

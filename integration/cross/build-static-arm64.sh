@@ -25,6 +25,12 @@
 # SWIFT_EXEC, a wrapper that starts it with a fixed environment; and clang's module files
 # are written without the modification times of their inputs (-fno-pch-timestamp: SwiftPM
 # writes CSystem's module map afresh in each build, and its time went into CSystem.pcm).
+# The cause that remained after all that (found at a02b05a: one module recompiled by hand in
+# one scratch gave a different object from run to run, and strace showed the driver visiting
+# the source files in a different order each run): the compiler's optimizer passes written in
+# Swift (SwiftCompilerSources) iterate Sets and Dictionaries whose hash seed is random per
+# process. SWIFT_DETERMINISTIC_HASHING=1 in the wrapper fixes the seed: the same module
+# recompiled ten times, quiet, under strace and under load, gave one object.
 # Prints the path of the binary (debug info stripped; release.sh strips it whole).
 # Usage: integration/cross/build-static-arm64.sh [--scratch-path DIR] [extra swift build arguments]
 set -euo pipefail
@@ -51,7 +57,7 @@ mkdir -p "$scratch" "$cache/trixie-amd64/src" "$cache/trixie-amd64/sysroot" "$ca
 cat > "$scratch/.swiftc-fixed-environment" <<'WRAPPER'
 #!/bin/sh
 exec env -i PATH=/usr/bin:/bin HOME=/root ${SOURCE_DATE_EPOCH:+SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH} \
-  GLIBC_TUNABLES=glibc.malloc.arena_max=1:glibc.malloc.tcache_count=0 /usr/libexec/swift/bin/swiftc "$@"
+  SWIFT_DETERMINISTIC_HASHING=1 GLIBC_TUNABLES=glibc.malloc.arena_max=1:glibc.malloc.tcache_count=0 /usr/libexec/swift/bin/swiftc "$@"
 WRAPPER
 chmod 755 "$scratch/.swiftc-fixed-environment"
 # shellcheck disable=SC2016
