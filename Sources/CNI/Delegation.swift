@@ -36,7 +36,7 @@ public enum Delegation {
         let outcome: ChildProcess.Outcome
         do {
             outcome = try ChildProcess.run(
-                executable, environment: environment.map { "\($0.key)=\($0.value)" },
+                executable, environment: environment.entries,
                 input: request.config.raw)
         } catch {
             throw CNIError(code: .delegateFailed, msg: "failed to run plugin \"\(type)\"", details: error.description)

@@ -22,13 +22,13 @@ public struct CNIEnvironment: Sendable {
     /// CNI_PATH split on ':' (empty entries dropped).
     public var path: [String]
     /// The whole environment, handed on to delegates unchanged except CNI_COMMAND (A10, F1).
-    public var all: [String: String]
+    public var all: ProcessEnvironment
 
     /// Reads and validates the environment. An empty value counts as missing (A1); every
     /// missing variable the verb needs is named, in the order of A3 (code 4); a bad container
     /// id (A4) or interface name (A5) is code 4 as well. A missing CNI_COMMAND is `nil`:
     /// the caller prints the plugin's description.
-    public static func load(from environment: [String: String]) throws(CNIError) -> CNIEnvironment? {
+    public static func load(from environment: ProcessEnvironment) throws(CNIError) -> CNIEnvironment? {
         func value(_ name: String) -> String { environment[name] ?? "" }
         let commandText = value("CNI_COMMAND")
         if commandText.isEmpty { return nil }

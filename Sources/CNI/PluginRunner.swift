@@ -50,7 +50,7 @@ public enum PluginRunner {
         signal(SIGPIPE, SIG_IGN)
         let stdoutWasOpen = occupyClosedStandardDescriptors()
         let (output, status, about) = run(
-            plugin, environment: processEnvironment(), readInput: readStandardInput,
+            plugin, environment: .current(), readInput: readStandardInput,
             deliver: { stdoutWasOpen && FileIO.writeAll(.standardOutput, $0) }, standardOutputOpen: stdoutWasOpen)
         if let about { FileIO.writeAll(.standardError, about) }
         if !output.isEmpty {
@@ -86,7 +86,7 @@ public enum PluginRunner {
     /// returned as the output. When stdout was closed from the start (`standardOutputOpen`
     /// false) an ADD is refused before anything is made: code 5.
     public static func run(
-        _ plugin: some CNIPlugin, environment: [String: String],
+        _ plugin: some CNIPlugin, environment: ProcessEnvironment,
         readInput: () throws(CNIError) -> [UInt8], deliver: ((String) -> Bool)? = nil,
         standardOutputOpen: Bool = true
     ) -> (output: String, status: Int32, about: String?) {
@@ -197,27 +197,6 @@ public enum PluginRunner {
                 code: .incompatibleVersion, msg: "incompatible CNI versions",
                 details: "config is \"\(text)\", plugin supports [\(list)]")
         }
-    }
-
-    /// The process environment, split on the first '=' byte (no Character processing: a
-    /// plugin's start-up should not page in the runtime's grapheme tables). Values are decoded
-    /// as names (`RawName`): bytes that are not UTF-8 are kept, so an interface name is the
-    /// same bytes to us as to the kernel and the reference (never U+FFFD in their place).
-    public static func processEnvironment() -> [String: String] {
-        var result: [String: String] = [:]
-        var pointer = environ
-        while let entry = pointer.pointee {
-            let length = strlen(entry)
-            entry.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
-                let buffer = UnsafeBufferPointer(start: bytes, count: length)
-                if let equals = buffer.firstIndex(of: UInt8(ascii: "=")) {
-                    let value = buffer[(equals + 1)...]
-                    result[String(decoding: buffer[..<equals], as: UTF8.self)] = RawName.decode(value)
-                }
-            }
-            pointer += 1
-        }
-        return result
     }
 
     /// Reads stdin to the end; a read error is code 5 (A7).

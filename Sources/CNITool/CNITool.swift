@@ -30,7 +30,7 @@ public enum CNITool {
     /// Runs the command line (`arguments[0]` is the program) and exits: 0, or 1 with the
     /// error on stderr (a usage error is 2).
     public static func main(arguments: [String]) -> Never {
-        let environment = PluginRunner.processEnvironment()
+        let environment = ProcessEnvironment.current()
         do {
             let output = try run(Array(arguments.dropFirst()), environment: environment)
             if !output.isEmpty { FileIO.writeAll(.standardOutput, output) }
@@ -45,7 +45,7 @@ public enum CNITool {
     }
 
     /// The whole command without touching the process: what to print on stdout.
-    static func run(_ arguments: [String], environment: [String: String]) throws -> String {
+    static func run(_ arguments: [String], environment: ProcessEnvironment) throws -> String {
         var words: [String] = []
         var ifName = environment["CNI_IFNAME"].flatMap { $0.isEmpty ? nil : $0 } ?? "eth0"
         var index = 0
@@ -154,5 +154,5 @@ struct Runtime {
     var capabilityArgs: JSONObject
     var path: [String]
     /// The tool's own environment, handed to every plugin with the CNI_ variables set.
-    var environment: [String: String]
+    var environment: ProcessEnvironment
 }

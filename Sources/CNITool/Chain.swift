@@ -179,7 +179,7 @@ struct Chain {
             environment["CNI_ARGS"] = runtime.cniArgs.map { "\($0.0)=\($0.1)" }.joined(separator: ";")
         }
         let outcome = try ChildProcess.run(
-            executable, environment: environment.map { "\($0.key)=\($0.value)" },
+            executable, environment: environment.entries,
             input: configuration(plugin, previous: previous, runtime, injectRuntime: injectRuntime))
         let printed = try? JSONValue.parse(outcome.standardOutput)
         guard outcome.status == 0 else {

@@ -1,8 +1,12 @@
 import CNI
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 @Suite struct CNIEnvironmentTests {
-    let full = [
+    let full: ProcessEnvironment = [
         "CNI_COMMAND": "ADD", "CNI_CONTAINERID": "abc", "CNI_NETNS": "/run/netns/x",
         "CNI_IFNAME": "eth0", "CNI_PATH": "/opt/cni/bin:/usr/lib/cni",
     ]
@@ -94,5 +98,33 @@ import Testing
         #expect(throws: CNIError.self) { try CNIArgs(parsing: "IP=a=b", knownKeys: ["IP"]) }
         #expect(throws: CNIError.self) { try CNIArgs(parsing: "IgnoreUnknown=maybe", knownKeys: []) }
         #expect(try CNIArgs(parsing: "IgnoreUnknown=TRUE;X=1", knownKeys: [])["X"] == "1")
+    }
+}
+
+@Suite struct ProcessEnvironmentTests {
+    let twice = ProcessEnvironment([
+        .init(name: "PATH", value: "/usr/bin"), .init(name: "CNI_COMMAND", value: "ADD"),
+        .init(name: "HOME", value: "/root"), .init(name: "CNI_COMMAND", value: "DEL"),
+    ])
+
+    @Test func theFirstOfTwoEntriesCountsAsForGetenv() {
+        #expect(twice["CNI_COMMAND"] == "ADD")
+        #expect(twice["MISSING"] == nil)
+    }
+
+    @Test func settingReplacesInPlaceAndDropsLaterEntries() {
+        var environment = twice
+        environment["CNI_COMMAND"] = "CHECK"
+        #expect(environment.entries == ["PATH=/usr/bin", "CNI_COMMAND=CHECK", "HOME=/root"])
+        environment["CNI_IFNAME"] = "eth0"
+        #expect(environment.entries.last == "CNI_IFNAME=eth0")
+        environment["PATH"] = nil
+        #expect(environment.entries == ["CNI_COMMAND=CHECK", "HOME=/root", "CNI_IFNAME=eth0"])
+    }
+
+    @Test func theProcessEnvironmentKeepsItsOrderAndValues() {
+        let current = ProcessEnvironment.current()
+        #expect(current["PATH"] == getenv("PATH").map { String(cString: $0) })
+        #expect(current.variables.count >= 1)
     }
 }

@@ -22,7 +22,7 @@ final class RecordingPlugin: CNIPlugin, @unchecked Sendable {
 }
 
 @Suite struct PluginRunnerTests {
-    func env(_ command: String) -> [String: String] {
+    func env(_ command: String) -> ProcessEnvironment {
         [
             "CNI_COMMAND": command, "CNI_CONTAINERID": "c1", "CNI_NETNS": "/run/netns/x", "CNI_IFNAME": "eth0",
             "CNI_PATH": "/bin",
