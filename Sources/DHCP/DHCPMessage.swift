@@ -1,39 +1,5 @@
 import Addressing
 
-/// DHCP message types (option 53, RFC 2132 9.6).
-public enum DHCPMessageType: UInt8, Sendable {
-    case discover = 1
-    case offer, request, decline, ack, nak, release, inform
-}
-
-/// Option codes this client reads or writes (RFC 2132, 3397, 3442).
-public enum DHCPOptionCode {
-    public static let pad: UInt8 = 0
-    public static let subnetMask: UInt8 = 1
-    public static let router: UInt8 = 3
-    public static let domainNameServer: UInt8 = 6
-    public static let hostName: UInt8 = 12
-    public static let domainName: UInt8 = 15
-    public static let interfaceMTU: UInt8 = 26
-    public static let staticRoutes: UInt8 = 33
-    public static let requestedAddress: UInt8 = 50
-    public static let leaseTime: UInt8 = 51
-    public static let overload: UInt8 = 52
-    public static let messageType: UInt8 = 53
-    public static let serverIdentifier: UInt8 = 54
-    public static let parameterRequestList: UInt8 = 55
-    public static let message: UInt8 = 56
-    public static let maximumMessageSize: UInt8 = 57
-    public static let renewalTime: UInt8 = 58
-    public static let rebindingTime: UInt8 = 59
-    public static let clientIdentifier: UInt8 = 61
-    /// RFC 4039: in DISCOVER, "an ACK instead of an OFFER is fine"; in that ACK, "this is one".
-    public static let rapidCommit: UInt8 = 80
-    public static let domainSearch: UInt8 = 119
-    public static let classlessStaticRoutes: UInt8 = 121
-    public static let end: UInt8 = 255
-}
-
 /// A BOOTP/DHCP message (RFC 2131 2): the fixed header and the options, each option's data
 /// concatenated across repeated instances (RFC 3396) and across the `file`/`sname` fields
 /// when option 52 says they are overloaded.

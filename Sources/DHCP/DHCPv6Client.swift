@@ -91,17 +91,19 @@ public struct DHCPv6Client: Sendable {
     private func message(_ type: DHCPv6MessageType, now: Double, includeServer: Bool) -> DHCPv6Message {
         let elapsed = UInt16(clamping: Int(((now - exchangeStart) * 100).rounded(.down)))
         var options = [
-            DHCPv6Option(DHCPv6OptionCode.clientID, identity.duid),
+            DHCPv6Option(DHCPv6OptionCode.clientIdentifier, identity.duid),
             DHCPv6Option(DHCPv6OptionCode.elapsedTime, [UInt8(elapsed >> 8), UInt8(elapsed & 0xFF)]),
         ]
         var held: [DHCPv6Address] = []
         switch (type, state) {
         case (.request, .requesting(let advertised)):
-            options.append(DHCPv6Option(DHCPv6OptionCode.serverID, advertised.serverID))
+            options.append(DHCPv6Option(DHCPv6OptionCode.serverIdentifier, advertised.serverIdentifier))
             held = [DHCPv6Address(address: advertised.address, preferredLifetime: 0, validLifetime: 0)]
         default:
             if let lease, type != .solicit {
-                if includeServer { options.append(DHCPv6Option(DHCPv6OptionCode.serverID, lease.serverID)) }
+                if includeServer {
+                    options.append(DHCPv6Option(DHCPv6OptionCode.serverIdentifier, lease.serverIdentifier))
+                }
                 held = [DHCPv6Address(address: lease.address, preferredLifetime: 0, validLifetime: 0)]
             }
         }
@@ -150,7 +152,7 @@ public struct DHCPv6Client: Sendable {
     /// Handles one received message: one for another transaction or another client (its
     /// Client Identifier differs or is missing) is ignored, as RFC 8415 16 requires.
     public mutating func receive(_ message: DHCPv6Message, now: Double) -> [DHCPv6Action] {
-        guard message.transactionID == transactionID, message.option(DHCPv6OptionCode.clientID) == identity.duid
+        guard message.transactionID == transactionID, message.option(DHCPv6OptionCode.clientIdentifier) == identity.duid
         else { return [] }
         let granted = DHCPv6Lease(reply: message, iaid: identity.iaid)
         switch (state, message.type) {

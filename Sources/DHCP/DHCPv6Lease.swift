@@ -5,28 +5,28 @@ import Addressing
 public struct DHCPv6Lease: Sendable, Equatable {
     public var address: IPAddress
     /// The server's DUID (option 2), sent back in REQUEST, RENEW and RELEASE.
-    public var serverID: [UInt8]
+    public var serverIdentifier: [UInt8]
     public var preferredLifetime: UInt32
     public var validLifetime: UInt32
     public var renewalSeconds: UInt32
     public var rebindingSeconds: UInt32
     public var dnsServers: [IPAddress]
-    public var domainSearch: [String]
+    public var searchDomains: [String]
     /// The server's domain list entries that were not valid names and were dropped.
     public var refusedValues: [String] = []
 
     public init(
-        address: IPAddress, serverID: [UInt8], preferredLifetime: UInt32, validLifetime: UInt32,
-        renewalSeconds: UInt32, rebindingSeconds: UInt32, dnsServers: [IPAddress] = [], domainSearch: [String] = []
+        address: IPAddress, serverIdentifier: [UInt8], preferredLifetime: UInt32, validLifetime: UInt32,
+        renewalSeconds: UInt32, rebindingSeconds: UInt32, dnsServers: [IPAddress] = [], searchDomains: [String] = []
     ) {
         self.address = address
-        self.serverID = serverID
+        self.serverIdentifier = serverIdentifier
         self.preferredLifetime = preferredLifetime
         self.validLifetime = validLifetime
         self.renewalSeconds = renewalSeconds
         self.rebindingSeconds = rebindingSeconds
         self.dnsServers = dnsServers
-        self.domainSearch = domainSearch
+        self.searchDomains = searchDomains
     }
 
     /// The shortest valid lifetime taken, as DHCPv4's shortest lease: 0 or a few seconds from a
@@ -43,7 +43,9 @@ public struct DHCPv6Lease: Sendable, Equatable {
     /// a T1/T2 of 0 or out of order is RFC 8415 21.4's advice, 0.5 and 0.8 of the preferred
     /// lifetime (taken as at least a minute).
     public init?(reply message: DHCPv6Message, iaid: UInt32) {
-        guard let serverID = message.option(DHCPv6OptionCode.serverID), !serverID.isEmpty else { return nil }
+        guard let serverIdentifier = message.option(DHCPv6OptionCode.serverIdentifier), !serverIdentifier.isEmpty else {
+            return nil
+        }
         let associations = message.options.filter { $0.code == DHCPv6OptionCode.identityAssociationNA }
             .compactMap { try? DHCPv6IdentityAssociation(decoding: $0.data) }
         guard let association = associations.first(where: { $0.iaid == iaid }),
@@ -55,7 +57,7 @@ public struct DHCPv6Lease: Sendable, Equatable {
             })
         else { return nil }
         self.address = granted.address
-        self.serverID = serverID
+        self.serverIdentifier = serverIdentifier
         let valid = max(granted.validLifetime, Self.shortestLifetime)
         let preferred = min(max(granted.preferredLifetime, 1), valid)
         validLifetime = valid
@@ -71,7 +73,7 @@ public struct DHCPv6Lease: Sendable, Equatable {
         rebindingSeconds = min(max(rebinding, renewalSeconds + 1), valid - 1)
         dnsServers = message.dnsServers
         let list = message.domainList
-        domainSearch = list.filter(DomainName.isValid)
+        searchDomains = list.filter(DomainName.isValid)
         refusedValues = list.filter { !DomainName.isValid($0) }.map { "domain list entry \(DomainName.shown($0))" }
     }
 }

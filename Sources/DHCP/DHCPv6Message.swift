@@ -8,8 +8,8 @@ public enum DHCPv6MessageType: UInt8, Sendable {
 
 /// DHCPv6 option codes this client reads or writes (RFC 8415 21, RFC 3646).
 public enum DHCPv6OptionCode {
-    public static let clientID: UInt16 = 1
-    public static let serverID: UInt16 = 2
+    public static let clientIdentifier: UInt16 = 1
+    public static let serverIdentifier: UInt16 = 2
     public static let identityAssociationNA: UInt16 = 3
     public static let iaAddress: UInt16 = 5
     public static let optionRequest: UInt16 = 6
@@ -30,14 +30,14 @@ public enum DHCPv6Status {
     public static let useMulticast: UInt16 = 5
 }
 
-/// Why bytes are not a DHCPv6 message this client can use.
-public struct DHCPv6DecodeError: Error, Equatable, CustomStringConvertible {
-    public let description: String
-}
-
 /// A DHCPv6 client/server message (RFC 8415 8): type, 24-bit transaction id and options,
 /// in order (an option may repeat: one IA Address per address, one IA_NA per association).
 public struct DHCPv6Message: Sendable, Equatable {
+    /// Why bytes are not a DHCPv6 message this client can use.
+    public struct DecodingError: Error, Equatable, CustomStringConvertible {
+        public let description: String
+    }
+
     public var type: DHCPv6MessageType
     /// 24 bits.
     public var transactionID: UInt32
@@ -64,13 +64,13 @@ public struct DHCPv6Message: Sendable, Equatable {
 
     /// Parses a message; relay messages (12, 13) and unknown types are refused, as is an option
     /// whose length runs past the end.
-    public init(decoding bytes: some Collection<UInt8>) throws(DHCPv6DecodeError) {
+    public init(decoding bytes: some Collection<UInt8>) throws(DHCPv6Message.DecodingError) {
         let bytes = Array(bytes)
         guard bytes.count >= 4 else {
-            throw DHCPv6DecodeError(description: "\(bytes.count) bytes: shorter than a header")
+            throw DHCPv6Message.DecodingError(description: "\(bytes.count) bytes: shorter than a header")
         }
         guard let type = DHCPv6MessageType(rawValue: bytes[0]) else {
-            throw DHCPv6DecodeError(description: "message type \(bytes[0]) is not one a client reads")
+            throw DHCPv6Message.DecodingError(description: "message type \(bytes[0]) is not one a client reads")
         }
         self.type = type
         transactionID = UInt32(bytes[1]) << 16 | UInt32(bytes[2]) << 8 | UInt32(bytes[3])
@@ -94,17 +94,18 @@ public struct DHCPv6Option: Sendable, Equatable {
     }
 
     /// Options back to back, as in a message or inside IA_NA and IA Address.
-    static func decodeList(_ bytes: ArraySlice<UInt8>) throws(DHCPv6DecodeError) -> [DHCPv6Option] {
+    static func decodeList(_ bytes: ArraySlice<UInt8>) throws(DHCPv6Message.DecodingError) -> [DHCPv6Option] {
         var options: [DHCPv6Option] = []
         var index = bytes.startIndex
         while index < bytes.endIndex {
             guard bytes.endIndex - index >= 4 else {
-                throw DHCPv6DecodeError(description: "an option header is cut at byte \(index - bytes.startIndex)")
+                throw DHCPv6Message.DecodingError(
+                    description: "an option header is cut at byte \(index - bytes.startIndex)")
             }
             let code = UInt16(bytes[index]) << 8 | UInt16(bytes[index + 1])
             let length = Int(bytes[index + 2]) << 8 | Int(bytes[index + 3])
             guard bytes.endIndex - index - 4 >= length else {
-                throw DHCPv6DecodeError(description: "option \(code) claims \(length) bytes, past the end")
+                throw DHCPv6Message.DecodingError(description: "option \(code) claims \(length) bytes, past the end")
             }
             options.append(DHCPv6Option(code, Array(bytes[(index + 4)..<(index + 4 + length)])))
             index += 4 + length
@@ -168,8 +169,8 @@ public struct DHCPv6IdentityAssociation: Sendable, Equatable {
 
     /// Reads an IA_NA option's data. Addresses whose own status is a failure, or whose
     /// preferred lifetime exceeds the valid one (RFC 8415 21.6: discard), are left out.
-    public init(decoding data: [UInt8]) throws(DHCPv6DecodeError) {
-        guard data.count >= 12 else { throw DHCPv6DecodeError(description: "IA_NA of \(data.count) bytes") }
+    public init(decoding data: [UInt8]) throws(DHCPv6Message.DecodingError) {
+        guard data.count >= 12 else { throw DHCPv6Message.DecodingError(description: "IA_NA of \(data.count) bytes") }
         iaid = DHCPv6Option.uint32(data[0..<4])
         t1 = DHCPv6Option.uint32(data[4..<8])
         t2 = DHCPv6Option.uint32(data[8..<12])
@@ -179,7 +180,7 @@ public struct DHCPv6IdentityAssociation: Sendable, Equatable {
             switch option.code {
             case DHCPv6OptionCode.iaAddress:
                 guard option.data.count >= 24, let address = IPAddress(bytes: option.data[0..<16]) else {
-                    throw DHCPv6DecodeError(description: "IA Address of \(option.data.count) bytes")
+                    throw DHCPv6Message.DecodingError(description: "IA Address of \(option.data.count) bytes")
                 }
                 let preferred = DHCPv6Option.uint32(option.data[16..<20])
                 let valid = DHCPv6Option.uint32(option.data[20..<24])

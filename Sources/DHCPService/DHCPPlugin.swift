@@ -25,16 +25,6 @@ public struct DHCPPlugin: CNIPlugin {
 
     static let defaultSocketPath = "/run/cni/dhcp.sock"
 
-    /// Option names for `request`/`provide`, by code: every name the reference accepts
-    /// (plugins/ipam/dhcp/options.go: dhcp-client-identifier, subnet-mask, routers, host-name,
-    /// user-class, vendor-class-identifier) and ours (from dhcp-options(5)).
-    static let optionNames: [String: UInt8] = [
-        "subnet-mask": 1, "router": 3, "routers": 3, "domain-name-server": 6, "dns-server": 6, "host-name": 12,
-        "hostname": 12, "domain-name": 15, "interface-mtu": 26, "static-routes": 33, "ntp-servers": 42,
-        "vendor-class-identifier": 60, "dhcp-client-identifier": 61, "user-class": 77, "domain-search": 119,
-        "classless-static-routes": 121,
-    ]
-
     struct Settings {
         var socketPath = DHCPPlugin.defaultSocketPath
         var timeout: Double?
@@ -49,7 +39,7 @@ public struct DHCPPlugin: CNIPlugin {
     }
 
     static func optionCode(_ text: String, path: String) throws(CNIError) -> UInt8 {
-        if let code = optionNames[text.lowercased()] { return code }
+        if let code = DHCPOptionCode.code(named: text) { return code }
         if let number = Int(text), (1...254).contains(number) { return UInt8(number) }
         throw CNIError.invalidConfig(
             "\(path): unknown DHCP option \"\(text)\" (a name such as classless-static-routes, or a code 1-254)")

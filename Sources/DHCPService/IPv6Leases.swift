@@ -10,20 +10,6 @@ import POSIX
     import Glibc
 #endif
 
-/// One attachment's DHCPv6 lease as the daemon keeps it (beside its DHCPv4 `LeaseRecord`).
-final class Lease6Record: @unchecked Sendable {
-    let request: DaemonRequest
-    var client: DHCPv6Client
-    /// The wall-clock time the lease was granted, kept on disk so a restart resumes it.
-    var boundAtWall: Double
-
-    init(request: DaemonRequest, client: DHCPv6Client, boundAtWall: Double) {
-        self.request = request
-        self.client = client
-        self.boundAtWall = boundAtWall
-    }
-}
-
 /// DHCPv6 (RFC 8415) beside DHCPv4: one IA_NA per attachment, its address as /128 (DHCPv6
 /// gives no prefix length: the on-link prefix and the default route come from the router's
 /// advertisements, which the container's kernel takes itself).
@@ -98,7 +84,7 @@ extension LeaseManager {
             }
             persist6(record)
             log("acquired \(lease.address) for \(Self.describe(request)) by DHCPv6, valid \(lease.validLifetime) s")
-            logRefused(lease.refusedValues, server: LeaseCoding.hex(lease.serverID), request)
+            logRefused(lease.refusedValues, server: LeaseCoding.hex(lease.serverIdentifier), request)
             return (lease, router6(netlink, link))
         }
         let text = "sent \(exchange.sent) messages, \(exchange.heardText)"

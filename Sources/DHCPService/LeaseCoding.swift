@@ -28,13 +28,13 @@ enum LeaseCoding {
     static func json(_ lease: DHCPv6Lease, router: IPAddress? = nil) -> JSONValue {
         var object = JSONObject()
         object["address"] = .string(lease.address.description)
-        object["serverID"] = .string(hex(lease.serverID))
+        object["serverID"] = .string(hex(lease.serverIdentifier))
         object["preferredLifetime"] = .integer(lease.preferredLifetime)
         object["validLifetime"] = .integer(lease.validLifetime)
         object["renewalSeconds"] = .integer(lease.renewalSeconds)
         object["rebindingSeconds"] = .integer(lease.rebindingSeconds)
         object["dns"] = .array(lease.dnsServers.map { .string($0.description) })
-        object["search"] = .array(lease.domainSearch.map(JSONValue.string))
+        object["search"] = .array(lease.searchDomains.map(JSONValue.string))
         if let router { object["router"] = .string(router.description) }
         return .object(object)
     }
@@ -53,16 +53,16 @@ enum LeaseCoding {
             let serverText = try reader.string("serverID"), serverText.count % 2 == 0
         else { throw CNIError(code: .decodingFailure, msg: "lease6 lacks its IPv6 address or server") }
         let characters = Array(serverText)
-        let serverID = stride(from: 0, to: characters.count, by: 2).compactMap {
+        let serverIdentifier = stride(from: 0, to: characters.count, by: 2).compactMap {
             UInt8(String(characters[$0..<($0 + 2)]), radix: 16)
         }
         func seconds(_ key: String) throws(CNIError) -> UInt32 { UInt32(clamping: max(0, try reader.int(key) ?? 0)) }
         let lease = DHCPv6Lease(
-            address: address, serverID: serverID, preferredLifetime: try seconds("preferredLifetime"),
+            address: address, serverIdentifier: serverIdentifier, preferredLifetime: try seconds("preferredLifetime"),
             validLifetime: try seconds("validLifetime"), renewalSeconds: try seconds("renewalSeconds"),
             rebindingSeconds: try seconds("rebindingSeconds"),
             dnsServers: (try reader.strings("dns") ?? []).compactMap { IPAddress($0) },
-            domainSearch: try reader.strings("search") ?? [])
+            searchDomains: try reader.strings("search") ?? [])
         return (lease, try reader.ipAddress("router"))
     }
 
@@ -111,105 +111,9 @@ enum LeaseCoding {
         if let (lease, router) = lease6, let address = IPPrefix(address: lease.address, prefixLength: 128) {
             result.ips.append(CNIResult.IPConfig(address: address, gateway: router))
             nameservers += lease.dnsServers.map(\.description)
-            search += lease.domainSearch.filter { !search.contains($0) }
+            search += lease.searchDomains.filter { !search.contains($0) }
         }
         result.dns = DNS(nameservers: nameservers, domain: lease?.domainName, search: search)
         return result
-    }
-}
-
-/// An address family a lease is asked for: `ipam.ipFamilies`, in the Kubernetes spelling.
-enum LeaseFamily: String, Sendable, CaseIterable {
-    case ipv4 = "IPv4"
-    case ipv6 = "IPv6"
-}
-
-/// What a plugin asks of the daemon.
-struct DaemonRequest: Sendable {
-    enum Command: String, Sendable { case add, del, check, gc, status, leases }
-    var command: Command
-    var containerID: String = ""
-    var network: String = ""
-    var ifName: String = ""
-    var netns: String = ""
-    var hostName: String?
-    /// Seconds the daemon may spend acquiring a lease.
-    var timeout: Double?
-    /// Option codes to request (the reference's `request` list, by code).
-    var requestOptions: [UInt8] = []
-    /// Options to send (the reference's `provide`): code and text value.
-    var provideOptions: [(UInt8, [UInt8])] = []
-    var validAttachments: [Attachment] = []
-    /// Ask for `requestOptions` alone, not for our defaults too.
-    var skipDefaultRequests = false
-    /// The metric of the routes the daemon installs on a changed lease.
-    var priority: UInt32?
-    /// DHCPv4, DHCPv6 or both (leased at once; a failure of either undoes both).
-    var families: [LeaseFamily] = [.ipv4]
-
-    var key: String { "\(containerID)/\(network)/\(ifName)" }
-
-    var json: JSONValue {
-        var object = JSONObject()
-        object["command"] = .string(command.rawValue)
-        object["containerID"] = .string(containerID)
-        object["network"] = .string(network)
-        object["ifName"] = .string(ifName)
-        object["netns"] = .string(netns)
-        if let hostName { object["hostName"] = .string(hostName) }
-        if let timeout { object["timeout"] = .number(String(timeout)) }
-        if !requestOptions.isEmpty { object["request"] = .array(requestOptions.map { .integer($0) }) }
-        if !provideOptions.isEmpty {
-            object["provide"] = .array(
-                provideOptions.map {
-                    ["code": .integer($0.0), "value": .string(String(decoding: $0.1, as: UTF8.self))]
-                })
-        }
-        if skipDefaultRequests { object["skipDefault"] = true }
-        if let priority { object["priority"] = .integer(priority) }
-        if families != [.ipv4] { object["ipFamilies"] = .array(families.map { .string($0.rawValue) }) }
-        if !validAttachments.isEmpty || command == .gc {
-            object["valid"] = .array(
-                validAttachments.map { ["containerID": .string($0.containerID), "ifname": .string($0.ifName)] })
-        }
-        return .object(object)
-    }
-
-    init(command: Command) { self.command = command }
-
-    init(json value: JSONValue) throws(CNIError) {
-        guard let object = value.objectValue, let name = object["command"]?.stringValue,
-            let command = Command(rawValue: name)
-        else {
-            throw CNIError(code: .decodingFailure, msg: "not a dhcp daemon request")
-        }
-        let reader = ConfigReader(object)
-        self.command = command
-        containerID = try reader.string("containerID") ?? ""
-        network = try reader.string("network") ?? ""
-        ifName = try reader.string("ifName") ?? ""
-        netns = try reader.string("netns") ?? ""
-        hostName = try reader.string("hostName")
-        // Whatever a client sends, the daemon waits a finite time (its own -timeout caps it).
-        timeout = reader.value("timeout")?.doubleValue.flatMap {
-            $0 > 0 && $0 <= DaemonSettings.longestTimeout ? $0 : nil
-        }
-        requestOptions = (try reader.array("request") ?? []).compactMap { $0.integer(as: UInt8.self) }
-        for entry in try reader.objects("provide") ?? [] {
-            if let code = try entry.integer("code", in: UInt8(1)...254), let text = try entry.string("value") {
-                provideOptions.append((code, Array(text.utf8)))
-            }
-        }
-        skipDefaultRequests = try reader.bool("skipDefault") ?? false
-        priority = try reader.uint32("priority")
-        if let names = try reader.strings("ipFamilies") {
-            families = LeaseFamily.allCases.filter { names.contains($0.rawValue) }
-            if families.isEmpty { families = [.ipv4] }
-        }
-        for entry in try reader.objects("valid") ?? [] {
-            validAttachments.append(
-                Attachment(containerID: try entry.string("containerID") ?? "", ifName: try entry.string("ifname") ?? "")
-            )
-        }
     }
 }

@@ -136,7 +136,7 @@ extension LeaseManager {
             let entry: JSONValue = [
                 "container": .string(request.containerID), "network": .string(request.network),
                 "interface": .string(request.ifName), "family": "IPv6", "address": .string(lease.address.description),
-                "server": .string(LeaseCoding.hex(lease.serverID)),
+                "server": .string(LeaseCoding.hex(lease.serverIdentifier)),
                 "state": .string(state), "expires": .string(timestamp(boundAtWall + Double(lease.validLifetime))),
             ]
             return (request.containerID + "/" + request.ifName + "/6", entry)

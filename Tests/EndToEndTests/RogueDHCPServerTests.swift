@@ -173,7 +173,7 @@ final class RogueDHCPv6Server: ScriptedUDPServer, @unchecked Sendable {
     override func respond(_ datagram: [UInt8]) -> (bytes: [UInt8], destination: (sockaddr_storage, socklen_t)?)? {
         guard let message = try? DHCPv6Message(decoding: datagram),
             [.solicit, .request, .renew, .rebind].contains(message.type),
-            let clientID = message.option(DHCPv6OptionCode.clientID),
+            let clientID = message.option(DHCPv6OptionCode.clientIdentifier),
             let ia = message.option(DHCPv6OptionCode.identityAssociationNA),
             let association = try? DHCPv6IdentityAssociation(decoding: ia)
         else { return nil }
@@ -183,8 +183,8 @@ final class RogueDHCPv6Server: ScriptedUDPServer, @unchecked Sendable {
                 DHCPv6Address(address: leased, preferredLifetime: 1, validLifetime: 1)
             ])
         var options = [
-            DHCPv6Option(DHCPv6OptionCode.clientID, clientID),
-            DHCPv6Option(DHCPv6OptionCode.serverID, [0, 3, 0, 1, 2, 0, 0, 0, 0, 1]), granted.option,
+            DHCPv6Option(DHCPv6OptionCode.clientIdentifier, clientID),
+            DHCPv6Option(DHCPv6OptionCode.serverIdentifier, [0, 3, 0, 1, 2, 0, 0, 0, 0, 1]), granted.option,
         ]
         if message.type == .solicit { options.append(DHCPv6Option(DHCPv6OptionCode.rapidCommit, [])) }
         return (DHCPv6Message(type: .reply, transactionID: message.transactionID, options: options).encoded, nil)

@@ -462,3 +462,19 @@ func serverReply(
         #expect(a.clientIdentifier.first == 0)
     }
 }
+
+/// The one registry of DHCPv4 option names (what `ipam.request`/`provide` accept).
+struct DHCPOptionNameTests {
+    @Test func namesAreTheReferencesAndOursInAnyCase() {
+        #expect(DHCPOptionCode.code(named: "dhcp-client-identifier") == DHCPOptionCode.clientIdentifier)
+        #expect(DHCPOptionCode.code(named: "Classless-Static-Routes") == 121)
+        #expect(DHCPOptionCode.code(named: "routers") == DHCPOptionCode.code(named: "router"))
+        #expect(DHCPOptionCode.code(named: "no-such-option") == nil)
+    }
+
+    @Test func eachNameIsListedOnceInLowercase() {
+        let names = DHCPOptionCode.names.map(\.name)
+        #expect(Set(names).count == names.count)
+        #expect(names.allSatisfy { $0 == $0.lowercased() })
+    }
+}

@@ -72,6 +72,6 @@ struct DHCPValueCheckTests {
         #expect(try reply("fd00:77::5") != nil)
         let list: [UInt8] = [3] + Array("lab".utf8) + [0] + [5] + Array("a\"b c".utf8) + [0]
         let lease = try #require(try reply("fd00:77::5", domains: list))
-        #expect(lease.domainSearch == ["lab"] && lease.refusedValues == [#"domain list entry "a\"b c""#])
+        #expect(lease.searchDomains == ["lab"] && lease.refusedValues == [#"domain list entry "a\"b c""#])
     }
 }

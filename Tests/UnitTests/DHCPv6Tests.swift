@@ -103,7 +103,7 @@ func v6IA(
         #expect(lease.address == IPAddress("fd00:77::1234"))
         #expect(lease.renewalSeconds == 1800 && lease.rebindingSeconds == 2880 && lease.validLifetime == 7200)
         #expect(lease.dnsServers == [IPAddress("fd00:77::53")!, IPAddress("fd00:77::54")!])
-        #expect(lease.domainSearch == ["corp.example", "lab"])
+        #expect(lease.searchDomains == ["corp.example", "lab"])
         #expect(client.state == .bound && client.nextDeadline == 5 + 1800)
     }
 
@@ -224,8 +224,8 @@ func v6IA(
     /// The decoder refuses what is cut short and never traps on random bytes.
     @Test func decoderRefusesTruncationAndSurvivesNoise() throws {
         let good = try reply(7).encoded
-        #expect(throws: DHCPv6DecodeError.self) { try DHCPv6Message(decoding: good.dropLast(3)) }
-        #expect(throws: DHCPv6DecodeError.self) { try DHCPv6Message(decoding: [7, 0, 0]) }
+        #expect(throws: DHCPv6Message.DecodingError.self) { try DHCPv6Message(decoding: good.dropLast(3)) }
+        #expect(throws: DHCPv6Message.DecodingError.self) { try DHCPv6Message(decoding: [7, 0, 0]) }
         var generator = SeededGenerator(seed: 20_261_204)
         for _ in 0..<20000 {
             let count = Int.random(in: 0...120, using: &generator)

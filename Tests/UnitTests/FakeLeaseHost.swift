@@ -159,10 +159,10 @@ struct ScriptedServer6 {
     var t2: UInt32 = 96
 
     func reply(_ message: DHCPv6Message) -> [DHCPv6Message] {
-        guard let clientID = message.option(DHCPv6OptionCode.clientID) else { return [] }
+        guard let clientID = message.option(DHCPv6OptionCode.clientIdentifier) else { return [] }
         var options = [
-            DHCPv6Option(DHCPv6OptionCode.clientID, clientID),
-            DHCPv6Option(DHCPv6OptionCode.serverID, [0, 3, 0, 1, 2, 0, 0, 0, 0, 1]),
+            DHCPv6Option(DHCPv6OptionCode.clientIdentifier, clientID),
+            DHCPv6Option(DHCPv6OptionCode.serverIdentifier, [0, 3, 0, 1, 2, 0, 0, 0, 0, 1]),
         ]
         switch message.type {
         case .confirm:

@@ -1,0 +1,92 @@
+import CNI
+import JSON
+
+/// What a plugin asks of the daemon.
+struct DaemonRequest: Sendable {
+    enum Command: String, Sendable { case add, del, check, gc, status, leases }
+    var command: Command
+    var containerID: String = ""
+    var network: String = ""
+    var ifName: String = ""
+    var netns: String = ""
+    var hostName: String?
+    /// Seconds the daemon may spend acquiring a lease.
+    var timeout: Double?
+    /// Option codes to request (the reference's `request` list, by code).
+    var requestOptions: [UInt8] = []
+    /// Options to send (the reference's `provide`): code and text value.
+    var provideOptions: [(UInt8, [UInt8])] = []
+    var validAttachments: [Attachment] = []
+    /// Ask for `requestOptions` alone, not for our defaults too.
+    var skipDefaultRequests = false
+    /// The metric of the routes the daemon installs on a changed lease.
+    var priority: UInt32?
+    /// DHCPv4, DHCPv6 or both (leased at once; a failure of either undoes both).
+    var families: [LeaseFamily] = [.ipv4]
+
+    var key: String { "\(containerID)/\(network)/\(ifName)" }
+
+    var json: JSONValue {
+        var object = JSONObject()
+        object["command"] = .string(command.rawValue)
+        object["containerID"] = .string(containerID)
+        object["network"] = .string(network)
+        object["ifName"] = .string(ifName)
+        object["netns"] = .string(netns)
+        if let hostName { object["hostName"] = .string(hostName) }
+        if let timeout { object["timeout"] = .number(String(timeout)) }
+        if !requestOptions.isEmpty { object["request"] = .array(requestOptions.map { .integer($0) }) }
+        if !provideOptions.isEmpty {
+            object["provide"] = .array(
+                provideOptions.map {
+                    ["code": .integer($0.0), "value": .string(String(decoding: $0.1, as: UTF8.self))]
+                })
+        }
+        if skipDefaultRequests { object["skipDefault"] = true }
+        if let priority { object["priority"] = .integer(priority) }
+        if families != [.ipv4] { object["ipFamilies"] = .array(families.map { .string($0.rawValue) }) }
+        if !validAttachments.isEmpty || command == .gc {
+            object["valid"] = .array(
+                validAttachments.map { ["containerID": .string($0.containerID), "ifname": .string($0.ifName)] })
+        }
+        return .object(object)
+    }
+
+    init(command: Command) { self.command = command }
+
+    init(json value: JSONValue) throws(CNIError) {
+        guard let object = value.objectValue, let name = object["command"]?.stringValue,
+            let command = Command(rawValue: name)
+        else {
+            throw CNIError(code: .decodingFailure, msg: "not a dhcp daemon request")
+        }
+        let reader = ConfigReader(object)
+        self.command = command
+        containerID = try reader.string("containerID") ?? ""
+        network = try reader.string("network") ?? ""
+        ifName = try reader.string("ifName") ?? ""
+        netns = try reader.string("netns") ?? ""
+        hostName = try reader.string("hostName")
+        // Whatever a client sends, the daemon waits a finite time (its own -timeout caps it).
+        timeout = reader.value("timeout")?.doubleValue.flatMap {
+            $0 > 0 && $0 <= DaemonSettings.longestTimeout ? $0 : nil
+        }
+        requestOptions = (try reader.array("request") ?? []).compactMap { $0.integer(as: UInt8.self) }
+        for entry in try reader.objects("provide") ?? [] {
+            if let code = try entry.integer("code", in: UInt8(1)...254), let text = try entry.string("value") {
+                provideOptions.append((code, Array(text.utf8)))
+            }
+        }
+        skipDefaultRequests = try reader.bool("skipDefault") ?? false
+        priority = try reader.uint32("priority")
+        if let names = try reader.strings("ipFamilies") {
+            families = LeaseFamily.allCases.filter { names.contains($0.rawValue) }
+            if families.isEmpty { families = [.ipv4] }
+        }
+        for entry in try reader.objects("valid") ?? [] {
+            validAttachments.append(
+                Attachment(containerID: try entry.string("containerID") ?? "", ifName: try entry.string("ifname") ?? "")
+            )
+        }
+    }
+}
