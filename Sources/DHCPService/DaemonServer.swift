@@ -51,7 +51,6 @@ public enum DHCPDaemon {
         signal(SIGTERM) { _ in stopRequested = 1 }
         signal(SIGINT) { _ in stopRequested = 1 }
         manager.resume()
-        manager.resume6()
         Thread.start { manager.renewalLoop() }
         log("listening on \(settings.listenPath), leases kept in \(settings.stateDirectory)")
         let workers = WorkerCount(limit: settings.maximumWorkers)

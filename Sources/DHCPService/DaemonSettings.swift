@@ -1,4 +1,5 @@
 import POSIX
+
 #if canImport(Glibc)
     import Glibc
 #endif

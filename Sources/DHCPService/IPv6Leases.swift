@@ -82,7 +82,7 @@ extension LeaseManager {
                 records6[ExactKey(request.key)] = record
                 monitor.signal()
             }
-            persist6(record)
+            persist(record)
             log("acquired \(lease.address) for \(Self.describe(request)) by DHCPv6, valid \(lease.validLifetime) s")
             logRefused(lease.refusedValues, server: LeaseCoding.hex(lease.serverIdentifier), request)
             return (lease, router6(netlink, link))
@@ -118,7 +118,7 @@ extension LeaseManager {
     /// there). An unknown attachment is fine.
     func release6(_ key: String) {
         guard let record = monitor.locked({ records6.removeValue(forKey: ExactKey(key)) }) else { return }
-        host.removeState(stateFile6(key))
+        host.removeState(stateFile(key, .ipv6))
         let client = monitor.locked { record.client }
         let address = client.lease.map { "\($0.address)" } ?? "no address"
         guard let message = client.release(), let (namespace, _, link) = openInterface(record.request),
@@ -146,7 +146,7 @@ extension LeaseManager {
         else {
             log("netns \(record.request.netns) or its interface is gone: dropping the DHCPv6 lease of \(key)")
             monitor.locked { _ = records6.removeValue(forKey: ExactKey(key)) }
-            host.removeState(stateFile6(key))
+            host.removeState(stateFile(key, .ipv6))
             return
         }
         var client = monitor.locked { record.client }
@@ -167,7 +167,7 @@ extension LeaseManager {
             return previous
         }
         guard let lease = granted ?? (client.state == .bound ? client.lease : nil) else { return }
-        persist6(record)
+        persist(record)
         // A different address (or one back after a loss): on as /128 without DAD (the server
         // vouches for it), the old one off.
         if previous?.address != lease.address {

@@ -131,7 +131,7 @@ final class LeaseManager: @unchecked Sendable {
     /// the address it is about.
     func release(_ key: String, addressNotConfigured: Bool = false) {
         guard let record = monitor.locked({ records.removeValue(forKey: ExactKey(key)) }) else { return }
-        host.removeState(stateFile(key))
+        host.removeState(stateFile(key, .ipv4))
         // One open of the container's namespace for both (nil: it is gone, nothing to tell or undo).
         let namespace = try? host.openNamespace(netnsPath(record.request))
         if addressNotConfigured, let namespace, let lease = monitor.locked({ record.client.lease }) {
@@ -187,46 +187,20 @@ final class LeaseManager: @unchecked Sendable {
     /// The lease of an attachment, when it holds one.
     func lease(_ key: String) -> DHCPLease? { monitor.locked { records[ExactKey(key)]?.client.lease } }
 
-    /// What `dhcp leases` shows: one object per lease held (container, network, interface,
-    /// family, address, server, state, expires), sorted by container and interface.
-    func listing() -> [JSONValue] {
-        let held = monitor.locked { Array(records.values) }
-        return
-            (held.compactMap { record -> (String, JSONValue)? in
-                guard let lease = record.client.lease else { return nil }
-                let state: String =
-                    switch record.client.state {
-                    case .bound: "bound"
-                    case .renewing: "renewing"
-                    case .rebinding: "rebinding"
-                    case .rebooting: "confirming"
-                    default: "acquiring"
-                    }
-                let request = record.request
-                let entry: JSONValue = [
-                    "container": .string(request.containerID), "network": .string(request.network),
-                    "interface": .string(request.ifName), "family": "IPv4",
-                    "address": .string(lease.address.description),
-                    "server": .string(lease.serverIdentifier.description), "state": .string(state),
-                    "expires": .string(timestamp(record.boundAtWall + Double(lease.leaseSeconds))),
-                ]
-                return (request.containerID + "/" + request.ifName + "/4", entry)
-            } + listing6()).sorted { $0.0 < $1.0 }.map(\.1)
-    }
-
     /// Releases the leases of `network` whose attachment is not in `valid`.
     func collectGarbage(network: String, valid: Set<Attachment>) {
         func isStale(_ request: DaemonRequest) -> Bool {
             ExactName.equal(request.network, network)
                 && !valid.contains(Attachment(containerID: request.containerID, ifName: request.ifName))
         }
-        let (stale, stale6) = monitor.locked {
-            (
-                records.values.map(\.request).filter(isStale).map(\.key),
-                records6.values.map(\.request).filter(isStale).map(\.key)
-            )
+        let stale = monitor.locked {
+            heldLeases.filter { isStale($0.request) }.map { ($0.request.key, type(of: $0).family) }
         }
-        for key in stale { release(key) }
-        for key in stale6 { release6(key) }
+        for (key, family) in stale {
+            switch family {
+            case .ipv4: release(key)
+            case .ipv6: release6(key)
+            }
+        }
     }
 }

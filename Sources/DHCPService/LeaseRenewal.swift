@@ -20,9 +20,7 @@ extension LeaseManager {
     func renewalLoop() -> Never {
         while true {
             monitor.locked {
-                let deadline =
-                    (records.values.compactMap(\.client.nextDeadline)
-                    + records6.values.compactMap(\.client.nextDeadline)).min()
+                let deadline = heldLeases.compactMap(\.nextDeadline).min()
                 if deadline.map({ $0 > host.monotonicSeconds }) ?? true { monitor.wait(until: deadline) }
             }
             serviceDue()
@@ -49,7 +47,7 @@ extension LeaseManager {
     private func drop(_ record: LeaseRecord, because reason: String) {
         log("\(reason): dropping the lease of \(record.request.key)")
         monitor.locked { _ = records.removeValue(forKey: ExactKey(record.request.key)) }
-        host.removeState(stateFile(record.request.key))
+        host.removeState(stateFile(record.request.key, .ipv4))
     }
 
     private func service(_ record: LeaseRecord) {

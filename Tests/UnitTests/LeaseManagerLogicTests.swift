@@ -135,7 +135,7 @@ import Testing
         #expect(host.sent6.last?.type == .renew)
         host.sent6 = []
         let restarted = LeaseManager(settings: manager.settings, host: host)
-        restarted.resume6()
+        restarted.resume()
         restarted.serviceDue()
         #expect(host.sent6.map(\.type) == [.confirm], "\(host.sent6.map(\.type))")
         #expect(restarted.lease6("c1/dhnet/eth0")?.address == IPAddress("fd00:77::150"))
