@@ -12,7 +12,7 @@ protocol HeldLease: AnyObject {
     /// The lease as its file keeps it; nil while none is bound.
     var fileLease: LeaseFile.Lease? { get }
     /// What `dhcp leases` shows of the family's lease; nil while none is bound.
-    var listed: (address: String, server: String, state: String, lifetime: UInt32)? { get }
+    var listed: (address: String, server: String, phase: LeasePhase, lifetime: UInt32)? { get }
     /// When the client's next timer is due (monotonic seconds); nil when it waits for nothing.
     var nextDeadline: Double? { get }
 }
@@ -25,17 +25,9 @@ extension LeaseRecord: HeldLease {
         return .ipv4(lease, mac: mac, broadcast: client.identity.broadcast, originalMTU: originalMTU)
     }
 
-    var listed: (address: String, server: String, state: String, lifetime: UInt32)? {
+    var listed: (address: String, server: String, phase: LeasePhase, lifetime: UInt32)? {
         guard let lease = client.lease else { return nil }
-        let state: String =
-            switch client.state {
-            case .bound: "bound"
-            case .renewing: "renewing"
-            case .rebinding: "rebinding"
-            case .rebooting: "confirming"
-            default: "acquiring"
-            }
-        return (lease.address.description, lease.serverIdentifier.description, state, lease.leaseSeconds)
+        return (lease.address.description, lease.serverIdentifier.description, client.state.phase, lease.leaseSeconds)
     }
 
     var nextDeadline: Double? { client.nextDeadline }
@@ -46,17 +38,11 @@ extension Lease6Record: HeldLease {
 
     var fileLease: LeaseFile.Lease? { client.lease.map { .ipv6($0) } }
 
-    var listed: (address: String, server: String, state: String, lifetime: UInt32)? {
+    var listed: (address: String, server: String, phase: LeasePhase, lifetime: UInt32)? {
         guard let lease = client.lease else { return nil }
-        let state: String =
-            switch client.state {
-            case .bound: "bound"
-            case .renewing: "renewing"
-            case .rebinding: "rebinding"
-            case .confirming: "confirming"
-            default: "acquiring"
-            }
-        return (lease.address.description, LeaseCoding.hex(lease.serverIdentifier), state, lease.validLifetime)
+        return (
+            lease.address.description, LeaseCoding.hex(lease.serverIdentifier), client.state.phase, lease.validLifetime
+        )
     }
 
     var nextDeadline: Double? { client.nextDeadline }

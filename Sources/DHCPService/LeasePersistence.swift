@@ -118,7 +118,8 @@ extension LeaseManager {
             let entry: JSONValue = [
                 "container": .string(request.containerID), "network": .string(request.network),
                 "interface": .string(request.ifName), "family": .string(family.rawValue),
-                "address": .string(listed.address), "server": .string(listed.server), "state": .string(listed.state),
+                "address": .string(listed.address), "server": .string(listed.server),
+                "state": .string(listed.phase.rawValue),
                 "expires": .string(timestamp(record.boundAtWall + Double(listed.lifetime))),
             ]
             return (request.containerID + "/" + request.ifName + (family == .ipv4 ? "/4" : "/6"), entry)
