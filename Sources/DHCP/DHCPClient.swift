@@ -84,28 +84,30 @@ public struct DHCPClient: Sendable {
     public let identity: DHCPClientIdentity
     public private(set) var state: State = .idle
     public private(set) var lease: DHCPLease?
-    /// When the current lease was granted (the time of the REQUEST that got it).
-    public private(set) var boundAt: Double = 0
     public private(set) var transactionID: UInt32
+    private var timing: ClientTiming
+
+    /// When the current lease was granted (the time of the REQUEST that got it).
+    public var boundAt: Double { timing.boundAt }
     /// When the caller must call `tick` next (retransmission or a lease timer); nil: never.
-    public private(set) var nextDeadline: Double?
-
-    private var attempt = 0
-    private var exchangeStart: Double = 0
-    private var requestSentAt: Double = 0
-    private let randomSource: @Sendable () -> UInt32
-
+    public var nextDeadline: Double? { timing.nextDeadline }
     /// First retransmission after this many seconds, doubling to `maximumRetransmit`
     /// (RFC 2131 4.1 uses 4 s for 10 Mb/s Ethernet; a local segment answers in milliseconds,
     /// so we start lower and back off the same way).
-    public var initialRetransmit: Double = 1
-    public var maximumRetransmit: Double = 64
+    public var initialRetransmit: Double {
+        get { timing.initialRetransmit }
+        set { timing.initialRetransmit = newValue }
+    }
+    public var maximumRetransmit: Double {
+        get { timing.maximumRetransmit }
+        set { timing.maximumRetransmit = newValue }
+    }
 
     public init(
         identity: DHCPClientIdentity, random: @escaping @Sendable () -> UInt32 = { UInt32.random(in: .min ... .max) }
     ) {
         self.identity = identity
-        self.randomSource = random
+        self.timing = ClientTiming(jitter: .plusMinusOneSecond, random: random)
         self.transactionID = random()
     }
 
@@ -116,9 +118,9 @@ public struct DHCPClient: Sendable {
     ) {
         self.init(identity: identity, random: random)
         self.lease = lease
-        self.boundAt = boundAt
         self.state = .bound
-        self.nextDeadline = boundAt + Double(lease.renewalSeconds)
+        timing.boundAt = boundAt
+        timing.nextDeadline = boundAt + Double(lease.renewalSeconds)
     }
 
     /// Starts INIT-REBOOT for a resumed lease: at the next `tick` a REQUEST for the same
@@ -128,10 +130,10 @@ public struct DHCPClient: Sendable {
     public mutating func confirmAfterRestart(now: Double) {
         guard lease != nil else { return }
         state = .rebooting
-        transactionID = randomSource()
-        exchangeStart = now
-        attempt = 0
-        nextDeadline = now
+        transactionID = timing.random()
+        timing.exchangeStart = now
+        timing.attempt = 0
+        timing.nextDeadline = now
     }
 
     // MARK: Messages
@@ -139,7 +141,7 @@ public struct DHCPClient: Sendable {
     private func baseMessage(_ type: DHCPMessageType, now: Double) -> DHCPMessage {
         var message = DHCPMessage()
         message.transactionID = transactionID
-        message.seconds = UInt16(clamping: Int(max(0, now - exchangeStart)))
+        message.seconds = UInt16(clamping: Int(max(0, now - timing.exchangeStart)))
         message.clientHardwareAddress = identity.hardwareAddress
         message.hardwareLength = UInt8(min(16, identity.hardwareAddress.count))
         if identity.broadcast { message.flags = DHCPMessage.broadcastFlag }
@@ -195,7 +197,7 @@ public struct DHCPClient: Sendable {
     /// as servers such as dnsmasq require to act on it.
     public func release() -> (DHCPMessage, DHCPDestination)? {
         guard let lease else { return nil }
-        var message = baseMessage(.release, now: exchangeStart)
+        var message = baseMessage(.release, now: timing.exchangeStart)
         message.flags = 0
         message.transactionID = transactionID &+ 1
         message.clientAddress = lease.address.address
@@ -205,21 +207,11 @@ public struct DHCPClient: Sendable {
 
     // MARK: Transitions
 
-    private func retransmitDelay() -> Double {
-        let base = min(maximumRetransmit, initialRetransmit * Double(1 << min(attempt, 10)))
-        // RFC 2131 4.1: randomized by +/- 1 s; scaled down with the shorter first delay.
-        let jitter = (Double(randomSource() % 1000) / 1000 - 0.5) * min(1, base / 2)
-        return max(0.1, base + jitter)
-    }
-
     /// INIT -> SELECTING: a DISCOVER now.
     public mutating func start(now: Double) -> [DHCPAction] {
-        transactionID = randomSource()
-        exchangeStart = now
-        attempt = 0
+        transactionID = timing.random()
         state = .selecting
-        requestSentAt = now
-        nextDeadline = now + retransmitDelay()
+        timing.beginExchange(now: now)
         return [.send(discover(now: now), .broadcast)]
     }
 
@@ -235,17 +227,14 @@ public struct DHCPClient: Sendable {
         case (.selecting, .offer):
             guard let offer = DHCPLease(ack: message) else { return [] }
             state = .requesting(offer: offer)
-            attempt = 0
-            requestSentAt = now
-            nextDeadline = now + retransmitDelay()
+            timing.nextMessage(now: now)
             return [.send(request(for: offer, now: now), .broadcast)]
         case (.selecting, .ack) where message.option(DHCPOptionCode.rapidCommit) != nil,
             (.requesting, .ack), (.renewing, .ack), (.rebinding, .ack), (.rebooting, .ack):
             guard let granted = DHCPLease(ack: message) else { return [] }
             lease = granted
-            boundAt = requestSentAt
             state = .bound
-            nextDeadline = boundAt + Double(granted.renewalSeconds)
+            timing.bind(renewalSeconds: granted.renewalSeconds)
             return [.bound(granted)]
         case (.requesting, .nak), (.renewing, .nak), (.rebinding, .nak), (.rebooting, .nak):
             let hadLease = lease != nil
@@ -261,61 +250,57 @@ public struct DHCPClient: Sendable {
     /// Timers: retransmissions while selecting or requesting, T1 (renew, unicast), T2
     /// (rebind, broadcast) and expiry (the lease is lost and the client starts over).
     public mutating func tick(now: Double) -> [DHCPAction] {
-        guard let deadline = nextDeadline, now >= deadline else { return [] }
+        guard let deadline = timing.nextDeadline, now >= deadline else { return [] }
         switch state {
         case .idle:
-            nextDeadline = nil
+            timing.nextDeadline = nil
             return []
         case .selecting:
-            attempt += 1
-            nextDeadline = now + retransmitDelay()
+            timing.retransmit(now: now)
             return [.send(discover(now: now), .broadcast)]
         case .requesting(let offer):
-            attempt += 1
-            if attempt > 4 { return start(now: now) }
-            nextDeadline = now + retransmitDelay()
+            if timing.attempt >= 4 { return start(now: now) }
+            timing.retransmit(now: now)
             return [.send(request(for: offer, now: now), .broadcast)]
         case .rebooting:
             guard let lease else { return start(now: now) }
-            if attempt >= 3 || now >= boundAt + Double(lease.leaseSeconds) {
+            if timing.attempt >= 3 || now >= timing.boundAt + Double(lease.leaseSeconds) {
                 // No server answered: go on with the lease's own timers (expiry included).
                 state = .bound
-                let renewal = boundAt + Double(lease.renewalSeconds)
-                nextDeadline = renewal
+                let renewal = timing.boundAt + Double(lease.renewalSeconds)
+                timing.nextDeadline = renewal
                 return renewal <= now ? tick(now: now) : []
             }
-            attempt += 1
-            requestSentAt = now
-            nextDeadline = now + retransmitDelay()
+            timing.requestSentAt = now
+            timing.retransmit(now: now)
             return [.send(rebootRequest(now: now), .broadcast)]
         case .bound, .renewing, .rebinding:
             guard let lease else { return start(now: now) }
-            let t2 = boundAt + Double(lease.rebindingSeconds)
-            let expiry = boundAt + Double(lease.leaseSeconds)
-            if now >= expiry {
+            // RFC 2131 4.4.5: retransmit after half the remaining time, at least 60 s, and
+            // never past the next timer; renewal unicast to the server, rebinding broadcast.
+            switch timing.stage(now: now, rebindingSeconds: lease.rebindingSeconds, lifetime: lease.leaseSeconds) {
+            case .expired:
                 self.lease = nil
                 return [.lost(reason: "the lease of \(lease.address) expired")] + start(now: now)
-            }
-            if now >= t2 {
-                if state != .rebinding {
-                    exchangeStart = now
-                    transactionID = randomSource()
-                }
+            case .rebinding(let expiry):
+                if state != .rebinding { newRenewalExchange(now: now) }
                 state = .rebinding
-                requestSentAt = now
-                // RFC 2131 4.4.5: retransmit after half the remaining time, at least 60 s,
-                // and never past the next timer.
-                nextDeadline = min(expiry, now + max(60, (expiry - now) / 2))
+                timing.requestSentAt = now
+                timing.nextDeadline = min(expiry, now + max(60, (expiry - now) / 2))
                 return [.send(renewalRequest(now: now), .broadcast)]
+            case .renewing(let t2):
+                if state == .bound { newRenewalExchange(now: now) }
+                state = .renewing
+                timing.requestSentAt = now
+                timing.nextDeadline = min(t2, now + max(60, (t2 - now) / 2))
+                return [.send(renewalRequest(now: now), .unicast(lease.serverIdentifier))]
             }
-            if state == .bound {
-                exchangeStart = now
-                transactionID = randomSource()
-            }
-            state = .renewing
-            requestSentAt = now
-            nextDeadline = min(t2, now + max(60, (t2 - now) / 2))
-            return [.send(renewalRequest(now: now), .unicast(lease.serverIdentifier))]
         }
+    }
+
+    /// RENEWING or REBINDING begins: a new transaction, its elapsed time from now.
+    private mutating func newRenewalExchange(now: Double) {
+        timing.exchangeStart = now
+        transactionID = timing.random()
     }
 }

@@ -35,26 +35,29 @@ public struct DHCPv6Client: Sendable {
     public let identity: DHCPv6ClientIdentity
     public private(set) var state: State = .idle
     public private(set) var lease: DHCPv6Lease?
-    /// When the current lease was granted (the time of the message that got it).
-    public private(set) var boundAt: Double = 0
     public private(set) var transactionID: UInt32 = 0
+    private var timing: ClientTiming
+
+    /// When the current lease was granted (the time of the message that got it).
+    public var boundAt: Double { timing.boundAt }
     /// When the caller must call `tick` next; nil: never.
-    public private(set) var nextDeadline: Double?
-
-    private var attempt = 0
-    private var exchangeStart: Double = 0
-    private var requestSentAt: Double = 0
-    private let randomSource: @Sendable () -> UInt32
-
-    /// RFC 8415 7.6's SOL_TIMEOUT and REQ_TIMEOUT are 1 s; retransmissions double up to this.
-    public var initialRetransmit: Double = 1
-    public var maximumRetransmit: Double = 64
+    public var nextDeadline: Double? { timing.nextDeadline }
+    /// RFC 8415 7.6's SOL_TIMEOUT and REQ_TIMEOUT are 1 s; retransmissions double up to
+    /// `maximumRetransmit`.
+    public var initialRetransmit: Double {
+        get { timing.initialRetransmit }
+        set { timing.initialRetransmit = newValue }
+    }
+    public var maximumRetransmit: Double {
+        get { timing.maximumRetransmit }
+        set { timing.maximumRetransmit = newValue }
+    }
 
     public init(
         identity: DHCPv6ClientIdentity, random: @escaping @Sendable () -> UInt32 = { UInt32.random(in: .min ... .max) }
     ) {
         self.identity = identity
-        self.randomSource = random
+        self.timing = ClientTiming(jitter: .tenPercent, random: random)
     }
 
     /// Resumes a lease kept across a daemon restart, bound, with its timers where they were.
@@ -64,9 +67,9 @@ public struct DHCPv6Client: Sendable {
     ) {
         self.init(identity: identity, random: random)
         self.lease = lease
-        self.boundAt = boundAt
         state = .bound
-        nextDeadline = boundAt + Double(lease.renewalSeconds)
+        timing.boundAt = boundAt
+        timing.nextDeadline = boundAt + Double(lease.renewalSeconds)
     }
 
     /// BOUND -> CONFIRMING: asks whether the kept address is still on link (RFC 8415 18.2.3),
@@ -83,13 +86,13 @@ public struct DHCPv6Client: Sendable {
         guard lease != nil else { return }
         newExchange(now: now)
         state = .confirming
-        nextDeadline = now
+        timing.nextDeadline = now
     }
 
     // MARK: Messages
 
     private func message(_ type: DHCPv6MessageType, now: Double, includeServer: Bool) -> DHCPv6Message {
-        let elapsed = UInt16(clamping: Int(((now - exchangeStart) * 100).rounded(.down)))
+        let elapsed = UInt16(clamping: Int(((now - timing.exchangeStart) * 100).rounded(.down)))
         var options = [
             DHCPv6Option(DHCPv6OptionCode.clientIdentifier, identity.duid),
             DHCPv6Option(DHCPv6OptionCode.elapsedTime, [UInt8(elapsed >> 8), UInt8(elapsed & 0xFF)]),
@@ -120,26 +123,18 @@ public struct DHCPv6Client: Sendable {
     public func release() -> DHCPv6Message? {
         guard lease != nil else { return nil }
         var copy = self
-        copy.transactionID = randomSource() & 0x00FF_FFFF
-        copy.exchangeStart = 0
+        copy.transactionID = timing.random() & 0x00FF_FFFF
+        copy.timing.exchangeStart = 0
         return copy.message(.release, now: 0, includeServer: true)
     }
 
     // MARK: Transitions
 
+    /// A new transaction whose first message goes out now; RFC 8415 15's timeouts, each
+    /// randomized by +/- 10 %.
     private mutating func newExchange(now: Double) {
-        transactionID = randomSource() & 0x00FF_FFFF
-        exchangeStart = now
-        attempt = 0
-        requestSentAt = now
-        nextDeadline = now + retransmitDelay()
-    }
-
-    /// RFC 8415 15: the first timeout, doubling to the maximum, each randomized by +/- 10 %.
-    private func retransmitDelay() -> Double {
-        let base = min(maximumRetransmit, initialRetransmit * Double(1 << min(attempt, 10)))
-        let jitter = (Double(randomSource() % 1000) / 1000 - 0.5) * 0.2 * base
-        return max(0.1, base + jitter)
+        transactionID = timing.random() & 0x00FF_FFFF
+        timing.beginExchange(now: now)
     }
 
     /// IDLE -> SOLICITING: a SOLICIT now.
@@ -159,9 +154,7 @@ public struct DHCPv6Client: Sendable {
         case (.soliciting, .advertise):
             guard let granted else { return [] }  // NoAddrsAvail: wait for another server
             state = .requesting(advertised: granted)
-            attempt = 0
-            requestSentAt = now
-            nextDeadline = now + retransmitDelay()
+            timing.nextMessage(now: now)
             return [.send(self.message(.request, now: now, includeServer: true))]
         case (.soliciting, .reply) where message.option(DHCPv6OptionCode.rapidCommit) != nil,
             (.requesting, .reply), (.renewing, .reply), (.rebinding, .reply):
@@ -170,9 +163,8 @@ public struct DHCPv6Client: Sendable {
             // the valid lease's address while the client retries until it expires.
             guard let granted else { return [] }
             lease = granted
-            boundAt = requestSentAt
             state = .bound
-            nextDeadline = boundAt + Double(granted.renewalSeconds)
+            timing.bind(renewalSeconds: granted.renewalSeconds)
             return [.bound(granted)]
         case (.confirming, .reply):
             if message.status.code == DHCPv6Status.notOnLink {
@@ -194,51 +186,52 @@ public struct DHCPv6Client: Sendable {
     private mutating func resumeTimers(now: Double) -> [DHCPv6Action] {
         guard let lease else { return start(now: now) }
         state = .bound
-        nextDeadline = boundAt + Double(lease.renewalSeconds)
-        return (nextDeadline ?? now) <= now ? tick(now: now) : []
+        let renewal = timing.boundAt + Double(lease.renewalSeconds)
+        timing.nextDeadline = renewal
+        return renewal <= now ? tick(now: now) : []
     }
 
     /// Timers: retransmissions, T1 (RENEW), T2 (REBIND, without the server's identifier) and
     /// the end of the valid lifetime (the address is lost and the client starts over).
     public mutating func tick(now: Double) -> [DHCPv6Action] {
-        guard let deadline = nextDeadline, now >= deadline else { return [] }
+        guard let deadline = timing.nextDeadline, now >= deadline else { return [] }
         switch state {
         case .idle:
-            nextDeadline = nil
+            timing.nextDeadline = nil
             return []
         case .soliciting:
-            attempt += 1
-            nextDeadline = now + retransmitDelay()
+            timing.retransmit(now: now)
             return [.send(message(.solicit, now: now, includeServer: false))]
         case .requesting:
-            attempt += 1
             // REQ_MAX_RC is 10; a server that advertised and then stays silent is given up sooner.
-            if attempt > 4 { return start(now: now) }
-            nextDeadline = now + retransmitDelay()
+            if timing.attempt >= 4 { return start(now: now) }
+            timing.retransmit(now: now)
             return [.send(message(.request, now: now, includeServer: true))]
         case .confirming:
             // CNF_MAX_RD: no answer means nothing says the address is wrong; go on with it.
-            if attempt >= 3 { return resumeTimers(now: now) }
-            attempt += 1
-            nextDeadline = now + retransmitDelay()
+            if timing.attempt >= 3 { return resumeTimers(now: now) }
+            timing.retransmit(now: now)
             return [.send(message(.confirm, now: now, includeServer: false))]
         case .bound, .renewing, .rebinding:
             guard let lease else { return start(now: now) }
-            let t2 = boundAt + Double(lease.rebindingSeconds)
-            let expiry = boundAt + Double(lease.validLifetime)
-            if now >= expiry { return lose("the valid lifetime of \(lease.address) ended", now: now) }
-            let type: DHCPv6MessageType = now >= t2 ? .rebind : .renew
+            let type: DHCPv6MessageType
+            let limit: Double
+            switch timing.stage(now: now, rebindingSeconds: lease.rebindingSeconds, lifetime: lease.validLifetime) {
+            case .expired: return lose("the valid lifetime of \(lease.address) ended", now: now)
+            case .rebinding(let expiry): (type, limit) = (.rebind, expiry)
+            case .renewing(let t2): (type, limit) = (.renew, t2)
+            }
             let nextState: State = type == .rebind ? .rebinding : .renewing
             if state != nextState {
                 newExchange(now: now)
                 state = nextState
             }
-            requestSentAt = now
+            timing.requestSentAt = now
             // RFC 8415 18.2.4/18.2.5: REN_TIMEOUT and REB_TIMEOUT are 10 s, doubling to 600 s;
             // never past the next timer, and never more often than every 10 s.
-            attempt += 1
-            let limit = type == .rebind ? expiry : t2
-            nextDeadline = min(limit, now + min(600, max(10, 10 * Double(1 << min(attempt - 1, 6)))))
+            timing.attempt += 1
+            timing.nextDeadline = min(
+                limit, now + min(600, max(10, 10 * Double(1 << min(timing.attempt - 1, 6)))))
             return [.send(message(type, now: now, includeServer: type == .renew))]
         }
     }
