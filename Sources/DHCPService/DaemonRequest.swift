@@ -1,8 +1,17 @@
 import CNI
 import JSON
 
-/// What a plugin asks of the daemon.
+/// What a plugin asks of the daemon: one JSON object a line on the daemon's socket (the disk
+/// keeps leases in its own format, `LeaseFile`).
+///
+/// The protocol has a version: a plugin sends `"version": 1`; a daemon refuses a request of a
+/// version it does not know (code 11: restart the daemon after an upgrade), so an older daemon
+/// never half-reads a newer plugin's request. A request without the key (from swift-cni before
+/// the key) is version 1.
 struct DaemonRequest: Sendable {
+    /// The socket protocol's version this daemon and plugin speak.
+    static let protocolVersion = 1
+
     enum Command: String, Sendable { case add, del, check, gc, status, leases }
     var command: Command
     var containerID: String = ""
@@ -28,6 +37,7 @@ struct DaemonRequest: Sendable {
 
     var json: JSONValue {
         var object = JSONObject()
+        object["version"] = .integer(Self.protocolVersion)
         object["command"] = .string(command.rawValue)
         object["containerID"] = .string(containerID)
         object["network"] = .string(network)
@@ -59,6 +69,14 @@ struct DaemonRequest: Sendable {
             let command = Command(rawValue: name)
         else {
             throw CNIError(code: .decodingFailure, msg: "not a dhcp daemon request")
+        }
+        let version = object["version"].map { $0.integer(as: Int.self) ?? Int.max } ?? 1
+        guard version <= Self.protocolVersion else {
+            throw CNIError(
+                code: .tryAgainLater,
+                msg:
+                    "the dhcp daemon speaks protocol version \(Self.protocolVersion), this request version \(version): "
+                    + "restart the daemon (dhcp daemon) so that it runs the plugins' version")
         }
         let reader = ConfigReader(object)
         self.command = command

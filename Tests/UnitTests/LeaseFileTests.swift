@@ -1,4 +1,5 @@
 import Addressing
+import CNI
 import DHCP
 import JSON
 import Testing
@@ -96,5 +97,36 @@ import Testing
         let rewritten = try #require(host.files[manager.stateFile("c1/dhnet/eth0", .ipv4)])
         #expect(try JSONValue.parse(rewritten)["version"] == 2)
         #expect(try LeaseFile(bytes: rewritten, named: .ipv4).attachment.priority == 300)
+    }
+}
+
+/// The socket protocol between the plugin and the daemon: versioned apart from the disk format.
+@Suite struct DaemonRequestTests {
+    @Test func aRequestSaysItsVersionAndReadsBack() throws {
+        var request = DaemonRequest(command: .add)
+        request.containerID = "c1"
+        request.network = "dhnet"
+        request.ifName = "eth0"
+        request.netns = "/run/netns/c1"
+        request.requestOptions = [42]
+        request.provideOptions = [(77, Array("gold".utf8))]
+        request.priority = 300
+        request.families = [.ipv4, .ipv6]
+        #expect(request.json["version"] == 1)
+        let read = try DaemonRequest(json: request.json)
+        #expect(read.key == "c1/dhnet/eth0" && read.requestOptions == [42] && read.priority == 300)
+        #expect(read.families == [.ipv4, .ipv6] && read.provideOptions.map(\.0) == [77])
+    }
+
+    @Test func aRequestWithoutAVersionIsVersionOne() throws {
+        let old = try JSONValue.parse(
+            Array(#"{"command":"del","containerID":"c1","network":"n","ifName":"eth0"}"#.utf8))
+        #expect(try DaemonRequest(json: old).key == "c1/n/eth0")
+    }
+
+    @Test func aLaterVersionIsRefusedAskingForARestart() throws {
+        let newer = try JSONValue.parse(Array(#"{"version":2,"command":"add","containerID":"c1"}"#.utf8))
+        let error = try #require(throws: CNIError.self) { try DaemonRequest(json: newer) }
+        #expect(error.code == 11 && error.msg.contains("restart the daemon"), "\(error)")
     }
 }
