@@ -26,18 +26,20 @@ extension LeaseManager {
     /// Writes the record's `LeaseFile` through the host (temporary file, fsync, rename); a
     /// failure is logged. Nothing is written for a record no longer held: a renewal that
     /// finishes after a DEL released the lease must not bring its file back.
-    func persist(_ record: some HeldLease) {
+    func persist<Record: HeldLease>(_ record: Record) {
         let request = record.request
-        let file = monitor.locked { () -> LeaseFile? in
-            guard held(request.key, type(of: record).family) === record, let lease = record.fileLease else {
-                return nil
-            }
-            return LeaseFile(attachment: LeaseFile.Attachment(request), boundAt: record.boundAtWall, lease: lease)
+        let family = Record.family
+        // The file's bytes are made under the lock from the record's snapshot. (Swift 6.3.1's
+        // optimizer crashed on a LeaseFile value carried out of the closure and read after it:
+        // CopyPropagation, "Found outside of lifetime use".)
+        let bytes = monitor.locked { () -> [UInt8]? in
+            guard held(request.key, family) === record, let lease = record.fileLease else { return nil }
+            return LeaseFile(attachment: LeaseFile.Attachment(request), boundAt: record.boundAtWall, lease: lease).bytes
         }
-        guard let file else { return }
-        let path = stateFile(request.key, file.family)
+        guard let bytes else { return }
+        let path = stateFile(request.key, family)
         do {
-            try host.writeState(path, file.bytes)
+            try host.writeState(path, bytes)
         } catch {
             log("cannot keep the lease of \(Self.describe(request)) on disk (\(path)): \(error)")
         }
