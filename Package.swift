@@ -87,17 +87,24 @@ let package = Package(
         .target(
             name: "TestSupport", dependencies: ["ProcessRunner", "POSIX"], path: "Tests/TestSupport",
             swiftSettings: strict),
+        // The fakes of the node (FakeNode: links, addresses, routes, firewalls, qdiscs, IPAM) behind
+        // the plugins' host seam and of the lease daemon's host, for root-free logic tests.
+        .target(
+            name: "HostFakeSupport",
+            dependencies: [
+                "Addressing", "CNI", "DHCP", "DHCPService", "Firewall", "Namespaces", "Netlink", "POSIX", "Plugins",
+            ], path: "Tests/HostFakeSupport", swiftSettings: strict),
         .testTarget(
             name: "UnitTests",
             dependencies: [
                 "JSON", "CNI", "IPAM", "Netlink", "Namespaces", "Plugins", "CMnl", "Addressing", "TestSupport", "DHCP",
-                "POSIX", "CSystem", "Firewall", "ProcessRunner", "DHCPService", "Nftables", "DBus",
+                "POSIX", "CSystem", "Firewall", "ProcessRunner", "DHCPService", "Nftables", "DBus", "HostFakeSupport",
             ], swiftSettings: strict),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
                 "JSON", "CNI", "Netlink", "Namespaces", "ProcessRunner", "POSIX", "Addressing", "CSystem",
-                "TestSupport", "DHCP",
+                "TestSupport", "DHCP", "HostFakeSupport",
             ], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

@@ -46,7 +46,7 @@ final class DHCPTransport {
         }
     }
 
-    static func label(_ message: DHCPMessage) -> String { message.messageType.map { "\($0)".uppercased() } ?? "other" }
+    static func label(_ message: DHCPMessage) -> String { message.typeName }
 
     func send(_ message: DHCPMessage, to destination: DHCPDestination) throws {
         var address = sockaddr_in()

@@ -31,7 +31,7 @@ final class DHCPv6Transport {
 
     static let serversAddress = IPAddress("ff02::1:2")
 
-    static func label(_ message: DHCPv6Message) -> String { "\(message.type)".uppercased() }
+    static func label(_ message: DHCPv6Message) -> String { message.typeName }
 
     /// sendto ff02::1:2%interface port 547. EADDRNOTAVAIL: the interface has no usable
     /// link-local address yet (tentative, duplicate address detection running).

@@ -11,19 +11,29 @@ import POSIX
 
 /// The DHCP sockets of one family on one interface, as the exchange uses them: the real
 /// transports (`DHCPTransport`, `DHCPv6Transport`) or a test's scripted server.
-struct DHCPChannel<Incoming, Outgoing> {
+public struct DHCPChannel<Incoming, Outgoing> {
     /// Throws the transport's error (a `SystemError`: ENETUNREACH, EADDRNOTAVAIL, ...).
-    let send: (Outgoing) throws -> Void
+    public let send: (Outgoing) throws -> Void
     /// One message, or nil when `timeout` seconds pass first.
-    let receive: (_ timeout: Double) -> Incoming?
+    public let receive: (_ timeout: Double) -> Incoming?
     /// The message's type, for "heard 2 OFFER, 1 NAK".
-    let label: (Incoming) -> String
+    public let label: (Incoming) -> String
     /// DHCPv4: a reply unicast to an address the interface does not have yet arrives.
-    var receivesUnicast = true
+    public var receivesUnicast = true
+
+    public init(
+        send: @escaping (Outgoing) throws -> Void, receive: @escaping (_ timeout: Double) -> Incoming?,
+        label: @escaping (Incoming) -> String, receivesUnicast: Bool = true
+    ) {
+        self.send = send
+        self.receive = receive
+        self.label = label
+        self.receivesUnicast = receivesUnicast
+    }
 }
 
 /// A container's network namespace as the daemon uses it.
-protocol LeaseNamespace: ContainerNamespace {
+public protocol LeaseNamespace: ContainerNamespace {
     func channel4(interface: String) throws -> DHCPChannel<DHCPMessage, (DHCPMessage, DHCPDestination)>
     func channel6(interface: String, index: Int32) throws -> DHCPChannel<DHCPv6Message, DHCPv6Message>
 }
@@ -40,7 +50,7 @@ extension ContainerNamespace {
 /// namespaces, its state directory and its log. `SystemLeaseHost` is the real one; the unit
 /// tests' fake plays the servers and the clock, so acquire, renew, rebind, expiry, restart
 /// resume and a rogue server's values are decided without root or waiting.
-protocol LeaseHost: AnyObject, Sendable {
+public protocol LeaseHost: AnyObject, Sendable {
     /// Seconds on a monotonic clock (timers) and since the epoch (what is kept on disk).
     var monotonicSeconds: Double { get }
     var wallSeconds: Double { get }
@@ -86,14 +96,14 @@ final class SystemLeaseHost: LeaseHost {
 
 /// The real namespace: DHCP sockets opened inside it.
 extension NetworkNamespace: LeaseNamespace {
-    func channel4(interface: String) throws -> DHCPChannel<DHCPMessage, (DHCPMessage, DHCPDestination)> {
+    public func channel4(interface: String) throws -> DHCPChannel<DHCPMessage, (DHCPMessage, DHCPDestination)> {
         let transport = try DHCPTransport(interface: interface, in: self)
         return DHCPChannel(
             send: { try transport.send($0.0, to: $0.1) }, receive: { transport.receive(timeout: $0) },
             label: DHCPTransport.label, receivesUnicast: transport.receivesUnicast)
     }
 
-    func channel6(interface: String, index: Int32) throws -> DHCPChannel<DHCPv6Message, DHCPv6Message> {
+    public func channel6(interface: String, index: Int32) throws -> DHCPChannel<DHCPv6Message, DHCPv6Message> {
         let transport = try DHCPv6Transport(interface: interface, index: index, in: self)
         return DHCPChannel(
             send: { try transport.send($0) }, receive: { transport.receive(timeout: $0) },

@@ -19,70 +19,70 @@ import Plugins
 /// A test makes the `failingMutation`-th state-changing call fail (the kernel answers `errno`;
 /// IPAM and firewall calls fail with their own error type), which is how rollback is tested at
 /// every step.
-final class FakeNode {
+public final class FakeNode {
     /// IFF_UP and IFF_PROMISC from <linux/if.h>.
-    static let up: UInt32 = 0x1, promiscuous: UInt32 = 0x100
+    public static let up: UInt32 = 0x1, promiscuous: UInt32 = 0x100
 
-    struct Namespace: Equatable {
-        var links: [Link] = []
-        var addresses: [InterfaceAddress] = []
-        var routes: [Route] = []
-        var sysctls: [String: String] = [:]
+    public struct Namespace: Equatable {
+        public var links: [Link] = []
+        public var addresses: [InterfaceAddress] = []
+        public var routes: [Route] = []
+        public var sysctls: [String: String] = [:]
         /// VLANs per link index (bridge ports and, with `bridgeSelf`, the bridge).
-        var vlans: [Int32: Set<UInt16>] = [:]
+        public var vlans: [Int32: Set<UInt16>] = [:]
         /// Qdiscs per link index (none: the kernel's default), and ingress redirects to a link.
-        var qdiscs: [Int32: [Qdisc]] = [:]
-        var redirects: [Int32: Int32] = [:]
+        public var qdiscs: [Int32: [Qdisc]] = [:]
+        public var redirects: [Int32: Int32] = [:]
     }
 
     /// What a test compares before and after: everything but sysctls, which an ADD sets and no
     /// rollback resets (as the reference).
-    struct State: Equatable {
-        var links: [String: [String]]
-        var addresses: [String: [String]]
-        var routes: [String: [String]]
-        var vlans: [String: [String]]
-        var trafficControl: [String: [String]]
-        var reservations: [String]
-        var masquerades: [String]
-        var spoofChecks: [String]
+    public struct State: Equatable {
+        public var links: [String: [String]]
+        public var addresses: [String: [String]]
+        public var routes: [String: [String]]
+        public var vlans: [String: [String]]
+        public var trafficControl: [String: [String]]
+        public var reservations: [String]
+        public var masquerades: [String]
+        public var spoofChecks: [String]
     }
 
-    var namespaces: [String: Namespace] = ["host": Namespace()]
+    public var namespaces: [String: Namespace] = ["host": Namespace()]
     /// IFLA_NET_NS_FD values handed out by `openNamespace`, to their namespace.
-    var descriptors: [Int32: String] = [:]
-    var log: [String] = []
-    var nextIndex: Int32 = 10
+    public var descriptors: [Int32: String] = [:]
+    public var log: [String] = []
+    public var nextIndex: Int32 = 10
     /// The IPAM's result for ADD (nil: the IPAM returns no result).
-    var ipamResult: CNIResult?
+    public var ipamResult: CNIResult?
     /// IPAM reservations held, as "containerID/ifName".
-    var reservations: Set<String> = []
+    public var reservations: Set<String> = []
     /// Masquerades per "backend attachment", spoof checks per attachment.
-    var masquerades: [String: [IPPrefix]] = [:]
-    var spoofChecks: Set<String> = []
-    var installedFirewalls = ["iptables", "nftables"]
+    public var masquerades: [String: [IPPrefix]] = [:]
+    public var spoofChecks: Set<String> = []
+    public var installedFirewalls = ["iptables", "nftables"]
     /// The masquerade backend picked when the config names none.
-    var defaultFirewall = "iptables"
+    public var defaultFirewall = "iptables"
 
     /// 1-based number of the state-changing call to fail, and what it fails with.
-    var failingMutation: Int?
-    var failureErrno: Int32 = EIO
+    public var failingMutation: Int?
+    public var failureErrno: Int32 = EIO
     /// Errors for particular calls, by the start of their log line ("host newlink mv").
-    var scriptedErrors: [(prefix: String, errno: Int32)] = []
-    private(set) var mutations = 0
+    public var scriptedErrors: [(prefix: String, errno: Int32)] = []
+    public private(set) var mutations = 0
 
-    init() {}
+    public init() {}
 
     /// A namespace for CNI_NETNS, with `lo` (down).
     @discardableResult
-    func addNamespace(_ path: String) -> String {
+    public func addNamespace(_ path: String) -> String {
         namespaces[path] = Namespace()
         addLink(Link(index: 1, name: "lo", mtu: 65536), in: path)
         return path
     }
 
     @discardableResult
-    func addLink(_ link: Link, in namespace: String = "host") -> Link {
+    public func addLink(_ link: Link, in namespace: String = "host") -> Link {
         var link = link
         if link.index == 0 {
             link.index = nextIndex
@@ -92,12 +92,12 @@ final class FakeNode {
         return link
     }
 
-    func link(_ name: String, in namespace: String = "host") -> Link? {
+    public func link(_ name: String, in namespace: String = "host") -> Link? {
         namespaces[namespace]?.links.first { $0.name == name }
     }
 
     /// The host's uplink `eth0` (index 2, up, 10.0.0.2/24) with a default route via 10.0.0.1.
-    func addUplink() {
+    public func addUplink() {
         let uplink = addLink(
             Link(index: 2, name: "eth0", flags: Self.up, mtu: 1500, address: MACAddress("02:00:00:00:00:02")))
         namespaces["host"]!.addresses.append(
@@ -108,7 +108,7 @@ final class FakeNode {
                 outputInterfaceIndex: uplink.index))
     }
 
-    var state: State {
+    public var state: State {
         func perNamespace(_ render: (Namespace) -> [String]) -> [String: [String]] {
             namespaces.mapValues(render).filter { !$0.value.isEmpty }
         }
@@ -131,7 +131,7 @@ final class FakeNode {
     }
 
     /// The log lines that changed something, in order.
-    var mutationLog: [String] {
+    public var mutationLog: [String] {
         log.filter {
             !$0.contains(" get") && !$0.hasPrefix("open ") && !$0.hasPrefix("lock ") && !$0.hasPrefix("unlock ")
         }
@@ -139,7 +139,7 @@ final class FakeNode {
 
     /// Counts a state-changing call and fails it when the test asked for that one (or scripted
     /// an error for it): returns the errno to fail with.
-    func mutate(_ entry: String) -> Int32? {
+    public func mutate(_ entry: String) -> Int32? {
         mutations += 1
         if mutations == failingMutation {
             log.append(entry + " -> failed")
@@ -155,10 +155,12 @@ final class FakeNode {
 }
 
 /// `PluginHost` over a `FakeNode`.
-struct FakeHost: PluginHost, TrafficControlHost {
-    let node: FakeNode
+public struct FakeHost: PluginHost, TrafficControlHost {
+    public let node: FakeNode
 
-    func openNamespace(_ path: String) throws -> any ContainerNamespace {
+    public init(node: FakeNode) { self.node = node }
+
+    public func openNamespace(_ path: String) throws -> any ContainerNamespace {
         node.log.append("open \(path)")
         guard node.namespaces[path] != nil else { throw NamespaceError.notFound(path: path) }
         let descriptor = Int32(100 + node.descriptors.count)
@@ -166,15 +168,15 @@ struct FakeHost: PluginHost, TrafficControlHost {
         return FakeNamespace(node: node, path: path, fileDescriptor: FileDescriptor(rawValue: descriptor))
     }
 
-    func hostNetlink() throws -> any NetlinkSession { FakeNetlink(node: node, namespace: "host") }
+    public func hostNetlink() throws -> any NetlinkSession { FakeNetlink(node: node, namespace: "host") }
 
-    func hostTrafficShaping() throws -> any TrafficShaping { FakeNetlink(node: node, namespace: "host") }
+    public func hostTrafficShaping() throws -> any TrafficShaping { FakeNetlink(node: node, namespace: "host") }
 
-    func writeHostSysctl(_ key: String, _ value: String) throws {
+    public func writeHostSysctl(_ key: String, _ value: String) throws {
         try FakeNamespace.write(key, value, in: "host", node)
     }
 
-    func runIPAM(_ command: CNICommand, _ request: CNIRequest) throws -> CNIResult? {
+    public func runIPAM(_ command: CNICommand, _ request: CNIRequest) throws -> CNIResult? {
         guard let type = request.config.ipamType else { return nil }
         let key = "\(request.environment.containerID)/\(request.environment.ifName)"
         switch command {
@@ -195,7 +197,7 @@ struct FakeHost: PluginHost, TrafficControlHost {
         return nil
     }
 
-    func masqueradeFirewall(_ backend: MasqueradeBackend?) -> any FirewallBackend {
+    public func masqueradeFirewall(_ backend: MasqueradeBackend?) -> any FirewallBackend {
         switch backend {
         case .iptables: FakeFirewall(node: node, name: "iptables")
         case .nftables: FakeFirewall(node: node, name: "nftables")
@@ -203,45 +205,45 @@ struct FakeHost: PluginHost, TrafficControlHost {
         }
     }
 
-    func installedMasqueradeFirewalls() -> [any FirewallBackend] {
+    public func installedMasqueradeFirewalls() -> [any FirewallBackend] {
         node.installedFirewalls.map { FakeFirewall(node: node, name: $0) }
     }
 
-    func spoofCheckFirewall() -> any SpoofCheckFirewall { FakeFirewall(node: node, name: "nftables") }
+    public func spoofCheckFirewall() -> any SpoofCheckFirewall { FakeFirewall(node: node, name: "nftables") }
 
-    func installedSpoofCheckFirewall() -> (any SpoofCheckFirewall)? {
+    public func installedSpoofCheckFirewall() -> (any SpoofCheckFirewall)? {
         node.installedFirewalls.contains("nftables") ? FakeFirewall(node: node, name: "nftables") : nil
     }
 
-    func holdingAttachmentLock<T>(_ request: CNIRequest, forDelete: Bool, _ body: () throws -> T) throws -> T {
+    public func holdingAttachmentLock<T>(_ request: CNIRequest, forDelete: Bool, _ body: () throws -> T) throws -> T {
         node.log.append("lock attachment")
         defer { node.log.append("unlock attachment") }
         return try body()
     }
 
-    func holdingBridgeLock<T>(_ bridge: String, _ body: () throws -> T) throws -> T {
+    public func holdingBridgeLock<T>(_ bridge: String, _ body: () throws -> T) throws -> T {
         node.log.append("lock bridge \(bridge)")
         defer { node.log.append("unlock bridge \(bridge)") }
         return try body()
     }
 
-    func checkpoint(_ step: String) throws {}
+    public func checkpoint(_ step: String) throws {}
 }
 
-final class FakeNamespace: ContainerNamespace {
-    let node: FakeNode
-    let path: String
-    let fileDescriptor: FileDescriptor
+public final class FakeNamespace: ContainerNamespace {
+    public let node: FakeNode
+    public let path: String
+    public let fileDescriptor: FileDescriptor
 
-    init(node: FakeNode, path: String, fileDescriptor: FileDescriptor) {
+    public init(node: FakeNode, path: String, fileDescriptor: FileDescriptor) {
         self.node = node
         self.path = path
         self.fileDescriptor = fileDescriptor
     }
 
-    func netlink() throws -> any NetlinkSession { FakeNetlink(node: node, namespace: path) }
+    public func netlink() throws -> any NetlinkSession { FakeNetlink(node: node, namespace: path) }
 
-    func writeSysctls(_ writes: [SysctlWrite]) throws {
+    public func writeSysctls(_ writes: [SysctlWrite]) throws {
         for write in writes {
             do {
                 try Self.write(write.key, write.value, in: path, node)
@@ -251,7 +253,7 @@ final class FakeNamespace: ContainerNamespace {
 
     /// A per-interface key of an interface that does not exist, or an IPv6 key when the node
     /// has `ipv6Disabled`, is ENOENT, as /proc/sys answers.
-    static func write(_ key: String, _ value: String, in namespace: String, _ node: FakeNode) throws {
+    public static func write(_ key: String, _ value: String, in namespace: String, _ node: FakeNode) throws {
         let parts = key.split(separator: "/")
         if parts.count >= 4, parts[2] == "conf", !["all", "default"].contains(parts[3]),
             node.namespaces[namespace]?.links.contains(where: { $0.name == parts[3] }) != true
@@ -266,50 +268,54 @@ final class FakeNamespace: ContainerNamespace {
     }
 }
 
-final class FakeFirewall: FirewallBackend, SpoofCheckFirewall {
-    let node: FakeNode
-    let name: String
+public final class FakeFirewall: FirewallBackend, SpoofCheckFirewall {
+    public let node: FakeNode
+    public let name: String
 
-    init(node: FakeNode, name: String) {
+    public init(node: FakeNode, name: String) {
         self.node = node
         self.name = name
     }
 
-    func unusableReason() -> String? { node.installedFirewalls.contains(name) ? nil : "\(name) is not installed" }
+    public func unusableReason() -> String? {
+        node.installedFirewalls.contains(name) ? nil : "\(name) is not installed"
+    }
 
     private func key(_ attachment: FirewallAttachment) -> String {
         "\(name) \(attachment.network)/\(attachment.containerID)/\(attachment.ifName)"
     }
 
-    func addMasquerade(_ attachment: FirewallAttachment, addresses: [IPPrefix]) throws(FirewallError) {
+    public func addMasquerade(_ attachment: FirewallAttachment, addresses: [IPPrefix]) throws(FirewallError) {
         if node.mutate("firewall masquerade add \(key(attachment))") != nil {
             throw FirewallError(tool: name, operation: "add masquerade", output: "failed")
         }
         node.masquerades[key(attachment)] = addresses
     }
 
-    func removeMasquerade(_ attachment: FirewallAttachment) throws(FirewallError) {
+    public func removeMasquerade(_ attachment: FirewallAttachment) throws(FirewallError) {
         if node.mutate("firewall masquerade remove \(key(attachment))") != nil {
             throw FirewallError(tool: name, operation: "remove masquerade", output: "failed")
         }
         node.masquerades[key(attachment)] = nil
     }
 
-    func collectGarbage(network: String, valid: Set<FirewallAttachment>) throws(FirewallError) {
+    public func collectGarbage(network: String, valid: Set<FirewallAttachment>) throws(FirewallError) {
         _ = node.mutate("firewall gc \(name) \(network) keeping \(valid.count)")
         for key in node.masquerades.keys where key.hasPrefix("\(name) \(network)/") {
             if !valid.contains(where: { self.key($0) == key }) { node.masquerades[key] = nil }
         }
     }
 
-    func addSpoofCheck(_ attachment: FirewallAttachment, hostInterface: String, mac: MACAddress) throws(FirewallError) {
+    public func addSpoofCheck(_ attachment: FirewallAttachment, hostInterface: String, mac: MACAddress)
+        throws(FirewallError)
+    {
         if node.mutate("firewall spoofcheck add \(key(attachment)) on \(hostInterface) \(mac)") != nil {
             throw FirewallError(tool: name, operation: "add spoof check", output: "failed")
         }
         node.spoofChecks.insert(key(attachment))
     }
 
-    func removeSpoofCheck(_ attachment: FirewallAttachment) throws(FirewallError) {
+    public func removeSpoofCheck(_ attachment: FirewallAttachment) throws(FirewallError) {
         if node.mutate("firewall spoofcheck remove \(key(attachment))") != nil {
             throw FirewallError(tool: name, operation: "remove spoof check", output: "failed")
         }
@@ -320,11 +326,11 @@ final class FakeFirewall: FirewallBackend, SpoofCheckFirewall {
 /// A netlink session in one namespace of a `FakeNode`, answering as the kernel would: ENODEV
 /// for a missing link, EEXIST for a taken name, a veth's peer made and removed with it, a
 /// link's addresses and routes removed with it.
-final class FakeNetlink: TrafficShaping {
-    let node: FakeNode
-    let namespace: String
+public final class FakeNetlink: TrafficShaping {
+    public let node: FakeNode
+    public let namespace: String
 
-    init(node: FakeNode, namespace: String) {
+    public init(node: FakeNode, namespace: String) {
         self.node = node
         self.namespace = namespace
     }
@@ -350,17 +356,17 @@ final class FakeNetlink: TrafficShaping {
         body(&space.links[position])
     }
 
-    func link(named name: String) throws(NetlinkError) -> Link? {
+    public func link(named name: String) throws(NetlinkError) -> Link? {
         node.log.append("\(namespace) getlink \(name)")
         return space.links.first { $0.name == name }
     }
 
-    func link(index: Int32) throws(NetlinkError) -> Link? {
+    public func link(index: Int32) throws(NetlinkError) -> Link? {
         node.log.append("\(namespace) getlink #\(index)")
         return space.links.first { $0.index == index }
     }
 
-    func createLink(_ request: LinkRequest) throws(NetlinkError) {
+    public func createLink(_ request: LinkRequest) throws(NetlinkError) {
         let target = request.namespaceFD.flatMap { node.descriptors[$0.rawValue] } ?? namespace
         var entry = "newlink \(request.name) \(request.kind.name)"
         if let parent = request.parentIndex { entry += " on \(name(parent))" }
@@ -411,14 +417,15 @@ final class FakeNetlink: TrafficShaping {
         node.namespaces[namespace]?.links[position].parentIndex = parent
     }
 
-    func createBridge(name: String, mtu: UInt32?, address: MACAddress?, vlanFiltering: Bool) throws(NetlinkError) {
+    public func createBridge(name: String, mtu: UInt32?, address: MACAddress?, vlanFiltering: Bool) throws(NetlinkError)
+    {
         let entry = "newlink \(name) bridge" + (vlanFiltering ? " vlan_filtering" : "")
         if space.links.contains(where: { $0.name == name }) { throw fail(entry, EEXIST) }
         try change(entry)
         node.addLink(Link(index: 0, name: name, mtu: mtu ?? 1500, address: address, kind: "bridge"), in: namespace)
     }
 
-    func deleteLink(index: Int32) throws(NetlinkError) {
+    public func deleteLink(index: Int32) throws(NetlinkError) {
         guard let link = space.links.first(where: { $0.index == index }) else {
             throw fail("dellink #\(index)", ENODEV)
         }
@@ -441,37 +448,37 @@ final class FakeNetlink: TrafficShaping {
         node.namespaces[namespace]?.redirects[index] = nil
     }
 
-    func renameLink(index: Int32, to newName: String) throws(NetlinkError) {
+    public func renameLink(index: Int32, to newName: String) throws(NetlinkError) {
         if space.links.contains(where: { $0.name == newName }) {
             throw fail("rename \(name(index)) \(newName)", EEXIST)
         }
         try modify(index, "rename \(name(index)) \(newName)") { $0.name = newName }
     }
 
-    func setLink(index: Int32, up: Bool) throws(NetlinkError) {
+    public func setLink(index: Int32, up: Bool) throws(NetlinkError) {
         try modify(index, "\(up ? "up" : "down") \(name(index))") {
             $0.flags = up ? $0.flags | FakeNode.up : $0.flags & ~FakeNode.up
         }
     }
 
-    func setLink(index: Int32, mtu: UInt32) throws(NetlinkError) {
+    public func setLink(index: Int32, mtu: UInt32) throws(NetlinkError) {
         try modify(index, "mtu \(name(index)) \(mtu)") { $0.mtu = mtu }
     }
 
-    func setLink(index: Int32, promiscuous: Bool) throws(NetlinkError) {
+    public func setLink(index: Int32, promiscuous: Bool) throws(NetlinkError) {
         try modify(index, "promisc \(name(index)) \(promiscuous)") {
             $0.flags = promiscuous ? $0.flags | FakeNode.promiscuous : $0.flags & ~FakeNode.promiscuous
         }
     }
 
-    func setLink(index: Int32, masterIndex: Int32) throws(NetlinkError) {
+    public func setLink(index: Int32, masterIndex: Int32) throws(NetlinkError) {
         guard space.links.contains(where: { $0.index == masterIndex }) else {
             throw fail("master \(name(index))", ENODEV)
         }
         try modify(index, "master \(name(index)) \(name(masterIndex))") { $0.masterIndex = masterIndex }
     }
 
-    func addAddress(_ address: InterfaceAddress) throws(NetlinkError) {
+    public func addAddress(_ address: InterfaceAddress) throws(NetlinkError) {
         let entry = "newaddr \(name(address.interfaceIndex)) \(address.prefix)"
         guard space.links.contains(where: { $0.index == address.interfaceIndex }) else { throw fail(entry, ENODEV) }
         if space.addresses.contains(where: {
@@ -483,7 +490,7 @@ final class FakeNetlink: TrafficShaping {
         space.addresses.append(address)
     }
 
-    func deleteAddress(_ address: InterfaceAddress) throws(NetlinkError) {
+    public func deleteAddress(_ address: InterfaceAddress) throws(NetlinkError) {
         let entry = "deladdr \(name(address.interfaceIndex)) \(address.prefix)"
         guard
             space.addresses.contains(where: {
@@ -496,7 +503,8 @@ final class FakeNetlink: TrafficShaping {
         space.addresses.removeAll { $0.interfaceIndex == address.interfaceIndex && $0.prefix == address.prefix }
     }
 
-    func addresses(interfaceIndex: Int32?, family: IPAddress.Family?) throws(NetlinkError) -> [InterfaceAddress] {
+    public func addresses(interfaceIndex: Int32?, family: IPAddress.Family?) throws(NetlinkError) -> [InterfaceAddress]
+    {
         node.log.append("\(namespace) getaddr \(interfaceIndex.map(name) ?? "all")")
         return space.addresses.filter {
             (interfaceIndex == nil || $0.interfaceIndex == interfaceIndex)
@@ -504,7 +512,7 @@ final class FakeNetlink: TrafficShaping {
         }
     }
 
-    func addRoute(_ route: Route) throws(NetlinkError) {
+    public func addRoute(_ route: Route) throws(NetlinkError) {
         let entry =
             "newroute \(route.destination)" + (route.gateway.map { " via \($0)" } ?? "")
             + (route.outputInterfaceIndex.map { " dev \(name($0))" } ?? "")
@@ -520,7 +528,8 @@ final class FakeNetlink: TrafficShaping {
         space.routes.append(route)
     }
 
-    func routes(family: IPAddress.Family, table: UInt32?, outputInterfaceIndex: Int32?) throws(NetlinkError) -> [Route]
+    public func routes(family: IPAddress.Family, table: UInt32?, outputInterfaceIndex: Int32?) throws(NetlinkError)
+        -> [Route]
     {
         node.log.append("\(namespace) getroute \(family)")
         return space.routes.filter {
@@ -529,31 +538,31 @@ final class FakeNetlink: TrafficShaping {
         }
     }
 
-    func setBridge(index: Int32, vlanFiltering: Bool) throws(NetlinkError) {
+    public func setBridge(index: Int32, vlanFiltering: Bool) throws(NetlinkError) {
         try modify(index, "vlan_filtering \(name(index)) \(vlanFiltering)") { _ in }
     }
 
-    func setBridgePort(index: Int32, _ settings: BridgePortSettings) throws(NetlinkError) {
+    public func setBridgePort(index: Int32, _ settings: BridgePortSettings) throws(NetlinkError) {
         try modify(
             index,
             "brport \(name(index)) hairpin=\(settings.hairpin.map(String.init) ?? "-") isolated=\(settings.isolated.map(String.init) ?? "-")"
         ) { _ in }
     }
 
-    func addBridgeVLANs(index: Int32, _ vlans: [BridgeVLAN], bridgeSelf: Bool) throws(NetlinkError) {
+    public func addBridgeVLANs(index: Int32, _ vlans: [BridgeVLAN], bridgeSelf: Bool) throws(NetlinkError) {
         let ids = vlans.flatMap { Array($0.first...$0.last) }
         try modify(index, "addvlans \(name(index)) \(ids)\(bridgeSelf ? " self" : "")") { _ in }
         space.vlans[index, default: []].formUnion(ids)
     }
 
-    func deleteBridgeVLANs(index: Int32, _ vlans: [BridgeVLAN], bridgeSelf: Bool) throws(NetlinkError) {
+    public func deleteBridgeVLANs(index: Int32, _ vlans: [BridgeVLAN], bridgeSelf: Bool) throws(NetlinkError) {
         let ids = vlans.flatMap { Array($0.first...$0.last) }
         try modify(index, "delvlans \(name(index)) \(ids)\(bridgeSelf ? " self" : "")") { _ in }
         space.vlans[index, default: []].subtract(ids)
         if space.vlans[index]?.isEmpty == true { space.vlans[index] = nil }
     }
 
-    func bridgeVLANs() throws(NetlinkError) -> [(index: Int32, masterIndex: Int32?, vlans: [UInt16])] {
+    public func bridgeVLANs() throws(NetlinkError) -> [(index: Int32, masterIndex: Int32?, vlans: [UInt16])] {
         node.log.append("\(namespace) getvlans")
         return space.vlans.map { entry in
             (entry.key, space.links.first { $0.index == entry.key }?.masterIndex, entry.value.sorted())
@@ -568,7 +577,7 @@ final class FakeNetlink: TrafficShaping {
         if !space.links.contains(where: { $0.index == index }) { throw fail(entry, ENODEV) }
     }
 
-    func addTokenBucket(index: Int32, rate: UInt64, limit: UInt32, buffer: UInt32) throws(NetlinkError) {
+    public func addTokenBucket(index: Int32, rate: UInt64, limit: UInt32, buffer: UInt32) throws(NetlinkError) {
         let entry = "qdisc add tbf \(name(index)) rate \(rate) limit \(limit) buffer \(buffer)"
         try requireLink(index, entry)
         if space.qdiscs[index, default: []].contains(where: { $0.parent == 0xFFFF_FFFF }) {
@@ -581,7 +590,7 @@ final class FakeNetlink: TrafficShaping {
                 rate: UInt32(truncatingIfNeeded: min(rate, UInt64(UInt32.max))), limit: limit, buffer: buffer))
     }
 
-    func addIngressQdisc(index: Int32) throws(NetlinkError) {
+    public func addIngressQdisc(index: Int32) throws(NetlinkError) {
         let entry = "qdisc add ingress \(name(index))"
         try requireLink(index, entry)
         if space.qdiscs[index, default: []].contains(where: { $0.kind == "ingress" }) { throw fail(entry, EEXIST) }
@@ -589,7 +598,7 @@ final class FakeNetlink: TrafficShaping {
         space.qdiscs[index, default: []].append(Qdisc(kind: "ingress", handle: 0xFFFF_0000, parent: 0xFFFF_FFF1))
     }
 
-    func addRedirectFilter(index: Int32, to targetIndex: Int32) throws(NetlinkError) {
+    public func addRedirectFilter(index: Int32, to targetIndex: Int32) throws(NetlinkError) {
         let entry = "filter add \(name(index)) redirect \(name(targetIndex))"
         try requireLink(index, entry)
         guard space.qdiscs[index, default: []].contains(where: { $0.kind == "ingress" }) else {
@@ -600,7 +609,7 @@ final class FakeNetlink: TrafficShaping {
         space.redirects[index] = targetIndex
     }
 
-    func deleteQdisc(index: Int32, ingress: Bool) throws(NetlinkError) {
+    public func deleteQdisc(index: Int32, ingress: Bool) throws(NetlinkError) {
         let entry = "qdisc del \(ingress ? "ingress" : "root") \(name(index))"
         try requireLink(index, entry)
         let matches: (Qdisc) -> Bool = { ingress ? $0.kind == "ingress" : $0.parent == 0xFFFF_FFFF }
@@ -611,7 +620,7 @@ final class FakeNetlink: TrafficShaping {
         if space.qdiscs[index]?.isEmpty == true { space.qdiscs[index] = nil }
     }
 
-    func qdiscs(index: Int32) throws(NetlinkError) -> [Qdisc] {
+    public func qdiscs(index: Int32) throws(NetlinkError) -> [Qdisc] {
         node.log.append("\(namespace) getqdiscs \(name(index))")
         return space.qdiscs[index] ?? []
     }

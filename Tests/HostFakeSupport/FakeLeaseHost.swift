@@ -1,10 +1,9 @@
 import Addressing
 import DHCP
+import DHCPService
 import Namespaces
 import Netlink
 import POSIX
-
-@testable import DHCPService
 
 #if canImport(Glibc)
     import Glibc
@@ -14,69 +13,70 @@ import POSIX
 /// waits for a reply that does not come), containers' namespaces on a FakeNode, servers as
 /// functions from a client's message to their replies, state files in memory, the log kept.
 /// One thread at a time (the FakeNode is not locked).
-final class FakeLeaseHost: LeaseHost, @unchecked Sendable {
-    let node = FakeNode()
-    var clock: Double = 1000
-    let epoch: Double = 1_800_000_000
-    var files: [String: [UInt8]] = [:]
-    var lines: [String] = []
-    var sysctls: [String: String] = [:]
+public final class FakeLeaseHost: LeaseHost, @unchecked Sendable {
+    public init() {}
+    public let node = FakeNode()
+    public var clock: Double = 1000
+    public let epoch: Double = 1_800_000_000
+    public var files: [String: [UInt8]] = [:]
+    public var lines: [String] = []
+    public var sysctls: [String: String] = [:]
     /// The DHCPv4 server on every container's segment; nil replies: silent.
-    var server4: (DHCPMessage) -> [DHCPMessage] = { _ in [] }
-    var server6: (DHCPv6Message) -> [DHCPv6Message] = { _ in [] }
-    var sent4: [(message: DHCPMessage, destination: DHCPDestination)] = []
-    var sent6: [DHCPv6Message] = []
+    public var server4: (DHCPMessage) -> [DHCPMessage] = { _ in [] }
+    public var server6: (DHCPv6Message) -> [DHCPv6Message] = { _ in [] }
+    public var sent4: [(message: DHCPMessage, destination: DHCPDestination)] = []
+    public var sent6: [DHCPv6Message] = []
 
-    var monotonicSeconds: Double { clock }
-    var wallSeconds: Double { epoch + clock }
-    func pause(_ seconds: Double) { clock += seconds }
+    public var monotonicSeconds: Double { clock }
+    public var wallSeconds: Double { epoch + clock }
+    public func pause(_ seconds: Double) { clock += seconds }
 
-    func openNamespace(_ path: String) throws -> any LeaseNamespace {
+    public func openNamespace(_ path: String) throws -> any LeaseNamespace {
         guard node.namespaces[path] != nil else {
             throw SystemError(operation: "open", path: path, errno: ENOENT)
         }
         return FakeLeaseNamespace(host: self, path: path)
     }
 
-    func writeState(_ path: String, _ bytes: [UInt8]) throws { files[path] = bytes }
-    func removeState(_ path: String) { files[path] = nil }
-    func stateFiles(in directory: String) -> [(name: String, bytes: [UInt8])] {
+    public func writeState(_ path: String, _ bytes: [UInt8]) throws { files[path] = bytes }
+    public func removeState(_ path: String) { files[path] = nil }
+    public func stateFiles(in directory: String) -> [(name: String, bytes: [UInt8])] {
         files.filter { $0.key.hasPrefix(directory + "/") }.map {
             (String($0.key.dropFirst(directory.count + 1)), $0.value)
         }
     }
-    func log(_ text: String) { lines.append(text) }
+    public func log(_ text: String) { lines.append(text) }
 
     /// A container namespace at `path` with `eth0` (down, MTU 1500, the given MAC) and its
     /// IPv6 link-local address.
-    func addContainer(_ path: String, mac: String = "02:00:00:00:00:c1") {
+    public func addContainer(_ path: String, mac: String = "02:00:00:00:00:c1") {
         node.addNamespace(path)
         let link = node.addLink(Link(index: 2, name: "eth0", mtu: 1500, address: MACAddress(mac)), in: path)
         node.namespaces[path]?.addresses.append(
             InterfaceAddress(interfaceIndex: link.index, prefix: IPPrefix("fe80::c1/64")!, scope: 253))
     }
 
-    func addresses(_ path: String) -> [String] {
+    public func addresses(_ path: String) -> [String] {
         (node.namespaces[path]?.addresses ?? []).map(\.prefix.description).filter { !$0.hasPrefix("fe80") }
     }
 }
 
-final class FakeLeaseNamespace: LeaseNamespace {
-    let host: FakeLeaseHost
-    let path: String
+public final class FakeLeaseNamespace: LeaseNamespace {
+    public let host: FakeLeaseHost
+    public let path: String
 
-    init(host: FakeLeaseHost, path: String) {
+    public init(host: FakeLeaseHost, path: String) {
         self.host = host
         self.path = path
     }
 
-    func netlink() throws -> any NetlinkSession { FakeNetlink(node: host.node, namespace: path) }
+    public func netlink() throws -> any NetlinkSession { FakeNetlink(node: host.node, namespace: path) }
 
-    let fileDescriptor = FileDescriptor(rawValue: -1)
+    public let fileDescriptor = FileDescriptor(rawValue: -1)
 
     /// Records each write under `<interface>.<name>` for the IPv6 settings
     /// (net/ipv6/conf/<interface>/<name>), under the key otherwise.
-    func writeSysctls(_ writes: [SysctlWrite]) throws {
+    public func writeSysctls(_ writes: [SysctlWrite]) throws {
         for write in writes {
             let parts = write.key.split(separator: "/")
             let key = parts.count == 5 && parts[1] == "ipv6" ? "\(parts[3]).\(parts[4])" : write.key
@@ -85,11 +85,11 @@ final class FakeLeaseNamespace: LeaseNamespace {
     }
 
     /// Replies queue up as the client sends; a wait with none queued moves the clock on.
-    final class Queue<Message> {
-        var waiting: [Message] = []
+    public final class Queue<Message> {
+        public var waiting: [Message] = []
     }
 
-    func channel4(interface: String) throws -> DHCPChannel<DHCPMessage, (DHCPMessage, DHCPDestination)> {
+    public func channel4(interface: String) throws -> DHCPChannel<DHCPMessage, (DHCPMessage, DHCPDestination)> {
         let queue = Queue<DHCPMessage>()
         return DHCPChannel(
             send: { [host] in
@@ -102,10 +102,10 @@ final class FakeLeaseNamespace: LeaseNamespace {
                     return nil
                 }
                 return queue.waiting.removeFirst()
-            }, label: DHCPTransport.label)
+            }, label: \.typeName)
     }
 
-    func channel6(interface: String, index: Int32) throws -> DHCPChannel<DHCPv6Message, DHCPv6Message> {
+    public func channel6(interface: String, index: Int32) throws -> DHCPChannel<DHCPv6Message, DHCPv6Message> {
         let queue = Queue<DHCPv6Message>()
         return DHCPChannel(
             send: { [host] in
@@ -118,20 +118,30 @@ final class FakeLeaseNamespace: LeaseNamespace {
                     return nil
                 }
                 return queue.waiting.removeFirst()
-            }, label: DHCPv6Transport.label)
+            }, label: \.typeName)
     }
 }
 
 /// A DHCPv4 server as a function: OFFER for DISCOVER, ACK for REQUEST, with the given lease
 /// (address, seconds, T1, T2, MTU).
-struct ScriptedServer4 {
-    var address = "10.77.0.150"
-    var lease: UInt32 = 120
-    var t1: UInt32 = 60
-    var t2: UInt32 = 105
-    var mtu: UInt16?
+public struct ScriptedServer4 {
+    public var address = "10.77.0.150"
+    public var lease: UInt32 = 120
+    public var t1: UInt32 = 60
+    public var t2: UInt32 = 105
+    public var mtu: UInt16?
 
-    func reply(_ message: DHCPMessage) -> [DHCPMessage] {
+    public init(
+        address: String = "10.77.0.150", lease: UInt32 = 120, t1: UInt32 = 60, t2: UInt32 = 105, mtu: UInt16? = nil
+    ) {
+        self.address = address
+        self.lease = lease
+        self.t1 = t1
+        self.t2 = t2
+        self.mtu = mtu
+    }
+
+    public func reply(_ message: DHCPMessage) -> [DHCPMessage] {
         guard let type = message.messageType, type == .discover || type == .request else { return [] }
         var reply = DHCPMessage()
         reply.op = 2
@@ -152,13 +162,15 @@ struct ScriptedServer4 {
 
 /// A DHCPv6 server as a function: REPLY (with Rapid Commit) to SOLICIT, REPLY to REQUEST,
 /// RENEW, REBIND; Success to CONFIRM.
-struct ScriptedServer6 {
-    var address = "fd00:77::150"
-    var valid: UInt32 = 120
-    var t1: UInt32 = 60
-    var t2: UInt32 = 96
+public struct ScriptedServer6 {
+    public var address = "fd00:77::150"
+    public var valid: UInt32 = 120
+    public var t1: UInt32 = 60
+    public var t2: UInt32 = 96
 
-    func reply(_ message: DHCPv6Message) -> [DHCPv6Message] {
+    public init() {}
+
+    public func reply(_ message: DHCPv6Message) -> [DHCPv6Message] {
         guard let clientID = message.option(DHCPv6OptionCode.clientIdentifier) else { return [] }
         var options = [
             DHCPv6Option(DHCPv6OptionCode.clientIdentifier, clientID),
@@ -182,3 +194,6 @@ struct ScriptedServer6 {
         return [DHCPv6Message(type: .reply, transactionID: message.transactionID, options: options)]
     }
 }
+
+/// Big-endian bytes of a 32-bit value (option data).
+private func be32(_ value: UInt32) -> [UInt8] { [24, 16, 8, 0].map { UInt8(value >> $0 & 0xff) } }

@@ -1,5 +1,6 @@
 import Addressing
 import CNI
+import HostFakeSupport
 import Netlink
 import Testing
 

@@ -1,5 +1,6 @@
 import Addressing
 import CNI
+import HostFakeSupport
 import JSON
 import Netlink
 import Testing

@@ -1,6 +1,7 @@
 import Addressing
 import CNI
 import DHCP
+import HostFakeSupport
 import JSON
 import Netlink
 import Testing
