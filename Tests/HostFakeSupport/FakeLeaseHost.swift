@@ -85,40 +85,39 @@ public final class FakeLeaseNamespace: LeaseNamespace {
     }
 
     /// Replies queue up as the client sends; a wait with none queued moves the clock on.
-    public final class Queue<Message> {
-        public var waiting: [Message] = []
+    final class Queue<Message> {
+        var waiting: [Message] = []
+    }
+
+    /// A channel whose sends are recorded (`record`) and answered by the host's server
+    /// (`answer`), the answers received in order.
+    private func scripted<Incoming, Outgoing>(
+        record: @escaping (Outgoing) -> Void, answer: @escaping (Outgoing) -> [Incoming],
+        label: @escaping (Incoming) -> String
+    ) -> DHCPChannel<Incoming, Outgoing> {
+        let queue = Queue<Incoming>()
+        return DHCPChannel(
+            send: {
+                record($0)
+                queue.waiting += answer($0)
+            },
+            receive: { [host] timeout in
+                if queue.waiting.isEmpty {
+                    host.clock += timeout
+                    return nil
+                }
+                return queue.waiting.removeFirst()
+            }, label: label)
     }
 
     public func channel4(interface: String) throws -> DHCPChannel<DHCPMessage, (DHCPMessage, DHCPDestination)> {
-        let queue = Queue<DHCPMessage>()
-        return DHCPChannel(
-            send: { [host] in
-                host.sent4.append(($0.0, $0.1))
-                queue.waiting += host.server4($0.0)
-            },
-            receive: { [host] timeout in
-                if queue.waiting.isEmpty {
-                    host.clock += timeout
-                    return nil
-                }
-                return queue.waiting.removeFirst()
-            }, label: \.typeName)
+        scripted(
+            record: { [host] in host.sent4.append(($0.0, $0.1)) }, answer: { [host] in host.server4($0.0) },
+            label: \.typeName)
     }
 
     public func channel6(interface: String, index: Int32) throws -> DHCPChannel<DHCPv6Message, DHCPv6Message> {
-        let queue = Queue<DHCPv6Message>()
-        return DHCPChannel(
-            send: { [host] in
-                host.sent6.append($0)
-                queue.waiting += host.server6($0)
-            },
-            receive: { [host] timeout in
-                if queue.waiting.isEmpty {
-                    host.clock += timeout
-                    return nil
-                }
-                return queue.waiting.removeFirst()
-            }, label: \.typeName)
+        scripted(record: { [host] in host.sent6.append($0) }, answer: { [host] in host.server6($0) }, label: \.typeName)
     }
 }
 
