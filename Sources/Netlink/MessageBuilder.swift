@@ -17,6 +17,8 @@ public final class MessageBuilder {
     /// Starts a message of `type` (RTM_NEWLINK, ...) with `flags` (NLM_F_REQUEST is always added).
     public init(type: Int, flags: Int32) {
         buffer = UnsafeMutableRawPointer.allocate(byteCount: Self.capacity, alignment: 8)
+        // Zeroed whole: libmnl before 1.0.5 (Debian 12's 1.0.4) leaves an attribute's padding
+        // as it found it, and the golden tests (NetlinkGoldenTests) hold the padding to zeros.
         buffer.initializeMemory(as: UInt8.self, repeating: 0, count: Self.capacity)
         header = mnl_nlmsg_put_header(buffer)
         header.pointee.nlmsg_type = UInt16(type)

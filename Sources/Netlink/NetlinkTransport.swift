@@ -24,7 +24,9 @@ public protocol NetlinkTransport: AnyObject {
 public final class MnlSocket: NetlinkTransport {
     private let socket: OpaquePointer
     public let portID: UInt32
-    private var buffer: [UInt8]
+    /// Where datagrams are received: allocated, never zeroed (the kernel writes what it sends,
+    /// and only those bytes are read; zeroing 32 KiB cost each plugin process 8 page faults).
+    private let buffer: UnsafeMutableRawBufferPointer
 
     /// Opens and binds the socket in the calling thread's network namespace: NETLINK_ROUTE,
     /// or another netlink family (`NETLINK_NETFILTER` for ctnetlink).
@@ -46,7 +48,7 @@ public final class MnlSocket: NetlinkTransport {
         self.portID = mnl_socket_get_portid(socket)
         // Dumps of a namespace with many links need room: 32 KiB per datagram is what the
         // kernel uses at most for a dump skb here.
-        self.buffer = [UInt8](repeating: 0, count: max(cmnl_socket_buffer_size(), 32768))
+        self.buffer = .allocate(byteCount: max(cmnl_socket_buffer_size(), 32768), alignment: 8)
     }
 
     /// Opens a socket inside `namespace` (setns there and back on the calling thread); the
@@ -55,7 +57,10 @@ public final class MnlSocket: NetlinkTransport {
         try namespace.run { () throws(NetlinkError) in try MnlSocket() }
     }
 
-    deinit { mnl_socket_close(socket) }
+    deinit {
+        mnl_socket_close(socket)
+        buffer.deallocate()
+    }
 
     /// Bounds every later receive: after `seconds` without a datagram, `receive` throws EAGAIN
     /// instead of waiting on (for conversations whose every answer the kernel owes, where
@@ -92,12 +97,12 @@ public final class MnlSocket: NetlinkTransport {
 
     public func receive() throws(NetlinkError) -> [UInt8] {
         while true {
-            let count = buffer.withUnsafeMutableBytes { mnl_socket_recvfrom(socket, $0.baseAddress, $0.count) }
+            let count = mnl_socket_recvfrom(socket, buffer.baseAddress, buffer.count)
             if count < 0 {
                 if errno == EINTR { continue }
                 throw NetlinkError(operation: "receive netlink reply", errno: errno)
             }
-            return Array(buffer[0..<count])
+            return Array(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
         }
     }
 }

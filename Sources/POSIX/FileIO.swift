@@ -14,15 +14,17 @@ public enum FileIO {
         -> [UInt8]
     {
         var data: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
+        // Not zeroed: read(2) writes what it returns, and only that is kept.
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 8)
+        defer { chunk.deallocate() }
         while true {
-            let count = chunk.withUnsafeMutableBytes { read(fd.rawValue, $0.baseAddress, $0.count) }
+            let count = read(fd.rawValue, chunk.baseAddress, chunk.count)
             if count == 0 { break }
             if count < 0 {
                 if errno == EINTR { continue }
                 throw SystemError.last("read", path)
             }
-            data += chunk[0..<count]
+            data += UnsafeRawBufferPointer(rebasing: chunk[0..<count])
             if data.count > limit {
                 throw SystemError(operation: "read", path: path, errno: EFBIG, problem: "larger than \(limit) bytes")
             }
