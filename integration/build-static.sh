@@ -15,7 +15,7 @@ mnl=$(bash integration/fetch-static-libs.sh amd64)
 scratch=.build-static
 if [ "${1:-}" = --scratch-path ]; then scratch=$2; shift 2; fi
 source integration/build-stamp.sh
-flags=(-c release --product swift-cni -j 1 -Xswiftc -static-executable -Xswiftc -num-threads -Xswiftc 1
+flags=(-c release -j 1 -Xswiftc -static-executable -Xswiftc -num-threads -Xswiftc 1
   -Xswiftc -Xfrontend -Xswiftc -enable-single-module-llvm-emission -Xcc -Xclang -Xcc -fno-pch-timestamp
   -Xlinker -L"$mnl" -Xlinker --strip-debug -Xcc -DSWIFT_CNI_STATIC -Xcc "-DSWIFT_CNI_COMMIT=\"$commit\"")
 # As for arm64 (build-static-arm64.sh says why): ASLR off for the compiler, one job at a time,
@@ -35,6 +35,10 @@ exec env -i PATH=$(dirname "$swiftc"):/usr/bin:/bin HOME=/root \${SOURCE_DATE_EP
 WRAPPER
 chmod 755 "$scratch/.swiftc-fixed-environment"
 # shellcheck disable=SC2016
-unshare --mount --propagation private bash -c 'mount --bind "$1" "$2" && export SWIFT_EXEC="$2/.swiftc-fixed-environment" && shift 2 && exec setarch "$(uname -m)" -R swift build "$@"' \
+# One target at a time, dependencies first, in a fixed order (build-order.sh says why), then
+# the product.
+BUILD_ORDER=$(bash integration/build-order.sh | tr "\n" " ")
+export BUILD_ORDER
+unshare --mount --propagation private bash -c 'mount --bind "$1" "$2" && export SWIFT_EXEC="$2/.swiftc-fixed-environment" && shift 2 && for target in $BUILD_ORDER; do setarch "$(uname -m)" -R swift build "$@" --target "$target" || exit 1; done && exec setarch "$(uname -m)" -R swift build "$@" --product swift-cni' \
   bind-scratch "$(realpath "$scratch")" "$fixed" "${flags[@]}" --scratch-path "$fixed" "$@" >&2
 echo "$(swift build -c release --scratch-path "$scratch" --show-bin-path)/swift-cni"

@@ -46,12 +46,15 @@ fi
 case "$scratch" in
   ../* | /*) echo "build-static-arm64: the scratch path must be inside the checkout ($PWD)" >&2; exit 2 ;;
 esac
-flags=(-c release --product swift-cni --scratch-path /build -j 1 --triple aarch64-unknown-linux-gnu
+flags=(-c release --scratch-path /build -j 1 --triple aarch64-unknown-linux-gnu
   --sdk /sysroot -Xswiftc -sdk -Xswiftc /sysroot -Xswiftc -static-executable
   -Xswiftc -resource-dir -Xswiftc /sysroot/usr/lib/swift_static -Xswiftc -use-ld=lld
   -Xswiftc -num-threads -Xswiftc 1 -Xswiftc -Xfrontend -Xswiftc -enable-single-module-llvm-emission
   -Xcc -Xclang -Xcc -fno-pch-timestamp
   -Xlinker --strip-debug -Xcc -DSWIFT_CNI_STATIC -Xcc "-DSWIFT_CNI_COMMIT=\"$commit\"")
+# One target at a time, dependencies first, in a fixed order (build-order.sh says why).
+BUILD_ORDER=$(bash integration/build-order.sh | tr "\n" " ")
+export BUILD_ORDER
 mkdir -p "$scratch" "$cache/trixie-amd64/src" "$cache/trixie-amd64/sysroot" "$cache/trixie-amd64/build"
 # The fixed-environment compiler (seen in the chroot as /build/.swiftc-fixed-environment).
 cat > "$scratch/.swiftc-fixed-environment" <<'WRAPPER'
@@ -73,6 +76,6 @@ unshare --mount --propagation private bash -c '
   exec setarch "$(uname -m)" -R chroot "$root" env -i PATH=/usr/bin:/bin HOME=/root "${stamp[@]}" \
     PKG_CONFIG_PATH=/sysroot/usr/lib/aarch64-linux-gnu/pkgconfig PKG_CONFIG_SYSROOT_DIR=/sysroot \
     SWIFT_EXEC=/build/.swiftc-fixed-environment \
-    sh -c "cd /src && swift build \"\$@\"" swift-build "$@"
+    sh -c "cd /src && for target in $BUILD_ORDER; do swift build \"\$@\" --target \$target || exit 1; done && swift build \"\$@\" --product swift-cni" swift-build "$@"
 ' unshare-build "$cache/trixie-amd64" "$PWD" "$cache/sysroot-arm64" "$scratch" "${flags[@]}" "$@" >&2
 echo "$PWD/$scratch/aarch64-unknown-linux-gnu/release/swift-cni"
