@@ -8,9 +8,14 @@
 # which moved the optimizer's pointer-ordered decisions (two arm64 builds of one commit
 # differed under CI's load).
 # Usage: integration/build-order.sh   (in the checkout; needs swift and python3)
+# SwiftPM reads the manifest in a scratch directory of its own: the default one (.build) may be
+# locked by a running `swift build` or `swift test` (the suite runs this script), and would
+# wait for it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-swift package describe --type json | python3 -c '
+manifest_scratch=$(mktemp -d /tmp/swift-cni-build-order.XXXXXX)
+trap 'rm -rf "$manifest_scratch"' EXIT
+swift package --scratch-path "$manifest_scratch" describe --type json | python3 -c '
 import json, sys
 targets = {t["name"]: t for t in json.load(sys.stdin)["targets"]}
 needed, stack = set(), ["swift-cni"]
