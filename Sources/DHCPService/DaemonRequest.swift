@@ -45,13 +45,7 @@ struct DaemonRequest: Sendable {
         object["netns"] = .string(netns)
         if let hostName { object["hostName"] = .string(hostName) }
         if let timeout { object["timeout"] = .number(String(timeout)) }
-        if !requestOptions.isEmpty { object["request"] = .array(requestOptions.map { .integer($0) }) }
-        if !provideOptions.isEmpty {
-            object["provide"] = .array(
-                provideOptions.map {
-                    ["code": .integer($0.0), "value": .string(String(decoding: $0.1, as: UTF8.self))]
-                })
-        }
+        OptionListCoding.put(requested: requestOptions, provided: provideOptions, into: &object)
         if skipDefaultRequests { object["skipDefault"] = true }
         if let priority { object["priority"] = .integer(priority) }
         if families != [.ipv4] { object["ipFamilies"] = .array(families.map { .string($0.rawValue) }) }
@@ -70,7 +64,7 @@ struct DaemonRequest: Sendable {
         else {
             throw CNIError(code: .decodingFailure, msg: "not a dhcp daemon request")
         }
-        let version = object["version"].map { $0.integer(as: Int.self) ?? Int.max } ?? 1
+        let version = OptionListCoding.version(of: object)
         guard version <= Self.protocolVersion else {
             throw CNIError(
                 code: .tryAgainLater,
@@ -89,12 +83,8 @@ struct DaemonRequest: Sendable {
         timeout = reader.value("timeout")?.doubleValue.flatMap {
             $0 > 0 && $0 <= DaemonSettings.longestTimeout ? $0 : nil
         }
-        requestOptions = (try reader.array("request") ?? []).compactMap { $0.integer(as: UInt8.self) }
-        for entry in try reader.objects("provide") ?? [] {
-            if let code = try entry.integer("code", in: UInt8(1)...254), let text = try entry.string("value") {
-                provideOptions.append((code, Array(text.utf8)))
-            }
-        }
+        requestOptions = try OptionListCoding.requested(reader)
+        provideOptions = try OptionListCoding.provided(reader)
         skipDefaultRequests = try reader.bool("skipDefault") ?? false
         priority = try reader.uint32("priority")
         if let names = try reader.strings("ipFamilies") {

@@ -92,7 +92,7 @@ struct LeaseFile: Equatable {
     /// Reads a file named with `suffix`'s family (version 1 files have no other hint).
     init(bytes: [UInt8], named family: LeaseFamily) throws(ReadError) {
         guard let object = (try? JSONValue.parse(bytes))?.objectValue else { throw .unreadable("not a JSON object") }
-        let version = object["version"].map { $0.integer(as: Int.self) ?? Int.max } ?? 1
+        let version = OptionListCoding.version(of: object)
         guard version <= Self.currentVersion else { throw .newerVersion(version) }
         if let name = object["family"] {
             guard name.stringValue == family.rawValue else {
@@ -115,18 +115,13 @@ struct LeaseFile: Equatable {
         attachment: Attachment, lease: Lease?
     ) {
         let reader = ConfigReader(object)
-        var provided: [Provided] = []
-        for entry in try reader.objects("provide") ?? [] {
-            if let code = try entry.integer("code", in: UInt8(1)...254), let text = try entry.string("value") {
-                provided.append(Provided(code: code, value: Array(text.utf8)))
-            }
-        }
         let attachment = Attachment(
             containerID: try reader.string("containerID") ?? "", network: try reader.string("network") ?? "",
             ifName: try reader.string("ifName") ?? "", netns: try reader.string("netns") ?? "",
             hostName: try reader.string("hostName"),
-            requestOptions: (try reader.array("request") ?? []).compactMap { $0.integer(as: UInt8.self) },
-            provideOptions: provided, skipDefaultRequests: try reader.bool("skipDefault") ?? false,
+            requestOptions: try OptionListCoding.requested(reader),
+            provideOptions: try OptionListCoding.provided(reader).map { Provided(code: $0.0, value: $0.1) },
+            skipDefaultRequests: try reader.bool("skipDefault") ?? false,
             priority: try reader.uint32("priority"))
         switch family {
         case .ipv4:
@@ -156,15 +151,9 @@ struct LeaseFile: Equatable {
         object["ifName"] = .string(attachment.ifName)
         object["netns"] = .string(attachment.netns)
         if let hostName = attachment.hostName { object["hostName"] = .string(hostName) }
-        if !attachment.requestOptions.isEmpty {
-            object["request"] = .array(attachment.requestOptions.map { .integer($0) })
-        }
-        if !attachment.provideOptions.isEmpty {
-            object["provide"] = .array(
-                attachment.provideOptions.map {
-                    ["code": .integer($0.code), "value": .string(String(decoding: $0.value, as: UTF8.self))]
-                })
-        }
+        OptionListCoding.put(
+            requested: attachment.requestOptions, provided: attachment.provideOptions.map { ($0.code, $0.value) },
+            into: &object)
         if attachment.skipDefaultRequests { object["skipDefault"] = true }
         if let priority = attachment.priority { object["priority"] = .integer(priority) }
         object["boundAt"] = .number(String(boundAt))
