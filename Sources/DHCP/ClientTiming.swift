@@ -55,9 +55,7 @@ struct ClientTiming: Sendable {
     /// A new exchange whose first message goes out now.
     mutating func beginExchange(now: Double) {
         exchangeStart = now
-        attempt = 0
-        requestSentAt = now
-        nextDeadline = now + retransmitDelay()
+        nextMessage(now: now)
     }
 
     /// The exchange's next message goes out now (a REQUEST after an OFFER or ADVERTISE): its
