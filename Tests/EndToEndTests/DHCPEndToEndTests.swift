@@ -103,6 +103,20 @@ final class DHCPLab {
 
     func log(_ name: String) -> String { (try? String(contentsOfProcFile: dir.path + "/" + name)) ?? "" }
 
+    /// dnsmasq's lease file as it stands between two of its writes. dnsmasq rewrites the file in
+    /// place (truncate, print every lease, flush), so one read can land inside a rewrite and see
+    /// it empty or cut short; this reads until two reads 20 ms apart agree (for up to 5 s).
+    func leases() -> String {
+        var last = log("dnsmasq.leases")
+        for _ in 0..<250 {
+            usleep(20_000)
+            let now = log("dnsmasq.leases")
+            if now == last { return now }
+            last = now
+        }
+        return last
+    }
+
     /// CHECK of `plugin` for container `containerID` with `config` and the ADD's result as
     /// prevResult.
     func check(
@@ -141,7 +155,7 @@ final class DHCPLab {
         #expect(onLink.contains { "\($0["local"]?.stringValue ?? "")/\($0["prefixlen"]?.intValue ?? 0)" == address })
         #expect(try bed.ping(from: c1, "10.77.0.1"))
         // dnsmasq knows the lease, with our host name and client identifier.
-        let leases = lab.log("dnsmasq.leases")
+        let leases = lab.leases()
         #expect(leases.contains(String(address.split(separator: "/")[0])) && leases.contains(" web-0 "), "\(leases)")
 
         let check = try lab.check(lab.config(), prevResult: add.json, containerID: "c1", netns: c1)
@@ -152,7 +166,7 @@ final class DHCPLab {
         #expect(del.status == 0, "\(del.output)")
         // RELEASE went out from the leased address, and dnsmasq dropped the lease.
         try lab.waitFor("dnsmasq to drop the lease") {
-            !lab.log("dnsmasq.leases").contains(String(address.split(separator: "/")[0]))
+            !lab.leases().contains(String(address.split(separator: "/")[0]))
         }
         #expect(lab.log("dnsmasq.log").contains("DHCPRELEASE"))
         #expect(
@@ -432,8 +446,10 @@ final class DHCPLab {
         #expect(outcome.status == 0, "\(outcome.output)")
         let dropped = try #require(addresses["drop"])
         let kept = try #require(addresses["keep"])
-        try lab.waitFor("dnsmasq to drop the stale lease") { !lab.log("dnsmasq.leases").contains(dropped) }
-        #expect(lab.log("dnsmasq.leases").contains(kept))
+        try lab.waitFor("dnsmasq to drop the stale lease and keep the valid one") {
+            let leases = lab.leases()
+            return !leases.contains(dropped) && leases.contains(kept)
+        }
     }
 }
 
@@ -467,7 +483,7 @@ struct DHCPVMTests {
             if let address = add.json?["ips"]?.arrayValue?.first?["address"]?.stringValue { addresses.append(address) }
         }
         #expect(addresses.count == 2 && Set(addresses).count == 2, "\(addresses)")
-        let leases = lab.log("dnsmasq.leases")
+        let leases = lab.leases()
         #expect(leases.contains(" c1 ") && leases.contains(" c2 "), "\(leases)")
     }
 }
@@ -508,7 +524,7 @@ struct DHCPVMTests {
         #expect(log.contains("client provides name: parity-0"), "\(log)")
         // The lease is held under the provided client identifier (dnsmasq writes it in hex).
         let hex = Array("my-client-id".utf8).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":")
-        #expect(lab.log("dnsmasq.leases").contains(hex), "\(lab.log("dnsmasq.leases"))")
+        #expect(lab.leases().contains(hex), "\(lab.leases())")
         let routes = try bed.ipJSON(c1, "route", "show", "default").arrayValue ?? []
         #expect(routes.contains { $0["metric"] == 42 }, "\(routes)")
         #expect(
@@ -517,7 +533,7 @@ struct DHCPVMTests {
         let del = try bed.plugin(
             "macvlan", "DEL", config: config, host: lab.host, containerID: "c1", netns: bed.path(c1))
         #expect(del.status == 0, "\(del.output)")
-        try lab.waitFor("dnsmasq to drop the lease") { !lab.log("dnsmasq.leases").contains(address) }
+        try lab.waitFor("dnsmasq to drop the lease") { !lab.leases().contains(address) }
         #expect(
             !lab.log("dnsmasq.log").contains("unknown lease"), "the RELEASE was not matched: \(lab.log("dnsmasq.log"))")
         // The daemon's log: one timestamped line each for the acquire and the release.

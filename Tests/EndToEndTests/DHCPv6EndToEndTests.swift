@@ -65,7 +65,7 @@ extension DHCPLab {
         let present = onLink.map { "\($0["local"]?.stringValue ?? "")/\($0["prefixlen"]?.intValue ?? 0)" }
         #expect(present.contains(v4) && present.contains(v6), "\(present)")
         let v6Address = String(v6.split(separator: "/")[0])
-        #expect(lab.log("dnsmasq.leases").contains(v6Address), "\(lab.log("dnsmasq.leases"))")
+        #expect(lab.leases().contains(v6Address), "\(lab.leases())")
         try lab.waitFor("the advertised prefix in the container") {
             ((try? bed.ip(c1, "-6", "route", "show", "fd00:77::/64")) ?? "").contains("fd00:77::/64")
         }
@@ -79,7 +79,7 @@ extension DHCPLab {
             "macvlan", "DEL", config: config, host: lab.host, containerID: "c1", netns: bed.path(c1))
         #expect(del.status == 0, "\(del.output)")
         try lab.waitFor("dnsmasq to drop both leases") {
-            let leases = lab.log("dnsmasq.leases")
+            let leases = lab.leases()
             return !leases.contains(v6Address) && !leases.contains(String(v4.split(separator: "/")[0]))
         }
         #expect(
@@ -137,7 +137,7 @@ extension DHCPLab {
         let message = add.json?["msg"]?.stringValue ?? ""
         #expect(message.contains("DHCPv6"), "\(add.output)")
         try lab.waitFor("the DHCPv4 lease released", seconds: 5) { lab.log("dnsmasq.log").contains("DHCPRELEASE") }
-        #expect(!lab.log("dnsmasq.leases").contains("10.77.0."), "\(lab.log("dnsmasq.leases"))")
+        #expect(!lab.leases().contains("10.77.0."), "\(lab.leases())")
         #expect(((try? bed.ip(c1, "link", "show", "eth0")) ?? "").isEmpty, "eth0 left behind")
     }
 
@@ -238,7 +238,7 @@ struct DHCPv6VMTests {
             #expect(del.status == 0, "\(del.output)")
         }
         try lab.waitFor("dnsmasq to drop the IPv6 leases") {
-            let leases = lab.log("dnsmasq.leases")
+            let leases = lab.leases()
             return v6.allSatisfy { !leases.contains(String($0.split(separator: "/")[0])) }
         }
     }
