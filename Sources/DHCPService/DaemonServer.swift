@@ -286,15 +286,14 @@ public enum DHCPDaemon {
             return try manager.acquireAll(request)
         case .del:
             manager.release(request.key)
-            manager.release6(request.key)
             return ["ok": true]
         case .check:
             var reply = JSONObject()
             reply["ok"] = true
             for family in request.families {
                 switch family {
-                case .ipv4: reply["lease"] = manager.lease(request.key).map(LeaseCoding.json)
-                case .ipv6: reply["lease6"] = manager.lease6(request.key).map { LeaseCoding.json($0) }
+                case .ipv4: reply["lease"] = manager.lease(request.key, Lease4Record.self).map(LeaseCoding.json)
+                case .ipv6: reply["lease6"] = manager.lease(request.key, Lease6Record.self).map { LeaseCoding.json($0) }
                 }
                 guard reply[family == .ipv4 ? "lease" : "lease6"] != nil else {
                     throw CNIError(

@@ -38,7 +38,7 @@ extension LeaseManager {
             guard started else {
                 throw CNIError(code: .tryAgainLater, msg: "the dhcp daemon cannot start a thread for DHCPv6 now")
             }
-            let outcome4 = Result { try acquire(request) }
+            let outcome4 = Result { try acquire(request, Lease4Record.self) }
             let outcome6 = handover.monitor.locked {
                 () -> Result<(lease: DHCPv6Lease, router: IPAddress?), any Error> in
                 while handover.outcome == nil { handover.monitor.wait(until: nil) }
@@ -49,17 +49,17 @@ extension LeaseManager {
                 reply["lease"] = LeaseCoding.json(lease)
                 reply["lease6"] = LeaseCoding.json(lease6.lease, router: lease6.router)
             case (.failure(let error), _):
-                if case .success = outcome6 { release6(request.key) }
+                if case .success = outcome6 { release(request.key, [.ipv6]) }
                 throw error
             case (.success, .failure(let error)):
-                release(request.key, addressNotConfigured: true)
+                release(request.key, [.ipv4], addressNotConfigured: true)
                 throw error
             }
         case (false, true):
             let (lease6, router) = try acquire6(request)
             reply["lease6"] = LeaseCoding.json(lease6, router: router)
         default:
-            reply["lease"] = LeaseCoding.json(try acquire(request))
+            reply["lease"] = LeaseCoding.json(try acquire(request, Lease4Record.self))
         }
         return .object(reply)
     }
@@ -86,7 +86,4 @@ extension LeaseManager {
             if added == nil { body() }
         }
     }
-
-    /// The DHCPv6 lease of an attachment, when it holds one.
-    func lease6(_ key: String) -> DHCPv6Lease? { monitor.locked { records6[ExactKey(key)]?.client.lease } }
 }

@@ -42,6 +42,14 @@ struct LeaseFile: Equatable {
         /// daemon's setting), and the interface's MTU before the server's.
         case ipv4(DHCPLease, mac: MACAddress, broadcast: Bool?, originalMTU: UInt32?)
         case ipv6(DHCPv6Lease)
+
+        /// The lease itself, either family.
+        var bound: any BoundLease {
+            switch self {
+            case .ipv4(let lease, _, _, _): lease
+            case .ipv6(let lease): lease
+            }
+        }
     }
 
     var attachment: Attachment

@@ -19,9 +19,9 @@ final class LeaseManager: @unchecked Sendable {
     /// The clocks, namespaces, state files and log (LeaseHost.swift).
     let host: any LeaseHost
     let monitor = Monitor()
-    /// By `DaemonRequest.key`, byte for byte (see `ExactKey`).
-    var records: [ExactKey: LeaseRecord] = [:]
-    /// DHCPv6 leases, by the same key (IPv6Leases.swift).
+    /// DHCPv4 leases by `DaemonRequest.key`, byte for byte (see `ExactKey`).
+    var records4: [ExactKey: Lease4Record] = [:]
+    /// DHCPv6 leases, by the same key.
     var records6: [ExactKey: Lease6Record] = [:]
 
     init(settings: DaemonSettings, host: any LeaseHost = SystemLeaseHost()) {
@@ -45,67 +45,44 @@ final class LeaseManager: @unchecked Sendable {
 
     // MARK: ADD
 
-    /// Runs DISCOVER/OFFER/REQUEST/ACK on the interface inside the container, at most
-    /// `timeout` seconds, and keeps the lease. The link is brought up first. Errors name the
-    /// interface and what was heard.
-    func acquire(_ request: DaemonRequest) throws -> DHCPLease {
-        if let lease = monitor.locked({ records[ExactKey(request.key)]?.client.lease }) {
-            return lease
-        }
+    /// Runs the family's exchange (DISCOVER/OFFER/REQUEST/ACK, or SOLICIT with Rapid Commit
+    /// .. REPLY) on the interface inside the container, at most `timeout` seconds, and keeps
+    /// the lease. A lease already held for the attachment is returned as it is. Errors name
+    /// the interface and what was heard.
+    func acquire<Record: HeldLease>(_ request: DaemonRequest, _: Record.Type) throws -> Record.Client.Lease {
+        let key = ExactKey(request.key)
+        if let lease = monitor.locked({ self[keyPath: Record.table][key]?.client.lease }) { return lease }
         let namespace = try host.openNamespace(netnsPath(request))
         let netlink = try namespace.netlink()
-        guard let link = try netlink.link(named: request.ifName), let mac = link.address else {
+        guard let link = try netlink.link(named: request.ifName) else {
             throw CNIError(
                 code: .invalidEnvironment, msg: "interface \"\(request.ifName)\" not found in netns \(request.netns)")
         }
-        if !link.isUp { try netlink.setLink(index: link.index, up: true) }
-        let channel = try namespace.channel4(interface: request.ifName)
-        // Broadcast replies when the daemon is told so (-broadcast), and where a unicast reply
-        // cannot reach this interface: ipvlan slaves share the master's MAC, and the master
-        // gets frames for an address no slave has yet.
-        let broadcast = settings.broadcast || link.kind == "ipvlan" || !channel.receivesUnicast
-        var client = DHCPClient(identity: Self.identity(request, hardwareAddress: mac.bytes, broadcast: broadcast))
+        var (client, channel) = try Record.prepare(
+            request, link: link, netlink: netlink, in: namespace, manager: self)
         client.maximumRetransmit = settings.resendMaximum
         let timeout = min(request.timeout ?? settings.acquireTimeout, settings.acquireTimeout)
-        var exchange = DHCPExchange<DHCPClient>(channel: channel, clock: clock, sendFailuresAreErrors: true)
-        let first = DHCPClient.steps(client.start(now: host.monotonicSeconds))
+        var exchange = DHCPExchange<Record.Client>(channel: channel, clock: clock, sendFailuresAreErrors: true)
+        let first = client.steps(startingAt: host.monotonicSeconds)
         if let lease = try exchange.run(&client, first: first, until: host.monotonicSeconds + timeout) {
-            // Option 26: the server's MTU for this segment goes on the interface now (the CNI
-            // result has no place for it); one the kernel refuses is reported. The interface's
-            // own MTU is kept, and put back by DEL.
-            var originalMTU: UInt32?
-            if let mtu = lease.mtu, UInt32(mtu) != link.mtu {
-                do {
-                    try netlink.setLink(index: link.index, mtu: UInt32(mtu))
-                    originalMTU = link.mtu
-                } catch {
-                    log("\(request.key): cannot apply the server's MTU \(mtu): \(error)")
-                }
-            }
-            let record = LeaseRecord(
-                request: request, hardwareAddress: mac.bytes, client: client,
-                boundAtWall: host.wallSeconds - (host.monotonicSeconds - client.boundAt), originalMTU: originalMTU)
+            let record = Record.granted(
+                lease, to: client, for: request, link: link, netlink: netlink,
+                boundAtWall: host.wallSeconds - (host.monotonicSeconds - client.boundAt), manager: self)
             monitor.locked {
-                records[ExactKey(request.key)] = record
+                self[keyPath: Record.table][key] = record
                 monitor.signal()
             }
             persist(record)
-            log(
-                "acquired \(lease.address) for \(Self.describe(request)) from server \(lease.serverIdentifier), \(lease.leaseSeconds) s"
-            )
-            logRefused(lease.refusedValues, server: lease.serverIdentifier.description, request)
+            log("acquired \(lease.addressText) for \(Self.describe(request)) \(lease.grantText)")
+            logRefused(lease.refusedValues, server: lease.serverText, request)
             return lease
         }
-        let sent = exchange.sent
-        let heardText = exchange.heardText
-        log(
-            "error: no lease for \(Self.describe(request)) within \(formatSeconds(timeout)): sent \(sent) messages, \(heardText)"
-        )
+        let what = "no \(Record.family.protocolName) lease"
+        let heard = "sent \(exchange.sent) messages, \(exchange.heardText)"
+        log("error: \(what) for \(Self.describe(request)) within \(formatSeconds(timeout)): \(heard)")
         throw CNIError(
             code: .tryAgainLater,
-            msg:
-                "no DHCP lease for \(request.ifName) in netns \(request.netns) within \(formatSeconds(timeout)): sent \(sent) messages, \(heardText)"
-        )
+            msg: "\(what) for \(request.ifName) in netns \(request.netns) within \(formatSeconds(timeout)): \(heard)")
     }
 
     /// Who the client is to the server, built the same way for a first acquire and for a lease
@@ -123,59 +100,53 @@ final class LeaseManager: @unchecked Sendable {
 
     // MARK: DEL, CHECK, GC
 
+    /// Forgets the attachment's lease of the family and its file (nil: none is held).
+    func forget<Record: HeldLease>(_ key: String, _: Record.Type) -> Record? {
+        guard let record = monitor.locked({ self[keyPath: Record.table].removeValue(forKey: ExactKey(key)) }) else {
+            return nil
+        }
+        host.removeState(stateFile(key, Record.family))
+        return record
+    }
+
     /// Forgets the lease, sends RELEASE from the leased address (when the namespace and the
-    /// address are still there) and puts back the interface's own MTU where the server's was
-    /// applied. An unknown attachment is fine. `addressNotConfigured`: the lease is undone
-    /// before any plugin put its address on the interface (the other family of a dual-stack
-    /// ADD failed): the address is there for the RELEASE only, so the server hears it from
-    /// the address it is about.
-    func release(_ key: String, addressNotConfigured: Bool = false) {
-        guard let record = monitor.locked({ records.removeValue(forKey: ExactKey(key)) }) else { return }
-        host.removeState(stateFile(key, .ipv4))
-        // One open of the container's namespace for both (nil: it is gone, nothing to tell or undo).
-        let namespace = try? host.openNamespace(netnsPath(record.request))
-        if addressNotConfigured, let namespace, let lease = monitor.locked({ record.client.lease }) {
-            withTransientAddress(lease.address, on: record.request.ifName, in: namespace) {
-                sendRelease(record, in: namespace)
-            }
-        } else {
-            sendRelease(record, in: namespace)
-        }
-        if let namespace { restoreMTU(record, in: namespace) }
-    }
-
-    /// RTM_SETLINK with the MTU the interface had before the lease (nothing when the server
-    /// set none, or the interface is gone: ENODEV is no error here).
-    private func restoreMTU(_ record: LeaseRecord, in namespace: any LeaseNamespace) {
-        guard let mtu = record.originalMTU else { return }
-        do {
-            let netlink = try namespace.netlink()
-            guard let link = try netlink.link(named: record.request.ifName) else { return }
-            if link.mtu != mtu { try netlink.setLink(index: link.index, mtu: mtu) }
-            log("restored MTU \(mtu) on \(Self.describe(record.request))")
-        } catch {
-            log("cannot restore MTU \(mtu) on \(Self.describe(record.request)): \(error)")
-        }
-    }
-
-    private func sendRelease(_ record: LeaseRecord, in namespace: (any LeaseNamespace)?) {
+    /// interface are still there) and undoes what the lease changed on the interface (DHCPv4:
+    /// the server's MTU). An unknown attachment is fine. `addressNotConfigured`: the lease is
+    /// undone before any plugin put its address on the interface (the other family of a
+    /// dual-stack ADD failed): DHCPv4 puts the address there for the RELEASE only, so the
+    /// server hears it from the address it is about.
+    func release<Record: HeldLease>(_ key: String, _: Record.Type, addressNotConfigured: Bool = false) {
+        guard let record = forget(key, Record.self) else { return }
+        let request = record.request
         let client = monitor.locked { record.client }
-        let address = client.lease.map { "\($0.address)" } ?? "no address"
-        guard let (message, destination) = client.release(), let namespace,
-            let channel = try? namespace.channel4(interface: record.request.ifName)
-        else {
-            log(
-                "released \(address) of \(Self.describe(record.request)) without telling the server (netns or interface gone)"
-            )
-            return
+        let who = Self.describe(request)
+        let address = client.lease?.addressText ?? "no address"
+        // One open of the container's namespace for all of it (nil: gone, nothing to tell or undo).
+        guard let namespace = try? host.openNamespace(netnsPath(request)) else {
+            return log("released \(address) of \(who) without telling the server (netns gone)")
         }
-        do {
-            try channel.send((message, destination))
-            log(
-                "released \(address) of \(Self.describe(record.request)) to server \(client.lease.map { "\($0.serverIdentifier)" } ?? "\(destination)")"
-            )
-        } catch {
-            log("error: RELEASE of \(address) for \(Self.describe(record.request)): \(error)")
+        record.release(in: namespace, addressNotConfigured: addressNotConfigured, manager: self) {
+            guard let message = client.release(),
+                let channel = try? Record.channel(in: namespace, interface: request.ifName)
+            else {
+                return log("released \(address) of \(who) without telling the server (interface gone)")
+            }
+            do {
+                try channel.send(message)
+                log("released \(address) of \(who) to server \(client.lease?.serverText ?? "unknown")")
+            } catch {
+                log("error: \(Record.family.protocolName) RELEASE of \(address) for \(who): \(error)")
+            }
+        }
+    }
+
+    /// Releases the attachment's leases of `families`.
+    func release(_ key: String, _ families: [LeaseFamily] = LeaseFamily.allCases, addressNotConfigured: Bool = false) {
+        for family in families {
+            switch family {
+            case .ipv4: release(key, Lease4Record.self, addressNotConfigured: addressNotConfigured)
+            case .ipv6: release(key, Lease6Record.self, addressNotConfigured: addressNotConfigured)
+            }
         }
     }
 
@@ -184,8 +155,10 @@ final class LeaseManager: @unchecked Sendable {
         "container \(request.containerID), network \(request.network), interface \(request.ifName)"
     }
 
-    /// The lease of an attachment, when it holds one.
-    func lease(_ key: String) -> DHCPLease? { monitor.locked { records[ExactKey(key)]?.client.lease } }
+    /// The attachment's lease of the family, when it holds one.
+    func lease<Record: HeldLease>(_ key: String, _: Record.Type) -> Record.Client.Lease? {
+        monitor.locked { self[keyPath: Record.table][ExactKey(key)]?.client.lease }
+    }
 
     /// Releases the leases of `network` whose attachment is not in `valid`.
     func collectGarbage(network: String, valid: Set<Attachment>) {
@@ -193,14 +166,7 @@ final class LeaseManager: @unchecked Sendable {
             ExactName.equal(request.network, network)
                 && !valid.contains(Attachment(containerID: request.containerID, ifName: request.ifName))
         }
-        let stale = monitor.locked {
-            heldLeases.filter { isStale($0.request) }.map { ($0.request.key, type(of: $0).family) }
-        }
-        for (key, family) in stale {
-            switch family {
-            case .ipv4: release(key)
-            case .ipv6: release6(key)
-            }
-        }
+        let stale = monitor.locked { heldLeases.filter { isStale($0.request) }.map { ($0.request.key, $0.family) } }
+        for (key, family) in stale { release(key, [family]) }
     }
 }

@@ -12,16 +12,8 @@ extension LeaseManager {
         settings.stateDirectory + "/" + FNV1a.hex(FNV1a.hash(key.utf8)) + LeaseFile.suffix(of: family)
     }
 
-    /// The record held for `key` in `family`, if any (under the lock).
-    private func held(_ key: String, _ family: LeaseFamily) -> (any HeldLease)? {
-        switch family {
-        case .ipv4: records[ExactKey(key)]
-        case .ipv6: records6[ExactKey(key)]
-        }
-    }
-
     /// Every lease held, both families (under the lock).
-    var heldLeases: [any HeldLease] { Array(records.values) + Array(records6.values) }
+    var heldLeases: [any HeldLease] { Array(records4.values) + Array(records6.values) }
 
     /// Writes the record's `LeaseFile` through the host (temporary file, fsync, rename); a
     /// failure is logged. Nothing is written for a record no longer held: a renewal that
@@ -33,7 +25,9 @@ extension LeaseManager {
         // optimizer crashed on a LeaseFile value carried out of the closure and read after it:
         // CopyPropagation, "Found outside of lifetime use".)
         let bytes = monitor.locked { () -> [UInt8]? in
-            guard held(request.key, family) === record, let lease = record.fileLease else { return nil }
+            guard self[keyPath: Record.table][ExactKey(request.key)] === record, let lease = record.fileLease else {
+                return nil
+            }
             return LeaseFile(attachment: LeaseFile.Attachment(request), boundAt: record.boundAtWall, lease: lease).bytes
         }
         guard let bytes else { return }
@@ -68,52 +62,37 @@ extension LeaseManager {
                 continue
             }
             let age = host.wallSeconds - file.boundAt
-            let lifetime: UInt32
-            let address: String
-            switch file.lease {
-            case .ipv4(let lease, _, _, _): (lifetime, address) = (lease.leaseSeconds, lease.address.description)
-            case .ipv6(let lease): (lifetime, address) = (lease.validLifetime, lease.address.description)
-            }
-            if age >= Double(lifetime) {
-                log("expired: \(address) of \(Self.describe(request)) ran out while the daemon was down")
+            let lease = file.lease.bound
+            if age >= Double(lease.lifetime) {
+                log("expired: \(lease.addressText) of \(Self.describe(request)) ran out while the daemon was down")
                 host.removeState(path)
                 continue
             }
-            switch file.lease {
-            case .ipv4(let lease, let mac, let broadcast, let originalMTU):
-                var client = DHCPClient(
-                    identity: Self.identity(
-                        request, hardwareAddress: mac.bytes, broadcast: broadcast ?? settings.broadcast),
-                    resuming: lease, boundAt: host.monotonicSeconds - age, now: host.monotonicSeconds)
-                client.maximumRetransmit = settings.resendMaximum
-                // INIT-REBOOT: the server confirms the lease now (REQUEST with option 50), so a
-                // restart never costs the address; its renewal timers then start afresh.
-                client.confirmAfterRestart(now: host.monotonicSeconds)
-                let record = LeaseRecord(
-                    request: request, hardwareAddress: mac.bytes, client: client, boundAtWall: file.boundAt,
-                    originalMTU: originalMTU)
-                monitor.locked { records[ExactKey(request.key)] = record }
-                log("resumed lease \(address) of \(request.key), \(Int(Double(lifetime) - age)) s left")
-            case .ipv6(let lease):
-                var client = DHCPv6Client(
-                    identity: Self.identity6(request), resuming: lease, boundAt: host.monotonicSeconds - age)
-                client.maximumRetransmit = settings.resendMaximum
-                // CONFIRM at the next turn of the renewal loop: the address is kept unless the
-                // server says it is not on this link.
-                client.prepareToConfirm(now: host.monotonicSeconds)
-                let record = Lease6Record(request: request, client: client, boundAtWall: file.boundAt)
-                monitor.locked { records6[ExactKey(request.key)] = record }
-                log("resumed DHCPv6 lease \(address) of \(request.key), \(Int(Double(lifetime) - age)) s left")
+            switch file.family {
+            case .ipv4: resume(file, Lease4Record.self, age: age)
+            case .ipv6: resume(file, Lease6Record.self, age: age)
             }
         }
         monitor.locked { monitor.signal() }
+    }
+
+    /// Holds the record of a kept lease, `age` seconds after it was granted.
+    private func resume<Record: HeldLease>(_ file: LeaseFile, _: Record.Type, age: Double) {
+        guard let record = Record.resuming(file, age: age, manager: self), let lease = record.client.lease else {
+            return
+        }
+        let key = file.attachment.request.key
+        monitor.locked { self[keyPath: Record.table][ExactKey(key)] = record }
+        log(
+            "resumed \(Record.family.leaseName) \(lease.addressText) of \(key), \(Int(Double(lease.lifetime) - age)) s left"
+        )
     }
 
     /// What `dhcp leases` shows: one object per lease held (container, network, interface,
     /// family, address, server, state, expires), sorted by container, interface and family.
     func listing() -> [JSONValue] {
         let held = monitor.locked {
-            heldLeases.compactMap { record in record.listed.map { (record, type(of: record).family, $0) } }
+            heldLeases.compactMap { record in record.listed.map { (record, record.family, $0) } }
         }
         return held.map { record, family, listed -> (String, JSONValue) in
             let request = record.request

@@ -31,71 +31,69 @@ extension LeaseManager {
     /// due now; a lease whose namespace or interface is gone is dropped.
     func serviceDue() {
         let now = host.monotonicSeconds
-        let (due, due6) = monitor.locked {
-            (
-                records.values.filter { ($0.client.nextDeadline ?? .infinity) <= now },
-                records6.values.filter { ($0.client.nextDeadline ?? .infinity) <= now }
-            )
-        }
-        for record in due { service(record) }
-        for record in due6 { service6(record) }
+        for record in monitor.locked({ due(Lease4Record.self, now) }) { service(record) }
+        for record in monitor.locked({ due(Lease6Record.self, now) }) { service(record) }
+    }
+
+    /// The family's records whose timer is due at `now` (under the lock).
+    private func due<Record: HeldLease>(_: Record.Type, _ now: Double) -> [Record] {
+        self[keyPath: Record.table].values.filter { ($0.nextDeadline ?? .infinity) <= now }
     }
 
     /// The host's monotonic clock, for exchanges.
     var clock: () -> Double { { [host] in host.monotonicSeconds } }
 
-    private func drop(_ record: LeaseRecord, because reason: String) {
-        log("\(reason): dropping the lease of \(record.request.key)")
-        monitor.locked { _ = records.removeValue(forKey: ExactKey(record.request.key)) }
-        host.removeState(stateFile(record.request.key, .ipv4))
+    private func drop<Record: HeldLease>(_ record: Record, because reason: String) {
+        log("\(reason): dropping the \(Record.family.leaseName) of \(record.request.key)")
+        _ = forget(record.request.key, Record.self)
     }
 
-    private func service(_ record: LeaseRecord) {
+    /// Runs the exchange the client's due timer starts (RENEW/REQUEST, REBIND, after a restart
+    /// INIT-REBOOT or CONFIRM) and applies its outcome: a lost lease's address comes off the
+    /// interface at once; a granted one is kept on disk, and a different address (or one back
+    /// after a loss) goes on, the old one off, with the routes the lease brings.
+    private func service<Record: HeldLease>(_ record: Record) {
         let request = record.request
+        let who = Self.describe(request)
         guard let namespace = try? host.openNamespace(netnsPath(request)) else {
             return drop(record, because: "netns \(request.netns) is gone")
         }
-        guard let channel = try? namespace.channel4(interface: request.ifName) else {
+        guard let channel = try? Record.channel(in: namespace, interface: request.ifName) else {
             return drop(record, because: "interface \(request.ifName) in \(request.netns) is gone")
         }
         var client = monitor.locked { record.client }
         var phase = "renewed"
-        var removed: DHCPLease?
-        var exchange = DHCPExchange<DHCPClient>(channel: channel, clock: clock, sendFailuresAreErrors: false)
+        var removed: Record.Client.Lease?
+        var exchange = DHCPExchange<Record.Client>(channel: channel, clock: clock, sendFailuresAreErrors: false)
         exchange.beforeEachRound = { client in
-            if client.state == .rebinding { phase = "rebound" }
-            if client.state == .rebooting { phase = "confirmed after the restart" }
+            if client.phase == .rebinding { phase = "rebound" }
+            if client.phase == .confirming { phase = "confirmed after the restart" }
         }
         exchange.onLost = { reason in
-            self.log("lost the lease of \(Self.describe(request)): \(reason)")
-            if let old = self.monitor.locked({ record.client.lease }), removed == nil {
-                self.change(request, in: namespace, adding: nil, removing: old.address)
+            self.log("lost the \(Record.family.leaseName) of \(who): \(reason)")
+            if removed == nil, let old = self.monitor.locked({ record.client.lease }) {
+                self.change(request, in: namespace, adding: nil, removing: old.interfacePrefix)
                 removed = old
             }
         }
-        let first = DHCPClient.steps(client.tick(now: host.monotonicSeconds))
-        if let lease = try? exchange.run(&client, first: first, until: host.monotonicSeconds + settings.resendTimeout) {
-            let boundAtWall = host.wallSeconds - (host.monotonicSeconds - client.boundAt)
-            let previous = monitor.locked { () -> DHCPLease? in
-                let previous = record.client.lease
-                record.boundAtWall = boundAtWall
-                record.client = client
-                return previous
-            }
-            persist(record)
-            // A lease that brought a different address (or came back after one was lost): the
-            // new address on, the old one off, and the routes via the new router.
-            if let old = removed ?? previous.flatMap({ $0.address != lease.address ? $0 : nil }) {
-                change(
-                    request, in: namespace, adding: lease.address,
-                    removing: old.address != lease.address ? old.address : nil, routes: lease.routes)
-            }
-            log(
-                "\(phase) \(lease.address) for \(Self.describe(request)) from server \(lease.serverIdentifier), \(lease.leaseSeconds) s"
-            )
-            return
+        let first = client.steps(tickingAt: host.monotonicSeconds)
+        let granted = try? exchange.run(&client, first: first, until: host.monotonicSeconds + settings.resendTimeout)
+        let previous = monitor.locked { () -> Record.Client.Lease? in
+            let previous = record.client.lease
+            record.client = client
+            if granted != nil { record.boundAtWall = host.wallSeconds - (host.monotonicSeconds - client.boundAt) }
+            return previous
         }
-        monitor.locked { record.client = client }
+        // A DHCPv6 CONFIRM that the server answers with success keeps the lease as it was.
+        guard let lease = granted ?? (client.phase == .bound ? client.lease : nil) else { return }
+        persist(record)
+        if let old = removed ?? previous.flatMap({ $0.addressText != lease.addressText ? $0 : nil }) {
+            change(
+                request, in: namespace, adding: lease.interfacePrefix,
+                removing: old.addressText != lease.addressText ? old.interfacePrefix : nil,
+                routes: lease.renewalRoutes, addressFlags: Record.Client.Lease.addressFlags)
+        }
+        log("\(phase) \(lease.addressText) for \(who) \(lease.grantText)")
     }
 
     /// RTM_NEWADDR of `adding` (EEXIST: already there), RTM_DELADDR of `removing` (ENODEV,

@@ -99,7 +99,7 @@ import Testing
         let restarted = LeaseManager(settings: manager.settings, host: host)
         restarted.resume()
         #expect(host.files["/state/stale.json"] == nil, "an expired lease is dropped")
-        #expect(restarted.lease("c1/dhnet/eth0")?.address == IPPrefix("10.77.0.150/24"))
+        #expect(restarted.lease("c1/dhnet/eth0", Lease4Record.self)?.address == IPPrefix("10.77.0.150/24"))
         restarted.serviceDue()
         #expect(host.sent4.first?.message.messageType == .request)
         #expect(host.sent4.first?.message.option(50) == [10, 77, 0, 150])
@@ -139,9 +139,29 @@ import Testing
         restarted.resume()
         restarted.serviceDue()
         #expect(host.sent6.map(\.type) == [.confirm], "\(host.sent6.map(\.type))")
-        #expect(restarted.lease6("c1/dhnet/eth0")?.address == IPAddress("fd00:77::150"))
-        restarted.release6("c1/dhnet/eth0")
+        #expect(restarted.lease("c1/dhnet/eth0", Lease6Record.self)?.address == IPAddress("fd00:77::150"))
+        restarted.release("c1/dhnet/eth0", [.ipv6])
         #expect(host.sent6.last?.type == .release && host.files.filter { $0.key.hasSuffix(".v6") }.isEmpty)
+    }
+
+    /// A DHCPv6 lease that runs out while rebinding comes off the interface; the server that
+    /// answers the SOLICIT which follows, in the same exchange, grants the same address: it
+    /// goes back on (as a /128 without DAD), as DHCPv4's does.
+    @Test func aDHCPv6LeaseLostAndGrantedAgainIsBackOn() throws {
+        let (host, manager) = lab()
+        _ = try manager.acquireAll(Self.request([.ipv6]))
+        host.node.namespaces[Self.path]?.addresses.append(
+            InterfaceAddress(interfaceIndex: 2, prefix: IPPrefix("fd00:77::150/128")!))
+        let bound = host.clock
+        host.server6 = { [host] message in host.clock >= bound + 120 ? ScriptedServer6().reply(message) : [] }
+        host.clock = bound + 117
+        manager.serviceDue()
+        #expect(host.lines.contains { $0.contains("lost the DHCPv6 lease") }, "\(host.lines)")
+        #expect(host.sent6.map(\.type).suffix(2) == [.rebind, .solicit], "\(host.sent6.map(\.type))")
+        #expect(host.addresses(Self.path) == ["fd00:77::150/128"], "\(host.lines)")
+        #expect(
+            host.lines.contains { $0.hasPrefix("renewed fd00:77::150 for") || $0.hasPrefix("rebound fd00:77::150 for") }
+        )
     }
 
     /// A DHCPv6 server that is silent: the IPv6-only ADD fails with code 11 naming what was
@@ -157,7 +177,7 @@ import Testing
             guard let error = error as? CNIError else { return false }
             return error.code == 11 && error.msg.contains("DHCPv6") && error.msg.contains("heard nothing")
         }
-        #expect(host.files.isEmpty && manager.lease6("c1/dhnet/eth0") == nil)
+        #expect(host.files.isEmpty && manager.lease("c1/dhnet/eth0", Lease6Record.self) == nil)
     }
 
     /// A namespace that is gone at renewal: the lease is dropped and its file removed.
@@ -167,7 +187,7 @@ import Testing
         host.node.namespaces[Self.path] = nil
         host.clock += 60
         manager.serviceDue()
-        #expect(manager.lease("c1/dhnet/eth0") == nil && host.files.isEmpty)
+        #expect(manager.lease("c1/dhnet/eth0", Lease4Record.self) == nil && host.files.isEmpty)
         #expect(host.lines.contains { $0.contains("is gone: dropping the lease") })
     }
 }
