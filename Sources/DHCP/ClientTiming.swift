@@ -3,7 +3,7 @@
 /// a granted lease's timers start from), its retransmissions (a first timeout doubling to a
 /// maximum, randomized the family's way), the lease's stage by its timers, and when the
 /// caller must come back (`nextDeadline`). Times are the caller's monotonic seconds.
-struct ClientTiming: Sendable {
+package struct ClientTiming: Sendable {
     /// How a retransmission timeout is randomized.
     enum Jitter: Sendable {
         /// RFC 2131 4.1: +/- 1 s, scaled down with a first timeout below 2 s.
@@ -85,5 +85,30 @@ struct ClientTiming: Sendable {
         if now >= expiry { return .expired }
         if now >= rebinding { return .rebinding(until: expiry) }
         return .renewing(until: rebinding)
+    }
+}
+
+/// A DHCP client whose clock work is a `ClientTiming` (DHCPClient, DHCPv6Client): the timing
+/// API both offer, written once.
+package protocol TimedClient {
+    var timing: ClientTiming { get set }
+}
+
+extension TimedClient {
+    /// When the current lease was granted (the time of the message that got it).
+    package var boundAt: Double { timing.boundAt }
+    /// When the caller must call `tick` next (a retransmission or a lease timer); nil: never.
+    package var nextDeadline: Double? { timing.nextDeadline }
+    /// The first retransmission comes after this many seconds (1 s: RFC 8415 7.6's SOL_TIMEOUT
+    /// and REQ_TIMEOUT; RFC 2131 4.1 uses 4 s for 10 Mb/s Ethernet, but a local segment
+    /// answers in milliseconds, so DHCPv4 starts lower too and backs off the same way).
+    package var initialRetransmit: Double {
+        get { timing.initialRetransmit }
+        set { timing.initialRetransmit = newValue }
+    }
+    /// Retransmission timeouts double up to this many seconds.
+    package var maximumRetransmit: Double {
+        get { timing.maximumRetransmit }
+        set { timing.maximumRetransmit = newValue }
     }
 }

@@ -68,7 +68,7 @@ public struct DHCPClientIdentity: Sendable, Equatable {
 /// The client side of RFC 2131 as a state machine with no I/O and no clock of its own: the
 /// caller passes the time (seconds, monotonic) into every call and performs the returned
 /// actions, so tests drive it through renew, rebind, expiry and NAK without waiting.
-public struct DHCPClient: Sendable {
+public struct DHCPClient: Sendable, TimedClient {
     public enum State: Sendable, Equatable {
         case idle
         case selecting
@@ -85,23 +85,8 @@ public struct DHCPClient: Sendable {
     public private(set) var state: State = .idle
     public private(set) var lease: DHCPLease?
     public private(set) var transactionID: UInt32
-    private var timing: ClientTiming
-
-    /// When the current lease was granted (the time of the REQUEST that got it).
-    public var boundAt: Double { timing.boundAt }
-    /// When the caller must call `tick` next (retransmission or a lease timer); nil: never.
-    public var nextDeadline: Double? { timing.nextDeadline }
-    /// First retransmission after this many seconds, doubling to `maximumRetransmit`
-    /// (RFC 2131 4.1 uses 4 s for 10 Mb/s Ethernet; a local segment answers in milliseconds,
-    /// so we start lower and back off the same way).
-    public var initialRetransmit: Double {
-        get { timing.initialRetransmit }
-        set { timing.initialRetransmit = newValue }
-    }
-    public var maximumRetransmit: Double {
-        get { timing.maximumRetransmit }
-        set { timing.maximumRetransmit = newValue }
-    }
+    /// The clock work (its timing API comes with `TimedClient`).
+    package var timing: ClientTiming
 
     public init(
         identity: DHCPClientIdentity, random: @escaping @Sendable () -> UInt32 = { UInt32.random(in: .min ... .max) }

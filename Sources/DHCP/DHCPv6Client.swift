@@ -20,7 +20,7 @@ public enum DHCPv6Action: Sendable, Equatable {
 /// taken (a local segment answers in milliseconds; RFC 8415 18.2.1's wait for more is what
 /// a preference of 255 skips). The first SOLICIT goes out at once, not after SOL_MAX_DELAY:
 /// the container waits for it.
-public struct DHCPv6Client: Sendable {
+public struct DHCPv6Client: Sendable, TimedClient {
     public enum State: Sendable, Equatable {
         case idle
         case soliciting
@@ -36,22 +36,8 @@ public struct DHCPv6Client: Sendable {
     public private(set) var state: State = .idle
     public private(set) var lease: DHCPv6Lease?
     public private(set) var transactionID: UInt32 = 0
-    private var timing: ClientTiming
-
-    /// When the current lease was granted (the time of the message that got it).
-    public var boundAt: Double { timing.boundAt }
-    /// When the caller must call `tick` next; nil: never.
-    public var nextDeadline: Double? { timing.nextDeadline }
-    /// RFC 8415 7.6's SOL_TIMEOUT and REQ_TIMEOUT are 1 s; retransmissions double up to
-    /// `maximumRetransmit`.
-    public var initialRetransmit: Double {
-        get { timing.initialRetransmit }
-        set { timing.initialRetransmit = newValue }
-    }
-    public var maximumRetransmit: Double {
-        get { timing.maximumRetransmit }
-        set { timing.maximumRetransmit = newValue }
-    }
+    /// The clock work (its timing API comes with `TimedClient`).
+    package var timing: ClientTiming
 
     public init(
         identity: DHCPv6ClientIdentity, random: @escaping @Sendable () -> UInt32 = { UInt32.random(in: .min ... .max) }
