@@ -27,15 +27,7 @@ public struct DHCPPlugin: CNIPlugin {
 
     struct Settings {
         var socketPath = DHCPPlugin.defaultSocketPath
-        var timeout: Double?
-        var requestOptions: [UInt8] = []
-        var provideOptions: [(UInt8, [UInt8])] = []
-        var hostName: String?
-        /// A `request` entry with `skipDefault`: only the listed options are asked for.
-        var skipDefaultRequests = false
-        /// `priority`: the metric of the routes the lease brings.
-        var priority: UInt32?
-        var families: [LeaseFamily] = [.ipv4]
+        var parameters = LeaseParameters()
     }
 
     static func optionCode(_ text: String, path: String) throws(CNIError) -> UInt8 {
@@ -55,15 +47,15 @@ public struct DHCPPlugin: CNIPlugin {
                     "\"ipam.timeout\": expected a number of seconds above 0 and at most "
                         + "\(Int(DaemonSettings.longestTimeout)), found \(value.serialized().prefix(40))")
             }
-            settings.timeout = seconds
+            settings.parameters.timeout = seconds
         }
         let args = try request.cniArgs(knownKeys: ["IP", "MAC", "GATEWAY"])
         for entry in try ipam.objects("request") ?? [] {
-            if try entry.bool("skipDefault") == true { settings.skipDefaultRequests = true }
+            if try entry.bool("skipDefault") == true { settings.parameters.skipDefaultRequests = true }
             guard let option = try entry.string("option"), !option.isEmpty else { continue }
-            settings.requestOptions.append(try optionCode(option, path: entry.path))
+            settings.parameters.requestOptions.append(try optionCode(option, path: entry.path))
         }
-        settings.priority = try ipam.uint32("priority")
+        settings.parameters.priority = try ipam.uint32("priority")
         if let names = try ipam.strings("ipFamilies") {
             var families: [LeaseFamily] = []
             for name in names {
@@ -77,7 +69,7 @@ public struct DHCPPlugin: CNIPlugin {
             guard !families.isEmpty else {
                 throw CNIError.invalidConfig("\"ipam.ipFamilies\" is empty: name \"IPv4\", \"IPv6\" or both")
             }
-            settings.families = families
+            settings.parameters.families = families
         }
         for entry in try ipam.objects("provide") ?? [] {
             guard let option = try entry.string("option") else { continue }
@@ -92,15 +84,15 @@ public struct DHCPPlugin: CNIPlugin {
                     "\(entry.path): value too long for option \"\(option)\" (\(value.utf8.count) bytes, at most 255)")
             }
             if code == DHCPOptionCode.hostName {
-                settings.hostName = value
+                settings.parameters.hostName = value
             } else {
-                settings.provideOptions.append((code, Array(value.utf8)))
+                settings.parameters.provideOptions.append((code, Array(value.utf8)))
             }
         }
-        if settings.hostName == nil {
+        if settings.parameters.hostName == nil {
             let podName = args["K8S_POD_NAME"] ?? ""
             let name = podName.isEmpty ? request.environment.containerID : podName
-            settings.hostName = name.isEmpty ? nil : String(name.prefix(63))
+            settings.parameters.hostName = name.isEmpty ? nil : String(name.prefix(63))
         }
         return settings
     }
@@ -111,13 +103,7 @@ public struct DHCPPlugin: CNIPlugin {
         daemon.network = request.config.name
         daemon.ifName = request.environment.ifName
         daemon.netns = request.environment.netns
-        daemon.hostName = settings.hostName
-        daemon.timeout = settings.timeout
-        daemon.requestOptions = settings.requestOptions
-        daemon.provideOptions = settings.provideOptions
-        daemon.skipDefaultRequests = settings.skipDefaultRequests
-        daemon.priority = settings.priority
-        daemon.families = settings.families
+        daemon.parameters = settings.parameters
         return daemon
     }
 
@@ -169,7 +155,8 @@ public struct DHCPPlugin: CNIPlugin {
 
     public func add(_ request: CNIRequest) throws -> CNIResult {
         let settings = try Self.settings(request)
-        let reply = try call(daemonRequest(.add, request, settings), settings, wait: (settings.timeout ?? 60) + 5)
+        let reply = try call(
+            daemonRequest(.add, request, settings), settings, wait: (settings.parameters.timeout ?? 60) + 5)
         guard reply["lease"] != nil || reply["lease6"] != nil else {
             throw CNIError(code: .decodingFailure, msg: "the dhcp daemon sent no lease")
         }
@@ -177,7 +164,7 @@ public struct DHCPPlugin: CNIPlugin {
             try reply["lease"].map { (value) throws(CNIError) in try LeaseCoding.lease(value) },
             try reply["lease6"].map { (value) throws(CNIError) in try LeaseCoding.lease6(value) },
             cniVersion: request.config.cniVersion)
-        if let priority = settings.priority {
+        if let priority = settings.parameters.priority {
             for index in result.routes.indices { result.routes[index].priority = priority }
         }
         return result

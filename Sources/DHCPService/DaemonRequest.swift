@@ -18,20 +18,10 @@ struct DaemonRequest: Sendable {
     var network: String = ""
     var ifName: String = ""
     var netns: String = ""
-    var hostName: String?
-    /// Seconds the daemon may spend acquiring a lease.
-    var timeout: Double?
-    /// Option codes to request (the reference's `request` list, by code).
-    var requestOptions: [UInt8] = []
-    /// Options to send (the reference's `provide`): code and text value.
-    var provideOptions: [(UInt8, [UInt8])] = []
+    /// What the network config asks of the lease.
+    var parameters = LeaseParameters()
+    /// GC: the attachments whose leases stay.
     var validAttachments: [Attachment] = []
-    /// Ask for `requestOptions` alone, not for our defaults too.
-    var skipDefaultRequests = false
-    /// The metric of the routes the daemon installs on a changed lease.
-    var priority: UInt32?
-    /// DHCPv4, DHCPv6 or both (leased at once; a failure of either undoes both).
-    var families: [LeaseFamily] = [.ipv4]
 
     var key: String { "\(containerID)/\(network)/\(ifName)" }
 
@@ -43,12 +33,15 @@ struct DaemonRequest: Sendable {
         object["network"] = .string(network)
         object["ifName"] = .string(ifName)
         object["netns"] = .string(netns)
-        if let hostName { object["hostName"] = .string(hostName) }
-        if let timeout { object["timeout"] = .number(String(timeout)) }
-        OptionListCoding.put(requested: requestOptions, provided: provideOptions, into: &object)
-        if skipDefaultRequests { object["skipDefault"] = true }
-        if let priority { object["priority"] = .integer(priority) }
-        if families != [.ipv4] { object["ipFamilies"] = .array(families.map { .string($0.rawValue) }) }
+        if let hostName = parameters.hostName { object["hostName"] = .string(hostName) }
+        if let timeout = parameters.timeout { object["timeout"] = .number(String(timeout)) }
+        OptionListCoding.put(
+            requested: parameters.requestOptions, provided: parameters.provideOptions, into: &object)
+        if parameters.skipDefaultRequests { object["skipDefault"] = true }
+        if let priority = parameters.priority { object["priority"] = .integer(priority) }
+        if parameters.families != [.ipv4] {
+            object["ipFamilies"] = .array(parameters.families.map { .string($0.rawValue) })
+        }
         if !validAttachments.isEmpty || command == .gc {
             object["valid"] = .array(
                 validAttachments.map { ["containerID": .string($0.containerID), "ifname": .string($0.ifName)] })
@@ -78,18 +71,18 @@ struct DaemonRequest: Sendable {
         network = try reader.string("network") ?? ""
         ifName = try reader.string("ifName") ?? ""
         netns = try reader.string("netns") ?? ""
-        hostName = try reader.string("hostName")
+        parameters.hostName = try reader.string("hostName")
         // Whatever a client sends, the daemon waits a finite time (its own -timeout caps it).
-        timeout = reader.value("timeout")?.doubleValue.flatMap {
+        parameters.timeout = reader.value("timeout")?.doubleValue.flatMap {
             $0 > 0 && $0 <= DaemonSettings.longestTimeout ? $0 : nil
         }
-        requestOptions = try OptionListCoding.requested(reader)
-        provideOptions = try OptionListCoding.provided(reader)
-        skipDefaultRequests = try reader.bool("skipDefault") ?? false
-        priority = try reader.uint32("priority")
+        parameters.requestOptions = try OptionListCoding.requested(reader)
+        parameters.provideOptions = try OptionListCoding.provided(reader)
+        parameters.skipDefaultRequests = try reader.bool("skipDefault") ?? false
+        parameters.priority = try reader.uint32("priority")
         if let names = try reader.strings("ipFamilies") {
-            families = LeaseFamily.allCases.filter { names.contains($0.rawValue) }
-            if families.isEmpty { families = [.ipv4] }
+            let families = LeaseFamily.allCases.filter { names.contains($0.rawValue) }
+            parameters.families = families.isEmpty ? [.ipv4] : families
         }
         for entry in try reader.objects("valid") ?? [] {
             validAttachments.append(

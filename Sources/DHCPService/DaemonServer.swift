@@ -290,7 +290,7 @@ public enum DHCPDaemon {
         case .check:
             var reply = JSONObject()
             reply["ok"] = true
-            for family in request.families {
+            for family in request.parameters.families {
                 switch family {
                 case .ipv4: reply["lease"] = manager.lease(request.key, Lease4Record.self).map(LeaseCoding.json)
                 case .ipv6: reply["lease6"] = manager.lease(request.key, Lease6Record.self).map { LeaseCoding.json($0) }

@@ -20,12 +20,12 @@ extension LeaseManager {
     /// this thread and one more, and a failure of either releases the other's lease: the ADD
     /// fails whole, with the first family's error.
     func acquireAll(_ request: DaemonRequest) throws -> JSONValue {
-        if request.families.contains(.ipv6) {
+        if request.parameters.families.contains(.ipv6) {
             try prepareForIPv6(request, try host.openNamespace(netnsPath(request)))
         }
         var reply = JSONObject()
         reply["ok"] = true
-        switch (request.families.contains(.ipv4), request.families.contains(.ipv6)) {
+        switch (request.parameters.families.contains(.ipv4), request.parameters.families.contains(.ipv6)) {
         case (true, true):
             let handover = Handover()
             let started = Thread.start {

@@ -183,9 +183,9 @@ extension LeaseFile.Attachment {
     init(_ request: DaemonRequest) {
         self.init(
             containerID: request.containerID, network: request.network, ifName: request.ifName, netns: request.netns,
-            hostName: request.hostName, requestOptions: request.requestOptions,
-            provideOptions: request.provideOptions.map { LeaseFile.Provided(code: $0.0, value: $0.1) },
-            skipDefaultRequests: request.skipDefaultRequests, priority: request.priority)
+            hostName: request.parameters.hostName, requestOptions: request.parameters.requestOptions,
+            provideOptions: request.parameters.provideOptions.map { LeaseFile.Provided(code: $0.0, value: $0.1) },
+            skipDefaultRequests: request.parameters.skipDefaultRequests, priority: request.parameters.priority)
     }
 
     /// The request a resumed lease is renewed for (an ADD of this attachment).
@@ -195,11 +195,11 @@ extension LeaseFile.Attachment {
         request.network = network
         request.ifName = ifName
         request.netns = netns
-        request.hostName = hostName
-        request.requestOptions = requestOptions
-        request.provideOptions = provideOptions.map { ($0.code, $0.value) }
-        request.skipDefaultRequests = skipDefaultRequests
-        request.priority = priority
+        request.parameters.hostName = hostName
+        request.parameters.requestOptions = requestOptions
+        request.parameters.provideOptions = provideOptions.map { ($0.code, $0.value) }
+        request.parameters.skipDefaultRequests = skipDefaultRequests
+        request.parameters.priority = priority
         return request
     }
 }

@@ -61,7 +61,7 @@ final class LeaseManager: @unchecked Sendable {
         var (client, channel) = try Record.prepare(
             request, link: link, netlink: netlink, in: namespace, manager: self)
         client.maximumRetransmit = settings.resendMaximum
-        let timeout = min(request.timeout ?? settings.acquireTimeout, settings.acquireTimeout)
+        let timeout = min(request.parameters.timeout ?? settings.acquireTimeout, settings.acquireTimeout)
         var exchange = DHCPExchange<Record.Client>(channel: channel, clock: clock, sendFailuresAreErrors: true)
         let first = client.steps(startingAt: host.monotonicSeconds)
         if let lease = try exchange.run(&client, first: first, until: host.monotonicSeconds + timeout) {
@@ -90,12 +90,12 @@ final class LeaseManager: @unchecked Sendable {
     /// the host name, the parameter request list (our defaults and the `request`ed options, or
     /// those alone with `skipDefault`) and the other `provide`d options.
     static func identity(_ request: DaemonRequest, hardwareAddress: [UInt8], broadcast: Bool) -> DHCPClientIdentity {
-        var parameters = request.skipDefaultRequests ? [] : DHCPClientIdentity.defaultParameters
-        for code in request.requestOptions where !parameters.contains(code) { parameters.append(code) }
+        var parameters = request.parameters.skipDefaultRequests ? [] : DHCPClientIdentity.defaultParameters
+        for code in request.parameters.requestOptions where !parameters.contains(code) { parameters.append(code) }
         return DHCPClientIdentity(
             hardwareAddress: hardwareAddress, containerID: request.containerID, network: request.network,
-            ifName: request.ifName, hostName: request.hostName, parameterRequestList: parameters,
-            extraOptions: request.provideOptions.map { (code: $0.0, data: $0.1) }, broadcast: broadcast)
+            ifName: request.ifName, hostName: request.parameters.hostName, parameterRequestList: parameters,
+            extraOptions: request.parameters.provideOptions.map { (code: $0.0, data: $0.1) }, broadcast: broadcast)
     }
 
     // MARK: DEL, CHECK, GC

@@ -135,7 +135,7 @@ extension LeaseManager {
         for route in routes {
             let entry = Route(
                 destination: route.destination, gateway: route.router.v4Value == 0 ? nil : route.router,
-                outputInterfaceIndex: link.index, priority: request.priority)
+                outputInterfaceIndex: link.index, priority: request.parameters.priority)
             do throws(NetlinkError) {
                 try netlink.addRoute(entry)
             } catch {

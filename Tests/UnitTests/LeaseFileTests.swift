@@ -109,14 +109,15 @@ import Testing
         request.network = "dhnet"
         request.ifName = "eth0"
         request.netns = "/run/netns/c1"
-        request.requestOptions = [42]
-        request.provideOptions = [(77, Array("gold".utf8))]
-        request.priority = 300
-        request.families = [.ipv4, .ipv6]
+        request.parameters.requestOptions = [42]
+        request.parameters.provideOptions = [(77, Array("gold".utf8))]
+        request.parameters.priority = 300
+        request.parameters.families = [.ipv4, .ipv6]
         #expect(request.json["version"] == 1)
         let read = try DaemonRequest(json: request.json)
-        #expect(read.key == "c1/dhnet/eth0" && read.requestOptions == [42] && read.priority == 300)
-        #expect(read.families == [.ipv4, .ipv6] && read.provideOptions.map(\.0) == [77])
+        #expect(
+            read.key == "c1/dhnet/eth0" && read.parameters.requestOptions == [42] && read.parameters.priority == 300)
+        #expect(read.parameters.families == [.ipv4, .ipv6] && read.parameters.provideOptions.map(\.0) == [77])
     }
 
     @Test func aRequestWithoutAVersionIsVersionOne() throws {

@@ -19,7 +19,7 @@ import Testing
         request.network = "dhnet"
         request.ifName = "eth0"
         request.netns = path
-        request.families = families
+        request.parameters.families = families
         return request
     }
 
@@ -170,7 +170,7 @@ import Testing
         let (host, manager) = lab()
         host.server6 = { _ in [] }
         var request = Self.request([.ipv6])
-        request.timeout = 3
+        request.parameters.timeout = 3
         #expect {
             try manager.acquireAll(request)
         } throws: { error in
