@@ -14,10 +14,6 @@ import POSIX
 /// gives no prefix length: the on-link prefix and the default route come from the router's
 /// advertisements, which the container's kernel takes itself).
 extension LeaseManager {
-    static func identity6(_ request: DaemonRequest) -> DHCPv6ClientIdentity {
-        DHCPv6ClientIdentity(containerID: request.containerID, network: request.network, ifName: request.ifName)
-    }
-
     /// Readies the container's interface for DHCPv6 before it comes up: IPv6 on
     /// (`disable_ipv6=0`), optimistic duplicate address detection (`optimistic_dad=1`,
     /// `use_optimistic=1`: the link-local address is usable as a source at once, while DAD

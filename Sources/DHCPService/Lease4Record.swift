@@ -55,8 +55,21 @@ extension Lease4Record: HeldLease {
         let channel = try channel(in: namespace, interface: request.ifName)
         let broadcast = manager.settings.broadcast || link.kind == "ipvlan" || !channel.receivesUnicast
         let client = DHCPClient(
-            identity: LeaseManager.identity(request, hardwareAddress: mac.bytes, broadcast: broadcast))
+            identity: identity(for: request, hardwareAddress: mac.bytes, broadcast: broadcast))
         return (client, channel)
+    }
+
+    /// Who the client is to the server, built the same way for a first acquire and for a lease
+    /// resumed after a restart: the MAC, the client identifier (ours, or the one `provide`d),
+    /// the host name, the parameter request list (our defaults and the `request`ed options, or
+    /// those alone with `skipDefault`) and the other `provide`d options.
+    static func identity(for request: DaemonRequest, hardwareAddress: [UInt8], broadcast: Bool) -> DHCPClientIdentity {
+        var parameters = request.parameters.skipDefaultRequests ? [] : DHCPClientIdentity.defaultParameters
+        for code in request.parameters.requestOptions where !parameters.contains(code) { parameters.append(code) }
+        return DHCPClientIdentity(
+            hardwareAddress: hardwareAddress, containerID: request.containerID, network: request.network,
+            ifName: request.ifName, hostName: request.parameters.hostName, parameterRequestList: parameters,
+            extraOptions: request.parameters.provideOptions.map { (code: $0.0, data: $0.1) }, broadcast: broadcast)
     }
 
     /// Option 26: the server's MTU for this segment goes on the interface now (the CNI result
@@ -87,8 +100,8 @@ extension Lease4Record: HeldLease {
         let request = file.attachment.request
         let now = manager.host.monotonicSeconds
         var client = DHCPClient(
-            identity: LeaseManager.identity(
-                request, hardwareAddress: mac.bytes, broadcast: broadcast ?? manager.settings.broadcast),
+            identity: identity(
+                for: request, hardwareAddress: mac.bytes, broadcast: broadcast ?? manager.settings.broadcast),
             resuming: lease, boundAt: now - age, now: now)
         client.maximumRetransmit = manager.settings.resendMaximum
         client.confirmAfterRestart(now: now)

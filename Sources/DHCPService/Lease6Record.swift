@@ -41,7 +41,7 @@ extension Lease6Record: HeldLease {
     ) throws -> (client: DHCPv6Client, channel: DHCPChannel<DHCPv6Message, DHCPv6Message>) {
         try manager.waitForLinkLocal(netlink, link)
         let channel = try namespace.channel6(interface: request.ifName, index: link.index)
-        return (DHCPv6Client(identity: LeaseManager.identity6(request)), channel)
+        return (DHCPv6Client(identity: identity(for: request)), channel)
     }
 
     /// CONFIRM at the next turn of the renewal loop: the address is kept unless the server
@@ -50,10 +50,16 @@ extension Lease6Record: HeldLease {
         guard case .ipv6(let lease) = file.lease else { return nil }
         let request = file.attachment.request
         let now = manager.host.monotonicSeconds
-        var client = DHCPv6Client(identity: LeaseManager.identity6(request), resuming: lease, boundAt: now - age)
+        var client = DHCPv6Client(identity: identity(for: request), resuming: lease, boundAt: now - age)
         client.maximumRetransmit = manager.settings.resendMaximum
         client.prepareToConfirm(now: now)
         return Lease6Record(request: request, client: client, boundAtWall: file.boundAt)
+    }
+
+    /// Who the client is to the server: a DUID and IAID of the attachment's own, the same for
+    /// a first acquire and for a lease resumed after a restart.
+    static func identity(for request: DaemonRequest) -> DHCPv6ClientIdentity {
+        DHCPv6ClientIdentity(containerID: request.containerID, network: request.network, ifName: request.ifName)
     }
 
     static func granted(

@@ -85,19 +85,6 @@ final class LeaseManager: @unchecked Sendable {
             msg: "\(what) for \(request.ifName) in netns \(request.netns) within \(formatSeconds(timeout)): \(heard)")
     }
 
-    /// Who the client is to the server, built the same way for a first acquire and for a lease
-    /// resumed after a restart: the MAC, the client identifier (ours, or the one `provide`d),
-    /// the host name, the parameter request list (our defaults and the `request`ed options, or
-    /// those alone with `skipDefault`) and the other `provide`d options.
-    static func identity(_ request: DaemonRequest, hardwareAddress: [UInt8], broadcast: Bool) -> DHCPClientIdentity {
-        var parameters = request.parameters.skipDefaultRequests ? [] : DHCPClientIdentity.defaultParameters
-        for code in request.parameters.requestOptions where !parameters.contains(code) { parameters.append(code) }
-        return DHCPClientIdentity(
-            hardwareAddress: hardwareAddress, containerID: request.containerID, network: request.network,
-            ifName: request.ifName, hostName: request.parameters.hostName, parameterRequestList: parameters,
-            extraOptions: request.parameters.provideOptions.map { (code: $0.0, data: $0.1) }, broadcast: broadcast)
-    }
-
     // MARK: DEL, CHECK, GC
 
     /// Forgets the attachment's lease of the family and its file (nil: none is held).
