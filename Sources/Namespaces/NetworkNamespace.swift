@@ -71,6 +71,14 @@ public final class NetworkNamespace: @unchecked Sendable {
         self.fileDescriptor = fd
     }
 
+    /// Takes over `fileDescriptor`, a network namespace the kernel handed out as such (the
+    /// namespace of a socket, SIOCGSKNS); it is closed with this object. `path` names it in
+    /// errors.
+    public init(adopting fileDescriptor: FileDescriptor, path: String) {
+        self.path = path
+        self.fileDescriptor = fileDescriptor
+    }
+
     deinit { fileDescriptor.closeIgnoringErrors() }
 
     /// The namespace the calling thread is in now (/proc/thread-self/ns/net).

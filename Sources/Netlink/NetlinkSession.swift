@@ -9,6 +9,9 @@ public protocol NetlinkSession: AnyObject {
     func link(index: Int32) throws(NetlinkError) -> Link?
     func createLink(_ linkRequest: LinkRequest) throws(NetlinkError)
     func deleteLink(index: Int32) throws(NetlinkError)
+    /// A delete that returns once the link is out of its namespace, not once the kernel has
+    /// released it (a DEL's last step; `RouteNetlink`'s says how).
+    func deleteLinkWithoutWaitingForRelease(index: Int32) throws(NetlinkError)
     func renameLink(index: Int32, to name: String) throws(NetlinkError)
     func setLink(index: Int32, up: Bool) throws(NetlinkError)
     func setLink(index: Int32, mtu: UInt32) throws(NetlinkError)
@@ -30,6 +33,11 @@ public protocol NetlinkSession: AnyObject {
 extension RouteNetlink: NetlinkSession {}
 
 extension NetlinkSession {
+    /// A model's delete is immediate: `deleteLink(index:)`.
+    public func deleteLinkWithoutWaitingForRelease(index: Int32) throws(NetlinkError) {
+        try deleteLink(index: index)
+    }
+
     /// Addresses of one interface (every family).
     public func addresses(interfaceIndex: Int32) throws(NetlinkError) -> [InterfaceAddress] {
         try addresses(interfaceIndex: interfaceIndex, family: nil)

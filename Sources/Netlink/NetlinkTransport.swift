@@ -1,5 +1,6 @@
 import CMnl
 import Namespaces
+import POSIX
 
 #if canImport(Glibc)
     import Glibc
@@ -55,6 +56,18 @@ public final class MnlSocket: NetlinkTransport {
     /// socket keeps working in that namespace from wherever it is used.
     public static func open(in namespace: NetworkNamespace) throws -> MnlSocket {
         try namespace.run { () throws(NetlinkError) in try MnlSocket() }
+    }
+
+    /// The socket's descriptor, for poll(2) and for asking the kernel about it (the socket
+    /// still owns it).
+    var descriptor: FileDescriptor { FileDescriptor(rawValue: mnl_socket_get_fd(socket)) }
+
+    /// NETLINK_ADD_MEMBERSHIP of multicast `group` (RTNLGRP_LINK: every link's RTM_NEWLINK and
+    /// RTM_DELLINK in the socket's namespace); false when the kernel refuses.
+    func join(group: UInt32) -> Bool {
+        var number = group
+        return mnl_socket_setsockopt(
+            socket, Int32(NETLINK_ADD_MEMBERSHIP), &number, socklen_t(MemoryLayout<UInt32>.size)) == 0
     }
 
     deinit {

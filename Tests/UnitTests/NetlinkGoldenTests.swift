@@ -68,6 +68,30 @@ func errorReply(_ error: Int32, sequence: UInt32, port: UInt32, message: String?
         #expect(transport.sent == [expected])
     }
 
+    /// A delete that does not wait for the release falls back to a plain RTM_DELLINK where
+    /// the transport is not a kernel socket: the same bytes as `deleteLink`.
+    @Test func deleteWithoutWaitingIsAPlainDeleteOnAnotherTransport() throws {
+        let transport = RecordingTransport()
+        transport.replies = [{ errorReply(0, sequence: $0, port: 4242) }]
+        try RouteNetlink(transport: transport, firstSequence: 3).deleteLinkWithoutWaitingForRelease(index: 12)
+        let index = [UInt8](repeating: 0, count: 4) + le32(12) + [UInt8](repeating: 0, count: 8)
+        // RTM_DELLINK (17), NLM_F_REQUEST|NLM_F_ACK = 0x5.
+        #expect(transport.sent == [nlmsg(type: 17, flags: 0x5, sequence: 3, port: 0, index)])
+    }
+
+    /// What marks the end of the wait: the kernel's RTM_DELLINK notification of that link
+    /// (ifinfomsg.ifi_index), not another link's, nor an RTM_NEWLINK.
+    @Test func theDeletionNotificationIsRecognisedByIndex() {
+        func notification(_ type: UInt16, index: UInt32) -> [UInt8] {
+            nlmsg(type: type, flags: 0, sequence: 0, port: 0, [0, 0, 1, 0] + le32(index) + le32(0) + le32(0))
+        }
+        #expect(RouteNetlink.announcesDeletion(of: 12, notification(17, index: 12)))
+        #expect(RouteNetlink.announcesDeletion(of: 12, notification(16, index: 3) + notification(17, index: 12)))
+        #expect(!RouteNetlink.announcesDeletion(of: 12, notification(17, index: 13)))
+        #expect(!RouteNetlink.announcesDeletion(of: 12, notification(16, index: 12)))
+        #expect(!RouteNetlink.announcesDeletion(of: 12, Array(notification(17, index: 12).prefix(20))))
+    }
+
     @Test func createVethWithPeerHeader() throws {
         let message = RouteNetlink.createLinkMessage(
             LinkRequest(

@@ -75,6 +75,18 @@ const char *csystem_build_identity(void);
 /// implementation's binary, or not ELF).
 int csystem_file_build_identity(const char *path, char *out, size_t capacity);
 
+/// ioctl(fd, SIOCGSKNS): a descriptor of the network namespace socket `fd` belongs to
+/// (O_CLOEXEC), or -1 with errno set (EPERM without CAP_NET_ADMIN there).
+int csystem_socket_namespace(int fd);
+
+/// Sends the netlink request `message` (NLM_F_ACK set) on the netlink socket `socket_fd`
+/// from a process of its own, which waits for the kernel's ack and writes its errno (an int,
+/// 0 for success) to `report_fd`. That worker keeps no other descriptor of the caller (so a
+/// runtime reading the caller's stdout sees its end when the caller exits) and is not the
+/// caller's child (init, or the nearest subreaper, reaps it). Returns 0 once the worker is
+/// started, -1 with errno set when it could not be (fork failed: EAGAIN, ENOMEM).
+int csystem_detached_netlink_request(int socket_fd, const void *message, size_t length, int report_fd);
+
 /// CLOCK_MONOTONIC in nanoseconds.
 uint64_t csystem_monotonic_ns(void);
 
