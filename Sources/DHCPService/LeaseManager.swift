@@ -113,9 +113,10 @@ final class LeaseManager: @unchecked Sendable {
             return log("released \(address) of \(who) without telling the server (netns gone)")
         }
         record.release(in: namespace, addressNotConfigured: addressNotConfigured, manager: self) {
-            guard let message = client.release(),
-                let channel = try? Record.channel(in: namespace, interface: request.ifName)
-            else {
+            guard let message = client.release() else {
+                return log("forgot the attachment \(who): no lease was bound")
+            }
+            guard let channel = try? Record.channel(in: namespace, interface: request.ifName) else {
                 return log("released \(address) of \(who) without telling the server (interface gone)")
             }
             do {
