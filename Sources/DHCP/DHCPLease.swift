@@ -114,15 +114,11 @@ public struct DHCPLease: Sendable, Equatable {
     /// The smallest interface MTU taken from option 26: IPv4's 576 (RFC 791), as dhcpcd and
     /// dhclient keep.
     public static let smallestMTU: UInt16 = 576
-    /// The shortest lease taken: a lease of 0 or a few seconds (a rogue or broken server) would
-    /// make the client renew hundreds of times a second and drop the address each time.
-    public static let shortestLease: UInt32 = 60
-
     /// Lease time, T1 and T2 kept to 0 < T1 < T2 < lease with the lease at least
-    /// `shortestLease`: a missing lease is an hour; a T1 or T2 out of that order (0, past the
-    /// lease, T2 before T1) is the RFC 2131 default, 50 % and 87.5 % of the lease.
+    /// `LeaseLimits.shortestLifetime`: a missing lease is an hour; a T1 or T2 out of that order
+    /// (0, past the lease, T2 before T1) is the RFC 2131 default, 50 % and 87.5 % of the lease.
     static func saneTimers(lease: UInt32?, t1: UInt32?, t2: UInt32?) -> (UInt32, UInt32, UInt32) {
-        let lease = max(lease ?? 3600, shortestLease)
+        let lease = max(lease ?? 3600, LeaseLimits.shortestLifetime)
         let defaultT2 = UInt32(UInt64(lease) * 7 / 8)
         let renewal = t1.flatMap { $0 > 0 && $0 < lease ? $0 : nil } ?? lease / 2
         let rebinding = t2.flatMap { $0 > renewal && $0 < lease ? $0 : nil } ?? max(defaultT2, renewal + 1)

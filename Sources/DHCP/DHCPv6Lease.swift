@@ -29,9 +29,6 @@ public struct DHCPv6Lease: Sendable, Equatable {
         self.searchDomains = searchDomains
     }
 
-    /// The shortest valid lifetime taken, as DHCPv4's shortest lease: 0 or a few seconds from a
-    /// rogue or broken server would make the client renew without pause.
-    public static let shortestLifetime: UInt32 = 60
     /// The shortest T1 taken: renewals at most every 10 s (REN_TIMEOUT), whatever T1 a server
     /// sends.
     public static let shortestRenewal: UInt32 = 10
@@ -39,7 +36,7 @@ public struct DHCPv6Lease: Sendable, Equatable {
     /// The lease in an ADVERTISE or REPLY for the IA `iaid`: nil when the message carries no
     /// usable address for it (status NoAddrsAvail, an empty IA, no server identifier). Timers
     /// are kept to 0 < T1 < T2 < valid lifetime with the valid lifetime at least
-    /// `shortestLifetime`, the preferred at most the valid and T1 at least `shortestRenewal`;
+    /// `LeaseLimits.shortestLifetime`, the preferred at most the valid and T1 at least `shortestRenewal`;
     /// a T1/T2 of 0 or out of order is RFC 8415 21.4's advice, 0.5 and 0.8 of the preferred
     /// lifetime (taken as at least a minute).
     public init?(reply message: DHCPv6Message, iaid: UInt32) {
@@ -58,12 +55,12 @@ public struct DHCPv6Lease: Sendable, Equatable {
         else { return nil }
         self.address = granted.address
         self.serverIdentifier = serverIdentifier
-        let valid = max(granted.validLifetime, Self.shortestLifetime)
+        let valid = max(granted.validLifetime, LeaseLimits.shortestLifetime)
         let preferred = min(max(granted.preferredLifetime, 1), valid)
         validLifetime = valid
         preferredLifetime = preferred
         // The lifetime the default timers derive from: the preferred one, at least a minute.
-        let reference = preferred == UInt32.max ? valid : min(max(preferred, Self.shortestLifetime), valid)
+        let reference = preferred == UInt32.max ? valid : min(max(preferred, LeaseLimits.shortestLifetime), valid)
         let proposed = association.t1 > 0 && association.t1 < valid ? association.t1 : UInt32(UInt64(reference) / 2)
         let renewal = max(proposed, Self.shortestRenewal)
         let rebinding =
