@@ -145,14 +145,16 @@ public struct BandwidthPlugin: CNIPlugin {
         return result
     }
 
-    /// DEL removes the ifb (the host veth's qdiscs go with the veth); none there is fine.
+    /// DEL removes the ifb (the host veth's qdiscs go with the veth); none there is fine. It
+    /// returns once the ifb is out of the host namespace, not once the kernel has released it
+    /// (`deleteLinkWithoutWaitingForRelease`).
     public func delete(_ request: CNIRequest) throws {
         _ = try Limits(request.config)
         let netlink = try host.hostTrafficShaping()
         let ifb = Self.ifbName(network: request.config.name, containerID: request.environment.containerID)
         guard let device = try netlink.link(named: ifb) else { return }
         do {
-            try netlink.deleteLink(index: device.index)
+            try netlink.deleteLinkWithoutWaitingForRelease(index: device.index)
         } catch {
             guard error.errno == ENODEV else { throw error }  // not `catch where`: see SystemHost
         }
