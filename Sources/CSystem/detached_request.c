@@ -30,47 +30,14 @@ static void close_from_to(unsigned int first, unsigned int last)
     for (unsigned int fd = first; fd <= bound; fd++) close((int)fd);
 }
 
-/// Every descriptor but those in `keep` (ascending, at most 8) closed: a runtime that reads
-/// this process's stdout until end of file must not wait for the worker.
-static void close_all_except(const int *keep, int count)
+/// Every descriptor but `a` and `b` closed: the runtime that reads this process's stdout
+/// until end of file must not wait for the worker.
+static void close_all_but(int a, int b)
 {
-    unsigned int next = 0;
-    for (int i = 0; i < count; i++) {
-        unsigned int fd = (unsigned int)keep[i];
-        if (fd > next) close_from_to(next, fd - 1);
-        next = fd + 1;
-    }
-    close_from_to(next, UINT_MAX);
-}
-
-/// Forks twice: returns 1 in the worker, a grandchild the caller does not wait for (init, or
-/// the nearest subreaper, reaps it), with SIGPIPE ignored and a session of its own; 0 in the
-/// caller once the middle process has ended; -1 with errno set when the worker could not be
-/// started.
-static int fork_detached_worker(void)
-{
-    pid_t middle = fork();
-    if (middle < 0) return -1;
-    if (middle > 0) {
-        int status = 0;
-        while (waitpid(middle, &status, 0) < 0) {
-            // ECHILD: SIGCHLD is ignored here (inherited), the kernel reaped it already.
-            if (errno == ECHILD) return 0;
-            if (errno != EINTR) return -1;
-        }
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-            errno = EAGAIN;
-            return -1;
-        }
-        return 0;
-    }
-    pid_t worker = fork();
-    if (worker != 0) _exit(worker < 0 ? 1 : 0);
-    struct sigaction ignore = {0};
-    ignore.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &ignore, NULL);
-    setsid();
-    return 1;
+    unsigned int low = (unsigned int)(a < b ? a : b), high = (unsigned int)(a < b ? b : a);
+    if (low > 0) close_from_to(0, low - 1);
+    if (high > low + 1) close_from_to(low + 1, high - 1);
+    if (high < UINT_MAX) close_from_to(high + 1, UINT_MAX);
 }
 
 /// Reads until the kernel's NLMSG_ERROR (the ack of the one request sent); its errno, 0 for
@@ -100,10 +67,31 @@ static int await_ack(int sock)
 
 int csystem_detached_netlink_request(int socket_fd, const void *message, size_t length, int report_fd)
 {
-    int forked = fork_detached_worker();
-    if (forked <= 0) return forked;
-    int keep[2] = {socket_fd < report_fd ? socket_fd : report_fd, socket_fd < report_fd ? report_fd : socket_fd};
-    close_all_except(keep, 2);
+    pid_t middle = fork();
+    if (middle < 0) return -1;
+    if (middle > 0) {
+        int status = 0;
+        while (waitpid(middle, &status, 0) < 0) {
+            // ECHILD: SIGCHLD is ignored here (inherited), the kernel reaped it already.
+            if (errno == ECHILD) return 0;
+            if (errno != EINTR) return -1;
+        }
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            errno = EAGAIN;
+            return -1;
+        }
+        return 0;
+    }
+    // The middle process starts the worker and ends, so the worker belongs to init (or the
+    // nearest subreaper), which reaps it; the caller reaps the middle one at once.
+    pid_t worker = fork();
+    if (worker != 0) _exit(worker < 0 ? 1 : 0);
+
+    struct sigaction ignore = {0};
+    ignore.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &ignore, NULL);
+    setsid();
+    close_all_but(socket_fd, report_fd);
     int result = 0;
     if (send(socket_fd, message, length, 0) < 0) {
         result = errno;
@@ -114,26 +102,5 @@ int csystem_detached_netlink_request(int socket_fd, const void *message, size_t 
     do {
         written = write(report_fd, &result, sizeof result);
     } while (written < 0 && errno == EINTR);
-    _exit(0);
-}
-
-int csystem_detached_close(const int *fds, int count)
-{
-    if (count < 0 || count > 8) {
-        errno = EINVAL;
-        return -1;
-    }
-    int keep[8];
-    for (int i = 0; i < count; i++) keep[i] = fds[i];
-    for (int i = 1; i < count; i++)
-        for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
-            int swap = keep[j];
-            keep[j] = keep[j - 1];
-            keep[j - 1] = swap;
-        }
-    int forked = fork_detached_worker();
-    if (forked <= 0) return forked;
-    close_all_except(keep, count);
-    for (int i = 0; i < count; i++) close(keep[i]);
     _exit(0);
 }

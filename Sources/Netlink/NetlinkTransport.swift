@@ -60,7 +60,7 @@ public final class MnlSocket: NetlinkTransport {
 
     /// The socket's descriptor, for poll(2) and for asking the kernel about it (the socket
     /// still owns it).
-    public var descriptor: FileDescriptor { FileDescriptor(rawValue: mnl_socket_get_fd(socket)) }
+    var descriptor: FileDescriptor { FileDescriptor(rawValue: mnl_socket_get_fd(socket)) }
 
     /// NETLINK_ADD_MEMBERSHIP of multicast `group` (RTNLGRP_LINK: every link's RTM_NEWLINK and
     /// RTM_DELLINK in the socket's namespace); false when the kernel refuses.

@@ -5,15 +5,6 @@ import CNftnl
 /// nothing (NLM_F_CREATE without NLM_F_EXCL), as `nft add` does.
 public struct NftablesBatch: Sendable {
     public enum Command: Hashable, Sendable {
-        /// Whether the kernel releases something when this command commits (a delete or a
-        /// flush): the socket's close then waits for that release.
-        var removesSomething: Bool {
-            switch self {
-            case .deleteTable, .flushChain, .deleteChain, .deleteRule: true
-            default: false
-            }
-        }
-
         case addTable(NftablesTable)
         case deleteTable(NftablesFamily, String)
         case addChain(NftablesChain)

@@ -9,10 +9,7 @@ import Netlink
 /// (`commit`) and the listings DEL, CHECK and GC read (`rules`, `chains`, `tables`), all in the
 /// process; no `nft`.
 public final class NftablesSession {
-    /// Whether a commit of this session removed something: closing the socket then waits
-    /// for the kernel's release of it (see `NftablesSession.shared()`).
-    public private(set) var leavesARelease = false
-    let transport: NetlinkTransport
+    private let transport: NetlinkTransport
     private var nextSequence: UInt32 = 1
 
     /// Opens a NETLINK_NETFILTER socket here; a receive waits at most 10 s (EAGAIN), so a
@@ -98,7 +95,6 @@ public final class NftablesSession {
             }
         }
         if let failure { throw failure.error }
-        if batch.commands.contains(where: \.removesSomething) { leavesARelease = true }
     }
 
     /// Sends a dump request (NFT_MSG_GET* with NLM_F_DUMP) and hands every reply to `read`

@@ -1,4 +1,3 @@
-import CSystem
 import Namespaces
 import Netlink
 import POSIX
@@ -17,10 +16,6 @@ extension NftablesSession {
     /// wait that long once for the masquerade and once for the spoof check, one after the
     /// other, before it even deleted the link; kept open, those releases run while the link is
     /// deleted and are done by the time the process exits.
-    ///
-    /// Nor does the process wait at its exit: the sockets whose commits removed something are
-    /// closed by a worker process of their own then (`csystem_detached_close`), so the
-    /// runtime does not wait for the kernel's release either.
     ///
     /// Keyed by the namespace's inode, so a thread that switched namespaces never writes to
     /// another namespace's tables. Plugins are synchronous; the table is guarded anyway.
@@ -46,21 +41,8 @@ private final class SharedSessions: @unchecked Sendable {
         try monitor.locked { () throws(NetlinkError) -> NftablesSession in
             if let open = sessions[key] { return open }
             let session = try NftablesSession()
-            if sessions.isEmpty { atexit { SharedSessions.table.closeDetached() } }
             sessions[key] = session
             return session
         }
-    }
-
-    /// At exit: the sockets that wait for a release when closed go to a worker that closes
-    /// them (our own copies close with the process without waiting). Nothing when no commit
-    /// removed anything, or when the worker cannot start (the exit then waits, as before).
-    private func closeDetached() {
-        let descriptors = monitor.locked {
-            sessions.values.filter(\.leavesARelease).compactMap { ($0.transport as? MnlSocket)?.descriptor.rawValue }
-        }
-        guard !descriptors.isEmpty else { return }
-        let closing = Array(descriptors.prefix(8))
-        _ = closing.withUnsafeBufferPointer { csystem_detached_close($0.baseAddress, Int32($0.count)) }
     }
 }

@@ -67,21 +67,4 @@ import Testing
         #expect(read(answer.reader.rawValue, &errorNumber, 4) == 4)
         #expect(errorNumber == ENODEV)
     }
-
-    /// The closing worker closes what it is given (the read end sees end of file once our copy
-    /// is closed too), and the caller is not held up by it.
-    @Test func theClosingWorkerClosesWhatItIsGiven() throws {
-        let given = try Self.pipe()
-        defer { given.reader.closeIgnoringErrors() }
-        let other = try Self.pipe()
-        defer { other.reader.closeIgnoringErrors() }
-        let descriptors = [given.writer.rawValue]
-        #expect(descriptors.withUnsafeBufferPointer { csystem_detached_close($0.baseAddress, 1) } == 0)
-        given.writer.closeIgnoringErrors()
-        other.writer.closeIgnoringErrors()
-        #expect(Self.readable(given.reader, within: 10_000).hangUp, "the worker kept the descriptor it was to close")
-        #expect(Self.readable(other.reader, within: 10_000).hangUp)
-        let tooMany = [Int32](repeating: given.reader.rawValue, count: 9)
-        #expect(tooMany.withUnsafeBufferPointer { csystem_detached_close($0.baseAddress, 9) } == -1 && errno == EINVAL)
-    }
 }

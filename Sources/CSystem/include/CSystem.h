@@ -87,13 +87,6 @@ int csystem_socket_namespace(int fd);
 /// started, -1 with errno set when it could not be (fork failed: EAGAIN, ENOMEM).
 int csystem_detached_netlink_request(int socket_fd, const void *message, size_t length, int report_fd);
 
-/// Closes `fds` (at most 8) in a worker process of its own (double-forked as in
-/// csystem_detached_netlink_request, keeping no other descriptor), so that what the kernel
-/// does when the last reference to them goes (an nfnetlink socket's release waits for the
-/// destroy work of its commits: an RCU grace period) is not waited for here. The caller
-/// still closes its own copies. Returns 0 once the worker is started, -1 with errno set.
-int csystem_detached_close(const int *fds, int count);
-
 /// CLOCK_MONOTONIC in nanoseconds.
 uint64_t csystem_monotonic_ns(void);
 
