@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -103,4 +104,9 @@ int csystem_detached_netlink_request(int socket_fd, const void *message, size_t 
         written = write(report_fd, &result, sizeof result);
     } while (written < 0 && errno == EINTR);
     _exit(0);
+}
+
+int csystem_become_subreaper(void)
+{
+    return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 }

@@ -52,6 +52,7 @@ func benchmarkRuntimeMode(options: Options) throws {
             func record(_ index: Int, _ sample: Sample) {
                 if isOurs { rows[index].ours.append(sample) } else { rows[index].reference.append(sample) }
             }
+            awaitAdoptedWorkers()
             let baseline = try host.run { () throws -> Sample in
                 let start = MonotonicClock.nanoseconds
                 let outcome = try ChildProcess.run("/bin/true", environment: ["CNI_COMMAND=VERSION"])
@@ -118,6 +119,7 @@ func benchmarkRuntimeMode(options: Options) throws {
             }
         }
         if let cFloor = options.cFloor {
+            awaitAdoptedWorkers()
             let text = try host.run { () throws -> String in
                 let outcome = try ChildProcess.run(cFloor, arguments: ["up0", netns], environment: [])
                 return String(decoding: outcome.standardOutput, as: UTF8.self)
@@ -134,6 +136,7 @@ func benchmarkRuntimeMode(options: Options) throws {
             #"{"cniVersion":"1.0.0","name":"rt-many-\#(label)","type":"macvlan","master":"up0","ipam":{"type":"host-local","dataDir":"\#(dataDir)","ranges":[[{"subnet":"10.\#(label == "ours" ? 90 : 91).0.0/16"}]]}}"#
         var times: [String] = []
         for command in ["ADD", "DEL"] {
+            awaitAdoptedWorkers()
             let failures = Concurrently.run(40) { n in
                 let environment = [
                     "CNI_COMMAND=\(command)", "CNI_CONTAINERID=many\(n)", "CNI_NETNS=\(netns)", "CNI_IFNAME=m\(n)",

@@ -15,6 +15,9 @@ import ProcessRunner
     import Glibc
 #endif
 
+// What a plugin leaves running (a DEL's worker) becomes ours, so measurements can wait for it
+// (`awaitAdoptedWorkers`) and it is reaped.
+_ = csystem_become_subreaper()
 do {
     let options = Options(CommandLine.arguments)
     // One part alone when asked (`--<part>-only`), else everything.

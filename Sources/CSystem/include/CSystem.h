@@ -87,6 +87,10 @@ int csystem_socket_namespace(int fd);
 /// started, -1 with errno set when it could not be (fork failed: EAGAIN, ENOMEM).
 int csystem_detached_netlink_request(int socket_fd, const void *message, size_t length, int report_fd);
 
+/// prctl(PR_SET_CHILD_SUBREAPER, 1): orphans of this process's descendants become its
+/// children (a benchmark waits for a DEL's worker with it). 0 or -1 with errno set.
+int csystem_become_subreaper(void);
+
 /// CLOCK_MONOTONIC in nanoseconds.
 uint64_t csystem_monotonic_ns(void);
 
