@@ -68,6 +68,25 @@ func errorReply(_ error: Int32, sequence: UInt32, port: UInt32, message: String?
         #expect(transport.sent == [expected])
     }
 
+    /// A request that outgrows the builder's first zeroed bytes (it zeroes more as it grows)
+    /// still carries zeros in every attribute's padding: 700 one-letter names, 8 bytes each
+    /// with 2 of padding, past 512 and 2048 bytes.
+    @Test func paddingStaysZeroAsTheRequestGrows() throws {
+        let transport = RecordingTransport()
+        transport.replies = [{ errorReply(0, sequence: $0, port: 4242) }]
+        // The allocator hands the builder this freed block again: its bytes are not zeros.
+        let poison = UnsafeMutableRawPointer.allocate(byteCount: 16384, alignment: 8)
+        poison.initializeMemory(as: UInt8.self, repeating: 0xFF, count: 16384)
+        poison.deallocate()
+        let request = MessageBuilder(type: 16, flags: 0)
+        request.putFamilyHeader((UInt64(0), UInt64(0)))  // a zero ifinfomsg (16 bytes)
+        for _ in 0..<700 { request.put(3, string: "a") }
+        try RouteNetlink(transport: transport, firstSequence: 1).perform(request, operation: "grow")
+        var body = ifinfoZero
+        for _ in 0..<700 { body += attribute(3, Array("a".utf8) + [0]) }
+        #expect(transport.sent == [nlmsg(type: 16, flags: 0x5, sequence: 1, port: 0, body)])
+    }
+
     /// A delete that does not wait for the release falls back to a plain RTM_DELLINK where
     /// the transport is not a kernel socket: the same bytes as `deleteLink`.
     @Test func deleteWithoutWaitingIsAPlainDeleteOnAnotherTransport() throws {
