@@ -50,8 +50,7 @@ final class LeaseManager: @unchecked Sendable {
     /// the lease. A lease already held for the attachment is returned as it is. Errors name
     /// the interface and what was heard.
     func acquire<Record: HeldLease>(_ request: DaemonRequest, _: Record.Type) throws -> Record.Client.Lease {
-        let key = ExactKey(request.key)
-        if let lease = monitor.locked({ self[keyPath: Record.table][key]?.client.lease }) { return lease }
+        if let lease = lease(request.key, Record.self) { return lease }
         let namespace = try host.openNamespace(netnsPath(request))
         let netlink = try namespace.netlink()
         guard let link = try netlink.link(named: request.ifName) else {
@@ -69,7 +68,7 @@ final class LeaseManager: @unchecked Sendable {
                 lease, to: client, for: request, link: link, netlink: netlink,
                 boundAtWall: host.wallSeconds - (host.monotonicSeconds - client.boundAt), manager: self)
             monitor.locked {
-                self[keyPath: Record.table][key] = record
+                self[keyPath: Record.table][ExactKey(request.key)] = record
                 monitor.signal()
             }
             persist(record)
