@@ -10,17 +10,21 @@ import Netlink
 enum ContainerInterface {
     /// What an ADD works with: the container's namespace, a netlink session inside it and one
     /// in the host namespace (the container's own with `hostIsContainer`: `linkInContainer`).
-    /// CNI_IFNAME already in the container is refused before anything is made (`refuseExisting`).
+    /// With `refusingExisting`, CNI_IFNAME already in the container is refused before anything
+    /// is made (`refuseExisting`); without, the caller learns it from its RTM_NEWLINK's EEXIST.
     struct Sessions {
         let container: any ContainerNamespace
         let containerNetlink: any NetlinkSession
         let hostNetlink: any NetlinkSession
 
-        init(_ environment: CNIEnvironment, host: any NamespaceHost, hostIsContainer: Bool = false) throws {
+        init(
+            _ environment: CNIEnvironment, host: any NamespaceHost, hostIsContainer: Bool = false,
+            refusingExisting: Bool = true
+        ) throws {
             container = try host.openNamespace(environment.netns)
             containerNetlink = try container.netlink()
             hostNetlink = hostIsContainer ? containerNetlink : try host.hostNetlink()
-            try ContainerInterface.refuseExisting(environment, in: containerNetlink)
+            if refusingExisting { try ContainerInterface.refuseExisting(environment, in: containerNetlink) }
         }
     }
 
@@ -63,7 +67,7 @@ enum ContainerInterface {
     }
 
     /// Deletes CNI_IFNAME in the container and, when given, the link under `temporaryName`
-    /// (what an ADD killed between creating and renaming its link leaves).
+    /// (what an ADD of an earlier release, killed between creating and renaming its link, left).
     static func delete(
         _ environment: CNIEnvironment, kind: String, temporaryName: String? = nil, host: any NamespaceHost
     )

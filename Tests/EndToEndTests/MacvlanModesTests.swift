@@ -340,7 +340,7 @@ import Testing
     /// whether host-local runs in-process or is exec'd.
     @Test(
         .enabled(if: Testbed.binariesHaveTestHooks, "release binaries carry no fault-injection hook"),
-        arguments: ["create", "rename", "ipam", "sysctl", "address", "up", "route"])
+        arguments: ["create", "ipam", "sysctl", "address", "up", "route"])
     func failureAfterEachStepLeavesNothing(_ step: String) throws {
         for exec in ["0", "1"] {
             let bed = try Testbed()

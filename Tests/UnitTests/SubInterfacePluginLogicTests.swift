@@ -109,13 +109,12 @@ func macvlanConfig(_ extra: String = #","master":"eth0""#, ipam: Bool = true, ve
 }
 
 @Suite struct MacvlanLogicTests {
-    @Test func addCreatesInTheContainerRenamesAndConfiguresInOrder() throws {
+    @Test func addCreatesInTheContainerUnderItsNameAndConfiguresInOrder() throws {
         let node = subInterfaceNode()
         let result = try MacvlanPlugin(host: FakeHost(node: node)).add(try pluginRequest(macvlanConfig()))
         #expect(
             normalized(node.mutationLog, prefix: "mv") == [
-                "host newlink <tmp> macvlan on eth0 in \(containerPath)",
-                "\(containerPath) rename <tmp> eth0",
+                "host newlink eth0 macvlan on eth0 in \(containerPath)",
                 "ipam host-local ADD c1/eth0",
                 "\(containerPath) sysctl net/ipv4/conf/eth0/arp_notify=1",
                 "\(containerPath) sysctl net/ipv6/conf/eth0/ndisc_notify=1",
@@ -143,7 +142,7 @@ func macvlanConfig(_ extra: String = #","master":"eth0""#, ipam: Bool = true, ve
         node.ipamResult?.routes.append(CNIResult.Route(destination: IPPrefix("::/0")!))
         _ = try MacvlanPlugin(host: FakeHost(node: node)).add(try pluginRequest(macvlanConfig()))
         #expect(
-            Array(normalized(node.mutationLog, prefix: "mv").dropFirst(3)) == [
+            Array(node.mutationLog.dropFirst(2)) == [
                 "\(containerPath) sysctl net/ipv4/conf/eth0/arp_notify=1",
                 "\(containerPath) sysctl net/ipv6/conf/eth0/ndisc_notify=1",
                 "\(containerPath) sysctl net/ipv6/conf/lo/disable_ipv6=0",
@@ -162,7 +161,7 @@ func macvlanConfig(_ extra: String = #","master":"eth0""#, ipam: Bool = true, ve
         let complete = subInterfaceNode()
         _ = try MacvlanPlugin(host: FakeHost(node: complete)).add(try pluginRequest(macvlanConfig()))
         let steps = complete.mutations
-        #expect(steps == 8)
+        #expect(steps == 7)
         for step in 1...steps {
             let node = subInterfaceNode()
             let before = node.state
@@ -176,8 +175,8 @@ func macvlanConfig(_ extra: String = #","master":"eth0""#, ipam: Bool = true, ve
             let failed = try #require(log.firstIndex { $0.hasSuffix("-> failed") })
             let undo = Array(log[(failed + 1)...])
             let expected = [
-                step > 3 ? "ipam host-local DEL c1/eth0" : nil,
-                step > 1 ? "\(containerPath) dellink \(step > 2 ? "eth0" : "<tmp>")" : nil,
+                step > 2 ? "ipam host-local DEL c1/eth0" : nil,
+                step > 1 ? "\(containerPath) dellink eth0" : nil,
             ].compactMap { $0 }
             #expect(undo == expected, "step \(step)")
         }
@@ -207,7 +206,7 @@ func macvlanConfig(_ extra: String = #","master":"eth0""#, ipam: Bool = true, ve
         node.addLink(Link(index: 0, name: "eth1", flags: FakeNode.up))
         _ = try MacvlanPlugin(host: FakeHost(node: node)).add(try pluginRequest(macvlanConfig("")))
         #expect(
-            normalized(node.mutationLog, prefix: "mv").first == "host newlink <tmp> macvlan on eth0 in \(containerPath)"
+            node.mutationLog.first == "host newlink eth0 macvlan on eth0 in \(containerPath)"
         )
     }
 
@@ -216,16 +215,15 @@ func macvlanConfig(_ extra: String = #","master":"eth0""#, ipam: Bool = true, ve
         node.addLink(Link(index: 0, name: "uplink", flags: FakeNode.up), in: containerPath)
         _ = try MacvlanPlugin(host: FakeHost(node: node)).add(
             try pluginRequest(macvlanConfig(#","master":"uplink","linkInContainer":true"#)))
-        #expect(normalized(node.mutationLog, prefix: "mv").first == "\(containerPath) newlink <tmp> macvlan on uplink")
+        #expect(node.mutationLog.first == "\(containerPath) newlink eth0 macvlan on uplink")
     }
 
     @Test func withoutIPAMTheLinkIsOnlyBroughtUp() throws {
         let node = subInterfaceNode()
         let result = try MacvlanPlugin(host: FakeHost(node: node)).add(try pluginRequest(macvlanConfig(ipam: false)))
         #expect(
-            normalized(node.mutationLog, prefix: "mv") == [
-                "host newlink <tmp> macvlan on eth0 in \(containerPath)", "\(containerPath) rename <tmp> eth0",
-                "\(containerPath) up eth0",
+            node.mutationLog == [
+                "host newlink eth0 macvlan on eth0 in \(containerPath)", "\(containerPath) up eth0",
             ])
         #expect(result.ips.isEmpty)
     }
@@ -252,16 +250,39 @@ func macvlanConfig(_ extra: String = #","master":"eth0""#, ipam: Bool = true, ve
         #expect(!node.log.contains { $0.hasPrefix("ipam") })
     }
 
-    @Test func addRemovesWhatAKilledAddLeftUnderTheTemporaryName() throws {
+    /// An ADD killed after its RTM_NEWLINK leaves the link under CNI_IFNAME: the next ADD is
+    /// refused (code 4) without touching it, and DEL removes it.
+    @Test func aKilledAddsLinkIsRefusedByAddAndRemovedByDel() throws {
         let node = subInterfaceNode()
-        let request = try pluginRequest(macvlanConfig())
+        let plugin = MacvlanPlugin(host: FakeHost(node: node))
+        node.addLink(Link(index: 0, name: "eth0", kind: "macvlan", parentIndex: 2), in: containerPath)
+        let error = cniError { _ = try plugin.add(try pluginRequest(macvlanConfig())) }
+        #expect(error?.code == 4 && error?.msg == #"interface "eth0" already exists in netns /run/netns/c1"#)
+        #expect(node.mutationLog.isEmpty && node.link("eth0", in: containerPath) != nil)
+        try plugin.delete(try pluginRequest(macvlanConfig(), "DEL"))
+        #expect(node.link("eth0", in: containerPath) == nil)
+    }
+
+    /// What an ADD of a 0.1 release killed between creating its link and renaming it left:
+    /// DEL removes the link under the attachment's temporary name too.
+    @Test func delRemovesWhatAnEarlierReleasesKilledAddLeft() throws {
+        let node = subInterfaceNode()
+        let request = try pluginRequest(macvlanConfig(), "DEL")
         let leftover = MacvlanPlugin.temporaryName(request.environment)
         node.addLink(Link(index: 0, name: leftover, kind: "macvlan", parentIndex: 2), in: containerPath)
-        _ = try MacvlanPlugin(host: FakeHost(node: node)).add(request)
-        #expect(
-            normalized(node.mutationLog, prefix: "mv").prefix(2) == [
-                "\(containerPath) dellink <tmp>", "host newlink <tmp> macvlan on eth0 in \(containerPath)",
-            ])
+        try MacvlanPlugin(host: FakeHost(node: node)).delete(request)
+        #expect(node.mutationLog == ["ipam host-local DEL c1/eth0", "\(containerPath) dellink \(leftover)"])
+    }
+
+    /// EEXIST from RTM_NEWLINK without CNI_IFNAME in the container is the flavor's to explain.
+    @Test func anEEXISTWithoutTheNameIsTheFlavorsToExplain() throws {
+        let node = subInterfaceNode()
+        node.scriptedErrors = [("host newlink", EEXIST)]
+        let error = cniError {
+            _ = try VlanPlugin(host: FakeHost(node: node)).add(
+                try pluginRequest(#"{"cniVersion":"1.1.0","name":"v","type":"vlan","master":"eth0","vlanId":7}"#))
+        }
+        #expect(error?.code == 100 && error?.msg == #"master "eth0" already has a VLAN with id 7"#)
     }
 
     @Test func deleteReleasesTheAddressesThenRemovesTheLink() throws {
@@ -359,7 +380,7 @@ func macvlanConfig(_ extra: String = #","master":"eth0""#, ipam: Bool = true, ve
             #"{"cniVersion":"1.1.0","name":"net1","type":"ipvlan","master":"eth0","mode":"l3","flag":"private","ipam":{"type":"host-local"}}"#
         _ = try IpvlanPlugin(host: FakeHost(node: node)).add(try pluginRequest(config))
         #expect(
-            normalized(node.mutationLog, prefix: "iv").first == "host newlink <tmp> ipvlan on eth0 in \(containerPath)")
+            node.mutationLog.first == "host newlink eth0 ipvlan on eth0 in \(containerPath)")
         let link = try #require(node.link("eth0", in: containerPath))
         #expect(link.ipvlanMode == .l3 && link.ipvlanFlags == .private)
     }
@@ -373,8 +394,8 @@ func macvlanConfig(_ extra: String = #","master":"eth0""#, ipam: Bool = true, ve
             #"{"cniVersion":"1.1.0","interfaces":[{"name":"uplink"}],"ips":[{"address":"10.9.0.7/24","gateway":"10.9.0.1"}],"routes":[{"dst":"10.8.0.0/16"}]}"#
         let config = #"{"cniVersion":"1.1.0","name":"net1","type":"ipvlan","prevResult":\#(previous)}"#
         let result = try IpvlanPlugin(host: FakeHost(node: node)).add(try pluginRequest(config))
-        let log = normalized(node.mutationLog, prefix: "iv")
-        #expect(log.first == "host newlink <tmp> ipvlan on uplink in \(containerPath)")
+        let log = node.mutationLog
+        #expect(log.first == "host newlink eth0 ipvlan on uplink in \(containerPath)")
         #expect(log.contains("\(containerPath) newaddr eth0 10.9.0.7/24"))
         #expect(log.last == "\(containerPath) newroute 10.8.0.0/16 via 10.9.0.1 dev eth0")
         #expect(result.ips.map(\.interface) == [0])
@@ -396,7 +417,7 @@ func macvlanConfig(_ extra: String = #","master":"eth0""#, ipam: Bool = true, ve
         _ = try VlanPlugin(host: FakeHost(node: node)).add(try pluginRequest(config))
         #expect(node.link("eth0", in: containerPath)?.vlanID == 42)
         #expect(
-            normalized(node.mutationLog, prefix: "vl").first == "host newlink <tmp> vlan on eth0 in \(containerPath)")
+            node.mutationLog.first == "host newlink eth0 vlan on eth0 in \(containerPath)")
 
         let taken = subInterfaceNode()
         taken.scriptedErrors = [("host newlink", EEXIST)]

@@ -72,9 +72,9 @@ public struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
         settings.linkInContainer ? "netns \(env.netns)" : "the host netns"
     }
 
-    /// ADD, every step undone if a later one fails: create the link under a temporary name
-    /// directly in the container (IFLA_NET_NS_FD), rename it to CNI_IFNAME, IPAM ADD,
-    /// arp_notify/ndisc_notify, addresses, up, routes.
+    /// ADD, every step undone if a later one fails: create the link as CNI_IFNAME directly in
+    /// the container (IFLA_NET_NS_FD), IPAM ADD, arp_notify/ndisc_notify, addresses, up, routes.
+    /// A killed ADD leaves at most a link of this kind under CNI_IFNAME, which DEL removes.
     public func add(_ request: CNIRequest) throws -> CNIResult {
         try host.holdingAttachmentLock(request, forDelete: false) { try addLocked(request) }
     }
@@ -83,7 +83,8 @@ public struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
         let config = try flavor.readConfig(request)
         let settings = flavor.settings(config)
         let env = request.environment
-        let sessions = try ContainerInterface.Sessions(env, host: host, hostIsContainer: settings.linkInContainer)
+        let sessions = try ContainerInterface.Sessions(
+            env, host: host, hostIsContainer: settings.linkInContainer, refusingExisting: false)
         let (container, containerNetlink, hostNetlink) =
             (sessions.container, sessions.containerNetlink, sessions.hostNetlink)
         let master = try MasterResolution.resolve(
@@ -98,29 +99,10 @@ public struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
                 "invalid MTU \(settings.mtu): it must not exceed the master's (\"\(master.name)\", MTU \(master.mtu))")
         }
 
-        let temporaryName = Self.temporaryName(env)
-        // A link under this attachment's temporary name is what an ADD killed before its
-        // rename left behind: ours to remove.
-        try ContainerInterface.deleteLink(named: temporaryName, kind: Flavor.kind, containerNetlink)
         return try Rollback.guarding { rollback in
-            do throws(NetlinkError) {
-                try hostNetlink.createLink(
-                    LinkRequest(
-                        name: temporaryName, kind: flavor.linkKind(config), parentIndex: master.index,
-                        mtu: settings.mtu == 0 ? nil : settings.mtu, address: settings.mac,
-                        namespaceFD: settings.linkInContainer ? nil : container.fileDescriptor))
-            } catch {
-                throw flavor.explainCreateFailure(error, master: master, config: config)
-            }
-            guard let created = try containerNetlink.link(named: temporaryName) else {
-                throw CNIError(
-                    code: .kernelOperationFailed,
-                    msg: "\(Flavor.kind) \"\(temporaryName)\" vanished from netns \(env.netns) after creation")
-            }
-            rollback.add("delete link \(temporaryName)") { try containerNetlink.deleteLink(index: created.index) }
+            let link = try createLink(config, settings, master: master, sessions, env)
+            rollback.add("delete link \(env.ifName)") { try containerNetlink.deleteLink(index: link.index) }
             try host.checkpoint("create")
-            try containerNetlink.renameLink(index: created.index, to: env.ifName)
-            try host.checkpoint("rename")
 
             var result = CNIResult(cniVersion: request.config.cniVersion)
             if let ipamResult = try host.addIPAM(request, interfaceIndex: 0, rollback: &rollback) {
@@ -133,10 +115,6 @@ public struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
                 }
                 result.routes = previous.routes
                 result.dns = previous.dns
-            }
-            guard let link = try containerNetlink.link(index: created.index) else {
-                throw CNIError(
-                    code: .kernelOperationFailed, msg: "link \"\(env.ifName)\" vanished from netns \(env.netns)")
             }
             let configuration = InterfaceConfiguration(netlink: containerNetlink, namespace: container, host: host)
             if result.ips.isEmpty {
@@ -158,8 +136,35 @@ public struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
         }
     }
 
+    /// RTM_NEWLINK from the master's namespace, made directly in the container
+    /// (IFLA_NET_NS_FD) under CNI_IFNAME, then RTM_GETLINK of it there for its index, MAC and
+    /// MTU. EEXIST is CNI_IFNAME already in the container (code 4, naming it) when the name is
+    /// there, else the flavor's meaning of it (vlan: the master has that VLAN id already).
+    private func createLink(
+        _ config: Flavor.Config, _ settings: SubInterfaceSettings, master: Link,
+        _ sessions: ContainerInterface.Sessions, _ env: CNIEnvironment
+    ) throws -> Link {
+        do throws(NetlinkError) {
+            try sessions.hostNetlink.createLink(
+                LinkRequest(
+                    name: env.ifName, kind: flavor.linkKind(config), parentIndex: master.index,
+                    mtu: settings.mtu == 0 ? nil : settings.mtu, address: settings.mac,
+                    namespaceFD: settings.linkInContainer ? nil : sessions.container.fileDescriptor))
+        } catch {
+            if error.errno == EEXIST { try ContainerInterface.refuseExisting(env, in: sessions.containerNetlink) }
+            throw flavor.explainCreateFailure(error, master: master, config: config)
+        }
+        guard let link = try sessions.containerNetlink.link(named: env.ifName) else {
+            throw CNIError(
+                code: .kernelOperationFailed,
+                msg: "\(Flavor.kind) \"\(env.ifName)\" vanished from netns \(env.netns) after creation")
+        }
+        return link
+    }
+
     /// DEL: IPAM DEL first, then the link (under CNI_IFNAME, or under the attachment's
-    /// temporary name when an ADD was killed before renaming it). Succeeds when CNI_NETNS is
+    /// temporary name, which 0.1 releases created the link under and then renamed:
+    /// what an ADD of theirs killed before the rename left). Succeeds when CNI_NETNS is
     /// empty, the namespace or the link is gone, the master is gone (the kernel removed the
     /// link with it), or DEL runs twice. Only a link of this plugin's kind is deleted.
     public func delete(_ request: CNIRequest) throws {
@@ -172,7 +177,8 @@ public struct SubInterfacePlugin<Flavor: SubInterfaceFlavor>: CNIPlugin {
         try ContainerInterface.delete(env, kind: Flavor.kind, temporaryName: Self.temporaryName(env), host: host)
     }
 
-    /// The attachment's name for its link between creation and the rename to CNI_IFNAME.
+    /// The attachment's temporary link name of earlier releases (created under it, then renamed
+    /// to CNI_IFNAME): DEL still removes a link left under it.
     static func temporaryName(_ env: CNIEnvironment) -> String {
         TemporaryName.make(prefix: Flavor.temporaryPrefix, containerID: env.containerID, ifName: env.ifName)
     }
