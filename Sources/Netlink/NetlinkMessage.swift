@@ -40,38 +40,62 @@ public struct NetlinkMessage: Sendable {
 }
 
 /// Attributes (struct nlattr: u16 length, u16 type, payload padded to 4) read from a buffer.
-/// Bounds-checked like `NetlinkMessage.split`: a malformed attribute ends the walk.
+/// Bounds-checked like `NetlinkMessage.split`: a malformed attribute ends the walk. The
+/// attributes are ranges of the one buffer (nested ones too): a value is copied out only when
+/// asked for, and numbers are read in place.
 public struct NetlinkAttributes: Sendable {
-    /// Every attribute in order, with NLA_F_NESTED and NLA_F_NET_BYTEORDER masked off the type.
-    public private(set) var all: [(type: UInt16, value: [UInt8])] = []
+    private let bytes: [UInt8]
+    /// Each attribute's type (NLA_F_NESTED and NLA_F_NET_BYTEORDER masked off) and where its
+    /// value lies in `bytes`, in order.
+    private var entries: [(type: UInt16, value: Range<Int>)] = []
 
+    /// Every attribute in order, with NLA_F_NESTED and NLA_F_NET_BYTEORDER masked off the type.
+    public var all: [(type: UInt16, value: [UInt8])] { entries.map { ($0.type, Array(bytes[$0.value])) } }
+
+    /// The attributes in `bytes` from `start` to the end.
     public init(_ bytes: [UInt8], from start: Int = 0) {
+        self.init(bytes, in: min(max(start, 0), bytes.count)..<bytes.count)
+    }
+
+    /// The attributes in `bytes[region]` (a nested attribute's value).
+    private init(_ bytes: [UInt8], in region: Range<Int>) {
+        self.bytes = bytes
         let headerSize = MemoryLayout<nlattr>.size
         let typeMask = ~(UInt16(NLA_F_NESTED) | UInt16(NLA_F_NET_BYTEORDER))
-        var offset = start
-        while let attribute = bytes.load(nlattr.self, at: offset) {
+        let end = region.upperBound
+        var offset = region.lowerBound
+        while offset + headerSize <= end, let attribute = bytes.load(nlattr.self, at: offset) {
             let length = Int(attribute.nla_len)
-            guard length >= headerSize, offset + length <= bytes.count else { break }
-            all.append((attribute.nla_type & typeMask, Array(bytes[(offset + headerSize)..<(offset + length)])))
+            guard length >= headerSize, offset + length <= end else { break }
+            entries.append((attribute.nla_type & typeMask, (offset + headerSize)..<(offset + length)))
             offset += cmnl_align(length)
         }
     }
 
-    public subscript(type: Int) -> [UInt8]? { all.last(where: { Int($0.type) == type })?.value }
+    /// Where the last attribute of `type` lies in `bytes`.
+    private func range(_ type: Int) -> Range<Int>? { entries.last(where: { Int($0.type) == type })?.value }
 
-    public func u8(_ type: Int) -> UInt8? { self[type].flatMap { $0.count >= 1 ? $0[0] : nil } }
-    public func u16(_ type: Int) -> UInt16? { self[type]?.load(UInt16.self, at: 0) }
-    public func u32(_ type: Int) -> UInt32? { self[type]?.load(UInt32.self, at: 0) }
+    public subscript(type: Int) -> [UInt8]? { range(type).map { Array(bytes[$0]) } }
+
+    /// A number of `T`'s size at the start of the value; nil when the value is shorter.
+    private func number<T: FixedWidthInteger>(_ type: Int, _: T.Type) -> T? {
+        guard let value = range(type), value.count >= MemoryLayout<T>.size else { return nil }
+        return bytes.load(T.self, at: value.lowerBound)
+    }
+
+    public func u8(_ type: Int) -> UInt8? { number(type, UInt8.self) }
+    public func u16(_ type: Int) -> UInt16? { number(type, UInt16.self) }
+    public func u32(_ type: Int) -> UInt32? { number(type, UInt32.self) }
     public func i32(_ type: Int) -> Int32? { u32(type).map { Int32(bitPattern: $0) } }
 
     /// A string attribute without its terminating NUL.
     public func string(_ type: Int) -> String? {
-        guard let value = self[type] else { return nil }
-        let end = value.firstIndex(of: 0) ?? value.count
-        return RawName.decode(value[0..<end])
+        guard let value = range(type) else { return nil }
+        let end = bytes[value].firstIndex(of: 0) ?? value.upperBound
+        return RawName.decode(bytes[value.lowerBound..<end])
     }
 
-    public func nested(_ type: Int) -> NetlinkAttributes? { self[type].map { NetlinkAttributes($0) } }
+    public func nested(_ type: Int) -> NetlinkAttributes? { range(type).map { NetlinkAttributes(bytes, in: $0) } }
 }
 
 /// A reply's fixed family header (`ifinfomsg`, `ifaddrmsg`, `rtmsg`, `nlmsgerr` ...) read as

@@ -245,5 +245,20 @@ func errorReply(_ error: Int32, sequence: UInt32, port: UInt32, message: String?
         _ = NetlinkAttributes([0, 0, 1, 0, 255, 255])
         _ = NetlinkAttributes(le16(300) + le16(1) + [1, 2])
         #expect(NetlinkAttributes(le16(3) + le16(1)).all.isEmpty)
+        #expect(NetlinkAttributes([1, 2, 3], from: 8).all.isEmpty, "a start past the end")
+    }
+
+    /// A nested attribute is read within its parent's value only: an inner length that runs
+    /// past the parent ends the walk there, even where the buffer goes on.
+    @Test func nestedAttributesStayInsideTheirParent() {
+        let inner = le16(8) + le16(1) + le32(7) + le16(12) + le16(2) + le32(9)  // the second claims 12
+        let outer = le16(UInt16(4 + inner.count)) + le16(5) + inner + le16(8) + le16(6) + le32(0xABCD)
+        let attributes = NetlinkAttributes(outer)
+        #expect(attributes.u32(6) == 0xABCD)
+        let nested = attributes.nested(5)
+        #expect(nested?.u32(1) == 7)
+        #expect(nested?.all.count == 1, "the attribute running past its parent is not read")
+        #expect(nested?.u32(6) == nil && nested?[2] == nil)
+        #expect(attributes.u8(6) == 0xCD && attributes.u16(6) == 0xABCD && attributes[6] == le32(0xABCD))
     }
 }
