@@ -120,7 +120,7 @@ import Testing
         let host = try bed.hostWithUplink()
         let c1 = try bed.namespace("c1")
         // A route through a gateway outside every connected subnet fails in the kernel
-        // (ENETUNREACH) after the link was created, renamed, addressed and brought up.
+        // (ENETUNREACH) after the link was created, addressed and brought up.
         let broken =
             #"{"cniVersion":"1.1.0","name":"mvnet","type":"macvlan","master":"up0","ipam":{"type":"static","addresses":[{"address":"10.77.0.51/24"}],"routes":[{"dst":"10.99.0.0/16","gw":"192.168.254.1"}]}}"#
         let add = try bed.plugin("macvlan", "ADD", config: broken, host: host, netns: bed.path(c1))
