@@ -102,6 +102,36 @@ import Testing
         #expect(Set(try bed.linkNames(c1)) == ["lo", "eth0", "other"])
     }
 
+    /// The link is created as CNI_IFNAME directly in the container: that name taken in the
+    /// host namespace, and by the links of other containers on the same master, is no conflict
+    /// (the reference renames from a random name for old kernels that checked the creator's
+    /// namespace).
+    @Test func theNameMayBeTakenInTheHostAndInOtherContainers() throws {
+        let bed = try Testbed()
+        defer { bed.tearDown() }
+        let host = try bed.hostWithUplink()
+        try bed.ip(host, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0peer")
+        let containers = [try bed.namespace("c1"), try bed.namespace("c2")]
+        for (offset, container) in containers.enumerated() {
+            let add = try bed.plugin(
+                "macvlan", "ADD", config: config("10.77.0.\(61 + offset)/24"), host: host,
+                containerID: "c\(offset + 1)", netns: bed.path(container))
+            #expect(add.status == 0, "\(add.output)")
+            let link = try bed.ipJSON(container, "-d", "link", "show", "eth0").arrayValue?.first
+            #expect(link?["linkinfo"]?["info_kind"] == "macvlan")
+        }
+        #expect(
+            try bed.ipJSON(host, "-d", "link", "show", "eth0").arrayValue?.first?["linkinfo"]?["info_kind"] == "veth")
+        for (offset, container) in containers.enumerated() {
+            let del = try bed.plugin(
+                "macvlan", "DEL", config: config("10.77.0.\(61 + offset)/24"), host: host,
+                containerID: "c\(offset + 1)", netns: bed.path(container))
+            #expect(del.status == 0, "\(del.output)")
+            #expect(try bed.linkNames(container) == ["lo"])
+        }
+        #expect(Set(try bed.linkNames(host)) == ["lo", "up0", "up0p", "eth0", "eth0peer"])
+    }
+
     @Test func missingMasterNamesItAndTheNamespace() throws {
         let bed = try Testbed()
         defer { bed.tearDown() }
