@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
+#include <string.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -41,9 +42,10 @@ static void close_all_but(int a, int b)
     if (high < UINT_MAX) close_from_to(high + 1, UINT_MAX);
 }
 
-/// Reads until the kernel's NLMSG_ERROR (the ack of the one request sent); its errno, 0 for
-/// success.
-static int await_ack(int sock)
+/// Reads until the kernel's NLMSG_ERROR (the ack of the one request sent) and copies it into
+/// `ack` (at most `capacity` bytes: a longer one is cut there, its nlmsg_len with it); returns
+/// its length, or the negative errno of a failed read or EBADMSG for a truncated ack.
+static int await_ack(int sock, char *ack, int capacity)
 {
     union {
         char bytes[16384];
@@ -53,15 +55,17 @@ static int await_ack(int sock)
         ssize_t received = recv(sock, buffer.bytes, sizeof buffer.bytes, 0);
         if (received < 0) {
             if (errno == EINTR) continue;
-            return errno;
+            return -errno;
         }
         int left = (int)received;
         for (struct nlmsghdr *message = &buffer.header; NLMSG_OK(message, left);
              message = NLMSG_NEXT(message, left)) {
             if (message->nlmsg_type != NLMSG_ERROR) continue;
-            if (message->nlmsg_len < NLMSG_LENGTH(sizeof(int))) return EBADMSG;
-            int error = *(const int *)NLMSG_DATA(message);
-            return error < 0 ? -error : 0;
+            if (message->nlmsg_len < NLMSG_LENGTH(sizeof(int))) return -EBADMSG;
+            int length = message->nlmsg_len < (unsigned)capacity ? (int)message->nlmsg_len : capacity;
+            memcpy(ack, message, (size_t)length);
+            ((struct nlmsghdr *)ack)->nlmsg_len = (unsigned)length;
+            return length;
         }
     }
 }
@@ -93,15 +97,27 @@ int csystem_detached_netlink_request(int socket_fd, const void *message, size_t 
     sigaction(SIGPIPE, &ignore, NULL);
     setsid();
     close_all_but(socket_fd, report_fd);
-    int result = 0;
+    // The answer is one write (at most PIPE_BUF bytes, so the reader gets it whole): the
+    // kernel's ack as it came, or the errno (an int) of a send or receive that failed.
+    union {
+        char bytes[PIPE_BUF];
+        struct nlmsghdr header;
+        int error;
+    } answer;
+    int answer_length = sizeof answer.error;
     if (send(socket_fd, message, length, 0) < 0) {
-        result = errno;
+        answer.error = errno;
     } else {
-        result = await_ack(socket_fd);
+        int received = await_ack(socket_fd, answer.bytes, (int)sizeof answer.bytes);
+        if (received < 0) {
+            answer.error = -received;
+        } else {
+            answer_length = received;
+        }
     }
     ssize_t written;
     do {
-        written = write(report_fd, &result, sizeof result);
+        written = write(report_fd, answer.bytes, (size_t)answer_length);
     } while (written < 0 && errno == EINTR);
     _exit(0);
 }

@@ -19,7 +19,7 @@ extension RouteNetlink {
     /// init or the nearest subreaper reaps it), which waits for the ack; this returns at the
     /// kernel's RTM_DELLINK notification of the link (RTNLGRP_LINK, sent before the release)
     /// or at the worker's answer, whichever comes first. An error (ENODEV: already gone) comes
-    /// with the worker's answer. Where the worker cannot be set up (a transport that is not a
+    /// with the worker's answer, with the kernel's extended-ack text as `deleteLink` has it. Where the worker cannot be set up (a transport that is not a
     /// kernel socket, no SIOCGSKNS, fork failing) or ends without an answer, this is
     /// `deleteLink(index:)`.
     public func deleteLinkWithoutWaitingForRelease(index: Int32) throws(NetlinkError) {
@@ -65,16 +65,43 @@ extension RouteNetlink {
                 }
             }
             if ready[0].revents != 0 {
-                var error: Int32 = 0
-                let count = read(answer.rawValue, &error, MemoryLayout<Int32>.size)
+                var bytes = [UInt8](repeating: 0, count: Self.workerAnswerCapacity)
+                let count = read(answer.rawValue, &bytes, bytes.count)
                 if count < 0 && errno == EINTR { continue }
+                switch Self.workerAnswer(Array(bytes.prefix(max(count, 0))), operation: operation) {
+                case .succeeded: return
+                case .failed(let error): throw error
                 // No answer: the worker was killed, before or after sending; asking again
                 // says (ENODEV when it had been sent).
-                guard count == MemoryLayout<Int32>.size else { return try deleteLink(index: index) }
-                if error == 0 { return }
-                throw NetlinkError(operation: operation, errno: error)
+                case .unreadable: return try deleteLink(index: index)
+                }
             }
         }
+    }
+
+    /// The most a worker's answer holds: it writes it at once, and a pipe keeps a write of up
+    /// to PIPE_BUF bytes whole.
+    static let workerAnswerCapacity = 4096
+
+    /// What a detached worker's answer says (`csystem_detached_netlink_request`).
+    public enum WorkerAnswer: Equatable {
+        case succeeded
+        /// The kernel's errno and extended-ack text, or the errno of the worker's send or receive.
+        case failed(NetlinkError)
+        /// Nothing, or neither an ack nor an errno: the worker ended without answering.
+        case unreadable
+    }
+
+    /// Reads a worker's answer: the kernel's NLMSG_ERROR as it came (read as `perform` reads
+    /// one), or an errno alone (4 bytes).
+    public static func workerAnswer(_ bytes: [UInt8], operation: String) -> WorkerAnswer {
+        if bytes.count == MemoryLayout<Int32>.size, let error = bytes.load(Int32.self, at: 0) {
+            return error == 0 ? .succeeded : .failed(NetlinkError(operation: operation, errno: error))
+        }
+        guard let ack = NetlinkMessage.split(bytes).first(where: { Int32($0.type) == Int32(NLMSG_ERROR) }) else {
+            return .unreadable
+        }
+        return failure(of: ack, operation: { operation }).map { .failed($0) } ?? .succeeded
     }
 
     /// Whether `datagram` holds the kernel's RTM_DELLINK notification of link `index`.

@@ -60,10 +60,8 @@ public final class RouteNetlink {
                 guard message.sequence == sequence, message.portID == transport.portID else { continue }
                 switch Int32(message.type) {
                 case Int32(NLMSG_ERROR):
-                    let error = Self.errorCode(of: message)
-                    if error == 0 { return replies }
-                    throw NetlinkError(
-                        operation: operation(), errno: -error, extendedAck: Self.extendedAck(of: message))
+                    if let failure = Self.failure(of: message, operation: operation) { throw failure }
+                    return replies
                 case Int32(NLMSG_DONE):
                     // A dump may end with a negative errno in NLMSG_DONE's payload.
                     if let status = message.payload.load(Int32.self, at: 0), status < 0 {
@@ -86,6 +84,14 @@ public final class RouteNetlink {
                 }
             }
         }
+    }
+
+    /// The failure an NLMSG_ERROR reports, with the kernel's extended-ack text; nil for an ack
+    /// (error 0). `operation` is only asked for on a failure.
+    public static func failure(of message: NetlinkMessage, operation: () -> String) -> NetlinkError? {
+        let error = errorCode(of: message)
+        guard error != 0 else { return nil }
+        return NetlinkError(operation: operation(), errno: -error, extendedAck: extendedAck(of: message))
     }
 
     /// nlmsgerr.error: 0 for an ack, a negative errno otherwise. A truncated error message
