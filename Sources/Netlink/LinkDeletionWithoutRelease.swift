@@ -19,9 +19,9 @@ extension RouteNetlink {
     /// init or the nearest subreaper reaps it), which waits for the ack; this returns at the
     /// kernel's RTM_DELLINK notification of the link (RTNLGRP_LINK, sent before the release)
     /// or at the worker's answer, whichever comes first. An error (ENODEV: already gone) comes
-    /// with the worker's answer, with the kernel's extended-ack text as `deleteLink` has it. Where the worker cannot be set up (a transport that is not a
-    /// kernel socket, no SIOCGSKNS, fork failing) or ends without an answer, this is
-    /// `deleteLink(index:)`.
+    /// with the worker's answer, with the kernel's extended-ack text as `deleteLink` has it.
+    /// Where the worker cannot be set up (a transport that is not a kernel socket, no
+    /// SIOCGSKNS, fork failing) or ends without an answer, this is `deleteLink(index:)`.
     public func deleteLinkWithoutWaitingForRelease(index: Int32) throws(NetlinkError) {
         guard let socket = transport as? MnlSocket else { return try deleteLink(index: index) }
         let namespaceFD = csystem_socket_namespace(socket.descriptor.rawValue)

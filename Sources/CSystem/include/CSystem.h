@@ -82,9 +82,10 @@ int csystem_socket_namespace(int fd);
 /// Sends the netlink request `message` (NLM_F_ACK set) on the netlink socket `socket_fd`
 /// from a process of its own, which waits for the kernel's ack and writes it to `report_fd`
 /// in one write: the NLMSG_ERROR message as the kernel sent it (with its extended ack; cut at
-/// PIPE_BUF bytes), or an int errno alone when sending or receiving failed. That worker keeps no other descriptor of the caller (so a
-/// runtime reading the caller's stdout sees its end when the caller exits) and is not the
-/// caller's child (init, or the nearest subreaper, reaps it). Returns 0 once the worker is
+/// PIPE_BUF bytes), or an int errno alone when sending or receiving failed. That worker keeps
+/// no other descriptor of the caller (so a runtime reading the caller's stdout sees its end
+/// when the caller exits) and is not the caller's child (init, or the nearest subreaper,
+/// reaps it). Returns 0 once the worker is
 /// started, -1 with errno set when it could not be (fork failed: EAGAIN, ENOMEM).
 int csystem_detached_netlink_request(int socket_fd, const void *message, size_t length, int report_fd);
 
