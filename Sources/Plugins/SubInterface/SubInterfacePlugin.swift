@@ -27,7 +27,8 @@ public protocol SubInterfaceFlavor: Sendable {
     init()
     /// IFLA_INFO_KIND of the links this plugin makes.
     static var kind: String { get }
-    /// Prefix of the temporary name the link has before it is renamed to CNI_IFNAME.
+    /// Prefix of the temporary name 0.1 created the link under before renaming it to CNI_IFNAME
+    /// (DEL still removes a link a killed ADD of 0.1 left under it).
     static var temporaryPrefix: String { get }
     static var about: String { get }
 
