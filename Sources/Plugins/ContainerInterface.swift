@@ -82,23 +82,17 @@ enum ContainerInterface {
         }
         let netlink = try container.netlink()
         for name in [environment.ifName, temporaryName].compactMap({ $0 }) {
-            try deleteLink(named: name, kind: kind, netlink, waitingForRelease: false)
+            try deleteLink(named: name, kind: kind, netlink)
         }
     }
 
     /// RTM_DELLINK of the link `name` when it exists and is of `kind`; ENODEV (gone meanwhile)
-    /// is success. Without `waitingForRelease` (DEL) it returns once the link is out of the
-    /// namespace, before the kernel has released it (`deleteLinkWithoutWaitingForRelease`).
-    static func deleteLink(
-        named name: String, kind: String, _ netlink: any NetlinkSession, waitingForRelease: Bool = true
-    ) throws {
+    /// is success. It returns once the link is out of the namespace, before the kernel has
+    /// released it (`deleteLinkWithoutWaitingForRelease`).
+    static func deleteLink(named name: String, kind: String, _ netlink: any NetlinkSession) throws {
         guard let link = try netlink.link(named: name), link.kind == kind else { return }
         do {
-            if waitingForRelease {
-                try netlink.deleteLink(index: link.index)
-            } else {
-                try netlink.deleteLinkWithoutWaitingForRelease(index: link.index)
-            }
+            try netlink.deleteLinkWithoutWaitingForRelease(index: link.index)
         } catch {
             guard error.isNotFound else { throw error }  // not `catch where ... {}`: see SystemHost
         }
