@@ -36,9 +36,9 @@ public struct DHCPv6Lease: Sendable, Equatable {
     /// The lease in an ADVERTISE or REPLY for the IA `iaid`: nil when the message carries no
     /// usable address for it (status NoAddrsAvail, an empty IA, no server identifier). Timers
     /// are kept to 0 < T1 < T2 < valid lifetime with the valid lifetime at least
-    /// `LeaseLimits.shortestLifetime`, the preferred at most the valid and T1 at least `shortestRenewal`;
-    /// a T1/T2 of 0 or out of order is RFC 8415 21.4's advice, 0.5 and 0.8 of the preferred
-    /// lifetime (taken as at least a minute).
+    /// `LeaseLimits.shortestLifetime`, the preferred at most the valid and T1 at least
+    /// `shortestRenewal`; a T1/T2 of 0 or out of order is RFC 8415 21.4's advice, 0.5 and 0.8
+    /// of the preferred lifetime (taken as at least a minute).
     public init?(reply message: DHCPv6Message, iaid: UInt32) {
         guard let serverIdentifier = message.option(DHCPv6OptionCode.serverIdentifier), !serverIdentifier.isEmpty else {
             return nil
